@@ -1,0 +1,208 @@
+//! The ClusterFetch controller: its watches, its context and its error policy.
+//!
+//! The pipeline steps are one module each: `read`, `validate`, `build` (pure), `apply`, `status` (pure),
+//! sequenced by `reconcile`. `run_now` (pure) plans the run-now annotation.
+
+pub mod apply;
+pub mod build;
+pub mod read;
+pub mod reconcile;
+pub mod run_now;
+pub mod status;
+pub mod validate;
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use futures::StreamExt;
+use jiff::Timestamp;
+use k8s_openapi::api::{
+    batch::v1::{CronJob, Job},
+    core::v1::Pod,
+};
+use kube::{
+    runtime::{
+        controller::{self, Action},
+        events::Recorder,
+        reflector::{self, ObjectRef, Store},
+        watcher, Controller, WatchStreamExt,
+    },
+    Api, Client, Resource, ResourceExt,
+};
+use microfleet_crds::{clusterfetch::ClusterFetch, labels};
+
+use crate::{error::Error, runtime::metrics::Metrics};
+use build::BuildConfig;
+
+/// Name of this controller in metrics and logs.
+pub const CONTROLLER: &str = "clusterfetch";
+
+/// Longest wait between retries of a failing ClusterFetch.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// First wait after a failure; doubles with each consecutive failure of the same object.
+const FIRST_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Everything a reconcile needs besides the ClusterFetch itself.
+pub struct Context {
+    /// API client.
+    pub client: Client,
+    /// Event recorder.
+    pub recorder: Recorder,
+    /// Cache of the Jobs labelled with a ClusterFetch.
+    pub jobs: Store<Job>,
+    /// Cache of the Pods labelled with a ClusterFetch.
+    pub pods: Store<Pod>,
+    /// Settings of the builders.
+    pub config: BuildConfig,
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// The clock (a plain function so tests can fix the time).
+    pub clock: fn() -> Timestamp,
+    failures: Mutex<HashMap<ObjectRef<ClusterFetch>, u32>>,
+}
+
+impl Context {
+    /// A context over the given caches.
+    pub fn new(
+        client: Client,
+        recorder: Recorder,
+        jobs: Store<Job>,
+        pods: Store<Pod>,
+        config: BuildConfig,
+        metrics: Arc<Metrics>,
+        clock: fn() -> Timestamp,
+    ) -> Context {
+        Context { client, recorder, jobs, pods, config, metrics, clock, failures: Mutex::default() }
+    }
+
+    /// The wait before retrying `cf` after its `n`th consecutive failure.
+    fn next_backoff(&self, cf: &ClusterFetch) -> Duration {
+        let mut failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = failures.entry(ObjectRef::from_obj(cf)).or_insert(0);
+        *count = count.saturating_add(1);
+        backoff_after(*count)
+    }
+
+    /// Resets the failure count of `cf` after a good reconcile.
+    fn forget_failures(&self, cf: &ClusterFetch) {
+        let mut failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        failures.remove(&ObjectRef::from_obj(cf));
+    }
+}
+
+/// Exponential backoff: 2s, 4s, 8s, … capped at 5 minutes.
+pub fn backoff_after(failures: u32) -> Duration {
+    let exponent = failures.saturating_sub(1).min(16);
+    FIRST_BACKOFF.saturating_mul(1 << exponent).min(MAX_BACKOFF)
+}
+
+/// Requeues a failed ClusterFetch with its own exponential backoff.
+pub fn error_policy(cf: Arc<ClusterFetch>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_failed(CONTROLLER, error.kind());
+    let wait = ctx.next_backoff(&cf);
+    tracing::warn!(
+        namespace = cf.namespace().unwrap_or_default(),
+        name = cf.name_any(),
+        %error,
+        retry_in_seconds = wait.as_secs(),
+        "reconcile failed"
+    );
+    Action::requeue(wait)
+}
+
+/// Where the controller watches.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// Only this namespace; all namespaces when `None`.
+    pub namespace: Option<String>,
+}
+
+impl Scope {
+    fn api<K>(&self, client: &Client) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        match &self.namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
+}
+
+fn owner_of(obj: &impl Resource) -> Option<ObjectRef<ClusterFetch>> {
+    let name = obj.labels().get(labels::CLUSTER_FETCH)?;
+    Some(ObjectRef::new(name).within(&obj.namespace()?))
+}
+
+/// What the controller runs with.
+pub struct Settings {
+    /// API client.
+    pub client: Client,
+    /// Where to watch.
+    pub scope: Scope,
+    /// Event recorder.
+    pub recorder: Recorder,
+    /// Settings of the builders.
+    pub config: BuildConfig,
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// Reconciles that may run at once.
+    pub concurrency: u16,
+}
+
+/// Runs the ClusterFetch controller until `shutdown` resolves. `on_ready` is called once the caches are
+/// filled.
+pub async fn run(
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+    on_ready: impl FnOnce() + Send + 'static,
+) {
+    let Settings { client, scope, recorder, config, metrics, concurrency } = settings;
+    let selector = watcher::Config::default().labels(labels::CLUSTER_FETCH).any_semantic();
+    let (jobs, jobs_writer) = reflector::store::<Job>();
+    let (pods, pods_writer) = reflector::store::<Pod>();
+    let job_events = watcher(scope.api::<Job>(&client), selector.clone())
+        .default_backoff()
+        .modify(|job| job.managed_fields_mut().clear())
+        .reflect(jobs_writer)
+        .touched_objects();
+    let pod_events = watcher(scope.api::<Pod>(&client), selector)
+        .default_backoff()
+        .modify(|pod| pod.managed_fields_mut().clear())
+        .reflect(pods_writer)
+        .touched_objects();
+    {
+        let (jobs, pods) = (jobs.clone(), pods.clone());
+        tokio::spawn(async move {
+            if jobs.wait_until_ready().await.is_ok() && pods.wait_until_ready().await.is_ok() {
+                on_ready();
+            }
+        });
+    }
+    let ctx = Arc::new(Context::new(client.clone(), recorder, jobs, pods, config, metrics.clone(), Timestamp::now));
+    Controller::new(scope.api::<ClusterFetch>(&client), watcher::Config::default().any_semantic())
+        .owns(
+            scope.api::<CronJob>(&client),
+            watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGER)),
+        )
+        .watches_stream(job_events, |job| owner_of(&job))
+        .watches_stream(pod_events, |pod| owner_of(&pod))
+        .with_config(controller::Config::default().concurrency(concurrency).debounce(Duration::from_millis(500)))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile::reconcile, error_policy, ctx)
+        .for_each(|result| {
+            match result {
+                Ok((obj, _)) => tracing::debug!(namespace = obj.namespace, name = obj.name, "reconciled"),
+                Err(controller::Error::ObjectNotFound(obj)) => {
+                    metrics.forget_clusterfetch(obj.namespace.as_deref().unwrap_or_default(), &obj.name);
+                }
+                Err(error) => tracing::debug!(%error, "controller event"),
+            }
+            std::future::ready(())
+        })
+        .await;
+}

@@ -1,0 +1,152 @@
+//! The ClusterFetch reconcile: read → validate → build → apply → status, in that order and nothing else.
+//!
+//! Decisions live in the pure modules (`validate`, `build`, `run_now`, `status`); this file sequences them
+//! and performs the writes through `apply`.
+
+use std::{sync::Arc, time::Duration};
+
+use kube::{
+    runtime::{controller::Action, events::EventType},
+    ResourceExt,
+};
+use microfleet_crds::clusterfetch::{ClusterFetch, NotificationState, RunOutcome};
+
+use super::{
+    apply::{self, Created},
+    build::{build_cronjob, build_notifier_job, build_run_now_job},
+    read,
+    run_now::{plan_run_now, RunNowPlan},
+    status::{derive_status, failure_reason, Verdict},
+    validate::{validate_spec, SpecProblem},
+    Context, CONTROLLER,
+};
+use crate::error::Error;
+
+/// How often a ClusterFetch is looked at again without any change (runs finishing wake it sooner).
+const RESYNC: Duration = Duration::from_secs(300);
+
+/// Brings the cluster in line with one ClusterFetch and records what it observed in status.
+pub async fn reconcile(cf: Arc<ClusterFetch>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _timer = ctx.metrics.reconcile_started(CONTROLLER);
+    let now = (ctx.clock)();
+
+    // read
+    let observed = read::observe(&cf, &ctx.jobs, &ctx.pods);
+
+    // validate → build → apply
+    let mut apply_error = None;
+    let mut cronjob = None;
+    let verdict = match validate_spec(&cf.spec) {
+        Err(problems) => Verdict::Invalid(problems),
+        Ok(()) => {
+            let desired = build_cronjob(&cf, &ctx.config)?;
+            match apply::apply_cronjob(&ctx.client, &desired).await {
+                Ok(applied) => {
+                    cronjob = Some(applied);
+                    Verdict::Applied
+                }
+                Err(kube::Error::Api(rejected)) if rejected.code == 400 || rejected.code == 422 => {
+                    Verdict::Invalid(vec![SpecProblem {
+                        reason: "CronJobRejected",
+                        field: "spec",
+                        message: format!("the API server rejected the CronJob: {}", rejected.message),
+                    }])
+                }
+                Err(error) => {
+                    let verdict = Verdict::Retrying(format!("applying CronJob failed: {error}"));
+                    apply_error = Some(error);
+                    verdict
+                }
+            }
+        }
+    };
+
+    // status (derived purely), then the writes it calls for
+    let mut derived = derive_status(&cf, &observed, &verdict, now);
+    let mut events = Vec::new();
+
+    if let Some(cronjob) = &cronjob {
+        match plan_run_now(&cf, derived.status.active.len()) {
+            RunNowPlan::Start(value) => {
+                let job = build_run_now_job(cronjob, &value)?;
+                let created = apply::create_job(&ctx.client, &job).await?;
+                derived.status.last_run_now = Some(value.clone());
+                if created == Created::New {
+                    events.push((
+                        EventType::Normal,
+                        "RunNowStarted",
+                        "RunNow",
+                        format!("started run {} for run-now request {value:?}", job.name_any()),
+                    ));
+                }
+            }
+            RunNowPlan::Defer(value) => {
+                tracing::info!(run_now = %value, "run-now deferred: a run is active and concurrencyPolicy is Forbid");
+            }
+            RunNowPlan::Nothing => {}
+        }
+    }
+
+    let consecutive_failures = derived.status.consecutive_failures;
+    for run in derived.status.recent_runs.iter_mut().filter(|r| r.notification == NotificationState::Pending) {
+        let Some(job) = build_notifier_job(&cf, run, consecutive_failures, &ctx.config)? else { continue };
+        if apply::create_job(&ctx.client, &job).await? == Created::New {
+            ctx.metrics.notification_dispatched(&cf.namespace().unwrap_or_default(), &cf.name_any());
+            events.push((
+                EventType::Normal,
+                "NotificationDispatched",
+                "Notify",
+                format!("started notifier {} for failed run {}", job.name_any(), run.job_name),
+            ));
+        }
+        run.notification = NotificationState::Dispatched;
+    }
+
+    for run in &derived.newly_finished {
+        events.push(match run.outcome {
+            RunOutcome::Succeeded => (
+                EventType::Normal,
+                "RunSucceeded",
+                "Run",
+                format!(
+                    "run {} delivered {} items in {:.1}s",
+                    run.job_name,
+                    run.items.map_or("?".into(), |n| n.to_string()),
+                    run.duration_seconds.unwrap_or_default()
+                ),
+            ),
+            RunOutcome::Failed => (
+                EventType::Warning,
+                run.failure_class.map_or("RunFailed", failure_reason),
+                "Run",
+                format!("run {} failed: {}", run.job_name, run.message.clone().unwrap_or_default()),
+            ),
+        });
+    }
+    if let Verdict::Invalid(problems) = &verdict {
+        if newly_stalled(&cf) {
+            for problem in problems {
+                events.push((EventType::Warning, problem.reason, "Validate", problem.to_string()));
+            }
+        }
+    }
+
+    apply::apply_status(&ctx.client, &cf, &derived.status).await?;
+    for (type_, reason, action, note) in events {
+        apply::publish(&ctx.recorder, &cf, type_, reason, action, note).await;
+    }
+    ctx.metrics.observe_clusterfetch(&cf, &derived.status, &derived.newly_finished);
+
+    if let Some(error) = apply_error {
+        return Err(error.into());
+    }
+    ctx.forget_failures(&cf);
+    Ok(Action::requeue(RESYNC))
+}
+
+/// True when this generation's spec problems have not been reported yet.
+fn newly_stalled(cf: &ClusterFetch) -> bool {
+    let Some(status) = &cf.status else { return true };
+    let stalled_before = status.conditions.iter().any(|c| c.type_ == "Stalled" && c.status == "True");
+    !stalled_before || status.observed_generation != cf.metadata.generation
+}

@@ -1,0 +1,25 @@
+//! The errors a reconcile can end with; the error policy retries all of them with per-object backoff.
+
+use crate::clusterfetch::build::BuildError;
+
+/// Why a reconcile failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A call to the Kubernetes API failed (transient: retried with backoff).
+    #[error("Kubernetes API call failed: {0}")]
+    Kube(#[from] kube::Error),
+    /// A child object could not be built (the ClusterFetch lacks metadata the API always sets).
+    #[error("cannot build child objects: {0}")]
+    Build(#[from] BuildError),
+}
+
+impl Error {
+    /// A short label for the `microfleet_reconcile_errors_total` metric.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Kube(kube::Error::Api(_)) => "api",
+            Error::Kube(_) => "client",
+            Error::Build(_) => "build",
+        }
+    }
+}

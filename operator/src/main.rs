@@ -1,0 +1,229 @@
+//! `microfleet-operator`: `run` the controllers, `crdgen` the CRD YAML, or `render` a ClusterFetch offline.
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    process::ExitCode,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use kube::{runtime::events::Recorder, Client};
+use microfleet_operator::{
+    clusterfetch::{self, build::BuildConfig, Scope, Settings},
+    render::render,
+    runtime::{
+        leader::Election,
+        metrics::Metrics,
+        server::{self, AdminState},
+        shutdown::Shutdown,
+        telemetry,
+    },
+};
+
+/// The default fetcher image: the one released with this operator.
+const DEFAULT_FETCHER_IMAGE: &str = concat!("ghcr.io/microfleet/microfleet-fetcher:", env!("CARGO_PKG_VERSION"));
+
+#[derive(Parser)]
+#[command(name = "microfleet-operator", version, about = "The Microfleet Kubernetes operator")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the controllers against the cluster of the current kubeconfig or service account.
+    Run(RunArgs),
+    /// Print the CRDs as YAML, or write one file per CRD into a directory.
+    Crdgen {
+        /// Directory to write `<crd name>.yaml` files into; stdout when absent.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print the objects the operator would create for a ClusterFetch manifest, without a cluster.
+    Render {
+        /// The ClusterFetch manifest (YAML); `-` reads stdin.
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+        /// Fetcher image used when the spec names none.
+        #[arg(long, env = "MICROFLEET_FETCHER_IMAGE", default_value = DEFAULT_FETCHER_IMAGE)]
+        fetcher_image: String,
+    },
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Fetcher image used when a ClusterFetch names none, and for failure notifiers.
+    #[arg(long, env = "MICROFLEET_FETCHER_IMAGE", default_value = DEFAULT_FETCHER_IMAGE)]
+    fetcher_image: String,
+    /// Address of the admin server (/metrics, /healthz, /readyz).
+    #[arg(long, env = "MICROFLEET_ADMIN_ADDR", default_value = "0.0.0.0:8080")]
+    admin_addr: SocketAddr,
+    /// Watch only this namespace (all namespaces when absent).
+    #[arg(long, env = "MICROFLEET_WATCH_NAMESPACE")]
+    watch_namespace: Option<String>,
+    /// Reconciles that may run at once.
+    #[arg(long, env = "MICROFLEET_CONCURRENCY", default_value_t = 4)]
+    concurrency: u16,
+    /// Disable leader election (a single replica, or local development).
+    #[arg(long, env = "MICROFLEET_NO_LEADER_ELECTION")]
+    no_leader_election: bool,
+    /// Name of the leader Lease.
+    #[arg(long, env = "MICROFLEET_LEASE_NAME", default_value = "microfleet-operator")]
+    lease_name: String,
+    /// Namespace of the leader Lease (the operator's own; defaults to the client's namespace).
+    #[arg(long, env = "POD_NAMESPACE")]
+    lease_namespace: Option<String>,
+    /// This replica's identity in the election and in Events (the pod name).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+    /// Log format.
+    #[arg(long, env = "MICROFLEET_LOG_FORMAT", value_enum, default_value = "json")]
+    log_format: LogFormat,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Crdgen { out } => crdgen(out),
+        Command::Render { file, fetcher_image } => render_file(&file, fetcher_image),
+        Command::Run(args) => {
+            telemetry::init(matches!(args.log_format, LogFormat::Json));
+            match run(args).await {
+                Ok(code) => code,
+                Err(error) => {
+                    tracing::error!(error = %error, "operator stopped");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn crdgen(out: Option<PathBuf>) -> ExitCode {
+    let documents = microfleet_crds::crd_documents();
+    match out {
+        None => {
+            for (_, yaml) in documents {
+                print!("{yaml}");
+            }
+        }
+        Some(dir) => {
+            for (name, yaml) in documents {
+                let path = dir.join(name);
+                if let Err(error) = std::fs::write(&path, yaml) {
+                    eprintln!("error: cannot write {}: {error}", path.display());
+                    return ExitCode::FAILURE;
+                }
+                println!("wrote {}", path.display());
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn render_file(file: &PathBuf, fetcher_image: String) -> ExitCode {
+    let manifest =
+        if file.as_os_str() == "-" { std::io::read_to_string(std::io::stdin()) } else { std::fs::read_to_string(file) };
+    let manifest = match manifest {
+        Ok(m) => m,
+        Err(error) => {
+            eprintln!("error: cannot read {}: {error}", file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    match render(&manifest, &BuildConfig { fetcher_image }) {
+        Ok(yaml) => {
+            print!("{yaml}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {}: {error}", file.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let client = Client::try_default().await?;
+    let metrics = Arc::new(Metrics::new()?);
+    let ready = Arc::new(AtomicBool::new(false));
+    let shutdown = Shutdown::on_signals();
+    let admin = AdminState { metrics: metrics.clone(), ready: ready.clone() };
+    let server = tokio::spawn(server::serve(args.admin_addr, admin, shutdown.clone().requested()));
+
+    let identity = args.identity.clone().unwrap_or_else(|| format!("microfleet-operator-{}", std::process::id()));
+    let recorder = Recorder::new(
+        client.clone(),
+        kube::runtime::events::Reporter { controller: "microfleet-operator".into(), instance: Some(identity.clone()) },
+    );
+    let settings = Settings {
+        client: client.clone(),
+        scope: Scope { namespace: args.watch_namespace.clone() },
+        recorder,
+        config: BuildConfig { fetcher_image: args.fetcher_image.clone() },
+        metrics: metrics.clone(),
+        concurrency: args.concurrency,
+    };
+
+    let mut exit = ExitCode::SUCCESS;
+    if args.no_leader_election {
+        let on_ready = {
+            let ready = ready.clone();
+            move || ready.store(true, Ordering::Relaxed)
+        };
+        clusterfetch::run(settings, shutdown.requested(), on_ready).await;
+    } else {
+        let namespace = args.lease_namespace.clone().unwrap_or_else(|| client.default_namespace().to_string());
+        let mut election = Election::join(client.clone(), &namespace, &args.lease_name, &identity).await?;
+        // A standby replica is healthy and ready: it serves metrics and takes over when the leader goes.
+        ready.store(true, Ordering::Relaxed);
+        tracing::info!(lease = %args.lease_name, %namespace, %identity, "waiting to lead");
+        let leading = tokio::select! {
+            acquired = election.acquired() => acquired,
+            _ = shutdown.clone().requested() => false,
+        };
+        if leading {
+            tracing::info!("leading: starting controllers");
+            metrics.leader.set(1);
+            let lost = election.lost();
+            let stop = {
+                let shutdown = shutdown.clone();
+                async move {
+                    tokio::select! {
+                        _ = shutdown.requested() => false,
+                        _ = lost => true,
+                    }
+                }
+            };
+            let lost_lease = Arc::new(AtomicBool::new(false));
+            let flag = lost_lease.clone();
+            let stop = async move {
+                if stop.await {
+                    tracing::error!("lost the leader Lease: stopping so a restart rejoins as a standby");
+                    flag.store(true, Ordering::Relaxed);
+                }
+            };
+            clusterfetch::run(settings, stop, || {}).await;
+            metrics.leader.set(0);
+            if lost_lease.load(Ordering::Relaxed) {
+                exit = ExitCode::FAILURE;
+            }
+        }
+        election.release().await;
+    }
+    server.abort();
+    tracing::info!("stopped");
+    Ok(exit)
+}

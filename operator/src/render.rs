@@ -1,0 +1,86 @@
+//! Render: the objects the operator would create for a ClusterFetch manifest, without a cluster.
+//!
+//! Pure: YAML in, YAML out. Uses the same validate and build steps as the reconcile.
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
+use microfleet_crds::{
+    clusterfetch::{ClusterFetch, NotificationState, RunOutcome, RunRecord, RunTrigger},
+    contract::FailureClass,
+    labels,
+};
+
+use crate::clusterfetch::{
+    build::{build_cronjob, build_notifier_job, build_run_now_job, BuildConfig, BuildError},
+    validate::{validate_spec, SpecProblem},
+};
+
+/// Why a manifest could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// The file is not a ClusterFetch manifest.
+    #[error("not a ClusterFetch manifest: {0}")]
+    Parse(#[from] serde_yaml::Error),
+    /// The manifest's kind or apiVersion is another resource's.
+    #[error("expected apiVersion microfleet.io/v1alpha1 and kind ClusterFetch, found {0}")]
+    WrongKind(String),
+    /// The spec has problems the operator would report in the Stalled condition.
+    #[error("the operator would not schedule this ClusterFetch: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<SpecProblem>),
+    /// Building an object failed.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// Writing YAML failed.
+    #[error("cannot write YAML: {0}")]
+    Write(#[source] serde_yaml::Error),
+}
+
+/// Renders the objects for the ClusterFetch in `manifest` as a YAML stream: the CronJob, the run-now Job
+/// when the annotation is set, and the notifier Job one failed run would get when spec.notify is set.
+pub fn render(manifest: &str, config: &BuildConfig) -> Result<String, RenderError> {
+    let value: serde_yaml::Value = serde_yaml::from_str(manifest)?;
+    let api_version = value.get("apiVersion").and_then(|v| v.as_str()).unwrap_or_default();
+    let kind = value.get("kind").and_then(|v| v.as_str()).unwrap_or_default();
+    if api_version != "microfleet.io/v1alpha1" || kind != "ClusterFetch" {
+        return Err(RenderError::WrongKind(format!("{api_version:?} {kind:?}")));
+    }
+    let mut cf: ClusterFetch = serde_yaml::from_value(value)?;
+    cf.metadata.namespace.get_or_insert_with(|| "default".into());
+    cf.metadata.uid.get_or_insert_with(|| "00000000-0000-0000-0000-000000000000".into());
+    validate_spec(&cf.spec).map_err(RenderError::Invalid)?;
+
+    let mut out = String::new();
+    let mut cronjob = build_cronjob(&cf, config)?;
+    push(&mut out, "# The CronJob that runs every scheduled fetch.", &cronjob)?;
+    if let Some(value) = cf.annotations().get(labels::RUN_NOW) {
+        cronjob.metadata.uid = Some("00000000-0000-0000-0000-000000000001".into());
+        let job = build_run_now_job(&cronjob, value)?;
+        push(&mut out, "# The Job the run-now annotation starts (once per annotation value).", &job)?;
+    }
+    let example = RunRecord {
+        job_name: format!("{}-29000000", cf.name_any()),
+        trigger: RunTrigger::Scheduled,
+        start_time: Some(Time(Timestamp::UNIX_EPOCH)),
+        completion_time: Some(Time(Timestamp::UNIX_EPOCH)),
+        outcome: RunOutcome::Failed,
+        items: None,
+        bytes: None,
+        duration_seconds: None,
+        failure_class: Some(FailureClass::Source),
+        message: Some("example failure".into()),
+        notification: NotificationState::Pending,
+    };
+    if let Some(job) = build_notifier_job(&cf, &example, 1, config)? {
+        push(&mut out, "# The notifier Job one failed run gets (shown for an example failed run).", &job)?;
+    }
+    Ok(out)
+}
+
+fn push(out: &mut String, comment: &str, object: &impl serde::Serialize) -> Result<(), RenderError> {
+    out.push_str("---\n");
+    out.push_str(comment);
+    out.push('\n');
+    out.push_str(&serde_yaml::to_string(object).map_err(RenderError::Write)?);
+    Ok(())
+}

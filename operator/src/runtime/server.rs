@@ -1,0 +1,56 @@
+//! The admin HTTP server: `/metrics` (Prometheus), `/healthz` (liveness) and `/readyz` (readiness).
+//!
+//! Serves state owned elsewhere; decides nothing.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+};
+
+use axum::{extract::State, http::StatusCode, response::IntoResponse, routing::get, Router};
+
+use super::metrics::Metrics;
+
+/// What the admin endpoints report.
+#[derive(Clone)]
+pub struct AdminState {
+    /// The metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// True once this replica is ready: leading with its caches synced, or standing by as a follower.
+    pub ready: Arc<AtomicBool>,
+}
+
+/// The admin routes.
+pub fn router(state: AdminState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
+    ([("content-type", "text/plain; version=0.0.4")], state.metrics.render())
+}
+
+async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
+    if state.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+    }
+}
+
+/// Serves the admin routes on `addr` until `shutdown` resolves.
+pub async fn serve(
+    addr: SocketAddr,
+    state: AdminState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(%addr, "admin server listening");
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: style, lint, generated artefacts in sync, then every test tier.
+# Installs what it needs (see scripts/tools.sh). Usage: scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+eval "$(scripts/tools.sh)"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "generated CRDs are in sync with the Rust types"
+generated="$(mktemp -d)"
+trap 'rm -rf "$generated"' EXIT
+cargo run --quiet --locked -p microfleet-operator -- crdgen --out "$generated" >/dev/null
+for f in "$generated"/*.yaml; do
+  if ! diff -u "crds/$(basename "$f")" "$f"; then
+    echo "crds/$(basename "$f") is stale: run 'cargo run -p microfleet-operator -- crdgen --out crds' and commit" >&2
+    exit 1
+  fi
+done
+if [ "$(ls crds/*.yaml | wc -l)" != "$(ls "$generated"/*.yaml | wc -l)" ]; then
+  echo "crds/ holds a CRD file the types no longer generate" >&2
+  exit 1
+fi
+
+step "tests (all tiers)"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast
+fi

@@ -1,0 +1,13 @@
+//! Shared helpers of the cross-crate test tiers.
+//!
+//! [`admission`] replays what the API server does with a ClusterFetch at `kubectl apply` (defaults, the
+//! CRD's OpenAPI schema, its CEL rules), followed by the operator's own spec checks.
+
+pub mod admission;
+
+use std::path::PathBuf;
+
+/// The repository root (the workspace directory).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
