@@ -377,3 +377,7 @@ fn truncate(value: &str, max: usize) -> &str {
     }
     value[..end].trim_end_matches(['-', '.'])
 }
+
+#[cfg(test)]
+#[path = "build_tests.rs"]
+mod tests;

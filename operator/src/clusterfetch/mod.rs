@@ -11,6 +11,9 @@ pub mod run_now;
 pub mod status;
 pub mod validate;
 
+#[cfg(test)]
+pub(crate) mod fixtures;
+
 use std::{
     collections::HashMap,
     future::Future,

@@ -33,3 +33,37 @@ pub fn plan_run_now(cf: &ClusterFetch, active_runs: usize) -> RunNowPlan {
     }
     RunNowPlan::Start(value.clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clusterfetch::fixtures::{cluster_fetch, spec};
+    use microfleet_crds::clusterfetch::ClusterFetchStatus;
+
+    /// name, annotation, last value acted on, policy, active runs, expected plan
+    type Row = (&'static str, Option<&'static str>, Option<&'static str>, ConcurrencyPolicy, usize, RunNowPlan);
+
+    #[test]
+    fn run_now_requests() {
+        let rows: &[Row] = &[
+            ("no annotation", None, None, ConcurrencyPolicy::Forbid, 0, RunNowPlan::Nothing),
+            ("blank annotation", Some(" "), None, ConcurrencyPolicy::Forbid, 0, RunNowPlan::Nothing),
+            ("new value", Some("1"), None, ConcurrencyPolicy::Forbid, 0, RunNowPlan::Start("1".into())),
+            ("value already acted on", Some("1"), Some("1"), ConcurrencyPolicy::Forbid, 0, RunNowPlan::Nothing),
+            ("another value", Some("2"), Some("1"), ConcurrencyPolicy::Forbid, 0, RunNowPlan::Start("2".into())),
+            ("forbid while active", Some("2"), Some("1"), ConcurrencyPolicy::Forbid, 1, RunNowPlan::Defer("2".into())),
+            ("allow while active", Some("2"), None, ConcurrencyPolicy::Allow, 1, RunNowPlan::Start("2".into())),
+            ("replace while active", Some("2"), None, ConcurrencyPolicy::Replace, 1, RunNowPlan::Start("2".into())),
+        ];
+        for (name, annotation, last, policy, active, expected) in rows {
+            let mut s = spec();
+            s.concurrency_policy = *policy;
+            let mut cf = cluster_fetch(s);
+            if let Some(value) = annotation {
+                cf.metadata.annotations = Some([(labels::RUN_NOW.to_string(), value.to_string())].into());
+            }
+            cf.status = Some(ClusterFetchStatus { last_run_now: last.map(Into::into), ..Default::default() });
+            assert_eq!(&plan_run_now(&cf, *active), expected, "{name}");
+        }
+    }
+}

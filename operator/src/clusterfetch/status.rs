@@ -487,3 +487,7 @@ fn shorten(text: &str) -> String {
     }
     format!("{}...", &text[..end])
 }
+
+#[cfg(test)]
+#[path = "status_tests.rs"]
+mod tests;

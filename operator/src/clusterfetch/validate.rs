@@ -118,3 +118,31 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod spec_tests {
+    use super::*;
+    use crate::clusterfetch::fixtures::spec;
+
+    #[test]
+    fn problems_name_the_field_and_the_fix() {
+        let mut s = spec();
+        assert_eq!(validate_spec(&s), Ok(()));
+        s.schedule = "0 25 * * *".into();
+        s.time_zone = Some("Mars/Olympus".into());
+        let problems = validate_spec(&s).unwrap_err();
+        let reasons: Vec<_> = problems.iter().map(|p| (p.reason, p.field)).collect();
+        assert_eq!(reasons, [("InvalidSchedule", "spec.schedule"), ("InvalidTimeZone", "spec.timeZone")]);
+        assert!(problems[0].message.contains("e.g. \"0 2 * * *\""));
+        assert!(problems[1].message.contains("IANA"));
+        for zone in ["UTC", "Asia/Jakarta", "America/Argentina/Buenos_Aires"] {
+            s.schedule = "@daily".into();
+            s.time_zone = Some(zone.into());
+            assert_eq!(validate_spec(&s), Ok(()), "{zone}");
+        }
+        for zone in ["Local", "../etc/passwd", "/UTC"] {
+            s.time_zone = Some(zone.into());
+            assert!(validate_spec(&s).is_err(), "{zone}");
+        }
+    }
+}
