@@ -150,3 +150,7 @@ fn newly_stalled(cf: &ClusterFetch) -> bool {
     let stalled_before = status.conditions.iter().any(|c| c.type_ == "Stalled" && c.status == "True");
     !stalled_before || status.observed_generation != cf.metadata.generation
 }
+
+#[cfg(test)]
+#[path = "reconcile_tests.rs"]
+mod tests;

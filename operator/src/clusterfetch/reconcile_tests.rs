@@ -1,0 +1,390 @@
+//! Reconcile wiring against an in-memory API server (tower-test mock): which calls a reconcile makes, in
+//! which order, with which bodies — and that a second reconcile changes nothing.
+
+use std::{sync::Arc, time::Duration};
+
+use http::{Request, Response};
+use k8s_openapi::api::{batch::v1::Job, core::v1::Pod};
+use kube::{
+    client::Body,
+    runtime::{
+        events::Recorder,
+        reflector::{self, store::Writer},
+        watcher,
+    },
+    Client,
+};
+use microfleet_crds::{
+    clusterfetch::{ClusterFetch, ClusterFetchStatus},
+    contract::FailureClass,
+    labels,
+};
+use serde_json::{json, Value};
+use tower_test::mock::Handle;
+
+use super::reconcile;
+use crate::{
+    clusterfetch::{
+        build::BuildConfig,
+        fixtures::{at, cluster_fetch, pod, run_job, spec, summary, JobState, PodState},
+        Context,
+    },
+    error::Error,
+    runtime::metrics::Metrics,
+};
+
+type ApiHandle = Handle<Request<Body>, Response<Body>>;
+
+/// What the fake API server answers to one request.
+enum Reply {
+    /// 200/201 with the request body, plus a uid in metadata.
+    Echo,
+    /// 200 with this object.
+    Object(Value),
+    /// An error Status with this code and reason.
+    Error(u16, &'static str),
+}
+
+/// One expected request: method, a piece of the path, and the reply.
+struct Step(&'static str, &'static str, Reply);
+
+/// A request as the fake API server received it.
+#[derive(Debug)]
+struct Seen {
+    uri: String,
+    body: Value,
+}
+
+/// Serves `steps` in order, asserting each request matches; returns what it saw. Fails if a request
+/// arrives that no step expects.
+async fn serve(mut handle: ApiHandle, steps: Vec<Step>) -> Vec<Seen> {
+    let mut seen = Vec::new();
+    for Step(method, path, reply) in steps {
+        let (request, send) = tokio::time::timeout(Duration::from_secs(5), handle.next_request())
+            .await
+            .unwrap_or_else(|_| panic!("expected {method} {path}, no request came"))
+            .expect("the client went away");
+        let uri = request.uri().to_string();
+        let got_method = request.method().to_string();
+        assert_eq!(got_method, method, "request {uri}");
+        assert!(uri.contains(path), "expected a path with {path}, got {got_method} {uri}");
+        let bytes = request.into_body().collect_bytes().await.unwrap();
+        let body: Value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
+        let (code, reply_body) = match reply {
+            Reply::Echo => {
+                let mut echoed = body.clone();
+                echoed["metadata"]["uid"] = json!("uid-from-api");
+                (if method == "POST" { 201 } else { 200 }, echoed)
+            }
+            Reply::Object(object) => (200, object),
+            Reply::Error(code, reason) => (
+                code,
+                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "reason": reason, "message": format!("{reason} (test)")}),
+            ),
+        };
+        let response = Response::builder().status(code).body(Body::from(serde_json::to_vec(&reply_body).unwrap()));
+        send.send_response(response.unwrap());
+        seen.push(Seen { uri, body });
+    }
+    if let Ok(Some((request, _))) = tokio::time::timeout(Duration::from_millis(200), handle.next_request()).await {
+        panic!("unexpected request {} {}", request.method(), request.uri());
+    }
+    seen
+}
+
+struct Harness {
+    ctx: Arc<Context>,
+    jobs: Writer<Job>,
+    pods: Writer<Pod>,
+    handle: Option<ApiHandle>,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let client = Client::new(service, "default");
+        let (job_store, jobs) = reflector::store::<Job>();
+        let (pod_store, pods) = reflector::store::<Pod>();
+        let ctx = Context::new(
+            client.clone(),
+            Recorder::new(client, "microfleet-operator".to_string().into()),
+            job_store,
+            pod_store,
+            BuildConfig { fetcher_image: "registry.local/fetcher:1".into() },
+            Arc::new(Metrics::new().unwrap()),
+            || at(120),
+        );
+        Harness { ctx: Arc::new(ctx), jobs, pods, handle: Some(handle) }
+    }
+
+    fn add_job(&mut self, job: Job) {
+        self.jobs.apply_watcher_event(&watcher::Event::Apply(job));
+    }
+
+    fn add_pod(&mut self, pod: Pod) {
+        self.pods.apply_watcher_event(&watcher::Event::Apply(pod));
+    }
+
+    /// Runs one reconcile of `cf` against the expected `steps`.
+    async fn reconcile(&mut self, cf: &ClusterFetch, steps: Vec<Step>) -> (Result<(), Error>, Vec<Seen>) {
+        let server = tokio::spawn(serve(self.handle.take().unwrap(), steps));
+        let result = reconcile(Arc::new(cf.clone()), self.ctx.clone()).await.map(|_| ());
+        let seen = server.await.unwrap();
+        // a fresh mock for the next reconcile
+        let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let client = Client::new(service, "default");
+        let ctx = Arc::get_mut(&mut self.ctx).expect("no other holder");
+        ctx.client = client.clone();
+        ctx.recorder = Recorder::new(client, "microfleet-operator".to_string().into());
+        self.handle = Some(handle);
+        (result, seen)
+    }
+}
+
+/// The ClusterFetch as the API returns it after a status patch.
+fn with_status(cf: &ClusterFetch, patch: &Value) -> Value {
+    let mut object = serde_json::to_value(cf).unwrap();
+    object["status"] = patch["status"].clone();
+    object
+}
+
+fn status_of(seen: &Seen) -> ClusterFetchStatus {
+    serde_json::from_value(seen.body["status"].clone()).unwrap()
+}
+
+fn condition(status: &ClusterFetchStatus, type_: &str) -> (String, String) {
+    let c = status.conditions.iter().find(|c| c.type_ == type_).unwrap();
+    (c.status.clone(), c.reason.clone())
+}
+
+const CRONJOB: &str = "/apis/batch/v1/namespaces/promo/cronjobs/promo-users?";
+const STATUS: &str = "/apis/microfleet.io/v1alpha1/namespaces/promo/clusterfetches/promo-users/status?";
+const JOBS: &str = "/apis/batch/v1/namespaces/promo/jobs?";
+const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/promo/events";
+
+#[tokio::test]
+async fn a_new_cluster_fetch_gets_its_cronjob_and_status_and_a_second_reconcile_changes_nothing() {
+    let mut h = Harness::new();
+    let cf = cluster_fetch(spec());
+    let reply = serde_json::to_value(&cf).unwrap();
+    let (result, seen) =
+        h.reconcile(&cf, vec![Step("PATCH", CRONJOB, Reply::Echo), Step("PATCH", STATUS, Reply::Object(reply))]).await;
+    result.unwrap();
+    assert!(seen[0].uri.contains("fieldManager=microfleet-operator") && seen[0].uri.contains("force=true"));
+    let cronjob = &seen[0].body;
+    assert_eq!(cronjob["kind"], "CronJob");
+    assert_eq!(cronjob["metadata"]["ownerReferences"][0]["kind"], "ClusterFetch");
+    assert_eq!(cronjob["metadata"]["ownerReferences"][0]["uid"], "cf-uid-1");
+    assert_eq!(cronjob["spec"]["schedule"], "0 2 * * *");
+    assert!(seen[1].uri.contains("fieldManager=microfleet-operator"));
+    let first = status_of(&seen[1]);
+    assert_eq!(condition(&first, "Ready"), ("True".into(), "Scheduled".into()));
+    assert_eq!(first.observed_generation, Some(1));
+
+    // second reconcile, with the status the first one wrote
+    let mut cf2 = cf.clone();
+    cf2.status = Some(first.clone());
+    let reply = with_status(&cf2, &seen[1].body);
+    let (result, again) =
+        h.reconcile(&cf2, vec![Step("PATCH", CRONJOB, Reply::Echo), Step("PATCH", STATUS, Reply::Object(reply))]).await;
+    result.unwrap();
+    assert_eq!(again[0].body, seen[0].body, "the same CronJob is applied: nothing changes");
+    assert_eq!(status_of(&again[1]), first, "the same status is written: nothing changes");
+}
+
+#[tokio::test]
+async fn a_failed_run_gets_one_event_and_one_notifier() {
+    let mut h = Harness::new();
+    let cf = cluster_fetch(spec());
+    h.add_job(run_job("promo-users-29000000", 0, JobState::Failed(5, "BackoffLimitExceeded")));
+    h.add_pod(pod(
+        "promo-users-29000000",
+        PodState::Terminated(4, "Error", summary("promo-users-29000000", Some(FailureClass::Source), 7)),
+    ));
+    let status_reply = serde_json::to_value(&cf).unwrap();
+    let (result, seen) = h
+        .reconcile(
+            &cf,
+            vec![
+                Step("PATCH", CRONJOB, Reply::Echo),
+                Step("POST", JOBS, Reply::Echo),
+                Step("PATCH", STATUS, Reply::Object(status_reply.clone())),
+                Step("POST", EVENTS, Reply::Echo),
+                Step("POST", EVENTS, Reply::Echo),
+            ],
+        )
+        .await;
+    result.unwrap();
+    let notifier = &seen[1].body;
+    assert_eq!(notifier["metadata"]["labels"][labels::ROLE], labels::ROLE_NOTIFIER);
+    assert_eq!(notifier["metadata"]["labels"][labels::NOTIFIES_RUN], "promo-users-29000000");
+    let status = status_of(&seen[2]);
+    assert_eq!(status.consecutive_failures, 1);
+    assert_eq!(status.recent_runs[0].notification, microfleet_crds::clusterfetch::NotificationState::Dispatched);
+    assert_eq!(condition(&status, "LastRunSucceeded"), ("False".into(), "SourceFailed".into()));
+    assert_eq!(seen[3].body["reason"], "NotificationDispatched");
+    assert_eq!(seen[4].body["reason"], "SourceFailed");
+    assert_eq!(seen[4].body["type"], "Warning");
+    assert!(seen[4].body["note"].as_str().unwrap().contains("Source went wrong"));
+
+    // After a restart the status is lost but the notifier exists: no second notification, no second
+    // "dispatched" Event (the run's own Event is repeated: Events are at most once per status write).
+    let (result, seen) = h
+        .reconcile(
+            &cf,
+            vec![
+                Step("PATCH", CRONJOB, Reply::Echo),
+                Step("POST", JOBS, Reply::Error(409, "AlreadyExists")),
+                Step("PATCH", STATUS, Reply::Object(status_reply)),
+                Step("POST", EVENTS, Reply::Echo),
+            ],
+        )
+        .await;
+    result.unwrap();
+    assert_eq!(
+        status_of(&seen[2]).recent_runs[0].notification,
+        microfleet_crds::clusterfetch::NotificationState::Dispatched
+    );
+
+    // With the status written, nothing is sent again.
+    let mut recorded = cf.clone();
+    recorded.status = Some(status_of(&seen[2]));
+    let reply = serde_json::to_value(&recorded).unwrap();
+    let (result, _) = h
+        .reconcile(&recorded, vec![Step("PATCH", CRONJOB, Reply::Echo), Step("PATCH", STATUS, Reply::Object(reply))])
+        .await;
+    result.unwrap();
+}
+
+#[tokio::test]
+async fn a_succeeded_run_gets_a_normal_event() {
+    let mut h = Harness::new();
+    let cf = cluster_fetch(spec());
+    h.add_job(run_job("promo-users-29000000", 0, JobState::Succeeded(4)));
+    h.add_pod(pod(
+        "promo-users-29000000",
+        PodState::Terminated(0, "Completed", summary("promo-users-29000000", None, 42)),
+    ));
+    let reply = serde_json::to_value(&cf).unwrap();
+    let (result, seen) = h
+        .reconcile(
+            &cf,
+            vec![
+                Step("PATCH", CRONJOB, Reply::Echo),
+                Step("PATCH", STATUS, Reply::Object(reply)),
+                Step("POST", EVENTS, Reply::Echo),
+            ],
+        )
+        .await;
+    result.unwrap();
+    assert_eq!(seen[2].body["type"], "Normal");
+    assert_eq!(seen[2].body["reason"], "RunSucceeded");
+    assert!(seen[2].body["note"].as_str().unwrap().contains("delivered 42 items"));
+    assert_eq!(status_of(&seen[1]).recent_runs[0].items, Some(42));
+    let text = h.ctx.metrics.render();
+    assert!(
+        text.contains("microfleet_clusterfetch_last_run_items{name=\"promo-users\",namespace=\"promo\"} 42"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn run_now_creates_one_job_from_the_cronjob() {
+    let mut h = Harness::new();
+    let mut cf = cluster_fetch(spec());
+    cf.metadata.annotations = Some([(labels::RUN_NOW.to_string(), "2026-11-22T10:00".to_string())].into());
+    let reply = serde_json::to_value(&cf).unwrap();
+    let (result, seen) = h
+        .reconcile(
+            &cf,
+            vec![
+                Step("PATCH", CRONJOB, Reply::Echo),
+                Step("POST", JOBS, Reply::Echo),
+                Step("PATCH", STATUS, Reply::Object(reply.clone())),
+                Step("POST", EVENTS, Reply::Echo),
+            ],
+        )
+        .await;
+    result.unwrap();
+    let job = &seen[1].body;
+    assert_eq!(job["metadata"]["ownerReferences"][0]["kind"], "CronJob");
+    assert_eq!(job["metadata"]["ownerReferences"][0]["uid"], "uid-from-api");
+    assert_eq!(job["metadata"]["annotations"][labels::INSTANTIATE], "manual");
+    assert_eq!(status_of(&seen[2]).last_run_now.as_deref(), Some("2026-11-22T10:00"));
+    assert_eq!(seen[3].body["reason"], "RunNowStarted");
+
+    // the same value again: no second Job
+    cf.status = Some(status_of(&seen[2]));
+    let (result, _) =
+        h.reconcile(&cf, vec![Step("PATCH", CRONJOB, Reply::Echo), Step("PATCH", STATUS, Reply::Object(reply))]).await;
+    result.unwrap();
+}
+
+#[tokio::test]
+async fn an_invalid_schedule_stalls_with_a_warning_and_applies_nothing() {
+    let mut h = Harness::new();
+    let mut s = spec();
+    s.schedule = "0 25 * * *".into();
+    let cf = cluster_fetch(s);
+    let reply = serde_json::to_value(&cf).unwrap();
+    let (result, seen) = h
+        .reconcile(&cf, vec![Step("PATCH", STATUS, Reply::Object(reply.clone())), Step("POST", EVENTS, Reply::Echo)])
+        .await;
+    result.unwrap();
+    let status = status_of(&seen[0]);
+    assert_eq!(condition(&status, "Stalled"), ("True".into(), "InvalidSchedule".into()));
+    assert_eq!(condition(&status, "Ready"), ("False".into(), "InvalidSchedule".into()));
+    assert_eq!(seen[1].body["type"], "Warning");
+    assert!(seen[1].body["note"].as_str().unwrap().contains("spec.schedule"));
+
+    // reported once per generation: the next reconcile writes status but sends no Event
+    let mut stalled = cf.clone();
+    stalled.status = Some(status);
+    let (result, _) = h.reconcile(&stalled, vec![Step("PATCH", STATUS, Reply::Object(reply))]).await;
+    result.unwrap();
+}
+
+#[tokio::test]
+async fn an_api_failure_is_reported_in_status_and_returned_for_backoff() {
+    let mut h = Harness::new();
+    let cf = cluster_fetch(spec());
+    let reply = serde_json::to_value(&cf).unwrap();
+    let (result, seen) = h
+        .reconcile(
+            &cf,
+            vec![
+                Step("PATCH", CRONJOB, Reply::Error(500, "InternalError")),
+                Step("PATCH", STATUS, Reply::Object(reply)),
+            ],
+        )
+        .await;
+    assert!(matches!(result, Err(Error::Kube(_))), "{result:?}");
+    let status = status_of(&seen[1]);
+    assert_eq!(condition(&status, "Reconciling"), ("True".into(), "Retrying".into()));
+    assert_eq!(condition(&status, "Ready"), ("False".into(), "ApplyFailed".into()));
+}
+
+#[tokio::test]
+async fn a_cronjob_the_api_rejects_stalls_instead_of_hot_looping() {
+    let mut h = Harness::new();
+    let cf = cluster_fetch(spec());
+    let reply = serde_json::to_value(&cf).unwrap();
+    let (result, seen) = h
+        .reconcile(
+            &cf,
+            vec![
+                Step("PATCH", CRONJOB, Reply::Error(422, "Invalid")),
+                Step("PATCH", STATUS, Reply::Object(reply)),
+                Step("POST", EVENTS, Reply::Echo),
+            ],
+        )
+        .await;
+    result.unwrap();
+    assert_eq!(condition(&status_of(&seen[1]), "Stalled"), ("True".into(), "CronJobRejected".into()));
+}
+
+#[test]
+fn backoff_grows_per_failure_and_is_capped() {
+    let waits: Vec<u64> = (1..=10).map(|n| super::super::backoff_after(n).as_secs()).collect();
+    assert_eq!(waits, [2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+}
