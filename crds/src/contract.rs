@@ -250,3 +250,57 @@ impl Notification {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(message: String) -> RunSummary {
+        RunSummary {
+            run_id: "promo-users-29000000".into(),
+            succeeded: false,
+            failure_class: Some(FailureClass::Source),
+            message: Some(message),
+            items: 10,
+            bytes: 400,
+            pages: 1,
+            attempts: 5,
+            duration_seconds: 1.5,
+        }
+    }
+
+    #[test]
+    fn the_summary_fits_the_termination_message_and_reads_back() {
+        for len in [0, 100, 4000, 10_000] {
+            let original = summary("é".repeat(len));
+            let text = original.to_termination_message();
+            assert!(text.len() <= TERMINATION_MESSAGE_LIMIT, "{len}: {} bytes", text.len());
+            let back = RunSummary::from_termination_message(&text).unwrap();
+            assert_eq!(back.items, 10);
+            assert_eq!(back.failure_class, Some(FailureClass::Source));
+            if len <= 100 {
+                assert_eq!(back, original);
+            } else {
+                assert!(back.message.unwrap().ends_with("..."));
+            }
+        }
+        assert_eq!(RunSummary::from_termination_message("panicked at main.rs"), None);
+    }
+
+    #[test]
+    fn exit_codes_are_distinct_per_reported_class_and_read_back() {
+        let reported = [
+            FailureClass::Config,
+            FailureClass::Source,
+            FailureClass::Sink,
+            FailureClass::Checks,
+            FailureClass::Interrupted,
+        ];
+        let codes: std::collections::BTreeSet<_> = reported.iter().map(|c| c.exit_code()).collect();
+        assert_eq!(codes.len(), reported.len());
+        assert!(!codes.contains(&0));
+        for class in reported {
+            assert_eq!(FailureClass::from_exit_code(class.exit_code()), Some(class));
+        }
+    }
+}

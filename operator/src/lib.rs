@@ -1,6 +1,6 @@
 //! The Microfleet operator: one controller per custom resource, each a visible pipeline
 //! (read → validate → build → apply → status), plus the shared runtime (metrics, admin server, leader
-//! election, logging, shutdown).
+//! election; logging and shutdown come from `microfleet-common`).
 
 pub mod clusterfetch;
 pub mod error;

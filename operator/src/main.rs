@@ -12,6 +12,7 @@ use std::{
 
 use clap::{Parser, Subcommand, ValueEnum};
 use kube::{runtime::events::Recorder, Client};
+use microfleet_common::{shutdown::Shutdown, telemetry};
 use microfleet_operator::{
     clusterfetch::{self, build::BuildConfig, Scope, Settings},
     render::render,
@@ -19,8 +20,6 @@ use microfleet_operator::{
         leader::Election,
         metrics::Metrics,
         server::{self, AdminState},
-        shutdown::Shutdown,
-        telemetry,
     },
 };
 

@@ -1,0 +1,41 @@
+//! `render`: the example renders to the objects the operator creates; bad input gets a named error.
+
+use microfleet_operator::{clusterfetch::build::BuildConfig, render::render};
+
+fn config() -> BuildConfig {
+    BuildConfig { fetcher_image: "registry.local/fetcher:1".into() }
+}
+
+fn example() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/promo-eligible-users.yaml")).unwrap()
+}
+
+#[test]
+fn the_example_renders_its_cronjob_and_notifier() {
+    let yaml = render(&example(), &config()).unwrap();
+    let docs: Vec<serde_yaml::Value> =
+        serde_yaml::Deserializer::from_str(&yaml).map(|d| serde::Deserialize::deserialize(d).unwrap()).collect();
+    let kinds: Vec<_> = docs.iter().map(|d| d["kind"].as_str().unwrap().to_string()).collect();
+    assert_eq!(kinds, ["CronJob", "Job"]);
+    assert_eq!(docs[0]["spec"]["schedule"], "0 2 * * *");
+    assert_eq!(docs[0]["spec"]["timeZone"], "Asia/Jakarta");
+    assert_eq!(docs[1]["metadata"]["labels"]["microfleet.io/role"], "notifier");
+}
+
+#[test]
+fn run_now_adds_its_job() {
+    let manifest = example().replacen("metadata:\n", "metadata:\n  annotations:\n    microfleet.io/run-now: now\n", 1);
+    let yaml = render(&manifest, &config()).unwrap();
+    assert!(yaml.contains("cronjob.kubernetes.io/instantiate: manual"));
+}
+
+#[test]
+fn bad_input_gets_a_named_error() {
+    let bad_schedule = example().replace("\"0 2 * * *\"", "\"0 2 * *\"");
+    let error = render(&bad_schedule, &config()).unwrap_err().to_string();
+    assert!(error.contains("spec.schedule") && error.contains("not 5"), "{error}");
+    let error = render("apiVersion: v1\nkind: ConfigMap\n", &config()).unwrap_err().to_string();
+    assert!(error.contains("expected apiVersion microfleet.io/v1alpha1 and kind ClusterFetch"), "{error}");
+    let error = render("apiVersion: microfleet.io/v1alpha1\nkind: ClusterFetch\nspec: {}\n", &config()).unwrap_err();
+    assert!(error.to_string().contains("missing field"), "{error}");
+}
