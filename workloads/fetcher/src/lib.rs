@@ -6,4 +6,5 @@
 
 pub mod http;
 pub mod notify;
+pub mod parse;
 pub mod retry;

@@ -1,0 +1,363 @@
+//! Streaming JSON page parser: yields the raw bytes of each element of the array at a JSON pointer, and
+//! captures the scalar at a second pointer (the next cursor), without ever holding the whole page.
+//!
+//! Memory is bounded by the largest item (`max_item_bytes`), the longest key and the nesting depth.
+
+use super::{ItemSink, PageEnd, ParseError};
+
+/// Deepest nesting accepted.
+const MAX_DEPTH: usize = 128;
+/// Longest object key or captured scalar accepted, in bytes.
+const MAX_TOKEN: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// A value (document start, after `:` or `[`, after `,` in an array).
+    Value,
+    /// A key or `}` (after `{`).
+    KeyOrClose,
+    /// A key (after `,` in an object).
+    Key,
+    /// `:` after a key.
+    Colon,
+    /// `,` or the container's close.
+    CommaOrClose,
+    /// Nothing but whitespace (the document ended).
+    End,
+}
+
+#[derive(Debug, Clone)]
+enum Frame {
+    Object { key: Option<String> },
+    Array { index: usize },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scalar {
+    None,
+    String { escaped: bool },
+    Bare,
+}
+
+/// Parser state for one page.
+#[derive(Debug)]
+pub struct JsonPage {
+    item_path: Vec<String>,
+    cursor_path: Option<Vec<String>>,
+    max_item_bytes: usize,
+    stack: Vec<Frame>,
+    expect: Expect,
+    scalar: Scalar,
+    token: Vec<u8>,
+    /// Depth (stack length) of the items array while inside it.
+    items_depth: Option<usize>,
+    /// Bytes of the item being read, and the stack depth it started at.
+    item: Option<(Vec<u8>, usize)>,
+    found_items: bool,
+    cursor: Option<serde_json::Value>,
+    capturing_cursor: bool,
+    items: u64,
+}
+
+/// Splits an RFC 6901 pointer into its unescaped tokens ("" is the whole document).
+pub fn pointer_tokens(pointer: &str) -> Vec<String> {
+    if pointer.is_empty() {
+        return Vec::new();
+    }
+    pointer.trim_start_matches('/').split('/').map(|t| t.replace("~1", "/").replace("~0", "~")).collect()
+}
+
+impl JsonPage {
+    /// A parser for items at `item_path` (a JSON pointer; "" for a top-level array), capturing the scalar at
+    /// `cursor_path` if given.
+    pub fn new(item_path: &str, cursor_path: Option<&str>, max_item_bytes: usize) -> JsonPage {
+        JsonPage {
+            item_path: pointer_tokens(item_path),
+            cursor_path: cursor_path.map(pointer_tokens),
+            max_item_bytes,
+            stack: Vec::new(),
+            expect: Expect::Value,
+            scalar: Scalar::None,
+            token: Vec::new(),
+            items_depth: None,
+            item: None,
+            found_items: false,
+            cursor: None,
+            capturing_cursor: false,
+            items: 0,
+        }
+    }
+
+    fn path_matches(&self, target: &[String]) -> bool {
+        if self.stack.len() != target.len() {
+            return false;
+        }
+        self.stack.iter().zip(target).all(|(frame, token)| match frame {
+            Frame::Object { key } => key.as_deref() == Some(token.as_str()),
+            Frame::Array { index } => token.parse::<usize>().ok() == Some(*index),
+        })
+    }
+
+    /// Feeds the next chunk of the body; complete items go to `sink`.
+    pub fn feed(&mut self, chunk: &[u8], sink: &mut dyn ItemSink) -> Result<(), ParseError> {
+        for &byte in chunk {
+            self.step(byte, sink)?;
+        }
+        Ok(())
+    }
+
+    fn push_item_byte(&mut self, byte: u8) -> Result<(), ParseError> {
+        if let Some((bytes, _)) = &mut self.item {
+            if bytes.len() >= self.max_item_bytes {
+                return Err(ParseError::ItemTooLarge { item: self.items + 1, limit: self.max_item_bytes });
+            }
+            bytes.push(byte);
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, byte: u8, sink: &mut dyn ItemSink) -> Result<(), ParseError> {
+        // inside a string or a bare scalar
+        match self.scalar {
+            Scalar::String { escaped } => {
+                self.push_item_byte(byte)?;
+                if self.keeps_token() {
+                    if self.token.len() >= MAX_TOKEN {
+                        return Err(ParseError::Malformed("a key or cursor longer than 64 KiB".into()));
+                    }
+                    self.token.push(byte);
+                }
+                if escaped {
+                    self.scalar = Scalar::String { escaped: false };
+                } else if byte == b'\\' {
+                    self.scalar = Scalar::String { escaped: true };
+                } else if byte == b'"' {
+                    self.scalar = Scalar::None;
+                    if self.end_string()? {
+                        self.value_done(sink)?;
+                    }
+                } else if byte < 0x20 {
+                    return Err(ParseError::Malformed("a control character inside a string".into()));
+                }
+                return Ok(());
+            }
+            Scalar::Bare => {
+                if byte.is_ascii_alphanumeric() || matches!(byte, b'+' | b'-' | b'.') {
+                    self.push_item_byte(byte)?;
+                    if self.token.len() >= MAX_TOKEN {
+                        return Err(ParseError::Malformed("a number longer than 64 KiB".into()));
+                    }
+                    self.token.push(byte);
+                    return Ok(());
+                }
+                self.scalar = Scalar::None;
+                self.end_bare()?;
+                self.value_done(sink)?;
+            }
+            Scalar::None => {}
+        }
+        if byte.is_ascii_whitespace() {
+            if self.item.is_some() {
+                self.push_item_byte(byte)?;
+            }
+            return Ok(());
+        }
+        match (self.expect, byte) {
+            (Expect::End, _) => Err(ParseError::Malformed(format!("unexpected {:?} after the document", byte as char))),
+            (Expect::Value, b'{' | b'[') => {
+                self.begin_value(byte)?;
+                if self.stack.len() >= MAX_DEPTH {
+                    return Err(ParseError::Malformed(format!("nesting deeper than {MAX_DEPTH}")));
+                }
+                if byte == b'{' {
+                    self.stack.push(Frame::Object { key: None });
+                    self.expect = Expect::KeyOrClose;
+                } else {
+                    self.stack.push(Frame::Array { index: 0 });
+                    self.expect = Expect::Value;
+                }
+                Ok(())
+            }
+            (Expect::Value, b']') if matches!(self.stack.last(), Some(Frame::Array { index: 0 })) => {
+                // an empty array: `[]`
+                self.close(byte, sink)
+            }
+            (Expect::Value, b'"') => {
+                self.begin_value(byte)?;
+                self.scalar = Scalar::String { escaped: false };
+                self.token.clear();
+                if self.keeps_token() {
+                    self.token.push(byte);
+                }
+                Ok(())
+            }
+            (Expect::Value, b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
+                self.begin_value(byte)?;
+                self.scalar = Scalar::Bare;
+                self.token.clear();
+                self.token.push(byte);
+                Ok(())
+            }
+            (Expect::KeyOrClose, b'}') => self.close(byte, sink),
+            (Expect::KeyOrClose | Expect::Key, b'"') => {
+                self.push_item_byte(byte)?;
+                self.scalar = Scalar::String { escaped: false };
+                self.token.clear();
+                self.token.push(byte);
+                Ok(())
+            }
+            (Expect::Colon, b':') => {
+                self.push_item_byte(byte)?;
+                self.expect = Expect::Value;
+                Ok(())
+            }
+            (Expect::CommaOrClose, b',') => {
+                match self.stack.last_mut() {
+                    Some(Frame::Array { index }) => {
+                        *index += 1;
+                        self.expect = Expect::Value;
+                    }
+                    Some(Frame::Object { key }) => {
+                        *key = None;
+                        self.expect = Expect::Key;
+                    }
+                    None => return Err(ParseError::Malformed("a comma outside any container".into())),
+                }
+                if !self.at_items_array() {
+                    self.push_item_byte(byte)?;
+                }
+                Ok(())
+            }
+            (Expect::CommaOrClose, b'}' | b']') => self.close(byte, sink),
+            (state, other) => {
+                Err(ParseError::Malformed(format!("unexpected {:?} where {state:?} was expected", other as char)))
+            }
+        }
+    }
+
+    /// True when the string being read is a key, or the cursor being captured.
+    fn keeps_token(&self) -> bool {
+        self.expect != Expect::Value || self.capturing_cursor
+    }
+
+    fn at_items_array(&self) -> bool {
+        self.items_depth == Some(self.stack.len()) && self.item.is_none()
+    }
+
+    /// A value starts here: it may be an item, the items array, or the cursor.
+    fn begin_value(&mut self, byte: u8) -> Result<(), ParseError> {
+        if self.item.is_none() && self.items_depth == Some(self.stack.len()) {
+            self.item = Some((Vec::new(), self.stack.len()));
+        }
+        self.push_item_byte(byte)?;
+        if self.items_depth.is_none() && self.item.is_none() && self.path_matches(&self.item_path.clone()) {
+            if byte != b'[' {
+                return Err(ParseError::NotAnArray(self.pointer()));
+            }
+            self.found_items = true;
+            self.items_depth = Some(self.stack.len() + 1);
+        }
+        if let Some(path) = &self.cursor_path {
+            if self.item.is_none() && self.path_matches(&path.clone()) {
+                if byte == b'{' || byte == b'[' {
+                    return Err(ParseError::Malformed(format!(
+                        "the cursor at /{} is not a string or number",
+                        path.join("/")
+                    )));
+                }
+                self.capturing_cursor = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn pointer(&self) -> String {
+        if self.item_path.is_empty() {
+            "the document".into()
+        } else {
+            format!("/{}", self.item_path.join("/"))
+        }
+    }
+
+    /// A string ended; returns true when it was a value (not a key).
+    fn end_string(&mut self) -> Result<bool, ParseError> {
+        match self.expect {
+            Expect::KeyOrClose | Expect::Key => {
+                let key: String = serde_json::from_slice(&self.token)
+                    .map_err(|e| ParseError::Malformed(format!("a bad object key: {e}")))?;
+                if let Some(Frame::Object { key: slot }) = self.stack.last_mut() {
+                    *slot = Some(key);
+                }
+                self.expect = Expect::Colon;
+                Ok(false)
+            }
+            _ => {
+                if self.capturing_cursor {
+                    let value: serde_json::Value = serde_json::from_slice(&self.token)
+                        .map_err(|e| ParseError::Malformed(format!("a bad cursor string: {e}")))?;
+                    self.cursor = Some(value);
+                    self.capturing_cursor = false;
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    fn end_bare(&mut self) -> Result<(), ParseError> {
+        let value: serde_json::Value = serde_json::from_slice(&self.token).map_err(|_| {
+            ParseError::Malformed(format!("{:?} is not a JSON value", String::from_utf8_lossy(&self.token)))
+        })?;
+        if self.capturing_cursor {
+            self.cursor = Some(value);
+            self.capturing_cursor = false;
+        }
+        Ok(())
+    }
+
+    fn value_done(&mut self, sink: &mut dyn ItemSink) -> Result<(), ParseError> {
+        self.expect = if self.stack.is_empty() { Expect::End } else { Expect::CommaOrClose };
+        self.emit_if_item_ended(sink)
+    }
+
+    fn emit_if_item_ended(&mut self, sink: &mut dyn ItemSink) -> Result<(), ParseError> {
+        if let Some((_, depth)) = &self.item {
+            if *depth == self.stack.len() {
+                let bytes = self.item.take().map(|(bytes, _)| bytes).unwrap_or_default();
+                self.items += 1;
+                sink.item(&bytes)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, byte: u8, sink: &mut dyn ItemSink) -> Result<(), ParseError> {
+        let frame = self.stack.pop().ok_or_else(|| ParseError::Malformed("a close outside any container".into()))?;
+        let matches = matches!((&frame, byte), (Frame::Object { .. }, b'}') | (Frame::Array { .. }, b']'));
+        if !matches {
+            return Err(ParseError::Malformed(format!("{:?} closes the wrong container", byte as char)));
+        }
+        if self.items_depth == Some(self.stack.len() + 1) && self.item.is_none() {
+            // the items array itself closed
+            self.items_depth = None;
+        } else {
+            self.push_item_byte(byte)?;
+        }
+        self.value_done(sink)
+    }
+
+    /// Ends the page: checks the document was complete and the item array was found.
+    pub fn finish(mut self, sink: &mut dyn ItemSink) -> Result<PageEnd, ParseError> {
+        if self.scalar == Scalar::Bare {
+            self.scalar = Scalar::None;
+            self.end_bare()?;
+            self.value_done(sink)?;
+        }
+        if self.expect != Expect::End || self.scalar != Scalar::None {
+            return Err(ParseError::Truncated);
+        }
+        if !self.found_items {
+            return Err(ParseError::NoItems(self.pointer()));
+        }
+        Ok(PageEnd { items: self.items, cursor: self.cursor })
+    }
+}

@@ -1,0 +1,130 @@
+//! Page parsers: turn a page body, fed chunk by chunk, into the raw JSON bytes of each item.
+//!
+//! Pure and streaming: memory is bounded by the largest item, never by the page or the list.
+
+mod csv;
+mod json;
+mod ndjson;
+
+pub use json::pointer_tokens;
+
+use microfleet_crds::clusterfetch::Format;
+
+/// Receives each item's raw JSON as it is parsed.
+pub trait ItemSink {
+    /// Takes one item. Returning [`Stop`] ends the page (the receiver keeps its own reason).
+    fn item(&mut self, raw: &[u8]) -> Result<(), Stop>;
+}
+
+/// The item receiver asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stop;
+
+/// What a fully parsed page said besides its items.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PageEnd {
+    /// Items in the page.
+    pub items: u64,
+    /// The value at the cursor pointer, if one was asked for and present.
+    pub cursor: Option<serde_json::Value>,
+}
+
+/// Why a page could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// The body is not valid in its format.
+    #[error("malformed body: {0}")]
+    Malformed(String),
+    /// The body ended before the document did.
+    #[error("the body ended in the middle of the document (truncated)")]
+    Truncated,
+    /// No array at the item path.
+    #[error("no item array at {0}: check spec.source.itemPath")]
+    NoItems(String),
+    /// The value at the item path is not an array.
+    #[error("the value at {0} is not an array: check spec.source.itemPath")]
+    NotAnArray(String),
+    /// One item is larger than allowed.
+    #[error("item {item} is larger than checks.maxItemBytes ({limit} bytes)")]
+    ItemTooLarge {
+        /// 1-based item number within the page.
+        item: u64,
+        /// The limit.
+        limit: usize,
+    },
+    /// The item receiver stopped the page.
+    #[error("stopped by the receiver")]
+    Stopped,
+}
+
+impl From<Stop> for ParseError {
+    fn from(_: Stop) -> Self {
+        ParseError::Stopped
+    }
+}
+
+/// A parser for one page in one of the supported formats.
+#[derive(Debug)]
+pub enum PageParser {
+    /// JSON with items at a pointer.
+    Json(json::JsonPage),
+    /// One JSON value per line.
+    Ndjson(ndjson::NdjsonPage),
+    /// CSV with a header row.
+    Csv(csv::CsvPage),
+}
+
+impl PageParser {
+    /// A parser for `format`; `item_path` and `cursor_path` apply to JSON only.
+    pub fn new(
+        format: Format,
+        item_path: Option<&str>,
+        cursor_path: Option<&str>,
+        max_item_bytes: usize,
+    ) -> PageParser {
+        match format {
+            Format::Json => PageParser::Json(json::JsonPage::new(item_path.unwrap_or(""), cursor_path, max_item_bytes)),
+            Format::Ndjson => PageParser::Ndjson(ndjson::NdjsonPage::new(max_item_bytes)),
+            Format::Csv => PageParser::Csv(csv::CsvPage::new(max_item_bytes)),
+        }
+    }
+
+    /// Feeds the next chunk of the body.
+    pub fn feed(&mut self, chunk: &[u8], sink: &mut dyn ItemSink) -> Result<(), ParseError> {
+        match self {
+            PageParser::Json(p) => p.feed(chunk, sink),
+            PageParser::Ndjson(p) => p.feed(chunk, sink),
+            PageParser::Csv(p) => p.feed(chunk, sink),
+        }
+    }
+
+    /// Ends the page.
+    pub fn finish(self, sink: &mut dyn ItemSink) -> Result<PageEnd, ParseError> {
+        match self {
+            PageParser::Json(p) => p.finish(sink),
+            PageParser::Ndjson(p) => p.finish(sink),
+            PageParser::Csv(p) => p.finish(sink),
+        }
+    }
+}
+
+/// Parses a whole body at once (tests, fuzzing): the items, or the first error.
+pub fn parse_all(parser: PageParser, body: &[u8], chunk: usize) -> Result<(Vec<Vec<u8>>, PageEnd), ParseError> {
+    struct Collect(Vec<Vec<u8>>);
+    impl ItemSink for Collect {
+        fn item(&mut self, raw: &[u8]) -> Result<(), Stop> {
+            self.0.push(raw.to_vec());
+            Ok(())
+        }
+    }
+    let mut parser = parser;
+    let mut items = Collect(Vec::new());
+    for piece in body.chunks(chunk.max(1)) {
+        parser.feed(piece, &mut items)?;
+    }
+    let end = parser.finish(&mut items)?;
+    Ok((items.0, end))
+}
+
+#[cfg(test)]
+mod tests;
