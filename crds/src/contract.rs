@@ -35,6 +35,8 @@ pub mod env {
     pub const CLUSTER_FETCH: &str = "MICROFLEET_CLUSTER_FETCH";
     /// Where the run summary is written.
     pub const TERMINATION_LOG: &str = "MICROFLEET_TERMINATION_LOG";
+    /// Optional Prometheus Pushgateway base URL the fetcher pushes its run metrics to.
+    pub const PUSHGATEWAY_URL: &str = "MICROFLEET_PUSHGATEWAY_URL";
     /// Log format: `json` (in pods) or `text`.
     pub const LOG_FORMAT: &str = "MICROFLEET_LOG_FORMAT";
     /// Source bearer token (from a Secret).

@@ -1,11 +1,19 @@
-//! `microfleet-fetcher`: `notify` sends a failed run's notification (the operator's notifier Job runs it).
+//! `microfleet-fetcher`: `run` fetches and delivers one ClusterFetch run; `notify` sends a failed run's
+//! notification (the operator's notifier Job runs it).
 
-use std::process::ExitCode;
+use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
 
 use clap::{Parser, Subcommand};
-use microfleet_common::telemetry;
+use microfleet_common::{shutdown::Shutdown, telemetry};
 use microfleet_crds::contract::{env, FailureClass};
-use microfleet_fetcher::{http, notify, retry};
+use microfleet_fetcher::{
+    http, notify,
+    plan::{ConfigError, RunPlan},
+    progress::{Reporter, Stats},
+    report, retry,
+    run::{run, RunFailure},
+    sink::{file::FileSink, http::HttpSink, Sink},
+};
 
 #[derive(Parser)]
 #[command(name = "microfleet-fetcher", version, about = "The workload a ClusterFetch runs")]
@@ -16,6 +24,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run one fetch: from MICROFLEET_FETCH_PLAN (in a pod) or from a ClusterFetch manifest (locally).
+    Run(RunArgs),
     /// Send the failure notification described by MICROFLEET_NOTIFICATION to MICROFLEET_NOTIFY_WEBHOOK_URL.
     Notify {
         /// Attempts in all, the first included.
@@ -27,18 +37,132 @@ enum Command {
     },
 }
 
+#[derive(clap::Args)]
+struct RunArgs {
+    /// A ClusterFetch manifest to run locally, exactly as its pod would (credentials still come from the
+    /// MICROFLEET_SOURCE_*/MICROFLEET_SINK_* variables).
+    #[arg(long)]
+    spec: Option<PathBuf>,
+    /// Deliver to this file as NDJSON (staged, renamed into place on success) instead of spec.sink.
+    #[arg(long, conflicts_with = "stdout")]
+    sink_file: Option<PathBuf>,
+    /// Deliver to stdout as NDJSON instead of spec.sink.
+    #[arg(long)]
+    stdout: bool,
+    /// Where to write the run summary (the pod's termination-message path).
+    #[arg(long, env = "MICROFLEET_TERMINATION_LOG")]
+    termination_log: Option<PathBuf>,
+    /// A Prometheus Pushgateway to push the run's figures to, every 15 s and at the end.
+    #[arg(long, env = "MICROFLEET_PUSHGATEWAY_URL")]
+    pushgateway_url: Option<String>,
+    /// Seconds between progress log lines.
+    #[arg(long, default_value_t = 5)]
+    progress_seconds: u64,
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(std::env::var(env::LOG_FORMAT).map(|f| f == "json").unwrap_or(false));
     http::install_crypto_provider();
     match cli.command {
+        Command::Run(args) => ExitCode::from(run_fetch(args).await),
         Command::Notify { attempts, initial_backoff_ms } => {
-            let policy = notify::POLICY;
-            let initial = std::time::Duration::from_millis(initial_backoff_ms);
-            run_notify(retry::Policy { attempts, initial, max: policy.max.max(initial) }).await
+            let initial = Duration::from_millis(initial_backoff_ms);
+            run_notify(retry::Policy { attempts, initial, max: notify::POLICY.max.max(initial) }).await
         }
     }
+}
+
+async fn run_fetch(args: RunArgs) -> u8 {
+    let start = std::time::Instant::now();
+    let shutdown = Shutdown::on_signals();
+    let stats = Arc::new(Stats::default());
+    let var = |name: &str| std::env::var(name).ok();
+    let plan = match &args.spec {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::Bad(format!("cannot read {}: {e}", path.display())))
+            .and_then(|yaml| RunPlan::from_manifest(&yaml, var(env::RUN_ID).unwrap_or_else(local_run_id), &var)),
+        None => RunPlan::from_env(&var),
+    };
+    let (result, run_id, cluster_fetch) = match plan {
+        Err(error) => (
+            Err(RunFailure { class: FailureClass::Config, message: error.to_string() }),
+            var(env::RUN_ID).unwrap_or_default(),
+            String::new(),
+        ),
+        Ok(plan) => {
+            tracing::info!(run = %plan.run_id, cluster_fetch = %plan.cluster_fetch, "run starting");
+            let result = fetch(&plan, &args, stats.clone(), shutdown).await;
+            (result, plan.run_id, plan.cluster_fetch)
+        }
+    };
+    let summary = report::summary(&run_id, &result, &stats, start.elapsed());
+    if let Some(path) = &args.termination_log {
+        report::write_termination_message(path, &summary);
+    }
+    match &result {
+        Ok(items) => {
+            tracing::info!(run = %run_id, items, summary = %serde_json::to_string(&summary).unwrap_or_default(), "run succeeded")
+        }
+        Err(failure) => {
+            tracing::error!(run = %run_id, class = ?failure.class, error = %failure.message, summary = %serde_json::to_string(&summary).unwrap_or_default(), "run failed")
+        }
+    }
+    if let (Some(base), Ok(client)) =
+        (&args.pushgateway_url, http::client(Duration::from_secs(5), Duration::from_secs(10)))
+    {
+        report::push(
+            &client,
+            base,
+            &cluster_fetch,
+            report::pushgateway_body(Some(&summary), &stats, report::now_seconds()),
+        )
+        .await;
+    }
+    report::exit_code(&summary)
+}
+
+fn local_run_id() -> String {
+    format!("local-{}", report::now_seconds() as u64)
+}
+
+async fn fetch(plan: &RunPlan, args: &RunArgs, stats: Arc<Stats>, shutdown: Shutdown) -> Result<u64, RunFailure> {
+    let config = |message: String| RunFailure { class: FailureClass::Config, message };
+    let timeouts = &plan.plan.source.timeouts;
+    let secs = |n: i32| Duration::from_secs(u64::try_from(n.max(1)).unwrap_or(1));
+    let client = http::client(secs(timeouts.connect_seconds), secs(timeouts.request_seconds))
+        .map_err(|e| config(format!("cannot build the HTTP client: {e}")))?;
+    let mut sink = if args.stdout {
+        Sink::File(FileSink::new(None).map_err(|f| config(f.to_string()))?)
+    } else if let Some(path) = &args.sink_file {
+        Sink::File(FileSink::new(Some(path.clone())).map_err(|f| config(f.to_string()))?)
+    } else if let Some(spec) = &plan.plan.sink.http {
+        let sink_client = http::client(secs(timeouts.connect_seconds), secs(spec.timeout_seconds))
+            .map_err(|e| config(format!("cannot build the HTTP client: {e}")))?;
+        let policy = retry::Policy::from_spec(&plan.plan.retry);
+        Sink::Http(
+            HttpSink::new(sink_client, spec, &plan.run_id, plan.sink_auth.clone(), policy, stats.clone())
+                .map_err(|f| config(f.to_string()))?,
+        )
+    } else {
+        return Err(config("spec.sink.kafka is not supported by this fetcher yet: use spec.sink.http".into()));
+    };
+    let _reporter = Reporter::start(stats.clone(), Duration::from_secs(args.progress_seconds.max(1)), !args.stdout);
+    let _pusher = args.pushgateway_url.clone().map(|base| {
+        report::Pusher::start(client.clone(), base, plan.cluster_fetch.clone(), stats.clone(), Duration::from_secs(15))
+    });
+    let result = tokio::select! {
+        result = run(plan, &client, &mut sink, stats.clone()) => result,
+        _ = shutdown.requested() => Err(RunFailure {
+            class: FailureClass::Interrupted,
+            message: "stopped by SIGTERM before the list was complete; the staged delivery was aborted".into(),
+        }),
+    };
+    if let Err(failure) = &result {
+        sink.abort(&failure.message).await;
+    }
+    result
 }
 
 async fn run_notify(policy: retry::Policy) -> ExitCode {
@@ -49,7 +173,7 @@ async fn run_notify(policy: retry::Policy) -> ExitCode {
             return ExitCode::from(FailureClass::Config.exit_code() as u8);
         }
     };
-    let client = match http::client(std::time::Duration::from_secs(10), std::time::Duration::from_secs(30)) {
+    let client = match http::client(Duration::from_secs(10), Duration::from_secs(30)) {
         Ok(client) => client,
         Err(error) => {
             tracing::error!(%error, "cannot build the HTTP client");

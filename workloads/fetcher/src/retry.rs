@@ -104,6 +104,43 @@ fn strip_urls(text: &str) -> String {
     text.split_whitespace().map(|w| if w.contains("://") { "<url>" } else { w }).collect::<Vec<_>>().join(" ")
 }
 
+/// The waits between attempts of one request: exponential with jitter, `Retry-After` honoured, bounded
+/// by the policy's attempts.
+pub struct Delays {
+    policy: Policy,
+    delays: backon::ExponentialBackoff,
+    attempts: u32,
+}
+
+impl Delays {
+    /// The waits of `policy`, before the first attempt.
+    pub fn new(policy: Policy) -> Delays {
+        use backon::BackoffBuilder;
+        let delays = ExponentialBuilder::default()
+            .with_min_delay(policy.initial)
+            .with_max_delay(policy.max)
+            .with_factor(2.0)
+            .with_jitter()
+            .with_max_times(policy.attempts.saturating_sub(1) as usize)
+            .build();
+        Delays { policy, delays, attempts: 1 }
+    }
+
+    /// After a failed attempt: how long to wait before the next, or `None` when the fault is permanent or
+    /// the attempts are spent.
+    pub fn after(&mut self, fault: &Fault) -> Option<Duration> {
+        let Fault::Transient { retry_after, .. } = fault else { return None };
+        let delay = self.delays.next()?;
+        self.attempts += 1;
+        Some(retry_after.map_or(delay, |wait| wait.min(self.policy.max)))
+    }
+
+    /// Attempts made so far (the first included).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+}
+
 /// Runs `attempt` until it succeeds, fails permanently, or the policy's attempts are spent. `on_retry` is
 /// told each fault that will be retried and the wait before the next attempt.
 pub async fn with_retries<T, F, Fut>(

@@ -1,0 +1,264 @@
+//! Pagination: the URL of the next page, from the spec's pagination and what the last page said.
+//!
+//! Pure: no I/O. Guards against endless pagination (a repeated cursor or link, a page-count limit) and
+//! against a `Link` header that points to another host (credentials must not follow it).
+
+use std::collections::HashSet;
+
+use microfleet_crds::clusterfetch::{Pagination, PaginationType};
+use reqwest::Url;
+
+/// Why pagination cannot go on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PaginationError {
+    /// The same cursor (or next link) came back twice.
+    #[error("pagination loop: page {page} returned a next {what} already seen; the source repeats itself")]
+    Loop {
+        /// What repeated: "cursor" or "link".
+        what: &'static str,
+        /// The page that repeated it.
+        page: u64,
+    },
+    /// More pages than allowed.
+    #[error("more than {0} pages: raise spec.source.pagination.maxPages if the list is really that long")]
+    TooManyPages(u64),
+    /// The next link leads to another host.
+    #[error("the Link header of page {0} points to another host; refusing to send credentials there")]
+    ForeignLink(u64),
+    /// The next link is not a URL.
+    #[error("the Link header of page {0} has a next link that is not a URL")]
+    BadLink(u64),
+    /// The cursor is neither a string nor a number.
+    #[error("the cursor of page {0} is neither a string nor a number")]
+    BadCursor(u64),
+}
+
+/// What a fetched page tells the paginator.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PageInfo {
+    /// Items the page held.
+    pub items: u64,
+    /// The value at cursorPath, if any.
+    pub cursor: Option<serde_json::Value>,
+    /// The `Link` response header, if any.
+    pub link: Option<String>,
+}
+
+/// Walks the pages of one source.
+#[derive(Debug)]
+pub struct Paginator {
+    base: Url,
+    pagination: Option<Pagination>,
+    pages: u64,
+    seen: HashSet<String>,
+}
+
+impl Paginator {
+    /// A paginator over `base` (the spec's URL).
+    pub fn new(base: Url, pagination: Option<Pagination>) -> Paginator {
+        Paginator { base, pagination, pages: 0, seen: HashSet::new() }
+    }
+
+    /// The first page's URL.
+    pub fn first(&self) -> Url {
+        let Some(p) = &self.pagination else { return self.base.clone() };
+        match p.type_ {
+            PaginationType::Page => with_params(
+                &self.base,
+                &[(&p.page_param, p.first_page.to_string()), (&p.size_param, p.page_size.to_string())],
+            ),
+            PaginationType::Offset => {
+                with_params(&self.base, &[(&p.offset_param, "0".into()), (&p.size_param, p.page_size.to_string())])
+            }
+            PaginationType::Cursor => with_params(&self.base, &[(&p.size_param, p.page_size.to_string())]),
+            PaginationType::LinkHeader => self.base.clone(),
+        }
+    }
+
+    /// Pages fetched so far.
+    pub fn pages(&self) -> u64 {
+        self.pages
+    }
+
+    /// Records that the page at `current` was read and returns the next page's URL, if any.
+    pub fn next(&mut self, current: &Url, page: &PageInfo) -> Result<Option<Url>, PaginationError> {
+        self.pages += 1;
+        let Some(p) = self.pagination.clone() else { return Ok(None) };
+        let next = match p.type_ {
+            PaginationType::Page | PaginationType::Offset => {
+                if page.items < u64::try_from(p.page_size).unwrap_or(u64::MAX) || page.items == 0 {
+                    return Ok(None);
+                }
+                if p.type_ == PaginationType::Page {
+                    let number = i64::from(p.first_page) + i64::try_from(self.pages).unwrap_or(i64::MAX);
+                    with_params(
+                        &self.base,
+                        &[(&p.page_param, number.to_string()), (&p.size_param, p.page_size.to_string())],
+                    )
+                } else {
+                    let offset = i64::try_from(self.pages).unwrap_or(i64::MAX).saturating_mul(i64::from(p.page_size));
+                    with_params(
+                        &self.base,
+                        &[(&p.offset_param, offset.to_string()), (&p.size_param, p.page_size.to_string())],
+                    )
+                }
+            }
+            PaginationType::Cursor => {
+                let cursor = match &page.cursor {
+                    None | Some(serde_json::Value::Null) => return Ok(None),
+                    Some(serde_json::Value::String(s)) if s.is_empty() => return Ok(None),
+                    Some(serde_json::Value::String(s)) => s.clone(),
+                    Some(serde_json::Value::Number(n)) => n.to_string(),
+                    Some(_) => return Err(PaginationError::BadCursor(self.pages)),
+                };
+                if !self.seen.insert(cursor.clone()) {
+                    return Err(PaginationError::Loop { what: "cursor", page: self.pages });
+                }
+                with_params(&self.base, &[(&p.cursor_param, cursor), (&p.size_param, p.page_size.to_string())])
+            }
+            PaginationType::LinkHeader => {
+                let Some(target) = page.link.as_deref().and_then(next_link) else { return Ok(None) };
+                let url = current.join(target).map_err(|_| PaginationError::BadLink(self.pages))?;
+                let same_origin = url.scheme() == self.base.scheme()
+                    && url.host_str() == self.base.host_str()
+                    && url.port_or_known_default() == self.base.port_or_known_default();
+                if !same_origin {
+                    return Err(PaginationError::ForeignLink(self.pages));
+                }
+                if !self.seen.insert(url.to_string()) {
+                    return Err(PaginationError::Loop { what: "link", page: self.pages });
+                }
+                url
+            }
+        };
+        if self.pages >= u64::try_from(p.max_pages).unwrap_or(u64::MAX) {
+            return Err(PaginationError::TooManyPages(self.pages));
+        }
+        Ok(Some(next))
+    }
+}
+
+/// `url` with each `(name, value)` set, replacing any value the URL already had for that name.
+fn with_params(url: &Url, params: &[(&String, String)]) -> Url {
+    let mut out = url.clone();
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| !params.iter().any(|(name, _)| k.as_ref() == name.as_str()))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    {
+        let mut query = out.query_pairs_mut();
+        query.clear();
+        for (k, v) in &kept {
+            query.append_pair(k, v);
+        }
+        for (k, v) in params {
+            query.append_pair(k, v);
+        }
+    }
+    out
+}
+
+/// The `rel="next"` target of an RFC 8288 `Link` header.
+pub fn next_link(header: &str) -> Option<&str> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.trim().split_once(';')?;
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        let is_next = params.split(';').any(|param| {
+            let Some((key, value)) = param.split_once('=') else { return false };
+            key.trim().eq_ignore_ascii_case("rel")
+                && value.trim().trim_matches('"').split_whitespace().any(|rel| rel.eq_ignore_ascii_case("next"))
+        });
+        is_next.then_some(target)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pagination(yaml: &str) -> Option<Pagination> {
+        Some(serde_yaml::from_str(yaml).unwrap())
+    }
+
+    fn info(items: u64, cursor: Option<serde_json::Value>, link: Option<&str>) -> PageInfo {
+        PageInfo { items, cursor, link: link.map(Into::into) }
+    }
+
+    fn base() -> Url {
+        Url::parse("http://src.test/v1/users?segment=promo&page=9").unwrap()
+    }
+
+    #[test]
+    fn no_pagination_is_one_page() {
+        let mut p = Paginator::new(base(), None);
+        assert_eq!(p.first(), base());
+        assert_eq!(p.next(&base(), &info(10, None, None)), Ok(None));
+    }
+
+    #[test]
+    fn page_numbers_until_a_short_page() {
+        let mut p = Paginator::new(base(), pagination("{type: page, pageSize: 2}"));
+        let first = p.first();
+        assert_eq!(first.as_str(), "http://src.test/v1/users?segment=promo&page=1&limit=2");
+        let second = p.next(&first, &info(2, None, None)).unwrap().unwrap();
+        assert_eq!(second.as_str(), "http://src.test/v1/users?segment=promo&page=2&limit=2");
+        assert_eq!(p.next(&second, &info(1, None, None)), Ok(None));
+        assert_eq!(p.pages(), 2);
+    }
+
+    #[test]
+    fn offsets_until_an_empty_page() {
+        let mut p = Paginator::new(base(), pagination("{type: offset, pageSize: 3, sizeParam: n, offsetParam: skip}"));
+        let first = p.first();
+        assert!(first.as_str().ends_with("skip=0&n=3"));
+        let second = p.next(&first, &info(3, None, None)).unwrap().unwrap();
+        assert!(second.as_str().ends_with("skip=3&n=3"), "{second}");
+        assert_eq!(p.next(&second, &info(0, None, None)), Ok(None));
+    }
+
+    #[test]
+    fn cursors_until_none_and_a_repeated_cursor_is_a_loop() {
+        let mut p = Paginator::new(base(), pagination("{type: cursor, cursorPath: /next, pageSize: 5}"));
+        let first = p.first();
+        let second = p.next(&first, &info(5, Some(serde_json::json!("c 1")), None)).unwrap().unwrap();
+        assert!(second.as_str().contains("cursor=c+1"), "{second}");
+        let third = p.next(&second, &info(5, Some(serde_json::json!(42)), None)).unwrap().unwrap();
+        assert!(third.as_str().contains("cursor=42"));
+        assert_eq!(
+            p.next(&third, &info(5, Some(serde_json::json!("c 1")), None)),
+            Err(PaginationError::Loop { what: "cursor", page: 3 })
+        );
+        for end in [None, Some(serde_json::Value::Null), Some(serde_json::json!(""))] {
+            let mut p = Paginator::new(base(), pagination("{type: cursor, cursorPath: /next}"));
+            assert_eq!(p.next(&first, &info(5, end, None)), Ok(None));
+        }
+        let mut p = Paginator::new(base(), pagination("{type: cursor, cursorPath: /next}"));
+        assert_eq!(p.next(&first, &info(5, Some(serde_json::json!(true)), None)), Err(PaginationError::BadCursor(1)));
+    }
+
+    #[test]
+    fn link_headers_same_host_only_and_no_loops() {
+        let mut p = Paginator::new(base(), pagination("{type: linkHeader}"));
+        let first = p.first();
+        let link = r#"<http://src.test/v1/users?page=last>; rel="last", </v1/users?after=abc>; rel="next""#;
+        let second = p.next(&first, &info(5, None, Some(link))).unwrap().unwrap();
+        assert_eq!(second.as_str(), "http://src.test/v1/users?after=abc");
+        assert_eq!(p.next(&second, &info(5, None, Some(link))), Err(PaginationError::Loop { what: "link", page: 2 }));
+        let mut p = Paginator::new(base(), pagination("{type: linkHeader}"));
+        let foreign = "<http://evil.test/steal>; rel=next";
+        assert_eq!(p.next(&first, &info(5, None, Some(foreign))), Err(PaginationError::ForeignLink(1)));
+        let mut p = Paginator::new(base(), pagination("{type: linkHeader}"));
+        assert_eq!(p.next(&first, &info(5, None, Some("<x>; rel=prev"))), Ok(None));
+    }
+
+    #[test]
+    fn the_page_count_is_bounded() {
+        let mut p = Paginator::new(base(), pagination("{type: page, pageSize: 1, maxPages: 3}"));
+        let mut url = p.first();
+        for _ in 0..2 {
+            url = p.next(&url, &info(1, None, None)).unwrap().unwrap();
+        }
+        assert_eq!(p.next(&url, &info(1, None, None)), Err(PaginationError::TooManyPages(3)));
+    }
+}

@@ -1,0 +1,227 @@
+//! Plan: what one run must do, read from the pod's environment (the operator's contract) or, for local
+//! runs, from a ClusterFetch manifest; credentials always from the environment.
+//!
+//! No network I/O. Credentials are held in [`Auth`], whose `Debug` never shows them.
+
+use microfleet_crds::{
+    clusterfetch::{ClusterFetch, Credentials},
+    contract::{env, FetchPlan},
+};
+
+/// Why a run cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A required environment variable is unset.
+    #[error("{name} is not set: {hint}")]
+    Missing {
+        /// The variable.
+        name: &'static str,
+        /// Where its value should come from.
+        hint: String,
+    },
+    /// The plan JSON or the manifest is malformed.
+    #[error("{0}")]
+    Bad(String),
+}
+
+/// Credentials for one endpoint, resolved from the environment.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// None.
+    None,
+    /// `Authorization: Bearer <token>`.
+    Bearer(String),
+    /// HTTP basic.
+    Basic(String, String),
+    /// A header carrying a key.
+    ApiKey(String, String),
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Auth::None => "None",
+            Auth::Bearer(_) => "Bearer(<redacted>)",
+            Auth::Basic(..) => "Basic(<redacted>)",
+            Auth::ApiKey(..) => "ApiKey(<redacted>)",
+        })
+    }
+}
+
+impl Auth {
+    /// Adds the credentials to a request.
+    pub fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            Auth::None => request,
+            Auth::Bearer(token) => request.bearer_auth(token),
+            Auth::Basic(user, password) => request.basic_auth(user, Some(password)),
+            Auth::ApiKey(header, key) => request.header(header.as_str(), key.as_str()),
+        }
+    }
+}
+
+/// The env var names of one endpoint's credentials.
+struct Names {
+    bearer: &'static str,
+    username: &'static str,
+    password: &'static str,
+    api_key: &'static str,
+    field: &'static str,
+}
+
+const SOURCE: Names = Names {
+    bearer: env::SOURCE_BEARER_TOKEN,
+    username: env::SOURCE_BASIC_USERNAME,
+    password: env::SOURCE_BASIC_PASSWORD,
+    api_key: env::SOURCE_API_KEY,
+    field: "spec.source.credentials",
+};
+const SINK: Names = Names {
+    bearer: env::SINK_BEARER_TOKEN,
+    username: env::SINK_BASIC_USERNAME,
+    password: env::SINK_BASIC_PASSWORD,
+    api_key: env::SINK_API_KEY,
+    field: "spec.sink.http.credentials",
+};
+
+fn resolve(
+    credentials: Option<&Credentials>,
+    names: &Names,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<Auth, ConfigError> {
+    let Some(c) = credentials else { return Ok(Auth::None) };
+    let get = |name: &'static str, secret: &microfleet_crds::clusterfetch::SecretKeyRef| {
+        var(name).filter(|v| !v.is_empty()).ok_or_else(|| ConfigError::Missing {
+            name,
+            hint: format!(
+                "{} names Secret {:?} key {:?}; in a pod the kubelet fills it",
+                names.field, secret.name, secret.key
+            ),
+        })
+    };
+    if let Some(token) = &c.bearer_token {
+        return Ok(Auth::Bearer(get(names.bearer, token)?));
+    }
+    if let Some(basic) = &c.basic {
+        return Ok(Auth::Basic(get(names.username, &basic.username)?, get(names.password, &basic.password)?));
+    }
+    if let Some(key) = &c.api_key {
+        return Ok(Auth::ApiKey(key.header.clone(), get(names.api_key, &key.secret_key_ref)?));
+    }
+    Ok(Auth::None)
+}
+
+/// Everything one run needs.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    /// Source, sink, retry and checks.
+    pub plan: FetchPlan,
+    /// The run id (the Job's name in a pod).
+    pub run_id: String,
+    /// `<namespace>/<name>` of the ClusterFetch.
+    pub cluster_fetch: String,
+    /// Source credentials.
+    pub source_auth: Auth,
+    /// Sink credentials.
+    pub sink_auth: Auth,
+}
+
+impl RunPlan {
+    /// The plan of a run in a pod: everything from the environment (`var` is `std::env::var` in the binary).
+    pub fn from_env(var: &dyn Fn(&str) -> Option<String>) -> Result<RunPlan, ConfigError> {
+        let raw = var(env::FETCH_PLAN).ok_or_else(|| ConfigError::Missing {
+            name: env::FETCH_PLAN,
+            hint: "the operator's CronJob sets it; for a local run use `run --spec <ClusterFetch yaml>`".into(),
+        })?;
+        let plan: FetchPlan = serde_json::from_str(&raw)
+            .map_err(|e| ConfigError::Bad(format!("{} is not a fetch plan: {e}", env::FETCH_PLAN)))?;
+        let run_id = var(env::RUN_ID).filter(|v| !v.is_empty()).ok_or_else(|| ConfigError::Missing {
+            name: env::RUN_ID,
+            hint: "the operator's CronJob sets it from the Job name".into(),
+        })?;
+        let cluster_fetch = var(env::CLUSTER_FETCH).unwrap_or_else(|| "unknown/unknown".into());
+        Self::with_credentials(plan, run_id, cluster_fetch, var)
+    }
+
+    /// The plan of a local run of a ClusterFetch manifest (defaults applied as the API server would).
+    pub fn from_manifest(
+        yaml: &str,
+        run_id: String,
+        var: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<RunPlan, ConfigError> {
+        let cf: ClusterFetch =
+            serde_yaml::from_str(yaml).map_err(|e| ConfigError::Bad(format!("not a ClusterFetch manifest: {e}")))?;
+        let plan = FetchPlan {
+            source: cf.spec.source.clone(),
+            sink: cf.spec.sink.clone(),
+            retry: cf.spec.retry.clone(),
+            checks: cf.spec.checks.clone(),
+        };
+        let name = cf.metadata.name.clone().unwrap_or_else(|| "local".into());
+        let namespace = cf.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+        Self::with_credentials(plan, run_id, format!("{namespace}/{name}"), var)
+    }
+
+    fn with_credentials(
+        plan: FetchPlan,
+        run_id: String,
+        cluster_fetch: String,
+        var: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<RunPlan, ConfigError> {
+        let source_auth = resolve(plan.source.credentials.as_ref(), &SOURCE, var)?;
+        let sink_auth = resolve(plan.sink.http.as_ref().and_then(|h| h.credentials.as_ref()), &SINK, var)?;
+        Ok(RunPlan { plan, run_id, cluster_fetch, source_auth, sink_auth })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MANIFEST: &str = r#"
+apiVersion: microfleet.io/v1alpha1
+kind: ClusterFetch
+metadata: {name: promo-users, namespace: promo}
+spec:
+  schedule: "@daily"
+  source:
+    url: http://src.test/users
+    credentials: {bearerToken: {name: clustering-api, key: token}}
+  sink:
+    http:
+      url: http://sink.test/imports
+      credentials: {basic: {username: {name: s, key: u}, password: {name: s, key: p}}}
+"#;
+
+    #[test]
+    fn credentials_come_from_the_environment_and_never_show() {
+        let vars = |name: &str| match name {
+            env::SOURCE_BEARER_TOKEN => Some("tok-123".to_string()),
+            env::SINK_BASIC_USERNAME => Some("user".to_string()),
+            env::SINK_BASIC_PASSWORD => Some("pw-456".to_string()),
+            _ => None,
+        };
+        let plan = RunPlan::from_manifest(MANIFEST, "local-1".into(), &vars).unwrap();
+        assert_eq!(plan.source_auth, Auth::Bearer("tok-123".into()));
+        assert_eq!(plan.sink_auth, Auth::Basic("user".into(), "pw-456".into()));
+        assert_eq!(plan.cluster_fetch, "promo/promo-users");
+        assert_eq!(plan.plan.retry.attempts, 5, "defaults applied");
+        let shown = format!("{plan:?}");
+        assert!(!shown.contains("tok-123") && !shown.contains("pw-456"), "{shown}");
+    }
+
+    #[test]
+    fn a_missing_credential_names_the_variable_and_the_secret() {
+        let error = RunPlan::from_manifest(MANIFEST, "local-1".into(), &|_| None).unwrap_err().to_string();
+        assert!(error.contains("MICROFLEET_SOURCE_BEARER_TOKEN is not set"), "{error}");
+        assert!(error.contains("\"clustering-api\""), "{error}");
+    }
+
+    #[test]
+    fn the_pod_plan_needs_the_plan_and_the_run_id() {
+        let error = RunPlan::from_env(&|_| None).unwrap_err().to_string();
+        assert!(error.contains("MICROFLEET_FETCH_PLAN is not set"), "{error}");
+        let bad = |name: &str| (name == env::FETCH_PLAN).then(|| "{".to_string());
+        assert!(RunPlan::from_env(&bad).unwrap_err().to_string().contains("is not a fetch plan"));
+    }
+}

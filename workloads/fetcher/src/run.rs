@@ -1,0 +1,295 @@
+//! One run: fetch every page (retrying each page on its own, resuming where it broke), check the items,
+//! deliver them in batches while the next page is read, then commit — or fail with a class and a reason,
+//! in which case the caller aborts the sink.
+
+use std::{
+    collections::VecDeque,
+    sync::{atomic::Ordering, Arc},
+};
+
+use microfleet_crds::{
+    clusterfetch::{HttpMethod, Source},
+    contract::FailureClass,
+};
+use reqwest::{Client, Url};
+use tokio::sync::mpsc;
+
+use crate::{
+    checks::ItemChecks,
+    pagination::{PageInfo, Paginator},
+    parse::{ItemSink, PageParser, ParseError, Stop},
+    plan::{Auth, RunPlan},
+    progress::Stats,
+    retry::{self, Delays, Fault, Policy},
+    sink::{Batch, Sink},
+};
+
+/// Batches waiting for the sink while the next ones are parsed (bounds memory).
+const BATCHES_IN_FLIGHT: usize = 2;
+
+/// Why a run failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{class:?}: {message}")]
+pub struct RunFailure {
+    /// What kind of failure.
+    pub class: FailureClass,
+    /// Why, in one line (no secrets, no URLs with credentials).
+    pub message: String,
+}
+
+impl RunFailure {
+    fn new(class: FailureClass, message: impl Into<String>) -> RunFailure {
+        RunFailure { class, message: message.into() }
+    }
+}
+
+/// Runs `plan` into `sink`, counting in `stats`. Returns the items committed.
+pub async fn run(plan: &RunPlan, client: &Client, sink: &mut Sink, stats: Arc<Stats>) -> Result<u64, RunFailure> {
+    let policy = Policy::from_spec(&plan.plan.retry);
+    let checks = ItemChecks::new(&plan.plan.checks);
+    let batch_size =
+        plan.plan.sink.http.as_ref().map_or(1000, |h| usize::try_from(h.batch_size).unwrap_or(1000)).max(1);
+    let (tx, mut rx) = mpsc::channel::<Batch>(BATCHES_IN_FLIGHT);
+
+    let producer = async {
+        let max_item_bytes = usize::try_from(plan.plan.checks.max_item_bytes).unwrap_or(1_048_576);
+        let mut collector = Collector::new(checks.clone(), max_item_bytes, batch_size, stats.clone());
+        let outcome = fetch_all(&plan.plan.source, &plan.source_auth, client, policy, &mut collector, &tx).await;
+        let result = match outcome {
+            Ok(()) => {
+                let last = collector.flush();
+                match last {
+                    Some(batch) => tx.send(batch).await.map_err(|_| None),
+                    None => Ok(()),
+                }
+                .map(|()| (collector.items, collector.seq))
+            }
+            Err(failure) => Err(Some(failure)),
+        };
+        drop(tx);
+        result
+    };
+    let consumer = async {
+        while let Some(batch) = rx.recv().await {
+            let items = batch.len() as u64;
+            if let Err(fault) = sink.send(batch).await {
+                // closing the channel stops the producer at its next batch
+                rx.close();
+                return Err(RunFailure::new(FailureClass::Sink, fault.to_string()));
+            }
+            stats.delivered.fetch_add(items, Ordering::Relaxed);
+        }
+        Ok(())
+    };
+    let (produced, consumed) = tokio::join!(producer, consumer);
+    consumed?;
+    let (items, batches) = match produced {
+        Ok(counts) => counts,
+        Err(Some(failure)) => return Err(failure),
+        Err(None) => return Err(RunFailure::new(FailureClass::Internal, "the sink stopped taking batches")),
+    };
+    checks.total(items).map_err(|m| RunFailure::new(FailureClass::Checks, m))?;
+    sink.commit(items, batches).await.map_err(|fault| RunFailure::new(FailureClass::Sink, fault.to_string()))?;
+    Ok(items)
+}
+
+/// Receives parsed items: checks them, batches them, and resumes a retried page after the items it already took.
+struct Collector {
+    checks: ItemChecks,
+    max_item_bytes: usize,
+    batch_size: usize,
+    stats: Arc<Stats>,
+    current: Batch,
+    ready: VecDeque<Batch>,
+    items: u64,
+    seq: u64,
+    /// Items of the current page already taken in earlier attempts.
+    page_taken: u64,
+    /// Items of the current page seen in this attempt.
+    page_seen: u64,
+    failure: Option<RunFailure>,
+}
+
+impl Collector {
+    fn new(checks: ItemChecks, max_item_bytes: usize, batch_size: usize, stats: Arc<Stats>) -> Collector {
+        Collector {
+            checks,
+            max_item_bytes,
+            batch_size,
+            stats,
+            current: Batch::new(0, 64 * 1024),
+            ready: VecDeque::new(),
+            items: 0,
+            seq: 0,
+            page_taken: 0,
+            page_seen: 0,
+            failure: None,
+        }
+    }
+
+    fn start_page(&mut self) {
+        self.page_taken = 0;
+        self.page_seen = 0;
+    }
+
+    fn start_attempt(&mut self) {
+        self.page_seen = 0;
+    }
+
+    fn flush(&mut self) -> Option<Batch> {
+        if self.current.is_empty() {
+            return None;
+        }
+        let capacity = self.current.body.len();
+        let mut batch = std::mem::replace(&mut self.current, Batch::new(self.seq + 1, capacity));
+        batch.seal();
+        self.seq += 1;
+        Some(batch)
+    }
+}
+
+impl ItemSink for Collector {
+    fn item(&mut self, raw: &[u8]) -> Result<(), Stop> {
+        self.page_seen += 1;
+        if self.page_seen <= self.page_taken {
+            return Ok(()); // delivered by an earlier attempt at this page
+        }
+        if let Err(message) = self.checks.item(raw, self.items + 1) {
+            self.failure = Some(RunFailure::new(FailureClass::Checks, message));
+            return Err(Stop);
+        }
+        self.page_taken += 1;
+        self.items += 1;
+        self.stats.items.fetch_add(1, Ordering::Relaxed);
+        self.current.push(raw);
+        if self.current.len() >= self.batch_size {
+            if let Some(batch) = self.flush() {
+                self.ready.push_back(batch);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A failed page attempt.
+enum PageFault {
+    /// The HTTP exchange or the body failed.
+    Http(Fault),
+    /// A check failed or an item was refused.
+    Run(RunFailure),
+    /// The sink went away (its own error is reported).
+    SinkGone,
+}
+
+async fn fetch_all(
+    source: &Source,
+    auth: &Auth,
+    client: &Client,
+    policy: Policy,
+    collector: &mut Collector,
+    tx: &mpsc::Sender<Batch>,
+) -> Result<(), RunFailure> {
+    let base =
+        Url::parse(&source.url).map_err(|_| RunFailure::new(FailureClass::Config, "spec.source.url is not a URL"))?;
+    let cursor_path = source.pagination.as_ref().and_then(|p| p.cursor_path.clone());
+    let mut paginator = Paginator::new(base, source.pagination.clone());
+    let mut url = paginator.first();
+    loop {
+        collector.start_page();
+        let mut delays = Delays::new(policy);
+        let page_number = paginator.pages() + 1;
+        let info = loop {
+            collector.start_attempt();
+            match fetch_page(source, auth, client, &url, cursor_path.as_deref(), collector, tx).await {
+                Ok(info) => break info,
+                Err(PageFault::Http(fault)) => match delays.after(&fault) {
+                    Some(wait) => {
+                        tracing::warn!(page = page_number, error = %fault, retry_in_ms = wait.as_millis() as u64, taken = collector.page_taken, "page failed; retrying it");
+                        tokio::time::sleep(wait).await;
+                    }
+                    None => {
+                        let attempts = delays.attempts();
+                        return Err(RunFailure::new(
+                            FailureClass::Source,
+                            format!("page {page_number}: {fault} (after {attempts} attempt(s))"),
+                        ));
+                    }
+                },
+                Err(PageFault::Run(failure)) => return Err(failure),
+                Err(PageFault::SinkGone) => return Err(RunFailure::new(FailureClass::Sink, "the sink failed")),
+            }
+        };
+        collector.stats.pages.fetch_add(1, Ordering::Relaxed);
+        match paginator.next(&url, &info) {
+            Ok(Some(next)) => url = next,
+            Ok(None) => return Ok(()),
+            Err(error) => return Err(RunFailure::new(FailureClass::Source, error.to_string())),
+        }
+    }
+}
+
+async fn fetch_page(
+    source: &Source,
+    auth: &Auth,
+    client: &Client,
+    url: &Url,
+    cursor_path: Option<&str>,
+    collector: &mut Collector,
+    tx: &mpsc::Sender<Batch>,
+) -> Result<PageInfo, PageFault> {
+    let what = format!("{} {}", method_name(source.method), url.path());
+    collector.stats.attempts.fetch_add(1, Ordering::Relaxed);
+    let mut request = match source.method {
+        HttpMethod::Get => client.get(url.clone()),
+        HttpMethod::Post => client.post(url.clone()).body(source.body.clone().unwrap_or_default()),
+    };
+    for header in &source.headers {
+        request = request.header(&header.name, &header.value);
+    }
+    let mut response =
+        auth.apply(request).send().await.map_err(|e| PageFault::Http(retry::classify_error(&e, &what)))?;
+    let wait = retry::retry_after(response.headers());
+    if let Some(fault) = retry::classify_status(response.status(), wait, &what) {
+        return Err(PageFault::Http(fault));
+    }
+    let link = response.headers().get(reqwest::header::LINK).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let mut parser = PageParser::new(source.format, source.item_path.as_deref(), cursor_path, collector.max_item_bytes);
+    let parse_fault = |error: ParseError, collector: &mut Collector| -> PageFault {
+        match error {
+            ParseError::Stopped => PageFault::Run(
+                collector.failure.take().unwrap_or_else(|| RunFailure::new(FailureClass::Internal, "stopped")),
+            ),
+            ParseError::Truncated => PageFault::Http(Fault::transient(format!("{what}: {error}"))),
+            ParseError::ItemTooLarge { .. } => {
+                PageFault::Run(RunFailure::new(FailureClass::Checks, format!("{what}: {error}")))
+            }
+            other => PageFault::Http(Fault::permanent(format!("{what}: {other}"))),
+        }
+    };
+    loop {
+        let chunk = match response.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(e) => return Err(PageFault::Http(retry::classify_error(&e, &what))),
+        };
+        collector.stats.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        if let Err(error) = parser.feed(&chunk, collector) {
+            return Err(parse_fault(error, collector));
+        }
+        while let Some(batch) = collector.ready.pop_front() {
+            tx.send(batch).await.map_err(|_| PageFault::SinkGone)?;
+        }
+    }
+    let end = parser.finish(collector).map_err(|e| parse_fault(e, collector))?;
+    while let Some(batch) = collector.ready.pop_front() {
+        tx.send(batch).await.map_err(|_| PageFault::SinkGone)?;
+    }
+    Ok(PageInfo { items: end.items, cursor: end.cursor, link })
+}
+
+fn method_name(method: HttpMethod) -> &'static str {
+    match method {
+        HttpMethod::Get => "GET",
+        HttpMethod::Post => "POST",
+    }
+}

@@ -1,0 +1,107 @@
+//! The HTTP sink: `POST <url>/runs/<run>/batches/<seq>` per batch, then `POST <url>/runs/<run>/commit`
+//! (or `/abort`). Batches are idempotent by (run, seq), so a retried batch is safe.
+
+use std::sync::{atomic::Ordering, Arc};
+
+use bytes::Bytes;
+use microfleet_crds::clusterfetch::HttpSink as HttpSinkSpec;
+use reqwest::{Client, Url};
+
+use super::Batch;
+use crate::{
+    plan::Auth,
+    progress::Stats,
+    retry::{self, Fault, Policy},
+};
+
+/// An HTTP receiver of one run.
+pub struct HttpSink {
+    client: Client,
+    base: String,
+    run_id: String,
+    auth: Auth,
+    headers: Vec<(String, String)>,
+    policy: Policy,
+    stats: Arc<Stats>,
+}
+
+impl std::fmt::Debug for HttpSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpSink").field("run_id", &self.run_id).field("auth", &self.auth).finish()
+    }
+}
+
+impl HttpSink {
+    /// A sink for `run_id` to the receiver in `spec`.
+    pub fn new(
+        client: Client,
+        spec: &HttpSinkSpec,
+        run_id: &str,
+        auth: Auth,
+        policy: Policy,
+        stats: Arc<Stats>,
+    ) -> Result<HttpSink, Fault> {
+        Url::parse(&spec.url).map_err(|_| Fault::permanent("spec.sink.http.url is not a URL"))?;
+        Ok(HttpSink {
+            client,
+            base: spec.url.trim_end_matches('/').to_string(),
+            run_id: run_id.to_string(),
+            auth,
+            headers: spec.headers.iter().map(|h| (h.name.clone(), h.value.clone())).collect(),
+            policy,
+            stats,
+        })
+    }
+
+    async fn post(&self, path: &str, body: Bytes, what: &str, policy: Policy) -> Result<(), Fault> {
+        let url = format!("{}/runs/{}/{path}", self.base, self.run_id);
+        retry::with_retries(
+            policy,
+            || async {
+                self.stats.attempts.fetch_add(1, Ordering::Relaxed);
+                let mut request = self
+                    .client
+                    .post(&url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .header("X-Microfleet-Run", &self.run_id)
+                    .body(body.clone());
+                for (name, value) in &self.headers {
+                    request = request.header(name, value);
+                }
+                let response = self.auth.apply(request).send().await.map_err(|e| retry::classify_error(&e, what))?;
+                let wait = retry::retry_after(response.headers());
+                match retry::classify_status(response.status(), wait, what) {
+                    None => Ok(()),
+                    Some(fault) => Err(fault),
+                }
+            },
+            |fault, wait| tracing::warn!(error = %fault, retry_in_ms = wait.as_millis() as u64, "sink request failed; retrying"),
+        )
+        .await
+    }
+
+    /// Sends one batch.
+    pub async fn send(&self, batch: Batch) -> Result<(), Fault> {
+        let what = format!("sink batch {}", batch.seq);
+        self.post(&format!("batches/{}", batch.seq), Bytes::from(batch.body), &what, self.policy).await
+    }
+
+    /// Commits the run.
+    pub async fn commit(&self, items: u64, batches: u64) -> Result<(), Fault> {
+        let body = serde_json::json!({ "items": items, "batches": batches }).to_string();
+        self.post("commit", Bytes::from(body), "sink commit", self.policy).await
+    }
+
+    /// Aborts the run (two quick attempts; the receiver also drops runs never committed).
+    pub async fn abort(&self, reason: &str) {
+        let body = serde_json::json!({ "reason": reason }).to_string();
+        let quick = Policy {
+            attempts: 2,
+            initial: std::time::Duration::from_millis(200),
+            max: std::time::Duration::from_secs(1),
+        };
+        if let Err(error) = self.post("abort", Bytes::from(body), "sink abort", quick).await {
+            tracing::warn!(%error, "could not abort the staged run; the receiver must expire it");
+        }
+    }
+}
