@@ -71,7 +71,7 @@ pub enum PageParser {
     /// One JSON value per line.
     Ndjson(ndjson::NdjsonPage),
     /// CSV with a header row.
-    Csv(csv::CsvPage),
+    Csv(Box<csv::CsvPage>),
 }
 
 impl PageParser {
@@ -85,7 +85,7 @@ impl PageParser {
         match format {
             Format::Json => PageParser::Json(json::JsonPage::new(item_path.unwrap_or(""), cursor_path, max_item_bytes)),
             Format::Ndjson => PageParser::Ndjson(ndjson::NdjsonPage::new(max_item_bytes)),
-            Format::Csv => PageParser::Csv(csv::CsvPage::new(max_item_bytes)),
+            Format::Csv => PageParser::Csv(Box::new(csv::CsvPage::new(max_item_bytes))),
         }
     }
 
@@ -103,7 +103,7 @@ impl PageParser {
         match self {
             PageParser::Json(p) => p.finish(sink),
             PageParser::Ndjson(p) => p.finish(sink),
-            PageParser::Csv(p) => p.finish(sink),
+            PageParser::Csv(p) => (*p).finish(sink),
         }
     }
 }
