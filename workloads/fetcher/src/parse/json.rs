@@ -35,7 +35,10 @@ enum Frame {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scalar {
     None,
-    String { escaped: bool },
+    /// In a string; `escape` is 0 outside an escape, 1 after a backslash, 2..=5 in `\uXXXX` (hex digits to go + 1).
+    String {
+        escape: u8,
+    },
     Bare,
 }
 
@@ -119,7 +122,7 @@ impl JsonPage {
     fn step(&mut self, byte: u8, sink: &mut dyn ItemSink) -> Result<(), ParseError> {
         // inside a string or a bare scalar
         match self.scalar {
-            Scalar::String { escaped } => {
+            Scalar::String { escape } => {
                 self.push_item_byte(byte)?;
                 if self.keeps_token() {
                     if self.token.len() >= MAX_TOKEN {
@@ -127,10 +130,21 @@ impl JsonPage {
                     }
                     self.token.push(byte);
                 }
-                if escaped {
-                    self.scalar = Scalar::String { escaped: false };
+                let bad_escape = || ParseError::Malformed("an invalid escape inside a string".into());
+                if escape == 1 {
+                    let next = match byte {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => 0,
+                        b'u' => 5,
+                        _ => return Err(bad_escape()),
+                    };
+                    self.scalar = Scalar::String { escape: next };
+                } else if escape >= 2 {
+                    if !byte.is_ascii_hexdigit() {
+                        return Err(bad_escape());
+                    }
+                    self.scalar = Scalar::String { escape: if escape == 2 { 0 } else { escape - 1 } };
                 } else if byte == b'\\' {
-                    self.scalar = Scalar::String { escaped: true };
+                    self.scalar = Scalar::String { escape: 1 };
                 } else if byte == b'"' {
                     self.scalar = Scalar::None;
                     if self.end_string()? {
@@ -184,7 +198,7 @@ impl JsonPage {
             }
             (Expect::Value, b'"') => {
                 self.begin_value(byte)?;
-                self.scalar = Scalar::String { escaped: false };
+                self.scalar = Scalar::String { escape: 0 };
                 self.token.clear();
                 if self.keeps_token() {
                     self.token.push(byte);
@@ -201,7 +215,7 @@ impl JsonPage {
             (Expect::KeyOrClose, b'}') => self.close(byte, sink),
             (Expect::KeyOrClose | Expect::Key, b'"') => {
                 self.push_item_byte(byte)?;
-                self.scalar = Scalar::String { escaped: false };
+                self.scalar = Scalar::String { escape: 0 };
                 self.token.clear();
                 self.token.push(byte);
                 Ok(())
@@ -323,6 +337,9 @@ impl JsonPage {
         if let Some((_, depth)) = &self.item {
             if *depth == self.stack.len() {
                 let bytes = self.item.take().map(|(bytes, _)| bytes).unwrap_or_default();
+                if std::str::from_utf8(&bytes).is_err() {
+                    return Err(ParseError::Malformed(format!("item {} is not UTF-8", self.items + 1)));
+                }
                 self.items += 1;
                 sink.item(&bytes)?;
             }

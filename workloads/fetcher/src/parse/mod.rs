@@ -126,5 +126,32 @@ pub fn parse_all(parser: PageParser, body: &[u8], chunk: usize) -> Result<(Vec<V
     Ok((items.0, end))
 }
 
+/// The property the fuzz target checks, for any input: no parser panics, and feeding the input in any
+/// chunking gives the same items and the same verdict as feeding it whole.
+pub fn check_chunking_invariance(data: &[u8]) {
+    let Some((&selector, body)) = data.split_first() else { return };
+    let format = match selector % 3 {
+        0 => Format::Json,
+        1 => Format::Ndjson,
+        _ => Format::Csv,
+    };
+    let item_path = if selector & 4 == 0 { None } else { Some("/users") };
+    let cursor_path = if selector & 8 == 0 { None } else { Some("/next") };
+    let chunk = usize::from(selector >> 4) + 1;
+    let whole = parse_all(PageParser::new(format, item_path, cursor_path, 4096), body, usize::MAX);
+    let chunked = parse_all(PageParser::new(format, item_path, cursor_path, 4096), body, chunk);
+    assert_eq!(whole, chunked, "chunking changed the result");
+    if let (Ok((items, _)), Format::Json | Format::Ndjson) = (&whole, format) {
+        for item in items {
+            assert!(
+                serde_json::from_slice::<serde::de::IgnoredAny>(item).is_ok(),
+                "item {:?} of {:?} is not valid JSON",
+                String::from_utf8_lossy(item),
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;
