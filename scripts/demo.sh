@@ -1,8 +1,58 @@
 #!/usr/bin/env bash
-# The main job on an embedded default: what the operator creates for the example ClusterFetch
-# (examples/promo-eligible-users.yaml), rendered without a cluster.
+# The main job, on an embedded default, all on 127.0.0.1:
+#   1. what the operator creates for the example ClusterFetch (render, no cluster needed);
+#   2. a realistic run: 1M promo-eligible users from the sample clustering service to the sample promotion
+#      platform, with live progress, then the run summary and the status the operator would record;
+#   3. a failing run (the clustering service answers 503), and the notification that is sent for it.
+# Settings: USERS (default 1000000), PORT_BASE (default 18080: uses PORT_BASE..+2 and +10..+12).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-manifest="${1:-examples/promo-eligible-users.yaml}"
-echo "# microfleet-operator render -f $manifest" >&2
-cargo run --quiet --locked -p microfleet-operator -- render -f "$manifest"
+users="${USERS:-1000000}"
+base="${PORT_BASE:-18080}"
+bin=target/release
+work="$(mktemp -d)"
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
+
+say "building (release)"
+cargo build --release --locked -q -p microfleet-operator -p microfleet-fetcher -p microfleet-demo
+
+say "1. what the operator creates for examples/promo-eligible-users.yaml"
+"$bin/microfleet-operator" render -f examples/promo-eligible-users.yaml
+
+say "2. a realistic run: $users users, clustering service -> promotion platform"
+"$bin/microfleet-demo" --users "$users" --clustering-port "$base" --promotion-port $((base + 1)) --webhook-port $((base + 2)) > "$work/demo.log" &
+pids+=($!)
+wait_port "$base"; wait_port $((base + 1)); wait_port $((base + 2))
+cat "$work/demo.log"
+manifest="$work/cf.yaml"
+sed -e "s/127.0.0.1:18080/127.0.0.1:$base/; s/127.0.0.1:18081/127.0.0.1:$((base + 1))/" examples/promo-eligible-users-local.yaml > "$manifest"
+rc=0
+MICROFLEET_RUN_ID=promo-eligible-users-29381220 "$bin/microfleet-fetcher" run --spec "$manifest" --termination-log "$work/ok.json" --progress-seconds 2 || rc=$?
+echo
+echo "exit code: $rc   run summary (the pod's termination message):"
+python3 -m json.tool "$work/ok.json"
+echo "the promotion platform now serves:"
+curl -s "http://127.0.0.1:$((base + 1))/v1/eligible-users/current"; echo
+"$bin/microfleet-operator" preview-run -f "$manifest" --termination-message "$work/ok.json" --exit-code "$rc"
+
+say "3. a failing run: the clustering service answers 503 to every page"
+"$bin/microfleet-demo" --users 1000 --fail-status 503 --clustering-port $((base + 10)) --promotion-port $((base + 11)) --webhook-port $((base + 12)) > /dev/null &
+pids+=($!)
+wait_port $((base + 10))
+sed -i "s/127.0.0.1:$base/127.0.0.1:$((base + 10))/" "$manifest"
+rc=0
+MICROFLEET_RUN_ID=promo-eligible-users-29382660 "$bin/microfleet-fetcher" run --spec "$manifest" --termination-log "$work/failed.json" || rc=$?
+echo "exit code: $rc   run summary:"
+python3 -m json.tool "$work/failed.json"
+"$bin/microfleet-operator" preview-run -f "$manifest" --termination-message "$work/failed.json" --exit-code "$rc" --notification-out "$work/notification.json"
+echo
+echo "the notifier Job runs 'microfleet-fetcher notify' with the webhook URL from the Secret; here, the sample webhook:"
+MICROFLEET_NOTIFICATION="$(cat "$work/notification.json")" MICROFLEET_NOTIFY_FORMAT=slack \
+  MICROFLEET_NOTIFY_WEBHOOK_URL="http://127.0.0.1:$((base + 2))/hooks/T0000/B0000/demo-token" \
+  "$bin/microfleet-fetcher" notify
+echo "the chat channel received:"
+curl -s "http://127.0.0.1:$((base + 2))/received" | python3 -m json.tool

@@ -4,5 +4,6 @@
 
 pub mod clusterfetch;
 pub mod error;
+pub mod preview;
 pub mod render;
 pub mod runtime;

@@ -15,6 +15,7 @@ use kube::{runtime::events::Recorder, Client};
 use microfleet_common::{shutdown::Shutdown, telemetry};
 use microfleet_operator::{
     clusterfetch::{self, build::BuildConfig, Scope, Settings},
+    preview::preview_run,
     render::render,
     runtime::{
         leader::Election,
@@ -52,6 +53,24 @@ enum Command {
         #[arg(long, env = "MICROFLEET_FETCHER_IMAGE", default_value = DEFAULT_FETCHER_IMAGE)]
         fetcher_image: String,
     },
+    /// Print what the operator would record for one finished run: status, Event, notification.
+    PreviewRun(PreviewArgs),
+}
+
+#[derive(clap::Args)]
+struct PreviewArgs {
+    /// The ClusterFetch manifest (YAML).
+    #[arg(short = 'f', long = "filename")]
+    file: PathBuf,
+    /// The run's termination message (the fetcher's summary file).
+    #[arg(long)]
+    termination_message: PathBuf,
+    /// The run's exit code.
+    #[arg(long)]
+    exit_code: i32,
+    /// Also write the notification the notifier would send to this file.
+    #[arg(long)]
+    notification_out: Option<PathBuf>,
 }
 
 #[derive(Copy, Clone, ValueEnum)]
@@ -97,6 +116,7 @@ async fn main() -> ExitCode {
     match cli.command {
         Command::Crdgen { out } => crdgen(out),
         Command::Render { file, fetcher_image } => render_file(&file, fetcher_image),
+        Command::PreviewRun(args) => preview(&args),
         Command::Run(args) => {
             telemetry::init(matches!(args.log_format, LogFormat::Json));
             match run(args).await {
@@ -149,6 +169,35 @@ fn render_file(file: &PathBuf, fetcher_image: String) -> ExitCode {
         }
         Err(error) => {
             eprintln!("error: {}: {error}", file.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn preview(args: &PreviewArgs) -> ExitCode {
+    let read =
+        |path: &PathBuf| std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()));
+    let result = read(&args.file).and_then(|manifest| {
+        let message = read(&args.termination_message)?;
+        preview_run(&manifest, &message, args.exit_code, jiff::Timestamp::now()).map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(preview) => {
+            println!("# The status the operator would record:\n{}", preview.status_yaml);
+            println!("# The Event:\n{}", preview.event);
+            if let Some(notification) = &preview.notification {
+                println!("\n# The notification the notifier Job would send (spec.notify):\n{notification}");
+                if let Some(out) = &args.notification_out {
+                    if let Err(error) = std::fs::write(out, notification) {
+                        eprintln!("error: cannot write {}: {error}", out.display());
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
             ExitCode::FAILURE
         }
     }

@@ -9,14 +9,14 @@ use kube::{
     runtime::{controller::Action, events::EventType},
     ResourceExt,
 };
-use microfleet_crds::clusterfetch::{ClusterFetch, NotificationState, RunOutcome};
+use microfleet_crds::clusterfetch::{ClusterFetch, NotificationState};
 
 use super::{
     apply::{self, Created},
     build::{build_cronjob, build_notifier_job, build_run_now_job},
     read,
     run_now::{plan_run_now, RunNowPlan},
-    status::{derive_status, failure_reason, Verdict},
+    status::{derive_status, run_event, Verdict},
     validate::{validate_spec, SpecProblem},
     Context, CONTROLLER,
 };
@@ -103,25 +103,7 @@ pub async fn reconcile(cf: Arc<ClusterFetch>, ctx: Arc<Context>) -> Result<Actio
     }
 
     for run in &derived.newly_finished {
-        events.push(match run.outcome {
-            RunOutcome::Succeeded => (
-                EventType::Normal,
-                "RunSucceeded",
-                "Run",
-                format!(
-                    "run {} delivered {} items in {:.1}s",
-                    run.job_name,
-                    run.items.map_or("?".into(), |n| n.to_string()),
-                    run.duration_seconds.unwrap_or_default()
-                ),
-            ),
-            RunOutcome::Failed => (
-                EventType::Warning,
-                run.failure_class.map_or("RunFailed", failure_reason),
-                "Run",
-                format!("run {} failed: {}", run.job_name, run.message.clone().unwrap_or_default()),
-            ),
-        });
+        events.push(run_event(run));
     }
     if let Verdict::Invalid(problems) = &verdict {
         if newly_stalled(&cf) {

@@ -8,7 +8,7 @@ use k8s_openapi::{
     api::{batch::v1::Job, core::v1::Pod},
     apimachinery::pkg::apis::meta::v1::{Condition, Time},
 };
-use kube::ResourceExt;
+use kube::{runtime::events::EventType, ResourceExt};
 use microfleet_crds::{
     clusterfetch::{ActiveRun, ClusterFetch, ClusterFetchStatus, NotificationState, RunOutcome, RunRecord, RunTrigger},
     contract::{FailureClass, RunSummary},
@@ -454,6 +454,29 @@ fn derive_conditions(
             }
         })
         .collect()
+}
+
+/// The Event a finished run gets: (type, reason, action, note).
+pub fn run_event(run: &RunRecord) -> (EventType, &'static str, &'static str, String) {
+    match run.outcome {
+        RunOutcome::Succeeded => (
+            EventType::Normal,
+            "RunSucceeded",
+            "Run",
+            format!(
+                "run {} delivered {} items in {:.1}s",
+                run.job_name,
+                run.items.map_or("?".into(), |n| n.to_string()),
+                run.duration_seconds.unwrap_or_default()
+            ),
+        ),
+        RunOutcome::Failed => (
+            EventType::Warning,
+            run.failure_class.map_or("RunFailed", failure_reason),
+            "Run",
+            format!("run {} failed: {}", run.job_name, run.message.clone().unwrap_or_default()),
+        ),
+    }
 }
 
 /// The CamelCase reason a failure class gives a condition or an Event.

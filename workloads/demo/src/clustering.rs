@@ -48,7 +48,7 @@ pub enum Format {
 /// One way to misbehave, on one page (0-based), a number of times.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fault {
-    /// Answer with this status (and `Retry-After` seconds, if given).
+    /// Answer with this status (and `Retry-After` seconds, if given); page `u64::MAX` means every page.
     Status { page: u64, status: u16, retry_after: Option<u64>, times: u32 },
     /// Send this many body bytes, then break the connection.
     ResetAfter { page: u64, bytes: usize, times: u32 },
@@ -187,7 +187,7 @@ impl Shared {
                 _ => continue,
             };
             let count = fired.entry(i).or_insert(0);
-            if p == page && *count < times {
+            if (p == page || p == u64::MAX) && *count < times {
                 *count += 1;
                 return Some(fault.clone());
             }
