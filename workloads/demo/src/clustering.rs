@@ -83,6 +83,8 @@ pub struct Config {
     pub bearer: Option<String>,
     /// Faults to inject.
     pub faults: Vec<Fault>,
+    /// Keep every page body once generated (benchmarks: serving then costs no generation).
+    pub cache_pages: bool,
 }
 
 impl Default for Config {
@@ -94,6 +96,7 @@ impl Default for Config {
             default_limit: 1000,
             bearer: None,
             faults: Vec::new(),
+            cache_pages: false,
         }
     }
 }
@@ -113,6 +116,7 @@ struct Shared {
     config: Config,
     seen: Mutex<Seen>,
     fired: Mutex<HashMap<usize, u32>>,
+    cache: Mutex<HashMap<(u64, u64), Bytes>>,
 }
 
 /// A handle on a running service's observations.
@@ -128,7 +132,7 @@ impl Clustering {
 
 /// The router of a service with `config`, and a handle on what it sees.
 pub fn router(config: Config) -> (Router, Clustering) {
-    let shared = Arc::new(Shared { config, seen: Mutex::default(), fired: Mutex::default() });
+    let shared = Arc::new(Shared { config, seen: Mutex::default(), fired: Mutex::default(), cache: Mutex::default() });
     let router = Router::new().route("/v1/users", get(users)).with_state(shared.clone());
     (router, Clustering(shared))
 }
@@ -155,7 +159,7 @@ pub fn write_user(out: &mut Vec<u8>, format: Format, i: u64, pad: usize) {
             out.extend_from_slice(b",\"cluster\":\"");
             out.extend_from_slice(cluster.as_bytes());
             out.extend_from_slice(b"\",\"score\":0.");
-            out.extend_from_slice(format!("{score:03}").as_bytes());
+            push_score(out, score);
             if pad > 0 {
                 out.extend_from_slice(b",\"pad\":\"");
                 out.resize(out.len() + pad, b'x');
@@ -167,10 +171,16 @@ pub fn write_user(out: &mut Vec<u8>, format: Format, i: u64, pad: usize) {
             out.extend_from_slice(buf.format(i).as_bytes());
             out.push(b',');
             out.extend_from_slice(cluster.as_bytes());
-            out.extend_from_slice(format!(",0.{score:03}").as_bytes());
+            out.extend_from_slice(b",0.");
+            push_score(out, score);
             out.push(b'\n');
         }
     }
+}
+
+/// Three digits, zero-padded.
+fn push_score(out: &mut Vec<u8>, score: u64) {
+    out.extend_from_slice(&[b'0' + (score / 100) as u8, b'0' + (score / 10 % 10) as u8, b'0' + (score % 10) as u8]);
 }
 
 impl Shared {
@@ -289,6 +299,22 @@ async fn users(State(shared): State<Arc<Shared>>, Query(params): Query<Params>, 
         Some(Fault::Truncate { bytes, .. }) => Some((*bytes, false)),
         _ => None,
     };
+    let cacheable = config.cache_pages && config.paging != Paging::None && fault.is_none();
+    if cacheable {
+        let key = (start, limit);
+        let cached = shared.cache.lock().ok().and_then(|c| c.get(&key).cloned());
+        let body = match cached {
+            Some(body) => body,
+            None => {
+                let body = Bytes::from(chunks.flat_map(|c| c.to_vec()).collect::<Vec<u8>>());
+                if let Ok(mut cache) = shared.cache.lock() {
+                    cache.insert(key, body.clone());
+                }
+                body
+            }
+        };
+        return (StatusCode::OK, response_headers, Body::from(body)).into_response();
+    }
     match cut {
         None => (StatusCode::OK, response_headers, Body::from_stream(futures_stream(chunks))).into_response(),
         Some((limit_bytes, reset)) => {

@@ -17,6 +17,9 @@ struct Args {
     /// Format of the clustering service.
     #[arg(long, value_enum, default_value = "json")]
     format: clustering::Format,
+    /// Keep page bodies once generated (benchmarks).
+    #[arg(long)]
+    cache_pages: bool,
     /// Make every page answer this status (a failing source).
     #[arg(long)]
     fail_status: Option<u16>,
@@ -52,6 +55,7 @@ async fn main() -> std::io::Result<()> {
         default_limit: 1000,
         bearer: None,
         faults,
+        cache_pages: args.cache_pages,
     });
     let (sink, _) = promotion::router(promotion::Config::default());
     let (hook, _) = webhook::router();

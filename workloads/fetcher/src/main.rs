@@ -133,7 +133,7 @@ async fn fetch(plan: &RunPlan, args: &RunArgs, stats: Arc<Stats>, shutdown: Shut
     let secs = |n: i32| Duration::from_secs(u64::try_from(n.max(1)).unwrap_or(1));
     let client = http::client(secs(timeouts.connect_seconds), secs(timeouts.request_seconds))
         .map_err(|e| config(format!("cannot build the HTTP client: {e}")))?;
-    let mut sink = if args.stdout {
+    let sink = if args.stdout {
         Sink::File(FileSink::new(None).map_err(|f| config(f.to_string()))?)
     } else if let Some(path) = &args.sink_file {
         Sink::File(FileSink::new(Some(path.clone())).map_err(|f| config(f.to_string()))?)
@@ -152,15 +152,16 @@ async fn fetch(plan: &RunPlan, args: &RunArgs, stats: Arc<Stats>, shutdown: Shut
     let _pusher = args.pushgateway_url.clone().map(|base| {
         report::Pusher::start(client.clone(), base, plan.cluster_fetch.clone(), stats.clone(), Duration::from_secs(15))
     });
+    let aborter = sink.aborter();
     let result = tokio::select! {
-        result = run(plan, &client, &mut sink, stats.clone()) => result,
+        result = run(plan, &client, sink, stats.clone()) => result,
         _ = shutdown.requested() => Err(RunFailure {
             class: FailureClass::Interrupted,
             message: "stopped by SIGTERM before the list was complete; the staged delivery was aborted".into(),
         }),
     };
     if let Err(failure) = &result {
-        sink.abort(&failure.message).await;
+        aborter.abort(&failure.message).await;
     }
     result
 }

@@ -43,54 +43,69 @@ impl RunFailure {
     }
 }
 
-/// Runs `plan` into `sink`, counting in `stats`. Returns the items committed.
-pub async fn run(plan: &RunPlan, client: &Client, sink: &mut Sink, stats: Arc<Stats>) -> Result<u64, RunFailure> {
+/// Runs `plan` into `sink`, counting in `stats`. Returns the items committed. On failure the caller
+/// aborts the sink (through [`Sink::aborter`], taken before the call).
+pub async fn run(plan: &RunPlan, client: &Client, sink: Sink, stats: Arc<Stats>) -> Result<u64, RunFailure> {
     let policy = Policy::from_spec(&plan.plan.retry);
     let checks = ItemChecks::new(&plan.plan.checks);
-    let batch_size =
-        plan.plan.sink.http.as_ref().map_or(1000, |h| usize::try_from(h.batch_size).unwrap_or(1000)).max(1);
-    let (tx, mut rx) = mpsc::channel::<Batch>(BATCHES_IN_FLIGHT);
+    let batch_size = plan.plan.sink.http.as_ref().map_or(1000, |h| usize::try_from(h.batch_size).unwrap_or(1000)).max(1);
+    let max_item_bytes = usize::try_from(plan.plan.checks.max_item_bytes).unwrap_or(1_048_576);
+    let (tx, rx) = mpsc::channel::<Batch>(BATCHES_IN_FLIGHT);
+    // delivery runs as its own task, so it overlaps with fetching and parsing on another core
+    let mut delivery = Task(Some(tokio::spawn(deliver(sink, rx, stats.clone()))));
 
-    let producer = async {
-        let max_item_bytes = usize::try_from(plan.plan.checks.max_item_bytes).unwrap_or(1_048_576);
-        let mut collector = Collector::new(checks.clone(), max_item_bytes, batch_size, stats.clone());
-        let outcome = fetch_all(&plan.plan.source, &plan.source_auth, client, policy, &mut collector, &tx).await;
-        let result = match outcome {
-            Ok(()) => {
-                let last = collector.flush();
-                match last {
-                    Some(batch) => tx.send(batch).await.map_err(|_| None),
-                    None => Ok(()),
-                }
-                .map(|()| (collector.items, collector.seq))
-            }
-            Err(failure) => Err(Some(failure)),
-        };
-        drop(tx);
-        result
+    let mut collector = Collector::new(checks.clone(), max_item_bytes, batch_size, stats.clone());
+    let fetched = fetch_all(&plan.plan.source, &plan.source_auth, client, policy, &mut collector, &tx).await;
+    let fetched = match fetched {
+        Ok(()) => match collector.flush() {
+            Some(batch) => tx.send(batch).await.map_err(|_| None),
+            None => Ok(()),
+        },
+        Err(failure) => Err(Some(failure)),
     };
-    let consumer = async {
-        while let Some(batch) = rx.recv().await {
-            let items = batch.len() as u64;
-            if let Err(fault) = sink.send(batch).await {
-                // closing the channel stops the producer at its next batch
-                rx.close();
-                return Err(RunFailure::new(FailureClass::Sink, fault.to_string()));
-            }
-            stats.delivered.fetch_add(items, Ordering::Relaxed);
-        }
-        Ok(())
-    };
-    let (produced, consumed) = tokio::join!(producer, consumer);
-    consumed?;
-    let (items, batches) = match produced {
-        Ok(counts) => counts,
+    drop(tx);
+    let (mut sink, delivered) = delivery.join().await?;
+    delivered?;
+    match fetched {
+        Ok(()) => {}
         Err(Some(failure)) => return Err(failure),
         Err(None) => return Err(RunFailure::new(FailureClass::Internal, "the sink stopped taking batches")),
-    };
-    checks.total(items).map_err(|m| RunFailure::new(FailureClass::Checks, m))?;
-    sink.commit(items, batches).await.map_err(|fault| RunFailure::new(FailureClass::Sink, fault.to_string()))?;
-    Ok(items)
+    }
+    checks.total(collector.items).map_err(|m| RunFailure::new(FailureClass::Checks, m))?;
+    sink.commit(collector.items, collector.seq).await.map_err(|fault| RunFailure::new(FailureClass::Sink, fault.to_string()))?;
+    Ok(collector.items)
+}
+
+/// Sends every batch from `rx`, in order; stops at the first failure. Gives the sink back.
+async fn deliver(mut sink: Sink, mut rx: mpsc::Receiver<Batch>, stats: Arc<Stats>) -> (Sink, Result<(), RunFailure>) {
+    while let Some(batch) = rx.recv().await {
+        let items = batch.len() as u64;
+        if let Err(fault) = sink.send(batch).await {
+            // closing the channel stops the producer at its next batch
+            rx.close();
+            return (sink, Err(RunFailure::new(FailureClass::Sink, fault.to_string())));
+        }
+        stats.delivered.fetch_add(items, Ordering::Relaxed);
+    }
+    (sink, Ok(()))
+}
+
+/// A spawned task that is stopped when its owner is dropped (e.g. when SIGTERM ends the run).
+struct Task<T>(Option<tokio::task::JoinHandle<T>>);
+
+impl<T> Task<T> {
+    async fn join(&mut self) -> Result<T, RunFailure> {
+        let handle = self.0.take().ok_or_else(|| RunFailure::new(FailureClass::Internal, "task joined twice"))?;
+        handle.await.map_err(|e| RunFailure::new(FailureClass::Internal, format!("the delivery task failed: {e}")))
+    }
+}
+
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        if let Some(handle) = &self.0 {
+            handle.abort();
+        }
+    }
 }
 
 /// Receives parsed items: checks them, batches them, and resumes a retried page after the items it already took.

@@ -59,12 +59,16 @@ impl FileSink {
         Ok(())
     }
 
-    /// Removes the staged file.
-    pub fn abort(&mut self) {
-        self.writer = None;
-        if let Some(path) = &self.target {
-            let _ = std::fs::remove_file(partial(path));
-        }
+    /// The file the run goes to (`None`: stdout).
+    pub fn target(&self) -> Option<&std::path::Path> {
+        self.target.as_deref()
+    }
+}
+
+/// Removes the staged file of a run to `target` (nothing to do for stdout).
+pub fn remove_staged(target: Option<&std::path::Path>) {
+    if let Some(path) = target {
+        let _ = std::fs::remove_file(partial(path));
     }
 }
 

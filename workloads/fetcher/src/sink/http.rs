@@ -15,6 +15,7 @@ use crate::{
 };
 
 /// An HTTP receiver of one run.
+#[derive(Clone)]
 pub struct HttpSink {
     client: Client,
     base: String,

@@ -72,7 +72,35 @@ pub enum Sink {
     File(file::FileSink),
 }
 
+/// What aborts a run's staged delivery, kept apart from the sink so it works even after the run (which
+/// owns the sink) was stopped.
+#[derive(Debug, Clone)]
+pub enum Aborter {
+    /// An HTTP receiver.
+    Http(http::HttpSink),
+    /// A staged file, if any.
+    File(Option<std::path::PathBuf>),
+}
+
+impl Aborter {
+    /// Drops whatever the run staged (best effort).
+    pub async fn abort(&self, reason: &str) {
+        match self {
+            Aborter::Http(s) => s.abort(reason).await,
+            Aborter::File(path) => file::remove_staged(path.as_deref()),
+        }
+    }
+}
+
 impl Sink {
+    /// The aborter of this sink's run.
+    pub fn aborter(&self) -> Aborter {
+        match self {
+            Sink::Http(s) => Aborter::Http(s.clone()),
+            Sink::File(s) => Aborter::File(s.target().map(std::path::Path::to_path_buf)),
+        }
+    }
+
     /// Delivers one sealed batch (retrying transient faults).
     pub async fn send(&mut self, batch: Batch) -> Result<(), Fault> {
         match self {
@@ -86,14 +114,6 @@ impl Sink {
         match self {
             Sink::Http(s) => s.commit(items, batches).await,
             Sink::File(s) => s.commit(),
-        }
-    }
-
-    /// Drops whatever the run staged (best effort: failures are logged).
-    pub async fn abort(&mut self, reason: &str) {
-        match self {
-            Sink::Http(s) => s.abort(reason).await,
-            Sink::File(s) => s.abort(),
         }
     }
 }

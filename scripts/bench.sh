@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): in one run on 127.0.0.1, for 1M and 10M users, compares
+#   curl       downloading the same pages to /dev/null (the physical limit),
+#   fetcher    microfleet-fetcher fetching, parsing, checking and delivering to the sample platform,
+#   python     requests + json doing the same (the obvious alternative),
+# The sample service serves pages from memory (generated once, before measuring), and the sample
+# platform counts each batch's items in one pass; both share the machine's cores with the tool measured.
+# and prints items/s, MB/s, peak RSS (/usr/bin/time -v) and the ratios. Targets: >= 50% of curl's rate,
+# >= 10x Python, peak RSS <= 64 MB and flat from 1M to 10M.
+# Settings: SIZES (default "1000000 10000000"), PAGE (page size, default 10000), PORT_BASE (default 18180).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sizes="${SIZES:-1000000 10000000}"
+page="${PAGE:-10000}"
+base="${PORT_BASE:-18180}"
+bin=target/release
+work="$(mktemp -d)"
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
+
+[ -x /usr/bin/time ] || { echo "installing GNU time" >&2; apt-get install -y -q time >/dev/null; }
+eval "$(scripts/tools.sh)"
+python="$(dirname "$(command -v kubernetes-validate)")/python3"
+"$python" -c "import requests" 2>/dev/null || "$(dirname "$python")/pip" install --quiet --disable-pip-version-check requests==2.32.3
+cargo build --release --locked -q -p microfleet-fetcher -p microfleet-demo
+
+# measure LABEL CMD...: runs CMD under /usr/bin/time -v; prints "seconds peak_kb"
+measure() {
+  local out="$work/time.$1"
+  shift
+  /usr/bin/time -v "$@" > "$work/stdout" 2> "$out" || { echo "command failed: $*" >&2; tail -20 "$out" >&2; exit 1; }
+  local wall kb
+  wall=$(grep "Elapsed (wall clock)" "$out" | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
+  kb=$(grep "Maximum resident set size" "$out" | awk '{print $NF}')
+  echo "$wall $kb"
+}
+
+printf '%-8s %10s %9s %12s %9s %10s %11s %11s\n' tool users seconds items/s MB/s "peak RSS" "vs curl" "vs python"
+declare -A rss
+i=0
+for n in $sizes; do
+  port=$((base + i * 10)); i=$((i + 1))
+  "$bin/microfleet-demo" --users "$n" --paging page --cache-pages --clustering-port "$port" --promotion-port $((port + 1)) --webhook-port $((port + 2)) > /dev/null &
+  pids+=($!)
+  wait_port "$port"; wait_port $((port + 1))
+  pages=$(( (n + page - 1) / page + (n % page == 0 ? 1 : 0) ))
+  src="http://127.0.0.1:$port/v1/users"
+  sink="http://127.0.0.1:$((port + 1))/v1/eligible-users/imports"
+  # warm-up: the service generates and caches every page, so no tool pays for generation
+  bytes=$(curl -s "$src?page=[1-$pages]&limit=$page" | wc -c)
+
+  read -r c_s c_kb < <(measure curl curl -s -o /dev/null "$src?page=[1-$pages]&limit=$page")
+  cat > "$work/cf.yaml" <<YAML
+apiVersion: microfleet.io/v1alpha1
+kind: ClusterFetch
+metadata: {name: bench, namespace: bench}
+spec:
+  schedule: "@daily"
+  source:
+    url: $src
+    pagination: {type: page, pageSize: $page, maxPages: 1000000}
+    itemPath: /users
+  sink:
+    http: {url: $sink, batchSize: 5000}
+  checks: {requiredFields: [user_id]}
+YAML
+  read -r f_s f_kb < <(measure fetcher env MICROFLEET_RUN_ID="bench-$n" "$bin/microfleet-fetcher" run --spec "$work/cf.yaml" --progress-seconds 3600)
+  read -r p_s p_kb < <(measure python "$python" scripts/bench/python_fetcher.py "$src" "$sink" "$page" 5000 "python-$n")
+  delivered=$(curl -s "http://127.0.0.1:$((port + 1))/v1/eligible-users/current" | "$python" -c "import json,sys; print(json.load(sys.stdin)['current']['items'])")
+  [ "$delivered" = "$n" ] || { echo "the platform holds $delivered items, expected $n" >&2; exit 1; }
+  rss[$n]=$f_kb
+  for row in "curl $c_s $c_kb" "fetcher $f_s $f_kb" "python $p_s $p_kb"; do
+    set -- $row
+    awk -v t="$1" -v n="$n" -v s="$2" -v kb="$3" -v b="$bytes" -v cs="$c_s" -v ps="$p_s" 'BEGIN {
+      printf "%-8s %10d %9.2f %12.0f %9.1f %8.1f MB %10.2fx %10.2fx\n", t, n, s, n/s, b/s/1e6, kb/1024, cs/s, ps/s }'
+  done
+  awk -v n="$n" -v f="$f_s" -v c="$c_s" -v p="$p_s" -v kb="$f_kb" 'BEGIN {
+    printf "targets @%d: fetcher at %.0f%% of curl (>= 50%%: %s), %.1fx python (>= 10x: %s), peak RSS %.1f MB (<= 64: %s)\n",
+      n, 100*c/f, (c/f >= 0.5 ? "met" : "MISSED"), p/f, (p/f >= 10 ? "met" : "MISSED"), kb/1024, (kb/1024 <= 64 ? "met" : "MISSED") }'
+  kill "${pids[-1]}" 2>/dev/null || true
+done
+set -- $sizes
+if [ $# -ge 2 ]; then
+  awk -v a="${rss[$1]}" -v b="${rss[${!#}]}" -v n1="$1" -v n2="${!#}" 'BEGIN {
+    printf "peak RSS %d -> %d users: %.1f MB -> %.1f MB (x%.2f; flat within 25%%: %s)\n", n1, n2, a/1024, b/1024, b/a, (b/a <= 1.25 ? "met" : "MISSED") }'
+fi
