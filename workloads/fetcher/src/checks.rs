@@ -2,9 +2,18 @@
 //!
 //! Pure. (Item size is enforced by the parsers, which refuse to buffer an oversize item.)
 
-use std::collections::BTreeMap;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
 use microfleet_crds::clusterfetch::Checks;
+
+/// Why an item was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemProblem {
+    /// The item is not valid JSON (a source fault).
+    Malformed(String),
+    /// The item fails a check.
+    Check(String),
+}
 
 /// The checks of one run.
 #[derive(Debug, Clone)]
@@ -24,20 +33,39 @@ impl ItemChecks {
         }
     }
 
+    /// True when [`ItemChecks::item`] parses (and so validates) every item.
+    pub fn parses_items(&self) -> bool {
+        !self.required.is_empty()
+    }
+
     /// Checks item number `n` (1-based) of the list.
-    pub fn item(&self, raw: &[u8], n: u64) -> Result<(), String> {
+    pub fn item(&self, raw: &[u8], n: u64) -> Result<(), ItemProblem> {
         if let Some(max) = self.max_items {
             if n > max {
-                return Err(format!("the list has more than checks.maxItems ({max}) items"));
+                return Err(ItemProblem::Check(format!("the list has more than checks.maxItems ({max}) items")));
             }
         }
         if self.required.is_empty() {
             return Ok(());
         }
-        let object: BTreeMap<String, serde::de::IgnoredAny> = serde_json::from_slice(raw)
-            .map_err(|_| format!("item {n} is not a JSON object, and checks.requiredFields needs objects"))?;
-        match self.required.iter().find(|field| !object.contains_key(field.as_str())) {
-            Some(missing) => Err(format!("item {n} has no field {missing:?} (checks.requiredFields)")),
+        let mut deserializer = serde_json::Deserializer::from_slice(raw);
+        let found = RequiredKeys(&self.required).deserialize(&mut deserializer).and_then(|found| {
+            deserializer.end()?;
+            Ok(found)
+        });
+        let found = match found {
+            Ok(found) => found,
+            Err(e) if e.is_data() => {
+                return Err(ItemProblem::Check(format!(
+                    "item {n} is not a JSON object, and checks.requiredFields needs objects"
+                )))
+            }
+            Err(e) => return Err(ItemProblem::Malformed(format!("item {n} is not valid JSON: {e}"))),
+        };
+        match self.required.iter().enumerate().find(|(i, _)| found & (1 << i) == 0) {
+            Some((_, missing)) => {
+                Err(ItemProblem::Check(format!("item {n} has no field {missing:?} (checks.requiredFields)")))
+            }
             None => Ok(()),
         }
     }
@@ -52,6 +80,54 @@ impl ItemChecks {
     }
 }
 
+/// Reads a JSON object without building it: returns a bit per required field present (at most 32 fields,
+/// as the CRD allows).
+struct RequiredKeys<'a>(&'a [String]);
+
+impl<'de> DeserializeSeed<'de> for RequiredKeys<'_> {
+    type Value = u32;
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<u32, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RequiredKeys<'_> {
+    type Value = u32;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<u32, A::Error> {
+        let mut found = 0u32;
+        while let Some(index) = map.next_key_seed(KeyIndex(self.0))? {
+            if let Some(i) = index {
+                found |= 1 << (i % 32);
+            }
+            map.next_value::<IgnoredAny>()?;
+        }
+        Ok(found)
+    }
+}
+
+/// Reads an object key without allocating it: its position among the required fields, if any.
+struct KeyIndex<'a>(&'a [String]);
+
+impl<'de> DeserializeSeed<'de> for KeyIndex<'_> {
+    type Value = Option<usize>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Option<usize>, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyIndex<'_> {
+    type Value = Option<usize>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Option<usize>, E> {
+        Ok(self.0.iter().position(|r| r == key))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,10 +139,17 @@ mod tests {
     #[test]
     fn item_and_total_checks() {
         let c = checks("{minItems: 2, maxItems: 3, requiredFields: [user_id]}");
+        let check = |raw: &[u8], n| match c.item(raw, n) {
+            Err(ItemProblem::Check(m)) => m,
+            other => panic!("{other:?}"),
+        };
         assert_eq!(c.item(br#"{"user_id":1,"x":2}"#, 1), Ok(()));
-        assert!(c.item(br#"{"id":1}"#, 2).unwrap_err().contains("item 2 has no field \"user_id\""));
-        assert!(c.item(b"[1]", 2).unwrap_err().contains("not a JSON object"));
-        assert!(c.item(br#"{"user_id":1}"#, 4).unwrap_err().contains("maxItems (3)"));
+        assert_eq!(c.item(br#"{"x":{"user_id":1},"user_id":"\u00e9"}"#, 1), Ok(()));
+        assert!(check(br#"{"id":1}"#, 2).contains("item 2 has no field \"user_id\""));
+        assert!(check(b"[1]", 2).contains("not a JSON object"));
+        assert!(check(br#"{"user_id":1}"#, 4).contains("maxItems (3)"));
+        assert!(matches!(c.item(br#"{"user_id":1,}"#, 1), Err(ItemProblem::Malformed(_))));
+        assert!(matches!(c.item(br#"{"user_id":1} x"#, 1), Err(ItemProblem::Malformed(_))));
         assert!(c.total(1).unwrap_err().contains("fewer than checks.minItems (2)"));
         assert_eq!(c.total(2), Ok(()));
         let defaults = checks("{}");

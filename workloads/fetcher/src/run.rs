@@ -15,7 +15,7 @@ use reqwest::{Client, Url};
 use tokio::sync::mpsc;
 
 use crate::{
-    checks::ItemChecks,
+    checks::{ItemChecks, ItemProblem},
     pagination::{PageInfo, Paginator},
     parse::{ItemSink, PageParser, ParseError, Stop},
     plan::{Auth, RunPlan},
@@ -48,7 +48,8 @@ impl RunFailure {
 pub async fn run(plan: &RunPlan, client: &Client, sink: Sink, stats: Arc<Stats>) -> Result<u64, RunFailure> {
     let policy = Policy::from_spec(&plan.plan.retry);
     let checks = ItemChecks::new(&plan.plan.checks);
-    let batch_size = plan.plan.sink.http.as_ref().map_or(1000, |h| usize::try_from(h.batch_size).unwrap_or(1000)).max(1);
+    let batch_size =
+        plan.plan.sink.http.as_ref().map_or(1000, |h| usize::try_from(h.batch_size).unwrap_or(1000)).max(1);
     let max_item_bytes = usize::try_from(plan.plan.checks.max_item_bytes).unwrap_or(1_048_576);
     let (tx, rx) = mpsc::channel::<Batch>(BATCHES_IN_FLIGHT);
     // delivery runs as its own task, so it overlaps with fetching and parsing on another core
@@ -72,7 +73,9 @@ pub async fn run(plan: &RunPlan, client: &Client, sink: Sink, stats: Arc<Stats>)
         Err(None) => return Err(RunFailure::new(FailureClass::Internal, "the sink stopped taking batches")),
     }
     checks.total(collector.items).map_err(|m| RunFailure::new(FailureClass::Checks, m))?;
-    sink.commit(collector.items, collector.seq).await.map_err(|fault| RunFailure::new(FailureClass::Sink, fault.to_string()))?;
+    sink.commit(collector.items, collector.seq)
+        .await
+        .map_err(|fault| RunFailure::new(FailureClass::Sink, fault.to_string()))?;
     Ok(collector.items)
 }
 
@@ -164,13 +167,22 @@ impl Collector {
 }
 
 impl ItemSink for Collector {
+    fn validates_items(&self) -> bool {
+        self.checks.parses_items()
+    }
+
     fn item(&mut self, raw: &[u8]) -> Result<(), Stop> {
         self.page_seen += 1;
         if self.page_seen <= self.page_taken {
             return Ok(()); // delivered by an earlier attempt at this page
         }
-        if let Err(message) = self.checks.item(raw, self.items + 1) {
-            self.failure = Some(RunFailure::new(FailureClass::Checks, message));
+        if let Err(problem) = self.checks.item(raw, self.items + 1) {
+            self.failure = Some(match problem {
+                ItemProblem::Check(message) => RunFailure::new(FailureClass::Checks, message),
+                ItemProblem::Malformed(message) => {
+                    RunFailure::new(FailureClass::Source, format!("malformed body: {message}"))
+                }
+            });
             return Err(Stop);
         }
         self.page_taken += 1;

@@ -235,7 +235,13 @@ async fn every_paging_and_format_delivers_the_whole_list() {
     ];
     for (paging, format) in cases {
         let scenario = Scenario {
-            source: clustering::Config { users: 2500, paging, format, bearer: Some(TOKEN.into()), ..Default::default() },
+            source: clustering::Config {
+                users: 2500,
+                paging,
+                format,
+                bearer: Some(TOKEN.into()),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let out = run(scenario).await;

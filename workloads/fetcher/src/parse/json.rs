@@ -32,6 +32,78 @@ enum Frame {
     Array { index: usize },
 }
 
+/// The fast path's state inside an object or array item: it only tracks nesting and strings, and the
+/// whole item is validated by serde_json when it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fast {
+    depth: usize,
+    in_string: bool,
+    escape: bool,
+}
+
+impl Fast {
+    /// Scans `bytes`; returns how many belong to the item and whether the item ended there.
+    fn scan(&mut self, bytes: &[u8]) -> Result<(usize, bool), ParseError> {
+        let mut i = 0;
+        while i < bytes.len() {
+            if self.escape {
+                self.escape = false;
+                i += 1;
+                continue;
+            }
+            if self.in_string {
+                // most strings are short: look at a few bytes before asking memchr
+                let end = (i + 16).min(bytes.len());
+                if let Some(offset) = bytes[i..end].iter().position(|&b| b == b'"' || b == b'\\') {
+                    i += offset;
+                    if bytes[i] == b'\\' {
+                        self.escape = true;
+                    } else {
+                        self.in_string = false;
+                    }
+                    i += 1;
+                    continue;
+                }
+                i = end;
+                if i == bytes.len() {
+                    return Ok((i, false));
+                }
+                match memchr::memchr2(b'"', b'\\', &bytes[i..]) {
+                    None => return Ok((bytes.len(), false)),
+                    Some(offset) => {
+                        i += offset;
+                        if bytes[i] == b'\\' {
+                            self.escape = true;
+                        } else {
+                            self.in_string = false;
+                        }
+                        i += 1;
+                    }
+                }
+                continue;
+            }
+            match bytes[i] {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => {
+                    self.depth += 1;
+                    if self.depth > MAX_DEPTH {
+                        return Err(ParseError::Malformed(format!("nesting deeper than {MAX_DEPTH}")));
+                    }
+                }
+                b'}' | b']' => {
+                    self.depth -= 1;
+                    if self.depth == 0 {
+                        return Ok((i + 1, true));
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        Ok((bytes.len(), false))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scalar {
     None,
@@ -54,12 +126,25 @@ pub struct JsonPage {
     token: Vec<u8>,
     /// Depth (stack length) of the items array while inside it.
     items_depth: Option<usize>,
-    /// Bytes of the item being read, and the stack depth it started at.
-    item: Option<(Vec<u8>, usize)>,
+    /// The stack depth the item being read started at.
+    item: Option<usize>,
+    /// Bytes of the item being read (reused from item to item).
+    item_buf: Vec<u8>,
+    /// Set while an object or array item is scanned by the fast path.
+    fast: Option<Fast>,
     found_items: bool,
     cursor: Option<serde_json::Value>,
     capturing_cursor: bool,
     items: u64,
+}
+
+/// True when the open containers lead exactly to `target`.
+fn stack_matches(stack: &[Frame], target: &[String]) -> bool {
+    stack.len() == target.len()
+        && stack.iter().zip(target).all(|(frame, token)| match frame {
+            Frame::Object { key } => key.as_deref() == Some(token.as_str()),
+            Frame::Array { index } => token.parse::<usize>().ok() == Some(*index),
+        })
 }
 
 /// Splits an RFC 6901 pointer into its unescaped tokens ("" is the whole document).
@@ -84,6 +169,8 @@ impl JsonPage {
             token: Vec::new(),
             items_depth: None,
             item: None,
+            item_buf: Vec::new(),
+            fast: None,
             found_items: false,
             cursor: None,
             capturing_cursor: false,
@@ -91,31 +178,51 @@ impl JsonPage {
         }
     }
 
-    fn path_matches(&self, target: &[String]) -> bool {
-        if self.stack.len() != target.len() {
-            return false;
-        }
-        self.stack.iter().zip(target).all(|(frame, token)| match frame {
-            Frame::Object { key } => key.as_deref() == Some(token.as_str()),
-            Frame::Array { index } => token.parse::<usize>().ok() == Some(*index),
-        })
-    }
-
     /// Feeds the next chunk of the body; complete items go to `sink`.
     pub fn feed(&mut self, chunk: &[u8], sink: &mut dyn ItemSink) -> Result<(), ParseError> {
-        for &byte in chunk {
-            self.step(byte, sink)?;
+        let mut i = 0;
+        while i < chunk.len() {
+            if let Some(fast) = &mut self.fast {
+                let (used, ended) = fast.scan(&chunk[i..])?;
+                if self.item_buf.len() + used > self.max_item_bytes {
+                    return Err(ParseError::ItemTooLarge { item: self.items + 1, limit: self.max_item_bytes });
+                }
+                self.item_buf.extend_from_slice(&chunk[i..i + used]);
+                i += used;
+                if ended {
+                    self.fast = None;
+                    self.item = None;
+                    self.emit_item(sink)?;
+                    self.expect = Expect::CommaOrClose;
+                }
+                continue;
+            }
+            self.step(chunk[i], sink)?;
+            i += 1;
         }
         Ok(())
     }
 
     fn push_item_byte(&mut self, byte: u8) -> Result<(), ParseError> {
-        if let Some((bytes, _)) = &mut self.item {
-            if bytes.len() >= self.max_item_bytes {
+        if self.item.is_some() {
+            if self.item_buf.len() >= self.max_item_bytes {
                 return Err(ParseError::ItemTooLarge { item: self.items + 1, limit: self.max_item_bytes });
             }
-            bytes.push(byte);
+            self.item_buf.push(byte);
         }
+        Ok(())
+    }
+
+    /// Validates the finished item in `item_buf` and hands it on.
+    fn emit_item(&mut self, sink: &mut dyn ItemSink) -> Result<(), ParseError> {
+        if sink.validates_items() {
+            // the receiver parses the item anyway
+        } else if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&self.item_buf) {
+            return Err(ParseError::Malformed(format!("item {} is not valid JSON: {e}", self.items + 1)));
+        }
+        self.items += 1;
+        sink.item(&self.item_buf)?;
+        self.item_buf.clear();
         Ok(())
     }
 
@@ -179,7 +286,9 @@ impl JsonPage {
         match (self.expect, byte) {
             (Expect::End, _) => Err(ParseError::Malformed(format!("unexpected {:?} after the document", byte as char))),
             (Expect::Value, b'{' | b'[') => {
-                self.begin_value(byte)?;
+                if self.begin_value(byte)? {
+                    return Ok(()); // an object or array item: the fast path takes it from here
+                }
                 if self.stack.len() >= MAX_DEPTH {
                     return Err(ParseError::Malformed(format!("nesting deeper than {MAX_DEPTH}")));
                 }
@@ -259,12 +368,19 @@ impl JsonPage {
     }
 
     /// A value starts here: it may be an item, the items array, or the cursor.
-    fn begin_value(&mut self, byte: u8) -> Result<(), ParseError> {
+    /// Returns true when the value is an object or array item, which the fast path then scans.
+    fn begin_value(&mut self, byte: u8) -> Result<bool, ParseError> {
         if self.item.is_none() && self.items_depth == Some(self.stack.len()) {
-            self.item = Some((Vec::new(), self.stack.len()));
+            self.item = Some(self.stack.len());
+            self.item_buf.clear();
+            if byte == b'{' || byte == b'[' {
+                self.item_buf.push(byte);
+                self.fast = Some(Fast { depth: 1, in_string: false, escape: false });
+                return Ok(true);
+            }
         }
         self.push_item_byte(byte)?;
-        if self.items_depth.is_none() && self.item.is_none() && self.path_matches(&self.item_path.clone()) {
+        if self.items_depth.is_none() && self.item.is_none() && stack_matches(&self.stack, &self.item_path) {
             if byte != b'[' {
                 return Err(ParseError::NotAnArray(self.pointer()));
             }
@@ -272,7 +388,7 @@ impl JsonPage {
             self.items_depth = Some(self.stack.len() + 1);
         }
         if let Some(path) = &self.cursor_path {
-            if self.item.is_none() && self.path_matches(&path.clone()) {
+            if self.item.is_none() && stack_matches(&self.stack, path) {
                 if byte == b'{' || byte == b'[' {
                     return Err(ParseError::Malformed(format!(
                         "the cursor at /{} is not a string or number",
@@ -282,7 +398,7 @@ impl JsonPage {
                 self.capturing_cursor = true;
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     fn pointer(&self) -> String {
@@ -334,15 +450,9 @@ impl JsonPage {
     }
 
     fn emit_if_item_ended(&mut self, sink: &mut dyn ItemSink) -> Result<(), ParseError> {
-        if let Some((_, depth)) = &self.item {
-            if *depth == self.stack.len() {
-                let bytes = self.item.take().map(|(bytes, _)| bytes).unwrap_or_default();
-                if std::str::from_utf8(&bytes).is_err() {
-                    return Err(ParseError::Malformed(format!("item {} is not UTF-8", self.items + 1)));
-                }
-                self.items += 1;
-                sink.item(&bytes)?;
-            }
+        if self.item == Some(self.stack.len()) {
+            self.item = None;
+            self.emit_item(sink)?;
         }
         Ok(())
     }
@@ -364,6 +474,9 @@ impl JsonPage {
 
     /// Ends the page: checks the document was complete and the item array was found.
     pub fn finish(mut self, sink: &mut dyn ItemSink) -> Result<PageEnd, ParseError> {
+        if self.fast.is_some() {
+            return Err(ParseError::Truncated);
+        }
         if self.scalar == Scalar::Bare {
             self.scalar = Scalar::None;
             self.end_bare()?;

@@ -14,6 +14,12 @@ use microfleet_crds::clusterfetch::Format;
 pub trait ItemSink {
     /// Takes one item. Returning [`Stop`] ends the page (the receiver keeps its own reason).
     fn item(&mut self, raw: &[u8]) -> Result<(), Stop>;
+
+    /// True when the receiver fully parses every item itself (and stops on invalid JSON), so the parser
+    /// need not validate them a second time. By default the parser validates.
+    fn validates_items(&self) -> bool {
+        false
+    }
 }
 
 /// The item receiver asked to stop.
