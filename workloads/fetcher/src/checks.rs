@@ -4,11 +4,15 @@
 
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
+use crate::parse::{parse_one, Parsed};
+
 use microfleet_crds::clusterfetch::Checks;
 
 /// Why an item was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ItemProblem {
+    /// The bytes end before the item does.
+    Incomplete,
     /// The item is not valid JSON (a source fault).
     Malformed(String),
     /// The item fails a check.
@@ -33,40 +37,40 @@ impl ItemChecks {
         }
     }
 
-    /// True when [`ItemChecks::item`] parses (and so validates) every item.
-    pub fn parses_items(&self) -> bool {
-        !self.required.is_empty()
-    }
-
-    /// Checks item number `n` (1-based) of the list.
-    pub fn item(&self, raw: &[u8], n: u64) -> Result<(), ItemProblem> {
+    /// Parses item number `n` (1-based) at the start of `bytes` — once: JSON validity, the field checks
+    /// and the item's length all come from this one pass.
+    pub fn parse(&self, bytes: &[u8], n: u64) -> Result<usize, ItemProblem> {
         if let Some(max) = self.max_items {
             if n > max {
                 return Err(ItemProblem::Check(format!("the list has more than checks.maxItems ({max}) items")));
             }
         }
-        if self.required.is_empty() {
-            return Ok(());
-        }
-        let mut deserializer = serde_json::Deserializer::from_slice(raw);
-        let found = RequiredKeys(&self.required).deserialize(&mut deserializer).and_then(|found| {
-            deserializer.end()?;
-            Ok(found)
-        });
-        let found = match found {
-            Ok(found) => found,
-            Err(e) if e.is_data() => {
+        let outcome = if self.required.is_empty() {
+            parse_one::<IgnoredAny>(bytes).map(|(_, len)| (u32::MAX, len))
+        } else {
+            REQUIRED.with(|required| {
+                if *required.borrow() != self.required {
+                    required.replace(self.required.clone());
+                }
+            });
+            parse_one::<KeysFound>(bytes).map(|(found, len)| (found.0, len))
+        };
+        let (found, len) = match outcome {
+            Ok(parsed) => parsed,
+            Err(Parsed::Incomplete) => return Err(ItemProblem::Incomplete),
+            Err(Parsed::Malformed(message)) if message.starts_with("invalid type") => {
                 return Err(ItemProblem::Check(format!(
                     "item {n} is not a JSON object, and checks.requiredFields needs objects"
                 )))
             }
-            Err(e) => return Err(ItemProblem::Malformed(format!("item {n} is not valid JSON: {e}"))),
+            Err(Parsed::Malformed(message)) => return Err(ItemProblem::Malformed(message)),
+            Err(_) => return Err(ItemProblem::Malformed("unreadable".into())),
         };
         match self.required.iter().enumerate().find(|(i, _)| found & (1 << i) == 0) {
             Some((_, missing)) => {
                 Err(ItemProblem::Check(format!("item {n} has no field {missing:?} (checks.requiredFields)")))
             }
-            None => Ok(()),
+            None => Ok(len),
         }
     }
 
@@ -77,6 +81,21 @@ impl ItemChecks {
             return Err(format!("{what}, fewer than checks.minItems ({})", self.min_items));
         }
         Ok(())
+    }
+}
+
+thread_local! {
+    /// The required fields [`KeysFound`] looks for (serde's streaming parser, which reports an item's length,
+    /// takes types, not seeds; the fetch runs on one thread, so this is set once per run).
+    static REQUIRED: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The required fields (of [`REQUIRED`]) an object has, a bit each.
+struct KeysFound(u32);
+
+impl<'de> serde::Deserialize<'de> for KeysFound {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<KeysFound, D::Error> {
+        REQUIRED.with(|required| RequiredKeys(&required.borrow()).deserialize(deserializer)).map(KeysFound)
     }
 }
 
@@ -139,21 +158,24 @@ mod tests {
     #[test]
     fn item_and_total_checks() {
         let c = checks("{minItems: 2, maxItems: 3, requiredFields: [user_id]}");
-        let check = |raw: &[u8], n| match c.item(raw, n) {
+        let check = |raw: &[u8], n| match c.parse(raw, n) {
             Err(ItemProblem::Check(m)) => m,
             other => panic!("{other:?}"),
         };
-        assert_eq!(c.item(br#"{"user_id":1,"x":2}"#, 1), Ok(()));
-        assert_eq!(c.item(br#"{"x":{"user_id":1},"user_id":"\u00e9"}"#, 1), Ok(()));
+        assert_eq!(c.parse(br#"{"user_id":1,"x":2}"#, 1), Ok(19));
+        assert_eq!(c.parse(br#"{"x":{"user_id":1},"user_id":"\u00e9"}"#, 1), Ok(38));
+        assert_eq!(c.parse(br#"{"user_id":1},{"x":2}]"#, 1), Ok(13));
+        assert_eq!(c.parse(br#"{"user_id":1,"a":[1,"#, 1), Err(ItemProblem::Incomplete));
         assert!(check(br#"{"id":1}"#, 2).contains("item 2 has no field \"user_id\""));
-        assert!(check(b"[1]", 2).contains("not a JSON object"));
+        assert!(check(b"[1],", 2).contains("not a JSON object"));
         assert!(check(br#"{"user_id":1}"#, 4).contains("maxItems (3)"));
-        assert!(matches!(c.item(br#"{"user_id":1,}"#, 1), Err(ItemProblem::Malformed(_))));
-        assert!(matches!(c.item(br#"{"user_id":1} x"#, 1), Err(ItemProblem::Malformed(_))));
+        assert!(matches!(c.parse(br#"{"user_id":1,}"#, 1), Err(ItemProblem::Malformed(_))));
+        assert!(check(br#"{"a":1},"#, 1).contains("no field"));
         assert!(c.total(1).unwrap_err().contains("fewer than checks.minItems (2)"));
         assert_eq!(c.total(2), Ok(()));
         let defaults = checks("{}");
         assert!(defaults.total(0).unwrap_err().contains("the list is empty"));
-        assert_eq!(defaults.item(b"42", 1_000_000), Ok(()), "no field checks: any JSON item");
+        assert_eq!(defaults.parse(b"42 ", 1_000_000), Ok(2), "no field checks: any JSON item");
+        assert!(matches!(defaults.parse(b"[1,}", 1), Err(ItemProblem::Malformed(_))));
     }
 }

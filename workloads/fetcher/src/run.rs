@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use crate::{
     checks::{ItemChecks, ItemProblem},
     pagination::{PageInfo, Paginator},
-    parse::{ItemSink, PageParser, ParseError, Stop},
+    parse::{ItemSink, PageParser, ParseError, Parsed, Stop},
     plan::{Auth, RunPlan},
     progress::Stats,
     retry::{self, Delays, Fault, Policy},
@@ -167,23 +167,22 @@ impl Collector {
 }
 
 impl ItemSink for Collector {
-    fn validates_items(&self) -> bool {
-        self.checks.parses_items()
+    fn parse_item(&mut self, bytes: &[u8]) -> Parsed {
+        match self.checks.parse(bytes, self.items + 1) {
+            Ok(len) => Parsed::Item(len),
+            Err(ItemProblem::Incomplete) => Parsed::Incomplete,
+            Err(ItemProblem::Malformed(message)) => Parsed::Malformed(message),
+            Err(ItemProblem::Check(message)) => {
+                self.failure = Some(RunFailure::new(FailureClass::Checks, message));
+                Parsed::Refused
+            }
+        }
     }
 
     fn item(&mut self, raw: &[u8]) -> Result<(), Stop> {
         self.page_seen += 1;
         if self.page_seen <= self.page_taken {
             return Ok(()); // delivered by an earlier attempt at this page
-        }
-        if let Err(problem) = self.checks.item(raw, self.items + 1) {
-            self.failure = Some(match problem {
-                ItemProblem::Check(message) => RunFailure::new(FailureClass::Checks, message),
-                ItemProblem::Malformed(message) => {
-                    RunFailure::new(FailureClass::Source, format!("malformed body: {message}"))
-                }
-            });
-            return Err(Stop);
         }
         self.page_taken += 1;
         self.items += 1;

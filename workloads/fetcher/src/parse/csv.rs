@@ -2,7 +2,7 @@
 
 use csv_core::{ReadRecordResult, Reader};
 
-use super::{ItemSink, PageEnd, ParseError};
+use super::{ItemSink, PageEnd, ParseError, Parsed};
 
 /// Most columns accepted.
 const MAX_FIELDS: usize = 4096;
@@ -112,6 +112,11 @@ impl CsvPage {
         self.json.push(b'}');
         if self.json.len() > self.max_item_bytes {
             return Err(ParseError::ItemTooLarge { item: self.items + 1, limit: self.max_item_bytes });
+        }
+        match sink.parse_item(&self.json) {
+            Parsed::Item(_) => {}
+            Parsed::Refused => return Err(ParseError::Stopped),
+            other => return Err(ParseError::Malformed(format!("row {}: {other:?}", self.items + 1))),
         }
         self.items += 1;
         sink.item(&self.json)?;

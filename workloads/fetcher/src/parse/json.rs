@@ -3,7 +3,7 @@
 //!
 //! Memory is bounded by the largest item (`max_item_bytes`), the longest key and the nesting depth.
 
-use super::{ItemSink, PageEnd, ParseError};
+use super::{ItemSink, PageEnd, ParseError, Parsed};
 
 /// Deepest nesting accepted.
 const MAX_DEPTH: usize = 128;
@@ -32,8 +32,8 @@ enum Frame {
     Array { index: usize },
 }
 
-/// The fast path's state inside an object or array item: it only tracks nesting and strings, and the
-/// whole item is validated by serde_json when it ends.
+/// The state of an object or array item that runs across chunks: only nesting and strings are tracked
+/// (a counter, so any depth is fine), and the whole item is parsed by the receiver when it ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Fast {
     depth: usize,
@@ -43,7 +43,7 @@ struct Fast {
 
 impl Fast {
     /// Scans `bytes`; returns how many belong to the item and whether the item ended there.
-    fn scan(&mut self, bytes: &[u8]) -> Result<(usize, bool), ParseError> {
+    fn scan(&mut self, bytes: &[u8]) -> (usize, bool) {
         let mut i = 0;
         while i < bytes.len() {
             if self.escape {
@@ -66,10 +66,10 @@ impl Fast {
                 }
                 i = end;
                 if i == bytes.len() {
-                    return Ok((i, false));
+                    return (i, false);
                 }
                 match memchr::memchr2(b'"', b'\\', &bytes[i..]) {
-                    None => return Ok((bytes.len(), false)),
+                    None => return (bytes.len(), false),
                     Some(offset) => {
                         i += offset;
                         if bytes[i] == b'\\' {
@@ -84,23 +84,18 @@ impl Fast {
             }
             match bytes[i] {
                 b'"' => self.in_string = true,
-                b'{' | b'[' => {
-                    self.depth += 1;
-                    if self.depth > MAX_DEPTH {
-                        return Err(ParseError::Malformed(format!("nesting deeper than {MAX_DEPTH}")));
-                    }
-                }
+                b'{' | b'[' => self.depth += 1,
                 b'}' | b']' => {
                     self.depth -= 1;
                     if self.depth == 0 {
-                        return Ok((i + 1, true));
+                        return (i + 1, true);
                     }
                 }
                 _ => {}
             }
             i += 1;
         }
-        Ok((bytes.len(), false))
+        (bytes.len(), false)
     }
 }
 
@@ -182,8 +177,31 @@ impl JsonPage {
     pub fn feed(&mut self, chunk: &[u8], sink: &mut dyn ItemSink) -> Result<(), ParseError> {
         let mut i = 0;
         while i < chunk.len() {
+            if self.fast.is_none() && self.at_container_item(chunk[i]) {
+                // an object or array item: one parse by the receiver finds its end, checks and validates it
+                match sink.parse_item(&chunk[i..]) {
+                    Parsed::Item(len) => {
+                        if len > self.max_item_bytes {
+                            return Err(ParseError::ItemTooLarge { item: self.items + 1, limit: self.max_item_bytes });
+                        }
+                        self.items += 1;
+                        sink.item(&chunk[i..i + len])?;
+                        self.expect = Expect::CommaOrClose;
+                        i += len;
+                    }
+                    Parsed::Incomplete | Parsed::Malformed(_) => {
+                        // it runs into the next chunk (a number cut at the chunk's end reads as malformed
+                        // too): gather it whole, then parse it again for the verdict
+                        self.item = Some(self.stack.len());
+                        self.item_buf.clear();
+                        self.fast = Some(Fast { depth: 0, in_string: false, escape: false });
+                    }
+                    Parsed::Refused => return Err(ParseError::Stopped),
+                }
+                continue;
+            }
             if let Some(fast) = &mut self.fast {
-                let (used, ended) = fast.scan(&chunk[i..])?;
+                let (used, ended) = fast.scan(&chunk[i..]);
                 if self.item_buf.len() + used > self.max_item_bytes {
                     return Err(ParseError::ItemTooLarge { item: self.items + 1, limit: self.max_item_bytes });
                 }
@@ -213,12 +231,27 @@ impl JsonPage {
         Ok(())
     }
 
-    /// Validates the finished item in `item_buf` and hands it on.
+    /// True when `byte` starts an object or array directly inside the item array.
+    fn at_container_item(&self, byte: u8) -> bool {
+        (byte == b'{' || byte == b'[')
+            && self.scalar == Scalar::None
+            && self.expect == Expect::Value
+            && self.item.is_none()
+            && self.items_depth == Some(self.stack.len())
+    }
+
+    /// Has the receiver parse the finished item in `item_buf`, and hands it on.
     fn emit_item(&mut self, sink: &mut dyn ItemSink) -> Result<(), ParseError> {
-        if sink.validates_items() {
-            // the receiver parses the item anyway
-        } else if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&self.item_buf) {
-            return Err(ParseError::Malformed(format!("item {} is not valid JSON: {e}", self.items + 1)));
+        let n = self.items + 1;
+        match sink.parse_item(&self.item_buf) {
+            Parsed::Item(len) if len == self.item_buf.len() => {}
+            Parsed::Item(_) | Parsed::Incomplete => {
+                return Err(ParseError::Malformed(format!("item {n} is not valid JSON")));
+            }
+            Parsed::Malformed(message) => {
+                return Err(ParseError::Malformed(format!("item {n} is not valid JSON: {message}")))
+            }
+            Parsed::Refused => return Err(ParseError::Stopped),
         }
         self.items += 1;
         sink.item(&self.item_buf)?;
@@ -286,9 +319,7 @@ impl JsonPage {
         match (self.expect, byte) {
             (Expect::End, _) => Err(ParseError::Malformed(format!("unexpected {:?} after the document", byte as char))),
             (Expect::Value, b'{' | b'[') => {
-                if self.begin_value(byte)? {
-                    return Ok(()); // an object or array item: the fast path takes it from here
-                }
+                self.begin_value(byte)?;
                 if self.stack.len() >= MAX_DEPTH {
                     return Err(ParseError::Malformed(format!("nesting deeper than {MAX_DEPTH}")));
                 }
@@ -368,16 +399,10 @@ impl JsonPage {
     }
 
     /// A value starts here: it may be an item, the items array, or the cursor.
-    /// Returns true when the value is an object or array item, which the fast path then scans.
-    fn begin_value(&mut self, byte: u8) -> Result<bool, ParseError> {
+    fn begin_value(&mut self, byte: u8) -> Result<(), ParseError> {
         if self.item.is_none() && self.items_depth == Some(self.stack.len()) {
             self.item = Some(self.stack.len());
             self.item_buf.clear();
-            if byte == b'{' || byte == b'[' {
-                self.item_buf.push(byte);
-                self.fast = Some(Fast { depth: 1, in_string: false, escape: false });
-                return Ok(true);
-            }
         }
         self.push_item_byte(byte)?;
         if self.items_depth.is_none() && self.item.is_none() && stack_matches(&self.stack, &self.item_path) {
@@ -398,7 +423,7 @@ impl JsonPage {
                 self.capturing_cursor = true;
             }
         }
-        Ok(false)
+        Ok(())
     }
 
     fn pointer(&self) -> String {
@@ -475,7 +500,13 @@ impl JsonPage {
     /// Ends the page: checks the document was complete and the item array was found.
     pub fn finish(mut self, sink: &mut dyn ItemSink) -> Result<PageEnd, ParseError> {
         if self.fast.is_some() {
-            return Err(ParseError::Truncated);
+            // the body ended inside an item: say why the same way a whole body would
+            return Err(match sink.parse_item(&self.item_buf) {
+                Parsed::Malformed(message) => {
+                    ParseError::Malformed(format!("item {} is not valid JSON: {message}", self.items + 1))
+                }
+                _ => ParseError::Truncated,
+            });
         }
         if self.scalar == Scalar::Bare {
             self.scalar = Scalar::None;

@@ -1,6 +1,6 @@
 //! Streaming NDJSON: one JSON value per line; blank lines are skipped.
 
-use super::{ItemSink, PageEnd, ParseError};
+use super::{ItemSink, PageEnd, ParseError, Parsed};
 
 /// Parser state for one NDJSON page.
 #[derive(Debug)]
@@ -45,9 +45,13 @@ impl NdjsonPage {
             self.line.clear();
             return Ok(());
         }
-        if !sink.validates_items() {
-            serde_json::from_slice::<serde::de::IgnoredAny>(trimmed)
-                .map_err(|e| ParseError::Malformed(format!("line {} is not JSON: {e}", self.line_number)))?;
+        match sink.parse_item(trimmed) {
+            Parsed::Item(len) if len == trimmed.len() => {}
+            Parsed::Refused => return Err(ParseError::Stopped),
+            Parsed::Malformed(e) => {
+                return Err(ParseError::Malformed(format!("line {} is not JSON: {e}", self.line_number)))
+            }
+            _ => return Err(ParseError::Malformed(format!("line {} is not one JSON value", self.line_number))),
         }
         self.items += 1;
         sink.item(trimmed)?;

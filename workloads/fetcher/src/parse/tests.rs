@@ -17,7 +17,11 @@ fn parse(
         results.push(result);
     }
     for other in &results[1..] {
-        assert_eq!(other, &results[0], "chunked parse differs for {body:?}");
+        match (other, &results[0]) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "chunked parse differs for {body:?}"),
+            (Err(a), Err(b)) => assert_eq!(std::mem::discriminant(a), std::mem::discriminant(b), "{body:?}: {a} / {b}"),
+            (a, b) => panic!("chunked parse differs for {body:?}: {a:?} / {b:?}"),
+        }
     }
     results.remove(0)
 }
@@ -45,6 +49,12 @@ fn json_items_at_a_pointer() {
         (Some("/list/1"), r#"{"list":[[9],[7,8]]}"#, &["7", "8"]),
         (Some("/users"), r#"{"users":[{"name":"日本\u00e9"}]}"#, &[r#"{"name":"日本\u00e9"}"#]),
         (Some("/users"), "{\"users\":[ {\"x\" : 1 }\n,\t2]}", &["{\"x\" : 1 }", "2"]),
+        // numbers cut by a chunk boundary (after "0." or "1e") must not read as malformed
+        (
+            Some("/u"),
+            r#"{"u":[{"score":0.125,"e":1e-5},{"n":-0.5E+3}]}"#,
+            &[r#"{"score":0.125,"e":1e-5}"#, r#"{"n":-0.5E+3}"#],
+        ),
     ];
     for (path, body, expected) in rows {
         assert_eq!(items(Format::Json, *path, body), *expected, "{body}");
@@ -107,9 +117,11 @@ fn oversize_items_are_refused_without_buffering_them() {
 }
 
 #[test]
-fn deep_nesting_is_refused() {
-    let body = format!("[{}{}]", "[".repeat(200), "]".repeat(200));
-    assert!(matches!(parse(Format::Json, None, None, &body).unwrap_err(), ParseError::Malformed(_)));
+fn deep_nesting_outside_items_is_refused_and_inside_items_is_fine() {
+    let outside = format!("{}1{}", r#"{"a":"#.repeat(200), "}".repeat(200));
+    assert!(matches!(parse(Format::Json, Some("/users"), None, &outside).unwrap_err(), ParseError::Malformed(_)));
+    let inside = format!("[{}{}]", "[".repeat(200), "]".repeat(200));
+    assert_eq!(items(Format::Json, None, &inside).len(), 1);
 }
 
 #[test]
