@@ -2,7 +2,7 @@
 # Installs (idempotently) the tools the tests need, into ~/.cache/microfleet, and prints the PATH to use:
 #   eval "$(scripts/tools.sh)"
 # - kubernetes-validate (upstream Kubernetes OpenAPI schemas, offline) in a Python venv
-# - cargo-nextest when missing (falls back to cargo test if it cannot be installed)
+# - Prometheus tooling from Debian (promtool, prometheus-pushgateway) when missing (needs root, as CI is)
 set -euo pipefail
 cache="${MICROFLEET_CACHE:-$HOME/.cache/microfleet}"
 mkdir -p "$cache"
@@ -11,5 +11,15 @@ if [ ! -x "$venv/bin/kubernetes-validate" ]; then
   echo "installing kubernetes-validate into $venv" >&2
   python3 -m venv "$venv" >&2
   "$venv/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate==1.37.0 >&2
+fi
+if ! command -v promtool >/dev/null || ! command -v prometheus-pushgateway >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing prometheus and prometheus-pushgateway (Debian)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends prometheus prometheus-pushgateway >&2 \
+      || { apt-get update -q >&2 && apt-get install -y -q --no-install-recommends prometheus prometheus-pushgateway >&2; }
+  else
+    echo "warning: promtool/prometheus-pushgateway missing and not root: install Debian's prometheus and prometheus-pushgateway" >&2
+  fi
 fi
 echo "export PATH=\"$venv/bin:\$PATH\""

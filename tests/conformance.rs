@@ -30,7 +30,7 @@ fn validate(file: &Path, version: &str) -> Result<(), String> {
 }
 
 fn rendered_objects() -> Vec<(String, String)> {
-    let config = BuildConfig { fetcher_image: "registry.local/microfleet-fetcher:0.1.0".into() };
+    let config = BuildConfig::new("registry.local/microfleet-fetcher:0.1.0");
     let mut out = Vec::new();
     for entry in std::fs::read_dir(repo_root().join("examples")).unwrap() {
         let path = entry.unwrap().path();

@@ -84,6 +84,9 @@ struct RunArgs {
     /// Fetcher image used when a ClusterFetch names none, and for failure notifiers.
     #[arg(long, env = "MICROFLEET_FETCHER_IMAGE", default_value = DEFAULT_FETCHER_IMAGE)]
     fetcher_image: String,
+    /// A Prometheus Pushgateway the runs push their figures to (for long runs; optional).
+    #[arg(long, env = "MICROFLEET_PUSHGATEWAY_URL")]
+    pushgateway_url: Option<String>,
     /// Address of the admin server (/metrics, /healthz, /readyz).
     #[arg(long, env = "MICROFLEET_ADMIN_ADDR", default_value = "0.0.0.0:8080")]
     admin_addr: SocketAddr,
@@ -162,7 +165,7 @@ fn render_file(file: &PathBuf, fetcher_image: String) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match render(&manifest, &BuildConfig { fetcher_image }) {
+    match render(&manifest, &BuildConfig::new(fetcher_image)) {
         Ok(yaml) => {
             print!("{yaml}");
             ExitCode::SUCCESS
@@ -220,7 +223,10 @@ async fn run(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         client: client.clone(),
         scope: Scope { namespace: args.watch_namespace.clone() },
         recorder,
-        config: BuildConfig { fetcher_image: args.fetcher_image.clone() },
+        config: BuildConfig {
+            pushgateway_url: args.pushgateway_url.clone(),
+            ..BuildConfig::new(args.fetcher_image.clone())
+        },
         metrics: metrics.clone(),
         concurrency: args.concurrency,
     };

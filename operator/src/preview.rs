@@ -110,7 +110,7 @@ pub fn preview_run(
     let run = derived.status.recent_runs.first().cloned();
     let event =
         run.as_ref().map(run_event).map_or_else(String::new, |(t, reason, _, note)| format!("{t:?} {reason}: {note}"));
-    let config = BuildConfig { fetcher_image: "preview".into() };
+    let config = BuildConfig::new("preview");
     let notification = match &run {
         Some(run) if run.notification == NotificationState::Pending => {
             build_notifier_job(&cf, run, derived.status.consecutive_failures, &config)?.and_then(|job| {

@@ -3,7 +3,7 @@
 use microfleet_operator::{clusterfetch::build::BuildConfig, render::render};
 
 fn config() -> BuildConfig {
-    BuildConfig { fetcher_image: "registry.local/fetcher:1".into() }
+    BuildConfig::new("registry.local/fetcher:1")
 }
 
 fn example() -> String {

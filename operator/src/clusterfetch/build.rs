@@ -29,6 +29,15 @@ use sha2::{Digest, Sha256};
 pub struct BuildConfig {
     /// Fetcher image used when the spec names none, and always for the notifier.
     pub fetcher_image: String,
+    /// A Prometheus Pushgateway the runs push their figures to, if any.
+    pub pushgateway_url: Option<String>,
+}
+
+impl BuildConfig {
+    /// Settings with this fetcher image and nothing optional.
+    pub fn new(fetcher_image: impl Into<String>) -> BuildConfig {
+        BuildConfig { fetcher_image: fetcher_image.into(), pushgateway_url: None }
+    }
 }
 
 /// Why an object could not be built.
@@ -102,6 +111,9 @@ pub fn build_cronjob(cf: &ClusterFetch, config: &BuildConfig) -> Result<CronJob,
         plain_env(env::TERMINATION_LOG, TERMINATION_LOG.into()),
         plain_env(env::LOG_FORMAT, "json".into()),
     ];
+    if let Some(url) = &config.pushgateway_url {
+        env_vars.push(plain_env(env::PUSHGATEWAY_URL, url.clone()));
+    }
     env_vars.extend(credential_env(spec.source.credentials.as_ref(), CredentialEnv::SOURCE));
     if let Some(http) = &spec.sink.http {
         env_vars.extend(credential_env(http.credentials.as_ref(), CredentialEnv::SINK));

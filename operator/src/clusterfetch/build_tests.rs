@@ -9,7 +9,7 @@ use microfleet_crds::{
 };
 
 fn config() -> BuildConfig {
-    BuildConfig { fetcher_image: "registry.local/microfleet-fetcher:1.2.3".into() }
+    BuildConfig::new("registry.local/microfleet-fetcher:1.2.3")
 }
 
 fn pod_spec_of(cronjob: &CronJob) -> PodSpec {
@@ -139,6 +139,18 @@ fn the_image_comes_from_the_spec_or_the_operator() {
     let custom = pod_spec_of(&build_cronjob(&cluster_fetch(s), &config()).unwrap());
     assert_eq!(custom.containers[0].image.as_deref(), Some("registry.local/custom:9"));
     assert_eq!(custom.service_account_name.as_deref(), Some("promo-fetcher"));
+}
+
+#[test]
+fn the_pushgateway_reaches_the_run_only_when_configured() {
+    let without = pod_spec_of(&build_cronjob(&cluster_fetch(spec()), &config()).unwrap());
+    assert!(!env_of(&without.containers[0]).contains_key(env::PUSHGATEWAY_URL));
+    let with = BuildConfig { pushgateway_url: Some("http://pushgateway.monitoring:9091".into()), ..config() };
+    let pod = pod_spec_of(&build_cronjob(&cluster_fetch(spec()), &with).unwrap());
+    assert_eq!(
+        env_of(&pod.containers[0])[env::PUSHGATEWAY_URL].value.as_deref(),
+        Some("http://pushgateway.monitoring:9091")
+    );
 }
 
 #[test]

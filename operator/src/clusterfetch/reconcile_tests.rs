@@ -110,7 +110,7 @@ impl Harness {
             Recorder::new(client, "microfleet-operator".to_string().into()),
             job_store,
             pod_store,
-            BuildConfig { fetcher_image: "registry.local/fetcher:1".into() },
+            BuildConfig::new("registry.local/fetcher:1"),
             Arc::new(Metrics::new().unwrap()),
             || at(120),
         );
