@@ -9,7 +9,7 @@ use microfleet_tests::{
     repo_root,
     tools::{chart_dir, promtool, run, scratch, write},
 };
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// The operator rules with the chart's default threshold filled in.
 fn operator_rules() -> String {
@@ -127,6 +127,95 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
     names
 }
 
+/// The example ClusterFetch, as the API would return it.
+fn example() -> microfleet_crds::clusterfetch::ClusterFetch {
+    let mut cf: microfleet_crds::clusterfetch::ClusterFetch =
+        serde_yaml::from_str(&std::fs::read_to_string(repo_root().join("examples/promo-eligible-users.yaml")).unwrap())
+            .unwrap();
+    cf.metadata.uid = Some("uid".into());
+    cf
+}
+
+/// The PrometheusRule the operator emits for the example.
+fn example_rule() -> Value {
+    microfleet_operator::clusterfetch::alerts::build_prometheus_rule(&example(), &Default::default()).unwrap()
+}
+
+#[test]
+fn cluster_fetch_alerts_fire_when_they_should_and_only_then() {
+    let rule = example_rule();
+    let rules = rule["spec"]["groups"][0]["rules"].as_array().unwrap().clone();
+    let by_name = |name: &str| rules.iter().find(|r| r["alert"] == name).unwrap().clone();
+    let stale = microfleet_operator::clusterfetch::alerts::stale_after_seconds(&example());
+    assert_eq!(stale, 86_400 + 5400 + 600, "daily schedule + the example's 90-minute deadline + 10 minutes");
+    let labels = r#"{namespace="promo", name="promo-eligible-users"}"#;
+    let series = |metric: &str, values: &str| json!({"series": format!("{metric}{labels}"), "values": values});
+    // what promtool reports for a firing alert: its labels (with the series' own) and rendered annotations
+    let fired = |name: &str, value: &str| {
+        let rule = by_name(name);
+        let mut labels = rule["labels"].clone();
+        labels["namespace"] = json!("promo");
+        labels["name"] = json!("promo-eligible-users");
+        let mut annotations = rule["annotations"].clone();
+        for text in annotations.as_object_mut().unwrap().values_mut() {
+            *text = json!(text.as_str().unwrap().replace("{{ $value }}", value));
+        }
+        json!({"exp_labels": labels, "exp_annotations": annotations})
+    };
+    let healthy = vec![
+        series("microfleet_clusterfetch_last_run_succeeded", "1x120"),
+        series("microfleet_clusterfetch_consecutive_failures", "0x120"),
+        series("microfleet_clusterfetch_last_success_timestamp_seconds", "0+60x120"),
+        series("microfleet_clusterfetch_created_timestamp_seconds", "0x120"),
+        series("microfleet_clusterfetch_suspended", "0x120"),
+        series("microfleet_clusterfetch_active_runs", "0x120"),
+        series("microfleet_clusterfetch_oldest_active_run_start_timestamp_seconds", "0x120"),
+        series("microfleet_clusterfetch_active_deadline_seconds", "5400x120"),
+    ];
+    let none = |at: &str, name: &str| json!({"eval_time": at, "alertname": name, "exp_alerts": []});
+    let names =
+        ["ClusterFetchRunFailed", "ClusterFetchConsecutiveFailures", "ClusterFetchStale", "ClusterFetchRunOverdue"];
+    let tests = json!({
+        "rule_files": ["cf.rules.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {"name": "healthy", "interval": "1m", "input_series": healthy,
+             "alert_rule_test": names.iter().map(|n| none("2h", n)).collect::<Vec<_>>()},
+            {"name": "failing three times in a row", "interval": "1m", "input_series": [
+                series("microfleet_clusterfetch_last_run_succeeded", "1x10 0x30"),
+                series("microfleet_clusterfetch_consecutive_failures", "0x10 1x10 2x10 3x10"),
+             ], "alert_rule_test": [
+                none("5m", "ClusterFetchRunFailed"),
+                {"eval_time": "15m", "alertname": "ClusterFetchRunFailed", "exp_alerts": [fired("ClusterFetchRunFailed", "0")]},
+                none("25m", "ClusterFetchConsecutiveFailures"),
+                {"eval_time": "35m", "alertname": "ClusterFetchConsecutiveFailures", "exp_alerts": [fired("ClusterFetchConsecutiveFailures", "3")]},
+             ]},
+            {"name": "no success within the window, unless suspended", "interval": "1h", "input_series": [
+                series("microfleet_clusterfetch_last_success_timestamp_seconds", "0x30"),
+                series("microfleet_clusterfetch_created_timestamp_seconds", "0x30"),
+                series("microfleet_clusterfetch_suspended", "0x26 1x4"),
+             ], "alert_rule_test": [
+                none("25h", "ClusterFetchStale"),
+                {"eval_time": "26h", "alertname": "ClusterFetchStale", "exp_alerts": [fired("ClusterFetchStale", "0")]},
+                none("28h", "ClusterFetchStale"),
+             ]},
+            {"name": "a run past its deadline", "interval": "10m", "input_series": [
+                series("microfleet_clusterfetch_active_runs", "1x20"),
+                series("microfleet_clusterfetch_oldest_active_run_start_timestamp_seconds", "0x20"),
+                series("microfleet_clusterfetch_active_deadline_seconds", "5400x20"),
+             ], "alert_rule_test": [
+                none("80m", "ClusterFetchRunOverdue"),
+                {"eval_time": "100m", "alertname": "ClusterFetchRunOverdue", "exp_alerts": [fired("ClusterFetchRunOverdue", "1")]},
+             ]},
+        ],
+    });
+    let dir = scratch("cf-alerts");
+    write(&dir, "cf.rules.yaml", &serde_yaml::to_string(&rule["spec"]).unwrap());
+    let file = write(&dir, "cf.rules.test.yaml", &serde_yaml::to_string(&tests).unwrap());
+    let (ok, text) = run(Command::new(promtool()).args(["test", "rules"]).arg(&file));
+    assert!(ok && text.contains("SUCCESS"), "promtool test rules:\n{text}");
+}
+
 #[test]
 fn every_metric_used_by_a_rule_or_a_dashboard_is_exported() {
     // an operator registry with every series present: one ClusterFetch with a finished run
@@ -153,6 +242,9 @@ fn every_metric_used_by_a_rule_or_a_dashboard_is_exported() {
     let mut used = BTreeSet::new();
     let rules: Value = serde_yaml::from_str(&operator_rules()).unwrap();
     for rule in rules["groups"][0]["rules"].as_array().unwrap() {
+        used.extend(metric_names(rule["expr"].as_str().unwrap()));
+    }
+    for rule in example_rule()["spec"]["groups"][0]["rules"].as_array().unwrap() {
         used.extend(metric_names(rule["expr"].as_str().unwrap()));
     }
     for (_, dashboard) in dashboards() {

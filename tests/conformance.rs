@@ -41,6 +41,21 @@ fn every_emitted_object_is_valid_kubernetes() {
         for line in yaml.lines().filter(|l| l.starts_with("kind: ")) {
             kinds.insert(line.trim_start_matches("kind: ").to_string());
         }
+        // the PrometheusRule is not an upstream kind: promtool checks it (tests/alerts.rs runs its tests)
+        let docs = microfleet_tests::tools::documents(&yaml);
+        let (core, rules): (Vec<_>, Vec<_>) = docs.iter().partition(|d| d["kind"] != "PrometheusRule");
+        for rule in rules {
+            let file = microfleet_tests::tools::write(
+                &dir,
+                &format!("rule-{i}.yaml"),
+                &serde_yaml::to_string(&rule["spec"]).unwrap(),
+            );
+            let (ok, text) = microfleet_tests::tools::run(
+                std::process::Command::new(microfleet_tests::tools::promtool()).args(["check", "rules"]).arg(&file),
+            );
+            assert!(ok, "{source}: the PrometheusRule does not load in Prometheus:\n{text}");
+        }
+        let yaml: String = core.iter().map(|d| format!("---\n{}", serde_yaml::to_string(d).unwrap())).collect();
         let file = dir.join(format!("rendered-{i}.yaml"));
         std::fs::write(&file, &yaml).unwrap();
         for version in VERSIONS {
@@ -49,7 +64,7 @@ fn every_emitted_object_is_valid_kubernetes() {
             }
         }
     }
-    assert_eq!(kinds.into_iter().collect::<Vec<_>>(), ["CronJob", "Job"], "kinds checked");
+    assert_eq!(kinds.into_iter().collect::<Vec<_>>(), ["CronJob", "Job", "PrometheusRule"], "kinds checked");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

@@ -84,6 +84,9 @@ struct RunArgs {
     /// Fetcher image used when a ClusterFetch names none, and for failure notifiers.
     #[arg(long, env = "MICROFLEET_FETCHER_IMAGE", default_value = DEFAULT_FETCHER_IMAGE)]
     fetcher_image: String,
+    /// Labels for every PrometheusRule the operator emits, as k=v,k=v (e.g. release=kube-prometheus-stack).
+    #[arg(long, env = "MICROFLEET_RULE_LABELS", value_parser = parse_labels, default_value = "")]
+    rule_labels: std::collections::BTreeMap<String, String>,
     /// A Prometheus Pushgateway the runs push their figures to (for long runs; optional).
     #[arg(long, env = "MICROFLEET_PUSHGATEWAY_URL")]
     pushgateway_url: Option<String>,
@@ -111,6 +114,18 @@ struct RunArgs {
     /// Log format.
     #[arg(long, env = "MICROFLEET_LOG_FORMAT", value_enum, default_value = "json")]
     log_format: LogFormat,
+}
+
+/// Parses `k=v,k=v` (empty: no labels).
+fn parse_labels(text: &str) -> Result<std::collections::BTreeMap<String, String>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+            _ => Err(format!("{pair:?} is not key=value")),
+        })
+        .collect()
 }
 
 #[tokio::main]

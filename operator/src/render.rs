@@ -12,6 +12,7 @@ use microfleet_crds::{
 };
 
 use crate::clusterfetch::{
+    alerts::build_prometheus_rule,
     build::{build_cronjob, build_notifier_job, build_run_now_job, BuildConfig, BuildError},
     validate::{validate_spec, SpecProblem},
 };
@@ -71,6 +72,9 @@ pub fn render(manifest: &str, config: &BuildConfig) -> Result<String, RenderErro
         message: Some("example failure".into()),
         notification: NotificationState::Pending,
     };
+    if let Some(rule) = build_prometheus_rule(&cf, &config.rule_labels) {
+        push(&mut out, "# The PrometheusRule of its alerts (when the prometheus-operator is installed).", &rule)?;
+    }
     if let Some(job) = build_notifier_job(&cf, &example, 1, config)? {
         push(&mut out, "# The notifier Job one failed run gets (shown for an example failed run).", &job)?;
     }

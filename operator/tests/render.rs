@@ -11,15 +11,16 @@ fn example() -> String {
 }
 
 #[test]
-fn the_example_renders_its_cronjob_and_notifier() {
+fn the_example_renders_its_cronjob_rule_and_notifier() {
     let yaml = render(&example(), &config()).unwrap();
     let docs: Vec<serde_yaml::Value> =
         serde_yaml::Deserializer::from_str(&yaml).map(|d| serde::Deserialize::deserialize(d).unwrap()).collect();
     let kinds: Vec<_> = docs.iter().map(|d| d["kind"].as_str().unwrap().to_string()).collect();
-    assert_eq!(kinds, ["CronJob", "Job"]);
+    assert_eq!(kinds, ["CronJob", "PrometheusRule", "Job"]);
     assert_eq!(docs[0]["spec"]["schedule"], "0 2 * * *");
     assert_eq!(docs[0]["spec"]["timeZone"], "Asia/Jakarta");
-    assert_eq!(docs[1]["metadata"]["labels"]["microfleet.io/role"], "notifier");
+    assert_eq!(docs[1]["metadata"]["name"], "promo-eligible-users-alerts");
+    assert_eq!(docs[2]["metadata"]["labels"]["microfleet.io/role"], "notifier");
 }
 
 #[test]

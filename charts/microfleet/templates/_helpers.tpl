@@ -37,3 +37,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "microfleet.fetcherImage" -}}
 {{- printf "%s:%s" .Values.fetcherImage.repository (default .Chart.AppVersion .Values.fetcherImage.tag) -}}
 {{- end -}}
+
+{{/* A label map as k=v,k=v (for the operator's --rule-labels). */}}
+{{- define "microfleet.labelList" -}}
+{{- $pairs := list -}}
+{{- range $k, $v := . -}}
+{{- $pairs = append $pairs (printf "%s=%s" $k $v) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end -}}

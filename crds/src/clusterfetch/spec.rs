@@ -100,6 +100,11 @@ pub struct ClusterFetchSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify: Option<Notify>,
 
+    /// Prometheus alerts for this ClusterFetch (a PrometheusRule the operator owns, when the
+    /// prometheus-operator is installed).
+    #[serde(default)]
+    pub alerts: Alerts,
+
     /// Fetcher image to run; defaults to the image the operator was installed with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512))]
@@ -508,6 +513,63 @@ impl Default for Checks {
             max_items: None,
             required_fields: Vec::new(),
             max_item_bytes: default_max_item_bytes(),
+        }
+    }
+}
+
+/// Severity label of an alert.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub enum Severity {
+    /// Worth a look during working hours.
+    #[default]
+    Warning,
+    /// Worth waking someone up.
+    Critical,
+}
+
+/// The alerts of one ClusterFetch: the last run failed; no success within the window the schedule
+/// implies (stale); too many failures in a row; a run still active past its deadline.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.labels) || !('severity' in self.labels || 'namespace' in self.labels || 'name' in self.labels || 'alertname' in self.labels)").message("alerts.labels must not set severity, namespace, name or alertname: the operator sets them (use alerts.severity for the severity)"))]
+pub struct Alerts {
+    /// Emit the PrometheusRule.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Severity of the run-failed, stale and overdue alerts (the consecutive-failures alert is critical).
+    #[serde(default)]
+    pub severity: Severity,
+    /// Failed runs in a row that fire ClusterFetchConsecutiveFailures.
+    #[serde(default = "default_consecutive_failures")]
+    #[schemars(range(min = 1, max = 100))]
+    pub consecutive_failures: i32,
+    /// Seconds without a success after which ClusterFetchStale fires; by default the longest gap between
+    /// two scheduled runs, plus activeDeadlineSeconds, plus 10 minutes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 60))]
+    pub stale_after_seconds: Option<i64>,
+    /// Extra labels on every alert (e.g. team: promo), for routing in Alertmanager.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 16))]
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_consecutive_failures() -> i32 {
+    3
+}
+
+impl Default for Alerts {
+    fn default() -> Self {
+        Alerts {
+            enabled: true,
+            severity: Severity::default(),
+            consecutive_failures: default_consecutive_failures(),
+            stale_after_seconds: None,
+            labels: Default::default(),
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use kube::{
-    api::{Patch, PatchParams, PostParams},
+    api::{ApiResource, DynamicObject, Patch, PatchParams, PostParams},
     runtime::events::{Event, EventType, Recorder},
     Api, Client, Resource, ResourceExt,
 };
@@ -37,6 +37,47 @@ pub async fn create_job(client: &Client, job: &Job) -> Result<Created, kube::Err
         Ok(_) => Ok(Created::New),
         Err(kube::Error::Api(status)) if status.code == 409 => Ok(Created::Existing),
         Err(e) => Err(e),
+    }
+}
+
+/// What became of the PrometheusRule apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleApplied {
+    /// The rule is in place.
+    Applied,
+    /// The PrometheusRule kind is not installed (no prometheus-operator CRDs).
+    KindMissing,
+}
+
+fn prometheus_rules(client: &Client, namespace: &str) -> Api<DynamicObject> {
+    let resource = ApiResource {
+        group: "monitoring.coreos.com".into(),
+        version: "v1".into(),
+        api_version: "monitoring.coreos.com/v1".into(),
+        kind: "PrometheusRule".into(),
+        plural: "prometheusrules".into(),
+    };
+    Api::namespaced_with(client.clone(), namespace, &resource)
+}
+
+/// Server-side applies a PrometheusRule (built as JSON).
+pub async fn apply_prometheus_rule(client: &Client, rule: &serde_json::Value) -> Result<RuleApplied, kube::Error> {
+    let namespace = rule["metadata"]["namespace"].as_str().unwrap_or_default();
+    let name = rule["metadata"]["name"].as_str().unwrap_or_default();
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    match prometheus_rules(client, namespace).patch(name, &params, &Patch::Apply(rule)).await {
+        Ok(_) => Ok(RuleApplied::Applied),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(RuleApplied::KindMissing),
+        Err(error) => Err(error),
+    }
+}
+
+/// Deletes a PrometheusRule the operator made earlier (gone already is fine).
+pub async fn delete_prometheus_rule(client: &Client, namespace: &str, name: &str) -> Result<(), kube::Error> {
+    match prometheus_rules(client, namespace).delete(name, &Default::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(error) => Err(error),
     }
 }
 

@@ -31,12 +31,14 @@ pub struct BuildConfig {
     pub fetcher_image: String,
     /// A Prometheus Pushgateway the runs push their figures to, if any.
     pub pushgateway_url: Option<String>,
+    /// Labels for every PrometheusRule the operator emits (e.g. `release: kube-prometheus-stack`).
+    pub rule_labels: BTreeMap<String, String>,
 }
 
 impl BuildConfig {
     /// Settings with this fetcher image and nothing optional.
     pub fn new(fetcher_image: impl Into<String>) -> BuildConfig {
-        BuildConfig { fetcher_image: fetcher_image.into(), pushgateway_url: None }
+        BuildConfig { fetcher_image: fetcher_image.into(), pushgateway_url: None, rule_labels: BTreeMap::new() }
     }
 }
 

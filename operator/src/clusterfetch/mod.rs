@@ -3,6 +3,7 @@
 //! The pipeline steps are one module each: `read`, `validate`, `build` (pure), `apply`, `status` (pure),
 //! sequenced by `reconcile`. `run_now` (pure) plans the run-now annotation.
 
+pub mod alerts;
 pub mod apply;
 pub mod build;
 pub mod read;

@@ -12,11 +12,12 @@ use kube::{
 use microfleet_crds::clusterfetch::{ClusterFetch, NotificationState};
 
 use super::{
-    apply::{self, Created},
+    alerts::{build_prometheus_rule, rule_name},
+    apply::{self, Created, RuleApplied},
     build::{build_cronjob, build_notifier_job, build_run_now_job},
     read,
     run_now::{plan_run_now, RunNowPlan},
-    status::{derive_status, run_event, Verdict},
+    status::{derive_status, run_event, set_condition, Verdict},
     validate::{validate_spec, SpecProblem},
     Context, CONTROLLER,
 };
@@ -64,6 +65,19 @@ pub async fn reconcile(cf: Arc<ClusterFetch>, ctx: Arc<Context>) -> Result<Actio
     // status (derived purely), then the writes it calls for
     let mut derived = derive_status(&cf, &observed, &verdict, now);
     let mut events = Vec::new();
+
+    if cronjob.is_some() {
+        let (status, reason, message) = apply_alerts(&cf, &ctx).await;
+        set_condition(
+            &mut derived.status.conditions,
+            ALERTS_READY,
+            status,
+            reason,
+            &message,
+            cf.metadata.generation,
+            now,
+        );
+    }
 
     if let Some(cronjob) = &cronjob {
         match plan_run_now(&cf, derived.status.active.len()) {
@@ -124,6 +138,43 @@ pub async fn reconcile(cf: Arc<ClusterFetch>, ctx: Arc<Context>) -> Result<Actio
     }
     ctx.forget_failures(&cf);
     Ok(Action::requeue(RESYNC))
+}
+
+/// The condition that says whether the ClusterFetch's PrometheusRule is in place.
+const ALERTS_READY: &str = "AlertsReady";
+
+/// Applies (or removes) the PrometheusRule; returns the AlertsReady condition. Never fails the reconcile:
+/// without the prometheus-operator there is nothing to apply, and other errors are retried at the resync.
+async fn apply_alerts(cf: &ClusterFetch, ctx: &Context) -> (&'static str, &'static str, String) {
+    let Some(rule) = build_prometheus_rule(cf, &ctx.config.rule_labels) else {
+        let had_rule =
+            cf.status.iter().flat_map(|s| &s.conditions).any(|c| c.type_ == ALERTS_READY && c.reason == "RuleApplied");
+        if had_rule {
+            if let Err(error) = apply::delete_prometheus_rule(
+                &ctx.client,
+                &cf.namespace().unwrap_or_default(),
+                &rule_name(&cf.name_any()),
+            )
+            .await
+            {
+                return (
+                    "False",
+                    "DeleteFailed",
+                    format!("spec.alerts.enabled is false but removing the PrometheusRule failed: {error}"),
+                );
+            }
+        }
+        return ("False", "Disabled", "spec.alerts.enabled is false".into());
+    };
+    match apply::apply_prometheus_rule(&ctx.client, &rule).await {
+        Ok(RuleApplied::Applied) => ("True", "RuleApplied", format!("PrometheusRule {} is in place", rule_name(&cf.name_any()))),
+        Ok(RuleApplied::KindMissing) => (
+            "False",
+            "PrometheusOperatorMissing",
+            "monitoring.coreos.com/v1 PrometheusRule is not installed: install the prometheus-operator CRDs for alerts, or set spec.alerts.enabled to false".into(),
+        ),
+        Err(error) => ("False", "ApplyFailed", format!("applying the PrometheusRule failed ({error}); retried at the next resync")),
+    }
 }
 
 /// True when this generation's spec problems have not been reported yet.

@@ -162,14 +162,23 @@ const CRONJOB: &str = "/apis/batch/v1/namespaces/promo/cronjobs/promo-users?";
 const STATUS: &str = "/apis/microfleet.io/v1alpha1/namespaces/promo/clusterfetches/promo-users/status?";
 const JOBS: &str = "/apis/batch/v1/namespaces/promo/jobs?";
 const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/promo/events";
+const RULE: &str = "/apis/monitoring.coreos.com/v1/namespaces/promo/prometheusrules/promo-users-alerts?";
 
 #[tokio::test]
 async fn a_new_cluster_fetch_gets_its_cronjob_and_status_and_a_second_reconcile_changes_nothing() {
     let mut h = Harness::new();
     let cf = cluster_fetch(spec());
     let reply = serde_json::to_value(&cf).unwrap();
-    let (result, seen) =
-        h.reconcile(&cf, vec![Step("PATCH", CRONJOB, Reply::Echo), Step("PATCH", STATUS, Reply::Object(reply))]).await;
+    let (result, seen) = h
+        .reconcile(
+            &cf,
+            vec![
+                Step("PATCH", CRONJOB, Reply::Echo),
+                Step("PATCH", RULE, Reply::Echo),
+                Step("PATCH", STATUS, Reply::Object(reply)),
+            ],
+        )
+        .await;
     result.unwrap();
     assert!(seen[0].uri.contains("fieldManager=microfleet-operator") && seen[0].uri.contains("force=true"));
     let cronjob = &seen[0].body;
@@ -177,20 +186,32 @@ async fn a_new_cluster_fetch_gets_its_cronjob_and_status_and_a_second_reconcile_
     assert_eq!(cronjob["metadata"]["ownerReferences"][0]["kind"], "ClusterFetch");
     assert_eq!(cronjob["metadata"]["ownerReferences"][0]["uid"], "cf-uid-1");
     assert_eq!(cronjob["spec"]["schedule"], "0 2 * * *");
-    assert!(seen[1].uri.contains("fieldManager=microfleet-operator"));
-    let first = status_of(&seen[1]);
+    assert_eq!(seen[1].body["kind"], "PrometheusRule");
+    assert_eq!(seen[1].body["metadata"]["ownerReferences"][0]["uid"], "cf-uid-1");
+    assert!(seen[2].uri.contains("fieldManager=microfleet-operator"));
+    let first = status_of(&seen[2]);
     assert_eq!(condition(&first, "Ready"), ("True".into(), "Scheduled".into()));
     assert_eq!(first.observed_generation, Some(1));
+    assert_eq!(condition(&first, "AlertsReady"), ("True".into(), "RuleApplied".into()));
 
     // second reconcile, with the status the first one wrote
     let mut cf2 = cf.clone();
     cf2.status = Some(first.clone());
-    let reply = with_status(&cf2, &seen[1].body);
-    let (result, again) =
-        h.reconcile(&cf2, vec![Step("PATCH", CRONJOB, Reply::Echo), Step("PATCH", STATUS, Reply::Object(reply))]).await;
+    let reply = with_status(&cf2, &seen[2].body);
+    let (result, again) = h
+        .reconcile(
+            &cf2,
+            vec![
+                Step("PATCH", CRONJOB, Reply::Echo),
+                Step("PATCH", RULE, Reply::Echo),
+                Step("PATCH", STATUS, Reply::Object(reply)),
+            ],
+        )
+        .await;
     result.unwrap();
     assert_eq!(again[0].body, seen[0].body, "the same CronJob is applied: nothing changes");
-    assert_eq!(status_of(&again[1]), first, "the same status is written: nothing changes");
+    assert_eq!(again[1].body, seen[1].body, "the same PrometheusRule is applied: nothing changes");
+    assert_eq!(status_of(&again[2]), first, "the same status is written: nothing changes");
 }
 
 #[tokio::test]
@@ -208,6 +229,7 @@ async fn a_failed_run_gets_one_event_and_one_notifier() {
             &cf,
             vec![
                 Step("PATCH", CRONJOB, Reply::Echo),
+                Step("PATCH", RULE, Reply::Echo),
                 Step("POST", JOBS, Reply::Echo),
                 Step("PATCH", STATUS, Reply::Object(status_reply.clone())),
                 Step("POST", EVENTS, Reply::Echo),
@@ -216,17 +238,17 @@ async fn a_failed_run_gets_one_event_and_one_notifier() {
         )
         .await;
     result.unwrap();
-    let notifier = &seen[1].body;
+    let notifier = &seen[2].body;
     assert_eq!(notifier["metadata"]["labels"][labels::ROLE], labels::ROLE_NOTIFIER);
     assert_eq!(notifier["metadata"]["labels"][labels::NOTIFIES_RUN], "promo-users-29000000");
-    let status = status_of(&seen[2]);
+    let status = status_of(&seen[3]);
     assert_eq!(status.consecutive_failures, 1);
     assert_eq!(status.recent_runs[0].notification, microfleet_crds::clusterfetch::NotificationState::Dispatched);
     assert_eq!(condition(&status, "LastRunSucceeded"), ("False".into(), "SourceFailed".into()));
-    assert_eq!(seen[3].body["reason"], "NotificationDispatched");
-    assert_eq!(seen[4].body["reason"], "SourceFailed");
-    assert_eq!(seen[4].body["type"], "Warning");
-    assert!(seen[4].body["note"].as_str().unwrap().contains("Source went wrong"));
+    assert_eq!(seen[4].body["reason"], "NotificationDispatched");
+    assert_eq!(seen[5].body["reason"], "SourceFailed");
+    assert_eq!(seen[5].body["type"], "Warning");
+    assert!(seen[5].body["note"].as_str().unwrap().contains("Source went wrong"));
 
     // After a restart the status is lost but the notifier exists: no second notification, no second
     // "dispatched" Event (the run's own Event is repeated: Events are at most once per status write).
@@ -235,6 +257,7 @@ async fn a_failed_run_gets_one_event_and_one_notifier() {
             &cf,
             vec![
                 Step("PATCH", CRONJOB, Reply::Echo),
+                Step("PATCH", RULE, Reply::Echo),
                 Step("POST", JOBS, Reply::Error(409, "AlreadyExists")),
                 Step("PATCH", STATUS, Reply::Object(status_reply)),
                 Step("POST", EVENTS, Reply::Echo),
@@ -243,16 +266,23 @@ async fn a_failed_run_gets_one_event_and_one_notifier() {
         .await;
     result.unwrap();
     assert_eq!(
-        status_of(&seen[2]).recent_runs[0].notification,
+        status_of(&seen[3]).recent_runs[0].notification,
         microfleet_crds::clusterfetch::NotificationState::Dispatched
     );
 
     // With the status written, nothing is sent again.
     let mut recorded = cf.clone();
-    recorded.status = Some(status_of(&seen[2]));
+    recorded.status = Some(status_of(&seen[3]));
     let reply = serde_json::to_value(&recorded).unwrap();
     let (result, _) = h
-        .reconcile(&recorded, vec![Step("PATCH", CRONJOB, Reply::Echo), Step("PATCH", STATUS, Reply::Object(reply))])
+        .reconcile(
+            &recorded,
+            vec![
+                Step("PATCH", CRONJOB, Reply::Echo),
+                Step("PATCH", RULE, Reply::Echo),
+                Step("PATCH", STATUS, Reply::Object(reply)),
+            ],
+        )
         .await;
     result.unwrap();
 }
@@ -272,16 +302,17 @@ async fn a_succeeded_run_gets_a_normal_event() {
             &cf,
             vec![
                 Step("PATCH", CRONJOB, Reply::Echo),
+                Step("PATCH", RULE, Reply::Echo),
                 Step("PATCH", STATUS, Reply::Object(reply)),
                 Step("POST", EVENTS, Reply::Echo),
             ],
         )
         .await;
     result.unwrap();
-    assert_eq!(seen[2].body["type"], "Normal");
-    assert_eq!(seen[2].body["reason"], "RunSucceeded");
-    assert!(seen[2].body["note"].as_str().unwrap().contains("delivered 42 items"));
-    assert_eq!(status_of(&seen[1]).recent_runs[0].items, Some(42));
+    assert_eq!(seen[3].body["type"], "Normal");
+    assert_eq!(seen[3].body["reason"], "RunSucceeded");
+    assert!(seen[3].body["note"].as_str().unwrap().contains("delivered 42 items"));
+    assert_eq!(status_of(&seen[2]).recent_runs[0].items, Some(42));
     let text = h.ctx.metrics.render();
     assert!(
         text.contains("microfleet_clusterfetch_last_run_items{name=\"promo-users\",namespace=\"promo\"} 42"),
@@ -300,6 +331,7 @@ async fn run_now_creates_one_job_from_the_cronjob() {
             &cf,
             vec![
                 Step("PATCH", CRONJOB, Reply::Echo),
+                Step("PATCH", RULE, Reply::Echo),
                 Step("POST", JOBS, Reply::Echo),
                 Step("PATCH", STATUS, Reply::Object(reply.clone())),
                 Step("POST", EVENTS, Reply::Echo),
@@ -307,17 +339,25 @@ async fn run_now_creates_one_job_from_the_cronjob() {
         )
         .await;
     result.unwrap();
-    let job = &seen[1].body;
+    let job = &seen[2].body;
     assert_eq!(job["metadata"]["ownerReferences"][0]["kind"], "CronJob");
     assert_eq!(job["metadata"]["ownerReferences"][0]["uid"], "uid-from-api");
     assert_eq!(job["metadata"]["annotations"][labels::INSTANTIATE], "manual");
-    assert_eq!(status_of(&seen[2]).last_run_now.as_deref(), Some("2026-11-22T10:00"));
-    assert_eq!(seen[3].body["reason"], "RunNowStarted");
+    assert_eq!(status_of(&seen[3]).last_run_now.as_deref(), Some("2026-11-22T10:00"));
+    assert_eq!(seen[4].body["reason"], "RunNowStarted");
 
     // the same value again: no second Job
-    cf.status = Some(status_of(&seen[2]));
-    let (result, _) =
-        h.reconcile(&cf, vec![Step("PATCH", CRONJOB, Reply::Echo), Step("PATCH", STATUS, Reply::Object(reply))]).await;
+    cf.status = Some(status_of(&seen[3]));
+    let (result, _) = h
+        .reconcile(
+            &cf,
+            vec![
+                Step("PATCH", CRONJOB, Reply::Echo),
+                Step("PATCH", RULE, Reply::Echo),
+                Step("PATCH", STATUS, Reply::Object(reply)),
+            ],
+        )
+        .await;
     result.unwrap();
 }
 
@@ -382,6 +422,68 @@ async fn a_cronjob_the_api_rejects_stalls_instead_of_hot_looping() {
         .await;
     result.unwrap();
     assert_eq!(condition(&status_of(&seen[1]), "Stalled"), ("True".into(), "CronJobRejected".into()));
+}
+
+#[tokio::test]
+async fn without_the_prometheus_operator_alerts_are_skipped_and_said_so() {
+    let mut h = Harness::new();
+    let cf = cluster_fetch(spec());
+    let reply = serde_json::to_value(&cf).unwrap();
+    let (result, seen) = h
+        .reconcile(
+            &cf,
+            vec![
+                Step("PATCH", CRONJOB, Reply::Echo),
+                Step("PATCH", RULE, Reply::Error(404, "NotFound")),
+                Step("PATCH", STATUS, Reply::Object(reply)),
+            ],
+        )
+        .await;
+    result.unwrap();
+    let status = status_of(&seen[2]);
+    assert_eq!(condition(&status, "AlertsReady"), ("False".into(), "PrometheusOperatorMissing".into()));
+    assert_eq!(
+        condition(&status, "Ready"),
+        ("True".into(), "Scheduled".into()),
+        "alerts do not make the resource unready"
+    );
+}
+
+#[tokio::test]
+async fn switching_alerts_off_removes_the_rule_once() {
+    let mut h = Harness::new();
+    let mut s = spec();
+    s.alerts.enabled = false;
+    let mut cf = cluster_fetch(s);
+    let mut applied = ClusterFetchStatus::default();
+    crate::clusterfetch::status::set_condition(
+        &mut applied.conditions,
+        "AlertsReady",
+        "True",
+        "RuleApplied",
+        "",
+        Some(1),
+        at(0),
+    );
+    cf.status = Some(applied);
+    let reply = serde_json::to_value(&cf).unwrap();
+    let (result, seen) = h
+        .reconcile(
+            &cf,
+            vec![
+                Step("PATCH", CRONJOB, Reply::Echo),
+                Step("DELETE", "/prometheusrules/promo-users-alerts", Reply::Echo),
+                Step("PATCH", STATUS, Reply::Object(reply.clone())),
+            ],
+        )
+        .await;
+    result.unwrap();
+    let status = status_of(&seen[2]);
+    assert_eq!(condition(&status, "AlertsReady"), ("False".into(), "Disabled".into()));
+    cf.status = Some(status);
+    let (result, _) =
+        h.reconcile(&cf, vec![Step("PATCH", CRONJOB, Reply::Echo), Step("PATCH", STATUS, Reply::Object(reply))]).await;
+    result.unwrap();
 }
 
 #[test]
@@ -485,6 +587,7 @@ async fn the_chart_rbac_allows_every_call_the_operator_makes() {
             &cf,
             vec![
                 Step("PATCH", CRONJOB, Reply::Echo),
+                Step("PATCH", RULE, Reply::Echo),
                 Step("POST", JOBS, Reply::Echo),
                 Step("POST", JOBS, Reply::Echo),
                 Step("PATCH", STATUS, Reply::Object(reply)),

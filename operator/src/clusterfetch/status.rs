@@ -436,6 +436,8 @@ fn derive_conditions(
             format!("run {} failed: {}", run.job_name, run.message.clone().unwrap_or_default()),
         ),
     };
+    let managed = ["Ready", "Reconciling", "Stalled", "LastRunSucceeded"];
+    let others = previous.iter().filter(|c| !managed.contains(&c.type_.as_str())).cloned();
     [("Ready", ready), ("Reconciling", reconciling), ("Stalled", stalled), ("LastRunSucceeded", last_run)]
         .into_iter()
         .map(|(type_, (status, reason, message))| {
@@ -453,7 +455,33 @@ fn derive_conditions(
                 last_transition_time,
             }
         })
+        .chain(others)
         .collect()
+}
+
+/// Sets (or replaces) condition `type_`, keeping its transition time while its status is unchanged.
+pub fn set_condition(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    let last_transition_time = match conditions.iter().find(|c| c.type_ == type_) {
+        Some(old) if old.status == status => old.last_transition_time.clone(),
+        _ => Time(now),
+    };
+    conditions.retain(|c| c.type_ != type_);
+    conditions.push(Condition {
+        type_: type_.to_string(),
+        status: status.to_string(),
+        reason: reason.to_string(),
+        message: shorten(message),
+        observed_generation: generation,
+        last_transition_time,
+    });
 }
 
 /// The Event a finished run gets: (type, reason, action, note).

@@ -33,6 +33,7 @@ pub struct Metrics {
     oldest_active_start: GaugeVec,
     active_deadline: IntGaugeVec,
     suspended: IntGaugeVec,
+    created: GaugeVec,
     ready: IntGaugeVec,
     runs: IntCounterVec,
     notifications: IntCounterVec,
@@ -96,6 +97,10 @@ impl Metrics {
                 "spec.activeDeadlineSeconds: how long a run may take",
             )?,
             suspended: int_gauge("microfleet_clusterfetch_suspended", "1 if spec.suspend is true")?,
+            created: gauge(
+                "microfleet_clusterfetch_created_timestamp_seconds",
+                "Unix time the ClusterFetch was created",
+            )?,
             ready: int_gauge("microfleet_clusterfetch_ready", "1 if the Ready condition is True")?,
             runs: IntCounterVec::new(
                 Opts::new(
@@ -135,6 +140,7 @@ impl Metrics {
             Box::new(self.oldest_active_start.clone()),
             Box::new(self.active_deadline.clone()),
             Box::new(self.suspended.clone()),
+            Box::new(self.created.clone()),
             Box::new(self.ready.clone()),
             Box::new(self.runs.clone()),
             Box::new(self.notifications.clone()),
@@ -188,6 +194,7 @@ impl Metrics {
             .set(status.active.first().map_or(0.0, |a| seconds(&a.start_time)));
         self.active_deadline.with_label_values(&labels).set(cf.spec.active_deadline_seconds);
         self.suspended.with_label_values(&labels).set(i64::from(cf.spec.suspend));
+        self.created.with_label_values(&labels).set(seconds(&cf.metadata.creation_timestamp));
         let ready = status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
         self.ready.with_label_values(&labels).set(i64::from(ready));
         for run in newly_finished {
@@ -208,7 +215,9 @@ impl Metrics {
     /// Drops every series of a deleted ClusterFetch.
     pub fn forget_clusterfetch(&self, namespace: &str, name: &str) {
         let labels = [namespace, name];
-        for gauge in [&self.last_success, &self.last_run, &self.last_run_duration, &self.oldest_active_start] {
+        for gauge in
+            [&self.last_success, &self.last_run, &self.last_run_duration, &self.oldest_active_start, &self.created]
+        {
             let _ = gauge.remove_label_values(&labels);
         }
         for gauge in [
