@@ -151,6 +151,23 @@ async fn a_cluster_fetch_runs_now_and_reports_status_events_and_metrics() {
         format!("microfleet_clusterfetch_last_run_items{{name=\"{}\",namespace=\"{NS}\"}} {USERS}", cf.name_any());
     assert!(metrics.contains(&series), "{series} not in the operator's metrics");
 
+    // alerts: the PrometheusRule when the prometheus-operator is installed, else a condition saying so
+    let current = fetches.get(&cf.name_any()).await.unwrap();
+    let alerts =
+        current.status.unwrap().conditions.into_iter().find(|c| c.type_ == "AlertsReady").expect("AlertsReady");
+    let rules = kube::api::ApiResource {
+        group: "monitoring.coreos.com".into(),
+        version: "v1".into(),
+        api_version: "monitoring.coreos.com/v1".into(),
+        kind: "PrometheusRule".into(),
+        plural: "prometheusrules".into(),
+    };
+    let rules: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), NS, &rules);
+    match rules.get(&format!("{}-alerts", cf.name_any())).await {
+        Ok(rule) => assert_eq!(alerts.reason, "RuleApplied", "{rule:?}"),
+        Err(_) => assert_eq!(alerts.reason, "PrometheusOperatorMissing"),
+    }
+
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let _ = namespaces.delete(NS, &Default::default()).await;
 }

@@ -142,6 +142,15 @@ impl Harness {
     }
 }
 
+/// The calls of a reconcile with nothing new to do: the CronJob, the rule, the status.
+fn steady(reply: Value) -> Vec<Step> {
+    vec![
+        Step("PATCH", CRONJOB, Reply::Echo),
+        Step("PATCH", RULE, Reply::Echo),
+        Step("PATCH", STATUS, Reply::Object(reply)),
+    ]
+}
+
 /// The ClusterFetch as the API returns it after a status patch.
 fn with_status(cf: &ClusterFetch, patch: &Value) -> Value {
     let mut object = serde_json::to_value(cf).unwrap();
@@ -169,16 +178,7 @@ async fn a_new_cluster_fetch_gets_its_cronjob_and_status_and_a_second_reconcile_
     let mut h = Harness::new();
     let cf = cluster_fetch(spec());
     let reply = serde_json::to_value(&cf).unwrap();
-    let (result, seen) = h
-        .reconcile(
-            &cf,
-            vec![
-                Step("PATCH", CRONJOB, Reply::Echo),
-                Step("PATCH", RULE, Reply::Echo),
-                Step("PATCH", STATUS, Reply::Object(reply)),
-            ],
-        )
-        .await;
+    let (result, seen) = h.reconcile(&cf, steady(reply)).await;
     result.unwrap();
     assert!(seen[0].uri.contains("fieldManager=microfleet-operator") && seen[0].uri.contains("force=true"));
     let cronjob = &seen[0].body;
@@ -198,16 +198,7 @@ async fn a_new_cluster_fetch_gets_its_cronjob_and_status_and_a_second_reconcile_
     let mut cf2 = cf.clone();
     cf2.status = Some(first.clone());
     let reply = with_status(&cf2, &seen[2].body);
-    let (result, again) = h
-        .reconcile(
-            &cf2,
-            vec![
-                Step("PATCH", CRONJOB, Reply::Echo),
-                Step("PATCH", RULE, Reply::Echo),
-                Step("PATCH", STATUS, Reply::Object(reply)),
-            ],
-        )
-        .await;
+    let (result, again) = h.reconcile(&cf2, steady(reply)).await;
     result.unwrap();
     assert_eq!(again[0].body, seen[0].body, "the same CronJob is applied: nothing changes");
     assert_eq!(again[1].body, seen[1].body, "the same PrometheusRule is applied: nothing changes");
@@ -274,16 +265,7 @@ async fn a_failed_run_gets_one_event_and_one_notifier() {
     let mut recorded = cf.clone();
     recorded.status = Some(status_of(&seen[3]));
     let reply = serde_json::to_value(&recorded).unwrap();
-    let (result, _) = h
-        .reconcile(
-            &recorded,
-            vec![
-                Step("PATCH", CRONJOB, Reply::Echo),
-                Step("PATCH", RULE, Reply::Echo),
-                Step("PATCH", STATUS, Reply::Object(reply)),
-            ],
-        )
-        .await;
+    let (result, _) = h.reconcile(&recorded, steady(reply)).await;
     result.unwrap();
 }
 
@@ -348,16 +330,7 @@ async fn run_now_creates_one_job_from_the_cronjob() {
 
     // the same value again: no second Job
     cf.status = Some(status_of(&seen[3]));
-    let (result, _) = h
-        .reconcile(
-            &cf,
-            vec![
-                Step("PATCH", CRONJOB, Reply::Echo),
-                Step("PATCH", RULE, Reply::Echo),
-                Step("PATCH", STATUS, Reply::Object(reply)),
-            ],
-        )
-        .await;
+    let (result, _) = h.reconcile(&cf, steady(reply)).await;
     result.unwrap();
 }
 

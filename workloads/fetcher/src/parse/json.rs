@@ -53,33 +53,19 @@ impl Fast {
             }
             if self.in_string {
                 // most strings are short: look at a few bytes before asking memchr
-                let end = (i + 16).min(bytes.len());
-                if let Some(offset) = bytes[i..end].iter().position(|&b| b == b'"' || b == b'\\') {
-                    i += offset;
-                    if bytes[i] == b'\\' {
-                        self.escape = true;
-                    } else {
-                        self.in_string = false;
-                    }
-                    i += 1;
-                    continue;
+                let window = (i + 16).min(bytes.len());
+                let found = bytes[i..window]
+                    .iter()
+                    .position(|&b| b == b'"' || b == b'\\')
+                    .map(|offset| i + offset)
+                    .or_else(|| memchr::memchr2(b'"', b'\\', &bytes[window..]).map(|offset| window + offset));
+                let Some(at) = found else { return (bytes.len(), false) };
+                if bytes[at] == b'\\' {
+                    self.escape = true;
+                } else {
+                    self.in_string = false;
                 }
-                i = end;
-                if i == bytes.len() {
-                    return (i, false);
-                }
-                match memchr::memchr2(b'"', b'\\', &bytes[i..]) {
-                    None => return (bytes.len(), false),
-                    Some(offset) => {
-                        i += offset;
-                        if bytes[i] == b'\\' {
-                            self.escape = true;
-                        } else {
-                            self.in_string = false;
-                        }
-                        i += 1;
-                    }
-                }
+                i = at + 1;
                 continue;
             }
             match bytes[i] {
