@@ -586,11 +586,29 @@ async fn the_chart_rbac_allows_every_call_the_operator_makes() {
         metrics: Arc::new(Metrics::new().unwrap()),
         concurrency: 1,
     };
-    let controller =
-        tokio::spawn(crate::clusterfetch::run(settings, tokio::time::sleep(Duration::from_millis(800)), || {}));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let controller = tokio::spawn(crate::clusterfetch::run(
+        settings,
+        async {
+            let _ = stopped.await;
+        },
+        || {},
+    ));
     let election =
         crate::runtime::leader::Election::join(client, "microfleet-system", "microfleet-operator", "test").await;
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    // wait (up to 20 s, for a loaded CI machine) until every watch has been opened
+    let watched = |calls: &[(String, String)]| {
+        ["clusterfetches", "cronjobs", "jobs", "pods"]
+            .iter()
+            .all(|r| calls.iter().any(|(m, u)| access_of(m, u).iter().any(|(v, _, res)| v == "watch" && res == r)))
+    };
+    for _ in 0..400 {
+        if watched(&recorded.lock().unwrap()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = stop.send(());
     controller.await.unwrap();
     if let Ok(election) = election {
         drop(election);
