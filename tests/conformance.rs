@@ -1,16 +1,10 @@
 //! Tier 3: every object the operator emits, and the CRDs, against the upstream Kubernetes OpenAPI schemas
 //! (`kubernetes-validate --strict`, Kubernetes 1.30 and 1.35). `scripts/test.sh` installs the tool.
 
-use std::path::Path;
-
 use microfleet_operator::{clusterfetch::build::BuildConfig, render::render};
 use microfleet_tests::{repo_root, tools::validate_kubernetes};
 
 const VERSIONS: [&str; 2] = ["1.30.0", "1.35.0"];
-
-fn validate(file: &Path, version: &str) -> Result<(), String> {
-    validate_kubernetes(file, version)
-}
 
 fn rendered_objects() -> Vec<(String, String)> {
     let config = BuildConfig::new("registry.local/microfleet-fetcher:0.1.0");
@@ -59,7 +53,7 @@ fn every_emitted_object_is_valid_kubernetes() {
         let file = dir.join(format!("rendered-{i}.yaml"));
         std::fs::write(&file, &yaml).unwrap();
         for version in VERSIONS {
-            if let Err(e) = validate(&file, version) {
+            if let Err(e) = validate_kubernetes(&file, version) {
                 failures.push(format!("{source} @ {version}: {e}"));
             }
         }
@@ -74,7 +68,7 @@ fn the_crds_are_valid_kubernetes() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "yaml") {
             for version in VERSIONS {
-                validate(&path, version).unwrap_or_else(|e| panic!("{} @ {version}: {e}", path.display()));
+                validate_kubernetes(&path, version).unwrap_or_else(|e| panic!("{} @ {version}: {e}", path.display()));
             }
         }
     }
@@ -87,7 +81,7 @@ fn the_validator_refuses_a_broken_object() {
     let (_, yaml) = rendered_objects().remove(0);
     let file = dir.join("broken.yaml");
     std::fs::write(&file, yaml.replacen("backoffLimit: 0", "backoffLimit: zero", 1)).unwrap();
-    assert!(validate(&file, VERSIONS[0]).is_err());
+    assert!(validate_kubernetes(&file, VERSIONS[0]).is_err());
 }
 
 fn tempdir() -> std::path::PathBuf {

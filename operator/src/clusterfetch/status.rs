@@ -436,30 +436,17 @@ fn derive_conditions(
             format!("run {} failed: {}", run.job_name, run.message.clone().unwrap_or_default()),
         ),
     };
-    let managed = ["Ready", "Reconciling", "Stalled", "LastRunSucceeded"];
-    let others = previous.iter().filter(|c| !managed.contains(&c.type_.as_str())).cloned();
-    [("Ready", ready), ("Reconciling", reconciling), ("Stalled", stalled), ("LastRunSucceeded", last_run)]
-        .into_iter()
-        .map(|(type_, (status, reason, message))| {
-            let old = previous.iter().find(|c| c.type_ == type_);
-            let last_transition_time = match old {
-                Some(old) if old.status == status => old.last_transition_time.clone(),
-                _ => Time(now),
-            };
-            Condition {
-                type_: type_.to_string(),
-                status: status.to_string(),
-                reason: reason.to_string(),
-                message: shorten(&message),
-                observed_generation: generation,
-                last_transition_time,
-            }
-        })
-        .chain(others)
-        .collect()
+    let mut conditions = previous.to_vec();
+    for (type_, (status, reason, message)) in
+        [("Ready", ready), ("Reconciling", reconciling), ("Stalled", stalled), ("LastRunSucceeded", last_run)]
+    {
+        set_condition(&mut conditions, type_, status, reason, &message, generation, now);
+    }
+    conditions
 }
 
-/// Sets (or replaces) condition `type_`, keeping its transition time while its status is unchanged.
+/// Sets condition `type_` (in its place, or appended when new), keeping its transition time while its
+/// status is unchanged.
 pub fn set_condition(
     conditions: &mut Vec<Condition>,
     type_: &str,
@@ -473,15 +460,18 @@ pub fn set_condition(
         Some(old) if old.status == status => old.last_transition_time.clone(),
         _ => Time(now),
     };
-    conditions.retain(|c| c.type_ != type_);
-    conditions.push(Condition {
+    let condition = Condition {
         type_: type_.to_string(),
         status: status.to_string(),
         reason: reason.to_string(),
         message: shorten(message),
         observed_generation: generation,
         last_transition_time,
-    });
+    };
+    match conditions.iter_mut().find(|c| c.type_ == type_) {
+        Some(slot) => *slot = condition,
+        None => conditions.push(condition),
+    }
 }
 
 /// The Event a finished run gets: (type, reason, action, note).

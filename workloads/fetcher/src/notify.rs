@@ -85,7 +85,7 @@ pub const POLICY: Policy = Policy { attempts: 6, initial: Duration::from_secs(1)
 
 /// Sends `outgoing` once it is accepted (2xx), retrying transient faults under `policy`.
 pub async fn send(client: &reqwest::Client, outgoing: &Outgoing, policy: Policy) -> Result<(), Fault> {
-    let body = outgoing.notification_body();
+    let body = outgoing.notification.body(outgoing.format);
     let key = outgoing.idempotency_key();
     retry::with_retries(
         policy,
@@ -106,10 +106,4 @@ pub async fn send(client: &reqwest::Client, outgoing: &Outgoing, policy: Policy)
         |fault, wait| tracing::warn!(error = %fault, retry_in_ms = wait.as_millis() as u64, "notification not accepted yet"),
     )
     .await
-}
-
-impl Outgoing {
-    fn notification_body(&self) -> serde_json::Value {
-        self.notification.body(self.format)
-    }
 }
