@@ -11,7 +11,8 @@
 //! [`FailureClass::exit_code`] (0 on success). The operator reads it from the pod's terminated state.
 //!
 //! The HTTP sink protocol (one run = one staged import the receiver swaps in atomically):
-//! `POST <url>/runs/<runId>/batches/<seq>` (seq from 0, body: JSON array of items) for each batch, then
+//! `POST <url>/runs/<runId>/batches/<seq>` (seq from 0; body: a JSON array with one item per line,
+//! `[item,\nitem,\n…]`, so a receiver may count or split items by lines) for each batch, then
 //! `POST <url>/runs/<runId>/commit` with `{"items": N, "batches": B}`; on any failure
 //! `POST <url>/runs/<runId>/abort`. A receiver must not expose a run's items before its commit.
 //!

@@ -85,6 +85,8 @@ pub struct Config {
     pub faults: Vec<Fault>,
     /// Keep every page body once generated (benchmarks: serving then costs no generation).
     pub cache_pages: bool,
+    /// Spread each JSON item over several lines, as a pretty-printing service does.
+    pub pretty: bool,
 }
 
 impl Default for Config {
@@ -97,6 +99,7 @@ impl Default for Config {
             bearer: None,
             faults: Vec::new(),
             cache_pages: false,
+            pretty: false,
         }
     }
 }
@@ -293,7 +296,8 @@ async fn users(State(shared): State<Arc<Shared>>, Query(params): Query<Params>, 
         _ => 0,
     };
     // the body, generated in chunks of 1000 users so a huge unpaged list streams
-    let chunks = body_chunks(format, start, end, cursor_next, items_key, pad_for);
+    let pretty = config.pretty && format == Format::Json;
+    let chunks = body_chunks(format, start, end, cursor_next, items_key, pad_for, pretty);
     let cut = match &fault {
         Some(Fault::ResetAfter { bytes, .. }) => Some((*bytes, true)),
         Some(Fault::Truncate { bytes, .. }) => Some((*bytes, false)),
@@ -344,6 +348,7 @@ fn body_chunks(
     cursor_next: Option<u64>,
     items_key: String,
     pad_for: impl Fn(u64) -> usize + Send + 'static,
+    pretty: bool,
 ) -> impl Iterator<Item = Bytes> + Send + 'static {
     const PER_CHUNK: u64 = 1000;
     let mut i = start;
@@ -365,7 +370,11 @@ fn body_chunks(
                     if format == Format::Json && i > start {
                         out.push(b',');
                     }
+                    let at = out.len();
                     write_user(&mut out, format, i, pad_for(i));
+                    if pretty {
+                        spread(&mut out, at);
+                    }
                     if format == Format::Ndjson {
                         out.push(b'\n');
                     }
@@ -388,6 +397,21 @@ fn body_chunks(
         }
         Some(Bytes::from(out))
     })
+}
+
+/// Spreads the user written from `at` over lines: `{\n  "user_id": 1,\r\n  …\n}` (its strings hold no
+/// commas or braces).
+fn spread(out: &mut Vec<u8>, at: usize) {
+    let user = out.split_off(at);
+    for (k, &b) in user.iter().enumerate() {
+        match b {
+            b'{' if k == 0 => out.extend_from_slice(b"{\n  "),
+            b'}' if k == user.len() - 1 => out.extend_from_slice(b"\n}"),
+            b',' => out.extend_from_slice(b",\r\n  "),
+            b':' => out.extend_from_slice(b": "),
+            _ => out.push(b),
+        }
+    }
 }
 
 fn futures_stream(

@@ -20,6 +20,9 @@ struct Args {
     /// Keep page bodies once generated (benchmarks).
     #[arg(long)]
     cache_pages: bool,
+    /// Spread each JSON item over several lines, as a pretty-printing service does.
+    #[arg(long)]
+    pretty: bool,
     /// Make every page answer this status (a failing source).
     #[arg(long)]
     fail_status: Option<u16>,
@@ -56,6 +59,7 @@ async fn main() -> std::io::Result<()> {
         bearer: None,
         faults,
         cache_pages: args.cache_pages,
+        pretty: args.pretty,
     });
     let (sink, _) = promotion::router(promotion::Config::default());
     let (hook, _) = webhook::router();

@@ -8,13 +8,14 @@ use std::{
 };
 
 use axum::{
-    body::Bytes,
+    body::Body,
     extract::{Path, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, post},
     Json, Router,
 };
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 /// One way to misbehave.
@@ -126,49 +127,69 @@ fn fire(inner: &mut Inner, config: &Config, pick: impl Fn(&Fault) -> Option<(u16
     None
 }
 
-/// Counts the elements of a JSON array in one pass, without building them (benchmark mode; test mode
-/// parses every item). `None` if the body is not an array with balanced brackets.
-fn count_items(body: &[u8]) -> Option<u64> {
-    let (mut depth, mut in_string, mut escaped, mut commas, mut any) = (0i64, false, false, 0u64, false);
-    let trimmed = body.trim_ascii();
-    if trimmed.first() != Some(&b'[') || trimmed.last() != Some(&b']') {
-        return None;
-    }
-    for &b in trimmed {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
-        match b {
-            b'"' => {
-                in_string = true;
-                any |= depth == 1;
-            }
-            b'[' | b'{' => {
-                any |= depth == 1;
-                depth += 1;
-            }
-            b']' | b'}' => depth -= 1,
-            b',' if depth == 1 => commas += 1,
-            b' ' | b'\n' | b'\r' | b'\t' => {}
-            _ => any |= depth == 1,
-        }
-        if depth < 0 {
-            return None;
-        }
-    }
-    (depth == 0 && !in_string).then_some(if any { commas + 1 } else { 0 })
+/// Counts a batch's items by its lines as the body streams in (the protocol puts one item per line:
+/// `[item,\nitem,\n…]`), without parsing or holding them: benchmark mode, where memory stays flat
+/// whatever the body's size. Test mode parses every item and checks the two counts agree.
+#[derive(Debug, Default)]
+struct LineCount {
+    /// The first and last bytes that are not whitespace.
+    first: Option<u8>,
+    last: u8,
+    /// Bytes that are not whitespace (up to 3: enough to tell `[]` apart).
+    solid: u8,
+    /// Line breaks in all, before the first solid byte, and since the last one.
+    newlines: u64,
+    leading: u64,
+    trailing: u64,
 }
 
-async fn batch(State(shared): State<Arc<Shared>>, Path((run, seq)): Path<(String, u64)>, body: Bytes) -> Response {
+impl LineCount {
+    fn feed(&mut self, chunk: &[u8]) {
+        let newlines = memchr::memchr_iter(b'\n', chunk).count() as u64;
+        self.newlines += newlines;
+        let (Some(first), Some(last)) =
+            (chunk.iter().position(|b| !b.is_ascii_whitespace()), chunk.iter().rposition(|b| !b.is_ascii_whitespace()))
+        else {
+            // all whitespace
+            if self.first.is_none() {
+                self.leading += newlines;
+            }
+            self.trailing += newlines;
+            return;
+        };
+        if self.first.is_none() {
+            self.first = Some(chunk[first]);
+            self.leading += memchr::memchr_iter(b'\n', &chunk[..first]).count() as u64;
+        }
+        let solid = chunk[first..].iter().filter(|b| !b.is_ascii_whitespace()).take(3).count() as u8;
+        self.solid = (self.solid + solid).min(3);
+        self.last = chunk[last];
+        self.trailing = memchr::memchr_iter(b'\n', &chunk[last..]).count() as u64;
+    }
+
+    /// The items, or `None` if the body is not bracketed like an array.
+    fn items(&self) -> Option<u64> {
+        if self.first != Some(b'[') || self.last != b']' || self.solid < 2 {
+            return None;
+        }
+        let inner = self.newlines - self.leading - self.trailing;
+        Some(if self.solid == 2 { 0 } else { inner + 1 })
+    }
+}
+
+async fn batch(State(shared): State<Arc<Shared>>, Path((run, seq)): Path<(String, u64)>, body: Body) -> Response {
+    let mut stream = body.into_data_stream();
+    let mut whole = Vec::new();
+    let mut lines = LineCount::default();
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else { return (StatusCode::BAD_REQUEST, "the body broke off").into_response() };
+        lines.feed(&chunk);
+        if shared.config.keep_items {
+            whole.extend_from_slice(&chunk);
+        }
+    }
     let kept = if shared.config.keep_items {
-        match serde_json::from_slice::<Vec<serde_json::Value>>(&body) {
+        match serde_json::from_slice::<Vec<serde_json::Value>>(&whole) {
             Ok(items) => Some(items),
             Err(e) => {
                 return (StatusCode::BAD_REQUEST, format!("batch {seq} is not a JSON array: {e}")).into_response()
@@ -177,13 +198,14 @@ async fn batch(State(shared): State<Arc<Shared>>, Path((run, seq)): Path<(String
     } else {
         None
     };
-    let count = match &kept {
-        Some(items) => items.len() as u64,
-        None => match count_items(&body) {
-            Some(n) => n,
-            None => return (StatusCode::BAD_REQUEST, format!("batch {seq} is not a JSON array")).into_response(),
-        },
+    let Some(count) = lines.items() else {
+        return (StatusCode::BAD_REQUEST, format!("batch {seq} is not a JSON array")).into_response();
     };
+    if let Some(items) = kept.as_ref().filter(|items| items.len() as u64 != count) {
+        let message =
+            format!("batch {seq} has {} items on {count} lines: the protocol wants one per line", items.len());
+        return (StatusCode::BAD_REQUEST, message).into_response();
+    }
     let Ok(mut inner) = shared.inner.lock() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
     inner.snapshot.batch_requests += 1;
     let injected = fire(&mut inner, &shared.config, |f| match f {
@@ -248,4 +270,33 @@ async fn current(State(shared): State<Arc<Shared>>) -> Response {
     let snapshot = Promotion(shared).snapshot();
     Json(serde_json::json!({ "current": snapshot.current, "commits": snapshot.commits, "aborts": snapshot.aborts }))
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LineCount;
+
+    fn count_lines(body: &[u8]) -> Option<u64> {
+        let mut count = LineCount::default();
+        count.feed(body);
+        count.items()
+    }
+
+    #[test]
+    fn batches_are_counted_by_lines() {
+        assert_eq!(count_lines(b"[{\"a\":\"x,y\"},\n2,\n[3, 4]]"), Some(3));
+        assert_eq!(count_lines(b" [ ] "), Some(0));
+        assert_eq!(count_lines(b"[1]"), Some(1));
+        assert_eq!(count_lines(b"{\"a\":1}"), None);
+        assert_eq!(count_lines(b"\n[\n]\n"), Some(0));
+        assert_eq!(count_lines(b"\n[1,\n2]\n\n"), Some(2));
+        // fed in pieces, as a body streams in
+        let body = b" \n[{\"a\":1},\n{\"b\":2},\n3] \n";
+        for cut in 0..body.len() {
+            let mut count = LineCount::default();
+            count.feed(&body[..cut]);
+            count.feed(&body[cut..]);
+            assert_eq!(count.items(), Some(3), "cut at {cut}");
+        }
+    }
 }

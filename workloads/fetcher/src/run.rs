@@ -21,7 +21,7 @@ use crate::{
     plan::{Auth, RunPlan},
     progress::Stats,
     retry::{self, Delays, Fault, Policy},
-    sink::{Batch, Sink},
+    sink::{Batch, BodyPool, Sink},
 };
 
 /// Batches waiting for the sink while the next ones are parsed (bounds memory).
@@ -117,6 +117,7 @@ struct Collector {
     max_item_bytes: usize,
     batch_size: usize,
     stats: Arc<Stats>,
+    pool: BodyPool,
     current: Batch,
     ready: VecDeque<Batch>,
     items: u64,
@@ -125,22 +126,30 @@ struct Collector {
     page_taken: u64,
     /// Items of the current page seen in this attempt.
     page_seen: u64,
+    /// Items not yet counted in `stats`.
+    unreported: u64,
+    /// The item just scanned has line breaks in its whitespace.
+    line_break: bool,
     failure: Option<RunFailure>,
 }
 
 impl Collector {
     fn new(checks: ItemChecks, max_item_bytes: usize, batch_size: usize, stats: Arc<Stats>) -> Collector {
+        let pool = BodyPool::default();
         Collector {
             checks,
             max_item_bytes,
             batch_size,
             stats,
-            current: Batch::new(0, 64 * 1024),
+            current: Batch::new(0, &pool, 64 * 1024),
+            pool,
             ready: VecDeque::new(),
             items: 0,
             seq: 0,
             page_taken: 0,
             page_seen: 0,
+            unreported: 0,
+            line_break: false,
             failure: None,
         }
     }
@@ -154,12 +163,17 @@ impl Collector {
         self.page_seen = 0;
     }
 
+    /// Adds the items taken since the last call to the progress counters.
+    fn report(&mut self) {
+        self.stats.items.fetch_add(std::mem::take(&mut self.unreported), Ordering::Relaxed);
+    }
+
     fn flush(&mut self) -> Option<Batch> {
         if self.current.is_empty() {
             return None;
         }
         let capacity = self.current.body.len();
-        let mut batch = std::mem::replace(&mut self.current, Batch::new(self.seq + 1, capacity));
+        let mut batch = std::mem::replace(&mut self.current, Batch::new(self.seq + 1, &self.pool, capacity));
         batch.seal();
         self.seq += 1;
         Some(batch)
@@ -169,7 +183,10 @@ impl Collector {
 impl ItemSink for Collector {
     fn parse_item(&mut self, bytes: &[u8]) -> Parsed {
         match self.checks.parse(bytes, self.items + 1) {
-            Ok(len) => Parsed::Item(len),
+            Ok(scanned) => {
+                self.line_break = scanned.line_break;
+                Parsed::Item(scanned.len)
+            }
             Err(ItemProblem::Incomplete) => Parsed::Incomplete,
             Err(ItemProblem::Malformed(message)) => Parsed::Malformed(message),
             Err(ItemProblem::Check(message)) => {
@@ -180,14 +197,15 @@ impl ItemSink for Collector {
     }
 
     fn item(&mut self, raw: &[u8]) -> Result<(), Stop> {
+        let line_break = std::mem::take(&mut self.line_break);
         self.page_seen += 1;
         if self.page_seen <= self.page_taken {
             return Ok(()); // delivered by an earlier attempt at this page
         }
         self.page_taken += 1;
         self.items += 1;
-        self.stats.items.fetch_add(1, Ordering::Relaxed);
-        self.current.push(raw);
+        self.unreported += 1;
+        self.current.push(raw, line_break);
         if self.current.len() >= self.batch_size {
             if let Some(batch) = self.flush() {
                 self.ready.push_back(batch);
@@ -299,14 +317,18 @@ async fn fetch_page(
             Err(e) => return Err(PageFault::Http(retry::classify_error(&e, &what))),
         };
         collector.stats.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-        if let Err(error) = parser.feed(&chunk, collector) {
+        let fed = parser.feed(&chunk, collector);
+        collector.report();
+        if let Err(error) = fed {
             return Err(parse_fault(error, collector));
         }
         while let Some(batch) = collector.ready.pop_front() {
             tx.send(batch).await.map_err(|_| PageFault::SinkGone)?;
         }
     }
-    let end = parser.finish(collector).map_err(|e| parse_fault(e, collector))?;
+    let end = parser.finish(collector);
+    collector.report();
+    let end = end.map_err(|e| parse_fault(e, collector))?;
     while let Some(batch) = collector.ready.pop_front() {
         tx.send(batch).await.map_err(|_| PageFault::SinkGone)?;
     }

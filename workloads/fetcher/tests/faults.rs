@@ -359,6 +359,15 @@ async fn malformed_json_ndjson_and_csv_fail_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn items_spread_over_lines_are_delivered_one_per_line() {
+    // the receiver (test mode) refuses a batch whose lines do not match its items
+    let source = clustering::Config { pretty: true, ..source_with(vec![]) };
+    let out = run(Scenario { source, ..Default::default() }).await;
+    assert_eq!(out.code(), Some(0), "{}", out.logs());
+    out.assert_whole_list(2500);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_wrong_item_path_names_the_field() {
     let out =
         run(Scenario { plan: serde_json::json!({"source": {"itemPath": "/data/users"}}), ..Default::default() }).await;

@@ -5,6 +5,7 @@
 mod csv;
 mod json;
 mod ndjson;
+pub mod value;
 
 pub use json::pointer_tokens;
 
@@ -23,26 +24,16 @@ pub enum Parsed {
     Refused,
 }
 
-/// Parses one JSON value of type `T` at the start of `bytes`: the value and its length, or what went wrong.
-pub fn parse_one<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), Parsed> {
-    let mut stream = serde_json::Deserializer::from_slice(bytes).into_iter::<T>();
-    match stream.next() {
-        Some(Ok(value)) => Ok((value, stream.byte_offset())),
-        Some(Err(e)) if e.is_eof() => Err(Parsed::Incomplete),
-        Some(Err(e)) => Err(Parsed::Malformed(e.to_string())),
-        None => Err(Parsed::Incomplete),
-    }
-}
-
 /// Receives each item's raw JSON as it is parsed.
 pub trait ItemSink {
     /// Parses exactly one item at the start of `bytes` (the parser found one starting there) and returns
     /// its length. Every item goes through here exactly once, so a receiver with checks of its own does
-    /// them in this one parse; the default checks JSON syntax only.
+    /// them in this one scan; the default checks JSON syntax only.
     fn parse_item(&mut self, bytes: &[u8]) -> Parsed {
-        match parse_one::<serde::de::IgnoredAny>(bytes) {
-            Ok((_, len)) => Parsed::Item(len),
-            Err(parsed) => parsed,
+        match value::ValueScanner::new().scan(bytes, &[]) {
+            Ok(scanned) => Parsed::Item(scanned.len),
+            Err(value::ScanError::Incomplete) => Parsed::Incomplete,
+            Err(value::ScanError::Malformed(message)) => Parsed::Malformed(message),
         }
     }
 

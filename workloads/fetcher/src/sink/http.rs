@@ -84,7 +84,8 @@ impl HttpSink {
     /// Sends one batch.
     pub async fn send(&self, batch: Batch) -> Result<(), Fault> {
         let what = format!("sink batch {}", batch.seq);
-        self.post(&format!("batches/{}", batch.seq), Bytes::from(batch.body), &what, self.policy).await
+        let path = format!("batches/{}", batch.seq);
+        self.post(&path, batch.into_bytes(), &what, self.policy).await
     }
 
     /// Commits the run.

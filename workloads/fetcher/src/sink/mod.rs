@@ -11,45 +11,108 @@
 pub mod file;
 pub mod http;
 
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+
 use crate::retry::Fault;
 
-/// A batch of items, as a JSON array, with the offsets of each item inside it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Reusable batch bodies: a body comes back here once it was sent (when the HTTP client drops it), so a
+/// run reuses a few buffers instead of touching fresh memory for every batch.
+#[derive(Debug, Clone, Default)]
+pub struct BodyPool(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl BodyPool {
+    /// Bodies kept for reuse (the batches in flight, plus the one being filled).
+    const KEEP: usize = 4;
+
+    fn take(&self, capacity: usize) -> Vec<u8> {
+        let reused = self.0.lock().ok().and_then(|mut pool| pool.pop());
+        let mut body = reused.unwrap_or_else(|| Vec::with_capacity(capacity));
+        body.clear();
+        body
+    }
+
+    fn give(&self, body: Vec<u8>) {
+        if let Ok(mut pool) = self.0.lock() {
+            if pool.len() < BodyPool::KEEP && body.capacity() > 0 {
+                pool.push(body);
+            }
+        }
+    }
+}
+
+/// A sent body on its way through the HTTP client; back to the pool when dropped.
+struct PooledBody {
+    body: Vec<u8>,
+    pool: BodyPool,
+}
+
+impl AsRef<[u8]> for PooledBody {
+    fn as_ref(&self) -> &[u8] {
+        &self.body
+    }
+}
+
+impl Drop for PooledBody {
+    fn drop(&mut self) {
+        self.pool.give(std::mem::take(&mut self.body));
+    }
+}
+
+/// A batch of items: a JSON array with one item per line (`[item,\nitem,\n…]`), so a receiver can count
+/// or split items by lines without parsing them.
+#[derive(Debug)]
 pub struct Batch {
     /// Sequence number within the run, from 0.
     pub seq: u64,
-    /// `[item,item,…]`.
+    /// `[item,\nitem,\n…]`.
     pub body: Vec<u8>,
-    /// Byte range of each item in `body`.
-    pub items: Vec<(u32, u32)>,
+    count: usize,
+    pool: BodyPool,
 }
 
 impl Batch {
-    /// An empty batch with sequence number `seq`, with room for `capacity` bytes.
-    pub fn new(seq: u64, capacity: usize) -> Batch {
-        let mut body = Vec::with_capacity(capacity);
+    /// An empty batch with sequence number `seq`, its body from `pool` (or new, with room for `capacity`
+    /// bytes).
+    pub fn new(seq: u64, pool: &BodyPool, capacity: usize) -> Batch {
+        let mut body = pool.take(capacity);
         body.push(b'[');
-        Batch { seq, body, items: Vec::new() }
+        Batch { seq, body, count: 0, pool: pool.clone() }
     }
 
-    /// Appends one item's raw JSON.
-    pub fn push(&mut self, raw: &[u8]) {
-        if !self.items.is_empty() {
-            self.body.push(b',');
+    /// The body, to send; it goes back to the pool when the last copy of it is dropped.
+    pub fn into_bytes(mut self) -> Bytes {
+        let body = std::mem::take(&mut self.body);
+        Bytes::from_owner(PooledBody { body, pool: self.pool.clone() })
+    }
+
+    /// Appends one item's raw JSON. `line_break` says its whitespace holds line breaks: they become
+    /// spaces (the same JSON), so the item keeps to one line. (Strings cannot hold raw line breaks.)
+    pub fn push(&mut self, raw: &[u8], line_break: bool) {
+        if self.count > 0 {
+            self.body.extend_from_slice(b",\n");
         }
-        let start = self.body.len() as u32;
+        let start = self.body.len();
         self.body.extend_from_slice(raw);
-        self.items.push((start, self.body.len() as u32));
+        if line_break {
+            for byte in &mut self.body[start..] {
+                if matches!(*byte, b'\n' | b'\r') {
+                    *byte = b' ';
+                }
+            }
+        }
+        self.count += 1;
     }
 
     /// Items in the batch.
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.count
     }
 
     /// True when the batch holds no item.
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.count == 0
     }
 
     /// Closes the JSON array; call once, before sending.
@@ -57,9 +120,48 @@ impl Batch {
         self.body.push(b']');
     }
 
-    /// Each item's raw JSON.
+    /// Each item's raw JSON (of a sealed batch).
     pub fn item_slices(&self) -> impl Iterator<Item = &[u8]> {
-        self.items.iter().map(|&(s, e)| &self.body[s as usize..e as usize])
+        let inner = self.body.get(1..self.body.len().saturating_sub(1)).unwrap_or_default();
+        inner.split(|&b| b == b'\n').filter(|line| !line.is_empty()).map(|line| line.strip_suffix(b",").unwrap_or(line))
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        self.pool.give(std::mem::take(&mut self.body));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Batch, BodyPool};
+
+    #[test]
+    fn a_batch_holds_one_item_per_line() {
+        let pool = BodyPool::default();
+        let mut batch = Batch::new(4, &pool, 16);
+        batch.push(b"{\"a\":\n[1,\r\n2]}", true);
+        batch.push(b"\"x,\"", false);
+        batch.push(b"3", false);
+        batch.seal();
+        assert_eq!(batch.body, b"[{\"a\": [1,  2]},\n\"x,\",\n3]");
+        assert_eq!(batch.item_slices().collect::<Vec<_>>(), [&b"{\"a\": [1,  2]}"[..], b"\"x,\"", b"3"]);
+        let parsed: Vec<serde_json::Value> = serde_json::from_slice(&batch.body).unwrap();
+        assert_eq!(parsed, [serde_json::json!({"a": [1, 2]}), serde_json::json!("x,"), serde_json::json!(3)]);
+        let mut empty = Batch::new(0, &pool, 2);
+        empty.seal();
+        assert_eq!(empty.item_slices().count(), 0);
+        let sent = batch.into_bytes();
+        let copy = sent.clone();
+        drop(sent);
+        assert_eq!(pool.0.lock().unwrap().len(), 0, "in use while a copy is alive");
+        drop(copy);
+        drop(empty);
+        assert_eq!(pool.0.lock().unwrap().len(), 2, "both bodies came back");
+        let reused = Batch::new(5, &pool, 2);
+        assert_eq!(reused.body, b"[", "a reused body starts empty");
+        assert_eq!(pool.0.lock().unwrap().len(), 1, "it came from the pool");
     }
 }
 

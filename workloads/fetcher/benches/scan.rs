@@ -1,0 +1,87 @@
+//! Item scanning throughput (`cargo bench -p microfleet-fetcher --bench scan`): the fetcher's per-item scan
+//! against serde_json skipping the same items (the baseline, measured in the same run), on a page of the
+//! sample service's users. Prints MB/s, items/s and the ratio.
+
+use std::time::Instant;
+
+use microfleet_crds::clusterfetch::Format;
+use microfleet_fetcher::parse::{value::ValueScanner, ItemSink, PageParser, Stop};
+
+fn page(users: u64) -> Vec<u8> {
+    let clusters = ["gold", "silver", "bronze"];
+    let items: Vec<String> = (0..users)
+        .map(|i| {
+            format!(
+                r#"{{"user_id":{i},"cluster":"{}","score":{:.3}}}"#,
+                clusters[(i % 3) as usize],
+                (i % 1000) as f64 / 1000.0
+            )
+        })
+        .collect();
+    format!(r#"{{"users":[{}],"next_cursor":null}}"#, items.join(",")).into_bytes()
+}
+
+fn best_of<F: FnMut() -> u64>(rounds: usize, mut f: F) -> (f64, u64) {
+    let mut best = f64::MAX;
+    let mut out = 0;
+    for _ in 0..rounds {
+        let start = Instant::now();
+        out = std::hint::black_box(f());
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    (best, out)
+}
+
+struct Count(u64);
+impl ItemSink for Count {
+    fn item(&mut self, _raw: &[u8]) -> Result<(), Stop> {
+        self.0 += 1;
+        Ok(())
+    }
+}
+
+fn main() {
+    let users = 200_000;
+    let body = page(users);
+    let items: Vec<&[u8]> = {
+        let inner = &body[10..body.len() - 20];
+        let mut v = Vec::new();
+        let mut scanner = ValueScanner::new();
+        let mut at = 0;
+        while at < inner.len() {
+            let s = scanner.scan(&inner[at..], &[]).expect("valid item");
+            v.push(&inner[at..at + s.len]);
+            at += s.len + 1;
+        }
+        v
+    };
+    assert_eq!(items.len() as u64, users);
+    let keys = vec!["user_id".to_string()];
+    let mb = body.len() as f64 / 1e6;
+    let (serde_s, n) = best_of(5, || {
+        items.iter().filter(|i| serde_json::from_slice::<serde::de::IgnoredAny>(i).is_ok()).count() as u64
+    });
+    assert_eq!(n, users);
+    let mut scanner = ValueScanner::new();
+    let (scan_s, n) =
+        best_of(5, || items.iter().filter(|i| scanner.scan(i, &keys).is_ok_and(|s| s.keys == 1)).count() as u64);
+    assert_eq!(n, users);
+    let (page_s, n) = best_of(5, || {
+        let mut parser = PageParser::new(Format::Json, Some("/users"), None, 1 << 20);
+        let mut count = Count(0);
+        for chunk in body.chunks(64 * 1024) {
+            parser.feed(chunk, &mut count).expect("valid page");
+        }
+        parser.finish(&mut count).expect("valid page");
+        count.0
+    });
+    assert_eq!(n, users);
+    println!("{users} items, {mb:.1} MB");
+    for (what, s) in [
+        ("serde_json IgnoredAny (baseline)", serde_s),
+        ("ValueScanner + required key", scan_s),
+        ("PageParser, 64 KiB chunks", page_s),
+    ] {
+        println!("{what:34} {:8.1} MB/s {:12.0} items/s  {:5.2}x baseline", mb / s, users as f64 / s, serde_s / s);
+    }
+}
