@@ -308,6 +308,39 @@ impl ValueScanner {
     }
 }
 
+/// The property the fuzz target checks, on any input: what the scanner accepts serde_json accepts too (as
+/// `IgnoredAny`, which does not check that strings are UTF-8), and a whole value serde_json reads into a
+/// `Value` (which also refuses numbers too large for an f64) the scanner accepts, finding the same
+/// top-level keys. Returns whether the scanner accepted the input.
+pub fn check_agrees_with_serde_json(text: &[u8]) -> bool {
+    let keys = ["user_id".to_string(), "é".to_string()];
+    let whole = serde_json::from_slice::<serde_json::Value>(text);
+    let shown = || String::from_utf8_lossy(text).into_owned();
+    match ValueScanner::new().scan(text, &keys) {
+        Ok(scanned) => {
+            let value = &text[..scanned.len];
+            assert!(
+                serde_json::from_slice::<serde::de::IgnoredAny>(value).is_ok(),
+                "the scanner accepts what serde_json refuses: {:?}",
+                shown()
+            );
+            if let Ok(whole) = whole {
+                assert!(text[scanned.len..].iter().all(u8::is_ascii_whitespace), "{:?}", shown());
+                if let serde_json::Value::Object(map) = whole {
+                    let want =
+                        keys.iter().enumerate().filter(|(_, k)| map.contains_key(*k)).fold(0, |m, (i, _)| m | 1 << i);
+                    assert_eq!(scanned.keys, want, "{:?}", shown());
+                }
+            }
+            true
+        }
+        Err(e) => {
+            assert!(whole.is_err(), "the scanner refuses ({e:?}) what serde_json accepts: {:?}", shown());
+            false
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,8 +442,6 @@ mod tests {
                 ),
             }
         }
-        let keys = ["user_id".to_string(), "é".to_string()];
-        let mut scanner = ValueScanner::new();
         let (mut accepted, mut refused) = (0, 0);
         for case in 0..50_000 {
             let v = value(&mut next, 0);
@@ -423,41 +454,10 @@ mod tests {
                     _ => text.insert(at.min(text.len()), b"{}[],:\"\\\n0-.eu\xc3"[(next() % 15) as usize]),
                 }
             }
-            // the scanner sits between serde_json's `IgnoredAny` (which does not check that strings are UTF-8)
-            // and `Value` (which also refuses numbers too large for an f64)
-            let whole = serde_json::from_slice::<serde_json::Value>(&text);
-            match scanner.scan(&text, &keys) {
-                Ok(s) => {
-                    accepted += 1;
-                    assert!(
-                        serde_json::from_slice::<serde::de::IgnoredAny>(&text[..s.len]).is_ok(),
-                        "scanner accepts what serde_json refuses: {:?}",
-                        String::from_utf8_lossy(&text[..s.len])
-                    );
-                    if whole.is_ok() {
-                        assert!(
-                            text[s.len..].iter().all(u8::is_ascii_whitespace),
-                            "{:?}",
-                            String::from_utf8_lossy(&text)
-                        );
-                        if let Ok(serde_json::Value::Object(map)) = whole {
-                            let want = keys
-                                .iter()
-                                .enumerate()
-                                .filter(|(_, k)| map.contains_key(*k))
-                                .fold(0, |m, (i, _)| m | 1 << i);
-                            assert_eq!(s.keys, want, "{:?}", String::from_utf8_lossy(&text));
-                        }
-                    }
-                }
-                Err(e) => {
-                    refused += 1;
-                    assert!(
-                        whole.is_err(),
-                        "scanner refuses ({e:?}) what serde_json accepts: {:?}",
-                        String::from_utf8_lossy(&text)
-                    );
-                }
+            if check_agrees_with_serde_json(&text) {
+                accepted += 1;
+            } else {
+                refused += 1;
             }
         }
         assert!(
