@@ -89,20 +89,7 @@ pub async fn send(client: &reqwest::Client, outgoing: &Outgoing, policy: Policy)
     let key = outgoing.idempotency_key();
     retry::with_retries(
         policy,
-        || async {
-            let response = client
-                .post(outgoing.url.clone())
-                .header("Idempotency-Key", &key)
-                .json(&body)
-                .send()
-                .await
-                .map_err(|e| retry::classify_error(&e, "webhook"))?;
-            let wait = retry::retry_after(response.headers());
-            match retry::classify_status(response.status(), wait, "webhook") {
-                None => Ok(()),
-                Some(fault) => Err(fault),
-            }
-        },
+        || retry::exchange(client.post(outgoing.url.clone()).header("Idempotency-Key", &key).json(&body), "webhook"),
         |fault, wait| tracing::warn!(error = %fault, retry_in_ms = wait.as_millis() as u64, "notification not accepted yet"),
     )
     .await

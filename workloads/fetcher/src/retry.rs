@@ -141,6 +141,17 @@ impl Delays {
     }
 }
 
+/// Sends `request` once, for a reply whose body does not matter: `Ok` on 2xx, else the fault, classified
+/// (honouring `Retry-After`).
+pub async fn exchange(request: reqwest::RequestBuilder, what: &str) -> Result<(), Fault> {
+    let response = request.send().await.map_err(|e| classify_error(&e, what))?;
+    let wait = retry_after(response.headers());
+    match classify_status(response.status(), wait, what) {
+        None => Ok(()),
+        Some(fault) => Err(fault),
+    }
+}
+
 /// Runs `attempt` until it succeeds, fails permanently, or the policy's attempts are spent. `on_retry` is
 /// told each fault that will be retried and the wait before the next attempt.
 pub async fn with_retries<T, F, Fut>(

@@ -69,12 +69,7 @@ impl HttpSink {
                 for (name, value) in &self.headers {
                     request = request.header(name, value);
                 }
-                let response = self.auth.apply(request).send().await.map_err(|e| retry::classify_error(&e, what))?;
-                let wait = retry::retry_after(response.headers());
-                match retry::classify_status(response.status(), wait, what) {
-                    None => Ok(()),
-                    Some(fault) => Err(fault),
-                }
+                retry::exchange(self.auth.apply(request), what).await
             },
             |fault, wait| tracing::warn!(error = %fault, retry_in_ms = wait.as_millis() as u64, "sink request failed; retrying"),
         )
