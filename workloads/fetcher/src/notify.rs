@@ -89,7 +89,10 @@ pub async fn send(client: &reqwest::Client, outgoing: &Outgoing, policy: Policy)
     let key = outgoing.idempotency_key();
     retry::with_retries(
         policy,
-        || retry::exchange(client.post(outgoing.url.clone()).header("Idempotency-Key", &key).json(&body), "webhook"),
+        || async {
+            let request = client.post(outgoing.url.clone()).header("Idempotency-Key", &key).json(&body);
+            retry::send_checked(request, "webhook").await.map(drop)
+        },
         |fault, wait| tracing::warn!(error = %fault, retry_in_ms = wait.as_millis() as u64, "notification not accepted yet"),
     )
     .await

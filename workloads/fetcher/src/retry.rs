@@ -141,13 +141,13 @@ impl Delays {
     }
 }
 
-/// Sends `request` once, for a reply whose body does not matter: `Ok` on 2xx, else the fault, classified
-/// (honouring `Retry-After`).
-pub async fn exchange(request: reqwest::RequestBuilder, what: &str) -> Result<(), Fault> {
+/// Sends `request` once: the response when its status is a success, else the fault, classified (honouring
+/// `Retry-After`).
+pub async fn send_checked(request: reqwest::RequestBuilder, what: &str) -> Result<reqwest::Response, Fault> {
     let response = request.send().await.map_err(|e| classify_error(&e, what))?;
     let wait = retry_after(response.headers());
     match classify_status(response.status(), wait, what) {
-        None => Ok(()),
+        None => Ok(response),
         Some(fault) => Err(fault),
     }
 }

@@ -290,12 +290,7 @@ async fn fetch_page(
     for header in &source.headers {
         request = request.header(&header.name, &header.value);
     }
-    let mut response =
-        auth.apply(request).send().await.map_err(|e| PageFault::Http(retry::classify_error(&e, &what)))?;
-    let wait = retry::retry_after(response.headers());
-    if let Some(fault) = retry::classify_status(response.status(), wait, &what) {
-        return Err(PageFault::Http(fault));
-    }
+    let mut response = retry::send_checked(auth.apply(request), &what).await.map_err(PageFault::Http)?;
     let link = response.headers().get(reqwest::header::LINK).and_then(|v| v.to_str().ok()).map(str::to_string);
     let mut parser = PageParser::new(source.format, source.item_path.as_deref(), cursor_path, collector.max_item_bytes);
     let parse_fault = |error: ParseError, collector: &mut Collector| -> PageFault {

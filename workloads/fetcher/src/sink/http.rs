@@ -69,7 +69,7 @@ impl HttpSink {
                 for (name, value) in &self.headers {
                     request = request.header(name, value);
                 }
-                retry::exchange(self.auth.apply(request), what).await
+                retry::send_checked(self.auth.apply(request), what).await.map(drop)
             },
             |fault, wait| tracing::warn!(error = %fault, retry_in_ms = wait.as_millis() as u64, "sink request failed; retrying"),
         )
