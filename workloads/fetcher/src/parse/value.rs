@@ -194,6 +194,12 @@ fn note_key(bytes: &[u8], start: usize, end: usize, escaped: bool, keys: &[Strin
     }
 }
 
+/// The bits of [`Scanned::keys`] when every one of `keys` (at most 32 count) was found.
+#[inline(always)]
+fn all_keys(keys: &[String]) -> u32 {
+    u32::MAX.checked_shr(32 - keys.len().min(32) as u32).unwrap_or(0)
+}
+
 /// Scans `"key" :` at `i` and the whitespace after it; returns the index of the member's value. Notes the
 /// key in `found` when it is one of the item's own (`top`) keys we look for.
 #[inline(always)]
@@ -209,7 +215,8 @@ fn key(
         return Err(Stop::Bad("expected an object key (a string)", i));
     }
     let (end, escaped) = string(bytes, i)?;
-    if top && !keys.is_empty() {
+    // once every key looked for was found, the item's other keys need no comparing
+    if top && *found != all_keys(keys) {
         note_key(bytes, i + 1, end, escaped, keys, found);
     }
     let colon = skip_whitespace(bytes, end + 1, line_break);
