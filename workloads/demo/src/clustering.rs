@@ -113,6 +113,8 @@ pub struct Seen {
     pub authorizations: Vec<String>,
     /// Total requests.
     pub total: u64,
+    /// The most requests ever being answered at once (a request counts until its response starts).
+    pub max_concurrent: u64,
 }
 
 struct Shared {
@@ -120,6 +122,29 @@ struct Shared {
     seen: Mutex<Seen>,
     fired: Mutex<HashMap<usize, u32>>,
     cache: Mutex<HashMap<(u64, u64), Bytes>>,
+    /// Requests being answered now.
+    answering: Mutex<u64>,
+}
+
+/// Counts a request as being answered while it lives.
+struct Answering<'a>(&'a Shared);
+
+impl<'a> Answering<'a> {
+    fn start(shared: &'a Shared) -> Answering<'a> {
+        if let (Ok(mut now), Ok(mut seen)) = (shared.answering.lock(), shared.seen.lock()) {
+            *now += 1;
+            seen.max_concurrent = seen.max_concurrent.max(*now);
+        }
+        Answering(shared)
+    }
+}
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut now) = self.0.answering.lock() {
+            *now -= 1;
+        }
+    }
 }
 
 /// A handle on a running service's observations.
@@ -135,7 +160,13 @@ impl Clustering {
 
 /// The router of a service with `config`, and a handle on what it sees.
 pub fn router(config: Config) -> (Router, Clustering) {
-    let shared = Arc::new(Shared { config, seen: Mutex::default(), fired: Mutex::default(), cache: Mutex::default() });
+    let shared = Arc::new(Shared {
+        config,
+        seen: Mutex::default(),
+        fired: Mutex::default(),
+        cache: Mutex::default(),
+        answering: Mutex::default(),
+    });
     let router = Router::new().route("/v1/users", get(users)).with_state(shared.clone());
     (router, Clustering(shared))
 }
@@ -214,6 +245,7 @@ impl Shared {
 }
 
 async fn users(State(shared): State<Arc<Shared>>, Query(params): Query<Params>, headers: HeaderMap) -> Response {
+    let _answering = Answering::start(&shared);
     let config = &shared.config;
     let limit = params.limit.unwrap_or(config.default_limit).max(1);
     let start = match config.paging {

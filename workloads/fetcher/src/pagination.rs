@@ -63,13 +63,7 @@ impl Paginator {
     pub fn first(&self) -> Url {
         let Some(p) = &self.pagination else { return self.base.clone() };
         match p.type_ {
-            PaginationType::Page => with_params(
-                &self.base,
-                &[(&p.page_param, p.first_page.to_string()), (&p.size_param, p.page_size.to_string())],
-            ),
-            PaginationType::Offset => {
-                with_params(&self.base, &[(&p.offset_param, "0".into()), (&p.size_param, p.page_size.to_string())])
-            }
+            PaginationType::Page | PaginationType::Offset => self.numbered(p, 0),
             PaginationType::Cursor => with_params(&self.base, &[(&p.size_param, p.page_size.to_string())]),
             PaginationType::LinkHeader => self.base.clone(),
         }
@@ -78,6 +72,27 @@ impl Paginator {
     /// Pages fetched so far.
     pub fn pages(&self) -> u64 {
         self.pages
+    }
+
+    /// The URL of the page after the one being read, when it is known before that page is read (page and
+    /// offset paging) and within `maxPages`: it can be requested ahead. Whether it is really wanted is
+    /// up to [`Paginator::next`].
+    pub fn following(&self) -> Option<Url> {
+        let p = self.pagination.as_ref()?;
+        let index = self.pages + 1;
+        let numbered = matches!(p.type_, PaginationType::Page | PaginationType::Offset);
+        (numbered && index < u64::try_from(p.max_pages).unwrap_or(u64::MAX)).then(|| self.numbered(p, index))
+    }
+
+    /// The URL of page `index` (from 0) of page or offset paging.
+    fn numbered(&self, p: &Pagination, index: u64) -> Url {
+        let index = i64::try_from(index).unwrap_or(i64::MAX);
+        let (name, value) = if p.type_ == PaginationType::Page {
+            (&p.page_param, i64::from(p.first_page).saturating_add(index))
+        } else {
+            (&p.offset_param, index.saturating_mul(i64::from(p.page_size)))
+        };
+        with_params(&self.base, &[(name, value.to_string()), (&p.size_param, p.page_size.to_string())])
     }
 
     /// Records that the page at `current` was read and returns the next page's URL, if any.
@@ -89,19 +104,7 @@ impl Paginator {
                 if page.items < u64::try_from(p.page_size).unwrap_or(u64::MAX) || page.items == 0 {
                     return Ok(None);
                 }
-                if p.type_ == PaginationType::Page {
-                    let number = i64::from(p.first_page) + i64::try_from(self.pages).unwrap_or(i64::MAX);
-                    with_params(
-                        &self.base,
-                        &[(&p.page_param, number.to_string()), (&p.size_param, p.page_size.to_string())],
-                    )
-                } else {
-                    let offset = i64::try_from(self.pages).unwrap_or(i64::MAX).saturating_mul(i64::from(p.page_size));
-                    with_params(
-                        &self.base,
-                        &[(&p.offset_param, offset.to_string()), (&p.size_param, p.page_size.to_string())],
-                    )
-                }
+                self.numbered(&p, self.pages)
             }
             PaginationType::Cursor => {
                 let cursor = match &page.cursor {
@@ -205,6 +208,28 @@ mod tests {
         assert_eq!(second.as_str(), "http://src.test/v1/users?segment=promo&page=2&limit=2");
         assert_eq!(p.next(&second, &info(1, None, None)), Ok(None));
         assert_eq!(p.pages(), 2);
+    }
+
+    #[test]
+    fn the_following_page_is_known_ahead_for_numbered_paging_only() {
+        let mut p = Paginator::new(base(), pagination("{type: page, pageSize: 2, firstPage: 0, maxPages: 3}"));
+        let first = p.first();
+        assert!(first.as_str().ends_with("page=0&limit=2"), "{first}");
+        let ahead = p.following().unwrap();
+        let second = p.next(&first, &info(2, None, None)).unwrap().unwrap();
+        assert_eq!(ahead, second, "what was requested ahead is what next() asks for");
+        let third = p.following().unwrap();
+        assert!(third.as_str().ends_with("page=2&limit=2"), "{third}");
+        assert_eq!(p.next(&second, &info(2, None, None)).unwrap(), Some(third.clone()));
+        assert_eq!(p.following(), None, "a fourth page is beyond maxPages: not requested ahead");
+        let mut p = Paginator::new(base(), pagination("{type: offset, pageSize: 3}"));
+        let ahead = p.following().unwrap();
+        assert!(ahead.as_str().ends_with("offset=3&limit=3"), "{ahead}");
+        assert_eq!(p.next(&p.first(), &info(3, None, None)).unwrap(), Some(ahead));
+        for kind in ["{type: cursor, cursorPath: /next}", "{type: linkHeader}"] {
+            assert_eq!(Paginator::new(base(), pagination(kind)).following(), None, "{kind}");
+        }
+        assert_eq!(Paginator::new(base(), None).following(), None);
     }
 
     #[test]

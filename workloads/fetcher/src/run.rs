@@ -225,6 +225,48 @@ enum PageFault {
     SinkGone,
 }
 
+/// A request for the page after the one being read, sent ahead so that its round trip overlaps reading
+/// the current page. Only where the next URL is known in advance (page and offset paging) and only for
+/// GET, which is safe to send speculatively: after the last page it is dropped unread. Its response
+/// waits, unread, in the connection until its page's turn (its total timeout runs from when it was sent).
+struct Ahead {
+    url: Url,
+    response: Task<Result<reqwest::Response, Fault>>,
+}
+
+/// Where the pages come from: the source, its credentials and the client.
+struct Origin<'a> {
+    source: &'a Source,
+    auth: &'a Auth,
+    client: &'a Client,
+}
+
+impl Origin<'_> {
+    /// The request for the page at `url`.
+    fn request(&self, url: &Url) -> reqwest::RequestBuilder {
+        let mut request = match self.source.method {
+            HttpMethod::Get => self.client.get(url.clone()),
+            HttpMethod::Post => self.client.post(url.clone()).body(self.source.body.clone().unwrap_or_default()),
+        };
+        for header in &self.source.headers {
+            request = request.header(&header.name, &header.value);
+        }
+        self.auth.apply(request)
+    }
+
+    /// What a request for `url` is called in messages (no query: it may hold tokens).
+    fn what(&self, url: &Url) -> String {
+        format!("{} {}", method_name(self.source.method), url.path())
+    }
+
+    /// Sends the request for `url` ahead.
+    fn send_ahead(&self, url: Url) -> Ahead {
+        let (request, what) = (self.request(&url), self.what(&url));
+        let response = Task(Some(tokio::spawn(async move { retry::send_checked(request, &what).await })));
+        Ahead { url, response }
+    }
+}
+
 async fn fetch_all(
     source: &Source,
     auth: &Auth,
@@ -238,13 +280,20 @@ async fn fetch_all(
     let cursor_path = source.pagination.as_ref().and_then(|p| p.cursor_path.clone());
     let mut paginator = Paginator::new(base, source.pagination.clone());
     let mut url = paginator.first();
+    let origin = Origin { source, auth, client };
+    let mut ahead: Option<Ahead> = None;
     loop {
         collector.start_page();
+        // the request sent ahead for this page, if any, is its first attempt
+        let mut early = ahead.take().filter(|a| a.url == url).map(|a| a.response);
+        if source.method == HttpMethod::Get {
+            ahead = paginator.following().map(|next| origin.send_ahead(next));
+        }
         let mut delays = Delays::new(policy);
         let page_number = paginator.pages() + 1;
         let info = loop {
             collector.start_attempt();
-            match fetch_page(source, auth, client, &url, cursor_path.as_deref(), collector, tx).await {
+            match fetch_page(&origin, &url, cursor_path.as_deref(), early.take(), collector, tx).await {
                 Ok(info) => break info,
                 Err(PageFault::Http(fault)) => match delays.after(&fault) {
                     Some(wait) => {
@@ -272,27 +321,30 @@ async fn fetch_all(
     }
 }
 
+/// Reads one page (its response comes from `early` when it was requested ahead), handing its items to
+/// `collector` and its full batches to the sink.
 async fn fetch_page(
-    source: &Source,
-    auth: &Auth,
-    client: &Client,
+    origin: &Origin<'_>,
     url: &Url,
     cursor_path: Option<&str>,
+    early: Option<Task<Result<reqwest::Response, Fault>>>,
     collector: &mut Collector,
     tx: &mpsc::Sender<Batch>,
 ) -> Result<PageInfo, PageFault> {
-    let what = format!("{} {}", method_name(source.method), url.path());
+    let what = origin.what(url);
     collector.stats.attempts.fetch_add(1, Ordering::Relaxed);
-    let mut request = match source.method {
-        HttpMethod::Get => client.get(url.clone()),
-        HttpMethod::Post => client.post(url.clone()).body(source.body.clone().unwrap_or_default()),
+    let sent = match early {
+        Some(mut task) => task.join().await.unwrap_or_else(|failure| Err(Fault::transient(failure.message))),
+        None => retry::send_checked(origin.request(url), &what).await,
     };
-    for header in &source.headers {
-        request = request.header(&header.name, &header.value);
-    }
-    let mut response = retry::send_checked(auth.apply(request), &what).await.map_err(PageFault::Http)?;
+    let mut response = sent.map_err(PageFault::Http)?;
     let link = response.headers().get(reqwest::header::LINK).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let mut parser = PageParser::new(source.format, source.item_path.as_deref(), cursor_path, collector.max_item_bytes);
+    let mut parser = PageParser::new(
+        origin.source.format,
+        origin.source.item_path.as_deref(),
+        cursor_path,
+        collector.max_item_bytes,
+    );
     let parse_fault = |error: ParseError, collector: &mut Collector| -> PageFault {
         match error {
             ParseError::Stopped => PageFault::Run(

@@ -269,6 +269,28 @@ async fn a_5xx_then_recovery_retries_only_that_page() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_next_page_is_requested_while_one_is_read_and_a_failed_early_request_is_retried() {
+    // page 2 answers late, so a fetcher that requests it ahead has it open while page 1 is answered;
+    // page 3's early request fails and is retried like any other page
+    let faults = vec![
+        Fault::Delay { page: 1, delay: Duration::from_millis(500), times: 1 },
+        Fault::Status { page: 2, status: 503, retry_after: None, times: 1 },
+    ];
+    for paging in [Paging::Page, Paging::Offset, Paging::Cursor] {
+        let source = clustering::Config { paging, ..source_with(faults.clone()) };
+        let out = run(Scenario { source, ..Default::default() }).await;
+        assert_eq!(out.code(), Some(0), "{paging:?}: {}", out.logs());
+        out.assert_whole_list(2500);
+        assert_eq!(out.summary.pages, 3, "{paging:?}");
+        assert_eq!((out.source.requests[&0], out.source.requests[&2]), (1, 2), "{paging:?}: {:?}", out.source);
+        let ahead = paging != Paging::Cursor;
+        assert_eq!(out.source.max_concurrent >= 2, ahead, "{paging:?}: requests ahead only when the URL is known");
+        // after the last page, a page-numbered fetcher has asked for one more, and dropped it unread
+        assert_eq!(out.source.requests.contains_key(&3), ahead, "{paging:?}: {:?}", out.source);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_429_with_retry_after_is_honoured() {
     let out = run(Scenario {
         source: source_with(vec![Fault::Status { page: 0, status: 429, retry_after: Some(2), times: 1 }]),
