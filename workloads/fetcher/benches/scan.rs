@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use microfleet_crds::clusterfetch::Format;
-use microfleet_fetcher::parse::{value::ValueScanner, ItemSink, PageParser, Stop};
+use microfleet_fetcher::parse::{value::ValueScanner, Found, ItemSink, PageParser, Stop};
 
 fn page(users: u64) -> Vec<u8> {
     let clusters = ["gold", "silver", "bronze"];
@@ -35,7 +35,7 @@ fn best_of<F: FnMut() -> u64>(rounds: usize, mut f: F) -> (f64, u64) {
 
 struct Count(u64);
 impl ItemSink for Count {
-    fn item(&mut self, _raw: &[u8]) -> Result<(), Stop> {
+    fn item(&mut self, _raw: &[u8], _found: Found) -> Result<(), Stop> {
         self.0 += 1;
         Ok(())
     }

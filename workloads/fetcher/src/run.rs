@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use crate::{
     checks::{ItemChecks, ItemProblem},
     pagination::{PageInfo, Paginator},
-    parse::{ItemSink, PageParser, ParseError, Parsed, Stop},
+    parse::{Found, ItemSink, PageParser, ParseError, Parsed, Stop},
     plan::{Auth, RunPlan},
     progress::Stats,
     retry::{self, Delays, Fault, Policy},
@@ -128,8 +128,6 @@ struct Collector {
     page_seen: u64,
     /// Items not yet counted in `stats`.
     unreported: u64,
-    /// The item just scanned has line breaks in its whitespace.
-    line_break: bool,
     failure: Option<RunFailure>,
 }
 
@@ -149,7 +147,6 @@ impl Collector {
             page_taken: 0,
             page_seen: 0,
             unreported: 0,
-            line_break: false,
             failure: None,
         }
     }
@@ -183,10 +180,7 @@ impl Collector {
 impl ItemSink for Collector {
     fn parse_item(&mut self, bytes: &[u8]) -> Parsed {
         match self.checks.parse(bytes, self.items + 1) {
-            Ok(scanned) => {
-                self.line_break = scanned.line_break;
-                Parsed::Item(scanned.len)
-            }
+            Ok(scanned) => Parsed::Item(Found { len: scanned.len, line_break: scanned.line_break }),
             Err(ItemProblem::Incomplete) => Parsed::Incomplete,
             Err(ItemProblem::Malformed(message)) => Parsed::Malformed(message),
             Err(ItemProblem::Check(message)) => {
@@ -196,8 +190,7 @@ impl ItemSink for Collector {
         }
     }
 
-    fn item(&mut self, raw: &[u8]) -> Result<(), Stop> {
-        let line_break = std::mem::take(&mut self.line_break);
+    fn item(&mut self, raw: &[u8], found: Found) -> Result<(), Stop> {
         self.page_seen += 1;
         if self.page_seen <= self.page_taken {
             return Ok(()); // delivered by an earlier attempt at this page
@@ -205,7 +198,7 @@ impl ItemSink for Collector {
         self.page_taken += 1;
         self.items += 1;
         self.unreported += 1;
-        self.current.push(raw, line_break);
+        self.current.push(raw, found.line_break);
         if self.current.len() >= self.batch_size {
             if let Some(batch) = self.flush() {
                 self.ready.push_back(batch);

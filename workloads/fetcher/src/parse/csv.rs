@@ -113,13 +113,13 @@ impl CsvPage {
         if self.json.len() > self.max_item_bytes {
             return Err(ParseError::ItemTooLarge { item: self.items + 1, limit: self.max_item_bytes });
         }
-        match sink.parse_item(&self.json) {
-            Parsed::Item(_) => {}
+        let found = match sink.parse_item(&self.json) {
+            Parsed::Item(found) => found,
             Parsed::Refused => return Err(ParseError::Stopped),
             other => return Err(ParseError::Malformed(format!("row {}: {other:?}", self.items + 1))),
-        }
+        };
         self.items += 1;
-        sink.item(&self.json)?;
+        sink.item(&self.json, found)?;
         Ok(())
     }
 

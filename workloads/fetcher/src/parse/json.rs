@@ -166,14 +166,14 @@ impl JsonPage {
             if self.fast.is_none() && self.at_container_item(chunk[i]) {
                 // an object or array item: one parse by the receiver finds its end, checks and validates it
                 match sink.parse_item(&chunk[i..]) {
-                    Parsed::Item(len) => {
-                        if len > self.max_item_bytes {
+                    Parsed::Item(found) => {
+                        if found.len > self.max_item_bytes {
                             return Err(ParseError::ItemTooLarge { item: self.items + 1, limit: self.max_item_bytes });
                         }
                         self.items += 1;
-                        sink.item(&chunk[i..i + len])?;
+                        sink.item(&chunk[i..i + found.len], found)?;
                         self.expect = Expect::CommaOrClose;
-                        i += len;
+                        i += found.len;
                     }
                     Parsed::Incomplete | Parsed::Malformed(_) => {
                         // it runs into the next chunk (a number cut at the chunk's end reads as malformed
@@ -229,8 +229,8 @@ impl JsonPage {
     /// Has the receiver parse the finished item in `item_buf`, and hands it on.
     fn emit_item(&mut self, sink: &mut dyn ItemSink) -> Result<(), ParseError> {
         let n = self.items + 1;
-        match sink.parse_item(&self.item_buf) {
-            Parsed::Item(len) if len == self.item_buf.len() => {}
+        let found = match sink.parse_item(&self.item_buf) {
+            Parsed::Item(found) if found.len == self.item_buf.len() => found,
             Parsed::Item(_) | Parsed::Incomplete => {
                 return Err(ParseError::Malformed(format!("item {n} is not valid JSON")));
             }
@@ -238,9 +238,9 @@ impl JsonPage {
                 return Err(ParseError::Malformed(format!("item {n} is not valid JSON: {message}")))
             }
             Parsed::Refused => return Err(ParseError::Stopped),
-        }
+        };
         self.items += 1;
-        sink.item(&self.item_buf)?;
+        sink.item(&self.item_buf, found)?;
         self.item_buf.clear();
         Ok(())
     }

@@ -11,11 +11,20 @@ pub use json::pointer_tokens;
 
 use microfleet_crds::clusterfetch::Format;
 
+/// One valid item, as [`ItemSink::parse_item`] found it; handed back with its bytes to [`ItemSink::item`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found {
+    /// Its length in bytes.
+    pub len: usize,
+    /// Whitespace inside it holds line breaks (`\n` or `\r`).
+    pub line_break: bool,
+}
+
 /// What became of the bytes where an item starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {
-    /// One valid item of this many bytes.
-    Item(usize),
+    /// One valid item.
+    Item(Found),
     /// The bytes end before the item does.
     Incomplete,
     /// Not valid JSON.
@@ -31,15 +40,15 @@ pub trait ItemSink {
     /// them in this one scan; the default checks JSON syntax only.
     fn parse_item(&mut self, bytes: &[u8]) -> Parsed {
         match value::ValueScanner::new().scan(bytes, &[]) {
-            Ok(scanned) => Parsed::Item(scanned.len),
+            Ok(scanned) => Parsed::Item(Found { len: scanned.len, line_break: scanned.line_break }),
             Err(value::ScanError::Incomplete) => Parsed::Incomplete,
             Err(value::ScanError::Malformed(message)) => Parsed::Malformed(message),
         }
     }
 
-    /// Takes one item (its bytes went through [`ItemSink::parse_item`]). Returning [`Stop`] ends the page
-    /// (the receiver keeps its own reason).
-    fn item(&mut self, raw: &[u8]) -> Result<(), Stop>;
+    /// Takes one item: its bytes, and what [`ItemSink::parse_item`] found in them. Returning [`Stop`] ends
+    /// the page (the receiver keeps its own reason).
+    fn item(&mut self, raw: &[u8], found: Found) -> Result<(), Stop>;
 }
 
 /// The item receiver asked to stop.
@@ -138,7 +147,7 @@ impl PageParser {
 pub fn parse_all(parser: PageParser, body: &[u8], chunk: usize) -> Result<(Vec<Vec<u8>>, PageEnd), ParseError> {
     struct Collect(Vec<Vec<u8>>);
     impl ItemSink for Collect {
-        fn item(&mut self, raw: &[u8]) -> Result<(), Stop> {
+        fn item(&mut self, raw: &[u8], _found: Found) -> Result<(), Stop> {
             self.0.push(raw.to_vec());
             Ok(())
         }

@@ -45,16 +45,16 @@ impl NdjsonPage {
             self.line.clear();
             return Ok(());
         }
-        match sink.parse_item(trimmed) {
-            Parsed::Item(len) if len == trimmed.len() => {}
+        let found = match sink.parse_item(trimmed) {
+            Parsed::Item(found) if found.len == trimmed.len() => found,
             Parsed::Refused => return Err(ParseError::Stopped),
             Parsed::Malformed(e) => {
                 return Err(ParseError::Malformed(format!("line {} is not JSON: {e}", self.line_number)))
             }
             _ => return Err(ParseError::Malformed(format!("line {} is not one JSON value", self.line_number))),
-        }
+        };
         self.items += 1;
-        sink.item(trimmed)?;
+        sink.item(trimmed, found)?;
         self.line = line;
         self.line.clear();
         Ok(())
