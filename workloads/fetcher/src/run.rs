@@ -1,6 +1,7 @@
-//! One run: fetch every page (retrying each page on its own, resuming where it broke), check the items,
-//! deliver them in batches while the next page is read, then commit — or fail with a class and a reason,
-//! in which case the caller aborts the sink.
+//! One run: fetch every page (retrying each page on its own, resuming where it broke; with page or offset
+//! paging the next page is requested while the current one is read), check the items, deliver them in
+//! batches while the next ones are read, then commit — or fail with a class and a reason, in which case
+//! the caller aborts the sink.
 
 use std::{
     collections::VecDeque,
@@ -99,7 +100,7 @@ struct Task<T>(Option<tokio::task::JoinHandle<T>>);
 impl<T> Task<T> {
     async fn join(&mut self) -> Result<T, RunFailure> {
         let handle = self.0.take().ok_or_else(|| RunFailure::new(FailureClass::Internal, "task joined twice"))?;
-        handle.await.map_err(|e| RunFailure::new(FailureClass::Internal, format!("the delivery task failed: {e}")))
+        handle.await.map_err(|e| RunFailure::new(FailureClass::Internal, format!("a background task failed: {e}")))
     }
 }
 
