@@ -124,8 +124,24 @@ fn string(bytes: &[u8], i: usize) -> Result<(usize, bool), Stop> {
     Ok((j, escaped))
 }
 
+/// True when the container enclosing depth `depth` (the one at `depth - 1`) is an object; false at the top.
+#[inline(always)]
+fn is_object(stack: &[u64], depth: usize) -> bool {
+    depth > 0 && stack.get((depth - 1) / 64).is_some_and(|word| word & (1 << ((depth - 1) % 64)) != 0)
+}
+
+/// The index after the run of ASCII digits at `i`, eight bytes at a time.
 #[inline(always)]
 fn digits(bytes: &[u8], mut i: usize) -> usize {
+    while let Some(word) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+        // digits become 0..=9; a byte of 10 or more gets its high bit set (7-bit add: no carries)
+        let t = u64::from_le_bytes(*word) ^ (ONES * u64::from(b'0'));
+        let non_digits = (((t & !HIGHS).wrapping_add(ONES * 0x76)) | t) & HIGHS;
+        if non_digits != 0 {
+            return i + (non_digits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
     while bytes.get(i).is_some_and(u8::is_ascii_digit) {
         i += 1;
     }
@@ -253,6 +269,8 @@ impl ValueScanner {
         // open containers: bit `d % 64` of word `d / 64` is set when the container at depth `d` is an object
         let stack = &mut self.stack;
         let mut depth = 0usize;
+        // the innermost open container is an object (kept here, so that only a close reads the stack)
+        let mut in_object = false;
         'value: loop {
             // a value starts at `i`
             match byte_at(bytes, i)? {
@@ -261,18 +279,20 @@ impl ValueScanner {
                     if word == stack.len() {
                         stack.push(0);
                     }
-                    if open == b'{' {
+                    in_object = open == b'{';
+                    if in_object {
                         stack[word] |= 1 << bit;
                     } else {
                         stack[word] &= !(1 << bit);
                     }
                     depth += 1;
                     i = skip_whitespace(bytes, i + 1, &mut line_break);
-                    let close = if open == b'{' { b'}' } else { b']' };
+                    let close = if in_object { b'}' } else { b']' };
                     if byte_at(bytes, i)? == close {
                         i += 1;
                         depth -= 1;
-                    } else if open == b'{' {
+                        in_object = is_object(stack, depth);
+                    } else if in_object {
                         i = key(bytes, i, depth == 1, keys, &mut found, &mut line_break)?;
                         continue 'value;
                     } else {
@@ -292,7 +312,6 @@ impl ValueScanner {
                     return Ok(Scanned { len: i, object, keys: found, line_break });
                 }
                 i = skip_whitespace(bytes, i, &mut line_break);
-                let in_object = stack[(depth - 1) / 64] & (1 << ((depth - 1) % 64)) != 0;
                 match (byte_at(bytes, i)?, in_object) {
                     (b',', true) => {
                         let next = skip_whitespace(bytes, i + 1, &mut line_break);
@@ -306,6 +325,7 @@ impl ValueScanner {
                     (b'}', true) | (b']', false) => {
                         i += 1;
                         depth -= 1;
+                        in_object = is_object(stack, depth);
                     }
                     (_, true) => return Err(Stop::Bad("expected ',' or '}' after an object member", i)),
                     (_, false) => return Err(Stop::Bad("expected ',' or ']' after an array element", i)),
@@ -420,6 +440,21 @@ mod tests {
             let stops = string_stops(u64::from_le_bytes(word));
             let got = (stops != 0).then(|| stops.trailing_zeros() / 8);
             assert_eq!(got, first, "{word:?}");
+        }
+    }
+
+    #[test]
+    fn digits_stops_at_the_first_byte_that_is_not_a_digit() {
+        // every byte value, after every count of digits across and around an eight-byte word
+        for run in 0..20 {
+            for stop in 0..=255u8 {
+                let mut bytes = b"7".repeat(run);
+                bytes.push(stop);
+                bytes.extend_from_slice(b"123456789");
+                let want = if stop.is_ascii_digit() { run + 10 } else { run };
+                assert_eq!(digits(&bytes, 0), want, "{run} digits, then byte {stop:#04x}");
+                assert_eq!(digits(&bytes[..run], 0), run, "{run} digits up to the end");
+            }
         }
     }
 
