@@ -15,7 +15,8 @@
 # counts each batch's items by its lines as the body streams in. Both share the machine's cores with
 # the tool measured.
 # Settings: SIZES (default "1000000 10000000"), PAGE (page size, default 10000), PORT_BASE (default 18180),
-# ROUNDS (runs of curl, the relays and the fetcher, best taken; default 3; Python runs once).
+# ROUNDS (rounds of curl, the relays and the fetcher taking turns, best of each taken; default 3; Python
+# runs once).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes="${SIZES:-1000000 10000000}"
@@ -39,28 +40,25 @@ cargo build --release --locked -q -p microfleet-fetcher --example relay
 # services_cpu: CPU seconds the sample services (the newest demo process) have used so far
 services_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f\n", ($14 + $15) / hz }' "/proc/${pids[-1]}/stat"; }
 
-# measure LABEL ROUNDS CMD...: runs CMD ROUNDS times under /usr/bin/time -v ("{round}" in CMD becomes the
-# round's number); prints the best wall time in seconds (taken around the command, in microseconds), the
-# largest peak RSS in KB, and the least CPU seconds a round took on the whole machine (the command's
-# user + system time, plus the sample services' while it ran)
-measure() {
-  local out="$work/time.$1" rounds="$2" best="" kb=0 cpu=""
-  shift 2
-  for ((r = 1; r <= rounds; r++)); do
-    local c0 t0 t1 c1
-    c0=$(services_cpu)
-    t0=$EPOCHREALTIME
-    /usr/bin/time -v "${@//\{round\}/$r}" > "$work/stdout" 2> "$out" || { echo "command failed: $*" >&2; tail -20 "$out" >&2; exit 1; }
-    t1=$EPOCHREALTIME
-    c1=$(services_cpu)
-    best=$(awk -v a="$t0" -v b="$t1" -v best="$best" 'BEGIN { w = b - a; print (best == "" || w < best) ? w : best }')
-    kb=$(grep "Maximum resident set size" "$out" | awk -v kb="$kb" '{ print ($NF > kb) ? $NF : kb }')
-    cpu=$(awk -v c0="$c0" -v c1="$c1" -v cpu="$cpu" '
-      /User time \(seconds\)|System time \(seconds\)/ { own += $NF }
-      END { c = own + c1 - c0; print (cpu == "" || c < cpu) ? c : cpu }' "$out")
-  done
-  echo "$best $kb $cpu"
+# run_once LABEL CMD...: runs CMD once under /usr/bin/time -v and appends to $work/runs.LABEL its wall time
+# in seconds (taken around the command, in microseconds), its peak RSS in KB, and the CPU seconds it took
+# on the whole machine (the command's user + system time, plus the sample services' while it ran)
+run_once() {
+  local label="$1" out="$work/time.$1" c0 t0 t1 c1
+  shift
+  c0=$(services_cpu)
+  t0=$EPOCHREALTIME
+  /usr/bin/time -v "$@" > "$work/stdout" 2> "$out" || { echo "command failed: $*" >&2; tail -20 "$out" >&2; exit 1; }
+  t1=$EPOCHREALTIME
+  c1=$(services_cpu)
+  awk -v a="$t0" -v b="$t1" -v c0="$c0" -v c1="$c1" '
+    /Maximum resident set size/ { kb = $NF }
+    /User time \(seconds\)|System time \(seconds\)/ { own += $NF }
+    END { print b - a, kb, own + c1 - c0 }' "$out" >> "$work/runs.$label"
 }
+
+# best LABEL: the best wall time, the largest peak RSS and the least CPU seconds of LABEL's runs
+best() { awk 'NR == 1 || $1 < s { s = $1 } $2 > kb { kb = $2 } NR == 1 || $3 < c { c = $3 } END { print s, kb, c }' "$work/runs.$1"; }
 
 printf '%-8s %10s %9s %12s %9s %10s %7s %9s %9s %10s\n' tool users seconds items/s MB/s "peak RSS" "CPU s" "vs curl" "vs relay" "vs python"
 declare -A rss
@@ -76,12 +74,6 @@ for n in $sizes; do
   # warm-up: the service generates and caches every page, so no tool pays for generation
   bytes=$(curl -s "$src?page=[1-$pages]&limit=$page" | wc -c)
 
-  read -r c_s c_kb c_cpu < <(measure curl "$rounds" curl -s -o /dev/null "$src?page=[1-$pages]&limit=$page")
-  # the platform reads the whole stream, then refuses it (pages one after another are not one array)
-  read -r q_s q_kb q_cpu < <(measure pipe "$rounds" bash -c "curl -s '$src?page=[1-$pages]&limit=$page' | curl -s -o /dev/null -T - -X POST -H 'content-type: application/json' '$sink/runs/pipe-$n/batches/0'")
-  read -r r_s r_kb r_cpu < <(measure relay "$rounds" "$bin/examples/relay" "$src" "$sink" "$pages" "$page" "relay-$n-{round}")
-  # the faster relay, and the least CPU a relay needed
-  read -r best_s best_cpu < <(awk -v a="$q_s" -v b="$r_s" -v ca="$q_cpu" -v cb="$r_cpu" 'BEGIN { print (a < b ? a : b), (ca < cb ? ca : cb) }')
   cat > "$work/cf.yaml" <<YAML
 apiVersion: microfleet.io/v1alpha1
 kind: ClusterFetch
@@ -96,8 +88,23 @@ spec:
     http: {url: $sink, batchSize: 5000}
   checks: {requiredFields: [user_id]}
 YAML
-  read -r f_s f_kb f_cpu < <(measure fetcher "$rounds" env MICROFLEET_RUN_ID="bench-$n-{round}" "$bin/microfleet-fetcher" run --spec "$work/cf.yaml" --progress-seconds 3600)
-  read -r p_s p_kb p_cpu < <(measure python 1 "$python" scripts/bench/python_fetcher.py "$src" "$sink" "$page" 5000 "python-$n")
+  rm -f "$work"/runs.*
+  # rounds take turns, so that the machine's slow and fast spells fall on every tool alike
+  for ((r = 1; r <= rounds; r++)); do
+    run_once curl curl -s -o /dev/null "$src?page=[1-$pages]&limit=$page"
+    # the platform reads the whole stream, then refuses it (pages one after another are not one array)
+    run_once pipe bash -c "curl -s '$src?page=[1-$pages]&limit=$page' | curl -s -o /dev/null -T - -X POST -H 'content-type: application/json' '$sink/runs/pipe-$n/batches/0'"
+    run_once relay "$bin/examples/relay" "$src" "$sink" "$pages" "$page" "relay-$n-$r"
+    run_once fetcher env MICROFLEET_RUN_ID="bench-$n-$r" "$bin/microfleet-fetcher" run --spec "$work/cf.yaml" --progress-seconds 3600
+  done
+  run_once python "$python" scripts/bench/python_fetcher.py "$src" "$sink" "$page" 5000 "python-$n"
+  read -r c_s c_kb c_cpu < <(best curl)
+  read -r q_s q_kb q_cpu < <(best pipe)
+  read -r r_s r_kb r_cpu < <(best relay)
+  read -r f_s f_kb f_cpu < <(best fetcher)
+  read -r p_s p_kb p_cpu < <(best python)
+  # the faster relay, and the least CPU a relay needed
+  read -r best_s best_cpu < <(awk -v a="$q_s" -v b="$r_s" -v ca="$q_cpu" -v cb="$r_cpu" 'BEGIN { print (a < b ? a : b), (ca < cb ? ca : cb) }')
   delivered=$(curl -s "http://127.0.0.1:$((port + 1))/v1/eligible-users/current" | "$python" -c "import json,sys; print(json.load(sys.stdin)['current']['items'])")
   [ "$delivered" = "$n" ] || { echo "the platform holds $delivered items, expected $n" >&2; exit 1; }
   rss[$n]=$f_kb
