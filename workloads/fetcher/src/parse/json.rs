@@ -174,6 +174,14 @@ impl JsonPage {
                         sink.item(&chunk[i..i + found.len], found)?;
                         self.expect = Expect::CommaOrClose;
                         i += found.len;
+                        // the common case, a comma straight after the item: taken here, not by `step`
+                        if chunk.get(i) == Some(&b',') {
+                            if let Some(Frame::Array { index }) = self.stack.last_mut() {
+                                *index += 1;
+                                self.expect = Expect::Value;
+                                i += 1;
+                            }
+                        }
                     }
                     Parsed::Incomplete | Parsed::Malformed(_) => {
                         // it runs into the next chunk (a number cut at the chunk's end reads as malformed
