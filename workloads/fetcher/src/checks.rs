@@ -33,7 +33,7 @@ impl ItemChecks {
             required: checks.required_fields.clone(),
             min_items: u64::try_from(checks.min_items).unwrap_or(0),
             max_items: checks.max_items.and_then(|m| u64::try_from(m).ok()),
-            scanner: ValueScanner::new(),
+            scanner: ValueScanner::looking_for(&checks.required_fields),
         }
     }
 
@@ -45,7 +45,7 @@ impl ItemChecks {
                 return Err(ItemProblem::Check(format!("the list has more than checks.maxItems ({max}) items")));
             }
         }
-        let scanned = match self.scanner.scan(bytes, &self.required) {
+        let scanned = match self.scanner.scan(bytes) {
             Ok(scanned) => scanned,
             Err(ScanError::Incomplete) => return Err(ItemProblem::Incomplete),
             Err(ScanError::Malformed(message)) => return Err(ItemProblem::Malformed(message)),

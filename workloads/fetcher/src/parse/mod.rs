@@ -39,7 +39,7 @@ pub trait ItemSink {
     /// its length. Every item goes through here exactly once, so a receiver with checks of its own does
     /// them in this one scan; the default checks JSON syntax only.
     fn parse_item(&mut self, bytes: &[u8]) -> Parsed {
-        match value::ValueScanner::new().scan(bytes, &[]) {
+        match value::ValueScanner::new().scan(bytes) {
             Ok(scanned) => Parsed::Item(Found { len: scanned.len, line_break: scanned.line_break }),
             Err(value::ScanError::Incomplete) => Parsed::Incomplete,
             Err(value::ScanError::Malformed(message)) => Parsed::Malformed(message),

@@ -32,6 +32,72 @@ pub enum ScanError {
 pub struct ValueScanner {
     /// One bit per open container, set for objects; a word per 64 levels (nesting is not limited).
     stack: Vec<u64>,
+    /// The top-level object keys looked for.
+    keys: Keys,
+}
+
+/// The top-level object keys a scanner looks for (decoded names, at most 32), prepared once: a name of up
+/// to eight bytes is also kept as a word, so that it is compared in one step.
+#[derive(Debug, Default, Clone)]
+struct Keys {
+    names: Vec<String>,
+    /// Each name's length and, for names of up to eight bytes, its bytes as a little-endian word.
+    words: Vec<(usize, u64)>,
+    /// The bits of [`Scanned::keys`] when every key was found.
+    all: u32,
+}
+
+impl Keys {
+    fn new(names: &[String]) -> Keys {
+        let names: Vec<String> = names.iter().take(32).cloned().collect();
+        let words = names.iter().map(|name| (name.len(), word_of(name.as_bytes()))).collect();
+        let all = u32::MAX.checked_shr(32 - names.len() as u32).unwrap_or(0);
+        Keys { names, words, all }
+    }
+
+    /// Notes in `found` which key the name in `bytes[start..end]` (between its quotes) is.
+    #[inline(always)]
+    fn note(&self, bytes: &[u8], start: usize, end: usize, escaped: bool, found: &mut u32) {
+        let len = end - start;
+        // a short plain name: one word, read from the input (which goes on past it: its quote, at least)
+        if !escaped && len <= 8 {
+            if let Some(word) = bytes.get(start..).and_then(<[u8]>::first_chunk::<8>) {
+                let name = u64::from_le_bytes(*word) & u64::MAX.checked_shr(64 - 8 * len as u32).unwrap_or(0);
+                for (i, &(key_len, key)) in self.words.iter().enumerate() {
+                    if key_len == len && key == name {
+                        *found |= 1 << i;
+                    }
+                }
+                return;
+            }
+        }
+        self.note_slow(bytes, start, end, escaped, found);
+    }
+
+    fn note_slow(&self, bytes: &[u8], start: usize, end: usize, escaped: bool, found: &mut u32) {
+        let decoded;
+        let name: &[u8] = if escaped {
+            decoded = serde_json::from_slice::<String>(&bytes[start - 1..end + 1]).unwrap_or_default();
+            decoded.as_bytes()
+        } else {
+            &bytes[start..end]
+        };
+        for (i, key) in self.names.iter().enumerate() {
+            if key.as_bytes() == name {
+                *found |= 1 << i;
+            }
+        }
+    }
+}
+
+/// `bytes` (at most eight) as a little-endian word, zero-padded; 0 for longer names (never compared so).
+fn word_of(bytes: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    match word.get_mut(..bytes.len()) {
+        Some(head) => head.copy_from_slice(bytes),
+        None => return 0,
+    }
+    u64::from_le_bytes(word)
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -194,46 +260,17 @@ fn literal(bytes: &[u8], i: usize, word: &'static [u8]) -> Result<usize, Stop> {
     }
 }
 
-/// Notes which of `keys` the key in `bytes[start..end]` (between its quotes) is.
-fn note_key(bytes: &[u8], start: usize, end: usize, escaped: bool, keys: &[String], found: &mut u32) {
-    let decoded;
-    let name: &[u8] = if escaped {
-        decoded = serde_json::from_slice::<String>(&bytes[start - 1..end + 1]).unwrap_or_default();
-        decoded.as_bytes()
-    } else {
-        &bytes[start..end]
-    };
-    for (i, key) in keys.iter().enumerate().take(32) {
-        if key.as_bytes() == name {
-            *found |= 1 << i;
-        }
-    }
-}
-
-/// The bits of [`Scanned::keys`] when every one of `keys` (at most 32 count) was found.
-#[inline(always)]
-fn all_keys(keys: &[String]) -> u32 {
-    u32::MAX.checked_shr(32 - keys.len().min(32) as u32).unwrap_or(0)
-}
-
 /// Scans `"key" :` at `i` and the whitespace after it; returns the index of the member's value. Notes the
 /// key in `found` when it is one of the item's own (`top`) keys we look for.
 #[inline(always)]
-fn key(
-    bytes: &[u8],
-    i: usize,
-    top: bool,
-    keys: &[String],
-    found: &mut u32,
-    line_break: &mut bool,
-) -> Result<usize, Stop> {
+fn key(bytes: &[u8], i: usize, top: bool, keys: &Keys, found: &mut u32, line_break: &mut bool) -> Result<usize, Stop> {
     if byte_at(bytes, i)? != b'"' {
         return Err(Stop::Bad("expected an object key (a string)", i));
     }
     let (end, escaped) = string(bytes, i)?;
     // once every key looked for was found, the item's other keys need no comparing
-    if top && *found != all_keys(keys) {
-        note_key(bytes, i + 1, end, escaped, keys, found);
+    if top && *found != keys.all {
+        keys.note(bytes, i + 1, end, escaped, found);
     }
     let colon = skip_whitespace(bytes, end + 1, line_break);
     if byte_at(bytes, colon)? != b':' {
@@ -243,15 +280,19 @@ fn key(
 }
 
 impl ValueScanner {
-    /// A scanner.
+    /// A scanner that looks for no keys.
     pub fn new() -> ValueScanner {
         ValueScanner::default()
     }
 
-    /// Scans the JSON value at the start of `bytes` (after optional whitespace); `keys` are the top-level
-    /// object keys to look for (decoded names, at most 32).
-    pub fn scan(&mut self, bytes: &[u8], keys: &[String]) -> Result<Scanned, ScanError> {
-        self.scan_value(bytes, keys).map_err(|stop| match stop {
+    /// A scanner that notes which of `keys` (decoded names, at most 32) each object has at its top level.
+    pub fn looking_for(keys: &[String]) -> ValueScanner {
+        ValueScanner { stack: Vec::new(), keys: Keys::new(keys) }
+    }
+
+    /// Scans the JSON value at the start of `bytes` (after optional whitespace).
+    pub fn scan(&mut self, bytes: &[u8]) -> Result<Scanned, ScanError> {
+        self.scan_value(bytes).map_err(|stop| match stop {
             Stop::Incomplete => ScanError::Incomplete,
             Stop::Bad(what, at) => ScanError::Malformed(match bytes.get(at) {
                 Some(&b) if b.is_ascii_graphic() => format!("{what}, found {:?} at byte {at}", b as char),
@@ -261,13 +302,14 @@ impl ValueScanner {
         })
     }
 
-    fn scan_value(&mut self, bytes: &[u8], keys: &[String]) -> Result<Scanned, Stop> {
+    fn scan_value(&mut self, bytes: &[u8]) -> Result<Scanned, Stop> {
         let mut line_break = false;
         let mut i = skip_whitespace(bytes, 0, &mut line_break);
         let object = byte_at(bytes, i)? == b'{';
         let mut found = 0u32;
         // open containers: bit `d % 64` of word `d / 64` is set when the container at depth `d` is an object
-        let stack = &mut self.stack;
+        let ValueScanner { stack, keys } = self;
+        let keys = &*keys;
         let mut depth = 0usize;
         // the innermost open container is an object (kept here, so that only a close reads the stack)
         let mut in_object = false;
@@ -343,7 +385,7 @@ pub fn check_agrees_with_serde_json(text: &[u8]) -> bool {
     let keys = ["user_id".to_string(), "é".to_string()];
     let whole = serde_json::from_slice::<serde_json::Value>(text);
     let shown = || String::from_utf8_lossy(text).into_owned();
-    match ValueScanner::new().scan(text, &keys) {
+    match ValueScanner::looking_for(&keys).scan(text) {
         Ok(scanned) => {
             let value = &text[..scanned.len];
             assert!(
@@ -373,7 +415,7 @@ mod tests {
     use super::*;
 
     fn scan(text: &str) -> Result<Scanned, ScanError> {
-        ValueScanner::new().scan(text.as_bytes(), &["user_id".to_string(), "é".to_string()])
+        ValueScanner::looking_for(&["user_id".to_string(), "é".to_string()]).scan(text.as_bytes())
     }
 
     #[test]
@@ -417,7 +459,7 @@ mod tests {
         ] {
             assert!(matches!(scan(text), Err(ScanError::Malformed(_))), "{text:?}: {:?}", scan(text));
         }
-        let invalid_utf8 = ValueScanner::new().scan(b"[\"\xff\xfe\"]", &[]);
+        let invalid_utf8 = ValueScanner::new().scan(b"[\"\xff\xfe\"]");
         assert!(matches!(invalid_utf8, Err(ScanError::Malformed(m)) if m.contains("UTF-8")));
         let message = scan(r#"{"a":1 "b":2}"#).unwrap_err();
         assert_eq!(
@@ -440,6 +482,27 @@ mod tests {
             let stops = string_stops(u64::from_le_bytes(word));
             let got = (stops != 0).then(|| stops.trailing_zeros() / 8);
             assert_eq!(got, first, "{word:?}");
+        }
+    }
+
+    #[test]
+    fn keys_of_every_length_are_found_and_only_they() {
+        for len in 0..=10 {
+            let name = &"abcdefghij"[..len];
+            // the key itself, one byte longer, one byte shorter (or a different one-byte name)
+            let keys =
+                [name.to_string(), format!("{name}x"), name.get(..len.saturating_sub(1)).unwrap_or("").to_string()];
+            let keys = if len == 0 { [keys[0].clone(), keys[1].clone(), "z".to_string()] } else { keys };
+            let mut scanner = ValueScanner::looking_for(&keys);
+            for tail in ["", "                "] {
+                // with and without eight bytes of input after the name
+                let item = format!("{{\"{name}\":1}}{tail}");
+                assert_eq!(scanner.scan(item.as_bytes()).unwrap().keys, 0b001, "{item:?}");
+                let escaped = format!("{{\"{}\":1}}{tail}", name.replace('a', "\\u0061"));
+                assert_eq!(scanner.scan(escaped.as_bytes()).unwrap().keys, 0b001, "{escaped:?}");
+                let other = format!("{{\"{name}y\":1, \"q\": 2}}{tail}");
+                assert_eq!(scanner.scan(other.as_bytes()).unwrap().keys, 0, "{other:?}");
+            }
         }
     }
 
