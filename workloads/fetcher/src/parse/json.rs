@@ -176,11 +176,8 @@ impl JsonPage {
                         i += found.len;
                         // the common case, a comma straight after the item: taken here, not by `step`
                         if chunk.get(i) == Some(&b',') {
-                            if let Some(Frame::Array { index }) = self.stack.last_mut() {
-                                *index += 1;
-                                self.expect = Expect::Value;
-                                i += 1;
-                            }
+                            self.comma()?;
+                            i += 1;
                         }
                     }
                     Parsed::Incomplete | Parsed::Malformed(_) => {
@@ -359,28 +356,31 @@ impl JsonPage {
                 self.expect = Expect::Value;
                 Ok(())
             }
-            (Expect::CommaOrClose, b',') => {
-                match self.stack.last_mut() {
-                    Some(Frame::Array { index }) => {
-                        *index += 1;
-                        self.expect = Expect::Value;
-                    }
-                    Some(Frame::Object { key }) => {
-                        *key = None;
-                        self.expect = Expect::Key;
-                    }
-                    None => return Err(ParseError::Malformed("a comma outside any container".into())),
-                }
-                if !self.at_items_array() {
-                    self.push_item_byte(byte)?;
-                }
-                Ok(())
-            }
+            (Expect::CommaOrClose, b',') => self.comma(),
             (Expect::CommaOrClose, b'}' | b']') => self.close(byte, sink),
             (state, other) => {
                 Err(ParseError::Malformed(format!("unexpected {:?} where {state:?} was expected", other as char)))
             }
         }
+    }
+
+    /// A comma where one may come (after a value in a container): the next element or member follows.
+    fn comma(&mut self) -> Result<(), ParseError> {
+        match self.stack.last_mut() {
+            Some(Frame::Array { index }) => {
+                *index += 1;
+                self.expect = Expect::Value;
+            }
+            Some(Frame::Object { key }) => {
+                *key = None;
+                self.expect = Expect::Key;
+            }
+            None => return Err(ParseError::Malformed("a comma outside any container".into())),
+        }
+        if !self.at_items_array() {
+            self.push_item_byte(b',')?;
+        }
+        Ok(())
     }
 
     /// True when the string being read is a key, or the cursor being captured.

@@ -35,8 +35,8 @@ pub enum Parsed {
 
 /// Receives each item's raw JSON as it is parsed.
 pub trait ItemSink {
-    /// Parses exactly one item at the start of `bytes` (the parser found one starting there) and returns
-    /// its length. Every item goes through here exactly once, so a receiver with checks of its own does
+    /// Parses exactly one item at the start of `bytes` (the parser found one starting there) and tells
+    /// what it found (its length, its line breaks). Every item goes through here exactly once, so a receiver with checks of its own does
     /// them in this one scan; the default checks JSON syntax only.
     fn parse_item(&mut self, bytes: &[u8]) -> Parsed {
         match value::ValueScanner::new().scan(bytes) {
