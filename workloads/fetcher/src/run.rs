@@ -57,7 +57,8 @@ pub async fn run(plan: &RunPlan, client: &Client, sink: Sink, stats: Arc<Stats>)
     let mut delivery = Task(Some(tokio::spawn(deliver(sink, rx, stats.clone()))));
 
     let mut collector = Collector::new(checks.clone(), max_item_bytes, batch_size, stats.clone());
-    let fetched = fetch_all(&plan.plan.source, &plan.source_auth, client, policy, &mut collector, &tx).await;
+    let origin = Origin { source: &plan.plan.source, auth: &plan.source_auth, client };
+    let fetched = fetch_all(&origin, policy, &mut collector, &tx).await;
     let fetched = match fetched {
         Ok(()) => match collector.flush() {
             Some(batch) => tx.send(batch).await.map_err(|_| None),
@@ -262,19 +263,17 @@ impl Origin<'_> {
 }
 
 async fn fetch_all(
-    source: &Source,
-    auth: &Auth,
-    client: &Client,
+    origin: &Origin<'_>,
     policy: Policy,
     collector: &mut Collector,
     tx: &mpsc::Sender<Batch>,
 ) -> Result<(), RunFailure> {
+    let source = origin.source;
     let base =
         Url::parse(&source.url).map_err(|_| RunFailure::new(FailureClass::Config, "spec.source.url is not a URL"))?;
     let cursor_path = source.pagination.as_ref().and_then(|p| p.cursor_path.clone());
     let mut paginator = Paginator::new(base, source.pagination.clone());
     let mut url = paginator.first();
-    let origin = Origin { source, auth, client };
     let mut ahead: Option<Ahead> = None;
     loop {
         collector.start_page();
@@ -287,7 +286,7 @@ async fn fetch_all(
         let page_number = paginator.pages() + 1;
         let info = loop {
             collector.start_attempt();
-            match fetch_page(&origin, &url, cursor_path.as_deref(), early.take(), collector, tx).await {
+            match fetch_page(origin, &url, cursor_path.as_deref(), early.take(), collector, tx).await {
                 Ok(info) => break info,
                 Err(PageFault::Http(fault)) => match delays.after(&fault) {
                     Some(wait) => {
