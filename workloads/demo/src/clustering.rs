@@ -3,7 +3,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
     time::Duration,
 };
 
@@ -123,7 +126,7 @@ struct Shared {
     fired: Mutex<HashMap<usize, u32>>,
     cache: Mutex<HashMap<(u64, u64), Bytes>>,
     /// Requests being answered now.
-    answering: Mutex<u64>,
+    answering: AtomicU64,
 }
 
 /// Counts a request as being answered while it lives.
@@ -131,9 +134,9 @@ struct Answering<'a>(&'a Shared);
 
 impl<'a> Answering<'a> {
     fn start(shared: &'a Shared) -> Answering<'a> {
-        if let (Ok(mut now), Ok(mut seen)) = (shared.answering.lock(), shared.seen.lock()) {
-            *now += 1;
-            seen.max_concurrent = seen.max_concurrent.max(*now);
+        let now = shared.answering.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Ok(mut seen) = shared.seen.lock() {
+            seen.max_concurrent = seen.max_concurrent.max(now);
         }
         Answering(shared)
     }
@@ -141,9 +144,7 @@ impl<'a> Answering<'a> {
 
 impl Drop for Answering<'_> {
     fn drop(&mut self) {
-        if let Ok(mut now) = self.0.answering.lock() {
-            *now -= 1;
-        }
+        self.0.answering.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -165,7 +166,7 @@ pub fn router(config: Config) -> (Router, Clustering) {
         seen: Mutex::default(),
         fired: Mutex::default(),
         cache: Mutex::default(),
-        answering: Mutex::default(),
+        answering: AtomicU64::new(0),
     });
     let router = Router::new().route("/v1/users", get(users)).with_state(shared.clone());
     (router, Clustering(shared))
