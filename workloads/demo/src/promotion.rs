@@ -5,6 +5,7 @@
 use std::{
     collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use axum::{
@@ -25,6 +26,8 @@ pub enum Fault {
     Batch { seq: u64, status: u16, times: u32 },
     /// Answer this status to commit, `times` times.
     Commit { status: u16, times: u32 },
+    /// Answer batch `seq` only after `delay`, `times` times (then stage it as usual).
+    SlowBatch { seq: u64, delay: Duration, times: u32 },
 }
 
 /// The receiver's settings.
@@ -114,13 +117,14 @@ pub fn router(config: Config) -> (Router, Promotion) {
     (router, Promotion(shared))
 }
 
-fn fire(inner: &mut Inner, config: &Config, pick: impl Fn(&Fault) -> Option<(u16, u32)>) -> Option<StatusCode> {
+/// The first fault `pick` chooses (with how often it fires) that has not fired that often yet; counts it.
+fn fire<T>(inner: &mut Inner, config: &Config, pick: impl Fn(&Fault) -> Option<(T, u32)>) -> Option<T> {
     for (i, fault) in config.faults.iter().enumerate() {
-        if let Some((status, times)) = pick(fault) {
+        if let Some((what, times)) = pick(fault) {
             let count = inner.fired.entry(i).or_insert(0);
             if *count < times {
                 *count += 1;
-                return StatusCode::from_u16(status).ok();
+                return Some(what);
             }
         }
     }
@@ -206,10 +210,20 @@ async fn batch(State(shared): State<Arc<Shared>>, Path((run, seq)): Path<(String
             format!("batch {seq} has {} items on {count} lines: the protocol wants one per line", items.len());
         return (StatusCode::BAD_REQUEST, message).into_response();
     }
+    let slow = match shared.inner.lock() {
+        Ok(mut inner) => fire(&mut inner, &shared.config, |f| match f {
+            Fault::SlowBatch { seq: s, delay, times } if *s == seq => Some((*delay, *times)),
+            _ => None,
+        }),
+        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    };
+    if let Some(delay) = slow {
+        tokio::time::sleep(delay).await;
+    }
     let Ok(mut inner) = shared.inner.lock() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
     inner.snapshot.batch_requests += 1;
     let injected = fire(&mut inner, &shared.config, |f| match f {
-        Fault::Batch { seq: s, status, times } if *s == seq => Some((*status, *times)),
+        Fault::Batch { seq: s, status, times } if *s == seq => StatusCode::from_u16(*status).ok().map(|c| (c, *times)),
         _ => None,
     });
     if let Some(status) = injected {
@@ -232,7 +246,7 @@ struct CommitBody {
 async fn commit(State(shared): State<Arc<Shared>>, Path(run): Path<String>, Json(body): Json<CommitBody>) -> Response {
     let Ok(mut inner) = shared.inner.lock() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
     if let Some(status) = fire(&mut inner, &shared.config, |f| match f {
-        Fault::Commit { status, times } => Some((*status, *times)),
+        Fault::Commit { status, times } => StatusCode::from_u16(*status).ok().map(|c| (c, *times)),
         _ => None,
     }) {
         return (status, "injected failure").into_response();

@@ -138,11 +138,9 @@ async fn fetch(plan: &RunPlan, args: &RunArgs, stats: Arc<Stats>, shutdown: Shut
     } else if let Some(path) = &args.sink_file {
         Sink::File(FileSink::new(Some(path.clone())).map_err(|f| config(f.to_string()))?)
     } else if let Some(spec) = &plan.plan.sink.http {
-        let sink_client = http::client(secs(timeouts.connect_seconds), secs(spec.timeout_seconds))
-            .map_err(|e| config(format!("cannot build the HTTP client: {e}")))?;
         let policy = retry::Policy::from_spec(&plan.plan.retry);
         Sink::Http(
-            HttpSink::new(sink_client, spec, &plan.run_id, plan.sink_auth.clone(), policy, stats.clone())
+            HttpSink::new(client.clone(), spec, &plan.run_id, plan.sink_auth.clone(), policy, stats.clone())
                 .map_err(|f| config(f.to_string()))?,
         )
     } else {

@@ -457,6 +457,20 @@ async fn a_sink_failing_mid_delivery_aborts_and_commits_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_sink_slower_than_its_timeout_fails_as_sink_though_the_source_may_take_longer() {
+    // the sink's own timeoutSeconds (1 s) applies to its requests, not the source's requestSeconds (5 s)
+    let slow = promotion::Fault::SlowBatch { seq: 2, delay: Duration::from_secs(3), times: 99 };
+    let sink = promotion::Config { keep_items: true, faults: vec![slow] };
+    let plan = serde_json::json!({"sink": {"http": {"timeoutSeconds": 1}}, "retry": {"attempts": 2}});
+    let started = std::time::Instant::now();
+    let out = run(Scenario { sink, plan, ..Default::default() }).await;
+    assert_eq!(out.code(), Some(FailureClass::Sink.exit_code()), "{}", out.logs());
+    assert!(out.message().contains("sink batch 2"), "{}", out.message());
+    assert!(started.elapsed() < Duration::from_secs(5), "two 1 s attempts, not 3 s each: {:?}", started.elapsed());
+    out.assert_nothing_committed();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_failed_commit_aborts() {
     let sink =
         promotion::Config { keep_items: true, faults: vec![promotion::Fault::Commit { status: 500, times: 99 }] };

@@ -2,6 +2,7 @@
 //! (or `/abort`). Batches are idempotent by (run, seq), so a retried batch is safe.
 
 use std::sync::{atomic::Ordering, Arc};
+use std::time::Duration;
 
 use bytes::Bytes;
 use microfleet_crds::clusterfetch::HttpSink as HttpSinkSpec;
@@ -18,6 +19,8 @@ use crate::{
 #[derive(Clone)]
 pub struct HttpSink {
     client: Client,
+    /// Each request's whole timeout (`spec.sink.http.timeoutSeconds`), over the client's own.
+    timeout: Duration,
     base: String,
     run_id: String,
     auth: Auth,
@@ -33,7 +36,8 @@ impl std::fmt::Debug for HttpSink {
 }
 
 impl HttpSink {
-    /// A sink for `run_id` to the receiver in `spec`.
+    /// A sink for `run_id` to the receiver in `spec`, sending with `client` (shared with the source) and
+    /// `spec.timeoutSeconds` as each request's timeout.
     pub fn new(
         client: Client,
         spec: &HttpSinkSpec,
@@ -45,6 +49,7 @@ impl HttpSink {
         Url::parse(&spec.url).map_err(|_| Fault::permanent("spec.sink.http.url is not a URL"))?;
         Ok(HttpSink {
             client,
+            timeout: Duration::from_secs(u64::try_from(spec.timeout_seconds.max(1)).unwrap_or(1)),
             base: spec.url.trim_end_matches('/').to_string(),
             run_id: run_id.to_string(),
             auth,
@@ -63,6 +68,7 @@ impl HttpSink {
                 let mut request = self
                     .client
                     .post(&url)
+                    .timeout(self.timeout)
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .header("X-Microfleet-Run", &self.run_id)
                     .body(body.clone());
