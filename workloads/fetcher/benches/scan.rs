@@ -6,7 +6,10 @@
 use std::time::Instant;
 
 use microfleet_crds::clusterfetch::Format;
-use microfleet_fetcher::parse::{value::ValueScanner, Found, ItemSink, PageParser, Stop};
+use microfleet_fetcher::parse::{
+    value::{Scanned, ValueScanner},
+    ItemSink, PageParser, Stop,
+};
 
 fn page(users: u64) -> Vec<u8> {
     let clusters = ["gold", "silver", "bronze"];
@@ -35,7 +38,7 @@ fn best_of<F: FnMut() -> u64>(rounds: usize, mut f: F) -> (f64, u64) {
 
 struct Count(u64);
 impl ItemSink for Count {
-    fn item(&mut self, _raw: &[u8], _found: Found) -> Result<(), Stop> {
+    fn item(&mut self, _raw: &[u8], _scanned: Scanned) -> Result<(), Stop> {
         self.0 += 1;
         Ok(())
     }
@@ -74,7 +77,7 @@ fn main() {
     let (scan_s, n) = best_of(5, || items.iter().filter(|i| scanner.scan(i).is_ok_and(|s| s.keys == 1)).count() as u64);
     assert_eq!(n, users);
     let (page_s, n) = best_of(5, || {
-        let mut parser = PageParser::new(Format::Json, Some("/users"), None, 1 << 20);
+        let mut parser = PageParser::new(Format::Json, Some("/users"), None, 1 << 20, ValueScanner::looking_for(&keys));
         let mut count = Count(0);
         for chunk in body.chunks(64 * 1024) {
             parser.feed(chunk, &mut count).expect("valid page");

@@ -109,9 +109,10 @@ async fn run_fetch(args: RunArgs) -> u8 {
             tracing::error!(run = %run_id, class = ?failure.class, error = %failure.message, summary = %serde_json::to_string(&summary).unwrap_or_default(), "run failed")
         }
     }
-    if let (Some(base), Ok(client)) =
-        (&args.pushgateway_url, http::client(Duration::from_secs(5), Duration::from_secs(10)))
-    {
+    // (the client is built only when there is a Pushgateway: building one loads the system's roots)
+    let pushgateway =
+        args.pushgateway_url.as_ref().map(|base| (base, http::client(Duration::from_secs(5), Duration::from_secs(10))));
+    if let Some((base, Ok(client))) = pushgateway {
         report::push(
             &client,
             base,

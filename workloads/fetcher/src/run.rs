@@ -16,9 +16,12 @@ use reqwest::{Client, Url};
 use tokio::sync::mpsc;
 
 use crate::{
-    checks::{ItemChecks, ItemProblem},
+    checks::ItemChecks,
     pagination::{PageInfo, Paginator},
-    parse::{Found, ItemSink, PageParser, ParseError, Parsed, Stop},
+    parse::{
+        value::{Scanned, ValueScanner},
+        ItemSink, PageParser, ParseError, Stop,
+    },
     plan::{Auth, RunPlan},
     progress::Stats,
     retry::{self, Delays, Fault, Policy},
@@ -116,6 +119,8 @@ impl<T> Drop for Task<T> {
 /// Receives parsed items: checks them, batches them, and resumes a retried page after the items it already took.
 struct Collector {
     checks: ItemChecks,
+    /// The checks' scanner, prepared once; each page's parser gets a copy.
+    scanner: ValueScanner,
     max_item_bytes: usize,
     batch_size: usize,
     stats: Arc<Stats>,
@@ -137,6 +142,7 @@ impl Collector {
     fn new(checks: ItemChecks, max_item_bytes: usize, batch_size: usize, stats: Arc<Stats>) -> Collector {
         let pool = BodyPool::default();
         Collector {
+            scanner: checks.scanner(),
             checks,
             max_item_bytes,
             batch_size,
@@ -180,27 +186,19 @@ impl Collector {
 }
 
 impl ItemSink for Collector {
-    fn parse_item(&mut self, bytes: &[u8]) -> Parsed {
-        match self.checks.parse(bytes, self.items + 1) {
-            Ok(scanned) => Parsed::Item(Found { len: scanned.len, line_break: scanned.line_break }),
-            Err(ItemProblem::Incomplete) => Parsed::Incomplete,
-            Err(ItemProblem::Malformed(message)) => Parsed::Malformed(message),
-            Err(ItemProblem::Check(message)) => {
-                self.failure = Some(RunFailure::new(FailureClass::Checks, message));
-                Parsed::Refused
-            }
-        }
-    }
-
-    fn item(&mut self, raw: &[u8], found: Found) -> Result<(), Stop> {
+    fn item(&mut self, raw: &[u8], scanned: Scanned) -> Result<(), Stop> {
         self.page_seen += 1;
         if self.page_seen <= self.page_taken {
             return Ok(()); // delivered by an earlier attempt at this page
         }
+        if let Err(message) = self.checks.item(&scanned, self.items + 1) {
+            self.failure = Some(RunFailure::new(FailureClass::Checks, message));
+            return Err(Stop);
+        }
         self.page_taken += 1;
         self.items += 1;
         self.unreported += 1;
-        self.current.push(raw, found.line_break);
+        self.current.push(raw, scanned.line_break);
         if self.current.len() >= self.batch_size {
             if let Some(batch) = self.flush() {
                 self.ready.push_back(batch);
@@ -337,6 +335,7 @@ async fn fetch_page(
         origin.source.item_path.as_deref(),
         cursor_path,
         collector.max_item_bytes,
+        collector.scanner.clone(),
     );
     let parse_fault = |error: ParseError, collector: &mut Collector| -> PageFault {
         match error {

@@ -2,7 +2,7 @@
 
 use csv_core::{ReadRecordResult, Reader};
 
-use super::{ItemSink, PageEnd, ParseError, Parsed};
+use super::{value::ValueScanner, ItemSink, PageEnd, ParseError};
 
 /// Most columns accepted.
 const MAX_FIELDS: usize = 4096;
@@ -18,6 +18,7 @@ pub struct CsvPage {
     max_item_bytes: usize,
     items: u64,
     json: Vec<u8>,
+    scanner: ValueScanner,
 }
 
 impl std::fmt::Debug for CsvPage {
@@ -27,8 +28,8 @@ impl std::fmt::Debug for CsvPage {
 }
 
 impl CsvPage {
-    /// A parser refusing rows over `max_item_bytes`.
-    pub fn new(max_item_bytes: usize) -> CsvPage {
+    /// A parser refusing rows over `max_item_bytes`, reading each row's object with `scanner` (for its keys).
+    pub fn new(max_item_bytes: usize, scanner: ValueScanner) -> CsvPage {
         CsvPage {
             reader: Reader::new(),
             out: vec![0; 4096.min(max_item_bytes.max(1))],
@@ -39,6 +40,7 @@ impl CsvPage {
             max_item_bytes,
             items: 0,
             json: Vec::new(),
+            scanner,
         }
     }
 
@@ -113,13 +115,12 @@ impl CsvPage {
         if self.json.len() > self.max_item_bytes {
             return Err(ParseError::ItemTooLarge { item: self.items + 1, limit: self.max_item_bytes });
         }
-        let found = match sink.parse_item(&self.json) {
-            Parsed::Item(found) => found,
-            Parsed::Refused => return Err(ParseError::Stopped),
-            other => return Err(ParseError::Malformed(format!("row {}: {other:?}", self.items + 1))),
-        };
+        let scanned = self
+            .scanner
+            .scan(&self.json)
+            .map_err(|e| ParseError::Malformed(format!("row {}: {e:?}", self.items + 1)))?;
         self.items += 1;
-        sink.item(&self.json, found)?;
+        sink.item(&self.json, scanned)?;
         Ok(())
     }
 

@@ -3,7 +3,10 @@
 //!
 //! Memory is bounded by the largest item (`max_item_bytes`), the longest key and the nesting depth.
 
-use super::{ItemSink, PageEnd, ParseError, Parsed};
+use super::{
+    value::{ScanError, ValueScanner},
+    ItemSink, PageEnd, ParseError,
+};
 
 /// Deepest nesting accepted.
 const MAX_DEPTH: usize = 128;
@@ -117,6 +120,8 @@ pub struct JsonPage {
     cursor: Option<serde_json::Value>,
     capturing_cursor: bool,
     items: u64,
+    /// Reads each item once: its end, its syntax and the keys looked for.
+    scanner: ValueScanner,
 }
 
 /// True when the open containers lead exactly to `target`.
@@ -138,8 +143,8 @@ pub fn pointer_tokens(pointer: &str) -> Vec<String> {
 
 impl JsonPage {
     /// A parser for items at `item_path` (a JSON pointer; "" for a top-level array), capturing the scalar at
-    /// `cursor_path` if given.
-    pub fn new(item_path: &str, cursor_path: Option<&str>, max_item_bytes: usize) -> JsonPage {
+    /// `cursor_path` if given, reading each item with `scanner`.
+    pub fn new(item_path: &str, cursor_path: Option<&str>, max_item_bytes: usize, scanner: ValueScanner) -> JsonPage {
         JsonPage {
             item_path: pointer_tokens(item_path),
             cursor_path: cursor_path.map(pointer_tokens),
@@ -156,6 +161,7 @@ impl JsonPage {
             cursor: None,
             capturing_cursor: false,
             items: 0,
+            scanner,
         }
     }
 
@@ -164,31 +170,7 @@ impl JsonPage {
         let mut i = 0;
         while i < chunk.len() {
             if self.fast.is_none() && self.at_container_item(chunk[i]) {
-                // an object or array item: one parse by the receiver finds its end, checks and validates it
-                match sink.parse_item(&chunk[i..]) {
-                    Parsed::Item(found) => {
-                        if found.len > self.max_item_bytes {
-                            return Err(ParseError::ItemTooLarge { item: self.items + 1, limit: self.max_item_bytes });
-                        }
-                        self.items += 1;
-                        sink.item(&chunk[i..i + found.len], found)?;
-                        self.expect = Expect::CommaOrClose;
-                        i += found.len;
-                        // the common case, a comma straight after the item: taken here, not by `step`
-                        if chunk.get(i) == Some(&b',') {
-                            self.comma()?;
-                            i += 1;
-                        }
-                    }
-                    Parsed::Incomplete | Parsed::Malformed(_) => {
-                        // it runs into the next chunk (a number cut at the chunk's end reads as malformed
-                        // too): gather it whole, then parse it again for the verdict
-                        self.item = Some(self.stack.len());
-                        self.item_buf.clear();
-                        self.fast = Some(Fast { depth: 0, in_string: false, escape: false });
-                    }
-                    Parsed::Refused => return Err(ParseError::Stopped),
-                }
+                i = self.item_run(chunk, i, sink)?;
                 continue;
             }
             if let Some(fast) = &mut self.fast {
@@ -210,6 +192,47 @@ impl JsonPage {
             i += 1;
         }
         Ok(())
+    }
+
+    /// Takes the object or array items that follow one another from `chunk[i]` (`item,item,…`, the common
+    /// case) while each is whole in the chunk, each read once by the scanner; returns where it stopped.
+    /// An item that runs into the next chunk is left to be gathered whole.
+    fn item_run(&mut self, chunk: &[u8], mut i: usize, sink: &mut dyn ItemSink) -> Result<usize, ParseError> {
+        let mut commas = 0;
+        let stopped = loop {
+            let Ok(scanned) = self.scanner.scan(&chunk[i..]) else {
+                // it runs into the next chunk (a number cut at the chunk's end reads as malformed too):
+                // gather it whole, then scan it again for the verdict
+                self.item = Some(self.stack.len());
+                self.item_buf.clear();
+                self.fast = Some(Fast { depth: 0, in_string: false, escape: false });
+                self.expect = Expect::Value;
+                break Ok(i);
+            };
+            if scanned.len > self.max_item_bytes {
+                break Err(ParseError::ItemTooLarge { item: self.items + 1, limit: self.max_item_bytes });
+            }
+            self.items += 1;
+            self.expect = Expect::CommaOrClose;
+            if sink.item(&chunk[i..i + scanned.len], scanned).is_err() {
+                break Err(ParseError::Stopped);
+            }
+            i += scanned.len;
+            // a comma straight after the item is taken here, and so is the item straight after it
+            if chunk.get(i) != Some(&b',') {
+                break Ok(i);
+            }
+            commas += 1;
+            self.expect = Expect::Value;
+            i += 1;
+            if !matches!(chunk.get(i), Some(b'{' | b'[')) {
+                break Ok(i);
+            }
+        };
+        if let Some(Frame::Array { index }) = self.stack.last_mut() {
+            *index += commas;
+        }
+        stopped
     }
 
     fn push_item_byte(&mut self, byte: u8) -> Result<(), ParseError> {
@@ -234,18 +257,17 @@ impl JsonPage {
     /// Has the receiver parse the finished item in `item_buf`, and hands it on.
     fn emit_item(&mut self, sink: &mut dyn ItemSink) -> Result<(), ParseError> {
         let n = self.items + 1;
-        let found = match sink.parse_item(&self.item_buf) {
-            Parsed::Item(found) if found.len == self.item_buf.len() => found,
-            Parsed::Item(_) | Parsed::Incomplete => {
+        let scanned = match self.scanner.scan(&self.item_buf) {
+            Ok(scanned) if scanned.len == self.item_buf.len() => scanned,
+            Ok(_) | Err(ScanError::Incomplete) => {
                 return Err(ParseError::Malformed(format!("item {n} is not valid JSON")));
             }
-            Parsed::Malformed(message) => {
+            Err(ScanError::Malformed(message)) => {
                 return Err(ParseError::Malformed(format!("item {n} is not valid JSON: {message}")))
             }
-            Parsed::Refused => return Err(ParseError::Stopped),
         };
         self.items += 1;
-        sink.item(&self.item_buf, found)?;
+        sink.item(&self.item_buf, scanned)?;
         self.item_buf.clear();
         Ok(())
     }
@@ -495,8 +517,8 @@ impl JsonPage {
     pub fn finish(mut self, sink: &mut dyn ItemSink) -> Result<PageEnd, ParseError> {
         if self.fast.is_some() {
             // the body ended inside an item: say why the same way a whole body would
-            return Err(match sink.parse_item(&self.item_buf) {
-                Parsed::Malformed(message) => {
+            return Err(match self.scanner.scan(&self.item_buf) {
+                Err(ScanError::Malformed(message)) => {
                     ParseError::Malformed(format!("item {} is not valid JSON: {message}", self.items + 1))
                 }
                 _ => ParseError::Truncated,

@@ -10,45 +10,13 @@ pub mod value;
 pub use json::pointer_tokens;
 
 use microfleet_crds::clusterfetch::Format;
-
-/// One valid item, as [`ItemSink::parse_item`] found it; handed back with its bytes to [`ItemSink::item`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Found {
-    /// Its length in bytes.
-    pub len: usize,
-    /// Whitespace inside it holds line breaks (`\n` or `\r`).
-    pub line_break: bool,
-}
-
-/// What became of the bytes where an item starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Parsed {
-    /// One valid item.
-    Item(Found),
-    /// The bytes end before the item does.
-    Incomplete,
-    /// Not valid JSON.
-    Malformed(String),
-    /// Valid, but the receiver refuses it (it keeps its own reason).
-    Refused,
-}
+use value::{Scanned, ValueScanner};
 
 /// Receives each item's raw JSON as it is parsed.
 pub trait ItemSink {
-    /// Parses exactly one item at the start of `bytes` (the parser found one starting there) and tells
-    /// what it found (its length, its line breaks). Every item goes through here exactly once, so a receiver with checks of its own does
-    /// them in this one scan; the default checks JSON syntax only.
-    fn parse_item(&mut self, bytes: &[u8]) -> Parsed {
-        match value::ValueScanner::new().scan(bytes) {
-            Ok(scanned) => Parsed::Item(Found { len: scanned.len, line_break: scanned.line_break }),
-            Err(value::ScanError::Incomplete) => Parsed::Incomplete,
-            Err(value::ScanError::Malformed(message)) => Parsed::Malformed(message),
-        }
-    }
-
-    /// Takes one item: its bytes, and what [`ItemSink::parse_item`] found in them. Returning [`Stop`] ends
-    /// the page (the receiver keeps its own reason).
-    fn item(&mut self, raw: &[u8], found: Found) -> Result<(), Stop>;
+    /// Takes one item: its bytes, and what the parser's one scan of them found (its length, its top-level
+    /// keys, its line breaks). Returning [`Stop`] ends the page (the receiver keeps its own reason).
+    fn item(&mut self, raw: &[u8], scanned: Scanned) -> Result<(), Stop>;
 }
 
 /// The item receiver asked to stop.
@@ -110,17 +78,21 @@ pub enum PageParser {
 }
 
 impl PageParser {
-    /// A parser for `format`; `item_path` and `cursor_path` apply to JSON only.
+    /// A parser for `format` that reads every item once with `scanner` (which knows the keys to look
+    /// for); `item_path` and `cursor_path` apply to JSON only.
     pub fn new(
         format: Format,
         item_path: Option<&str>,
         cursor_path: Option<&str>,
         max_item_bytes: usize,
+        scanner: ValueScanner,
     ) -> PageParser {
         match format {
-            Format::Json => PageParser::Json(json::JsonPage::new(item_path.unwrap_or(""), cursor_path, max_item_bytes)),
-            Format::Ndjson => PageParser::Ndjson(ndjson::NdjsonPage::new(max_item_bytes)),
-            Format::Csv => PageParser::Csv(Box::new(csv::CsvPage::new(max_item_bytes))),
+            Format::Json => {
+                PageParser::Json(json::JsonPage::new(item_path.unwrap_or(""), cursor_path, max_item_bytes, scanner))
+            }
+            Format::Ndjson => PageParser::Ndjson(ndjson::NdjsonPage::new(max_item_bytes, scanner)),
+            Format::Csv => PageParser::Csv(Box::new(csv::CsvPage::new(max_item_bytes, scanner))),
         }
     }
 
@@ -147,7 +119,7 @@ impl PageParser {
 pub fn parse_all(parser: PageParser, body: &[u8], chunk: usize) -> Result<(Vec<Vec<u8>>, PageEnd), ParseError> {
     struct Collect(Vec<Vec<u8>>);
     impl ItemSink for Collect {
-        fn item(&mut self, raw: &[u8], _found: Found) -> Result<(), Stop> {
+        fn item(&mut self, raw: &[u8], _scanned: Scanned) -> Result<(), Stop> {
             self.0.push(raw.to_vec());
             Ok(())
         }
@@ -174,8 +146,9 @@ pub fn check_chunking_invariance(data: &[u8]) {
     let item_path = if selector & 4 == 0 { None } else { Some("/users") };
     let cursor_path = if selector & 8 == 0 { None } else { Some("/next") };
     let chunk = usize::from(selector >> 4) + 1;
-    let whole = parse_all(PageParser::new(format, item_path, cursor_path, 4096), body, usize::MAX);
-    let chunked = parse_all(PageParser::new(format, item_path, cursor_path, 4096), body, chunk);
+    let parser = || PageParser::new(format, item_path, cursor_path, 4096, ValueScanner::new());
+    let whole = parse_all(parser(), body, usize::MAX);
+    let chunked = parse_all(parser(), body, chunk);
     match (&whole, &chunked) {
         (Ok(a), Ok(b)) => assert_eq!(a, b, "chunking changed the items"),
         (Err(_), Err(_)) => {}

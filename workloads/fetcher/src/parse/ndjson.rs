@@ -1,6 +1,9 @@
 //! Streaming NDJSON: one JSON value per line; blank lines are skipped.
 
-use super::{ItemSink, PageEnd, ParseError, Parsed};
+use super::{
+    value::{ScanError, ValueScanner},
+    ItemSink, PageEnd, ParseError,
+};
 
 /// Parser state for one NDJSON page.
 #[derive(Debug)]
@@ -9,12 +12,13 @@ pub struct NdjsonPage {
     max_item_bytes: usize,
     items: u64,
     line_number: u64,
+    scanner: ValueScanner,
 }
 
 impl NdjsonPage {
-    /// A parser refusing lines over `max_item_bytes`.
-    pub fn new(max_item_bytes: usize) -> NdjsonPage {
-        NdjsonPage { line: Vec::new(), max_item_bytes, items: 0, line_number: 0 }
+    /// A parser refusing lines over `max_item_bytes`, reading each line with `scanner`.
+    pub fn new(max_item_bytes: usize, scanner: ValueScanner) -> NdjsonPage {
+        NdjsonPage { line: Vec::new(), max_item_bytes, items: 0, line_number: 0, scanner }
     }
 
     /// Feeds the next chunk.
@@ -45,16 +49,15 @@ impl NdjsonPage {
             self.line.clear();
             return Ok(());
         }
-        let found = match sink.parse_item(trimmed) {
-            Parsed::Item(found) if found.len == trimmed.len() => found,
-            Parsed::Refused => return Err(ParseError::Stopped),
-            Parsed::Malformed(e) => {
+        let scanned = match self.scanner.scan(trimmed) {
+            Ok(scanned) if scanned.len == trimmed.len() => scanned,
+            Err(ScanError::Malformed(e)) => {
                 return Err(ParseError::Malformed(format!("line {} is not JSON: {e}", self.line_number)))
             }
             _ => return Err(ParseError::Malformed(format!("line {} is not one JSON value", self.line_number))),
         };
         self.items += 1;
-        sink.item(trimmed, found)?;
+        sink.item(trimmed, scanned)?;
         self.line = line;
         self.line.clear();
         Ok(())

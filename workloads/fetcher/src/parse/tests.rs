@@ -11,7 +11,7 @@ fn parse(
 ) -> Result<(Vec<String>, PageEnd), ParseError> {
     let mut results = Vec::new();
     for chunk in [usize::MAX, 1, 2, 3, 7] {
-        let parser = PageParser::new(format, item_path, cursor, 1024);
+        let parser = PageParser::new(format, item_path, cursor, 1024, value::ValueScanner::new());
         let result = parse_all(parser, body.as_bytes(), chunk)
             .map(|(items, end)| (items.into_iter().map(|i| String::from_utf8(i).unwrap()).collect::<Vec<_>>(), end));
         results.push(result);
