@@ -3,7 +3,10 @@
 //! has, and whether it holds a raw line break — in one pass, without building the value.
 //!
 //! This is the fetcher's hot loop (every item of every page goes through it once), so strings are skipped
-//! eight bytes at a time and nothing is allocated per value.
+//! eight bytes at a time, nothing is allocated per value, and an object shaped like the one before it is
+//! read by comparing its skeleton (see [`shape`]).
+
+mod shape;
 
 /// What a scan found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +37,8 @@ pub struct ValueScanner {
     stack: Vec<u64>,
     /// The top-level object keys looked for.
     keys: Keys,
+    /// The shape of the last object read, against which the next one is tried first.
+    shapes: shape::Shapes,
 }
 
 /// The top-level object keys a scanner looks for (decoded names, at most 32), prepared once: a name of up
@@ -287,12 +292,19 @@ impl ValueScanner {
 
     /// A scanner that notes which of `keys` (decoded names, at most 32) each object has at its top level.
     pub fn looking_for(keys: &[String]) -> ValueScanner {
-        ValueScanner { stack: Vec::new(), keys: Keys::new(keys) }
+        ValueScanner { keys: Keys::new(keys), ..ValueScanner::default() }
     }
 
     /// Scans the JSON value at the start of `bytes` (after optional whitespace).
     pub fn scan(&mut self, bytes: &[u8]) -> Result<Scanned, ScanError> {
-        self.scan_value(bytes).map_err(|stop| match stop {
+        if let Some(scanned) = self.shapes.try_match(bytes, &mut self.stack) {
+            return Ok(scanned);
+        }
+        let scanned = scan_value(&mut self.stack, &self.keys, bytes);
+        if let Ok(scanned) = &scanned {
+            self.shapes.learn(&bytes[..scanned.len], scanned, &mut self.stack);
+        }
+        scanned.map_err(|stop| match stop {
             Stop::Incomplete => ScanError::Incomplete,
             Stop::Bad(what, at) => ScanError::Malformed(match bytes.get(at) {
                 Some(&b) if b.is_ascii_graphic() => format!("{what}, found {:?} at byte {at}", b as char),
@@ -301,77 +313,77 @@ impl ValueScanner {
             }),
         })
     }
+}
 
-    fn scan_value(&mut self, bytes: &[u8]) -> Result<Scanned, Stop> {
-        let mut line_break = false;
-        let mut i = skip_whitespace(bytes, 0, &mut line_break);
-        let object = byte_at(bytes, i)? == b'{';
-        let mut found = 0u32;
-        // open containers: bit `d % 64` of word `d / 64` is set when the container at depth `d` is an object
-        let ValueScanner { stack, keys } = self;
-        let keys = &*keys;
-        let mut depth = 0usize;
-        // the innermost open container is an object (kept here, so that only a close reads the stack)
-        let mut in_object = false;
-        'value: loop {
-            // a value starts at `i`
-            match byte_at(bytes, i)? {
-                open @ (b'{' | b'[') => {
-                    let (word, bit) = (depth / 64, depth % 64);
-                    if word == stack.len() {
-                        stack.push(0);
-                    }
-                    in_object = open == b'{';
-                    if in_object {
-                        stack[word] |= 1 << bit;
-                    } else {
-                        stack[word] &= !(1 << bit);
-                    }
-                    depth += 1;
-                    i = skip_whitespace(bytes, i + 1, &mut line_break);
-                    let close = if in_object { b'}' } else { b']' };
-                    if byte_at(bytes, i)? == close {
-                        i += 1;
-                        depth -= 1;
-                        in_object = is_object(stack, depth);
-                    } else if in_object {
-                        i = key(bytes, i, depth == 1, keys, &mut found, &mut line_break)?;
-                        continue 'value;
-                    } else {
-                        continue 'value;
-                    }
+/// Scans the JSON value at the start of `bytes`, noting which of `keys` an object has at its top level;
+/// `stack` is the nesting stack (kept by the caller, so that scanning allocates nothing).
+fn scan_value(stack: &mut Vec<u64>, keys: &Keys, bytes: &[u8]) -> Result<Scanned, Stop> {
+    let mut line_break = false;
+    let mut i = skip_whitespace(bytes, 0, &mut line_break);
+    let object = byte_at(bytes, i)? == b'{';
+    let mut found = 0u32;
+    // open containers: bit `d % 64` of word `d / 64` is set when the container at depth `d` is an object
+    let mut depth = 0usize;
+    // the innermost open container is an object (kept here, so that only a close reads the stack)
+    let mut in_object = false;
+    'value: loop {
+        // a value starts at `i`
+        match byte_at(bytes, i)? {
+            open @ (b'{' | b'[') => {
+                let (word, bit) = (depth / 64, depth % 64);
+                if word == stack.len() {
+                    stack.push(0);
                 }
-                b'"' => i = string(bytes, i)?.0 + 1,
-                b'-' | b'0'..=b'9' => i = number(bytes, i)?,
-                b't' => i = literal(bytes, i, b"true")?,
-                b'f' => i = literal(bytes, i, b"false")?,
-                b'n' => i = literal(bytes, i, b"null")?,
-                _ => return Err(Stop::Bad("expected a JSON value", i)),
+                in_object = open == b'{';
+                if in_object {
+                    stack[word] |= 1 << bit;
+                } else {
+                    stack[word] &= !(1 << bit);
+                }
+                depth += 1;
+                i = skip_whitespace(bytes, i + 1, &mut line_break);
+                let close = if in_object { b'}' } else { b']' };
+                if byte_at(bytes, i)? == close {
+                    i += 1;
+                    depth -= 1;
+                    in_object = is_object(stack, depth);
+                } else if in_object {
+                    i = key(bytes, i, depth == 1, keys, &mut found, &mut line_break)?;
+                    continue 'value;
+                } else {
+                    continue 'value;
+                }
             }
-            // a value ended: close containers until one goes on
-            loop {
-                if depth == 0 {
-                    return Ok(Scanned { len: i, object, keys: found, line_break });
+            b'"' => i = string(bytes, i)?.0 + 1,
+            b'-' | b'0'..=b'9' => i = number(bytes, i)?,
+            b't' => i = literal(bytes, i, b"true")?,
+            b'f' => i = literal(bytes, i, b"false")?,
+            b'n' => i = literal(bytes, i, b"null")?,
+            _ => return Err(Stop::Bad("expected a JSON value", i)),
+        }
+        // a value ended: close containers until one goes on
+        loop {
+            if depth == 0 {
+                return Ok(Scanned { len: i, object, keys: found, line_break });
+            }
+            i = skip_whitespace(bytes, i, &mut line_break);
+            match (byte_at(bytes, i)?, in_object) {
+                (b',', true) => {
+                    let next = skip_whitespace(bytes, i + 1, &mut line_break);
+                    i = key(bytes, next, depth == 1, keys, &mut found, &mut line_break)?;
+                    continue 'value;
                 }
-                i = skip_whitespace(bytes, i, &mut line_break);
-                match (byte_at(bytes, i)?, in_object) {
-                    (b',', true) => {
-                        let next = skip_whitespace(bytes, i + 1, &mut line_break);
-                        i = key(bytes, next, depth == 1, keys, &mut found, &mut line_break)?;
-                        continue 'value;
-                    }
-                    (b',', false) => {
-                        i = skip_whitespace(bytes, i + 1, &mut line_break);
-                        continue 'value;
-                    }
-                    (b'}', true) | (b']', false) => {
-                        i += 1;
-                        depth -= 1;
-                        in_object = is_object(stack, depth);
-                    }
-                    (_, true) => return Err(Stop::Bad("expected ',' or '}' after an object member", i)),
-                    (_, false) => return Err(Stop::Bad("expected ',' or ']' after an array element", i)),
+                (b',', false) => {
+                    i = skip_whitespace(bytes, i + 1, &mut line_break);
+                    continue 'value;
                 }
+                (b'}', true) | (b']', false) => {
+                    i += 1;
+                    depth -= 1;
+                    in_object = is_object(stack, depth);
+                }
+                (_, true) => return Err(Stop::Bad("expected ',' or '}' after an object member", i)),
+                (_, false) => return Err(Stop::Bad("expected ',' or ']' after an array element", i)),
             }
         }
     }
@@ -408,6 +420,25 @@ pub fn check_agrees_with_serde_json(text: &[u8]) -> bool {
             false
         }
     }
+}
+
+/// The property the fuzz target checks of shapes, on any input: a scanner that has read `seed` first (and so
+/// may try `input` against the seed's shape) reads `input` exactly as a fresh scanner does — the same
+/// value, keys and line breaks, or the same error. Returns whether the seed's shape read `input`.
+pub fn check_shape_agrees(seed: &[u8], input: &[u8]) -> bool {
+    let keys = ["user_id".to_string(), "é".to_string()];
+    let mut seasoned = ValueScanner::looking_for(&keys);
+    let _ = seasoned.scan(seed);
+    let fresh = ValueScanner::looking_for(&keys).scan(input);
+    let hits = seasoned.shapes.hits();
+    assert_eq!(
+        seasoned.scan(input),
+        fresh,
+        "after {:?}, {:?}",
+        String::from_utf8_lossy(seed),
+        String::from_utf8_lossy(input)
+    );
+    seasoned.shapes.hits() > hits
 }
 
 #[cfg(test)]
