@@ -34,20 +34,27 @@ impl ItemChecks {
     }
 
     /// Checks item number `n` (1-based) from what the scanner found in it; the reason when it fails.
+    #[inline]
     pub fn item(&self, scanned: &Scanned, n: u64) -> Result<(), String> {
-        if let Some(max) = self.max_items.filter(|&max| n > max) {
-            return Err(format!("the list has more than checks.maxItems ({max}) items"));
-        }
-        if scanned.keys == self.all_required && (scanned.object || self.required.is_empty()) {
+        let within = self.max_items.is_none_or(|max| n <= max);
+        if within && scanned.keys == self.all_required && (scanned.object || self.required.is_empty()) {
             return Ok(());
         }
-        if !scanned.object {
-            return Err(format!("item {n} is not a JSON object, and checks.requiredFields needs objects"));
+        Err(self.refusal(scanned, n))
+    }
+
+    /// Why item `n` fails a check (called only when it does).
+    #[cold]
+    fn refusal(&self, scanned: &Scanned, n: u64) -> String {
+        if let Some(max) = self.max_items.filter(|&max| n > max) {
+            return format!("the list has more than checks.maxItems ({max}) items");
         }
-        let missing = self.required.iter().enumerate().find(|(i, _)| scanned.keys & (1 << i) == 0);
-        match missing {
-            Some((_, missing)) => Err(format!("item {n} has no field {missing:?} (checks.requiredFields)")),
-            None => Ok(()),
+        if !scanned.object {
+            return format!("item {n} is not a JSON object, and checks.requiredFields needs objects");
+        }
+        match self.required.iter().enumerate().find(|(i, _)| scanned.keys & (1 << i) == 0) {
+            Some((_, missing)) => format!("item {n} has no field {missing:?} (checks.requiredFields)"),
+            None => "the item fails no check".to_string(),
         }
     }
 

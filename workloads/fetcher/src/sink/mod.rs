@@ -89,6 +89,7 @@ impl Batch {
 
     /// Appends one item's raw JSON. `line_break` says its whitespace holds line breaks: they become
     /// spaces (the same JSON), so the item keeps to one line. (Strings cannot hold raw line breaks.)
+    #[inline]
     pub fn push(&mut self, raw: &[u8], line_break: bool) {
         if self.count > 0 {
             self.body.extend_from_slice(b",\n");
