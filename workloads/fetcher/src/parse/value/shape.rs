@@ -10,22 +10,35 @@ use super::{literal, number, scan_value, string, Keys, Scanned};
 
 /// Objects longer than this are not learnt as shapes (their values dominate the work anyway).
 const MAX_SHAPE_BYTES: usize = 4096;
-/// After this many shapes learnt, shapes are used only while they match at least [`MIN_HIT_RATIO`] times
-/// as often as they are replaced (a list of mixed shapes goes back to the full scan alone).
-const LEARN_FREELY: u32 = 64;
-/// See [`LEARN_FREELY`].
-const MIN_HIT_RATIO: u32 = 4;
+/// A shape replaced after fewer reads than this did not pay for itself.
+const PAID: u32 = 4;
+/// After this many shapes in a row that did not pay, shapes are left alone for [`REST`] objects (a list of
+/// mixed shapes then costs the full scan and little more).
+const POOR_IN_A_ROW: u32 = 8;
+/// See [`POOR_IN_A_ROW`].
+const REST: u32 = 256;
 
 /// The shape in use, and how well shapes have been doing.
 #[derive(Debug, Default, Clone)]
 pub(super) struct Shapes {
-    shape: Option<Shape>,
+    /// The shape tried first (buffers kept when it is replaced).
+    shape: Shape,
+    /// `shape` holds a shape to try.
+    active: bool,
+    /// Objects read by a shape, in all.
     hits: u32,
+    /// Objects read by the current shape.
+    since_learnt: u32,
+    /// Shapes in a row replaced before they paid.
+    poor: u32,
+    /// Objects still to go before shapes are learnt again.
+    resting: u32,
+    /// Shapes learnt, in all.
     learnt: u32,
 }
 
 /// The skeleton of one object: `segments[0]`, a value, `segments[1]`, a value, …, `segments[n]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Default, Clone)]
 struct Shape {
     segments: Vec<Segment>,
     /// The skeleton's bytes, one segment after another.
@@ -73,9 +86,12 @@ impl Shapes {
     /// scan (another shape, or input that is not a whole valid value).
     #[inline]
     pub(super) fn try_match(&mut self, input: &[u8], stack: &mut Vec<u64>) -> Option<Scanned> {
-        let shape = self.shape.as_ref()?;
-        let scanned = shape.read(input, stack)?;
+        if !self.active {
+            return None;
+        }
+        let scanned = self.shape.read(input, stack)?;
         self.hits = self.hits.saturating_add(1);
+        self.since_learnt = self.since_learnt.saturating_add(1);
         Some(scanned)
     }
 
@@ -84,24 +100,31 @@ impl Shapes {
         self.hits
     }
 
-    /// Takes the valid value `item` (which the full scan read as `scanned`) as the shape to try next, if it
-    /// is an object and shapes have been paying off.
+    /// Takes the valid value `item`, which the full scan read as `scanned` (so it did not match the current
+    /// shape), as the shape to try next — if it is an object, and unless shapes are resting.
     pub(super) fn learn(&mut self, item: &[u8], scanned: &Scanned, stack: &mut Vec<u64>) {
-        if !scanned.object || item.len() > MAX_SHAPE_BYTES {
+        if self.resting > 0 {
+            self.resting -= 1;
             return;
         }
-        if self.learnt >= LEARN_FREELY && self.hits < self.learnt.saturating_mul(MIN_HIT_RATIO) {
-            self.shape = None;
+        if self.active && self.since_learnt < PAID {
+            self.poor += 1;
+        } else {
+            self.poor = 0;
+        }
+        if self.poor >= POOR_IN_A_ROW {
+            (self.active, self.poor, self.resting) = (false, 0, REST);
             return;
         }
-        self.learnt += 1;
-        self.shape = Shape::of(item, scanned, stack);
+        self.active = scanned.object && item.len() <= MAX_SHAPE_BYTES && self.shape.learn(item, scanned, stack);
+        self.since_learnt = 0;
+        self.learnt = self.learnt.saturating_add(1);
     }
 }
 
 impl Shape {
-    /// The skeleton of the valid object `item` (no leading whitespace); `None` if it is not one.
-    fn of(item: &[u8], scanned: &Scanned, stack: &mut Vec<u64>) -> Option<Shape> {
+    /// Becomes the skeleton of the valid object `item` (no leading whitespace); false if it is not one.
+    fn learn(&mut self, item: &[u8], scanned: &Scanned, stack: &mut Vec<u64>) -> bool {
         let whitespace = |mut i: usize| {
             while item.get(i).is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
                 i += 1;
@@ -109,41 +132,48 @@ impl Shape {
             i
         };
         if item.first() != Some(&b'{') {
-            return None;
+            return false;
         }
-        // (start, end) of each value
-        let mut values = Vec::new();
+        let (mut ranges, mut from) = (Vec::new(), 0);
+        std::mem::swap(&mut ranges, &mut self.segments);
+        ranges.clear();
+        self.bytes.clear();
+        // each run of skeleton bytes `item[from..to]`, up to a value or the end
+        let mut skeleton = |from: usize, to: usize, bytes: &mut Vec<u8>| {
+            let start = bytes.len();
+            bytes.extend_from_slice(&item[from..to]);
+            ranges.push(Segment { start, len: to - from, word: 0, mask: 0 });
+        };
         let mut i = whitespace(1);
         if item.get(i) != Some(&b'}') {
             loop {
-                let (key_end, _) = string(item, i).ok()?;
+                let Ok((key_end, _)) = string(item, i) else { return false };
                 i = whitespace(key_end + 1);
                 if item.get(i) != Some(&b':') {
-                    return None;
+                    return false;
                 }
                 let start = whitespace(i + 1);
-                let value = scan_value(stack, &Keys::default(), item.get(start..)?).ok()?;
-                i = whitespace(start + value.len);
-                values.push((start, start + value.len));
+                let Some(Ok(value)) = item.get(start..).map(|rest| scan_value(stack, &Keys::default(), rest)) else {
+                    return false;
+                };
+                skeleton(from, start, &mut self.bytes);
+                from = start + value.len;
+                i = whitespace(from);
                 match item.get(i) {
                     Some(b',') => i = whitespace(i + 1),
                     Some(b'}') => break,
-                    _ => return None,
+                    _ => return false,
                 }
             }
         }
-        let mut bytes = Vec::with_capacity(item.len());
-        let mut segments = Vec::with_capacity(values.len() + 1);
-        let mut from = 0;
-        for &(start, end) in values.iter().chain([(item.len(), item.len())].iter()) {
-            let run = item.get(from..start)?;
-            bytes.extend_from_slice(run);
-            from = end;
-            segments.push((bytes.len() - run.len(), run.len()));
+        skeleton(from, item.len(), &mut self.bytes);
+        for segment in &mut ranges {
+            *segment = Segment::new(&self.bytes, segment.start, segment.len);
         }
-        let segments = segments.into_iter().map(|(start, len)| Segment::new(&bytes, start, len)).collect();
-        let line_break = bytes.iter().any(|b| matches!(b, b'\n' | b'\r'));
-        Some(Shape { segments, bytes, keys: scanned.keys, line_break })
+        self.segments = ranges;
+        self.keys = scanned.keys;
+        self.line_break = self.bytes.iter().any(|b| matches!(b, b'\n' | b'\r'));
+        true
     }
 
     /// Reads the object at the start of `input` if it has this shape.
@@ -250,14 +280,18 @@ mod tests {
     }
 
     #[test]
-    fn mixed_shapes_stop_being_learnt() {
+    fn mixed_shapes_rest_and_come_back() {
         let mut s = scanner();
-        for i in 0..1000 {
-            let item = format!(r#"{{"k{i}":1}}"#);
+        for i in 0..10_000 {
+            let item = format!(r#"{{"k{}":1}}"#, i % 2);
             s.scan(item.as_bytes()).unwrap();
         }
-        assert_eq!(s.shapes.learnt, super::LEARN_FREELY, "no more shapes once they did not pay");
-        assert!(s.shapes.shape.is_none());
+        assert_eq!(s.shapes.hits, 0, "two shapes in turn never match");
+        assert!(s.shapes.learnt < 10_000 / 20, "{} shapes learnt: shapes must rest", s.shapes.learnt);
+        for i in 0..1000 {
+            s.scan(format!(r#"{{"user_id":{i}}}"#).as_bytes()).unwrap();
+        }
+        assert!(s.shapes.hits > 500, "{}: one shape again pays again", s.shapes.hits);
     }
 
     /// A scanner seasoned with a value reads mutations of it exactly as a fresh one does, on generated
