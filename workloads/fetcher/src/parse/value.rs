@@ -4,7 +4,7 @@
 //!
 //! This is the fetcher's hot loop (every item of every page goes through it once), so strings are skipped
 //! eight bytes at a time, nothing is allocated per value, and an object shaped like the one before it is
-//! read by comparing its skeleton (see [`shape`]).
+//! read by comparing its skeleton (`value/shape.rs`).
 
 mod shape;
 
