@@ -265,6 +265,20 @@ fn literal(bytes: &[u8], i: usize, word: &'static [u8]) -> Result<usize, Stop> {
     }
 }
 
+/// Scans the string, number or literal at `i` (any other byte is not a value there); returns the index
+/// after it.
+#[inline(always)]
+fn scalar(bytes: &[u8], i: usize) -> Result<usize, Stop> {
+    match byte_at(bytes, i)? {
+        b'"' => Ok(string(bytes, i)?.0 + 1),
+        b'-' | b'0'..=b'9' => number(bytes, i),
+        b't' => literal(bytes, i, b"true"),
+        b'f' => literal(bytes, i, b"false"),
+        b'n' => literal(bytes, i, b"null"),
+        _ => Err(Stop::Bad("expected a JSON value", i)),
+    }
+}
+
 /// Scans `"key" :` at `i` and the whitespace after it; returns the index of the member's value. Notes the
 /// key in `found` when it is one of the item's own (`top`) keys we look for.
 #[inline(always)]
@@ -354,12 +368,7 @@ fn scan_value(stack: &mut Vec<u64>, keys: &Keys, bytes: &[u8]) -> Result<Scanned
                     continue 'value;
                 }
             }
-            b'"' => i = string(bytes, i)?.0 + 1,
-            b'-' | b'0'..=b'9' => i = number(bytes, i)?,
-            b't' => i = literal(bytes, i, b"true")?,
-            b'f' => i = literal(bytes, i, b"false")?,
-            b'n' => i = literal(bytes, i, b"null")?,
-            _ => return Err(Stop::Bad("expected a JSON value", i)),
+            _ => i = scalar(bytes, i)?,
         }
         // a value ended: close containers until one goes on
         loop {

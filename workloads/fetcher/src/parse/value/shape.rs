@@ -6,7 +6,7 @@
 //! top-level keys; anything else (another shape, bad or cut-off input) goes to the full scan, which
 //! gives the verdict and the message, and the object it reads becomes the shape to try next.
 
-use super::{literal, number, scan_value, string, Keys, Scanned};
+use super::{scalar, scan_value, string, Keys, Scanned};
 
 /// Objects longer than this are not learnt as shapes (their values dominate the work anyway).
 const MAX_SHAPE_BYTES: usize = 4096;
@@ -200,17 +200,12 @@ impl Shape {
 #[inline(always)]
 fn value(input: &[u8], i: usize, stack: &mut Vec<u64>, line_break: &mut bool) -> Option<usize> {
     match *input.get(i)? {
-        b'"' => string(input, i).ok().map(|(end, _)| end + 1),
-        b'-' | b'0'..=b'9' => number(input, i).ok(),
-        b't' => literal(input, i, b"true").ok(),
-        b'f' => literal(input, i, b"false").ok(),
-        b'n' => literal(input, i, b"null").ok(),
         b'{' | b'[' => {
             let nested = scan_value(stack, &Keys::default(), input.get(i..)?).ok()?;
             *line_break |= nested.line_break;
             Some(i + nested.len)
         }
-        _ => None,
+        _ => scalar(input, i).ok(),
     }
 }
 
