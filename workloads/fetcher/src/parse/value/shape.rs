@@ -6,7 +6,7 @@
 //! top-level keys; anything else (another shape, bad or cut-off input) goes to the full scan, which
 //! gives the verdict and the message, and the object it reads becomes the shape to try next.
 
-use super::{scalar, scan_value, string, Keys, Scanned};
+use super::{scalar, scan_value, skip_whitespace, string, Keys, Scanned};
 
 /// Objects longer than this are not learnt as shapes (their values dominate the work anyway).
 const MAX_SHAPE_BYTES: usize = 4096;
@@ -60,13 +60,17 @@ struct Segment {
 }
 
 impl Segment {
-    fn new(shape_bytes: &[u8], start: usize, len: usize) -> Segment {
+    /// The segment of the skeleton bytes `run`, which start at `start` in its shape's bytes.
+    fn new(start: usize, run: &[u8]) -> Segment {
         let mut word = [0u8; 16];
-        if len <= 16 {
-            word[..len].copy_from_slice(&shape_bytes[start..start + len]);
-        }
-        let mask = if len <= 16 { u128::MAX.checked_shr(128 - 8 * len as u32).unwrap_or(0) } else { 0 };
-        Segment { start, len, word: u128::from_le_bytes(word), mask }
+        let (word, mask) = match word.get_mut(..run.len()) {
+            Some(head) => {
+                head.copy_from_slice(run);
+                (u128::from_le_bytes(word), u128::MAX.checked_shr(128 - 8 * run.len() as u32).unwrap_or(0))
+            }
+            None => (0, 0),
+        };
+        Segment { start, len: run.len(), word, mask }
     }
 
     /// True when `input[at..]` starts with this segment.
@@ -125,54 +129,41 @@ impl Shapes {
 impl Shape {
     /// Becomes the skeleton of the valid object `item` (no leading whitespace); false if it is not one.
     fn learn(&mut self, item: &[u8], scanned: &Scanned, stack: &mut Vec<u64>) -> bool {
-        let whitespace = |mut i: usize| {
-            while item.get(i).is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
-                i += 1;
-            }
-            i
-        };
         if item.first() != Some(&b'{') {
             return false;
         }
-        let (mut ranges, mut from) = (Vec::new(), 0);
-        std::mem::swap(&mut ranges, &mut self.segments);
-        ranges.clear();
+        self.segments.clear();
         self.bytes.clear();
-        // each run of skeleton bytes `item[from..to]`, up to a value or the end
-        let mut skeleton = |from: usize, to: usize, bytes: &mut Vec<u8>| {
-            let start = bytes.len();
-            bytes.extend_from_slice(&item[from..to]);
-            ranges.push(Segment { start, len: to - from, word: 0, mask: 0 });
-        };
-        let mut i = whitespace(1);
+        // line breaks in the skeleton's whitespace (keys cannot hold raw ones)
+        let mut line_break = false;
+        let mut from = 0;
+        let mut i = skip_whitespace(item, 1, &mut line_break);
         if item.get(i) != Some(&b'}') {
             loop {
                 let Ok((key_end, _)) = string(item, i) else { return false };
-                i = whitespace(key_end + 1);
+                i = skip_whitespace(item, key_end + 1, &mut line_break);
                 if item.get(i) != Some(&b':') {
                     return false;
                 }
-                let start = whitespace(i + 1);
+                let start = skip_whitespace(item, i + 1, &mut line_break);
                 let Some(Ok(value)) = item.get(start..).map(|rest| scan_value(stack, &Keys::default(), rest)) else {
                     return false;
                 };
-                skeleton(from, start, &mut self.bytes);
+                self.segments.push(Segment::new(self.bytes.len(), &item[from..start]));
+                self.bytes.extend_from_slice(&item[from..start]);
                 from = start + value.len;
-                i = whitespace(from);
+                i = skip_whitespace(item, from, &mut line_break);
                 match item.get(i) {
-                    Some(b',') => i = whitespace(i + 1),
+                    Some(b',') => i = skip_whitespace(item, i + 1, &mut line_break),
                     Some(b'}') => break,
                     _ => return false,
                 }
             }
         }
-        skeleton(from, item.len(), &mut self.bytes);
-        for segment in &mut ranges {
-            *segment = Segment::new(&self.bytes, segment.start, segment.len);
-        }
-        self.segments = ranges;
+        self.segments.push(Segment::new(self.bytes.len(), &item[from..]));
+        self.bytes.extend_from_slice(&item[from..]);
         self.keys = scanned.keys;
-        self.line_break = self.bytes.iter().any(|b| matches!(b, b'\n' | b'\r'));
+        self.line_break = line_break;
         true
     }
 
