@@ -9,9 +9,10 @@ use microfleet_crds::clusterfetch::Checks;
 /// The checks of one run.
 #[derive(Debug, Clone)]
 pub struct ItemChecks {
+    /// The required fields (at most 32, as the CRD allows), in the order of [`Scanned::keys`]' bits.
     required: Vec<String>,
-    /// The bits of [`Scanned::keys`] when every required field is there.
-    all_required: u32,
+    /// A scanner looking for the required fields, prepared once.
+    scanner: ValueScanner,
     min_items: u64,
     max_items: Option<u64>,
 }
@@ -19,25 +20,24 @@ pub struct ItemChecks {
 impl ItemChecks {
     /// The checks of `spec.checks`.
     pub fn new(checks: &Checks) -> ItemChecks {
-        let required: Vec<String> = checks.required_fields.iter().take(32).cloned().collect();
         ItemChecks {
-            all_required: u32::MAX.checked_shr(32 - required.len() as u32).unwrap_or(0),
-            required,
+            required: checks.required_fields.clone(),
+            scanner: ValueScanner::looking_for(&checks.required_fields),
             min_items: u64::try_from(checks.min_items).unwrap_or(0),
             max_items: checks.max_items.and_then(|m| u64::try_from(m).ok()),
         }
     }
 
-    /// A scanner that looks for the required fields, for the page parsers to read each item with.
+    /// A scanner that looks for the required fields, for a page parser to read each item with.
     pub fn scanner(&self) -> ValueScanner {
-        ValueScanner::looking_for(&self.required)
+        self.scanner.clone()
     }
 
     /// Checks item number `n` (1-based) from what the scanner found in it; the reason when it fails.
     #[inline]
     pub fn item(&self, scanned: &Scanned, n: u64) -> Result<(), String> {
         let within = self.max_items.is_none_or(|max| n <= max);
-        if within && scanned.keys == self.all_required && (scanned.object || self.required.is_empty()) {
+        if within && scanned.keys == self.scanner.all_keys() && (scanned.object || self.required.is_empty()) {
             return Ok(());
         }
         Err(self.refusal(scanned, n))
@@ -52,7 +52,7 @@ impl ItemChecks {
         if !scanned.object {
             return format!("item {n} is not a JSON object, and checks.requiredFields needs objects");
         }
-        match self.required.iter().enumerate().find(|(i, _)| scanned.keys & (1 << i) == 0) {
+        match self.required.iter().take(32).enumerate().find(|(i, _)| scanned.keys & (1 << i) == 0) {
             Some((_, missing)) => format!("item {n} has no field {missing:?} (checks.requiredFields)"),
             None => "the item fails no check".to_string(),
         }

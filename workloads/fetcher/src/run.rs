@@ -18,10 +18,7 @@ use tokio::sync::mpsc;
 use crate::{
     checks::ItemChecks,
     pagination::{PageInfo, Paginator},
-    parse::{
-        value::{Scanned, ValueScanner},
-        ItemSink, PageParser, ParseError, Stop,
-    },
+    parse::{value::Scanned, ItemSink, PageParser, ParseError, Stop},
     plan::{Auth, RunPlan},
     progress::Stats,
     retry::{self, Delays, Fault, Policy},
@@ -119,8 +116,6 @@ impl<T> Drop for Task<T> {
 /// Receives parsed items: checks them, batches them, and resumes a retried page after the items it already took.
 struct Collector {
     checks: ItemChecks,
-    /// The checks' scanner, prepared once; each page's parser gets a copy.
-    scanner: ValueScanner,
     max_item_bytes: usize,
     batch_size: usize,
     stats: Arc<Stats>,
@@ -142,7 +137,6 @@ impl Collector {
     fn new(checks: ItemChecks, max_item_bytes: usize, batch_size: usize, stats: Arc<Stats>) -> Collector {
         let pool = BodyPool::default();
         Collector {
-            scanner: checks.scanner(),
             checks,
             max_item_bytes,
             batch_size,
@@ -335,7 +329,7 @@ async fn fetch_page(
         origin.source.item_path.as_deref(),
         cursor_path,
         collector.max_item_bytes,
-        collector.scanner.clone(),
+        collector.checks.scanner(),
     );
     let parse_fault = |error: ParseError, collector: &mut Collector| -> PageFault {
         match error {

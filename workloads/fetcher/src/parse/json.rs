@@ -254,7 +254,7 @@ impl JsonPage {
             && self.items_depth == Some(self.stack.len())
     }
 
-    /// Has the receiver parse the finished item in `item_buf`, and hands it on.
+    /// Scans the item gathered in `item_buf` across chunks, and hands it on.
     fn emit_item(&mut self, sink: &mut dyn ItemSink) -> Result<(), ParseError> {
         let n = self.items + 1;
         let scanned = match self.scanner.scan(&self.item_buf) {

@@ -309,6 +309,11 @@ impl ValueScanner {
         ValueScanner { keys: Keys::new(keys), ..ValueScanner::default() }
     }
 
+    /// The bits of [`Scanned::keys`] of an object that has every key looked for.
+    pub fn all_keys(&self) -> u32 {
+        self.keys.all
+    }
+
     /// Scans the JSON value at the start of `bytes` (after optional whitespace).
     pub fn scan(&mut self, bytes: &[u8]) -> Result<Scanned, ScanError> {
         if let Some(scanned) = self.shapes.try_match(bytes, &mut self.stack) {
@@ -398,12 +403,15 @@ fn scan_value(stack: &mut Vec<u64>, keys: &Keys, bytes: &[u8]) -> Result<Scanned
     }
 }
 
+/// The keys the property checks look for: a plain one and one that needs decoding when escaped.
+const PROPERTY_KEYS: [&str; 2] = ["user_id", "é"];
+
 /// The property the fuzz target checks, on any input: what the scanner accepts serde_json accepts too (as
 /// `IgnoredAny`, which does not check that strings are UTF-8), and a whole value serde_json reads into a
 /// `Value` (which also refuses numbers too large for an f64) the scanner accepts, finding the same
 /// top-level keys. Returns whether the scanner accepted the input.
 pub fn check_agrees_with_serde_json(text: &[u8]) -> bool {
-    let keys = ["user_id".to_string(), "é".to_string()];
+    let keys = PROPERTY_KEYS.map(String::from);
     let whole = serde_json::from_slice::<serde_json::Value>(text);
     let shown = || String::from_utf8_lossy(text).into_owned();
     match ValueScanner::looking_for(&keys).scan(text) {
@@ -435,7 +443,7 @@ pub fn check_agrees_with_serde_json(text: &[u8]) -> bool {
 /// may try `input` against the seed's shape) reads `input` exactly as a fresh scanner does — the same
 /// value, keys and line breaks, or the same error. Returns whether the seed's shape read `input`.
 pub fn check_shape_agrees(seed: &[u8], input: &[u8]) -> bool {
-    let keys = ["user_id".to_string(), "é".to_string()];
+    let keys = PROPERTY_KEYS.map(String::from);
     let mut seasoned = ValueScanner::looking_for(&keys);
     let _ = seasoned.scan(seed);
     let fresh = ValueScanner::looking_for(&keys).scan(input);
