@@ -3,7 +3,9 @@
 # Installs what it needs (see scripts/tools.sh). Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-eval "$(scripts/tools.sh)"
+# an assignment, so that a failed install stops the run here (`eval "$(...)"` would carry on)
+tool_env="$(scripts/tools.sh)"
+eval "$tool_env"
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -27,6 +29,17 @@ if [ "$(ls crds/*.yaml | wc -l)" != "$(ls "$generated"/*.yaml | wc -l)" ]; then
   echo "crds/ holds a CRD file the types no longer generate" >&2
   exit 1
 fi
+
+step "the real control plane (scripts/cluster.sh) and Kafka broker (scripts/kafka.sh)"
+# Started here and stopped on exit; one that was already running (a developer's) is used and left running.
+stop=()
+scripts/cluster.sh status | grep -q 'kube-apiserver: running' || stop+=(cluster)
+scripts/kafka.sh status | grep -q 'kafka: running' || stop+=(kafka)
+trap 'rm -rf "$generated"; for s in "${stop[@]}"; do scripts/$s.sh down || true; done' EXIT
+cluster_env="$(scripts/cluster.sh up)"
+eval "$cluster_env"
+kafka_env="$(scripts/kafka.sh up)"
+eval "$kafka_env"
 
 step "tests (all tiers; the cluster e2e is skipped here, see below)"
 if cargo nextest --version >/dev/null 2>&1; then

