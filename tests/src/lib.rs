@@ -1,12 +1,13 @@
 //! Shared helpers of the cross-crate test tiers.
 //!
-//! [`admission`] replays what the API server does with a ClusterFetch at `kubectl apply` (defaults, the
-//! CRD's OpenAPI schema, its CEL rules), followed by the operator's own spec checks. [`tools`] finds the
+//! [`cluster`] connects to the real control plane; [`admission`] asks it what it does with a ClusterFetch at
+//! `kubectl apply` (a server-side dry run), followed by the operator's own spec checks. [`tools`] finds the
 //! external tools the tiers run (installed by `scripts/tools.sh`) and renders the Helm chart; [`broker`] locates
 //! the real Kafka broker (`scripts/kafka.sh`).
 
 pub mod admission;
 pub mod broker;
+pub mod cluster;
 pub mod tools;
 
 use std::path::PathBuf;
