@@ -21,6 +21,7 @@ use microfleet_operator::{
         leader::Election,
         metrics::Metrics,
         server::{self, AdminState},
+        watches::WatchHealth,
     },
 };
 
@@ -226,7 +227,8 @@ async fn run(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let metrics = Arc::new(Metrics::new()?);
     let ready = Arc::new(AtomicBool::new(false));
     let shutdown = Shutdown::on_signals();
-    let admin = AdminState { metrics: metrics.clone(), ready: ready.clone() };
+    let watches = WatchHealth::new(metrics.clone());
+    let admin = AdminState { metrics: metrics.clone(), ready: ready.clone(), watches: watches.clone() };
     let server = tokio::spawn(server::serve(args.admin_addr, admin, shutdown.clone().requested()));
 
     let identity = args.identity.clone().unwrap_or_else(|| format!("microfleet-operator-{}", std::process::id()));
@@ -244,6 +246,7 @@ async fn run(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         },
         metrics: metrics.clone(),
         concurrency: args.concurrency,
+        watches,
     };
 
     let mut exit = ExitCode::SUCCESS;

@@ -39,7 +39,10 @@ use kube::{
 };
 use microfleet_crds::{clusterfetch::ClusterFetch, labels};
 
-use crate::{error::Error, runtime::metrics::Metrics};
+use crate::{
+    error::Error,
+    runtime::{metrics::Metrics, watches::WatchHealth},
+};
 use build::BuildConfig;
 
 /// Name of this controller in metrics and logs.
@@ -156,26 +159,50 @@ pub struct Settings {
     pub metrics: Arc<Metrics>,
     /// Reconciles that may run at once.
     pub concurrency: u16,
+    /// Where the watches report their health.
+    pub watches: WatchHealth,
 }
 
 /// Runs the ClusterFetch controller until `shutdown` resolves. `on_ready` is called once the caches are
 /// filled.
+///
+/// Every watch goes through [`WatchHealth::observe`]: a watch that fails is reported (log, metric,
+/// `/readyz`) and retries on its own backoff without holding up the reconciles of other objects. Deleting a
+/// ClusterFetch triggers a reconcile too (it ends in `ObjectNotFound`), which drops its metric series at once.
 pub async fn run(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
     on_ready: impl FnOnce() + Send + 'static,
 ) {
-    let Settings { client, scope, recorder, config, metrics, concurrency } = settings;
+    let Settings { client, scope, recorder, config, metrics, concurrency, watches } = settings;
     let selector = watcher::Config::default().labels(labels::CLUSTER_FETCH).any_semantic();
+    let (fetches, fetches_writer) = reflector::store::<ClusterFetch>();
     let (jobs, jobs_writer) = reflector::store::<Job>();
     let (pods, pods_writer) = reflector::store::<Pod>();
-    let job_events = watcher(scope.api::<Job>(&client), selector.clone())
-        .default_backoff()
+    let fetch_events = watches
+        .observe(
+            "clusterfetches",
+            watcher(scope.api::<ClusterFetch>(&client), watcher::Config::default().any_semantic()).default_backoff(),
+        )
+        .reflect(fetches_writer)
+        .touched_objects();
+    let cronjob_events = watches
+        .observe(
+            "cronjobs",
+            watcher(
+                scope.api::<CronJob>(&client),
+                watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGER)),
+            )
+            .default_backoff(),
+        )
+        .touched_objects();
+    let job_events = watches
+        .observe("jobs", watcher(scope.api::<Job>(&client), selector.clone()).default_backoff())
         .modify(|job| job.managed_fields_mut().clear())
         .reflect(jobs_writer)
         .touched_objects();
-    let pod_events = watcher(scope.api::<Pod>(&client), selector)
-        .default_backoff()
+    let pod_events = watches
+        .observe("pods", watcher(scope.api::<Pod>(&client), selector).default_backoff())
         .modify(|pod| pod.managed_fields_mut().clear())
         .reflect(pods_writer)
         .touched_objects();
@@ -188,11 +215,8 @@ pub async fn run(
         });
     }
     let ctx = Arc::new(Context::new(client.clone(), recorder, jobs, pods, config, metrics.clone(), Timestamp::now));
-    Controller::new(scope.api::<ClusterFetch>(&client), watcher::Config::default().any_semantic())
-        .owns(
-            scope.api::<CronJob>(&client),
-            watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGER)),
-        )
+    Controller::for_stream(fetch_events, fetches)
+        .owns_stream(cronjob_events)
         .watches_stream(job_events, |job| owner_of(&job))
         .watches_stream(pod_events, |pod| owner_of(&pod))
         .with_config(controller::Config::default().concurrency(concurrency).debounce(Duration::from_millis(500)))

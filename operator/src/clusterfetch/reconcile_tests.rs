@@ -578,13 +578,15 @@ async fn the_chart_rbac_allows_every_call_the_operator_makes() {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "microfleet-system");
     tokio::spawn(answer_everything(handle, recorded.clone()));
+    let metrics = Arc::new(Metrics::new().unwrap());
     let settings = crate::clusterfetch::Settings {
         client: client.clone(),
         scope: crate::clusterfetch::Scope::default(),
         recorder: Recorder::new(client.clone(), "microfleet-operator".to_string().into()),
         config: BuildConfig::new("registry.local/fetcher:1"),
-        metrics: Arc::new(Metrics::new().unwrap()),
+        metrics: metrics.clone(),
         concurrency: 1,
+        watches: crate::runtime::watches::WatchHealth::new(metrics),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let controller = tokio::spawn(crate::clusterfetch::run(

@@ -23,6 +23,8 @@ pub struct Metrics {
     reconciles_in_flight: IntGaugeVec,
     /// 1 while this replica holds the leader Lease.
     pub leader: IntGauge,
+    watch_healthy: IntGaugeVec,
+    watch_errors: IntCounterVec,
     last_success: GaugeVec,
     last_run: GaugeVec,
     last_run_succeeded: IntGaugeVec,
@@ -66,6 +68,17 @@ impl Metrics {
                 &["controller"],
             )?,
             leader: IntGauge::new("microfleet_leader", "1 while this replica holds the leader Lease")?,
+            watch_healthy: IntGaugeVec::new(
+                Opts::new(
+                    "microfleet_watch_healthy",
+                    "1 while the watch of a resource lists and watches, 0 while it fails",
+                ),
+                &["resource"],
+            )?,
+            watch_errors: IntCounterVec::new(
+                Opts::new("microfleet_watch_errors_total", "Failed lists or watches, by resource"),
+                &["resource"],
+            )?,
             last_success: gauge(
                 "microfleet_clusterfetch_last_success_timestamp_seconds",
                 "Unix time the last successful run finished (0: never)",
@@ -130,6 +143,8 @@ impl Metrics {
             Box::new(self.reconcile_duration.clone()),
             Box::new(self.reconciles_in_flight.clone()),
             Box::new(self.leader.clone()),
+            Box::new(self.watch_healthy.clone()),
+            Box::new(self.watch_errors.clone()),
             Box::new(self.last_success.clone()),
             Box::new(self.last_run.clone()),
             Box::new(self.last_run_succeeded.clone()),
@@ -167,6 +182,17 @@ impl Metrics {
     /// Counts a failed reconcile.
     pub fn reconcile_failed(&self, controller: &str, error: &str) {
         self.reconcile_errors.with_label_values(&[controller, error]).inc();
+    }
+
+    /// Marks the watch of `resource` healthy (or not).
+    pub fn watch_healthy(&self, resource: &str, healthy: bool) {
+        self.watch_healthy.with_label_values(&[resource]).set(i64::from(healthy));
+    }
+
+    /// Counts a failed list or watch of `resource` and marks it unhealthy.
+    pub fn watch_failed(&self, resource: &str) {
+        self.watch_errors.with_label_values(&[resource]).inc();
+        self.watch_healthy(resource, false);
     }
 
     /// Sets the gauges of one ClusterFetch from its new status, and counts its newly finished runs.

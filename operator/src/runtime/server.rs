@@ -12,7 +12,7 @@ use std::{
 
 use axum::{extract::State, http::StatusCode, response::IntoResponse, routing::get, Router};
 
-use super::metrics::Metrics;
+use super::{metrics::Metrics, watches::WatchHealth};
 
 /// What the admin endpoints report.
 #[derive(Clone)]
@@ -21,6 +21,8 @@ pub struct AdminState {
     pub metrics: Arc<Metrics>,
     /// True once this replica is ready: leading with its caches synced, or standing by as a follower.
     pub ready: Arc<AtomicBool>,
+    /// The watches that fail now: while any does, `/readyz` answers 503 and names them.
+    pub watches: WatchHealth,
 }
 
 /// The admin routes.
@@ -37,10 +39,16 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
 }
 
 async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
+    let failing = state.watches.failing();
+    if !failing.is_empty() {
+        let lines: Vec<String> =
+            failing.iter().map(|(resource, error)| format!("watch of {resource} failing: {error}")).collect();
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("not ready\n{}\n", lines.join("\n")));
+    }
     if state.ready.load(Ordering::Relaxed) {
-        (StatusCode::OK, "ready")
+        (StatusCode::OK, "ready".to_string())
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready: caches not synced yet".to_string())
     }
 }
 
