@@ -5,7 +5,8 @@
 # - Helm (helm.sh/helm/v3 built from the Go module proxy) for helm lint/template/install
 # - Prometheus tooling from Debian (promtool, prometheus-pushgateway) when missing (needs root, as CI is)
 # - the Kubernetes control plane's binaries (scripts/cluster.sh build) and Kafka's classpath (scripts/kafka.sh
-#   fetch), so that the test run only starts them
+#   fetch), so that the test run only starts them; tests/kstatus (Flux's health check); the prometheus-operator's
+#   PrometheusRule and ServiceMonitor CRDs from its Go module
 # Any install that fails stops the script with a non-zero exit (callers: `tool_env="$(scripts/tools.sh)"`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,4 +38,21 @@ if [ ! -x "$helm_dir/helm" ]; then
 fi
 scripts/cluster.sh build >/dev/null
 scripts/kafka.sh fetch
-echo "export PATH=\"$venv/bin:$helm_dir:\$PATH\""
+# kstatus: the health Flux computes for an object (tests/kstatus, sigs.k8s.io/cli-utils v0.37.2)
+kstatus_dir="$cache/kstatus/$(sha256sum tests/kstatus/main.go tests/kstatus/go.sum | sha256sum | cut -c1-12)"
+if [ ! -x "$kstatus_dir/kstatus" ]; then
+  echo "building tests/kstatus into $kstatus_dir (once)" >&2
+  (cd tests/kstatus && go build -mod=readonly -trimpath -o "$kstatus_dir/kstatus" .) >&2
+fi
+# the prometheus-operator's CRDs (PrometheusRule, ServiceMonitor), from its Go module's files
+po_version="${MICROFLEET_PROMETHEUS_OPERATOR_VERSION:-0.85.0}"
+po_crds="$cache/prometheus-operator/v$po_version"
+if [ ! -f "$po_crds/monitoring.coreos.com_prometheusrules.yaml" ]; then
+  echo "fetching the prometheus-operator v$po_version CRDs into $po_crds (once)" >&2
+  po_dir="$(cd "$(mktemp -d)" && go mod download -json "github.com/prometheus-operator/prometheus-operator@v$po_version" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+  mkdir -p "$po_crds"
+  cp "$po_dir"/example/prometheus-operator-crd/monitoring.coreos.com_{prometheusrules,servicemonitors}.yaml "$po_crds/"
+fi
+echo "export MICROFLEET_PROMETHEUS_OPERATOR_CRDS=\"$po_crds\""
+echo "export PATH=\"$venv/bin:$helm_dir:$kstatus_dir:\$PATH\""
