@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# A node for the local control plane (scripts/cluster.sh): the pod runner (tests/pod-runner) registers Node
+# `microfleet-node` and runs the pods bound to it as local processes, each image mapped to a binary of this
+# workspace (debug build). Pods share the host network: their ports are on 127.0.0.1.
+#
+#   scripts/node.sh up      # build the binaries, start the runner, wait until the Node is Ready
+#   scripts/node.sh down    # stop it (its pods' processes stop with it)
+#   scripts/node.sh status
+#
+# Needs KUBECONFIG and MICROFLEET_CLUSTER_DIR from `scripts/cluster.sh env`. Settings: MICROFLEET_NODE_NAME
+# (microfleet-node), MICROFLEET_NODE_DIR (/tmp/microfleet-node: the runner's log, PID and per-pod folders).
+# Images: microfleet-operator, microfleet-fetcher, microfleet-demo (also under ghcr.io/microfleet/, the chart's
+# defaults) and microfleet-testbox (the pod runner's test image).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+node="${MICROFLEET_NODE_NAME:-microfleet-node}"
+dir="${MICROFLEET_NODE_DIR:-/tmp/microfleet-node}"
+cluster_dir="${MICROFLEET_CLUSTER_DIR:-/tmp/microfleet-cluster}"
+
+log() { printf 'node: %s\n' "$*" >&2; }
+die() { printf 'node: error: %s\n' "$*" >&2; exit 1; }
+
+running() { [ -f "$dir/runner.pid" ] && kill -0 "$(cat "$dir/runner.pid")" 2>/dev/null; }
+
+up() {
+  [ -n "${KUBECONFIG:-}" ] || die "KUBECONFIG is not set: eval \"\$(scripts/cluster.sh env)\" first"
+  if running; then
+    log "already running (dir $dir)"
+    return
+  fi
+  log "building the pod runner and the workload binaries"
+  cargo build --locked --quiet -p microfleet-pod-runner -p microfleet-operator -p microfleet-fetcher -p microfleet-demo --bins >&2
+  local target
+  target="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug"
+  local images=()
+  for b in operator fetcher demo; do
+    images+=(--image "microfleet-$b=$target/microfleet-$b" --image "ghcr.io/microfleet/microfleet-$b=$target/microfleet-$b")
+  done
+  images+=(--image "microfleet-testbox=$target/microfleet-testbox")
+  local api_port
+  api_port="$(sed -n 's|.*server: https://127.0.0.1:\([0-9]*\).*|\1|p' "$KUBECONFIG" | head -n 1)"
+  mkdir -p "$dir"
+  nohup "$target/microfleet-pod-runner" --node-name "$node" --work-dir "$dir/pods" \
+    --api-host 127.0.0.1 --api-port "${api_port:-16443}" --ca-file "$cluster_dir/pki/ca.crt" "${images[@]}" \
+    >"$dir/runner.log" 2>&1 &
+  echo $! >"$dir/runner.pid"
+  local deadline=$((SECONDS + 60))
+  until kubectl get node "$node" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -q True; do
+    running || die "the pod runner exited: $(tail -n 20 "$dir/runner.log")"
+    [ $SECONDS -lt $deadline ] || die "node $node not Ready within 60 s (log: $dir/runner.log)"
+    sleep 0.5
+  done
+  log "node $node Ready (runner log: $dir/runner.log)"
+}
+
+down() {
+  if running; then
+    local pid
+    pid="$(cat "$dir/runner.pid")"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$dir/runner.pid"
+  log "down"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) if running; then echo "node: running (pid $(cat "$dir/runner.pid"))"; else echo "node: stopped"; fi ;;
+  *) die "usage: scripts/node.sh up|down|status" ;;
+esac
