@@ -39,7 +39,11 @@ use kube::{
 };
 use microfleet_crds::{clusterfetch::ClusterFetch, labels};
 
-use crate::{error::Error, runtime::metrics::Metrics};
+use crate::{
+    error::Error,
+    runtime::{leader::Fence, metrics::Metrics},
+};
+use apply::Writer;
 use build::BuildConfig;
 
 /// Name of this controller in metrics and logs.
@@ -52,10 +56,8 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Everything a reconcile needs besides the ClusterFetch itself.
 pub struct Context {
-    /// API client.
-    pub client: Client,
-    /// Event recorder.
-    pub recorder: Recorder,
+    /// Every write, behind the leader fence.
+    pub writer: Writer,
     /// Cache of the Jobs labelled with a ClusterFetch.
     pub jobs: Store<Job>,
     /// Cache of the Pods labelled with a ClusterFetch.
@@ -72,15 +74,14 @@ pub struct Context {
 impl Context {
     /// A context over the given caches.
     pub fn new(
-        client: Client,
-        recorder: Recorder,
+        writer: Writer,
         jobs: Store<Job>,
         pods: Store<Pod>,
         config: BuildConfig,
         metrics: Arc<Metrics>,
         clock: fn() -> Timestamp,
     ) -> Context {
-        Context { client, recorder, jobs, pods, config, metrics, clock, failures: Mutex::default() }
+        Context { writer, jobs, pods, config, metrics, clock, failures: Mutex::default() }
     }
 
     /// The wait before retrying `cf` after its `n`th consecutive failure.
@@ -156,6 +157,8 @@ pub struct Settings {
     pub metrics: Arc<Metrics>,
     /// Reconciles that may run at once.
     pub concurrency: u16,
+    /// The leader fence every write checks first (always open without leader election).
+    pub fence: Fence,
 }
 
 /// Runs the ClusterFetch controller until `shutdown` resolves. `on_ready` is called once the caches are
@@ -165,7 +168,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
     on_ready: impl FnOnce() + Send + 'static,
 ) {
-    let Settings { client, scope, recorder, config, metrics, concurrency } = settings;
+    let Settings { client, scope, recorder, config, metrics, concurrency, fence } = settings;
     let selector = watcher::Config::default().labels(labels::CLUSTER_FETCH).any_semantic();
     let (jobs, jobs_writer) = reflector::store::<Job>();
     let (pods, pods_writer) = reflector::store::<Pod>();
@@ -187,7 +190,8 @@ pub async fn run(
             }
         });
     }
-    let ctx = Arc::new(Context::new(client.clone(), recorder, jobs, pods, config, metrics.clone(), Timestamp::now));
+    let writer = Writer::new(client.clone(), recorder, fence);
+    let ctx = Arc::new(Context::new(writer, jobs, pods, config, metrics.clone(), Timestamp::now));
     Controller::new(scope.api::<ClusterFetch>(&client), watcher::Config::default().any_semantic())
         .owns(
             scope.api::<CronJob>(&client),
