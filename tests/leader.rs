@@ -346,7 +346,7 @@ async fn one_leader_writes_and_a_frozen_leader_writes_nothing_once_resumed() {
         writes.iter().any(|w| w.user_agent == new_ua && w.received >= resumed && w.resource != "leases"),
         "the new leader wrote after the resume"
     );
-    assert!(replicas[leader].logs().contains("stepping down"), "log:\n{}", replicas[leader].logs());
+    assert!(replicas[leader].logs().contains("stepping down from leading"), "log:\n{}", replicas[leader].logs());
 
     for replica in &mut replicas {
         let _ = replica.child.kill();

@@ -182,10 +182,12 @@ impl Campaign {
         match decision {
             Decision::Wait => {}
             Decision::StepDown => {
+                let overdue = self.renewed.is_some_and(|r| Instant::now() >= lease::deadline(r));
                 tracing::error!(
                     lease = %self.name,
                     holder = spec.and_then(|s| s.holder_identity.as_deref()).unwrap_or_default(),
-                    "stepping down: the leader Lease was not renewed in time or is held by another replica"
+                    reason = if overdue { "no renewal succeeded in time" } else { "the Lease is gone or held by another" },
+                    "stepping down from leading"
                 );
                 self.renewed = None;
                 self.lead.send_replace(None);
