@@ -294,7 +294,11 @@ async fn one_leader_writes_and_a_frozen_leader_writes_nothing_once_resumed() {
     assert_eq!(writers, BTreeSet::from([&replicas[leader].user_agent()]), "only the leader writes objects");
     let successful_writers: BTreeSet<_> =
         writes.iter().filter(ours).filter(|w| w.code < 300).map(|w| &w.user_agent).collect();
-    assert_eq!(successful_writers, BTreeSet::from([&replicas[leader].user_agent()]), "only the leader's writes succeed");
+    assert_eq!(
+        successful_writers,
+        BTreeSet::from([&replicas[leader].user_agent()]),
+        "only the leader's writes succeed"
+    );
 
     // freeze the leader: the standby takes over once the Lease has lapsed
     replicas[leader].signal("-STOP");
