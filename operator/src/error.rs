@@ -1,6 +1,6 @@
 //! The errors a reconcile can end with; the error policy retries all of them with per-object backoff.
 
-use crate::clusterfetch::build::BuildError;
+use crate::{clusterfetch::build::BuildError, runtime::leader::NotLeading};
 
 /// Why a reconcile failed.
 #[derive(Debug, thiserror::Error)]
@@ -11,6 +11,10 @@ pub enum Error {
     /// A child object could not be built (the ClusterFetch lacks metadata the API always sets).
     #[error("cannot build child objects: {0}")]
     Build(#[from] BuildError),
+    /// A write was held back: this replica does not surely hold the leader Lease (retried; a replica that
+    /// lost the Lease stops soon after).
+    #[error("{0}")]
+    NotLeading(#[from] NotLeading),
 }
 
 impl Error {
@@ -20,6 +24,7 @@ impl Error {
             Error::Kube(kube::Error::Api(_)) => "api",
             Error::Kube(_) => "client",
             Error::Build(_) => "build",
+            Error::NotLeading(_) => "not_leading",
         }
     }
 }

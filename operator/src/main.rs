@@ -18,7 +18,7 @@ use microfleet_operator::{
     preview::preview_run,
     render::render,
     runtime::{
-        leader::Election,
+        leader::{Election, Fence},
         metrics::Metrics,
         server::{self, AdminState},
         watches::WatchHealth,
@@ -115,6 +115,11 @@ struct RunArgs {
     /// Log format.
     #[arg(long, env = "MICROFLEET_LOG_FORMAT", value_enum, default_value = "json")]
     log_format: LogFormat,
+}
+
+/// This replica's HTTP User-Agent: `microfleet-operator/<version> (<identity>)`.
+fn user_agent(identity: &str) -> String {
+    format!("microfleet-operator/{} ({identity})", env!("CARGO_PKG_VERSION"))
 }
 
 /// Parses `k=v,k=v` (empty: no labels).
@@ -223,7 +228,11 @@ fn preview(args: &PreviewArgs) -> ExitCode {
 }
 
 async fn run(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let client = Client::try_default().await?;
+    let identity = args.identity.clone().unwrap_or_else(|| format!("microfleet-operator-{}", std::process::id()));
+    let mut config = kube::Config::infer().await?;
+    // the API server's audit log then tells which replica made each write
+    config.headers.push((http::header::USER_AGENT, http::HeaderValue::from_str(&user_agent(&identity))?));
+    let client = Client::try_from(config)?;
     let metrics = Arc::new(Metrics::new()?);
     let ready = Arc::new(AtomicBool::new(false));
     let shutdown = Shutdown::on_signals();
@@ -231,7 +240,6 @@ async fn run(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let admin = AdminState { metrics: metrics.clone(), ready: ready.clone(), watches: watches.clone() };
     let server = tokio::spawn(server::serve(args.admin_addr, admin, shutdown.clone().requested()));
 
-    let identity = args.identity.clone().unwrap_or_else(|| format!("microfleet-operator-{}", std::process::id()));
     let recorder = Recorder::new(
         client.clone(),
         kube::runtime::events::Reporter { controller: "microfleet-operator".into(), instance: Some(identity.clone()) },
@@ -247,6 +255,7 @@ async fn run(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         metrics: metrics.clone(),
         concurrency: args.concurrency,
         watches,
+        fence: Fence::open(),
     };
 
     let mut exit = ExitCode::SUCCESS;
@@ -258,7 +267,8 @@ async fn run(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         clusterfetch::run(settings, shutdown.requested(), on_ready).await;
     } else {
         let namespace = args.lease_namespace.clone().unwrap_or_else(|| client.default_namespace().to_string());
-        let mut election = Election::join(client.clone(), &namespace, &args.lease_name, &identity).await?;
+        let mut election = Election::join(client.clone(), &namespace, &args.lease_name, &identity);
+        let settings = Settings { fence: election.fence(), ..settings };
         // A standby replica is healthy and ready: it serves metrics and takes over when the leader goes.
         ready.store(true, Ordering::Relaxed);
         tracing::info!(lease = %args.lease_name, %namespace, %identity, "waiting to lead");

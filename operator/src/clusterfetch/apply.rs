@@ -1,7 +1,9 @@
-//! Apply: the writes of a reconcile — server-side apply of the CronJob, creation of run-now and notifier
-//! Jobs, the status patch and Events. One field manager for everything.
+//! Apply: the writes of a reconcile — server-side apply of the CronJob and the PrometheusRule, creation of
+//! run-now and notifier Jobs, the status patch and Events. One field manager for everything.
 //!
-//! Thin I/O only: what to write is decided by the pure `build`, `run_now` and `status` modules.
+//! Thin I/O only: what to write is decided by the pure `build`, `run_now` and `status` modules. Every write
+//! goes through [`Writer`], which checks the leader fence immediately before it: no write leaves a replica
+//! that is not surely the leader.
 
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use kube::{
@@ -11,14 +13,10 @@ use kube::{
 };
 use microfleet_crds::clusterfetch::{ClusterFetch, ClusterFetchStatus};
 
+use crate::{error::Error, runtime::leader::Fence};
+
 /// The field manager of every write the operator makes.
 pub const FIELD_MANAGER: &str = "microfleet-operator";
-
-/// Server-side applies `cronjob` (forcing ownership of its fields) and returns it as stored.
-pub async fn apply_cronjob(client: &Client, cronjob: &CronJob) -> Result<CronJob, kube::Error> {
-    let api: Api<CronJob> = Api::namespaced(client.clone(), &cronjob.namespace().unwrap_or_default());
-    api.patch(&cronjob.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(cronjob)).await
-}
 
 /// Whether a create made the object or found it already there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,17 +25,6 @@ pub enum Created {
     New,
     /// An object of that name existed already (an earlier reconcile created it).
     Existing,
-}
-
-/// Creates `job` unless a Job of that name exists; the stable names make this the once-only guard.
-pub async fn create_job(client: &Client, job: &Job) -> Result<Created, kube::Error> {
-    let api: Api<Job> = Api::namespaced(client.clone(), &job.namespace().unwrap_or_default());
-    let params = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
-    match api.create(&params, job).await {
-        Ok(_) => Ok(Created::New),
-        Err(kube::Error::Api(status)) if status.code == 409 => Ok(Created::Existing),
-        Err(e) => Err(e),
-    }
 }
 
 /// What became of the PrometheusRule apply.
@@ -49,61 +36,97 @@ pub enum RuleApplied {
     KindMissing,
 }
 
-fn prometheus_rules(client: &Client, namespace: &str) -> Api<DynamicObject> {
-    let resource = ApiResource {
-        group: "monitoring.coreos.com".into(),
-        version: "v1".into(),
-        api_version: "monitoring.coreos.com/v1".into(),
-        kind: "PrometheusRule".into(),
-        plural: "prometheusrules".into(),
-    };
-    Api::namespaced_with(client.clone(), namespace, &resource)
+/// Makes the controller's writes, each behind the leader fence.
+pub struct Writer {
+    client: Client,
+    recorder: Recorder,
+    fence: Fence,
 }
 
-/// Server-side applies a PrometheusRule (built as JSON).
-pub async fn apply_prometheus_rule(client: &Client, rule: &serde_json::Value) -> Result<RuleApplied, kube::Error> {
-    let namespace = rule["metadata"]["namespace"].as_str().unwrap_or_default();
-    let name = rule["metadata"]["name"].as_str().unwrap_or_default();
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    match prometheus_rules(client, namespace).patch(name, &params, &Patch::Apply(rule)).await {
-        Ok(_) => Ok(RuleApplied::Applied),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(RuleApplied::KindMissing),
-        Err(error) => Err(error),
+impl Writer {
+    /// A writer through `client` (Events through `recorder`), open while `fence` is.
+    pub fn new(client: Client, recorder: Recorder, fence: Fence) -> Writer {
+        Writer { client, recorder, fence }
     }
-}
 
-/// Deletes a PrometheusRule the operator made earlier (gone already is fine).
-pub async fn delete_prometheus_rule(client: &Client, namespace: &str, name: &str) -> Result<(), kube::Error> {
-    match prometheus_rules(client, namespace).delete(name, &Default::default()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-        Err(error) => Err(error),
+    /// Server-side applies `cronjob` (forcing ownership of its fields) and returns it as stored.
+    pub async fn apply_cronjob(&self, cronjob: &CronJob) -> Result<CronJob, Error> {
+        let api: Api<CronJob> = Api::namespaced(self.client.clone(), &cronjob.namespace().unwrap_or_default());
+        self.fence.check()?;
+        Ok(api.patch(&cronjob.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(cronjob)).await?)
     }
-}
 
-/// Server-side applies the status subresource of `cf`.
-pub async fn apply_status(client: &Client, cf: &ClusterFetch, status: &ClusterFetchStatus) -> Result<(), kube::Error> {
-    let api: Api<ClusterFetch> = Api::namespaced(client.clone(), &cf.namespace().unwrap_or_default());
-    let body = serde_json::json!({
-        "apiVersion": ClusterFetch::api_version(&()),
-        "kind": ClusterFetch::kind(&()),
-        "status": status,
-    });
-    api.patch_status(&cf.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(body)).await?;
-    Ok(())
-}
+    /// Creates `job` unless a Job of that name exists; the stable names make this the once-only guard.
+    pub async fn create_job(&self, job: &Job) -> Result<Created, Error> {
+        let api: Api<Job> = Api::namespaced(self.client.clone(), &job.namespace().unwrap_or_default());
+        let params = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
+        self.fence.check()?;
+        match api.create(&params, job).await {
+            Ok(_) => Ok(Created::New),
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(Created::Existing),
+            Err(e) => Err(e.into()),
+        }
+    }
 
-/// Publishes an Event about `cf`. A failure is logged, not returned: Events are best effort.
-pub async fn publish(
-    recorder: &Recorder,
-    cf: &ClusterFetch,
-    type_: EventType,
-    reason: &str,
-    action: &str,
-    note: String,
-) {
-    let event = Event { type_, reason: reason.into(), note: Some(note), action: action.into(), secondary: None };
-    if let Err(error) = recorder.publish(&event, &cf.object_ref(&())).await {
-        tracing::warn!(%error, reason, "could not publish an Event");
+    fn prometheus_rules(&self, namespace: &str) -> Api<DynamicObject> {
+        let resource = ApiResource {
+            group: "monitoring.coreos.com".into(),
+            version: "v1".into(),
+            api_version: "monitoring.coreos.com/v1".into(),
+            kind: "PrometheusRule".into(),
+            plural: "prometheusrules".into(),
+        };
+        Api::namespaced_with(self.client.clone(), namespace, &resource)
+    }
+
+    /// Server-side applies a PrometheusRule (built as JSON).
+    pub async fn apply_prometheus_rule(&self, rule: &serde_json::Value) -> Result<RuleApplied, Error> {
+        let namespace = rule["metadata"]["namespace"].as_str().unwrap_or_default();
+        let name = rule["metadata"]["name"].as_str().unwrap_or_default();
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let api = self.prometheus_rules(namespace);
+        self.fence.check()?;
+        match api.patch(name, &params, &Patch::Apply(rule)).await {
+            Ok(_) => Ok(RuleApplied::Applied),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(RuleApplied::KindMissing),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Deletes a PrometheusRule the operator made earlier (gone already is fine).
+    pub async fn delete_prometheus_rule(&self, namespace: &str, name: &str) -> Result<(), Error> {
+        let api = self.prometheus_rules(namespace);
+        self.fence.check()?;
+        match api.delete(name, &Default::default()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Server-side applies the status subresource of `cf`.
+    pub async fn apply_status(&self, cf: &ClusterFetch, status: &ClusterFetchStatus) -> Result<(), Error> {
+        let api: Api<ClusterFetch> = Api::namespaced(self.client.clone(), &cf.namespace().unwrap_or_default());
+        let body = serde_json::json!({
+            "apiVersion": ClusterFetch::api_version(&()),
+            "kind": ClusterFetch::kind(&()),
+            "status": status,
+        });
+        self.fence.check()?;
+        api.patch_status(&cf.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(body)).await?;
+        Ok(())
+    }
+
+    /// Publishes an Event about `cf`. A failure (the fence included) is logged, not returned: Events are best
+    /// effort.
+    pub async fn publish(&self, cf: &ClusterFetch, type_: EventType, reason: &str, action: &str, note: String) {
+        let event = Event { type_, reason: reason.into(), note: Some(note), action: action.into(), secondary: None };
+        if let Err(error) = self.fence.check() {
+            tracing::warn!(%error, reason, "Event not published");
+            return;
+        }
+        if let Err(error) = self.recorder.publish(&event, &cf.object_ref(&())).await {
+            tracing::warn!(%error, reason, "could not publish an Event");
+        }
     }
 }

@@ -41,8 +41,9 @@ use microfleet_crds::{clusterfetch::ClusterFetch, labels};
 
 use crate::{
     error::Error,
-    runtime::{metrics::Metrics, watches::WatchHealth},
+    runtime::{leader::Fence, metrics::Metrics, watches::WatchHealth},
 };
+use apply::Writer;
 use build::BuildConfig;
 
 /// Name of this controller in metrics and logs.
@@ -55,10 +56,8 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Everything a reconcile needs besides the ClusterFetch itself.
 pub struct Context {
-    /// API client.
-    pub client: Client,
-    /// Event recorder.
-    pub recorder: Recorder,
+    /// Every write, behind the leader fence.
+    pub writer: Writer,
     /// Cache of the Jobs labelled with a ClusterFetch.
     pub jobs: Store<Job>,
     /// Cache of the Pods labelled with a ClusterFetch.
@@ -75,15 +74,14 @@ pub struct Context {
 impl Context {
     /// A context over the given caches.
     pub fn new(
-        client: Client,
-        recorder: Recorder,
+        writer: Writer,
         jobs: Store<Job>,
         pods: Store<Pod>,
         config: BuildConfig,
         metrics: Arc<Metrics>,
         clock: fn() -> Timestamp,
     ) -> Context {
-        Context { client, recorder, jobs, pods, config, metrics, clock, failures: Mutex::default() }
+        Context { writer, jobs, pods, config, metrics, clock, failures: Mutex::default() }
     }
 
     /// The wait before retrying `cf` after its `n`th consecutive failure.
@@ -161,6 +159,8 @@ pub struct Settings {
     pub concurrency: u16,
     /// Where the watches report their health.
     pub watches: WatchHealth,
+    /// The leader fence every write checks first (always open without leader election).
+    pub fence: Fence,
 }
 
 /// Runs the ClusterFetch controller until `shutdown` resolves. `on_ready` is called once the caches are
@@ -174,7 +174,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
     on_ready: impl FnOnce() + Send + 'static,
 ) {
-    let Settings { client, scope, recorder, config, metrics, concurrency, watches } = settings;
+    let Settings { client, scope, recorder, config, metrics, concurrency, watches, fence } = settings;
     let selector = watcher::Config::default().labels(labels::CLUSTER_FETCH).any_semantic();
     let (fetches, fetches_writer) = reflector::store::<ClusterFetch>();
     let (jobs, jobs_writer) = reflector::store::<Job>();
@@ -214,7 +214,8 @@ pub async fn run(
             }
         });
     }
-    let ctx = Arc::new(Context::new(client.clone(), recorder, jobs, pods, config, metrics.clone(), Timestamp::now));
+    let writer = Writer::new(client.clone(), recorder, fence);
+    let ctx = Arc::new(Context::new(writer, jobs, pods, config, metrics.clone(), Timestamp::now));
     Controller::for_stream(fetch_events, fetches)
         .owns_stream(cronjob_events)
         .watches_stream(job_events, |job| owner_of(&job))

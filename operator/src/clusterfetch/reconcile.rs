@@ -13,7 +13,7 @@ use microfleet_crds::clusterfetch::{ClusterFetch, NotificationState};
 
 use super::{
     alerts::{build_prometheus_rule, rule_name},
-    apply::{self, Created, RuleApplied},
+    apply::{Created, RuleApplied},
     build::{build_cronjob, build_notifier_job, build_run_now_job},
     read,
     run_now::{plan_run_now, RunNowPlan},
@@ -41,12 +41,12 @@ pub async fn reconcile(cf: Arc<ClusterFetch>, ctx: Arc<Context>) -> Result<Actio
         Err(problems) => Verdict::Invalid(problems),
         Ok(()) => {
             let desired = build_cronjob(&cf, &ctx.config)?;
-            match apply::apply_cronjob(&ctx.client, &desired).await {
+            match ctx.writer.apply_cronjob(&desired).await {
                 Ok(applied) => {
                     cronjob = Some(applied);
                     Verdict::Applied
                 }
-                Err(kube::Error::Api(rejected)) if rejected.code == 400 || rejected.code == 422 => {
+                Err(Error::Kube(kube::Error::Api(rejected))) if rejected.code == 400 || rejected.code == 422 => {
                     Verdict::Invalid(vec![SpecProblem {
                         reason: "CronJobRejected",
                         field: "spec",
@@ -83,7 +83,7 @@ pub async fn reconcile(cf: Arc<ClusterFetch>, ctx: Arc<Context>) -> Result<Actio
         match plan_run_now(&cf, derived.status.active.len()) {
             RunNowPlan::Start(value) => {
                 let job = build_run_now_job(cronjob, &value)?;
-                let created = apply::create_job(&ctx.client, &job).await?;
+                let created = ctx.writer.create_job(&job).await?;
                 derived.status.last_run_now = Some(value.clone());
                 if created == Created::New {
                     events.push((
@@ -104,7 +104,7 @@ pub async fn reconcile(cf: Arc<ClusterFetch>, ctx: Arc<Context>) -> Result<Actio
     let consecutive_failures = derived.status.consecutive_failures;
     for run in derived.status.recent_runs.iter_mut().filter(|r| r.notification == NotificationState::Pending) {
         let Some(job) = build_notifier_job(&cf, run, consecutive_failures, &ctx.config)? else { continue };
-        if apply::create_job(&ctx.client, &job).await? == Created::New {
+        if ctx.writer.create_job(&job).await? == Created::New {
             ctx.metrics.notification_dispatched(&cf.namespace().unwrap_or_default(), &cf.name_any());
             events.push((
                 EventType::Normal,
@@ -127,14 +127,14 @@ pub async fn reconcile(cf: Arc<ClusterFetch>, ctx: Arc<Context>) -> Result<Actio
         }
     }
 
-    apply::apply_status(&ctx.client, &cf, &derived.status).await?;
+    ctx.writer.apply_status(&cf, &derived.status).await?;
     for (type_, reason, action, note) in events {
-        apply::publish(&ctx.recorder, &cf, type_, reason, action, note).await;
+        ctx.writer.publish(&cf, type_, reason, action, note).await;
     }
     ctx.metrics.observe_clusterfetch(&cf, &derived.status, &derived.newly_finished);
 
     if let Some(error) = apply_error {
-        return Err(error.into());
+        return Err(error);
     }
     ctx.forget_failures(&cf);
     Ok(Action::requeue(RESYNC))
@@ -150,12 +150,8 @@ async fn apply_alerts(cf: &ClusterFetch, ctx: &Context) -> (&'static str, &'stat
         let had_rule =
             cf.status.iter().flat_map(|s| &s.conditions).any(|c| c.type_ == ALERTS_READY && c.reason == "RuleApplied");
         if had_rule {
-            if let Err(error) = apply::delete_prometheus_rule(
-                &ctx.client,
-                &cf.namespace().unwrap_or_default(),
-                &rule_name(&cf.name_any()),
-            )
-            .await
+            if let Err(error) =
+                ctx.writer.delete_prometheus_rule(&cf.namespace().unwrap_or_default(), &rule_name(&cf.name_any())).await
             {
                 return (
                     "False",
@@ -166,7 +162,7 @@ async fn apply_alerts(cf: &ClusterFetch, ctx: &Context) -> (&'static str, &'stat
         }
         return ("False", "Disabled", "spec.alerts.enabled is false".into());
     };
-    match apply::apply_prometheus_rule(&ctx.client, &rule).await {
+    match ctx.writer.apply_prometheus_rule(&rule).await {
         Ok(RuleApplied::Applied) => ("True", "RuleApplied", format!("PrometheusRule {} is in place", rule_name(&cf.name_any()))),
         Ok(RuleApplied::KindMissing) => (
             "False",

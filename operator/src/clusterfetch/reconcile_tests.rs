@@ -25,12 +25,13 @@ use tower_test::mock::Handle;
 use super::reconcile;
 use crate::{
     clusterfetch::{
+        apply::Writer as FencedWriter,
         build::BuildConfig,
         fixtures::{at, cluster_fetch, pod, run_job, spec, summary, JobState, PodState},
         Context,
     },
     error::Error,
-    runtime::metrics::Metrics,
+    runtime::{leader::Fence, metrics::Metrics},
 };
 
 type ApiHandle = Handle<Request<Body>, Response<Body>>;
@@ -93,29 +94,39 @@ async fn serve(mut handle: ApiHandle, steps: Vec<Step>) -> Vec<Seen> {
     seen
 }
 
+/// A writer through `client` behind `fence`.
+fn writer(client: Client, fence: Fence) -> FencedWriter {
+    FencedWriter::new(client.clone(), Recorder::new(client, "microfleet-operator".to_string().into()), fence)
+}
+
 struct Harness {
     ctx: Arc<Context>,
     jobs: Writer<Job>,
     pods: Writer<Pod>,
     handle: Option<ApiHandle>,
+    fence: Fence,
 }
 
 impl Harness {
+    /// A harness that leads (an always-open fence, as without leader election).
     fn new() -> Harness {
+        Harness::with_fence(Fence::open())
+    }
+
+    fn with_fence(fence: Fence) -> Harness {
         let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let client = Client::new(service, "default");
         let (job_store, jobs) = reflector::store::<Job>();
         let (pod_store, pods) = reflector::store::<Pod>();
         let ctx = Context::new(
-            client.clone(),
-            Recorder::new(client, "microfleet-operator".to_string().into()),
+            writer(client, fence.clone()),
             job_store,
             pod_store,
             BuildConfig::new("registry.local/fetcher:1"),
             Arc::new(Metrics::new().unwrap()),
             || at(120),
         );
-        Harness { ctx: Arc::new(ctx), jobs, pods, handle: Some(handle) }
+        Harness { ctx: Arc::new(ctx), jobs, pods, handle: Some(handle), fence }
     }
 
     fn add_job(&mut self, job: Job) {
@@ -135,8 +146,7 @@ impl Harness {
         let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let client = Client::new(service, "default");
         let ctx = Arc::get_mut(&mut self.ctx).expect("no other holder");
-        ctx.client = client.clone();
-        ctx.recorder = Recorder::new(client, "microfleet-operator".to_string().into());
+        ctx.writer = writer(client, self.fence.clone());
         self.handle = Some(handle);
         (result, seen)
     }
@@ -267,6 +277,17 @@ async fn a_failed_run_gets_one_event_and_one_notifier() {
     let reply = serde_json::to_value(&recorded).unwrap();
     let (result, _) = h.reconcile(&recorded, steady(reply)).await;
     result.unwrap();
+}
+
+#[tokio::test]
+async fn a_replica_that_does_not_lead_writes_nothing() {
+    let mut h = Harness::with_fence(Fence::closed());
+    let mut cf = cluster_fetch(spec());
+    cf.metadata.annotations = Some([(labels::RUN_NOW.to_string(), "1".to_string())].into());
+    h.add_job(run_job("promo-users-29000000", 0, JobState::Failed(5, "BackoffLimitExceeded")));
+    let (result, seen) = h.reconcile(&cf, vec![]).await;
+    assert!(matches!(result, Err(Error::NotLeading(_))), "{result:?}");
+    assert!(seen.is_empty(), "no request at all: {seen:?}");
 }
 
 #[tokio::test]
@@ -587,6 +608,7 @@ async fn the_chart_rbac_allows_every_call_the_operator_makes() {
         metrics: metrics.clone(),
         concurrency: 1,
         watches: crate::runtime::watches::WatchHealth::new(metrics),
+        fence: Fence::open(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let controller = tokio::spawn(crate::clusterfetch::run(
@@ -596,8 +618,7 @@ async fn the_chart_rbac_allows_every_call_the_operator_makes() {
         },
         || {},
     ));
-    let election =
-        crate::runtime::leader::Election::join(client, "microfleet-system", "microfleet-operator", "test").await;
+    let election = crate::runtime::leader::Election::join(client, "microfleet-system", "microfleet-operator", "test");
     // wait (up to 20 s, for a loaded CI machine) until every watch has been opened
     let watched = |calls: &[(String, String)]| {
         ["clusterfetches", "cronjobs", "jobs", "pods"]
@@ -612,9 +633,7 @@ async fn the_chart_rbac_allows_every_call_the_operator_makes() {
     }
     let _ = stop.send(());
     controller.await.unwrap();
-    if let Ok(election) = election {
-        drop(election);
-    }
+    drop(election);
     calls.extend(recorded.lock().unwrap().iter().cloned());
 
     let rules = chart_rules();
