@@ -147,7 +147,7 @@ pub async fn heartbeat(client: Client, spec: NodeSpec, shutdown: Shutdown) {
         if let Err(error) = renew_lease(&client, &spec, uid.as_deref()).await {
             tracing::warn!(%error, "cannot renew the node lease");
         }
-        if beats % STATUS_EVERY_RENEWALS == 0 {
+        if beats.is_multiple_of(STATUS_EVERY_RENEWALS) {
             let status = with_type(&spec.status(true, Timestamp::now()));
             let result = match status {
                 Ok(status) => nodes.patch_status(&spec.name, &params, &Patch::Apply(status)).await.map(|_| ()),

@@ -166,9 +166,8 @@ pub fn phase(restart_policy: &str, records: &[ContainerRecord]) -> &'static str 
     }
     if waiting > 0 || records.is_empty() {
         "Pending"
-    } else if running > 0 {
-        "Running"
-    } else if restart_policy == "Always" {
+    } else if running > 0 || restart_policy == "Always" {
+        // running, or restarting (Always restarts whatever the exit code)
         "Running"
     } else if stopped == succeeded {
         "Succeeded"
@@ -314,11 +313,11 @@ mod tests {
         let failed = record(State::Terminated(ended(3)), None, false);
         let backing_off = record(waiting("CrashLoopBackOff", None), Some(ended(1)), false);
         let never_ran = record(waiting("ErrImagePull", None), None, false);
-        assert_eq!(phase("Never", &[ok.clone()]), "Succeeded");
+        assert_eq!(phase("Never", std::slice::from_ref(&ok)), "Succeeded");
         assert_eq!(phase("Never", &[ok.clone(), failed.clone()]), "Failed");
         assert_eq!(phase("Never", &[ok.clone(), running.clone()]), "Running");
-        assert_eq!(phase("OnFailure", &[failed.clone()]), "Running");
-        assert_eq!(phase("OnFailure", &[ok.clone()]), "Succeeded");
+        assert_eq!(phase("OnFailure", std::slice::from_ref(&failed)), "Running");
+        assert_eq!(phase("OnFailure", std::slice::from_ref(&ok)), "Succeeded");
         assert_eq!(phase("Always", &[ok]), "Running");
         assert_eq!(phase("Always", &[backing_off]), "Running");
         assert_eq!(phase("Always", &[never_ran.clone(), running]), "Pending");
