@@ -379,3 +379,96 @@ async fn projected_service_account_token_authenticates_with_rbac_enforced() {
     assert!(message.ends_with("list-pods=allowed"), "{message}");
     ns.delete().await;
 }
+
+#[tokio::test]
+async fn volumes_are_mounted_in_the_containers_own_mount_namespace() {
+    let ns = TestNamespace::new("pr-volumes").await;
+    ns.create::<Secret>(json!({"metadata": {"name": "creds"}, "stringData": {"token": "t0k3n"}})).await;
+    ns.create::<k8s_openapi::api::core::v1::ConfigMap>(
+        json!({"metadata": {"name": "settings"}, "data": {"level": "debug", "other": "x"}}),
+    )
+    .await;
+    let base = format!("/var/lib/microfleet-testbox/{}", ns.name);
+    let paths = [
+        format!("{base}/creds/token"),
+        format!("{base}/settings/level.conf"),
+        format!("{base}/settings/other"),
+        format!("{base}/info/team"),
+        "/var/run/secrets/kubernetes.io/serviceaccount/namespace".to_string(),
+    ];
+    let mut args = vec!["cat"];
+    args.extend(paths.iter().map(String::as_str));
+    let mut object = testbox_pod(
+        "reader",
+        "Never",
+        &args,
+        json!({"volumeMounts": [
+            {"name": "creds", "mountPath": format!("{base}/creds")},
+            {"name": "settings", "mountPath": format!("{base}/settings")},
+            {"name": "info", "mountPath": format!("{base}/info")},
+        ]}),
+    );
+    object["metadata"]["labels"] = json!({"team": "fetchers"});
+    object["spec"]["volumes"] = json!([
+        {"name": "creds", "secret": {"secretName": "creds"}},
+        {"name": "settings", "configMap": {"name": "settings", "items": [{"key": "level", "path": "level.conf"}]}},
+        {"name": "info", "downwardAPI": {"items": [{"path": "team", "fieldRef": {"fieldPath": "metadata.labels['team']"}}]}},
+    ]);
+    ns.create::<Pod>(object).await;
+    let pod = finished(&ns, "reader").await;
+    let message = terminated(&pod).and_then(|t| t.message.clone()).unwrap_or_default();
+    let lines: Vec<&str> = message.lines().collect();
+    assert_eq!(lines[0], format!("{}:t0k3n", paths[0]), "{message}");
+    assert_eq!(lines[1], format!("{}:debug", paths[1]));
+    assert!(lines[2].starts_with(&format!("{}:<", paths[2])), "only the listed item is projected: {message}");
+    assert_eq!(lines[3], format!("{}:fetchers", paths[3]));
+    assert_eq!(lines[4], format!("{}:{}", paths[4], ns.name));
+    // the host sees only the (empty) mount points
+    assert!(!std::path::Path::new(&paths[0]).exists(), "the secret leaked onto the host");
+    ns.delete().await;
+}
+
+#[tokio::test]
+async fn init_containers_run_first_and_share_an_empty_dir() {
+    let ns = TestNamespace::new("pr-init").await;
+    let mount = json!({"volumeMounts": [{"name": "shared", "mountPath": "/var/lib/microfleet-testbox/shared"}]});
+    let file = "/var/lib/microfleet-testbox/shared/greeting";
+    let mut object = testbox_pod("init", "Never", &["cat", file], mount.clone());
+    let mut init = json!({"name": "prepare", "image": TESTBOX_IMAGE, "args": ["write", file, "hello from init"]});
+    merge(&mut init, mount);
+    object["spec"]["initContainers"] = json!([init]);
+    object["spec"]["volumes"] = json!([{"name": "shared", "emptyDir": {}}]);
+    ns.create::<Pod>(object).await;
+    let pod = finished(&ns, "init").await;
+    assert_eq!(phase(&pod), "Succeeded");
+    assert_eq!(terminated(&pod).and_then(|t| t.message.clone()), Some(format!("{file}:hello from init")));
+    let init_status = pod.status.as_ref().and_then(|s| s.init_container_statuses.clone()).unwrap_or_default();
+    let init_state = init_status.first().and_then(|s| s.state.clone()).and_then(|s| s.terminated);
+    assert_eq!(init_state.and_then(|t| t.reason), Some("Completed".to_string()));
+
+    // a failing init container fails the pod (restartPolicy Never) and the container never starts
+    let mut object = testbox_pod("broken-init", "Never", &["exit", "0"], json!({}));
+    object["spec"]["initContainers"] = json!([{"name": "prepare", "image": TESTBOX_IMAGE, "args": ["exit", "4"]}]);
+    ns.create::<Pod>(object).await;
+    let pod = finished(&ns, "broken-init").await;
+    assert_eq!(phase(&pod), "Failed");
+    assert_eq!(waiting(&pod).and_then(|w| w.reason.as_deref()), Some("PodInitializing"));
+    ns.delete().await;
+}
+
+#[tokio::test]
+async fn exec_readiness_probe_sees_the_containers_mounts() {
+    let ns = TestNamespace::new("pr-exec").await;
+    let dir = format!("/var/lib/microfleet-testbox/{}", ns.name);
+    let ready_file = format!("{dir}/ready");
+    let extra = json!({
+        "volumeMounts": [{"name": "data", "mountPath": dir}],
+        "readinessProbe": {"exec": {"command": ["cat", ready_file]}, "periodSeconds": 1},
+    });
+    let mut object = testbox_pod("probed", "Always", &["sleep", "600", "--touch", &ready_file], extra);
+    object["spec"]["volumes"] = json!([{"name": "data", "emptyDir": {}}]);
+    ns.create::<Pod>(object).await;
+    wait_for(&ns.api::<Pod>(), "probed", TIMEOUT, "Ready", is_ready).await;
+    assert!(!std::path::Path::new(&ready_file).exists(), "the emptyDir's file is visible on the host");
+    ns.delete().await;
+}

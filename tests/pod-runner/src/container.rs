@@ -60,8 +60,8 @@ enum Attempt {
 
 /// Runs container `index` of the pod until it is done under the restart policy or a stop is requested.
 pub async fn run(rt: Arc<Runtime>, shared: Arc<PodShared>, index: usize, mut stop: StopSignal) {
-    let Some(container) = shared.pod.spec.as_ref().and_then(|s| s.containers.get(index)).cloned() else { return };
-    let policy = shared.pod.spec.as_ref().and_then(|s| s.restart_policy.clone()).unwrap_or_else(|| "Always".into());
+    let Some(container) = shared.containers.get(index).cloned() else { return };
+    let policy = shared.restart_policy(index).to_string();
     let (mut crash_backoff, mut config_retries, mut pulls) = (Backoff::default(), 0u32, 0u32);
     loop {
         if stop.borrow().is_some() {
@@ -250,7 +250,7 @@ async fn attempt(
     });
 
     let grace = pod_grace_period(shared);
-    let target = Target { ip: rt.node.ip.clone(), ports: container.ports.clone().unwrap_or_default() };
+    let target = Target { ip: rt.node.ip.clone(), ports: container.ports.clone().unwrap_or_default(), launch };
     let kill_for = tokio::select! {
         status = child.wait() => Ok(status),
         Ok(requested) = stop.wait_for(Option::is_some) => Err(requested.unwrap_or(grace)),

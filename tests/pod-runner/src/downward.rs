@@ -60,8 +60,8 @@ pub fn resource_value(
 ) -> Result<String, ConfigError> {
     let unsupported = || ConfigError::UnsupportedResource(selector.resource.clone());
     let name = selector.container_name.as_deref().unwrap_or(container);
-    let resources =
-        pod.spec.iter().flat_map(|s| &s.containers).find(|c| c.name == name).and_then(|c| c.resources.as_ref());
+    let containers = pod.spec.iter().flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()));
+    let resources = containers.clone().find(|c| c.name == name).and_then(|c| c.resources.as_ref());
     let (section, resource) = selector.resource.split_once('.').ok_or_else(unsupported)?;
     let default = match resource {
         "cpu" => node.cpu,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Container, Pod};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::Api;
@@ -38,6 +38,12 @@ pub struct PodShared {
     pub kubelet_name: String,
     /// The pod's directory in the work dir.
     pub dir: PathBuf,
+    /// Init containers then containers, in spec order (records are indexed the same way).
+    pub containers: Vec<Container>,
+    /// How many of `containers` are init containers.
+    pub init_count: usize,
+    /// The pod's restart policy.
+    pub restart_policy: String,
     records: Mutex<Vec<ContainerRecord>>,
     changed: Notify,
 }
@@ -47,12 +53,30 @@ impl PodShared {
         let meta = &pod.metadata;
         let (namespace, name) = (meta.namespace.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default());
         let kubelet_name = format!("{name}_{namespace}({})", meta.uid.as_deref().unwrap_or(""));
-        let containers = pod.spec.iter().flat_map(|s| &s.containers);
-        let records = containers.map(|c| ContainerRecord::new(&c.name, c.image.as_deref().unwrap_or(""))).collect();
+        let inits: Vec<Container> = pod.spec.iter().flat_map(|s| s.init_containers.iter().flatten()).cloned().collect();
+        let init_count = inits.len();
+        let containers: Vec<Container> =
+            inits.into_iter().chain(pod.spec.iter().flat_map(|s| s.containers.clone())).collect();
+        let records = containers
+            .iter()
+            .enumerate()
+            .map(|(index, c)| {
+                let mut record = ContainerRecord::new(&c.name, c.image.as_deref().unwrap_or(""));
+                if index >= init_count && init_count > 0 {
+                    record.state = status::waiting("PodInitializing", None);
+                }
+                record
+            })
+            .collect();
+        let restart_policy =
+            pod.spec.as_ref().and_then(|s| s.restart_policy.clone()).unwrap_or_else(|| "Always".into());
         PodShared {
             key: format!("{namespace}/{name}"),
             kubelet_name,
             dir,
+            containers,
+            init_count,
+            restart_policy,
             records: Mutex::new(records),
             changed: Notify::new(),
             pod,
@@ -69,6 +93,15 @@ impl PodShared {
             change(record);
         }
         self.changed.notify_one();
+    }
+
+    /// The restart policy of container `index` (init containers only restart on failure).
+    pub fn restart_policy(&self, index: usize) -> &str {
+        if index < self.init_count {
+            status::init_restart_policy(&self.restart_policy)
+        } else {
+            &self.restart_policy
+        }
     }
 
     /// A copy of container `index`'s record.
@@ -99,7 +132,10 @@ pub async fn run(rt: Arc<Runtime>, mut updates: watch::Receiver<PodView>, shutdo
     let phase = pod.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
     if matches!(phase.as_str(), "Succeeded" | "Failed") || pod.metadata.deletion_timestamp.is_some() {
         // nothing runs: a finished pod (e.g. from before a restart of the runner) only waits for its deletion
-        return await_deletion(&api, updates, shutdown).await;
+        if await_deletion(&api, updates, shutdown).await {
+            remove_volumes(&rt.pod_dir(&pod));
+        }
+        return;
     }
     let shared = Arc::new(PodShared::new(pod.clone(), rt.pod_dir(&pod)));
     tracing::info!(pod = %shared.key, "starting pod");
@@ -107,9 +143,7 @@ pub async fn run(rt: Arc<Runtime>, mut updates: watch::Receiver<PodView>, shutdo
     let mut writer = StatusWriter::new(api.clone(), &pod, start_time, rt.node.ip.clone());
     let (stop_tx, stop_rx) = watch::channel(None);
     let mut tasks = JoinSet::new();
-    for index in 0..pod.spec.as_ref().map_or(0, |s| s.containers.len()) {
-        tasks.spawn(container::run(rt.clone(), shared.clone(), index, stop_rx.clone()));
-    }
+    tasks.spawn(run_containers(rt.clone(), shared.clone(), stop_rx));
     writer.write(&shared, &pod).await;
 
     let deadline = pod.spec.as_ref().and_then(|s| s.active_deadline_seconds).map(|seconds| {
@@ -152,13 +186,16 @@ pub async fn run(rt: Arc<Runtime>, mut updates: watch::Receiver<PodView>, shutdo
     let _ = stop_tx.send(Some(grace));
     while tasks.join_next().await.is_some() {}
     match stop {
-        Stop::Gone | Stop::Shutdown => {
+        Stop::Shutdown => tracing::info!(pod = %shared.key, "pod stopped"),
+        Stop::Gone => {
             tracing::info!(pod = %shared.key, "pod stopped");
+            remove_volumes(&shared.dir);
         }
         Stop::Deleted(_) => {
             let pod = latest(&updates);
             writer.write(&shared, &pod).await;
             final_delete(&api, &pod).await;
+            remove_volumes(&shared.dir);
         }
         Stop::Finished | Stop::Deadline => {
             if matches!(stop, Stop::Deadline) {
@@ -174,9 +211,27 @@ pub async fn run(rt: Arc<Runtime>, mut updates: watch::Receiver<PodView>, shutdo
                 writer.write(&shared, &latest(&updates)).await;
             }
             tracing::info!(pod = %shared.key, "pod finished");
-            await_deletion(&api, updates, shutdown).await;
+            if await_deletion(&api, updates, shutdown).await {
+                remove_volumes(&shared.dir);
+            }
         }
     }
+}
+
+/// Runs the init containers one after the other, each to success, then the containers side by side.
+async fn run_containers(rt: Arc<Runtime>, shared: Arc<PodShared>, stop: container::StopSignal) {
+    for index in 0..shared.init_count {
+        container::run(rt.clone(), shared.clone(), index, stop.clone()).await;
+        if !status::initialized(std::slice::from_ref(&shared.record(index))) {
+            // failed for good, or stopped
+            return;
+        }
+    }
+    let mut containers = JoinSet::new();
+    for index in shared.init_count..shared.containers.len() {
+        containers.spawn(container::run(rt.clone(), shared.clone(), index, stop.clone()));
+    }
+    while containers.join_next().await.is_some() {}
 }
 
 /// The pod as last seen (cloned, so no borrow of the channel is held across an await).
@@ -184,17 +239,29 @@ fn latest(updates: &watch::Receiver<PodView>) -> Pod {
     updates.borrow().pod.clone()
 }
 
-/// Waits until the pod is being deleted, then deletes it for good (nothing runs any more).
-async fn await_deletion(api: &Api<Pod>, mut updates: watch::Receiver<PodView>, shutdown: Shutdown) {
+/// Waits until the pod is being deleted, then deletes it for good (nothing runs any more). `true` once the
+/// pod is gone, `false` on shutdown.
+async fn await_deletion(api: &Api<Pod>, mut updates: watch::Receiver<PodView>, shutdown: Shutdown) -> bool {
     let deleting = updates.wait_for(|view| view.gone || view.pod.metadata.deletion_timestamp.is_some());
     let latest = tokio::select! {
         view = deleting => match view {
             Ok(view) if !view.gone => view.pod.clone(),
-            _ => return,
+            _ => return true,
         },
-        () = shutdown.requested() => return,
+        () = shutdown.requested() => return false,
     };
     final_delete(api, &latest).await;
+    true
+}
+
+/// Removes the pod's volumes (Secrets and tokens do not stay on disk); logs stay for debugging.
+fn remove_volumes(pod_dir: &std::path::Path) {
+    let volumes = pod_dir.join("volumes");
+    if let Err(error) = std::fs::remove_dir_all(&volumes) {
+        if error.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(dir = %volumes.display(), %error, "cannot remove the pod's volumes");
+        }
+    }
 }
 
 /// The kubelet's last word: delete with grace period 0, for this very pod (uid precondition).
@@ -216,7 +283,6 @@ async fn final_delete(api: &Api<Pod>, pod: &Pod) {
 struct StatusWriter {
     api: Api<Pod>,
     name: String,
-    restart_policy: String,
     start_time: Timestamp,
     ip: String,
     failure: Option<PodFailure>,
@@ -229,7 +295,6 @@ impl StatusWriter {
         StatusWriter {
             api,
             name: pod.metadata.name.clone().unwrap_or_default(),
-            restart_policy: pod.spec.as_ref().and_then(|s| s.restart_policy.clone()).unwrap_or_else(|| "Always".into()),
             start_time,
             ip,
             failure: None,
@@ -241,9 +306,11 @@ impl StatusWriter {
     async fn write(&mut self, shared: &PodShared, current: &Pod) {
         let records = shared.lock().clone();
         let previous = current.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
+        let (init_records, records) = records.split_at(shared.init_count.min(records.len()));
         let facts = PodFacts {
-            restart_policy: &self.restart_policy,
-            records: &records,
+            restart_policy: &shared.restart_policy,
+            init_records,
+            records,
             failure: self.failure.as_ref(),
             start_time: self.start_time,
             ip: &self.ip,

@@ -1,4 +1,4 @@
-//! Container probes (httpGet, tcpSocket) with the kubelet's timing and thresholds. Owns one probe's loop and
+//! Container probes (httpGet, tcpSocket, exec) with the kubelet's timing and thresholds. Owns one probe's loop and
 //! its verdicts; what a verdict does (ready flag, restart) is the container's business.
 
 use std::time::Duration;
@@ -7,6 +7,8 @@ use k8s_openapi::api::core::v1::{ContainerPort, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use tokio::net::TcpStream;
 
+use crate::process::{self, Launch};
+
 /// Where a container's probes connect.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -14,6 +16,8 @@ pub struct Target {
     pub ip: String,
     /// The container's ports (named ports are looked up here).
     pub ports: Vec<ContainerPort>,
+    /// How the container was started: exec probes run their command with its environment and mounts.
+    pub launch: Launch,
 }
 
 /// One probe of one container.
@@ -26,8 +30,8 @@ pub struct Prober<'a> {
 impl<'a> Prober<'a> {
     /// A prober; `http` is the node's shared client.
     pub fn new(probe: &'a Probe, target: &'a Target, http: &'a reqwest::Client) -> Prober<'a> {
-        if probe.exec.is_some() || probe.grpc.is_some() {
-            tracing::warn!("exec and grpc probes are not supported by microfleet-pod-runner; they always pass");
+        if probe.grpc.is_some() {
+            tracing::warn!("grpc probes are not supported by microfleet-pod-runner; they always pass");
         }
         Prober { probe, target, http }
     }
@@ -84,7 +88,34 @@ impl<'a> Prober<'a> {
             let host = tcp.host.clone().unwrap_or_else(|| self.target.ip.clone());
             return matches!(tokio::time::timeout(timeout, TcpStream::connect((host.as_str(), port))).await, Ok(Ok(_)));
         }
+        if let Some(exec) = &self.probe.exec {
+            return self.exec(exec.command.as_deref().unwrap_or_default(), timeout).await;
+        }
         true
+    }
+
+    /// Runs the command (looked up on the container's PATH) like the container: same environment, same
+    /// mounts; passes on exit code 0 within the timeout.
+    async fn exec(&self, command: &[String], timeout: Duration) -> bool {
+        let Some((program, args)) = command.split_first() else { return false };
+        let launch = Launch {
+            program: program.into(),
+            args: args.to_vec(),
+            log_file: "/dev/null".into(),
+            cgroup_procs: None,
+            ..self.target.launch.clone()
+        };
+        let Ok(mut child) = process::spawn(&launch) else { return false };
+        match tokio::time::timeout(timeout, child.wait()).await {
+            Ok(Ok(status)) => status.success(),
+            _ => {
+                if let Some(pid) = child.id() {
+                    process::signal_group(pid, libc::SIGKILL);
+                }
+                let _ = child.wait().await;
+                false
+            }
+        }
     }
 
     fn port(&self, port: &IntOrString) -> Option<u16> {

@@ -147,6 +147,20 @@ pub fn restarts(restart_policy: &str, exit_code: i32) -> bool {
     }
 }
 
+/// The restart policy of init containers: they restart on failure unless the pod's policy is Never.
+pub fn init_restart_policy(restart_policy: &str) -> &'static str {
+    if restart_policy == "Never" {
+        "Never"
+    } else {
+        "OnFailure"
+    }
+}
+
+/// Whether every init container has succeeded.
+pub fn initialized(init_records: &[ContainerRecord]) -> bool {
+    init_records.iter().all(|r| matches!(&r.state, State::Terminated(t) if t.exit_code == 0))
+}
+
 /// The pod phase the kubelet derives from its containers.
 pub fn phase(restart_policy: &str, records: &[ContainerRecord]) -> &'static str {
     let (mut waiting, mut running, mut stopped, mut succeeded) = (0, 0, 0, 0);
@@ -192,6 +206,8 @@ pub struct PodFailure {
 pub struct PodFacts<'a> {
     /// The pod's restart policy.
     pub restart_policy: &'a str,
+    /// Its init containers, in spec order.
+    pub init_records: &'a [ContainerRecord],
     /// Its containers, in spec order.
     pub records: &'a [ContainerRecord],
     /// A pod-level failure, if any.
@@ -209,10 +225,17 @@ pub struct PodFacts<'a> {
 /// The conditions this runner owns (any other, like the scheduler's PodScheduled, is left as it is).
 const OWNED: [&str; 3] = ["Initialized", "Ready", "ContainersReady"];
 
-/// The phase of a pod given its facts.
+/// The phase of a pod given its facts: an init container that failed for good fails the pod; until they
+/// all succeeded it is Pending.
 pub fn pod_phase(facts: &PodFacts) -> &'static str {
-    if facts.failure.is_some() {
+    let init_failed = facts.init_records.iter().any(|r| {
+        matches!(&r.state, State::Terminated(t)
+            if t.exit_code != 0 && !restarts(init_restart_policy(facts.restart_policy), t.exit_code))
+    });
+    if facts.failure.is_some() || init_failed {
         "Failed"
+    } else if !initialized(facts.init_records) {
+        "Pending"
     } else {
         phase(facts.restart_policy, facts.records)
     }
@@ -230,13 +253,26 @@ pub fn status_patch(facts: &PodFacts) -> Value {
     } else {
         ("False", Some("ContainersNotReady"), Some(format!("containers with unready status: [{}]", unready.join(" "))))
     };
+    let incomplete: Vec<&str> = facts
+        .init_records
+        .iter()
+        .filter(|r| !matches!(&r.state, State::Terminated(t) if t.exit_code == 0))
+        .map(|r| r.name.as_str())
+        .collect();
+    let initialized = if incomplete.is_empty() {
+        condition(facts, "Initialized", "True", None, None)
+    } else {
+        let message = format!("containers with incomplete status: [{}]", incomplete.join(" "));
+        condition(facts, "Initialized", "False", Some("ContainersNotInitialized"), Some(message))
+    };
     let mut conditions = vec![
-        condition(facts, "Initialized", "True", None, None),
+        initialized,
         condition(facts, "Ready", ready_status, reason, message.clone()),
         condition(facts, "ContainersReady", ready_status, reason, message),
     ];
     conditions.extend(facts.previous.iter().filter(|c| !OWNED.contains(&c.type_.as_str())).cloned());
     let statuses: Vec<ContainerStatus> = facts.records.iter().map(ContainerRecord::to_status).collect();
+    let init_statuses: Vec<ContainerStatus> = facts.init_records.iter().map(ContainerRecord::to_status).collect();
     let ips = json!([{ "ip": facts.ip }]);
     json!({
         "status": {
@@ -250,6 +286,7 @@ pub fn status_patch(facts: &PodFacts) -> Value {
             "podIPs": ips,
             "conditions": conditions,
             "containerStatuses": statuses,
+            "initContainerStatuses": if init_statuses.is_empty() { None } else { Some(init_statuses) },
         }
     })
 }
@@ -297,6 +334,7 @@ mod tests {
     fn facts<'a>(records: &'a [ContainerRecord], previous: &'a [PodCondition]) -> PodFacts<'a> {
         PodFacts {
             restart_policy: "Never",
+            init_records: &[],
             records,
             failure: None,
             start_time: t(0),
@@ -374,6 +412,26 @@ mod tests {
         assert_eq!(terminated["reason"], "Error");
         assert_eq!(terminated["message"], "bye");
         assert_eq!(terminated["containerID"], "microfleet://42");
+
+        let init = [record(State::Terminated(ended(0)), None, false)];
+        let records = [record(waiting("PodInitializing", None), None, false)];
+        let mut f = facts(&records, &[]);
+        f.init_records = &init;
+        let patch = status_patch(&f);
+        assert_eq!(patch["status"]["phase"], "Pending");
+        assert_eq!(patch["status"]["conditions"][0]["status"], "True");
+        assert_eq!(patch["status"]["initContainerStatuses"][0]["state"]["terminated"]["exitCode"], 0);
+
+        let init = [record(State::Terminated(ended(1)), None, false)];
+        f.init_records = &init;
+        assert_eq!(pod_phase(&f), "Failed");
+        let patch = status_patch(&f);
+        assert_eq!(patch["status"]["conditions"][0]["reason"], "ContainersNotInitialized");
+        assert_eq!(patch["status"]["conditions"][0]["message"], "containers with incomplete status: [c]");
+        f.restart_policy = "OnFailure";
+        let backing_off = [record(waiting("CrashLoopBackOff", None), Some(ended(1)), false)];
+        f.init_records = &backing_off;
+        assert_eq!(pod_phase(&f), "Pending");
 
         let failure = PodFailure { reason: "DeadlineExceeded".into(), message: "too long".into() };
         let records = [record(State::Running { started_at: t(0) }, None, true)];

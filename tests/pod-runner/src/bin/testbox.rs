@@ -26,6 +26,16 @@ enum Command {
     Sleep {
         /// Seconds to sleep.
         seconds: u64,
+        /// A file to create first.
+        #[arg(long)]
+        touch: Option<String>,
+    },
+    /// Writes TEXT to PATH and exits 0.
+    Write {
+        /// The file.
+        path: String,
+        /// Its content.
+        text: String,
     },
     /// Logs `--lines` lines, writes `--message` as its termination message, and exits with CODE.
     Exit {
@@ -84,7 +94,22 @@ fn report(message: &str) {
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let code = match args.command {
-        Command::Sleep { seconds } => sleep(seconds).await,
+        Command::Sleep { seconds, touch } => {
+            if let Some(path) = touch {
+                if let Err(error) = std::fs::write(&path, b"") {
+                    report(&format!("cannot create {path}: {error}"));
+                    return std::process::ExitCode::from(1);
+                }
+            }
+            sleep(seconds).await
+        }
+        Command::Write { path, text } => match std::fs::write(&path, text) {
+            Ok(()) => 0,
+            Err(error) => {
+                report(&format!("cannot write {path}: {error}"));
+                1
+            }
+        },
         Command::Exit { code, message, lines } => {
             for line in 1..=lines {
                 println!("log line {line}");
