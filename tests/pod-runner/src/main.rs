@@ -44,8 +44,10 @@ async fn run(args: Args) -> Result<(), StartupError> {
         std::fs::metadata(ca).map_err(io(format!("cannot read the CA file {}", ca.display())))?;
     }
     let memory = Mechanism::detect(args.poll_memory);
+    // probes, like the kubelet's: no proxy, and HTTPS without certificate checks
     let http = reqwest::Client::builder()
         .no_proxy()
+        .tls_danger_accept_invalid_certs(true)
         .build()
         .map_err(|e| io("cannot build the probes' HTTP client".into())(std::io::Error::other(e)))?;
     let spec = NodeSpec {
@@ -73,7 +75,8 @@ async fn run(args: Args) -> Result<(), StartupError> {
         http,
         path_env: std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
     });
-    node::register(&client, &spec)
+    let ready_since = k8s_openapi::jiff::Timestamp::now();
+    node::register(&client, &spec, ready_since)
         .await
         .map_err(|source| StartupError::Register { node: spec.name.clone(), source })?;
     tracing::info!(
@@ -84,7 +87,7 @@ async fn run(args: Args) -> Result<(), StartupError> {
         "node registered; running its pods"
     );
     let shutdown = Shutdown::on_signals();
-    let heartbeat = tokio::spawn(node::heartbeat(client.clone(), spec.clone(), shutdown.clone()));
+    let heartbeat = tokio::spawn(node::heartbeat(client.clone(), spec.clone(), ready_since, shutdown.clone()));
     runner::run(rt, shutdown).await;
     let _ = heartbeat.await;
     if let Err(error) = node::mark_not_ready(&client, &spec).await {

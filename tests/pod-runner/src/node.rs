@@ -52,8 +52,9 @@ impl NodeSpec {
         }
     }
 
-    /// The node's status: capacity, addresses, info and the Ready condition (`ready` or not).
-    pub fn status(&self, ready: bool, now: Timestamp) -> Node {
+    /// The node's status: capacity, addresses, info and the Ready condition (`ready` or not, `since` then),
+    /// heartbeats stamped `now`.
+    pub fn status(&self, ready: bool, since: Timestamp, now: Timestamp) -> Node {
         let quantities: BTreeMap<String, Quantity> =
             self.capacity.iter().map(|(k, v)| (k.clone(), Quantity(v.clone()))).collect();
         let condition = |type_: &str, status: &str, reason: &str, message: &str| NodeCondition {
@@ -62,7 +63,7 @@ impl NodeSpec {
             reason: Some(reason.into()),
             message: Some(message.into()),
             last_heartbeat_time: Some(Time(now)),
-            last_transition_time: Some(Time(now)),
+            last_transition_time: Some(Time(since)),
         };
         let ready_condition = if ready {
             condition("Ready", "True", "KubeletReady", "microfleet-pod-runner is posting ready status")
@@ -108,17 +109,18 @@ fn kernel_version() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_default()
 }
 
-/// Registers the node (object, then Ready status) and renews its Lease once.
-pub async fn register(client: &Client, spec: &NodeSpec) -> Result<(), kube::Error> {
+/// Registers the node (object, then Ready status since `since`) and renews its Lease once.
+pub async fn register(client: &Client, spec: &NodeSpec, since: Timestamp) -> Result<(), kube::Error> {
     let nodes: Api<Node> = Api::all(client.clone());
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let node = nodes.patch(&spec.name, &params, &Patch::Apply(with_type(&spec.object())?)).await?;
-    nodes.patch_status(&spec.name, &params, &Patch::Apply(with_type(&spec.status(true, Timestamp::now()))?)).await?;
+    let status = with_type(&spec.status(true, since, Timestamp::now()))?;
+    nodes.patch_status(&spec.name, &params, &Patch::Apply(status)).await?;
     renew_lease(client, spec, node.metadata.uid.as_deref()).await
 }
 
-/// Renews the Lease every 10 s and posts the status every 30 s, until shutdown.
-pub async fn heartbeat(client: Client, spec: NodeSpec, shutdown: Shutdown) {
+/// Renews the Lease every 10 s and posts the status (Ready since `since`) every 30 s, until shutdown.
+pub async fn heartbeat(client: Client, spec: NodeSpec, since: Timestamp, shutdown: Shutdown) {
     let nodes: Api<Node> = Api::all(client.clone());
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let stop = shutdown.requested();
@@ -134,7 +136,7 @@ pub async fn heartbeat(client: Client, spec: NodeSpec, shutdown: Shutdown) {
             Ok(Some(node)) => node.metadata.uid,
             Ok(None) => {
                 tracing::warn!(node = %spec.name, "the node object is gone; registering again");
-                if let Err(error) = register(&client, &spec).await {
+                if let Err(error) = register(&client, &spec, since).await {
                     tracing::warn!(%error, "cannot register the node");
                 }
                 continue;
@@ -148,7 +150,7 @@ pub async fn heartbeat(client: Client, spec: NodeSpec, shutdown: Shutdown) {
             tracing::warn!(%error, "cannot renew the node lease");
         }
         if beats.is_multiple_of(STATUS_EVERY_RENEWALS) {
-            let status = with_type(&spec.status(true, Timestamp::now()));
+            let status = with_type(&spec.status(true, since, Timestamp::now()));
             let result = match status {
                 Ok(status) => nodes.patch_status(&spec.name, &params, &Patch::Apply(status)).await.map(|_| ()),
                 Err(error) => Err(error),
@@ -164,7 +166,8 @@ pub async fn heartbeat(client: Client, spec: NodeSpec, shutdown: Shutdown) {
 pub async fn mark_not_ready(client: &Client, spec: &NodeSpec) -> Result<(), kube::Error> {
     let nodes: Api<Node> = Api::all(client.clone());
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    nodes.patch_status(&spec.name, &params, &Patch::Apply(with_type(&spec.status(false, Timestamp::now()))?)).await?;
+    let now = Timestamp::now();
+    nodes.patch_status(&spec.name, &params, &Patch::Apply(with_type(&spec.status(false, now, now))?)).await?;
     Ok(())
 }
 
@@ -219,13 +222,13 @@ mod tests {
             ip: "127.0.0.1".into(),
             capacity: [("cpu".to_string(), "2".to_string()), ("pods".to_string(), "110".to_string())].into(),
         };
-        let value = with_type(&spec.status(true, Timestamp::UNIX_EPOCH)).unwrap();
+        let value = with_type(&spec.status(true, Timestamp::UNIX_EPOCH, Timestamp::UNIX_EPOCH)).unwrap();
         assert_eq!(value["kind"], "Node");
         assert_eq!(value["status"]["allocatable"]["pods"], "110");
         assert_eq!(value["status"]["conditions"][0]["type"], "Ready");
         assert_eq!(value["status"]["conditions"][0]["status"], "True");
         assert_eq!(value["status"]["addresses"][0]["address"], "127.0.0.1");
-        let not_ready = with_type(&spec.status(false, Timestamp::UNIX_EPOCH)).unwrap();
+        let not_ready = with_type(&spec.status(false, Timestamp::UNIX_EPOCH, Timestamp::UNIX_EPOCH)).unwrap();
         assert_eq!(not_ready["status"]["conditions"][0]["status"], "False");
         assert_eq!(with_type(&spec.object()).unwrap()["metadata"]["labels"]["kubernetes.io/hostname"], "n1");
     }
