@@ -1,0 +1,227 @@
+//! `microfleet-testbox`: the test image the pod runner maps for the cluster tests. Each subcommand does one
+//! thing a test needs (exit with a message, sleep until SIGTERM, allocate memory, serve probes, report its
+//! env or files, ask the API who it is) and reports through the termination-message file and stdout.
+
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{ListParams, PostParams};
+use kube::{Api, Client, Config};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+
+#[derive(Parser)]
+#[command(name = "microfleet-testbox")]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Sleeps; on SIGTERM writes "SIGTERM received" as its termination message and exits 0.
+    Sleep {
+        /// Seconds to sleep.
+        seconds: u64,
+        /// A file to create first.
+        #[arg(long)]
+        touch: Option<String>,
+    },
+    /// Writes TEXT to PATH and exits 0.
+    Write {
+        /// The file.
+        path: String,
+        /// Its content.
+        text: String,
+    },
+    /// Logs `--lines` lines, writes `--message` as its termination message, and exits with CODE.
+    Exit {
+        /// The exit code.
+        code: i32,
+        /// The termination message.
+        #[arg(long)]
+        message: Option<String>,
+        /// Log lines to print first ("log line N").
+        #[arg(long, default_value_t = 1)]
+        lines: usize,
+    },
+    /// Allocates and touches MB megabytes, then sleeps.
+    Alloc {
+        /// Megabytes.
+        mb: usize,
+    },
+    /// Serves /healthz and /readyz on 127.0.0.1:PORT.
+    Serve {
+        /// The port.
+        port: u16,
+        /// /readyz fails until this many seconds after start.
+        #[arg(long, default_value_t = 0)]
+        ready_after: u64,
+        /// /healthz fails from this many seconds after start on.
+        #[arg(long)]
+        fail_live_after: Option<u64>,
+    },
+    /// Writes `NAME=value` for each named variable as its termination message.
+    Env {
+        /// Variable names.
+        names: Vec<String>,
+    },
+    /// Writes `PATH:<content>` for each file as its termination message.
+    Cat {
+        /// Files.
+        paths: Vec<String>,
+    },
+    /// Asks the API server who it is with the in-cluster config (SelfSubjectReview), and whether it may
+    /// list pods; writes `user=...` and `list-pods=allowed|forbidden|error` as its termination message.
+    Whoami,
+}
+
+fn termination_log() -> String {
+    std::env::var("TERMINATION_LOG").unwrap_or_else(|_| "/dev/termination-log".to_string())
+}
+
+fn report(message: &str) {
+    println!("{message}");
+    if let Err(error) = std::fs::write(termination_log(), message) {
+        eprintln!("cannot write the termination message: {error}");
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let code = match args.command {
+        Command::Sleep { seconds, touch } => {
+            if let Some(path) = touch {
+                if let Err(error) = std::fs::write(&path, b"") {
+                    report(&format!("cannot create {path}: {error}"));
+                    return std::process::ExitCode::from(1);
+                }
+            }
+            sleep(seconds).await
+        }
+        Command::Write { path, text } => match std::fs::write(&path, text) {
+            Ok(()) => 0,
+            Err(error) => {
+                report(&format!("cannot write {path}: {error}"));
+                1
+            }
+        },
+        Command::Exit { code, message, lines } => {
+            for line in 1..=lines {
+                println!("log line {line}");
+            }
+            if let Some(message) = message {
+                report(&message);
+            }
+            code
+        }
+        Command::Alloc { mb } => {
+            let mut blocks = Vec::with_capacity(mb);
+            for _ in 0..mb {
+                // touched, so the pages are resident
+                blocks.push(vec![1u8; 1024 * 1024]);
+            }
+            println!("allocated {} MiB", blocks.len());
+            sleep(3600).await
+        }
+        Command::Serve { port, ready_after, fail_live_after } => serve(port, ready_after, fail_live_after).await,
+        Command::Env { names } => {
+            let lines: Vec<String> = names
+                .iter()
+                .map(|n| format!("{n}={}", std::env::var(n).unwrap_or_else(|_| "<unset>".into())))
+                .collect();
+            report(&lines.join("\n"));
+            0
+        }
+        Command::Cat { paths } => {
+            let parts: Vec<String> = paths
+                .iter()
+                .map(|p| format!("{p}:{}", std::fs::read_to_string(p).unwrap_or_else(|e| format!("<{e}>"))))
+                .collect();
+            report(&parts.join("\n"));
+            0
+        }
+        Command::Whoami => whoami().await,
+    };
+    std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+async fn sleep(seconds: u64) -> i32 {
+    let Ok(mut term) = signal(SignalKind::terminate()) else { return 2 };
+    println!("sleeping {seconds}s");
+    tokio::select! {
+        () = tokio::time::sleep(Duration::from_secs(seconds)) => 0,
+        _ = term.recv() => {
+            report("SIGTERM received");
+            0
+        }
+    }
+}
+
+async fn serve(port: u16, ready_after: u64, fail_live_after: Option<u64>) -> i32 {
+    let listener = match TcpListener::bind(("127.0.0.1", port)).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            report(&format!("cannot listen on {port}: {error}"));
+            return 1;
+        }
+    };
+    let Ok(mut term) = signal(SignalKind::terminate()) else { return 2 };
+    println!("serving on {port}");
+    let started = Instant::now();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = term.recv() => return 0,
+        };
+        let Ok((mut stream, _)) = accepted else { continue };
+        let mut buffer = [0u8; 1024];
+        let read = stream.read(&mut buffer).await.unwrap_or(0);
+        let request = String::from_utf8_lossy(&buffer[..read]);
+        let path = request.split_whitespace().nth(1).unwrap_or("/");
+        let elapsed = started.elapsed().as_secs();
+        let ok = match path {
+            "/readyz" => elapsed >= ready_after,
+            "/healthz" => fail_live_after.is_none_or(|after| elapsed < after),
+            _ => true,
+        };
+        let status = if ok { "200 OK" } else { "503 Service Unavailable" };
+        println!("GET {path} -> {status}");
+        let response = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        let _ = stream.write_all(response.as_bytes()).await;
+    }
+}
+
+async fn whoami() -> i32 {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = match Config::incluster()
+        .map_err(|e| e.to_string())
+        .and_then(|c| Client::try_from(c).map_err(|e| e.to_string()))
+    {
+        Ok(client) => client,
+        Err(error) => {
+            report(&format!("no in-cluster config: {error}"));
+            return 1;
+        }
+    };
+    let reviews: Api<SelfSubjectReview> = Api::all(client.clone());
+    let user = match reviews.create(&PostParams::default(), &SelfSubjectReview::default()).await {
+        Ok(review) => review.status.and_then(|s| s.user_info).and_then(|u| u.username).unwrap_or_default(),
+        Err(error) => {
+            report(&format!("SelfSubjectReview failed: {error}"));
+            return 1;
+        }
+    };
+    let pods: Api<Pod> = Api::default_namespaced(client);
+    let list = match pods.list(&ListParams::default().limit(1)).await {
+        Ok(_) => "allowed",
+        Err(kube::Error::Api(status)) if status.code == 403 => "forbidden",
+        Err(_) => "error",
+    };
+    report(&format!("user={user}\nlist-pods={list}"));
+    0
+}

@@ -1,0 +1,25 @@
+//! The kubelet's part for Microfleet's test cluster: registers a Node and runs the pods bound to it as
+//! local processes (no container runtime), reporting their status like a kubelet.
+//!
+//! [`runner`] watches the node's pods and gives each a [`pod`] task, which runs a [`container`] task per
+//! container. Pure parts (status derivation, env resolution, quantities, image references, termination
+//! messages) are in [`status`], [`env`], [`downward`], [`quantity`], [`images`] and [`logs`].
+
+pub mod cli;
+pub mod container;
+pub mod downward;
+pub mod env;
+pub mod error;
+pub mod images;
+pub mod logs;
+pub mod memory;
+pub mod node;
+pub mod objects;
+pub mod pod;
+pub mod probes;
+pub mod process;
+pub mod quantity;
+pub mod runner;
+pub mod runtime;
+pub mod status;
+pub mod volumes;

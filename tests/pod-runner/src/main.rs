@@ -1,0 +1,98 @@
+//! `microfleet-pod-runner`: start-up and shutdown only (CLI, client, node registration, the pod loop).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use clap::Parser;
+use kube::Client;
+use microfleet_common::shutdown::Shutdown;
+use microfleet_common::telemetry;
+use microfleet_pod_runner::cli::Args;
+use microfleet_pod_runner::downward::NodeFacts;
+use microfleet_pod_runner::env::ApiEndpoint;
+use microfleet_pod_runner::error::StartupError;
+use microfleet_pod_runner::images::ImageMap;
+use microfleet_pod_runner::memory::Mechanism;
+use microfleet_pod_runner::node::{self, NodeSpec};
+use microfleet_pod_runner::runner;
+use microfleet_pod_runner::runtime::Runtime;
+
+const CPU: &str = "2";
+const MEMORY: &str = "8Gi";
+const PODS: &str = "110";
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    telemetry::init(args.log_json);
+    match run(args).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "pod runner failed");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), StartupError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = Client::try_default().await.map_err(StartupError::Client)?;
+    let io = |what: String| move |source| StartupError::Io { what, source };
+    std::fs::create_dir_all(args.work_dir.join("pods"))
+        .map_err(io(format!("cannot create {}", args.work_dir.display())))?;
+    if let Some(ca) = &args.ca_file {
+        std::fs::metadata(ca).map_err(io(format!("cannot read the CA file {}", ca.display())))?;
+    }
+    let memory = Mechanism::detect(args.poll_memory);
+    // probes, like the kubelet's: no proxy, and HTTPS without certificate checks
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .tls_danger_accept_invalid_certs(true)
+        .build()
+        .map_err(|e| io("cannot build the probes' HTTP client".into())(std::io::Error::other(e)))?;
+    let spec = NodeSpec {
+        name: args.node_name.clone(),
+        ip: args.api_host.clone(),
+        capacity: BTreeMap::from([
+            ("cpu".into(), CPU.into()),
+            ("memory".into(), MEMORY.into()),
+            ("pods".into(), PODS.into()),
+        ]),
+    };
+    let rt = Arc::new(Runtime {
+        client: client.clone(),
+        images: ImageMap::new(args.images.clone()),
+        work_dir: args.work_dir.clone(),
+        node: NodeFacts {
+            node_name: args.node_name.clone(),
+            ip: args.api_host.clone(),
+            cpu: 2.0,
+            memory: 8.0 * 1024.0 * 1024.0 * 1024.0,
+        },
+        api: ApiEndpoint { host: args.api_host.clone(), port: args.api_port },
+        ca_file: args.ca_file.clone(),
+        memory,
+        http,
+        path_env: std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+    });
+    let ready_since = k8s_openapi::jiff::Timestamp::now();
+    node::register(&client, &spec, ready_since)
+        .await
+        .map_err(|source| StartupError::Register { node: spec.name.clone(), source })?;
+    tracing::info!(
+        node = %spec.name,
+        memory_limits = rt.memory.name(),
+        images = args.images.len(),
+        work_dir = %args.work_dir.display(),
+        "node registered; running its pods"
+    );
+    let shutdown = Shutdown::on_signals();
+    let heartbeat = tokio::spawn(node::heartbeat(client.clone(), spec.clone(), ready_since, shutdown.clone()));
+    runner::run(rt, shutdown).await;
+    let _ = heartbeat.await;
+    if let Err(error) = node::mark_not_ready(&client, &spec).await {
+        tracing::warn!(%error, "cannot mark the node NotReady");
+    }
+    tracing::info!("pod runner stopped");
+    Ok(())
+}

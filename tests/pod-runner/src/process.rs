@@ -1,0 +1,184 @@
+//! Starting a container's process: its own session (so it can be signalled as a group), a private mount
+//! namespace with the pod's volumes bind-mounted at their mount paths, an optional memory cgroup, and its
+//! output appended to a log file. Owns the unsafe `pre_exec` code; it must not decide what to mount.
+
+use std::ffi::CString;
+use std::fs::{self, OpenOptions};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+
+use tokio::process::{Child, Command};
+
+/// One bind mount inside the container's mount namespace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BindMount {
+    /// The host path mounted.
+    pub source: PathBuf,
+    /// Where the container sees it.
+    pub target: PathBuf,
+    /// Remounted read-only.
+    pub read_only: bool,
+}
+
+/// Everything needed to start one container run.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// The binary.
+    pub program: PathBuf,
+    /// argv after the binary.
+    pub args: Vec<String>,
+    /// The whole environment.
+    pub env: Vec<(String, String)>,
+    /// The working directory (inside the mounts).
+    pub working_dir: Option<PathBuf>,
+    /// Bind mounts, in order.
+    pub mounts: Vec<BindMount>,
+    /// Where stdout and stderr go (appended).
+    pub log_file: PathBuf,
+    /// A cgroup's `cgroup.procs` file the process joins before it execs.
+    pub cgroup_procs: Option<PathBuf>,
+}
+
+/// Starts the process. Mount points missing on the host are created first (directories for directory
+/// sources, empty files for file sources).
+pub fn spawn(launch: &Launch) -> io::Result<Child> {
+    for mount in &launch.mounts {
+        ensure_mount_point(&mount.source, &mount.target)?;
+    }
+    let log = OpenOptions::new().create(true).append(true).open(&launch.log_file)?;
+    let mut command = Command::new(&launch.program);
+    command
+        .args(&launch.args)
+        .env_clear()
+        .envs(launch.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log.try_clone()?))
+        .stderr(Stdio::from(log))
+        .kill_on_drop(false);
+    let setup = ChildSetup::new(launch)?;
+    // SAFETY: the closure runs in the forked child before exec; it only calls async-signal-safe libc
+    // functions on data prepared before the fork, and allocates nothing.
+    unsafe {
+        command.pre_exec(move || setup.apply());
+    }
+    command.spawn()
+}
+
+/// Sends `signal` to the process group the container leads.
+pub fn signal_group(pid: u32, signal: i32) {
+    let Ok(pid) = i32::try_from(pid) else { return };
+    // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
+    unsafe {
+        libc::kill(-pid, signal);
+    }
+}
+
+/// The container's exit code (128 + signal when a signal ended it) and that signal.
+pub fn exit_code(status: ExitStatus) -> (i32, Option<i32>) {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => (code, None),
+        (None, Some(signal)) => (128 + signal, Some(signal)),
+        (None, None) => (255, None),
+    }
+}
+
+fn ensure_mount_point(source: &Path, target: &Path) -> io::Result<()> {
+    if target.exists() {
+        return Ok(());
+    }
+    if source.is_dir() {
+        fs::create_dir_all(target)
+    } else {
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        OpenOptions::new().create(true).truncate(false).write(true).open(target).map(|_| ())
+    }
+}
+
+/// What the child does between fork and exec, prepared as C strings before the fork.
+struct ChildSetup {
+    mounts: Vec<(CString, CString, bool)>,
+    working_dir: Option<CString>,
+    cgroup_procs: Option<CString>,
+}
+
+impl ChildSetup {
+    fn new(launch: &Launch) -> io::Result<ChildSetup> {
+        let c = |path: &Path| CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other);
+        let mounts = launch
+            .mounts
+            .iter()
+            .map(|m| Ok((c(&m.source)?, c(&m.target)?, m.read_only)))
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(ChildSetup {
+            mounts,
+            working_dir: launch.working_dir.as_deref().map(c).transpose()?,
+            cgroup_procs: launch.cgroup_procs.as_deref().map(c).transpose()?,
+        })
+    }
+
+    fn apply(&self) -> io::Result<()> {
+        let check = |rc: libc::c_int| if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(()) };
+        // SAFETY: plain syscalls on NUL-terminated strings owned by self.
+        unsafe {
+            check(libc::setsid())?;
+            if let Some(procs) = &self.cgroup_procs {
+                join_cgroup(procs)?;
+            }
+            check(libc::unshare(libc::CLONE_NEWNS))?;
+            let root = c"/";
+            check(libc::mount(
+                std::ptr::null(),
+                root.as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ))?;
+            for (source, target, read_only) in &self.mounts {
+                let bind = libc::MS_BIND | libc::MS_REC;
+                check(libc::mount(source.as_ptr(), target.as_ptr(), std::ptr::null(), bind, std::ptr::null()))?;
+                if *read_only {
+                    let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;
+                    check(libc::mount(std::ptr::null(), target.as_ptr(), std::ptr::null(), flags, std::ptr::null()))?;
+                }
+            }
+            if let Some(dir) = &self.working_dir {
+                check(libc::chdir(dir.as_ptr()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes the calling process's pid to a cgroup's `cgroup.procs`, without allocating.
+///
+/// # Safety
+/// Only libc calls on the given C string and a stack buffer.
+unsafe fn join_cgroup(procs: &CString) -> io::Result<()> {
+    let mut digits = [0u8; 20];
+    let mut pid = libc::getpid() as u64;
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (pid % 10) as u8;
+        pid /= 10;
+        if pid == 0 {
+            break;
+        }
+    }
+    let fd = libc::open(procs.as_ptr(), libc::O_WRONLY);
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let len = digits.len() - start;
+    let written = libc::write(fd, digits[start..].as_ptr().cast(), len);
+    libc::close(fd);
+    if written < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
