@@ -8,14 +8,15 @@
 #   scripts/node.sh status
 #
 # Needs KUBECONFIG and MICROFLEET_CLUSTER_DIR from `scripts/cluster.sh env`. Settings: MICROFLEET_NODE_NAME
-# (microfleet-node), MICROFLEET_NODE_DIR (/tmp/microfleet-node: the runner's log, PID and per-pod folders).
+# (microfleet-node), MICROFLEET_NODE_DIR (/var/lib/microfleet-node: the runner's log, PID and per-pod folders;
+# not under /tmp, which the workloads mount an emptyDir over).
 # Images: microfleet-operator, microfleet-fetcher, microfleet-demo (also under ghcr.io/microfleet/, the chart's
 # defaults) and microfleet-testbox (the pod runner's test image).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 node="${MICROFLEET_NODE_NAME:-microfleet-node}"
-dir="${MICROFLEET_NODE_DIR:-/tmp/microfleet-node}"
+dir="${MICROFLEET_NODE_DIR:-/var/lib/microfleet-node}"
 cluster_dir="${MICROFLEET_CLUSTER_DIR:-/tmp/microfleet-cluster}"
 
 log() { printf 'node: %s\n' "$*" >&2; }

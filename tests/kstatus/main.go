@@ -20,12 +20,13 @@ func main() {
 		fmt.Fprintf(os.Stderr, "kstatus: reading stdin: %v\n", err)
 		os.Exit(2)
 	}
-	var object map[string]interface{}
-	if err := json.Unmarshal(data, &object); err != nil {
-		fmt.Fprintf(os.Stderr, "kstatus: stdin is not a JSON object: %v\n", err)
+	// unstructured's own decoder keeps integers as int64, as kstatus expects (encoding/json gives float64)
+	object := &unstructured.Unstructured{}
+	if err := object.UnmarshalJSON(data); err != nil {
+		fmt.Fprintf(os.Stderr, "kstatus: stdin is not a Kubernetes object: %v\n", err)
 		os.Exit(2)
 	}
-	result, err := status.Compute(&unstructured.Unstructured{Object: object})
+	result, err := status.Compute(object)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "kstatus: %v\n", err)
 		os.Exit(1)

@@ -28,7 +28,8 @@ pub const FIELD_MANAGER: &str = "microfleet-tests";
 /// The image the pod runner maps to `microfleet-testbox`.
 pub const TESTBOX_IMAGE: &str = "microfleet-testbox:e2e";
 
-const NO_CLUSTER: &str = "no cluster: run scripts/test.sh, or `eval \"$(scripts/cluster.sh up)\"` and run the tests again";
+const NO_CLUSTER: &str =
+    "no cluster: run scripts/test.sh, or `eval \"$(scripts/cluster.sh up)\"` and run the tests again";
 
 /// The node the pod runner registers (`MICROFLEET_NODE_NAME`, default `microfleet-node`).
 pub fn node_name() -> String {
