@@ -472,3 +472,37 @@ async fn exec_readiness_probe_sees_the_containers_mounts() {
     assert!(!std::path::Path::new(&ready_file).exists(), "the emptyDir's file is visible on the host");
     ns.delete().await;
 }
+
+#[tokio::test]
+async fn security_context_sets_the_user_and_a_read_only_root() {
+    let ns = TestNamespace::new("pr-security").await;
+    let dir = format!("/var/lib/microfleet-testbox/{}", ns.name);
+    let (scratch, outside) = (format!("{dir}/scratch/file"), format!("/var/tmp/{}-outside", ns.name));
+    let extra = json!({
+        "securityContext": {"readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false},
+        "volumeMounts": [{"name": "scratch", "mountPath": format!("{dir}/scratch")}],
+    });
+    let mut object = testbox_pod("restricted", "Never", &["identity", &scratch, &outside], extra);
+    object["spec"]["securityContext"] = json!({"runAsNonRoot": true, "runAsUser": 65532, "runAsGroup": 65532});
+    object["spec"]["volumes"] = json!([{"name": "scratch", "emptyDir": {}}]);
+    ns.create::<Pod>(object).await;
+    let pod = finished(&ns, "restricted").await;
+    // the termination message itself shows that the non-root user may write it
+    let message = terminated(&pod).and_then(|t| t.message.clone()).unwrap_or_default();
+    let lines: Vec<&str> = message.lines().collect();
+    assert_eq!(lines[0], "uid=65532 gid=65532", "{message}");
+    assert_eq!(lines[1], format!("{scratch}:written"), "an emptyDir is writable: {message}");
+    assert!(lines[2].contains("Read-only file system"), "the root filesystem is read-only: {message}");
+
+    // runAsNonRoot without a user: the "image" would run as root, which the kubelet refuses
+    let mut object = testbox_pod("as-root", "Never", &["exit", "0"], json!({}));
+    object["spec"]["securityContext"] = json!({"runAsNonRoot": true});
+    ns.create::<Pod>(object).await;
+    let pod = wait_for(&ns.api::<Pod>(), "as-root", TIMEOUT, "CreateContainerConfigError", |p| {
+        waiting(p).and_then(|w| w.reason.as_deref()) == Some("CreateContainerConfigError")
+    })
+    .await;
+    let message = waiting(&pod).and_then(|w| w.message.clone()).unwrap_or_default();
+    assert!(message.starts_with("container has runAsNonRoot and image will run as root"), "{message}");
+    ns.delete().await;
+}

@@ -11,6 +11,8 @@ use std::process::{ExitStatus, Stdio};
 
 use tokio::process::{Child, Command};
 
+use crate::security::User;
+
 /// One bind mount inside the container's mount namespace.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BindMount {
@@ -39,6 +41,10 @@ pub struct Launch {
     pub log_file: PathBuf,
     /// A cgroup's `cgroup.procs` file the process joins before it execs.
     pub cgroup_procs: Option<PathBuf>,
+    /// The user to become after mounting (root when `None`).
+    pub user: Option<User>,
+    /// Remount `/` read-only after the bind mounts (which stay writable unless read-only themselves).
+    pub read_only_root: bool,
 }
 
 /// Starts the process. Mount points missing on the host are created first (directories for directory
@@ -104,6 +110,8 @@ struct ChildSetup {
     mounts: Vec<(CString, CString, bool)>,
     working_dir: Option<CString>,
     cgroup_procs: Option<CString>,
+    user: Option<(libc::uid_t, libc::gid_t, Vec<libc::gid_t>)>,
+    read_only_root: bool,
 }
 
 impl ChildSetup {
@@ -118,6 +126,8 @@ impl ChildSetup {
             mounts,
             working_dir: launch.working_dir.as_deref().map(c).transpose()?,
             cgroup_procs: launch.cgroup_procs.as_deref().map(c).transpose()?,
+            user: launch.user.as_ref().map(|u| (u.uid, u.gid, u.groups.clone())),
+            read_only_root: launch.read_only_root,
         })
     }
 
@@ -146,8 +156,18 @@ impl ChildSetup {
                     check(libc::mount(std::ptr::null(), target.as_ptr(), std::ptr::null(), flags, std::ptr::null()))?;
                 }
             }
+            if self.read_only_root {
+                let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;
+                check(libc::mount(std::ptr::null(), root.as_ptr(), std::ptr::null(), flags, std::ptr::null()))?;
+            }
             if let Some(dir) = &self.working_dir {
                 check(libc::chdir(dir.as_ptr()))?;
+            }
+            // last: mounting needs root
+            if let Some((uid, gid, groups)) = &self.user {
+                check(libc::setgroups(groups.len(), groups.as_ptr()))?;
+                check(libc::setgid(*gid))?;
+                check(libc::setuid(*uid))?;
             }
         }
         Ok(())
