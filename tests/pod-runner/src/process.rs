@@ -1,6 +1,6 @@
 //! Starting a container's process: its own session (so it can be signalled as a group), a private mount
-//! namespace with the pod's volumes bind-mounted at their mount paths, an optional memory cgroup, and its
-//! output appended to a log file. Owns the unsafe `pre_exec` code; it must not decide what to mount.
+//! namespace with the pod's volumes bind-mounted at their mount paths, an optional memory cgroup, its user,
+//! death with the runner (the parent-death signal), and its output appended to a log file. Owns the unsafe `pre_exec` code; it must not decide what to mount.
 
 use std::ffi::CString;
 use std::fs::{self, OpenOptions};
@@ -169,6 +169,8 @@ impl ChildSetup {
                 check(libc::setgid(*gid))?;
                 check(libc::setuid(*uid))?;
             }
+            // after the credentials change (which clears it): the process dies with the runner, even a killed one
+            check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0))?;
         }
         Ok(())
     }
