@@ -388,11 +388,12 @@ async fn volumes_are_mounted_in_the_containers_own_mount_namespace() {
         json!({"metadata": {"name": "settings"}, "data": {"level": "debug", "other": "x"}}),
     )
     .await;
-    let base = format!("/var/lib/microfleet-testbox/{}", ns.name);
+    // the same paths in every run and every pod: each container has its own mounts
+    let base = "/var/lib/microfleet-testbox/volumes";
     let paths = [
         format!("{base}/creds/token"),
-        format!("{base}/settings/level.conf"),
-        format!("{base}/settings/other"),
+        format!("{base}/creds/settings/level.conf"),
+        format!("{base}/creds/settings/other"),
         format!("{base}/info/team"),
         "/var/run/secrets/kubernetes.io/serviceaccount/namespace".to_string(),
     ];
@@ -404,7 +405,8 @@ async fn volumes_are_mounted_in_the_containers_own_mount_namespace() {
         &args,
         json!({"volumeMounts": [
             {"name": "creds", "mountPath": format!("{base}/creds")},
-            {"name": "settings", "mountPath": format!("{base}/settings")},
+            // a volume inside another one
+            {"name": "settings", "mountPath": format!("{base}/creds/settings")},
             {"name": "info", "mountPath": format!("{base}/info")},
         ]}),
     );
@@ -459,7 +461,7 @@ async fn init_containers_run_first_and_share_an_empty_dir() {
 #[tokio::test]
 async fn exec_readiness_probe_sees_the_containers_mounts() {
     let ns = TestNamespace::new("pr-exec").await;
-    let dir = format!("/var/lib/microfleet-testbox/{}", ns.name);
+    let dir = "/var/lib/microfleet-testbox/exec";
     let ready_file = format!("{dir}/ready");
     let extra = json!({
         "volumeMounts": [{"name": "data", "mountPath": dir}],
@@ -476,8 +478,8 @@ async fn exec_readiness_probe_sees_the_containers_mounts() {
 #[tokio::test]
 async fn security_context_sets_the_user_and_a_read_only_root() {
     let ns = TestNamespace::new("pr-security").await;
-    let dir = format!("/var/lib/microfleet-testbox/{}", ns.name);
-    let (scratch, outside) = (format!("{dir}/scratch/file"), format!("/var/tmp/{}-outside", ns.name));
+    let dir = "/var/lib/microfleet-testbox/security";
+    let (scratch, outside) = (format!("{dir}/scratch/file"), "/var/tmp/microfleet-testbox-outside".to_string());
     let extra = json!({
         "securityContext": {"readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false},
         "volumeMounts": [{"name": "scratch", "mountPath": format!("{dir}/scratch")}],

@@ -35,7 +35,7 @@ pub struct Launch {
     pub env: Vec<(String, String)>,
     /// The working directory (inside the mounts).
     pub working_dir: Option<PathBuf>,
-    /// Bind mounts, in order.
+    /// Bind mounts (made parents first).
     pub mounts: Vec<BindMount>,
     /// Where stdout and stderr go (appended).
     pub log_file: PathBuf,
@@ -50,8 +50,11 @@ pub struct Launch {
 /// Starts the process. Mount points missing on the host are created first (directories for directory
 /// sources, empty files for file sources).
 pub fn spawn(launch: &Launch) -> io::Result<Child> {
-    for mount in &launch.mounts {
-        ensure_mount_point(&mount.source, &mount.target)?;
+    // parents first, as container runtimes mount them, so a volume inside another one stays visible
+    let mut mounts = launch.mounts.clone();
+    mounts.sort_by_key(|m| m.target.components().count());
+    for mount in &mounts {
+        ensure_mount_point(&mount.source, &host_mount_point(&mounts, mount))?;
     }
     let log = OpenOptions::new().create(true).append(true).open(&launch.log_file)?;
     let mut command = Command::new(&launch.program);
@@ -63,7 +66,7 @@ pub fn spawn(launch: &Launch) -> io::Result<Child> {
         .stdout(Stdio::from(log.try_clone()?))
         .stderr(Stdio::from(log))
         .kill_on_drop(false);
-    let setup = ChildSetup::new(launch)?;
+    let setup = ChildSetup::new(launch, &mounts)?;
     // SAFETY: the closure runs in the forked child before exec; it only calls async-signal-safe libc
     // functions on data prepared before the fork, and allocates nothing.
     unsafe {
@@ -91,6 +94,17 @@ pub fn exit_code(status: ExitStatus) -> (i32, Option<i32>) {
     }
 }
 
+/// Where `mount`'s mount point must exist before the mounts are made: on the host, or, when an earlier
+/// mount covers its target, inside that mount's source (e.g. a volume mounted inside another volume).
+fn host_mount_point(mounts: &[BindMount], mount: &BindMount) -> PathBuf {
+    let earlier = mounts.iter().take_while(|m| !std::ptr::eq(*m, mount));
+    let covering = earlier.filter(|m| mount.target.starts_with(&m.target) && m.target != mount.target).last();
+    match covering.and_then(|m| Some((m, mount.target.strip_prefix(&m.target).ok()?))) {
+        Some((m, inside)) => m.source.join(inside),
+        None => mount.target.clone(),
+    }
+}
+
 fn ensure_mount_point(source: &Path, target: &Path) -> io::Result<()> {
     if target.exists() {
         return Ok(());
@@ -115,13 +129,10 @@ struct ChildSetup {
 }
 
 impl ChildSetup {
-    fn new(launch: &Launch) -> io::Result<ChildSetup> {
+    fn new(launch: &Launch, mounts: &[BindMount]) -> io::Result<ChildSetup> {
         let c = |path: &Path| CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other);
-        let mounts = launch
-            .mounts
-            .iter()
-            .map(|m| Ok((c(&m.source)?, c(&m.target)?, m.read_only)))
-            .collect::<io::Result<Vec<_>>>()?;
+        let mounts =
+            mounts.iter().map(|m| Ok((c(&m.source)?, c(&m.target)?, m.read_only))).collect::<io::Result<Vec<_>>>()?;
         Ok(ChildSetup {
             mounts,
             working_dir: launch.working_dir.as_deref().map(c).transpose()?,
@@ -203,4 +214,24 @@ unsafe fn join_cgroup(procs: &CString) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    fn bind(source: &str, target: &str) -> BindMount {
+        BindMount { source: source.into(), target: target.into(), read_only: false }
+    }
+
+    #[test]
+    fn nested_mount_points_are_made_inside_the_covering_volume() {
+        let mounts = [bind("/w/data", "/data"), bind("/w/other", "/opt/x"), bind("/w/sub", "/data/sub/dir")];
+        assert_eq!(host_mount_point(&mounts, &mounts[0]), Path::new("/data"));
+        assert_eq!(host_mount_point(&mounts, &mounts[1]), Path::new("/opt/x"));
+        assert_eq!(host_mount_point(&mounts, &mounts[2]), Path::new("/w/data/sub/dir"));
+        assert_eq!(exit_code(std::process::ExitStatus::from_raw(9)), (137, Some(9)));
+        assert_eq!(exit_code(std::process::ExitStatus::from_raw(3 << 8)), (3, None));
+    }
 }
