@@ -435,7 +435,10 @@ async fn init_containers_run_first_and_share_an_empty_dir() {
     let ns = TestNamespace::new("pr-init").await;
     let mount = json!({"volumeMounts": [{"name": "shared", "mountPath": "/var/lib/microfleet-testbox/shared"}]});
     let file = "/var/lib/microfleet-testbox/shared/greeting";
-    let mut object = testbox_pod("init", "Never", &["cat", file], mount.clone());
+    // the container reads it relative to its working directory, a subdirectory of the volume made for it
+    let mut main = mount.clone();
+    main["workingDir"] = json!("/var/lib/microfleet-testbox/shared/work");
+    let mut object = testbox_pod("init", "Never", &["cat", "../greeting"], main);
     let mut init = json!({"name": "prepare", "image": TESTBOX_IMAGE, "args": ["write", file, "hello from init"]});
     merge(&mut init, mount);
     object["spec"]["initContainers"] = json!([init]);
@@ -443,7 +446,7 @@ async fn init_containers_run_first_and_share_an_empty_dir() {
     ns.create::<Pod>(object).await;
     let pod = finished(&ns, "init").await;
     assert_eq!(phase(&pod), "Succeeded");
-    assert_eq!(terminated(&pod).and_then(|t| t.message.clone()), Some(format!("{file}:hello from init")));
+    assert_eq!(terminated(&pod).and_then(|t| t.message.clone()).as_deref(), Some("../greeting:hello from init"));
     let init_status = pod.status.as_ref().and_then(|s| s.init_container_statuses.clone()).unwrap_or_default();
     let init_state = init_status.first().and_then(|s| s.state.clone()).and_then(|s| s.terminated);
     assert_eq!(init_state.and_then(|t| t.reason), Some("Completed".to_string()));

@@ -53,8 +53,12 @@ pub fn spawn(launch: &Launch) -> io::Result<Child> {
     // parents first, as container runtimes mount them, so a volume inside another one stays visible
     let mut mounts = launch.mounts.clone();
     mounts.sort_by_key(|m| m.target.components().count());
-    for mount in &mounts {
-        ensure_mount_point(&mount.source, &host_mount_point(&mounts, mount))?;
+    for (index, mount) in mounts.iter().enumerate() {
+        ensure_mount_point(&mount.source, &host_path(&mounts[..index], &mount.target))?;
+    }
+    // a missing working directory is made, as runc makes it
+    if let Some(dir) = &launch.working_dir {
+        fs::create_dir_all(host_path(&mounts, dir))?;
     }
     let log = OpenOptions::new().create(true).append(true).open(&launch.log_file)?;
     let mut command = Command::new(&launch.program);
@@ -94,14 +98,13 @@ pub fn exit_code(status: ExitStatus) -> (i32, Option<i32>) {
     }
 }
 
-/// Where `mount`'s mount point must exist before the mounts are made: on the host, or, when an earlier
-/// mount covers its target, inside that mount's source (e.g. a volume mounted inside another volume).
-fn host_mount_point(mounts: &[BindMount], mount: &BindMount) -> PathBuf {
-    let earlier = mounts.iter().take_while(|m| !std::ptr::eq(*m, mount));
-    let covering = earlier.filter(|m| mount.target.starts_with(&m.target) && m.target != mount.target).last();
-    match covering.and_then(|m| Some((m, mount.target.strip_prefix(&m.target).ok()?))) {
+/// Where `path` of the container is on the host before `mounts` are made: inside the source of the last
+/// mount that covers it (e.g. a volume mounted inside another volume), or on the host itself.
+fn host_path(mounts: &[BindMount], path: &Path) -> PathBuf {
+    let covering = mounts.iter().rev().find(|m| path.starts_with(&m.target) && m.target != path);
+    match covering.and_then(|m| Some((m, path.strip_prefix(&m.target).ok()?))) {
         Some((m, inside)) => m.source.join(inside),
-        None => mount.target.clone(),
+        None => path.to_path_buf(),
     }
 }
 
@@ -228,9 +231,10 @@ mod tests {
     #[test]
     fn nested_mount_points_are_made_inside_the_covering_volume() {
         let mounts = [bind("/w/data", "/data"), bind("/w/other", "/opt/x"), bind("/w/sub", "/data/sub/dir")];
-        assert_eq!(host_mount_point(&mounts, &mounts[0]), Path::new("/data"));
-        assert_eq!(host_mount_point(&mounts, &mounts[1]), Path::new("/opt/x"));
-        assert_eq!(host_mount_point(&mounts, &mounts[2]), Path::new("/w/data/sub/dir"));
+        assert_eq!(host_path(&mounts[..0], &mounts[0].target), Path::new("/data"));
+        assert_eq!(host_path(&mounts[..1], &mounts[1].target), Path::new("/opt/x"));
+        assert_eq!(host_path(&mounts[..2], &mounts[2].target), Path::new("/w/data/sub/dir"));
+        assert_eq!(host_path(&mounts, Path::new("/data/sub/dir/work")), Path::new("/w/sub/work"));
         assert_eq!(exit_code(std::process::ExitStatus::from_raw(9)), (137, Some(9)));
         assert_eq!(exit_code(std::process::ExitStatus::from_raw(3 << 8)), (3, None));
     }
