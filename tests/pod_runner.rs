@@ -357,7 +357,11 @@ async fn job_runs_to_complete_through_the_job_controller() {
 #[tokio::test]
 async fn projected_service_account_token_authenticates_with_rbac_enforced() {
     let ns = TestNamespace::new("pr-token").await;
-    ns.create::<Pod>(testbox_pod("who", "Never", &["whoami"], json!({}))).await;
+    // as the chart's pods run: non-root, read-only root filesystem (the token must still be readable)
+    let mut object =
+        testbox_pod("who", "Never", &["whoami"], json!({"securityContext": {"readOnlyRootFilesystem": true}}));
+    object["spec"]["securityContext"] = json!({"runAsNonRoot": true, "runAsUser": 65532, "runAsGroup": 65532});
+    ns.create::<Pod>(object).await;
     let pod = finished(&ns, "who").await;
     let message = terminated(&pod).and_then(|t| t.message.clone()).unwrap_or_default();
     assert_eq!(message, format!("user=system:serviceaccount:{}:default\nlist-pods=forbidden", ns.name));
