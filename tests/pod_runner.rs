@@ -357,7 +357,11 @@ async fn job_runs_to_complete_through_the_job_controller() {
 #[tokio::test]
 async fn projected_service_account_token_authenticates_with_rbac_enforced() {
     let ns = TestNamespace::new("pr-token").await;
-    ns.create::<Pod>(testbox_pod("who", "Never", &["whoami"], json!({}))).await;
+    // as the chart's pods run: non-root, read-only root filesystem (the token must still be readable)
+    let mut object =
+        testbox_pod("who", "Never", &["whoami"], json!({"securityContext": {"readOnlyRootFilesystem": true}}));
+    object["spec"]["securityContext"] = json!({"runAsNonRoot": true, "runAsUser": 65532, "runAsGroup": 65532});
+    ns.create::<Pod>(object).await;
     let pod = finished(&ns, "who").await;
     let message = terminated(&pod).and_then(|t| t.message.clone()).unwrap_or_default();
     assert_eq!(message, format!("user=system:serviceaccount:{}:default\nlist-pods=forbidden", ns.name));
@@ -388,11 +392,12 @@ async fn volumes_are_mounted_in_the_containers_own_mount_namespace() {
         json!({"metadata": {"name": "settings"}, "data": {"level": "debug", "other": "x"}}),
     )
     .await;
-    let base = format!("/var/lib/microfleet-testbox/{}", ns.name);
+    // the same paths in every run and every pod: each container has its own mounts
+    let base = "/var/lib/microfleet-testbox/volumes";
     let paths = [
         format!("{base}/creds/token"),
-        format!("{base}/settings/level.conf"),
-        format!("{base}/settings/other"),
+        format!("{base}/creds/settings/level.conf"),
+        format!("{base}/creds/settings/other"),
         format!("{base}/info/team"),
         "/var/run/secrets/kubernetes.io/serviceaccount/namespace".to_string(),
     ];
@@ -404,7 +409,8 @@ async fn volumes_are_mounted_in_the_containers_own_mount_namespace() {
         &args,
         json!({"volumeMounts": [
             {"name": "creds", "mountPath": format!("{base}/creds")},
-            {"name": "settings", "mountPath": format!("{base}/settings")},
+            // a volume inside another one
+            {"name": "settings", "mountPath": format!("{base}/creds/settings")},
             {"name": "info", "mountPath": format!("{base}/info")},
         ]}),
     );
@@ -433,7 +439,10 @@ async fn init_containers_run_first_and_share_an_empty_dir() {
     let ns = TestNamespace::new("pr-init").await;
     let mount = json!({"volumeMounts": [{"name": "shared", "mountPath": "/var/lib/microfleet-testbox/shared"}]});
     let file = "/var/lib/microfleet-testbox/shared/greeting";
-    let mut object = testbox_pod("init", "Never", &["cat", file], mount.clone());
+    // the container reads it relative to its working directory, a subdirectory of the volume made for it
+    let mut main = mount.clone();
+    main["workingDir"] = json!("/var/lib/microfleet-testbox/shared/work");
+    let mut object = testbox_pod("init", "Never", &["cat", "../greeting"], main);
     let mut init = json!({"name": "prepare", "image": TESTBOX_IMAGE, "args": ["write", file, "hello from init"]});
     merge(&mut init, mount);
     object["spec"]["initContainers"] = json!([init]);
@@ -441,7 +450,7 @@ async fn init_containers_run_first_and_share_an_empty_dir() {
     ns.create::<Pod>(object).await;
     let pod = finished(&ns, "init").await;
     assert_eq!(phase(&pod), "Succeeded");
-    assert_eq!(terminated(&pod).and_then(|t| t.message.clone()), Some(format!("{file}:hello from init")));
+    assert_eq!(terminated(&pod).and_then(|t| t.message.clone()).as_deref(), Some("../greeting:hello from init"));
     let init_status = pod.status.as_ref().and_then(|s| s.init_container_statuses.clone()).unwrap_or_default();
     let init_state = init_status.first().and_then(|s| s.state.clone()).and_then(|s| s.terminated);
     assert_eq!(init_state.and_then(|t| t.reason), Some("Completed".to_string()));
@@ -459,7 +468,7 @@ async fn init_containers_run_first_and_share_an_empty_dir() {
 #[tokio::test]
 async fn exec_readiness_probe_sees_the_containers_mounts() {
     let ns = TestNamespace::new("pr-exec").await;
-    let dir = format!("/var/lib/microfleet-testbox/{}", ns.name);
+    let dir = "/var/lib/microfleet-testbox/exec";
     let ready_file = format!("{dir}/ready");
     let extra = json!({
         "volumeMounts": [{"name": "data", "mountPath": dir}],
@@ -470,5 +479,39 @@ async fn exec_readiness_probe_sees_the_containers_mounts() {
     ns.create::<Pod>(object).await;
     wait_for(&ns.api::<Pod>(), "probed", TIMEOUT, "Ready", is_ready).await;
     assert!(!std::path::Path::new(&ready_file).exists(), "the emptyDir's file is visible on the host");
+    ns.delete().await;
+}
+
+#[tokio::test]
+async fn security_context_sets_the_user_and_a_read_only_root() {
+    let ns = TestNamespace::new("pr-security").await;
+    let dir = "/var/lib/microfleet-testbox/security";
+    let (scratch, outside) = (format!("{dir}/scratch/file"), "/var/tmp/microfleet-testbox-outside".to_string());
+    let extra = json!({
+        "securityContext": {"readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false},
+        "volumeMounts": [{"name": "scratch", "mountPath": format!("{dir}/scratch")}],
+    });
+    let mut object = testbox_pod("restricted", "Never", &["identity", &scratch, &outside], extra);
+    object["spec"]["securityContext"] = json!({"runAsNonRoot": true, "runAsUser": 65532, "runAsGroup": 65532});
+    object["spec"]["volumes"] = json!([{"name": "scratch", "emptyDir": {}}]);
+    ns.create::<Pod>(object).await;
+    let pod = finished(&ns, "restricted").await;
+    // the termination message itself shows that the non-root user may write it
+    let message = terminated(&pod).and_then(|t| t.message.clone()).unwrap_or_default();
+    let lines: Vec<&str> = message.lines().collect();
+    assert_eq!(lines[0], "uid=65532 gid=65532", "{message}");
+    assert_eq!(lines[1], format!("{scratch}:written"), "an emptyDir is writable: {message}");
+    assert!(lines[2].contains("Read-only file system"), "the root filesystem is read-only: {message}");
+
+    // runAsNonRoot without a user: the "image" would run as root, which the kubelet refuses
+    let mut object = testbox_pod("as-root", "Never", &["exit", "0"], json!({}));
+    object["spec"]["securityContext"] = json!({"runAsNonRoot": true});
+    ns.create::<Pod>(object).await;
+    let pod = wait_for(&ns.api::<Pod>(), "as-root", TIMEOUT, "CreateContainerConfigError", |p| {
+        waiting(p).and_then(|w| w.reason.as_deref()) == Some("CreateContainerConfigError")
+    })
+    .await;
+    let message = waiting(&pod).and_then(|w| w.message.clone()).unwrap_or_default();
+    assert!(message.starts_with("container has runAsNonRoot and image will run as root"), "{message}");
     ns.delete().await;
 }

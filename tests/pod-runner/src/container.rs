@@ -3,6 +3,7 @@
 //! through the pod's shared records; writing the pod status is `pod.rs`'s job.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +20,7 @@ use crate::probes::{Prober, Target};
 use crate::process::{self, BindMount, Launch};
 use crate::quantity;
 use crate::runtime::{container_dir, Runtime};
+use crate::security;
 use crate::status::{self, waiting, State, Termination};
 use crate::volumes::{self, VolumeContext};
 
@@ -173,6 +175,10 @@ async fn attempt(
         Ok(vars) => vars,
         Err(error) => return not_created("CreateContainerConfigError", error),
     };
+    let identity = match security::identity(pod, container, &shared.kubelet_name) {
+        Ok(identity) => identity,
+        Err(error) => return not_created("CreateContainerConfigError", error),
+    };
     let ctx =
         VolumeContext { client: &rt.client, pod_dir: &shared.dir, node: &rt.node, ca_file: rt.ca_file.as_deref() };
     let mut mounts = match volumes::prepare(&ctx, pod, container, &refs).await {
@@ -184,7 +190,10 @@ async fn attempt(
     let restart_count = shared.record(index).restart_count;
     let log_file = dir.join(format!("{restart_count}.log"));
     let message_file = dir.join("termination-log");
-    let prepared = fs::create_dir_all(&dir).and_then(|()| fs::write(&message_file, b""));
+    // any user may write its termination message, as with the kubelet
+    let prepared = fs::create_dir_all(&dir)
+        .and_then(|()| fs::write(&message_file, b""))
+        .and_then(|()| fs::set_permissions(&message_file, fs::Permissions::from_mode(0o666)));
     if let Err(error) = prepared {
         return not_created("ContainerCreating", crate::error::ConfigError::Volume(error.to_string()));
     }
@@ -215,6 +224,8 @@ async fn attempt(
         mounts,
         log_file: log_file.clone(),
         cgroup_procs: limit.as_ref().and_then(|l| l.procs_file()),
+        user: identity.user,
+        read_only_root: identity.read_only_root,
     };
     let started_at = Timestamp::now();
     let started = Instant::now();

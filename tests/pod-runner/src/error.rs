@@ -40,6 +40,9 @@ pub enum ConfigError {
     /// A volume mount names a volume the pod does not have, or one of a kind this runner cannot mount.
     #[error("{0}")]
     Volume(String),
+    /// The securityContext cannot be honoured (e.g. runAsNonRoot without a non-root user).
+    #[error("{0}")]
+    Security(String),
     /// The API server could not be asked (retried like a missing object).
     #[error("{0}")]
     Api(String),

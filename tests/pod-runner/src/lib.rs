@@ -3,7 +3,8 @@
 //!
 //! [`runner`] watches the node's pods and gives each a [`pod`] task, which runs a [`container`] task per
 //! container. Pure parts (status derivation, env resolution, quantities, image references, termination
-//! messages) are in [`status`], [`env`], [`downward`], [`quantity`], [`images`] and [`logs`].
+//! messages, security contexts) are in [`status`], [`env`], [`downward`], [`quantity`], [`images`], [`logs`]
+//! and [`security`].
 
 pub mod cli;
 pub mod container;
@@ -21,5 +22,6 @@ pub mod process;
 pub mod quantity;
 pub mod runner;
 pub mod runtime;
+pub mod security;
 pub mod status;
 pub mod volumes;

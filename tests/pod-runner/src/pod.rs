@@ -19,6 +19,9 @@ use crate::container;
 use crate::runtime::Runtime;
 use crate::status::{self, ContainerRecord, PodFacts, PodFailure};
 
+/// The longest a container gets to stop when the runner shuts down (scripts stop the runner within 20 s).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// The latest view of a pod the runner's watch has: the object, or `gone` once it left the API.
 #[derive(Debug, Clone)]
 pub struct PodView {
@@ -182,7 +185,11 @@ pub async fn run(rt: Arc<Runtime>, mut updates: watch::Receiver<PodView>, shutdo
         }
     };
 
-    let grace = if let Stop::Deleted(deletion_grace) = stop { deletion_grace } else { grace };
+    let grace = match stop {
+        Stop::Deleted(deletion_grace) => deletion_grace,
+        Stop::Shutdown => grace.min(SHUTDOWN_GRACE),
+        _ => grace,
+    };
     let _ = stop_tx.send(Some(grace));
     while tasks.join_next().await.is_some() {}
     match stop {

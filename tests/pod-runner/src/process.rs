@@ -1,6 +1,6 @@
 //! Starting a container's process: its own session (so it can be signalled as a group), a private mount
-//! namespace with the pod's volumes bind-mounted at their mount paths, an optional memory cgroup, and its
-//! output appended to a log file. Owns the unsafe `pre_exec` code; it must not decide what to mount.
+//! namespace with the pod's volumes bind-mounted at their mount paths, an optional memory cgroup, its user,
+//! death with the runner (the parent-death signal), and its output appended to a log file. Owns the unsafe `pre_exec` code; it must not decide what to mount.
 
 use std::ffi::CString;
 use std::fs::{self, OpenOptions};
@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 
 use tokio::process::{Child, Command};
+
+use crate::security::User;
 
 /// One bind mount inside the container's mount namespace.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,19 +35,30 @@ pub struct Launch {
     pub env: Vec<(String, String)>,
     /// The working directory (inside the mounts).
     pub working_dir: Option<PathBuf>,
-    /// Bind mounts, in order.
+    /// Bind mounts (made parents first).
     pub mounts: Vec<BindMount>,
     /// Where stdout and stderr go (appended).
     pub log_file: PathBuf,
     /// A cgroup's `cgroup.procs` file the process joins before it execs.
     pub cgroup_procs: Option<PathBuf>,
+    /// The user to become after mounting (root when `None`).
+    pub user: Option<User>,
+    /// Remount `/` read-only after the bind mounts (which stay writable unless read-only themselves).
+    pub read_only_root: bool,
 }
 
 /// Starts the process. Mount points missing on the host are created first (directories for directory
 /// sources, empty files for file sources).
 pub fn spawn(launch: &Launch) -> io::Result<Child> {
-    for mount in &launch.mounts {
-        ensure_mount_point(&mount.source, &mount.target)?;
+    // parents first, as container runtimes mount them, so a volume inside another one stays visible
+    let mut mounts = launch.mounts.clone();
+    mounts.sort_by_key(|m| m.target.components().count());
+    for (index, mount) in mounts.iter().enumerate() {
+        ensure_mount_point(&mount.source, &host_path(&mounts[..index], &mount.target))?;
+    }
+    // a missing working directory is made, as runc makes it
+    if let Some(dir) = &launch.working_dir {
+        fs::create_dir_all(host_path(&mounts, dir))?;
     }
     let log = OpenOptions::new().create(true).append(true).open(&launch.log_file)?;
     let mut command = Command::new(&launch.program);
@@ -57,7 +70,7 @@ pub fn spawn(launch: &Launch) -> io::Result<Child> {
         .stdout(Stdio::from(log.try_clone()?))
         .stderr(Stdio::from(log))
         .kill_on_drop(false);
-    let setup = ChildSetup::new(launch)?;
+    let setup = ChildSetup::new(launch, &mounts)?;
     // SAFETY: the closure runs in the forked child before exec; it only calls async-signal-safe libc
     // functions on data prepared before the fork, and allocates nothing.
     unsafe {
@@ -85,6 +98,16 @@ pub fn exit_code(status: ExitStatus) -> (i32, Option<i32>) {
     }
 }
 
+/// Where `path` of the container is on the host before `mounts` are made: inside the source of the last
+/// mount that covers it (e.g. a volume mounted inside another volume), or on the host itself.
+fn host_path(mounts: &[BindMount], path: &Path) -> PathBuf {
+    let covering = mounts.iter().rev().find(|m| path.starts_with(&m.target) && m.target != path);
+    match covering.and_then(|m| Some((m, path.strip_prefix(&m.target).ok()?))) {
+        Some((m, inside)) => m.source.join(inside),
+        None => path.to_path_buf(),
+    }
+}
+
 fn ensure_mount_point(source: &Path, target: &Path) -> io::Result<()> {
     if target.exists() {
         return Ok(());
@@ -104,20 +127,21 @@ struct ChildSetup {
     mounts: Vec<(CString, CString, bool)>,
     working_dir: Option<CString>,
     cgroup_procs: Option<CString>,
+    user: Option<(libc::uid_t, libc::gid_t, Vec<libc::gid_t>)>,
+    read_only_root: bool,
 }
 
 impl ChildSetup {
-    fn new(launch: &Launch) -> io::Result<ChildSetup> {
+    fn new(launch: &Launch, mounts: &[BindMount]) -> io::Result<ChildSetup> {
         let c = |path: &Path| CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other);
-        let mounts = launch
-            .mounts
-            .iter()
-            .map(|m| Ok((c(&m.source)?, c(&m.target)?, m.read_only)))
-            .collect::<io::Result<Vec<_>>>()?;
+        let mounts =
+            mounts.iter().map(|m| Ok((c(&m.source)?, c(&m.target)?, m.read_only))).collect::<io::Result<Vec<_>>>()?;
         Ok(ChildSetup {
             mounts,
             working_dir: launch.working_dir.as_deref().map(c).transpose()?,
             cgroup_procs: launch.cgroup_procs.as_deref().map(c).transpose()?,
+            user: launch.user.as_ref().map(|u| (u.uid, u.gid, u.groups.clone())),
+            read_only_root: launch.read_only_root,
         })
     }
 
@@ -146,9 +170,21 @@ impl ChildSetup {
                     check(libc::mount(std::ptr::null(), target.as_ptr(), std::ptr::null(), flags, std::ptr::null()))?;
                 }
             }
+            if self.read_only_root {
+                let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;
+                check(libc::mount(std::ptr::null(), root.as_ptr(), std::ptr::null(), flags, std::ptr::null()))?;
+            }
             if let Some(dir) = &self.working_dir {
                 check(libc::chdir(dir.as_ptr()))?;
             }
+            // last: mounting needs root
+            if let Some((uid, gid, groups)) = &self.user {
+                check(libc::setgroups(groups.len(), groups.as_ptr()))?;
+                check(libc::setgid(*gid))?;
+                check(libc::setuid(*uid))?;
+            }
+            // after the credentials change (which clears it): the process dies with the runner, even a killed one
+            check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0))?;
         }
         Ok(())
     }
@@ -181,4 +217,25 @@ unsafe fn join_cgroup(procs: &CString) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    fn bind(source: &str, target: &str) -> BindMount {
+        BindMount { source: source.into(), target: target.into(), read_only: false }
+    }
+
+    #[test]
+    fn nested_mount_points_are_made_inside_the_covering_volume() {
+        let mounts = [bind("/w/data", "/data"), bind("/w/other", "/opt/x"), bind("/w/sub", "/data/sub/dir")];
+        assert_eq!(host_path(&mounts[..0], &mounts[0].target), Path::new("/data"));
+        assert_eq!(host_path(&mounts[..1], &mounts[1].target), Path::new("/opt/x"));
+        assert_eq!(host_path(&mounts[..2], &mounts[2].target), Path::new("/w/data/sub/dir"));
+        assert_eq!(host_path(&mounts, Path::new("/data/sub/dir/work")), Path::new("/w/sub/work"));
+        assert_eq!(exit_code(std::process::ExitStatus::from_raw(9)), (137, Some(9)));
+        assert_eq!(exit_code(std::process::ExitStatus::from_raw(3 << 8)), (3, None));
+    }
 }

@@ -107,6 +107,8 @@ async fn materialise(
     }
     fs::create_dir_all(&dir).map_err(io_error)?;
     if volume.empty_dir.is_some() {
+        // writable by any user, as the kubelet makes it
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).map_err(io_error)?;
         return Ok((dir, false));
     }
     if let Some(secret) = &volume.secret {

@@ -74,6 +74,11 @@ enum Command {
         /// Files.
         paths: Vec<String>,
     },
+    /// Writes `uid=U gid=G` and, for each PATH, `PATH:written` or `PATH:<error>` after trying to create it.
+    Identity {
+        /// Files to try to create.
+        paths: Vec<String>,
+    },
     /// Asks the API server who it is with the in-cluster config (SelfSubjectReview), and whether it may
     /// list pods; writes `user=...` and `list-pods=allowed|forbidden|error` as its termination message.
     Whoami,
@@ -143,6 +148,17 @@ async fn main() -> std::process::ExitCode {
                 .map(|p| format!("{p}:{}", std::fs::read_to_string(p).unwrap_or_else(|e| format!("<{e}>"))))
                 .collect();
             report(&parts.join("\n"));
+            0
+        }
+        Command::Identity { paths } => {
+            // SAFETY: getuid and getgid cannot fail and touch no memory.
+            let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+            let mut lines = vec![format!("uid={uid} gid={gid}")];
+            for path in paths {
+                let outcome = std::fs::write(&path, b"x").map_or_else(|e| format!("<{e}>"), |()| "written".into());
+                lines.push(format!("{path}:{outcome}"));
+            }
+            report(&lines.join("\n"));
             0
         }
         Command::Whoami => whoami().await,
