@@ -205,7 +205,7 @@ async fn failures_the_pod_cannot_report(story: Arc<Story>) {
     let hung = json!({"url": format!("http://127.0.0.1:{}/v1/users", story.hung), "timeouts": {"requestSeconds": 300}});
     let cases: Vec<(&str, Value, Value, FailureClass)> = vec![
         ("deadline", hung, json!({"activeDeadlineSeconds": 10}), FailureClass::DeadlineExceeded),
-        ("oom", source_of(&story), json!({"resources": {"limits": {"memory": "4Mi"}}}), FailureClass::OutOfMemory),
+        ("oom", source_of(&story), json!({"resources": {"limits": {"memory": "1Mi"}}}), FailureClass::OutOfMemory),
         (
             "image",
             source_of(&story),

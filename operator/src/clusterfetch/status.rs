@@ -81,7 +81,7 @@ pub fn derive_status(cf: &ClusterFetch, observed: &Observed, verdict: &Verdict, 
                 job_name: job.name_any(),
                 trigger: trigger_of(job),
                 start_time: start_time(job),
-                waiting_reason: pod.and_then(waiting_reason),
+                waiting_reason: current_waiting(pod, &previous, &job.name_any()),
             }),
             Some(finish) => {
                 if previous.recent_runs.iter().any(|r| r.job_name == job.name_any()) {
@@ -298,6 +298,28 @@ fn waiting_reason(pod: &Pod) -> Option<String> {
         Some(m) => format!("{reason}: {m}"),
         None => reason,
     }))
+}
+
+/// Why an active run's pod is not running: what the pod says now, or, while its container has never started
+/// (e.g. the pod is being deleted at the Job's deadline and no longer says it waits), what it said before, so
+/// the run's failure is still classified by its cause.
+fn current_waiting(pod: Option<&Pod>, previous: &ClusterFetchStatus, job_name: &str) -> Option<String> {
+    if let Some(reason) = pod.and_then(waiting_reason) {
+        return Some(reason);
+    }
+    if pod.is_some_and(container_started) {
+        return None;
+    }
+    previous.active.iter().find(|a| a.job_name == job_name).and_then(|a| a.waiting_reason.clone())
+}
+
+/// True once a container of the pod has run (running now, or terminated after a start).
+fn container_started(pod: &Pod) -> bool {
+    pod.status.iter().flat_map(|s| s.container_statuses.iter().flatten()).any(|c| {
+        c.state.as_ref().is_some_and(|state| {
+            state.running.is_some() || state.terminated.as_ref().is_some_and(|t| t.started_at.is_some())
+        })
+    })
 }
 
 fn terminated_state(pod: &Pod) -> Option<&Terminated> {

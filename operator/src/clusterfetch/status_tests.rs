@@ -296,6 +296,35 @@ fn active_runs_show_why_they_wait() {
     assert_eq!(derived.status.last_schedule_time, Some(Time(at(5))));
 }
 
+#[test]
+fn a_waiting_reason_outlives_the_pod_stopped_at_the_deadline_until_the_container_runs() {
+    let waiting = "ImagePullBackOff: Back-off pulling image \"bad:tag\"";
+    let previous = ClusterFetchStatus {
+        active: vec![ActiveRun {
+            job_name: "promo-users-1".into(),
+            waiting_reason: Some(waiting.into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let job = || vec![run_job("promo-users-1", 0, JobState::Active)];
+    // the Job's deadline passed: its pod is stopped without ever having started, or already gone
+    let stopped = pod("promo-users-1", PodState::Terminated(137, "ContainerStatusUnknown", String::new()));
+    for pods in [vec![stopped], vec![]] {
+        let derived = derive(spec(), Some(previous.clone()), Observed { runs: job(), pods, ..Default::default() });
+        assert_eq!(derived.status.active[0].waiting_reason.as_deref(), Some(waiting));
+    }
+    // a container that started clears it
+    let mut ran = pod("promo-users-1", PodState::Terminated(1, "Error", String::new()));
+    if let Some(statuses) = ran.status.as_mut().and_then(|s| s.container_statuses.as_mut()) {
+        if let Some(terminated) = statuses[0].state.as_mut().and_then(|s| s.terminated.as_mut()) {
+            terminated.started_at = Some(Time(at(1)));
+        }
+    }
+    let derived = derive(spec(), Some(previous), Observed { runs: job(), pods: vec![ran], ..Default::default() });
+    assert_eq!(derived.status.active[0].waiting_reason, None);
+}
+
 fn condition<'a>(status: &'a ClusterFetchStatus, type_: &str) -> &'a Condition {
     status.conditions.iter().find(|c| c.type_ == type_).unwrap()
 }
