@@ -31,14 +31,20 @@ up() {
     return
   fi
   log "building the pod runner and the workload binaries"
-  cargo build --locked --quiet -p microfleet-pod-runner -p microfleet-operator -p microfleet-fetcher -p microfleet-demo --bins >&2
+  cargo build --locked --quiet --workspace --bins >&2
   local target
   target="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug"
-  local images=()
-  for b in operator fetcher demo; do
-    images+=(--image "microfleet-$b=$target/microfleet-$b" --image "ghcr.io/microfleet/microfleet-$b=$target/microfleet-$b")
+  # "pull" the images: copy the binaries into the node's own store, so a pod that mounts a volume over the
+  # folder they were built in (e.g. an emptyDir at /tmp, with the checkout under /tmp) still finds them
+  local store="$dir/images" images=()
+  rm -rf "$store" && mkdir -p "$store"
+  for b in operator fetcher demo testbox; do
+    cp "$target/microfleet-$b" "$store/microfleet-$b"
+    images+=(--image "microfleet-$b=$store/microfleet-$b")
   done
-  images+=(--image "microfleet-testbox=$target/microfleet-testbox")
+  for b in operator fetcher demo; do
+    images+=(--image "ghcr.io/microfleet/microfleet-$b=$store/microfleet-$b")
+  done
   local api_port
   api_port="$(sed -n 's|.*server: https://127.0.0.1:\([0-9]*\).*|\1|p' "$KUBECONFIG" | head -n 1)"
   mkdir -p "$dir"

@@ -48,8 +48,8 @@ cluster_env="$(scripts/cluster.sh up)"
 eval "$cluster_env"
 kafka_env="$(scripts/kafka.sh up)"
 eval "$kafka_env"
-scripts/node.sh up
 cargo build --workspace --bins --locked
+scripts/node.sh up
 
 step "tests: every tier, the cluster ones against the control plane, node and broker above"
 if cargo nextest --version >/dev/null 2>&1; then

@@ -137,12 +137,12 @@ fn rbac_is_least_privilege() {
 #[test]
 fn bad_values_fail_with_a_clear_message() {
     let rows: &[(&str, &str)] = &[
-        ("replicaCount=0", "replicaCount: Must be greater than or equal to 1"),
-        ("image.pullPolicy=Sometimes", "image.pullPolicy"),
-        ("concurrency=0", "concurrency: Must be greater than or equal to 1"),
-        ("serviceMonitor.interval=often", "serviceMonitor.interval: Does not match pattern"),
-        ("watchNamespace=Not_A_Namespace", "watchNamespace: Does not match pattern"),
-        ("unknownKey=1", "Additional property unknownKey is not allowed"),
+        ("replicaCount=0", "at '/replicaCount': minimum: got 0, want 1"),
+        ("image.pullPolicy=Sometimes", "at '/image/pullPolicy': value must be one of 'Always', 'IfNotPresent', 'Never'"),
+        ("concurrency=0", "at '/concurrency': minimum: got 0, want 1"),
+        ("serviceMonitor.interval=often", "at '/serviceMonitor/interval': 'often' does not match pattern"),
+        ("watchNamespace=Not_A_Namespace", "at '/watchNamespace': 'Not_A_Namespace' does not match pattern"),
+        ("unknownKey=1", "additional properties 'unknownKey' not allowed"),
     ];
     for (set, message) in rows {
         let error = render_chart(&[set]).expect_err(set);
