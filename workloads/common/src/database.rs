@@ -45,6 +45,9 @@ pub enum DbError {
     /// A statement failed.
     #[error("database: {0}")]
     Query(#[from] tokio_postgres::Error),
+    /// A stored value the code does not know (a row written by a newer version, or edited by hand).
+    #[error("unexpected stored value: {0}")]
+    Unexpected(String),
 }
 
 impl DbError {
@@ -60,7 +63,7 @@ impl DbError {
     /// transaction or found a deadlock.
     pub fn is_transient(&self) -> bool {
         match self {
-            DbError::Url(_) => false,
+            DbError::Url(_) | DbError::Unexpected(_) => false,
             DbError::Pool(_) => true,
             DbError::Query(error) => error.is_closed() || matches!(self.sql_state(), Some("40001" | "40P01")),
         }

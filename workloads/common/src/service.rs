@@ -23,12 +23,24 @@ pub struct ServiceArgs {
     /// Address the HTTP server listens on
     #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8080")]
     pub listen_addr: SocketAddr,
-    /// Log format: json (one JSON object a line, for containers) or text
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
-    pub log_format: LogFormat,
     /// Seconds given to in-flight requests after SIGTERM before the process exits anyway
     #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
     pub shutdown_grace_seconds: u64,
+}
+
+/// The logging setting every service process (server or admin process) takes.
+#[derive(clap::Args, Debug, Clone)]
+pub struct LoggingArgs {
+    /// Log format: json (one JSON object a line, for containers) or text
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
+}
+
+impl LoggingArgs {
+    /// Installs the global logger in this format (`RUST_LOG` sets the level).
+    pub fn init(&self) {
+        crate::telemetry::init(self.log_format == LogFormat::Json);
+    }
 }
 
 /// How log lines are written.
