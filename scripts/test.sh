@@ -30,16 +30,17 @@ if [ "$(ls crds/*.yaml | wc -l)" != "$(ls "$generated"/*.yaml | wc -l)" ]; then
   exit 1
 fi
 
-step "the real control plane (scripts/cluster.sh), its node (scripts/node.sh) and Kafka (scripts/kafka.sh)"
+step "the real control plane (scripts/cluster.sh), its node (scripts/node.sh), Kafka (scripts/kafka.sh) and PostgreSQL (scripts/postgres.sh)"
 # Started here and stopped on exit; one that was already running (a developer's) is used and left running.
 stop=()
 scripts/cluster.sh status | grep -q 'kube-apiserver: running' || stop+=(cluster)
 scripts/node.sh status | grep -q 'node: running' || stop+=(node)
 scripts/kafka.sh status | grep -q 'kafka: running' || stop+=(kafka)
+scripts/postgres.sh status | grep -q 'postgres: running' || stop+=(postgres)
 cleanup() {
   rm -rf "$generated"
   # the node first (its pods' processes go with it), the control plane last
-  for s in node kafka cluster; do
+  for s in node kafka postgres cluster; do
     if [[ " ${stop[*]} " == *" $s "* ]]; then scripts/$s.sh down || true; fi
   done
 }
@@ -48,6 +49,9 @@ cluster_env="$(scripts/cluster.sh up)"
 eval "$cluster_env"
 kafka_env="$(scripts/kafka.sh up)"
 eval "$kafka_env"
+# the ticketing services' tests: each creates its own database on this server (MICROFLEET_PG_URL)
+postgres_env="$(scripts/postgres.sh up)"
+eval "$postgres_env"
 cargo build --workspace --bins --locked
 scripts/node.sh up
 

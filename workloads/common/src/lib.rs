@@ -1,5 +1,28 @@
 //! What every Microfleet binary (the operator and the workloads) shares: logging set-up and SIGTERM
-//! handling. Nothing domain-specific belongs here.
+//! handling. With the `service` feature, what every ticketing service repeats: the HTTP service skeleton
+//! (`service`, `http_metrics`, `api_error`, `json_body`, `api_key`), its PostgreSQL database (`database`,
+//! `migrations`) and the messaging tables (`outbox`, `inbox`). Nothing domain-specific belongs here.
 
 pub mod shutdown;
 pub mod telemetry;
+
+#[cfg(feature = "service")]
+pub mod api_error;
+#[cfg(feature = "service")]
+pub mod api_key;
+#[cfg(feature = "service")]
+pub mod database;
+#[cfg(feature = "service")]
+pub mod http_metrics;
+#[cfg(feature = "service")]
+pub mod inbox;
+#[cfg(feature = "service")]
+pub mod json_body;
+#[cfg(feature = "service")]
+pub mod migrations;
+#[cfg(feature = "service")]
+pub mod outbox;
+#[cfg(feature = "service")]
+pub mod service;
+#[cfg(feature = "service")]
+pub mod test_database;

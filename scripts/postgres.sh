@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# A real PostgreSQL 15 server on 127.0.0.1 for the services' tests: Debian's `postgresql` package, a cluster
+# made by initdb in its own folder and run by pg_ctl (no system service), fsync off (a test server).
+#
+#   scripts/postgres.sh up      # install if needed (apt, as root), initdb once, start; prints the env to use
+#   scripts/postgres.sh env     # eval "$(scripts/postgres.sh env)": MICROFLEET_PG_URL
+#   scripts/postgres.sh down    # stop it (pg_ctl stop, by the PID in its folder) and delete its data
+#   scripts/postgres.sh status
+#
+# Settings (environment): MICROFLEET_PG_DIR (/tmp/microfleet-postgres: data, log, socket),
+# MICROFLEET_PG_PORT (15432), MICROFLEET_PG_VERSION (15). initdb refuses to run as root: as root the server
+# runs as the unprivileged `postgres` system user (created if missing). Tests create one database each.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+version="${MICROFLEET_PG_VERSION:-15}"
+dir="${MICROFLEET_PG_DIR:-/tmp/microfleet-postgres}"
+port="${MICROFLEET_PG_PORT:-15432}"
+bin="/usr/lib/postgresql/$version/bin"
+data="$dir/data"
+superuser="microfleet"
+password="microfleet"
+
+log() { printf 'postgres: %s\n' "$*" >&2; }
+die() { printf 'postgres: error: %s\n' "$*" >&2; exit 1; }
+
+install() {
+  [ -x "$bin/initdb" ] && [ -x "$bin/pg_ctl" ] && return
+  [ "$(id -u)" = 0 ] || die "PostgreSQL $version is not installed: run 'apt-get install -y postgresql-$version' as root"
+  log "installing Debian's postgresql-$version (apt)"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "postgresql-$version" >&2 ||
+    die "apt-get install postgresql-$version failed"
+}
+
+# as_owner CMD...: runs a command as the server's owner (the `postgres` user when we are root)
+as_owner() {
+  if [ "$(id -u)" = 0 ]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+owner_account() {
+  [ "$(id -u)" = 0 ] || return 0
+  id postgres >/dev/null 2>&1 && return
+  log "creating the unprivileged 'postgres' system user"
+  useradd --system --home-dir /var/lib/postgresql --shell /usr/sbin/nologin postgres
+}
+
+running() { [ -f "$data/postmaster.pid" ] && as_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; }
+
+init() {
+  [ -f "$data/PG_VERSION" ] && return
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  if [ "$(id -u)" = 0 ]; then chown postgres: "$dir"; fi
+  local pwfile="$dir/.pw"
+  printf '%s\n' "$password" | as_owner tee "$pwfile" >/dev/null
+  as_owner "$bin/initdb" -D "$data" -U "$superuser" --pwfile="$pwfile" --auth=scram-sha-256 \
+    --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || die "initdb failed: $(tail -n 20 "$dir/initdb.log")"
+  rm -f "$pwfile"
+  as_owner tee -a "$data/postgresql.conf" >/dev/null <<EOF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$dir'
+max_connections = 300
+shared_buffers = 128MB
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+log_min_messages = warning
+EOF
+}
+
+up() {
+  install
+  owner_account
+  if running; then
+    log "already running (dir $dir)"
+    env_lines
+    return
+  fi
+  local started=$SECONDS
+  init
+  as_owner "$bin/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -t 60 start >/dev/null ||
+    die "PostgreSQL did not start: $(tail -n 20 "$dir/postgres.log" 2>/dev/null)"
+  log "PostgreSQL $version up in $((SECONDS - started)) s on 127.0.0.1:$port (dir $dir)"
+  env_lines
+}
+
+env_lines() { echo "export MICROFLEET_PG_URL=postgres://$superuser:$password@127.0.0.1:$port/postgres"; }
+
+down() {
+  if running; then
+    as_owner "$bin/pg_ctl" -D "$data" -m fast -w -t 60 stop >/dev/null || die "pg_ctl stop failed"
+  fi
+  rm -rf "$dir"
+  log "down"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  env) env_lines ;;
+  status)
+    if [ -x "$bin/pg_ctl" ] && running; then
+      echo "postgres: running (pid $(head -n 1 "$data/postmaster.pid"))"
+    else
+      echo "postgres: stopped"
+    fi
+    ;;
+  *) die "usage: scripts/postgres.sh up|down|env|status" ;;
+esac

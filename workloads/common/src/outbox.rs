@@ -1,0 +1,95 @@
+//! The transactional outbox: a service writes the message it must send in the same transaction as the
+//! change it announces ([`append`]); a relay later publishes unpublished rows in order and marks them
+//! ([`relay_batch`] with a [`Publisher`]). Delivery is at-least-once: a crash between publishing and marking
+//! re-publishes, so consumers deduplicate by `message_id` (see `inbox`). The broker client is not here.
+
+use deadpool_postgres::{GenericClient, Pool};
+use serde_json::Value;
+
+use crate::database::DbError;
+use crate::migrations::Migration;
+
+/// The `outbox` table; list it among the service's migrations, before the service's own.
+pub const MIGRATION: Migration = Migration {
+    version: "0000_outbox",
+    sql: "CREATE TABLE outbox (
+        id BIGSERIAL PRIMARY KEY,
+        message_id UUID NOT NULL UNIQUE DEFAULT gen_random_uuid(),
+        topic TEXT NOT NULL CHECK (topic <> ''),
+        message_key TEXT NOT NULL,
+        payload JSONB NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        published_at TIMESTAMPTZ
+    );
+    CREATE INDEX outbox_unpublished ON outbox (id) WHERE published_at IS NULL;",
+};
+
+/// A message read back from the outbox, to publish.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxMessage {
+    /// The row's position: the order of writing.
+    pub id: i64,
+    /// Unique per message; consumers record it to apply a message once.
+    pub message_id: String,
+    /// The logical topic (`order.paid`); the relay maps it to the broker's topic name.
+    pub topic: String,
+    /// The partitioning key (an order number): messages with one key stay in order.
+    pub key: String,
+    /// The message body.
+    pub payload: Value,
+}
+
+/// Writes a message in the caller's transaction (pass the transaction, never the pool); returns its
+/// message id.
+pub async fn append(tx: &impl GenericClient, topic: &str, key: &str, payload: &Value) -> Result<String, DbError> {
+    let row = tx
+        .query_one(
+            "INSERT INTO outbox (topic, message_key, payload) VALUES ($1, $2, $3) RETURNING message_id::text",
+            &[&topic, &key, payload],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Where the relay publishes: the broker (a later issue) or a test's recorder.
+pub trait Publisher {
+    /// Publishes one message; an error stops the batch, and the message is retried later.
+    fn publish(&self, message: &OutboxMessage) -> impl std::future::Future<Output = Result<(), String>> + Send;
+}
+
+/// Publishes up to `limit` unpublished messages in the order written and marks the published ones; rows
+/// another relay is publishing are skipped. Returns how many were published.
+pub async fn relay_batch(pool: &Pool, publisher: &impl Publisher, limit: i64) -> Result<usize, DbError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let rows = tx
+        .query(
+            "SELECT id, message_id::text, topic, message_key, payload FROM outbox
+             WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+            &[&limit],
+        )
+        .await?;
+    let mut published = Vec::new();
+    for row in rows {
+        let message = OutboxMessage {
+            id: row.get(0),
+            message_id: row.get(1),
+            topic: row.get(2),
+            key: row.get(3),
+            payload: row.get(4),
+        };
+        if let Err(error) = publisher.publish(&message).await {
+            tracing::warn!(topic = %message.topic, message_id = %message.message_id, %error, "publishing failed; retried later");
+            break;
+        }
+        published.push(message.id);
+    }
+    tx.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1)", &[&published]).await?;
+    tx.commit().await?;
+    Ok(published.len())
+}
+
+/// How many messages wait to be published (a gauge for alerts).
+pub async fn pending(client: &impl GenericClient) -> Result<i64, DbError> {
+    Ok(client.query_one("SELECT count(*) FROM outbox WHERE published_at IS NULL", &[]).await?.get(0))
+}

@@ -1,0 +1,115 @@
+//! The shared service parts against a real PostgreSQL (`MICROFLEET_PG_URL`, from `scripts/postgres.sh up`):
+//! migrations, the outbox and its relay, the processed-message table. Each test has its own database.
+
+use std::sync::Mutex;
+
+use deadpool_postgres::Pool;
+use microfleet_common::migrations::{self, Migration, MigrationError};
+use microfleet_common::{database, inbox, outbox, test_database};
+use serde_json::json;
+
+async fn fresh_pool(name: &str) -> Pool {
+    let url = test_database::create(name).await.unwrap_or_else(|error| panic!("{error}"));
+    database::connect(&url, 4).unwrap()
+}
+
+const KIT: [Migration; 2] = [outbox::MIGRATION, inbox::MIGRATION];
+
+#[tokio::test]
+async fn migrations_apply_once_in_order() {
+    let pool = fresh_pool("common_migrate").await;
+    let list = [KIT[0], KIT[1], Migration { version: "0001_things", sql: "CREATE TABLE things (id INT);" }];
+    assert_eq!(
+        migrations::apply(&pool, &list).await.unwrap(),
+        vec!["0000_outbox", "0000_processed_messages", "0001_things"]
+    );
+    assert!(migrations::apply(&pool, &list).await.unwrap().is_empty(), "a second run applies nothing");
+}
+
+#[tokio::test]
+async fn an_edited_migration_is_refused() {
+    let pool = fresh_pool("common_edited").await;
+    migrations::apply(&pool, &[Migration { version: "0001_a", sql: "CREATE TABLE a (id INT);" }]).await.unwrap();
+    let edited = [Migration { version: "0001_a", sql: "CREATE TABLE a (id BIGINT);" }];
+    assert!(matches!(migrations::apply(&pool, &edited).await, Err(MigrationError::Edited { .. })));
+}
+
+#[tokio::test]
+async fn a_failing_migration_leaves_nothing_applied() {
+    let pool = fresh_pool("common_failing").await;
+    let list = [
+        Migration { version: "0001_good", sql: "CREATE TABLE good (id INT);" },
+        Migration { version: "0002_bad", sql: "CREATE TABLE bad (id NOSUCHTYPE);" },
+    ];
+    assert!(migrations::apply(&pool, &list).await.is_err());
+    let client = pool.get().await.unwrap();
+    let tables: i64 = client
+        .query_one("SELECT count(*) FROM pg_tables WHERE tablename IN ('good', 'schema_migrations')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 0, "the good migration before the bad one was rolled back too");
+}
+
+/// Records what it publishes; fails on the message whose key is `fail_on`.
+struct Recorder {
+    published: Mutex<Vec<String>>,
+    fail_on: Option<&'static str>,
+}
+
+impl outbox::Publisher for Recorder {
+    async fn publish(&self, message: &outbox::OutboxMessage) -> Result<(), String> {
+        if self.fail_on == Some(message.key.as_str()) {
+            return Err("broker down".to_string());
+        }
+        self.published.lock().unwrap().push(format!("{}:{}", message.topic, message.key));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_relay_publishes_committed_messages_in_order_once() {
+    let pool = fresh_pool("common_relay").await;
+    migrations::apply(&pool, &KIT).await.unwrap();
+    let mut client = pool.get().await.unwrap();
+    for key in ["o1", "o2", "o3"] {
+        let tx = client.transaction().await.unwrap();
+        outbox::append(&tx, "order.paid", key, &json!({"order": key})).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    let rolled_back = client.transaction().await.unwrap();
+    outbox::append(&rolled_back, "order.paid", "never", &json!({})).await.unwrap();
+    rolled_back.rollback().await.unwrap();
+
+    let failing = Recorder { published: Mutex::new(Vec::new()), fail_on: Some("o2") };
+    assert_eq!(outbox::relay_batch(&pool, &failing, 10).await.unwrap(), 1, "stops at the failing message");
+    assert_eq!(outbox::pending(&client).await.unwrap(), 2);
+
+    let recorder = Recorder { published: Mutex::new(Vec::new()), fail_on: None };
+    assert_eq!(outbox::relay_batch(&pool, &recorder, 10).await.unwrap(), 2);
+    assert_eq!(outbox::relay_batch(&pool, &recorder, 10).await.unwrap(), 0, "published rows are not re-sent");
+    assert_eq!(*recorder.published.lock().unwrap(), ["order.paid:o2", "order.paid:o3"]);
+    assert_eq!(outbox::pending(&client).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_message_is_processed_once_per_consumer() {
+    let pool = fresh_pool("common_inbox").await;
+    migrations::apply(&pool, &KIT).await.unwrap();
+    let mut client = pool.get().await.unwrap();
+    let cases = [
+        ("first", "ticketing", "m1", true),
+        ("again", "ticketing", "m1", false),
+        ("other_consumer", "acl", "m1", true),
+    ];
+    for (case, consumer, message, expected) in cases {
+        let tx = client.transaction().await.unwrap();
+        assert_eq!(inbox::first_delivery(&tx, consumer, message).await.unwrap(), expected, "{case}");
+        tx.commit().await.unwrap();
+    }
+    let tx = client.transaction().await.unwrap();
+    assert!(inbox::first_delivery(&tx, "ticketing", "m2").await.unwrap());
+    tx.rollback().await.unwrap();
+    let tx = client.transaction().await.unwrap();
+    assert!(inbox::first_delivery(&tx, "ticketing", "m2").await.unwrap(), "a rolled-back effect did not count");
+}

@@ -1,0 +1,99 @@
+//! The command line and settings of `ticketing-service`, each also from an environment variable (twelve-
+//! factor); `--help` lists them. Secrets (the database URL, the admin key) are never shown or logged.
+
+use clap::{Parser, Subcommand};
+use microfleet_common::database::DatabaseArgs;
+use microfleet_common::service::{LoggingArgs, ServiceArgs};
+
+/// ticketing-service: merchants, events, orders, payments, refunds and tickets, on its own PostgreSQL.
+#[derive(Debug, Parser)]
+#[command(name = "ticketing-service", version)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The processes of the service.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply the database schema migrations and exit (a one-off admin process, before `serve`)
+    Migrate(MigrateArgs),
+    /// Serve the HTTP API and expire unpaid orders in the background until SIGTERM
+    Serve(ServeArgs),
+}
+
+/// Settings of `migrate`.
+#[derive(Debug, clap::Args)]
+pub struct MigrateArgs {
+    /// The database.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Logging.
+    #[command(flatten)]
+    pub logging: LoggingArgs,
+}
+
+/// Settings of `serve`.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// HTTP.
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    /// The database.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Logging.
+    #[command(flatten)]
+    pub logging: LoggingArgs,
+    /// API key of the admin (CMS) role, at least 16 characters (set it from a Secret)
+    #[arg(long, env = "ADMIN_API_KEY", hide_env_values = true)]
+    pub admin_api_key: String,
+    /// Seconds an unpaid order holds its seats before it expires
+    #[arg(long, env = "ORDER_HOLD_SECONDS", default_value_t = 900, value_parser = clap::value_parser!(u32).range(1..))]
+    pub order_hold_seconds: u32,
+    /// Seconds between two sweeps that expire unpaid orders
+    #[arg(long, env = "EXPIRY_SWEEP_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub expiry_sweep_seconds: u64,
+}
+
+impl std::fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("service", &self.service)
+            .field("database", &self.database)
+            .field("admin_api_key", &"<redacted>")
+            .field("order_hold_seconds", &self.order_hold_seconds)
+            .field("expiry_sweep_seconds", &self.expiry_sweep_seconds)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_help_lists_every_setting_and_its_variable() {
+        let mut command = Cli::command();
+        let help = command.find_subcommand_mut("serve").unwrap().render_long_help().to_string();
+        for variable in [
+            "LISTEN_ADDR",
+            "DATABASE_URL",
+            "DATABASE_POOL_SIZE",
+            "LOG_FORMAT",
+            "SHUTDOWN_GRACE_SECONDS",
+            "ADMIN_API_KEY",
+            "ORDER_HOLD_SECONDS",
+            "EXPIRY_SWEEP_SECONDS",
+        ] {
+            assert!(help.contains(&format!("env: {variable}")), "{variable} missing from:\n{help}");
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! The HTTP API of the ticketing service: the routes, the shared state, API-key protection and the mapping
+//! of domain refusals to JSON errors. Handlers are thin: parse, call `domain` and `repository`, answer.
+
+pub mod events;
+pub mod merchants;
+pub mod orders;
+
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use deadpool_postgres::Pool;
+use jiff::SignedDuration;
+use microfleet_common::api_error::ApiError;
+use microfleet_common::api_key::{require_api_key, ApiKey};
+
+use crate::domain::{DomainError, ErrorKind};
+use crate::repository::RepositoryError;
+
+/// The OpenAPI document of this API (checked in as `openapi.json`, served at `/openapi.json`).
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+/// What every handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    /// The service's database.
+    pub pool: Pool,
+    /// How long an unpaid order holds its seats.
+    pub order_hold: SignedDuration,
+}
+
+/// The API's routes: `/openapi.json` open, everything under `/v1` behind the admin API key.
+pub fn router(state: AppState, admin_key: ApiKey) -> Router {
+    let api = Router::new()
+        .route("/v1/merchants", post(merchants::create))
+        .route("/v1/events", post(events::create).get(events::list))
+        .route("/v1/events/{event_id}/approve", post(events::approve))
+        .route("/v1/orders", post(orders::create))
+        .route("/v1/orders/{order_number}", get(orders::get))
+        .route("/v1/orders/{order_number}/payment", post(orders::confirm_payment))
+        .route("/v1/orders/{order_number}/refund", post(orders::refund))
+        .route("/v1/admin/expire-orders", post(orders::expire))
+        .route_layer(axum::middleware::from_fn_with_state(admin_key, require_api_key))
+        .with_state(state);
+    Router::new().route("/openapi.json", get(openapi)).merge(api)
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+/// A domain refusal as its HTTP answer: 400, 404 or 409 naming the field.
+pub fn refused(error: DomainError) -> ApiError {
+    let answer = match error.kind {
+        ErrorKind::Invalid => ApiError::bad_request(error.field, error.message),
+        ErrorKind::NotFound => ApiError::not_found(error.field, error.message),
+        ErrorKind::Conflict => ApiError::conflict(error.field, error.message),
+    };
+    match error.fix {
+        Some(fix) => answer.fix(fix),
+        None => answer,
+    }
+}
+
+impl From<RepositoryError> for ApiError {
+    fn from(error: RepositoryError) -> Self {
+        match error {
+            RepositoryError::Rejected(refusal) => refused(refusal),
+            RepositoryError::Database(error) if error.is_transient() => ApiError::unavailable(&error),
+            RepositoryError::Database(error) => ApiError::internal(&error),
+        }
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(error: DomainError) -> Self {
+        refused(error)
+    }
+}

@@ -1,0 +1,64 @@
+//! `/v1/orders`: place an order (holding seats), read it, confirm its payment, refund it; and the admin call
+//! that expires unpaid orders now (the background sweeper does the same on a timer).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use jiff::Timestamp;
+use microfleet_common::api_error::ApiError;
+use microfleet_common::json_body::JsonBody;
+use serde::Serialize;
+
+use super::AppState;
+use crate::domain::order::{self, NewOrder, Order, PaymentConfirmation, RefundRequest};
+use crate::repository;
+
+/// Most orders one expiry call expires (the sweeper repeats).
+pub const EXPIRY_BATCH: i64 = 1000;
+
+/// Places an order: 201 with the pending order, 409 when an area has too few seats left.
+pub async fn create(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<NewOrder>,
+) -> Result<(StatusCode, Json<Order>), ApiError> {
+    let wanted = order::validate_new_order(&body)?;
+    let placed = repository::create_order(&state.pool, &body, &wanted, Timestamp::now(), state.order_hold).await?;
+    Ok((StatusCode::CREATED, Json(placed)))
+}
+
+/// Reads an order by number.
+pub async fn get(State(state): State<AppState>, Path(number): Path<String>) -> Result<Json<Order>, ApiError> {
+    Ok(Json(repository::get_order(&state.pool, &number).await?))
+}
+
+/// Confirms the payment of a pending order: tickets are issued.
+pub async fn confirm_payment(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    JsonBody(body): JsonBody<PaymentConfirmation>,
+) -> Result<Json<Order>, ApiError> {
+    Ok(Json(repository::confirm_payment(&state.pool, &number, body.amount, Timestamp::now()).await?))
+}
+
+/// Requests the refund of a paid order.
+pub async fn refund(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    JsonBody(body): JsonBody<RefundRequest>,
+) -> Result<Json<Order>, ApiError> {
+    Ok(Json(repository::refund_order(&state.pool, &number, body.amount, Timestamp::now()).await?))
+}
+
+/// The answer of `POST /v1/admin/expire-orders`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Expired {
+    /// The numbers of the orders expired by this call.
+    pub expired: Vec<String>,
+}
+
+/// Expires the unpaid orders whose hold has ended, releasing their seats.
+pub async fn expire(State(state): State<AppState>) -> Result<Json<Expired>, ApiError> {
+    let expired = repository::expire_orders(&state.pool, Timestamp::now(), EXPIRY_BATCH).await?;
+    Ok(Json(Expired { expired }))
+}

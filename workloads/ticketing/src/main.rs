@@ -1,0 +1,73 @@
+//! `ticketing-service migrate|serve`: the process set-up (settings, logging, database, signals). The API is
+//! in the library; nothing here decides anything about tickets.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use jiff::SignedDuration;
+use microfleet_common::api_key::ApiKey;
+use microfleet_common::database;
+use microfleet_common::http_metrics::ServiceMetrics;
+use microfleet_common::migrations;
+use microfleet_common::service::{self, Probes, ReadinessCheck};
+use microfleet_common::shutdown::Shutdown;
+use microfleet_ticketing::config::{Cli, Command, MigrateArgs, ServeArgs};
+use microfleet_ticketing::http::{self, AppState};
+use microfleet_ticketing::{schema, sweeper};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Migrate(args) => migrate(args).await,
+        Command::Serve(args) => serve(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "ticketing-service failed");
+            eprintln!("ticketing-service: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(args: MigrateArgs) -> Result<(), String> {
+    args.logging.init();
+    let pool = database::connect(&args.database.database_url, 1).map_err(|error| error.to_string())?;
+    let applied = migrations::apply(&pool, &schema::MIGRATIONS).await.map_err(|error| error.to_string())?;
+    tracing::info!(applied = ?applied, "database schema up to date");
+    Ok(())
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    args.logging.init();
+    let admin_key = ApiKey::new(&args.admin_api_key).map_err(|error| format!("ADMIN_API_KEY: {error}"))?;
+    let pool = database::connect(&args.database.database_url, args.database.database_pool_size)
+        .map_err(|error| error.to_string())?;
+    let metrics = ServiceMetrics::new("ticketing").map_err(|error| error.to_string())?;
+    let ping_pool = pool.clone();
+    let database_check = ReadinessCheck {
+        name: "database",
+        check: Box::new(move || {
+            let pool = ping_pool.clone();
+            Box::pin(async move { database::ping(&pool).await })
+        }),
+    };
+    let state =
+        AppState { pool: pool.clone(), order_hold: SignedDuration::from_secs(i64::from(args.order_hold_seconds)) };
+    let app = service::router(http::router(state, admin_key), Probes::new(vec![database_check], metrics));
+    let listener = tokio::net::TcpListener::bind(args.service.listen_addr)
+        .await
+        .map_err(|error| format!("cannot listen on {}: {error}", args.service.listen_addr))?;
+    let shutdown = Shutdown::on_signals();
+    let sweeper = tokio::spawn(sweeper::run(pool, Duration::from_secs(args.expiry_sweep_seconds), shutdown.clone()));
+    tracing::info!(listen_addr = %args.service.listen_addr, "ticketing-service serving");
+    service::serve(listener, app, shutdown, Duration::from_secs(args.service.shutdown_grace_seconds))
+        .await
+        .map_err(|error| error.to_string())?;
+    let _ = sweeper.await;
+    tracing::info!("ticketing-service stopped");
+    Ok(())
+}

@@ -1,0 +1,420 @@
+//! Every SQL statement of the ticketing service, and its transactions. Each write that another service must
+//! hear of appends its outbox message in the same transaction; each rule is decided by `domain` on rows read
+//! under lock. Nothing here parses requests or answers HTTP.
+
+use deadpool_postgres::{GenericClient, Pool};
+use jiff::{SignedDuration, Timestamp};
+use microfleet_common::database::DbError;
+use microfleet_common::outbox;
+use serde_json::json;
+use tokio_postgres::Row;
+
+use crate::domain::event::{self, Approval, Area, Event, NewEvent};
+use crate::domain::order::{self, NewOrder, Order, OrderItem, OrderState, Refund, Ticket, WantedSeats};
+use crate::domain::DomainError;
+
+/// The outbox topics this service writes.
+pub mod topics {
+    /// An event was approved: the gate-acl service learns its areas.
+    pub const EVENT_APPROVED: &str = "event.approved";
+    /// An order was paid: the gate-acl service prepares access for its tickets.
+    pub const ORDER_PAID: &str = "order.paid";
+    /// An unpaid order expired and released its seats.
+    pub const ORDER_EXPIRED: &str = "order.expired";
+    /// A refund was requested: the gate-acl service revokes the order's access.
+    pub const ORDER_REFUND_REQUESTED: &str = "order.refund_requested";
+}
+
+/// Why a repository call failed: a refusal by the rules, or the database.
+#[derive(Debug, thiserror::Error)]
+pub enum RepositoryError {
+    /// Refused by a domain rule (nothing was written).
+    #[error(transparent)]
+    Rejected(#[from] DomainError),
+    /// The database failed (nothing was written).
+    #[error(transparent)]
+    Database(#[from] DbError),
+}
+
+impl From<tokio_postgres::Error> for RepositoryError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        RepositoryError::Database(DbError::Query(error))
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for RepositoryError {
+    fn from(error: deadpool_postgres::PoolError) -> Self {
+        RepositoryError::Database(DbError::Pool(error))
+    }
+}
+
+type Result<T> = std::result::Result<T, RepositoryError>;
+
+/// A merchant.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Merchant {
+    /// Its id.
+    pub id: i64,
+    /// Its unique name.
+    pub name: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// Creates a merchant; a taken name is a conflict on `name`.
+pub async fn create_merchant(pool: &Pool, name: &str) -> Result<Merchant> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            "INSERT INTO merchants (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id, name, created_at",
+            &[&name.trim()],
+        )
+        .await?
+        .ok_or_else(|| DomainError::conflict("name", "a merchant with this name exists"))?;
+    Ok(Merchant { id: row.get(0), name: row.get(1), created_at: row.get(2) })
+}
+
+/// Creates an event (waiting for approval) with its areas, in one transaction.
+pub async fn create_event(pool: &Pool, new: &NewEvent, now: Timestamp) -> Result<Event> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let merchant = tx.query_opt("SELECT 1 FROM merchants WHERE id = $1 FOR SHARE", &[&new.merchant_id]).await?;
+    if merchant.is_none() {
+        return Err(DomainError::not_found("merchantId", "no merchant has this id").into());
+    }
+    let row = tx
+        .query_one(
+            "INSERT INTO events (merchant_id, name, venue, starts_at, ends_at, sale_starts_at, sale_ends_at, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            &[
+                &new.merchant_id,
+                &new.name.trim(),
+                &new.venue.trim(),
+                &new.starts_at,
+                &new.ends_at,
+                &new.sale_starts_at,
+                &new.sale_ends_at,
+                &now,
+            ],
+        )
+        .await?;
+    let id: i64 = row.get(0);
+    for area in &new.areas {
+        tx.execute(
+            "INSERT INTO areas (event_id, name, capacity, price) VALUES ($1, $2, $3, $4)",
+            &[&id, &area.name.trim(), &area.capacity, &area.price],
+        )
+        .await?;
+    }
+    let event = read_event(&tx, id, now, false).await?;
+    tx.commit().await?;
+    Ok(event)
+}
+
+/// Approves an event and tells the gate-acl service its areas (outbox `event.approved`); approving an
+/// approved event again changes nothing.
+pub async fn approve_event(pool: &Pool, id: i64, now: Timestamp) -> Result<Event> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let current = read_event(&tx, id, now, true).await?;
+    event::check_approvable(current.approval)?;
+    if current.approval == Approval::Approved {
+        return Ok(current);
+    }
+    tx.execute("UPDATE events SET approval = 'approved', approved_at = $2 WHERE id = $1", &[&id, &now]).await?;
+    let approved = read_event(&tx, id, now, false).await?;
+    let areas: Vec<_> = approved.areas.iter().map(|area| json!({"areaId": area.id, "name": area.name})).collect();
+    let payload = json!({
+        "eventId": approved.id,
+        "name": approved.name,
+        "startsAt": approved.starts_at,
+        "endsAt": approved.ends_at,
+        "areas": areas,
+    });
+    outbox::append(&tx, topics::EVENT_APPROVED, &approved.id.to_string(), &payload).await?;
+    tx.commit().await?;
+    Ok(approved)
+}
+
+const EVENT_COLUMNS: &str =
+    "id, merchant_id, name, venue, starts_at, ends_at, sale_starts_at, sale_ends_at, approval = 'approved', created_at";
+
+fn event_from_row(row: &Row, areas: Vec<Area>, now: Timestamp) -> Event {
+    let ends_at: Timestamp = row.get(5);
+    Event {
+        id: row.get(0),
+        merchant_id: row.get(1),
+        name: row.get(2),
+        venue: row.get(3),
+        starts_at: row.get(4),
+        ends_at,
+        sale_starts_at: row.get(6),
+        sale_ends_at: row.get(7),
+        approval: event::approval_at(row.get(8), ends_at, now),
+        created_at: row.get(9),
+        areas,
+    }
+}
+
+fn area_from_row(row: &Row) -> Area {
+    let (capacity, sold): (i32, i32) = (row.get(2), row.get(3));
+    Area { id: row.get(0), name: row.get(1), capacity, sold, available: capacity - sold, price: row.get(4) }
+}
+
+async fn read_event(client: &impl GenericClient, id: i64, now: Timestamp, lock: bool) -> Result<Event> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
+    let row = client
+        .query_opt(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1{lock}"), &[&id])
+        .await?
+        .ok_or_else(|| DomainError::not_found("eventId", "no event has this id"))?;
+    let areas = client
+        .query("SELECT id, name, capacity, sold, price FROM areas WHERE event_id = $1 ORDER BY id", &[&id])
+        .await?;
+    Ok(event_from_row(&row, areas.iter().map(area_from_row).collect(), now))
+}
+
+/// All events with their areas, newest first.
+pub async fn list_events(pool: &Pool, now: Timestamp) -> Result<Vec<Event>> {
+    let client = pool.get().await?;
+    let rows = client.query(&format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY id DESC"), &[]).await?;
+    let areas =
+        client.query("SELECT id, name, capacity, sold, price, event_id FROM areas ORDER BY event_id, id", &[]).await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let id: i64 = row.get(0);
+            let own = areas.iter().filter(|area| area.get::<_, i64>(5) == id).map(area_from_row).collect();
+            event_from_row(row, own, now)
+        })
+        .collect())
+}
+
+/// Places an order: checks the event is on sale, holds the seats of every item (or none: a sold-out area
+/// rolls the whole order back), and records the order as pending until `now + hold`.
+pub async fn create_order(
+    pool: &Pool,
+    new: &NewOrder,
+    wanted: &[WantedSeats],
+    now: Timestamp,
+    hold: SignedDuration,
+) -> Result<Order> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let event = tx
+        .query_opt(
+            "SELECT approval = 'approved', ends_at, sale_starts_at, sale_ends_at FROM events WHERE id = $1 FOR SHARE",
+            &[&new.event_id],
+        )
+        .await?
+        .ok_or_else(|| DomainError::not_found("eventId", "no event has this id"))?;
+    let approval = event::approval_at(event.get(0), event.get(1), now);
+    event::check_on_sale(approval, event.get(2), event.get(3), now)?;
+    let method = tx.query_opt("SELECT 1 FROM payment_methods WHERE code = $1", &[&new.payment_method]).await?;
+    if method.is_none() {
+        return Err(DomainError::invalid("paymentMethod", "unknown payment method")
+            .fix("use one of: CASH, BANK_TRANSFER")
+            .into());
+    }
+    let mut priced = Vec::with_capacity(wanted.len());
+    for seats in wanted {
+        // the condition is the invariant: a seat is held only while one is left
+        let held = tx
+            .query_opt(
+                "UPDATE areas SET sold = sold + $3 WHERE id = $1 AND event_id = $2 AND sold + $3 <= capacity
+                 RETURNING price",
+                &[&seats.area_id, &new.event_id, &seats.quantity],
+            )
+            .await?;
+        match held {
+            Some(row) => priced.push((seats.area_id, seats.quantity, row.get::<_, i64>(0))),
+            None => return Err(unavailable(&tx, new.event_id, seats).await?.into()),
+        }
+    }
+    let pairs: Vec<(i32, i64)> = priced.iter().map(|&(_, quantity, price)| (quantity, price)).collect();
+    let total = order::total_price(&pairs).ok_or_else(|| DomainError::invalid("items", "the total is too large"))?;
+    let row = tx
+        .query_one("SELECT nextval(pg_get_serial_sequence('orders', 'id')), floor(random() * 10000)::int", &[])
+        .await?;
+    let (id, code): (i64, i32) = (row.get(0), row.get(1));
+    let placed_on = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let number = order::order_number(placed_on, id, u16::try_from(code).unwrap_or(0));
+    let expires_at =
+        now.checked_add(hold).map_err(|_| DomainError::invalid("items", "the hold time is out of range"))?;
+    tx.execute(
+        "INSERT INTO orders (id, number, event_id, payment_method, customer_email, total_price, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[&id, &number, &new.event_id, &new.payment_method, &new.customer_email.trim(), &total, &now, &expires_at],
+    )
+    .await?;
+    for (area_id, quantity, price) in &priced {
+        tx.execute(
+            "INSERT INTO order_items (order_id, area_id, quantity, unit_price) VALUES ($1, $2, $3, $4)",
+            &[&id, area_id, quantity, price],
+        )
+        .await?;
+    }
+    let order = read_order(&tx, &number, false).await?;
+    tx.commit().await?;
+    Ok(order)
+}
+
+/// Why seats could not be held: the area is not the event's, or too few are left.
+async fn unavailable(client: &impl GenericClient, event_id: i64, seats: &WantedSeats) -> Result<DomainError> {
+    let row = client
+        .query_opt("SELECT capacity - sold FROM areas WHERE id = $1 AND event_id = $2", &[&seats.area_id, &event_id])
+        .await?;
+    Ok(match row {
+        None => DomainError::not_found(format!("items[{}].areaId", seats.index), "the event has no area with this id"),
+        Some(row) => {
+            let left: i32 = row.get(0);
+            DomainError::conflict(format!("items[{}].quantity", seats.index), format!("only {left} seats are left"))
+                .fix(if left > 0 { "order fewer seats" } else { "choose another area" })
+        }
+    })
+}
+
+/// Confirms payment: the order becomes paid, one ticket per seat is issued, and the gate-acl service is
+/// told (outbox `order.paid`), all in one transaction.
+pub async fn confirm_payment(pool: &Pool, number: &str, amount: i64, now: Timestamp) -> Result<Order> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let current = read_order(&tx, number, true).await?;
+    order::check_payment(current.state, current.total_price, current.expires_at, amount, now)?;
+    let id: i64 = tx
+        .query_one(
+            "UPDATE orders SET state = 'paid', paid = true, checked_out = true, payment_received = $2, paid_at = $3
+             WHERE number = $1 RETURNING id",
+            &[&number, &amount, &now],
+        )
+        .await?
+        .get(0);
+    tx.execute(
+        "INSERT INTO tickets (order_id, area_id, created_at)
+         SELECT i.order_id, i.area_id, $2 FROM order_items i, generate_series(1, i.quantity)
+         WHERE i.order_id = $1 ORDER BY i.area_id",
+        &[&id, &now],
+    )
+    .await?;
+    let paid = read_order(&tx, number, false).await?;
+    let tickets: Vec<_> =
+        paid.tickets.iter().map(|ticket| json!({"ticketId": ticket.id, "areaId": ticket.area_id})).collect();
+    let payload = json!({"orderNumber": paid.number, "eventId": paid.event_id, "tickets": tickets});
+    outbox::append(&tx, topics::ORDER_PAID, number, &payload).await?;
+    tx.commit().await?;
+    Ok(paid)
+}
+
+/// Expires up to `limit` pending orders whose hold ended at `now`: their seats are released and an
+/// `order.expired` message written, in one transaction. Returns their numbers.
+pub async fn expire_orders(pool: &Pool, now: Timestamp, limit: i64) -> Result<Vec<String>> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let expired = tx
+        .query(
+            "UPDATE orders SET state = 'expired', expired_at = $1
+             WHERE id IN (SELECT id FROM orders WHERE state = 'pending' AND expires_at <= $1
+                          ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+             RETURNING id, number",
+            &[&now, &limit],
+        )
+        .await?;
+    let ids: Vec<i64> = expired.iter().map(|row| row.get(0)).collect();
+    // area by area in id order, as orders take them, so sweeps and orders never deadlock
+    let released = tx
+        .query(
+            "SELECT area_id, sum(quantity)::int FROM order_items WHERE order_id = ANY($1) GROUP BY area_id ORDER BY area_id",
+            &[&ids],
+        )
+        .await?;
+    for row in &released {
+        let (area_id, seats): (i64, i32) = (row.get(0), row.get(1));
+        tx.execute("UPDATE areas SET sold = sold - $2 WHERE id = $1", &[&area_id, &seats]).await?;
+    }
+    let mut numbers = Vec::with_capacity(expired.len());
+    for row in &expired {
+        let number: String = row.get(1);
+        outbox::append(&tx, topics::ORDER_EXPIRED, &number, &json!({"orderNumber": number})).await?;
+        numbers.push(number);
+    }
+    tx.commit().await?;
+    Ok(numbers)
+}
+
+/// Requests a refund of a paid order: the refund is recorded as pending, the order becomes refunding, its
+/// tickets revoking, and the gate-acl service is told to revoke access (outbox `order.refund_requested`),
+/// all in one transaction. The refund completes once access is revoked (the saga of a later step).
+pub async fn refund_order(pool: &Pool, number: &str, asked: Option<i64>, now: Timestamp) -> Result<Order> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let current = read_order(&tx, number, true).await?;
+    let amount = order::refund_amount(current.state, current.payment_received, asked)?;
+    let id: i64 =
+        tx.query_one("UPDATE orders SET state = 'refunding' WHERE number = $1 RETURNING id", &[&number]).await?.get(0);
+    tx.execute("INSERT INTO refunds (order_id, amount, created_at) VALUES ($1, $2, $3)", &[&id, &amount, &now]).await?;
+    tx.execute("UPDATE tickets SET state = 'revoking' WHERE order_id = $1", &[&id]).await?;
+    let refunding = read_order(&tx, number, false).await?;
+    let tickets: Vec<_> = refunding.tickets.iter().map(|ticket| ticket.id.clone()).collect();
+    let payload = json!({"orderNumber": number, "amount": amount, "ticketIds": tickets});
+    outbox::append(&tx, topics::ORDER_REFUND_REQUESTED, number, &payload).await?;
+    tx.commit().await?;
+    Ok(refunding)
+}
+
+/// An order by number, with its items, tickets and refund.
+pub async fn get_order(pool: &Pool, number: &str) -> Result<Order> {
+    let client = pool.get().await?;
+    read_order(&client, number, false).await
+}
+
+async fn read_order(client: &impl GenericClient, number: &str, lock: bool) -> Result<Order> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
+    let row = client
+        .query_opt(
+            &format!(
+                "SELECT id, number, event_id, state, payment_method, customer_email, total_price, payment_received,
+                        checked_out, paid, created_at, expires_at, paid_at
+                 FROM orders WHERE number = $1{lock}"
+            ),
+            &[&number],
+        )
+        .await?
+        .ok_or_else(|| DomainError::not_found("orderNumber", "no order has this number"))?;
+    let id: i64 = row.get(0);
+    let stored: String = row.get(3);
+    let state = OrderState::parse(&stored)
+        .ok_or_else(|| DbError::Unexpected(format!("order {number} has the state {stored:?}")))?;
+    let items = client
+        .query("SELECT area_id, quantity, unit_price FROM order_items WHERE order_id = $1 ORDER BY area_id", &[&id])
+        .await?
+        .iter()
+        .map(|item| OrderItem { area_id: item.get(0), quantity: item.get(1), unit_price: item.get(2) })
+        .collect();
+    let tickets = client
+        .query("SELECT id::text, area_id, state FROM tickets WHERE order_id = $1 ORDER BY area_id, id", &[&id])
+        .await?
+        .iter()
+        .map(|ticket| Ticket { id: ticket.get(0), area_id: ticket.get(1), state: ticket.get(2) })
+        .collect();
+    let refund = client
+        .query_opt("SELECT amount, state, created_at FROM refunds WHERE order_id = $1", &[&id])
+        .await?
+        .map(|refund| Refund { amount: refund.get(0), state: refund.get(1), created_at: refund.get(2) });
+    Ok(Order {
+        number: row.get(1),
+        event_id: row.get(2),
+        state,
+        payment_method: row.get(4),
+        customer_email: row.get(5),
+        total_price: row.get(6),
+        payment_received: row.get(7),
+        checked_out: row.get(8),
+        paid: row.get(9),
+        created_at: row.get(10),
+        expires_at: row.get(11),
+        paid_at: row.get(12),
+        items,
+        tickets,
+        refund,
+    })
+}

@@ -1,0 +1,185 @@
+//! The ticketing invariants against a real PostgreSQL (`eval "$(scripts/postgres.sh up)"`): no area is
+//! oversold under concurrent buyers; an unpaid order expires and frees its seats; a paid order never
+//! expires; payment and refund write their outbox rows in the same transaction; a failing step leaves
+//! nothing half-written. Each test has its own database.
+
+mod support;
+
+use std::sync::Arc;
+
+use deadpool_postgres::Pool;
+use jiff::{SignedDuration, Timestamp};
+use microfleet_ticketing::domain::order::{self, NewItem, NewOrder, Order, OrderState};
+use microfleet_ticketing::domain::ErrorKind;
+use microfleet_ticketing::repository::{self, RepositoryError};
+use support::{count, event_on_sale, fresh_database};
+
+const HOLD: SignedDuration = SignedDuration::from_mins(15);
+
+fn new_order(event_id: i64, items: &[(i64, i32)]) -> NewOrder {
+    NewOrder {
+        event_id,
+        payment_method: "CASH".into(),
+        customer_email: "fan@example.com".into(),
+        items: items.iter().map(|&(area_id, quantity)| NewItem { area_id, quantity }).collect(),
+    }
+}
+
+async fn place(pool: &Pool, event_id: i64, items: &[(i64, i32)]) -> Result<Order, RepositoryError> {
+    let new = new_order(event_id, items);
+    let wanted = order::validate_new_order(&new).unwrap();
+    repository::create_order(pool, &new, &wanted, Timestamp::now(), HOLD).await
+}
+
+fn rejected_field(result: Result<Order, RepositoryError>) -> (ErrorKind, String) {
+    match result {
+        Err(RepositoryError::Rejected(error)) => (error.kind, error.field),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn no_area_is_oversold_when_fifty_clients_buy_the_last_ten_seats() {
+    let (pool, _) = fresh_database("oversell", 50).await;
+    let (event_id, areas) = event_on_sale(&pool, &[(10, 200_000)]).await;
+    let area = areas[0];
+    let start = Arc::new(tokio::sync::Barrier::new(50));
+    let buyers: Vec<_> = (0..50)
+        .map(|_| {
+            let (pool, start) = (pool.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                place(&pool, event_id, &[(area, 1)]).await
+            })
+        })
+        .collect();
+    let mut sold = 0;
+    for buyer in buyers {
+        match buyer.await.unwrap() {
+            Ok(_) => sold += 1,
+            refused => assert_eq!(rejected_field(refused), (ErrorKind::Conflict, "items[0].quantity".to_string())),
+        }
+    }
+    assert_eq!(sold, 10, "exactly the capacity was sold");
+    assert_eq!(count(&pool, &format!("SELECT sold::bigint FROM areas WHERE id = {area}")).await, 10);
+    assert_eq!(count(&pool, "SELECT coalesce(sum(quantity), 0)::bigint FROM order_items").await, 10);
+    assert_eq!(count(&pool, "SELECT count(*) FROM areas WHERE sold < 0 OR sold > capacity").await, 0);
+}
+
+#[tokio::test]
+async fn an_unpaid_order_expires_and_frees_its_seats() {
+    let (pool, _) = fresh_database("expiry", 4).await;
+    let (event_id, areas) = event_on_sale(&pool, &[(3, 100_000), (5, 50_000)]).await;
+    let placed = place(&pool, event_id, &[(areas[0], 3), (areas[1], 2)]).await.unwrap();
+    assert_eq!(rejected_field(place(&pool, event_id, &[(areas[0], 1)]).await).0, ErrorKind::Conflict);
+
+    let before_hold_ends = Timestamp::now() + HOLD - SignedDuration::from_secs(5);
+    assert!(repository::expire_orders(&pool, before_hold_ends, 100).await.unwrap().is_empty(), "still held");
+    let after_hold = Timestamp::now() + HOLD + SignedDuration::from_secs(1);
+    assert_eq!(repository::expire_orders(&pool, after_hold, 100).await.unwrap(), vec![placed.number.clone()]);
+
+    let expired = repository::get_order(&pool, &placed.number).await.unwrap();
+    assert_eq!(expired.state, OrderState::Expired);
+    assert_eq!(count(&pool, "SELECT sum(sold)::bigint FROM areas").await, 0, "every seat is free again");
+    assert_eq!(count(&pool, "SELECT count(*) FROM outbox WHERE topic = 'order.expired'").await, 1);
+    assert!(repository::expire_orders(&pool, after_hold, 100).await.unwrap().is_empty(), "expires once");
+    assert!(place(&pool, event_id, &[(areas[0], 3)]).await.is_ok(), "the freed seats sell again");
+    let late_payment = repository::confirm_payment(&pool, &placed.number, placed.total_price, Timestamp::now()).await;
+    assert_eq!(rejected_field(late_payment), (ErrorKind::Conflict, "orderNumber".to_string()));
+}
+
+#[tokio::test]
+async fn a_paid_order_cannot_expire() {
+    let (pool, _) = fresh_database("paid_stays", 4).await;
+    let (event_id, areas) = event_on_sale(&pool, &[(4, 200_000)]).await;
+    let placed = place(&pool, event_id, &[(areas[0], 2)]).await.unwrap();
+    let paid = repository::confirm_payment(&pool, &placed.number, 400_000, Timestamp::now()).await.unwrap();
+    assert_eq!((paid.state, paid.tickets.len(), paid.payment_received), (OrderState::Paid, 2, 400_000));
+    assert_eq!(count(&pool, "SELECT count(*) FROM outbox WHERE topic = 'order.paid'").await, 1);
+
+    let long_after = Timestamp::now() + SignedDuration::from_hours(24);
+    assert!(repository::expire_orders(&pool, long_after, 100).await.unwrap().is_empty());
+    assert_eq!(repository::get_order(&pool, &placed.number).await.unwrap().state, OrderState::Paid);
+    assert_eq!(count(&pool, "SELECT sold::bigint FROM areas").await, 2, "its seats stay sold");
+}
+
+#[tokio::test]
+async fn a_refund_changes_state_and_writes_its_outbox_row_in_one_transaction() {
+    let (pool, _) = fresh_database("refund", 4).await;
+    let (event_id, areas) = event_on_sale(&pool, &[(4, 200_000)]).await;
+    let first = place(&pool, event_id, &[(areas[0], 2)]).await.unwrap();
+    repository::confirm_payment(&pool, &first.number, 400_000, Timestamp::now()).await.unwrap();
+    let refunding = repository::refund_order(&pool, &first.number, None, Timestamp::now()).await.unwrap();
+    assert_eq!(refunding.state, OrderState::Refunding);
+    assert_eq!(
+        refunding.refund.as_ref().map(|refund| (refund.amount, refund.state.as_str())),
+        Some((400_000, "pending"))
+    );
+    assert!(refunding.tickets.iter().all(|ticket| ticket.state == "revoking"));
+    let message = format!(
+        "SELECT count(*) FROM outbox WHERE topic = 'order.refund_requested' AND message_key = '{}'",
+        first.number
+    );
+    assert_eq!(count(&pool, &message).await, 1);
+    let twice = repository::refund_order(&pool, &first.number, None, Timestamp::now()).await;
+    assert_eq!(rejected_field(twice), (ErrorKind::Conflict, "orderNumber".to_string()));
+
+    // the outbox refuses the message: the refund must not happen without it
+    let second = place(&pool, event_id, &[(areas[0], 1)]).await.unwrap();
+    repository::confirm_payment(&pool, &second.number, 200_000, Timestamp::now()).await.unwrap();
+    pool.get()
+        .await
+        .unwrap()
+        .batch_execute(
+            "ALTER TABLE outbox ADD CONSTRAINT refuse_refunds CHECK (topic <> 'order.refund_requested') NOT VALID",
+        )
+        .await
+        .unwrap();
+    let failed = repository::refund_order(&pool, &second.number, None, Timestamp::now()).await;
+    assert!(matches!(failed, Err(RepositoryError::Database(_))), "{failed:?}");
+    let unchanged = repository::get_order(&pool, &second.number).await.unwrap();
+    assert_eq!(unchanged.state, OrderState::Paid);
+    assert!(unchanged.refund.is_none());
+    assert!(unchanged.tickets.iter().all(|ticket| ticket.state == "issued"));
+}
+
+#[tokio::test]
+async fn a_payment_without_its_outbox_row_leaves_the_order_unpaid() {
+    let (pool, _) = fresh_database("pay_atomic", 4).await;
+    let (event_id, areas) = event_on_sale(&pool, &[(4, 200_000)]).await;
+    let placed = place(&pool, event_id, &[(areas[0], 2)]).await.unwrap();
+    pool.get()
+        .await
+        .unwrap()
+        .batch_execute("ALTER TABLE outbox ADD CONSTRAINT refuse_paid CHECK (topic <> 'order.paid') NOT VALID")
+        .await
+        .unwrap();
+    let failed = repository::confirm_payment(&pool, &placed.number, 400_000, Timestamp::now()).await;
+    assert!(matches!(failed, Err(RepositoryError::Database(_))), "{failed:?}");
+    let unchanged = repository::get_order(&pool, &placed.number).await.unwrap();
+    assert_eq!((unchanged.state, unchanged.paid, unchanged.tickets.len()), (OrderState::Pending, false, 0));
+    assert_eq!(count(&pool, "SELECT count(*) FROM tickets").await, 0);
+}
+
+#[tokio::test]
+async fn a_sold_out_second_area_leaves_nothing_half_written() {
+    let (pool, _) = fresh_database("half_written", 4).await;
+    let (event_id, areas) = event_on_sale(&pool, &[(5, 100_000), (1, 300_000)]).await;
+    place(&pool, event_id, &[(areas[1], 1)]).await.unwrap();
+    let cases = [
+        ("sold_out_area", vec![(areas[0], 2), (areas[1], 1)], (ErrorKind::Conflict, "items[1].quantity")),
+        (
+            "listed_last_but_locked_first",
+            vec![(areas[1], 1), (areas[0], 2)],
+            (ErrorKind::Conflict, "items[0].quantity"),
+        ),
+        ("area_of_no_event", vec![(areas[0], 2), (999_999, 1)], (ErrorKind::NotFound, "items[1].areaId")),
+    ];
+    for (case, items, (kind, field)) in cases {
+        let refused = rejected_field(place(&pool, event_id, &items).await);
+        assert_eq!(refused, (kind, field.to_string()), "{case}");
+        assert_eq!(count(&pool, &format!("SELECT sold::bigint FROM areas WHERE id = {}", areas[0])).await, 0, "{case}");
+        assert_eq!(count(&pool, "SELECT count(*) FROM orders").await, 1, "{case}");
+        assert_eq!(count(&pool, "SELECT count(*) FROM order_items").await, 1, "{case}");
+    }
+}

@@ -1,0 +1,47 @@
+//! Shared by the ticketing tests: a fresh migrated database per test on the real PostgreSQL
+//! (`MICROFLEET_PG_URL`), and an approved event on sale now.
+
+#![allow(dead_code)] // each test binary uses a part
+
+use deadpool_postgres::Pool;
+use jiff::{SignedDuration, Timestamp};
+use microfleet_common::{database, migrations, test_database};
+use microfleet_ticketing::domain::event::{NewArea, NewEvent};
+use microfleet_ticketing::repository;
+use microfleet_ticketing::schema::MIGRATIONS;
+
+/// A fresh database with the schema applied, and its URL.
+pub async fn fresh_database(name: &str, pool_size: usize) -> (Pool, String) {
+    let url = test_database::create(name).await.unwrap_or_else(|error| panic!("{error}"));
+    let pool = database::connect(&url, pool_size).unwrap();
+    migrations::apply(&pool, &MIGRATIONS).await.unwrap();
+    (pool, url)
+}
+
+/// An approved event on sale now with areas of these (capacity, price); returns the event and area ids.
+pub async fn event_on_sale(pool: &Pool, areas: &[(i32, i64)]) -> (i64, Vec<i64>) {
+    let now = Timestamp::now();
+    let merchant = repository::create_merchant(pool, "Promotor Jakarta").await.unwrap();
+    let new = NewEvent {
+        merchant_id: merchant.id,
+        name: "EXO EXPLORATION".into(),
+        venue: "Jakarta".into(),
+        starts_at: now + SignedDuration::from_hours(24),
+        ends_at: now + SignedDuration::from_hours(48),
+        sale_starts_at: now - SignedDuration::from_hours(1),
+        sale_ends_at: now + SignedDuration::from_hours(24),
+        areas: areas
+            .iter()
+            .enumerate()
+            .map(|(index, &(capacity, price))| NewArea { name: format!("Area {index}"), capacity, price })
+            .collect(),
+    };
+    let event = repository::create_event(pool, &new, now).await.unwrap();
+    repository::approve_event(pool, event.id, now).await.unwrap();
+    (event.id, event.areas.iter().map(|area| area.id).collect())
+}
+
+/// One `SELECT count(*)`-like integer.
+pub async fn count(pool: &Pool, sql: &str) -> i64 {
+    pool.get().await.unwrap().query_one(sql, &[]).await.unwrap().get(0)
+}
