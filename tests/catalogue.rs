@@ -4,6 +4,8 @@
 //! Every file names, in its header, who must refuse it (`schema` or `cel`: the API server; `operator`: the
 //! operator, after the server accepted it) and a piece of the message the user sees. The examples must pass
 //! both. The CRD's CEL rules are compiled, and their cost checked, by the server when the CRD is applied.
+//! The shared validation of the fetcher's local run and `render` (`admission::local`) must reach the same
+//! verdict on every file, with the same piece of message.
 
 use std::path::{Path, PathBuf};
 
@@ -62,6 +64,13 @@ async fn every_invalid_manifest_is_refused_by_the_api_server_or_the_operator_wit
             }
             Err(_) => {}
         }
+        match admission::local(&text) {
+            Ok(_) => failures.push(format!("{name}: accepted by the local validation, expected {expected:?}")),
+            Err(messages) if !messages.iter().any(|m| m.contains(&expected)) => {
+                failures.push(format!("{name}: the local validation's messages lack {expected:?}: {messages:?}"))
+            }
+            Err(_) => {}
+        }
     }
     println!("catalogue: {} manifests, by stage {per_stage:?}", files.len());
     assert!(failures.is_empty(), "catalogue mismatches:\n{}", failures.join("\n"));
@@ -80,8 +89,9 @@ async fn examples_pass_the_api_server_and_the_operator() {
             if manifest.get("kind").and_then(Value::as_str) != Some("ClusterFetch") {
                 continue;
             }
-            admission::check(&serde_json::to_string(&manifest).unwrap())
-                .unwrap_or_else(|r| panic!("{}: {r}", file.display()));
+            let json = serde_json::to_string(&manifest).unwrap();
+            admission::check(&json).unwrap_or_else(|r| panic!("{}: {r}", file.display()));
+            admission::local(&json).unwrap_or_else(|r| panic!("{} (local validation): {r:?}", file.display()));
             checked += 1;
         }
     }
@@ -112,11 +122,16 @@ async fn the_server_decides_explicit_nulls_unknown_fields_and_names() {
     let refused = admission::check(&typo).unwrap_err();
     assert_eq!(refused.stage, Stage::Server);
     assert!(refused.messages[0].contains("unknown field \"spec.source.cursorPth\""), "{refused}");
+    let local = admission::local(&typo).unwrap_err();
+    assert_eq!(local, ["UnknownField: spec.source.cursorPth: unknown field; known fields are body, credentials, format, headers, itemPath, method, pagination, timeouts, url"]);
+    admission::local(nulls).unwrap_or_else(|r| panic!("explicit nulls must pass the local validation: {r:?}"));
 
     let upper = MINIMAL.replace("name: m,", "name: Promo-Users,");
     let refused = admission::check(&upper).unwrap_err();
     assert_eq!(refused.stage, Stage::Server);
     assert!(refused.messages[0].contains("a lowercase RFC 1123 subdomain"), "{refused}");
+    let local = admission::local(&upper).unwrap_err();
+    assert!(local[0].contains("a lowercase RFC 1123 subdomain"), "{local:?}");
 }
 
 fn rules_of(schema: &Value, path: &str, out: &mut Vec<(String, String)>) {

@@ -1,10 +1,12 @@
 //! Microfleet's API: the custom resource types (the single source of truth for `crds/*.yaml`) and the
 //! contract between the operator and the workloads it runs.
 //!
-//! Nothing here does I/O; the operator and the workloads both depend on this crate.
+//! Nothing here does I/O; the operator and the workloads both depend on this crate (and on its `validate`, the
+//! one validation of a ClusterFetch).
 
 pub mod clusterfetch;
 pub mod contract;
+pub mod validate;
 
 use kube::CustomResourceExt;
 

@@ -1,6 +1,7 @@
 //! Render: the objects the operator would create for a ClusterFetch manifest, without a cluster.
 //!
-//! Pure: YAML in, YAML out. Uses the same validate and build steps as the reconcile.
+//! Pure: YAML in, YAML out. Validates the manifest as admission and the operator would (the shared
+//! `microfleet_crds::validate`), then uses the same build steps as the reconcile.
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -14,20 +15,18 @@ use microfleet_crds::{
 use crate::clusterfetch::{
     alerts::build_prometheus_rule,
     build::{build_cronjob, build_notifier_job, build_run_now_job, BuildConfig, BuildError},
-    validate::{validate_spec, SpecProblem},
+    validate::SpecProblem,
 };
+use microfleet_crds::validate::validate_manifest;
 
 /// Why a manifest could not be rendered.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    /// The file is not a ClusterFetch manifest.
+    /// The file is not a YAML document.
     #[error("not a ClusterFetch manifest: {0}")]
     Parse(#[from] serde_yaml::Error),
-    /// The manifest's kind or apiVersion is another resource's.
-    #[error("expected apiVersion microfleet.io/v1alpha1 and kind ClusterFetch, found {0}")]
-    WrongKind(String),
-    /// The spec has problems the operator would report in the Stalled condition.
-    #[error("the operator would not schedule this ClusterFetch: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    /// The manifest would be refused by the API server or reported by the operator in the Stalled condition.
+    #[error("this ClusterFetch would be refused: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<SpecProblem>),
     /// Building an object failed.
     #[error(transparent)]
@@ -40,16 +39,10 @@ pub enum RenderError {
 /// Renders the objects for the ClusterFetch in `manifest` as a YAML stream: the CronJob, the run-now Job
 /// when the annotation is set, and the notifier Job one failed run would get when spec.notify is set.
 pub fn render(manifest: &str, config: &BuildConfig) -> Result<String, RenderError> {
-    let value: serde_yaml::Value = serde_yaml::from_str(manifest)?;
-    let api_version = value.get("apiVersion").and_then(|v| v.as_str()).unwrap_or_default();
-    let kind = value.get("kind").and_then(|v| v.as_str()).unwrap_or_default();
-    if api_version != "microfleet.io/v1alpha1" || kind != "ClusterFetch" {
-        return Err(RenderError::WrongKind(format!("{api_version:?} {kind:?}")));
-    }
-    let mut cf: ClusterFetch = serde_yaml::from_value(value)?;
+    let value: serde_json::Value = serde_yaml::from_str(manifest)?;
+    let mut cf: ClusterFetch = validate_manifest(&value).map_err(RenderError::Invalid)?;
     cf.metadata.namespace.get_or_insert_with(|| "default".into());
     cf.metadata.uid.get_or_insert_with(|| "00000000-0000-0000-0000-000000000000".into());
-    validate_spec(&cf.spec).map_err(RenderError::Invalid)?;
 
     let mut out = String::new();
     let mut cronjob = build_cronjob(&cf, config)?;

@@ -34,9 +34,12 @@ fn run_now_adds_its_job() {
 fn bad_input_gets_a_named_error() {
     let bad_schedule = example().replace("\"0 2 * * *\"", "\"0 2 * *\"");
     let error = render(&bad_schedule, &config()).unwrap_err().to_string();
-    assert!(error.contains("spec.schedule") && error.contains("not 5"), "{error}");
+    assert!(error.contains("spec.schedule") && error.contains("expected exactly 5 fields, found 4"), "{error}");
+    let typo = example().replacen("    url:", "    urll:", 1);
+    let error = render(&typo, &config()).unwrap_err().to_string();
+    assert!(error.contains("spec.source.urll: unknown field; did you mean url?"), "{error}");
     let error = render("apiVersion: v1\nkind: ConfigMap\n", &config()).unwrap_err().to_string();
     assert!(error.contains("expected apiVersion microfleet.io/v1alpha1 and kind ClusterFetch"), "{error}");
     let error = render("apiVersion: microfleet.io/v1alpha1\nkind: ClusterFetch\nspec: {}\n", &config()).unwrap_err();
-    assert!(error.to_string().contains("missing field"), "{error}");
+    assert!(error.to_string().contains("spec.schedule: Required value"), "{error}");
 }

@@ -1,11 +1,12 @@
 //! Admission as a user meets it: `kubectl apply --dry-run=server` of a manifest against the real API server
 //! (defaults, the CRD's OpenAPI schema, its CEL rules, strict field validation), then the operator's own
-//! `validate_spec` on the object the server returned. The server is the authority; nothing here replays it.
+//! `validate_spec` on the object the server returned. The server is the authority; [`local`] is the shared
+//! validation the fetcher's local run and `render` apply without it, which the catalogue holds to the same verdicts.
 
 use std::{io::Write, process::Stdio};
 
 use microfleet_crds::clusterfetch::ClusterFetch;
-use microfleet_operator::clusterfetch::validate::validate_spec;
+use microfleet_crds::validate::{validate_manifest, validate_spec};
 use serde_json::Value;
 
 /// Who refused a manifest.
@@ -73,4 +74,11 @@ pub fn check(manifest: &str) -> Result<Value, Rejection> {
         messages: problems.iter().map(|p| format!("{}: {p}", p.reason)).collect(),
     })?;
     Ok(stored)
+}
+
+/// The shared validation without a server (`microfleet_crds::validate::validate_manifest`, as the fetcher's local
+/// run and `render` apply it): the ClusterFetch, or one line per problem (`<reason>: <field>: <message>`).
+pub fn local(manifest: &str) -> Result<ClusterFetch, Vec<String>> {
+    let value: Value = serde_yaml::from_str(manifest).map_err(|e| vec![format!("not YAML: {e}")])?;
+    validate_manifest(&value).map_err(|problems| problems.iter().map(|p| format!("{}: {p}", p.reason)).collect())
 }

@@ -108,16 +108,47 @@ pub struct ClusterFetchSpec {
     /// Fetcher image to run; defaults to the image the operator was installed with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512))]
+    #[x_kube(validation = Rule::new("self.matches('^([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?([.][a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*(:[0-9]+)?/)?[a-z0-9]+(([._]|__|[-]+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|[-]+)[a-z0-9]+)*)*(:[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127})?(@[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$')").message("spec.image must be an image reference such as registry.example:5000/team/fetcher:1.2.3 or team/fetcher@sha256:<digest>: lower-case repository path, no spaces, no scheme"))]
     pub image: Option<String>,
 
     /// Compute resources of the fetcher container; defaults to requests 50m CPU / 64Mi, limit 256Mi memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = bounded_quantities)]
+    #[x_kube(validation = Rule::new("!has(self.limits) || self.limits.all(k, isQuantity(string(self.limits[k])))").message("resources.limits must be quantities such as \"500m\", \"64Mi\" or \"1Gi\": a number and a unit, no space between them"))]
+    #[x_kube(validation = Rule::new("!has(self.requests) || self.requests.all(k, isQuantity(string(self.requests[k])))").message("resources.requests must be quantities such as \"500m\", \"64Mi\" or \"1Gi\": a number and a unit, no space between them"))]
     pub resources: Option<ResourceRequirements>,
 
     /// Service account the run's pod uses; defaults to the namespace's "default" (no API token is mounted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
     pub service_account_name: Option<String>,
+}
+
+/// Bounds `resources.limits` and `resources.requests` (16 entries, 64 characters each), so the API server can
+/// bound the cost of their CEL rules.
+fn bounded_quantities(schema: &mut schemars::Schema) {
+    fn visit(node: &mut serde_json::Map<String, serde_json::Value>) {
+        if let Some(properties) = node.get_mut("properties").and_then(|p| p.as_object_mut()) {
+            for key in ["limits", "requests"] {
+                if let Some(map) = properties.get_mut(key).and_then(|m| m.as_object_mut()) {
+                    map.insert("maxProperties".into(), 16.into());
+                    if let Some(values) = map.get_mut("additionalProperties").and_then(|a| a.as_object_mut()) {
+                        values.insert("maxLength".into(), 64.into());
+                    }
+                }
+            }
+        }
+        for key in ["anyOf", "oneOf", "allOf"] {
+            for branch in node.get_mut(key).and_then(|b| b.as_array_mut()).into_iter().flatten() {
+                if let Some(branch) = branch.as_object_mut() {
+                    visit(branch);
+                }
+            }
+        }
+    }
+    if let Some(node) = schema.as_object_mut() {
+        visit(node);
+    }
 }
 
 fn default_successful_history() -> i32 {
@@ -178,6 +209,7 @@ pub struct Header {
     pub name: String,
     /// Header value (not secret: it is stored in the CR and in the CronJob).
     #[schemars(length(max = 1024))]
+    #[x_kube(validation = Rule::new(r"!self.matches('[\\x00-\\x08\\x0a-\\x1f\\x7f]')").message("headers[].value must not contain CR, LF or other control characters: a header value is one line of text"))]
     pub value: String,
 }
 
@@ -349,6 +381,7 @@ pub struct Source {
     #[schemars(length(min = 8, max = 2048))]
     #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("source.url must start with http:// or https://"))]
     #[x_kube(validation = Rule::new("!self.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@')").message("source.url must not carry user:password@: use source.credentials with a Secret reference"))]
+    #[x_kube(validation = Rule::new(r"self.matches('^https?://(\\[[0-9a-fA-F:.]+\\]|[^[:space:]/?#:@\\[\\]]+)(:[0-9]{1,5})?([/?#][^[:space:]]*)?$')").message("source.url must be an absolute http(s) URL with a host, e.g. http://clustering.promo.svc:8080/v1/users: no spaces (percent-encode them as %20), no empty host, a port of digits"))]
     pub url: String,
     /// HTTP method.
     #[serde(default)]
@@ -400,6 +433,7 @@ pub struct HttpSink {
     #[schemars(length(min = 8, max = 2048))]
     #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("sink.http.url must start with http:// or https://"))]
     #[x_kube(validation = Rule::new("!self.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@')").message("sink.http.url must not carry user:password@: use sink.http.credentials with a Secret reference"))]
+    #[x_kube(validation = Rule::new(r"self.matches('^https?://(\\[[0-9a-fA-F:.]+\\]|[^[:space:]/?#:@\\[\\]]+)(:[0-9]{1,5})?([/?#][^[:space:]]*)?$')").message("sink.http.url must be an absolute http(s) URL with a host, e.g. http://promotion.promo.svc:8080/v1/imports: no spaces (percent-encode them as %20), no empty host, a port of digits"))]
     pub url: String,
     /// Items per batch request.
     #[serde(default = "default_batch_size")]

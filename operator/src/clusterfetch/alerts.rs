@@ -5,13 +5,16 @@
 
 use std::collections::BTreeMap;
 
-use croner::Cron;
+use croner::parser::{CronParser, Seconds, Year};
 use jiff::{tz::TimeZone, SignedDuration, Timestamp};
 use kube::{Resource, ResourceExt};
 use microfleet_crds::clusterfetch::{ClusterFetch, Severity};
 use serde_json::{json, Value};
 
-use super::{build::child_labels, validate::parse_schedule};
+use super::{
+    build::child_labels,
+    validate::{parse_schedule, Schedule},
+};
 
 /// Added to the schedule's longest gap and the run deadline before a ClusterFetch counts as stale.
 const STALE_GRACE_SECONDS: i64 = 600;
@@ -27,8 +30,14 @@ pub fn rule_name(cf_name: &str) -> String {
 }
 
 /// The longest gap between two consecutive runs of `schedule` in `zone`, over the runs in the eight years
-/// after a fixed reference instant (at most 1000 runs).
-pub fn longest_gap(schedule: &Cron, zone: &TimeZone) -> Option<SignedDuration> {
+/// after a fixed reference instant (at most 1000 runs); an `@every` schedule's interval.
+pub fn longest_gap(schedule: &Schedule, zone: &TimeZone) -> Option<SignedDuration> {
+    let pattern = match schedule {
+        Schedule::Every(interval) => return SignedDuration::try_from(*interval).ok(),
+        Schedule::Fields(pattern) => pattern,
+    };
+    let schedule =
+        CronParser::builder().seconds(Seconds::Disallowed).year(Year::Disallowed).build().parse(pattern).ok()?;
     let start: Timestamp = GAP_REFERENCE.parse().ok()?;
     let end = start.checked_add(SignedDuration::from_hours(24 * 366 * 8)).ok()?;
     let mut previous: Option<Timestamp> = None;
@@ -152,6 +161,8 @@ mod tests {
             ("0 2 1 * *", "UTC", 31 * 86_400),
             ("0 2 * * *", "America/New_York", 86_400 + 3600), // the autumn DST change makes one day longer
             ("0 0 29 2 *", "UTC", 1461 * 86_400),             // leap days: four years apart
+            ("@every 1h30m", "UTC", 5400),
+            ("*/20 * * * 1", "UTC", 6 * 86_400 + 1200), // the day-of-week restricts the wildcard days
         ];
         for (schedule, zone, seconds) in rows {
             let cron = parse_schedule(schedule).unwrap();

@@ -49,7 +49,7 @@ pub async fn reconcile(cf: Arc<ClusterFetch>, ctx: Arc<Context>) -> Result<Actio
                 Err(Error::Kube(kube::Error::Api(rejected))) if rejected.code == 400 || rejected.code == 422 => {
                     Verdict::Invalid(vec![SpecProblem {
                         reason: "CronJobRejected",
-                        field: "spec",
+                        field: "spec".into(),
                         message: format!("the API server rejected the CronJob: {}", rejected.message),
                     }])
                 }

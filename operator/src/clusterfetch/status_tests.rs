@@ -331,7 +331,7 @@ fn condition<'a>(status: &'a ClusterFetchStatus, type_: &str) -> &'a Condition {
 
 #[test]
 fn conditions_follow_the_verdict() {
-    let problem = SpecProblem { reason: "InvalidSchedule", field: "spec.schedule", message: "bad".into() };
+    let problem = SpecProblem { reason: "InvalidSchedule", field: "spec.schedule".into(), message: "bad".into() };
     let cases = [
         (Verdict::Applied, false, ("True", "Scheduled"), "False", "False"),
         (Verdict::Applied, true, ("True", "Suspended"), "False", "False"),

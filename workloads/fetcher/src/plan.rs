@@ -6,6 +6,7 @@
 use microfleet_crds::{
     clusterfetch::{ClusterFetch, Credentials},
     contract::{env, FetchPlan},
+    validate::{validate_manifest, SpecProblem},
 };
 
 /// Why a run cannot start.
@@ -22,6 +23,9 @@ pub enum ConfigError {
     /// The plan JSON or the manifest is malformed.
     #[error("{0}")]
     Bad(String),
+    /// The manifest would be refused by the API server or the operator (the checks they share with this run).
+    #[error("the manifest would be refused: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<SpecProblem>),
 }
 
 /// Credentials for one endpoint, resolved from the environment.
@@ -143,14 +147,16 @@ impl RunPlan {
         Self::with_credentials(plan, run_id, cluster_fetch, var)
     }
 
-    /// The plan of a local run of a ClusterFetch manifest (defaults applied as the API server would).
+    /// The plan of a local run of a ClusterFetch manifest, validated as the API server and the operator would
+    /// validate it (defaults applied as the server would).
     pub fn from_manifest(
         yaml: &str,
         run_id: String,
         var: &dyn Fn(&str) -> Option<String>,
     ) -> Result<RunPlan, ConfigError> {
-        let cf: ClusterFetch =
+        let manifest: serde_json::Value =
             serde_yaml::from_str(yaml).map_err(|e| ConfigError::Bad(format!("not a ClusterFetch manifest: {e}")))?;
+        let cf: ClusterFetch = validate_manifest(&manifest).map_err(ConfigError::Invalid)?;
         let plan = FetchPlan {
             source: cf.spec.source.clone(),
             sink: cf.spec.sink.clone(),
@@ -215,6 +221,37 @@ spec:
         let error = RunPlan::from_manifest(MANIFEST, "local-1".into(), &|_| None).unwrap_err().to_string();
         assert!(error.contains("MICROFLEET_SOURCE_BEARER_TOKEN is not set"), "{error}");
         assert!(error.contains("\"clustering-api\""), "{error}");
+    }
+
+    #[test]
+    fn a_manifest_the_api_server_or_the_operator_would_refuse_does_not_run() {
+        let vars = |_: &str| Some("x".to_string());
+        let cases = [
+            (
+                "typo",
+                MANIFEST.replace("    url: http://src.test", "    itemPth: /users\n    url: http://src.test"),
+                "spec.source.itemPth: unknown field; did you mean itemPath?",
+            ),
+            (
+                "schedule",
+                MANIFEST.replace("\"@daily\"", "\"0 25 * * *\""),
+                "spec.schedule: \"0 25 * * *\" is not a schedule",
+            ),
+            (
+                "time_zone",
+                MANIFEST.replace("  schedule:", "  timeZone: Mars/Olympus\n  schedule:"),
+                "spec.timeZone: unknown time zone",
+            ),
+            (
+                "batch_size",
+                MANIFEST.replace("      url: http://sink.test", "      batchSize: 0\n      url: http://sink.test"),
+                "spec.sink.http.batchSize: Invalid value: 0",
+            ),
+        ];
+        for (case, manifest, expected) in cases {
+            let error = RunPlan::from_manifest(&manifest, "local-1".into(), &vars).unwrap_err().to_string();
+            assert!(error.contains(expected), "{case}: {error}");
+        }
     }
 
     #[test]

@@ -1,0 +1,145 @@
+//! The one validation of a ClusterFetch, shared by the operator, `microfleet-operator render` and the
+//! fetcher's local run (`run --spec`): the CRD's own schema and CEL rules as the API server applies them
+//! (unknown fields refused with the nearest known name), then the checks only the operator makes (schedule
+//! and time zone exactly as the CronJob validation reads them, the sink it supports).
+//!
+//! Pure: a manifest or a spec in, the problems out, each naming the field and the fix. No I/O; the API server
+//! stays the authority in a cluster (the catalogue test holds the two to the same verdicts).
+
+mod schedule;
+mod schema;
+mod time_zone;
+
+use std::sync::OnceLock;
+
+use kube::CustomResourceExt;
+use serde_json::Value;
+
+pub use schedule::{parse_schedule, Schedule};
+pub use time_zone::check_time_zone;
+
+use crate::clusterfetch::{ClusterFetch, ClusterFetchSpec};
+
+/// One thing wrong with a ClusterFetch, found before anything runs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct SpecProblem {
+    /// Reason for the condition and the Event, e.g. `InvalidSchedule`, `UnknownField`, `FailedRule`.
+    pub reason: &'static str,
+    /// The field path, e.g. `spec.schedule`.
+    pub field: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl SpecProblem {
+    fn new(reason: &'static str, field: &str, message: String) -> SpecProblem {
+        SpecProblem { reason, field: field.into(), message }
+    }
+}
+
+/// Validates a ClusterFetch manifest as the API server would admit it and the operator would then accept it;
+/// on success, the ClusterFetch with the schema's defaults filled in.
+pub fn validate_manifest(manifest: &Value) -> Result<ClusterFetch, Vec<SpecProblem>> {
+    let api_version = manifest.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+    let kind = manifest.get("kind").and_then(Value::as_str).unwrap_or_default();
+    if api_version != "microfleet.io/v1alpha1" || kind != "ClusterFetch" {
+        let message =
+            format!("expected apiVersion microfleet.io/v1alpha1 and kind ClusterFetch, found {api_version:?} {kind:?}");
+        return Err(vec![SpecProblem::new("WrongKind", "kind", message)]);
+    }
+    let mut object = manifest.clone();
+    if let Some(fields) = object.as_object_mut() {
+        // (the status subresource: the server ignores a status sent with the object)
+        fields.remove("status");
+    }
+    let mut problems = Vec::new();
+    schema::walk(crd_schema(), &mut object, "", &mut problems);
+    check_name(&object, &mut problems);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let compiled = kube_cel::compile_schema(crd_schema());
+    if let Err(errors) = kube_cel::validate_compiled(&compiled, &without_nulls(&object), None) {
+        return Err(errors.iter().map(|e| SpecProblem::new("FailedRule", &e.field_path, e.message.clone())).collect());
+    }
+    let cf: ClusterFetch = serde_json::from_value(object)
+        .map_err(|e| vec![SpecProblem::new("InvalidField", "spec", format!("does not read as a ClusterFetch: {e}"))])?;
+    validate_spec(&cf.spec)?;
+    Ok(cf)
+}
+
+/// Checks everything about an admitted spec that the CRD's schema and CEL rules leave to the operator.
+pub fn validate_spec(spec: &ClusterFetchSpec) -> Result<(), Vec<SpecProblem>> {
+    let mut problems = Vec::new();
+    if let Err(message) = parse_schedule(&spec.schedule) {
+        problems.push(SpecProblem::new("InvalidSchedule", "spec.schedule", message));
+    }
+    if let Some(zone) = &spec.time_zone {
+        if let Err(message) = check_time_zone(zone) {
+            problems.push(SpecProblem::new("InvalidTimeZone", "spec.timeZone", message));
+        }
+    }
+    if spec.sink.kafka.is_some() {
+        let message = "the Kafka sink is not supported by this operator version yet: use spec.sink.http".into();
+        problems.push(SpecProblem::new("UnsupportedSink", "spec.sink.kafka", message));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+/// The openAPIV3Schema of the ClusterFetch CRD generated from the Rust types (what `crds/*.yaml` holds), with
+/// the fields every object has and the server adds to it (`apiVersion`, `kind`, `metadata`).
+fn crd_schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let crd = ClusterFetch::crd();
+        let schema =
+            crd.spec.versions.first().and_then(|v| v.schema.as_ref()).and_then(|s| s.open_api_v3_schema.as_ref());
+        let mut schema = schema.and_then(|s| serde_json::to_value(s).ok()).unwrap_or(Value::Null);
+        if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+            for (name, kind) in [("apiVersion", "string"), ("kind", "string"), ("metadata", "object")] {
+                properties.entry(name).or_insert_with(|| serde_json::json!({ "type": kind }));
+            }
+        }
+        schema
+    })
+}
+
+/// The server's checks of `metadata.name` (the CRD's schema leaves metadata to it).
+fn check_name(object: &Value, problems: &mut Vec<SpecProblem>) {
+    let Some(name) = object.pointer("/metadata/name").and_then(Value::as_str) else {
+        problems.push(SpecProblem::new("InvalidField", "metadata.name", "Required value: name is required".into()));
+        return;
+    };
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if name.len() > 253 || !name.split('.').all(label) {
+        let message = format!(
+            "Invalid value: {name:?}: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, \
+             '-' or '.', and must start and end with an alphanumeric character"
+        );
+        problems.push(SpecProblem::new("InvalidField", "metadata.name", message));
+    }
+}
+
+/// `value` without its null fields (a nullable field's null reads as absent, to the CEL rules as to serde).
+fn without_nulls(value: &Value) -> Value {
+    match value {
+        Value::Object(fields) => Value::Object(
+            fields.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), without_nulls(v))).collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_nulls).collect()),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
