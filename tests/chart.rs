@@ -138,7 +138,10 @@ fn rbac_is_least_privilege() {
 fn bad_values_fail_with_a_clear_message() {
     let rows: &[(&str, &str)] = &[
         ("replicaCount=0", "at '/replicaCount': minimum: got 0, want 1"),
-        ("image.pullPolicy=Sometimes", "at '/image/pullPolicy': value must be one of 'Always', 'IfNotPresent', 'Never'"),
+        (
+            "image.pullPolicy=Sometimes",
+            "at '/image/pullPolicy': value must be one of 'Always', 'IfNotPresent', 'Never'",
+        ),
         ("concurrency=0", "at '/concurrency': minimum: got 0, want 1"),
         ("serviceMonitor.interval=often", "at '/serviceMonitor/interval': 'often' does not match pattern"),
         ("watchNamespace=Not_A_Namespace", "at '/watchNamespace': 'Not_A_Namespace' does not match pattern"),
