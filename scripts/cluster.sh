@@ -23,6 +23,8 @@
 # node: scripts/node.sh starts the pod runner (tests/pod-runner), which runs them as local processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 k8s_version="${MICROFLEET_K8S_VERSION:-1.36.3}"
 etcd_version="${MICROFLEET_ETCD_VERSION:-3.6.16}"
@@ -168,7 +170,7 @@ start() { # name, command...
   echo $! >"$dir/$name.pid"
 }
 
-running() { [ -f "$dir/$1.pid" ] && kill -0 "$(cat "$dir/$1.pid")" 2>/dev/null; }
+running() { pid_running "$dir/$1.pid"; }
 
 wait_for() { # what, seconds, command...
   local what="$1" seconds="$2"
@@ -243,12 +245,7 @@ env_lines() {
 
 down() {
   for p in kube-scheduler kube-controller-manager kube-apiserver etcd; do
-    if running "$p"; then
-      kill "$(cat "$dir/$p.pid")" 2>/dev/null || true
-      for _ in $(seq 1 50); do running "$p" || break; sleep 0.2; done
-      running "$p" && kill -9 "$(cat "$dir/$p.pid")" 2>/dev/null || true
-    fi
-    rm -f "$dir/$p.pid"
+    stop_pid "$dir/$p.pid"
   done
   rm -rf "$dir/etcd"
   log "down"

@@ -13,6 +13,8 @@
 # MICROFLEET_KAFKA_HEAP (512m), MICROFLEET_CACHE (~/.cache/microfleet). Needs Java 17+ and Maven.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 version="${MICROFLEET_KAFKA_VERSION:-4.1.1}"
 cache="${MICROFLEET_CACHE:-$HOME/.cache/microfleet}"
@@ -58,7 +60,7 @@ java_cmd() { # main class, args...
     -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$libs/*" "$@"
 }
 
-running() { [ -f "$dir/kafka.pid" ] && kill -0 "$(cat "$dir/kafka.pid")" 2>/dev/null; }
+running() { pid_running "$dir/kafka.pid"; }
 
 config() {
   mkdir -p "$dir/data"
@@ -126,14 +128,7 @@ up() {
 env_lines() { echo "export MICROFLEET_KAFKA_BOOTSTRAP=127.0.0.1:$port"; }
 
 down() {
-  if running; then
-    local pid
-    pid="$(cat "$dir/kafka.pid")"
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    kill -9 "$pid" 2>/dev/null || true
-  fi
-  rm -f "$dir/kafka.pid"
+  stop_pid "$dir/kafka.pid"
   rm -rf "$dir/data"
   log "down"
 }

@@ -14,6 +14,8 @@
 # defaults) and microfleet-testbox (the pod runner's test image).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 node="${MICROFLEET_NODE_NAME:-microfleet-node}"
 dir="${MICROFLEET_NODE_DIR:-/var/lib/microfleet-node}"
@@ -22,7 +24,7 @@ cluster_dir="${MICROFLEET_CLUSTER_DIR:-/tmp/microfleet-cluster}"
 log() { printf 'node: %s\n' "$*" >&2; }
 die() { printf 'node: error: %s\n' "$*" >&2; exit 1; }
 
-running() { [ -f "$dir/runner.pid" ] && kill -0 "$(cat "$dir/runner.pid")" 2>/dev/null; }
+running() { pid_running "$dir/runner.pid"; }
 
 up() {
   [ -n "${KUBECONFIG:-}" ] || die "KUBECONFIG is not set: eval \"\$(scripts/cluster.sh env)\" first"
@@ -62,14 +64,7 @@ up() {
 }
 
 down() {
-  if running; then
-    local pid
-    pid="$(cat "$dir/runner.pid")"
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    kill -9 "$pid" 2>/dev/null || true
-  fi
-  rm -f "$dir/runner.pid"
+  stop_pid "$dir/runner.pid"
   log "down"
 }
 

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Shared by scripts/cluster.sh, kafka.sh and node.sh: a background process known by its PID file.
+# Sourced, not run; defines functions only.
+
+# pid_running PIDFILE: true while the process the file names is alive.
+pid_running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# stop_pid PIDFILE: SIGTERM, up to 20 s for it to exit, then SIGKILL; removes the file.
+stop_pid() {
+  if pid_running "$1"; then
+    local pid
+    pid="$(cat "$1")"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$1"
+}
