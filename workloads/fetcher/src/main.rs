@@ -5,7 +5,7 @@ use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
 
 use clap::{Parser, Subcommand};
 use microfleet_common::{shutdown::Shutdown, telemetry};
-use microfleet_crds::contract::{env, FailureClass};
+use microfleet_crds::contract::{env, FailureClass, RECEIVER_MAY_HOLD_LIST};
 use microfleet_fetcher::{
     http, notify,
     plan::{ConfigError, RunPlan},
@@ -154,9 +154,15 @@ async fn fetch(plan: &RunPlan, args: &RunArgs, stats: Arc<Stats>, shutdown: Shut
     let aborter = sink.aborter();
     let result = tokio::select! {
         result = run(plan, &client, sink, stats.clone()) => result,
-        _ = shutdown.requested() => Err(RunFailure {
-            class: FailureClass::Interrupted,
-            message: "stopped by SIGTERM before the list was complete; the staged delivery was aborted".into(),
+        _ = shutdown.requested() => Err(match aborter.commit_started() {
+            false => RunFailure {
+                class: FailureClass::Interrupted,
+                message: "stopped by SIGTERM before the list was complete; the staged delivery was aborted".into(),
+            },
+            true => RunFailure {
+                class: FailureClass::CommitUnknown,
+                message: format!("stopped by SIGTERM while committing: {RECEIVER_MAY_HOLD_LIST}"),
+            },
         }),
     };
     if let Err(failure) = &result {

@@ -124,6 +124,8 @@ pub struct RunPlan {
     pub source_auth: Auth,
     /// Sink credentials.
     pub sink_auth: Auth,
+    /// The item count of the last successful run, for the drop guard (`checks.maxDropPercent`).
+    pub last_success_items: Option<u64>,
 }
 
 impl RunPlan {
@@ -170,7 +172,14 @@ impl RunPlan {
     ) -> Result<RunPlan, ConfigError> {
         let source_auth = resolve(plan.source.credentials.as_ref(), &SOURCE, var)?;
         let sink_auth = resolve(plan.sink.http.as_ref().and_then(|h| h.credentials.as_ref()), &SINK, var)?;
-        Ok(RunPlan { plan, run_id, cluster_fetch, source_auth, sink_auth })
+        let last_success_items =
+            match var(env::LAST_SUCCESS_ITEMS).filter(|v| !v.is_empty()) {
+                None => None,
+                Some(raw) => Some(raw.trim().parse::<u64>().map_err(|_| {
+                    ConfigError::Bad(format!("{} is {raw:?}, not an item count", env::LAST_SUCCESS_ITEMS))
+                })?),
+            };
+        Ok(RunPlan { plan, run_id, cluster_fetch, source_auth, sink_auth, last_success_items })
     }
 }
 
@@ -215,6 +224,34 @@ spec:
         let error = RunPlan::from_manifest(MANIFEST, "local-1".into(), &|_| None).unwrap_err().to_string();
         assert!(error.contains("MICROFLEET_SOURCE_BEARER_TOKEN is not set"), "{error}");
         assert!(error.contains("\"clustering-api\""), "{error}");
+    }
+
+    #[test]
+    fn the_last_successful_runs_item_count_comes_from_the_environment() {
+        let creds = |name: &str| match name {
+            env::SOURCE_BEARER_TOKEN | env::SINK_BASIC_USERNAME | env::SINK_BASIC_PASSWORD => Some("x".to_string()),
+            _ => None,
+        };
+        // (case, the variable, the count read, or the start of the error)
+        let cases = [
+            ("unset", None, Ok(None)),
+            ("empty", Some(""), Ok(None)),
+            ("a count", Some("25000"), Ok(Some(25_000))),
+            ("not a count", Some("lots"), Err("MICROFLEET_LAST_SUCCESS_ITEMS is \"lots\", not an item count")),
+        ];
+        for (case, value, want) in cases {
+            let vars = |name: &str| match name {
+                env::LAST_SUCCESS_ITEMS => value.map(str::to_string),
+                other => creds(other),
+            };
+            let got = RunPlan::from_manifest(MANIFEST, "local-1".into(), &vars)
+                .map(|p| p.last_success_items)
+                .map_err(|e| e.to_string());
+            match want {
+                Ok(count) => assert_eq!(got, Ok(count), "{case}"),
+                Err(start) => assert!(got.as_ref().is_err_and(|e| e.starts_with(start)), "{case}: {got:?}"),
+            }
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::{
 
 use microfleet_crds::{
     clusterfetch::{HttpMethod, Source},
-    contract::FailureClass,
+    contract::{FailureClass, RECEIVER_MAY_HOLD_LIST},
 };
 use reqwest::{Client, Url};
 use tokio::sync::mpsc;
@@ -22,7 +22,7 @@ use crate::{
     plan::{Auth, RunPlan},
     progress::Stats,
     retry::{self, Delays, Fault, Policy},
-    sink::{Batch, BodyPool, Sink},
+    sink::{http::CommitError, Batch, BodyPool, Sink},
 };
 
 /// Batches waiting for the sink while the next ones are parsed (bounds memory).
@@ -48,7 +48,7 @@ impl RunFailure {
 /// aborts the sink (through [`Sink::aborter`], taken before the call).
 pub async fn run(plan: &RunPlan, client: &Client, sink: Sink, stats: Arc<Stats>) -> Result<u64, RunFailure> {
     let policy = Policy::from_spec(&plan.plan.retry);
-    let checks = ItemChecks::new(&plan.plan.checks);
+    let checks = ItemChecks::new(&plan.plan.checks, plan.last_success_items);
     let batch_size =
         plan.plan.sink.http.as_ref().map_or(1000, |h| usize::try_from(h.batch_size).unwrap_or(1000)).max(1);
     let max_item_bytes = usize::try_from(plan.plan.checks.max_item_bytes).unwrap_or(1_048_576);
@@ -75,9 +75,13 @@ pub async fn run(plan: &RunPlan, client: &Client, sink: Sink, stats: Arc<Stats>)
         Err(None) => return Err(RunFailure::new(FailureClass::Internal, "the sink stopped taking batches")),
     }
     checks.total(collector.items).map_err(|m| RunFailure::new(FailureClass::Checks, m))?;
-    sink.commit(collector.items, collector.seq)
-        .await
-        .map_err(|fault| RunFailure::new(FailureClass::Sink, fault.to_string()))?;
+    sink.commit(collector.items, collector.seq).await.map_err(|error| match error {
+        CommitError::Refused(fault) => RunFailure::new(FailureClass::Sink, fault.to_string()),
+        CommitError::Unknown(fault) => RunFailure::new(
+            FailureClass::CommitUnknown,
+            format!("{fault}; the commit's outcome is unknown: {RECEIVER_MAY_HOLD_LIST}"),
+        ),
+    })?;
     Ok(collector.items)
 }
 
@@ -282,6 +286,7 @@ async fn fetch_all(
                 Ok(info) => break info,
                 Err(PageFault::Http(fault)) => match delays.after(&fault) {
                     Some(wait) => {
+                        collector.stats.retries.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(page = page_number, error = %fault, retry_in_ms = wait.as_millis() as u64, taken = collector.page_taken, "page failed; retrying it");
                         tokio::time::sleep(wait).await;
                     }
@@ -317,7 +322,7 @@ async fn fetch_page(
     tx: &mpsc::Sender<Batch>,
 ) -> Result<PageInfo, PageFault> {
     let what = origin.what(url);
-    collector.stats.attempts.fetch_add(1, Ordering::Relaxed);
+    collector.stats.requests.fetch_add(1, Ordering::Relaxed);
     let sent = match early {
         Some(mut task) => task.join().await.unwrap_or_else(|failure| Err(Fault::transient(failure.message))),
         None => retry::send_checked(origin.request(url), &what).await,
