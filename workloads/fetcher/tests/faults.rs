@@ -559,6 +559,54 @@ async fn the_drop_guard_fails_a_list_half_as_long_as_the_last_successful_one() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_total_the_source_states_must_match_the_items_fetched() {
+    use clustering::Total;
+    let total_path = serde_json::json!({"source": {"totalPath": "/total"}});
+    let total_header = serde_json::json!({"source": {"totalHeader": "X-Total-Count"}});
+    // (case, where the service states it, how far off, the plan, the exit code, the message)
+    let cases = [
+        ("body, right", Total::Body, 0, total_path.clone(), 0, ""),
+        ("header, right", Total::Header, 0, total_header.clone(), 0, ""),
+        (
+            "body, more than served",
+            Total::Body,
+            500,
+            total_path.clone(),
+            6,
+            "the source says the list has 3000 items (/total in the first page), but 2500 were fetched",
+        ),
+        (
+            "header, fewer than served",
+            Total::Header,
+            -1,
+            total_header.clone(),
+            6,
+            "the source says the list has 2499 items (header X-Total-Count), but 2500 were fetched",
+        ),
+        (
+            "header missing",
+            Total::None,
+            0,
+            total_header,
+            4,
+            "no total at header X-Total-Count: check spec.source.totalHeader",
+        ),
+    ];
+    for (case, total, off, plan, code, message) in cases {
+        let faults = if off == 0 { vec![] } else { vec![Fault::TotalOff(off)] };
+        let source = clustering::Config { total, paging: Paging::Page, ..source_with(faults) };
+        let out = run(Scenario { source, plan, ..Default::default() }).await;
+        assert_eq!(out.code(), Some(code), "{case}: {}", out.logs());
+        if code == 0 {
+            out.assert_whole_list(2500);
+        } else {
+            assert!(out.message().contains(message), "{case}: {}", out.message());
+            out.assert_nothing_committed();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_missing_credential_is_a_config_error() {
     let source = clustering::Config { bearer: Some(TOKEN.into()), ..source_with(vec![]) };
     let out =

@@ -30,6 +30,8 @@ pub struct PageEnd {
     pub items: u64,
     /// The value at the cursor pointer, if one was asked for and present.
     pub cursor: Option<serde_json::Value>,
+    /// The value at the total pointer, if one was asked for and present.
+    pub total: Option<serde_json::Value>,
 }
 
 /// Why a page could not be parsed.
@@ -93,6 +95,14 @@ impl PageParser {
             }
             Format::Ndjson => PageParser::Ndjson(ndjson::NdjsonPage::new(max_item_bytes, scanner)),
             Format::Csv => PageParser::Csv(Box::new(csv::CsvPage::new(max_item_bytes, scanner))),
+        }
+    }
+
+    /// Also captures the scalar at `total_path` (JSON only; the other formats have no such field).
+    pub fn with_total(self, total_path: Option<&str>) -> PageParser {
+        match (self, total_path) {
+            (PageParser::Json(p), Some(path)) => PageParser::Json(p.with_total(path)),
+            (parser, _) => parser,
         }
     }
 
