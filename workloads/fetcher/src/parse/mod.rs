@@ -72,7 +72,7 @@ impl From<Stop> for ParseError {
 #[derive(Debug)]
 pub enum PageParser {
     /// JSON with items at a pointer.
-    Json(json::JsonPage),
+    Json(Box<json::JsonPage>),
     /// One JSON value per line.
     Ndjson(ndjson::NdjsonPage),
     /// CSV with a header row.
@@ -90,9 +90,12 @@ impl PageParser {
         scanner: ValueScanner,
     ) -> PageParser {
         match format {
-            Format::Json => {
-                PageParser::Json(json::JsonPage::new(item_path.unwrap_or(""), cursor_path, max_item_bytes, scanner))
-            }
+            Format::Json => PageParser::Json(Box::new(json::JsonPage::new(
+                item_path.unwrap_or(""),
+                cursor_path,
+                max_item_bytes,
+                scanner,
+            ))),
             Format::Ndjson => PageParser::Ndjson(ndjson::NdjsonPage::new(max_item_bytes, scanner)),
             Format::Csv => PageParser::Csv(Box::new(csv::CsvPage::new(max_item_bytes, scanner))),
         }
@@ -101,7 +104,7 @@ impl PageParser {
     /// Also captures the scalar at `total_path` (JSON only; the other formats have no such field).
     pub fn with_total(self, total_path: Option<&str>) -> PageParser {
         match (self, total_path) {
-            (PageParser::Json(p), Some(path)) => PageParser::Json(p.with_total(path)),
+            (PageParser::Json(p), Some(path)) => PageParser::Json(Box::new(p.with_total(path))),
             (parser, _) => parser,
         }
     }
@@ -118,7 +121,7 @@ impl PageParser {
     /// Ends the page.
     pub fn finish(self, sink: &mut dyn ItemSink) -> Result<PageEnd, ParseError> {
         match self {
-            PageParser::Json(p) => p.finish(sink),
+            PageParser::Json(p) => (*p).finish(sink),
             PageParser::Ndjson(p) => p.finish(sink),
             PageParser::Csv(p) => (*p).finish(sink),
         }
