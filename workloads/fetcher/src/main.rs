@@ -8,7 +8,7 @@ use microfleet_common::{shutdown::Shutdown, telemetry};
 use microfleet_crds::contract::{env, FailureClass, RECEIVER_MAY_HOLD_LIST};
 use microfleet_fetcher::{
     http, notify,
-    plan::{ConfigError, RunPlan},
+    plan::{self, ConfigError, RunPlan},
     progress::{Reporter, Stats},
     report, retry,
     run::{run, RunFailure},
@@ -63,7 +63,12 @@ struct RunArgs {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(std::env::var(env::LOG_FORMAT).map(|f| f == "json").unwrap_or(false));
+    let json = std::env::var(env::LOG_FORMAT).map(|f| f == "json").unwrap_or(false);
+    match &cli.command {
+        // the data goes to stdout: the logs must not
+        Command::Run(RunArgs { stdout: true, .. }) => telemetry::init_stderr(json),
+        _ => telemetry::init(json),
+    }
     http::install_crypto_provider();
     match cli.command {
         Command::Run(args) => ExitCode::from(run_fetch(args).await),
@@ -82,7 +87,7 @@ async fn run_fetch(args: RunArgs) -> u8 {
     let plan = match &args.spec {
         Some(path) => std::fs::read_to_string(path)
             .map_err(|e| ConfigError::Bad(format!("cannot read {}: {e}", path.display())))
-            .and_then(|yaml| RunPlan::from_manifest(&yaml, var(env::RUN_ID).unwrap_or_else(local_run_id), &var)),
+            .and_then(|yaml| RunPlan::from_manifest(&yaml, var(env::RUN_ID).unwrap_or_else(plan::local_run_id), &var)),
         None => RunPlan::from_env(&var),
     };
     let (result, run_id, cluster_fetch) = match plan {
@@ -122,10 +127,6 @@ async fn run_fetch(args: RunArgs) -> u8 {
         .await;
     }
     report::exit_code(&summary)
-}
-
-fn local_run_id() -> String {
-    format!("local-{}", report::now_seconds() as u64)
 }
 
 async fn fetch(plan: &RunPlan, args: &RunArgs, stats: Arc<Stats>, shutdown: Shutdown) -> Result<u64, RunFailure> {

@@ -111,6 +111,13 @@ fn resolve(
     Ok(Auth::None)
 }
 
+/// A run id for a local run: the time to the nanosecond and the process id, so that two runs started in
+/// the same second (even on two machines' clocks in step) never share one.
+pub fn local_run_id() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    format!("local-{}-{:09}-{}", now.as_secs(), now.subsec_nanos(), std::process::id())
+}
+
 /// Everything one run needs.
 #[derive(Debug, Clone)]
 pub struct RunPlan {
@@ -252,6 +259,14 @@ spec:
                 Err(start) => assert!(got.as_ref().is_err_and(|e| e.starts_with(start)), "{case}: {got:?}"),
             }
         }
+    }
+
+    #[test]
+    fn local_run_ids_never_collide() {
+        let ids: std::collections::HashSet<String> = (0..1000).map(|_| local_run_id()).collect();
+        assert_eq!(ids.len(), 1000, "two runs in one second got the same id");
+        let id = local_run_id();
+        assert!(id.starts_with("local-") && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'), "{id}");
     }
 
     #[test]

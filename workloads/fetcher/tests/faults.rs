@@ -607,6 +607,36 @@ async fn the_total_the_source_states_must_match_the_items_fetched() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_local_run_to_stdout_writes_only_data_there_and_its_logs_without_colour_to_stderr() {
+    let (source, _) = clustering::router(clustering::Config { users: 2500, ..Default::default() });
+    let source = spawn(source, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let manifest = format!(
+        "apiVersion: microfleet.io/v1alpha1\nkind: ClusterFetch\nmetadata: {{name: users, namespace: promo}}\nspec:\n  \
+         schedule: '@daily'\n  source:\n    url: http://{source}/v1/users\n    itemPath: /users\n    pagination: \
+         {{type: cursor, cursorPath: /next_cursor}}\n  sink: {{http: {{url: 'http://127.0.0.1:1/unused'}}}}\n"
+    );
+    let path = termination_log().with_extension("yaml");
+    std::fs::write(&path, manifest).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_microfleet-fetcher"));
+    cmd.args(["run", "--stdout", "--spec"])
+        .arg(&path)
+        .env_remove("MICROFLEET_RUN_ID")
+        .env_remove("MICROFLEET_LOG_FORMAT");
+    let output = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    let _ = std::fs::remove_file(&path);
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2500, "stdout holds the items, and only them:\n{}", &stdout[..stdout.len().min(2000)]);
+    for line in lines {
+        let item: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        assert!(item["user_id"].is_u64(), "{line}");
+    }
+    assert!(stderr.contains("run succeeded"), "the logs go to stderr: {stderr}");
+    assert!(!stderr.contains('\u{1b}'), "colour codes where no terminal reads them: {stderr:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_missing_credential_is_a_config_error() {
     let source = clustering::Config { bearer: Some(TOKEN.into()), ..source_with(vec![]) };
     let out =
