@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use microfleet_common::{shutdown::Shutdown, telemetry};
 use microfleet_crds::contract::{env, FailureClass, RECEIVER_MAY_HOLD_LIST};
 use microfleet_fetcher::{
-    http, notify,
+    conformance, http, notify,
     plan::{self, ConfigError, RunPlan},
     progress::{Reporter, Stats},
     report, retry,
@@ -34,6 +34,16 @@ enum Command {
         /// Delay before the first retry, in milliseconds (doubles each retry, capped at 30s).
         #[arg(long, default_value_t = notify::POLICY.initial.as_millis() as u64)]
         initial_backoff_ms: u64,
+    },
+    /// Check a receiver against the receiver protocol (batches, commit, abort): one PASS/FAIL line per rule.
+    /// It commits small lists of its own: run it against a test instance, never the production one.
+    CheckReceiver {
+        /// The receiver's base URL, as in spec.sink.http.url.
+        #[arg(long)]
+        url: String,
+        /// Time allowed for each request, in seconds.
+        #[arg(long, default_value_t = 10)]
+        timeout_seconds: u64,
     },
 }
 
@@ -76,6 +86,25 @@ async fn main() -> ExitCode {
             let initial = Duration::from_millis(initial_backoff_ms);
             run_notify(retry::Policy { attempts, initial, max: notify::POLICY.max.max(initial) }).await
         }
+        Command::CheckReceiver { url, timeout_seconds } => run_check_receiver(&url, timeout_seconds).await,
+    }
+}
+
+async fn run_check_receiver(url: &str, timeout_seconds: u64) -> ExitCode {
+    let timeout = Duration::from_secs(timeout_seconds.max(1));
+    let client = match http::client(timeout, timeout) {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::error!(%error, "cannot build the HTTP client");
+            return ExitCode::FAILURE;
+        }
+    };
+    let prefix = plan::local_run_id().replacen("local", "conformance", 1);
+    let checks = conformance::check_receiver(&client, url, &prefix).await;
+    print!("{}", conformance::report(url, &checks));
+    match checks.iter().all(|c| c.failure.is_none()) {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::FAILURE,
     }
 }
 
