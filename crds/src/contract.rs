@@ -10,11 +10,13 @@
 //! (`/dev/termination-log`, at most [`TERMINATION_MESSAGE_LIMIT`] bytes) and exits with
 //! [`FailureClass::exit_code`] (0 on success). The operator reads it from the pod's terminated state.
 //!
-//! The HTTP sink protocol (one run = one staged import the receiver swaps in atomically):
+//! The HTTP sink protocol (one run = one staged import the receiver swaps in atomically), version 1, is
+//! written down in `workloads/fetcher/receiver-protocol.openapi.yaml`:
 //! `POST <url>/runs/<runId>/batches/<seq>` (seq from 0; body: a JSON array with one item per line,
 //! `[item,\nitem,\n…]`, so a receiver may count or split items by lines) for each batch, then
-//! `POST <url>/runs/<runId>/commit` with `{"items": N, "batches": B}`; on any failure
-//! `POST <url>/runs/<runId>/abort`. A receiver must not expose a run's items before its commit.
+//! `POST <url>/runs/<runId>/commit` with `{"items": N, "batches": B}`; on a failure before the commit,
+//! `POST <url>/runs/<runId>/abort`. A receiver must not expose a run's items before its commit; a commit
+//! repeated after it was applied answers success; no abort follows a commit request.
 //!
 //! Failure notifications are sent by a short notifier pod the operator starts once per failed run
 //! (see [`Notification`]): it alone gets the webhook Secret, through `secretKeyRef`.
@@ -22,6 +24,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clusterfetch::{Checks, NotifyFormat, RetryPolicy, RunTrigger, Sink, Source};
+
+/// What every message and notification of a [`FailureClass::CommitUnknown`] run says.
+pub const RECEIVER_MAY_HOLD_LIST: &str = "the receiver may hold this list: check it";
 
 /// Largest termination message the kubelet keeps, in bytes.
 pub const TERMINATION_MESSAGE_LIMIT: usize = 4096;
@@ -56,6 +61,8 @@ pub mod env {
     pub const SINK_BASIC_PASSWORD: &str = "MICROFLEET_SINK_BASIC_PASSWORD";
     /// Sink API key (from a Secret).
     pub const SINK_API_KEY: &str = "MICROFLEET_SINK_API_KEY";
+    /// The item count of the last successful run, set only when `checks.maxDropPercent` is (the drop guard).
+    pub const LAST_SUCCESS_ITEMS: &str = "MICROFLEET_LAST_SUCCESS_ITEMS";
     /// JSON [`super::Notification`] (notifier pod only).
     pub const NOTIFICATION: &str = "MICROFLEET_NOTIFICATION";
     /// Webhook URL (notifier pod only, from a Secret).
@@ -78,8 +85,9 @@ pub struct FetchPlan {
     pub checks: Checks,
 }
 
-/// What kind of failure ended a run. The first six are reported by the fetcher itself; the others are
-/// observed by the operator when the pod could not report (killed, never started, deadline).
+/// What kind of failure ended a run. `Config` to `Internal` and `CommitUnknown` are reported by the fetcher
+/// itself; the others are observed by the operator when the pod could not report (killed, never started,
+/// deadline).
 #[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FailureClass {
     /// The plan or the environment is unusable (bad plan JSON, missing credential).
@@ -88,7 +96,8 @@ pub enum FailureClass {
     Source,
     /// The sink refused or failed the delivery, after retries; the staged run was aborted.
     Sink,
-    /// The list failed a check (min/max items, required fields, item size).
+    /// The list failed a check (min/max items, required fields, item size, the source's total, the drop
+    /// guard).
     Checks,
     /// The run was stopped (SIGTERM) and aborted.
     Interrupted,
@@ -104,11 +113,14 @@ pub enum FailureClass {
     Unschedulable,
     /// The pod failed without a summary (crash, eviction, lost node).
     Crashed,
+    /// The commit was sent but never answered (timed out, connection dropped): the receiver may hold the
+    /// list. The run was not aborted; someone must check the receiver.
+    CommitUnknown,
 }
 
 impl FailureClass {
     /// Every class, in declaration order.
-    pub const ALL: [FailureClass; 11] = [
+    pub const ALL: [FailureClass; 12] = [
         FailureClass::Config,
         FailureClass::Source,
         FailureClass::Sink,
@@ -120,6 +132,7 @@ impl FailureClass {
         FailureClass::ImagePull,
         FailureClass::Unschedulable,
         FailureClass::Crashed,
+        FailureClass::CommitUnknown,
     ];
 
     /// Exit code of the fetcher for this class (only the classes the fetcher reports itself have one).
@@ -131,6 +144,7 @@ impl FailureClass {
             FailureClass::Sink => 5,
             FailureClass::Checks => 6,
             FailureClass::Interrupted => 7,
+            FailureClass::CommitUnknown => 8,
             FailureClass::OutOfMemory
             | FailureClass::DeadlineExceeded
             | FailureClass::ImagePull
@@ -147,6 +161,7 @@ impl FailureClass {
             5 => Some(FailureClass::Sink),
             6 => Some(FailureClass::Checks),
             7 => Some(FailureClass::Interrupted),
+            8 => Some(FailureClass::CommitUnknown),
             _ => None,
         }
     }
@@ -172,8 +187,12 @@ pub struct RunSummary {
     pub bytes: i64,
     /// Pages read from the source.
     pub pages: i64,
-    /// HTTP requests made, retries included.
-    pub attempts: i64,
+    /// HTTP requests made (source and sink), retries included.
+    #[serde(default)]
+    pub requests: i64,
+    /// Of those, the retries of a failed request.
+    #[serde(default)]
+    pub retries: i64,
     /// Wall time of the run in seconds.
     pub duration_seconds: f64,
 }
@@ -232,8 +251,15 @@ pub struct Notification {
 impl Notification {
     /// One human-readable line, as chat messages show it.
     pub fn text(&self) -> String {
+        let (verdict, hint) = match self.failure_class {
+            FailureClass::CommitUnknown if !self.message.contains(RECEIVER_MAY_HOLD_LIST) => {
+                ("did not learn whether its list was committed", format!(": {RECEIVER_MAY_HOLD_LIST}"))
+            }
+            FailureClass::CommitUnknown => ("did not learn whether its list was committed", String::new()),
+            _ => ("failed", String::new()),
+        };
         format!(
-            "ClusterFetch {}/{} run {} failed ({:?}): {} [{} failure(s) in a row]",
+            "ClusterFetch {}/{} run {} {verdict} ({:?}): {}{hint} [{} failure(s) in a row]",
             self.namespace,
             self.cluster_fetch,
             self.run_id,
@@ -267,7 +293,8 @@ mod tests {
             items: 10,
             bytes: 400,
             pages: 1,
-            attempts: 5,
+            requests: 5,
+            retries: 4,
             duration_seconds: 1.5,
         }
     }
@@ -291,6 +318,31 @@ mod tests {
     }
 
     #[test]
+    fn a_commit_unknown_notification_says_the_receiver_may_hold_the_list() {
+        let notification = |class, message: &str| Notification {
+            namespace: "promo".into(),
+            cluster_fetch: "users".into(),
+            run_id: "users-1".into(),
+            trigger: RunTrigger::Scheduled,
+            failure_class: class,
+            message: message.into(),
+            consecutive_failures: 1,
+            start_time: None,
+            completion_time: None,
+        };
+        let cases = [
+            (FailureClass::CommitUnknown, "exited with code 8 without a summary", true),
+            (FailureClass::CommitUnknown, "sink commit: timed out; the receiver may hold this list: check it", true),
+            (FailureClass::Sink, "sink commit: HTTP 500", false),
+        ];
+        for (class, message, hint) in cases {
+            let text = notification(class, message).text();
+            assert_eq!(text.matches(RECEIVER_MAY_HOLD_LIST).count(), usize::from(hint), "{text}");
+            assert_eq!(text.contains(" failed ("), !hint, "{text}");
+        }
+    }
+
+    #[test]
     fn exit_codes_are_distinct_per_reported_class_and_read_back() {
         let reported = [
             FailureClass::Config,
@@ -298,6 +350,7 @@ mod tests {
             FailureClass::Sink,
             FailureClass::Checks,
             FailureClass::Interrupted,
+            FailureClass::CommitUnknown,
         ];
         let codes: std::collections::BTreeSet<_> = reported.iter().map(|c| c.exit_code()).collect();
         assert_eq!(codes.len(), reported.len());

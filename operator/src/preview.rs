@@ -149,7 +149,8 @@ mod tests {
             items: 5,
             bytes: 50,
             pages: 1,
-            attempts: 3,
+            requests: 3,
+            retries: 2,
             duration_seconds: 2.0,
         }
         .to_termination_message()

@@ -282,9 +282,11 @@ impl Default for Timeouts {
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub enum PaginationType {
-    /// `?<pageParam>=1,2,3…&<sizeParam>=<pageSize>` until a page comes back with fewer than pageSize items.
+    /// `?<pageParam>=1,2,3…&<sizeParam>=<pageSize>` until a page comes back empty (or, with
+    /// `shortPageEnds`, with fewer than pageSize items).
     Page,
-    /// `?<offsetParam>=0,N,2N…&<sizeParam>=<pageSize>` until a page comes back with fewer than pageSize items.
+    /// `?<offsetParam>=0,N,…&<sizeParam>=<pageSize>`, each offset after the items received so far, until a
+    /// page comes back empty (or, with `shortPageEnds`, with fewer than pageSize items).
     Offset,
     /// `?<cursorParam>=<value of cursorPath in the previous page>` until the cursor is absent, null or empty.
     Cursor,
@@ -333,6 +335,12 @@ pub struct Pagination {
     #[serde(default = "default_max_pages")]
     #[schemars(range(min = 1, max = 1000000))]
     pub max_pages: i32,
+    /// Page and offset types: a page with fewer than pageSize items is the last one. Set it only for a
+    /// server that never serves fewer than it is asked for: one that caps its page size (PostgREST's
+    /// max-rows, GitHub's 100 per page) would have its list cut at the first page. By default the list
+    /// ends at the first empty page, which costs one request more.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub short_page_ends: bool,
 }
 
 fn default_page_size() -> i32 {
@@ -410,6 +418,16 @@ pub struct Source {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 2, max = 256), regex(pattern = r"^/"))]
     pub item_path: Option<String>,
+    /// JSON pointer (RFC 6901) of the whole list's item count in the first page's body, e.g. "/meta/total"
+    /// (format json). A run that delivers another number of items fails its checks, uncommitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 256), regex(pattern = r"^/"))]
+    pub total_path: Option<String>,
+    /// Response header of the first page holding the whole list's item count, e.g. "X-Total-Count". A run
+    /// that delivers another number of items fails its checks, uncommitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128), regex(pattern = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"))]
+    pub total_header: Option<String>,
 }
 
 /// Where the fetched list is delivered. Set exactly one kind.
@@ -531,6 +549,11 @@ pub struct Checks {
     #[serde(default = "default_max_item_bytes")]
     #[schemars(range(min = 16, max = 16777216))]
     pub max_item_bytes: i64,
+    /// Drop guard: the run fails, uncommitted, when the list has shrunk by more than this percentage since
+    /// the last successful run (the operator tells the run that run's item count). Unset: no guard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub max_drop_percent: Option<i32>,
 }
 
 fn default_min_items() -> i64 {
@@ -547,6 +570,7 @@ impl Default for Checks {
             max_items: None,
             required_fields: Vec::new(),
             max_item_bytes: default_max_item_bytes(),
+            max_drop_percent: None,
         }
     }
 }

@@ -75,7 +75,8 @@ pub struct ActiveRun {
 pub enum RunOutcome {
     /// The whole list was fetched, checked and committed to the sink.
     Succeeded,
-    /// Nothing was committed; see the failure class and message.
+    /// Nothing was committed (but for failure class CommitUnknown: the commit was sent and never answered,
+    /// so the receiver may hold the list); see the failure class and message.
     Failed,
 }
 

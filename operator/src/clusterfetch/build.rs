@@ -18,7 +18,7 @@ use k8s_openapi::{
 };
 use kube::{api::ObjectMeta, Resource, ResourceExt};
 use microfleet_crds::{
-    clusterfetch::{ClusterFetch, Credentials, RunRecord, SecretKeyRef},
+    clusterfetch::{ClusterFetch, Credentials, RunOutcome, RunRecord, SecretKeyRef},
     contract::{env, FetchPlan, Notification},
     labels,
 };
@@ -87,6 +87,12 @@ fn namespace_of(cf: &ClusterFetch) -> Result<String, BuildError> {
     cf.namespace().ok_or(BuildError::MissingMetadata("namespace"))
 }
 
+/// The item count of the newest successful run in `status.recentRuns` (newest first), for the drop guard.
+fn last_success_items(cf: &ClusterFetch) -> Option<i64> {
+    let runs = &cf.status.as_ref()?.recent_runs;
+    runs.iter().find(|run| run.outcome == RunOutcome::Succeeded).and_then(|run| run.items)
+}
+
 /// The CronJob that runs the fetcher on the ClusterFetch's schedule. Its name is the ClusterFetch's.
 pub fn build_cronjob(cf: &ClusterFetch, config: &BuildConfig) -> Result<CronJob, BuildError> {
     let spec = &cf.spec;
@@ -115,6 +121,9 @@ pub fn build_cronjob(cf: &ClusterFetch, config: &BuildConfig) -> Result<CronJob,
     ];
     if let Some(url) = &config.pushgateway_url {
         env_vars.push(plain_env(env::PUSHGATEWAY_URL, url.clone()));
+    }
+    if let Some(items) = last_success_items(cf).filter(|_| spec.checks.max_drop_percent.is_some()) {
+        env_vars.push(plain_env(env::LAST_SUCCESS_ITEMS, items.to_string()));
     }
     env_vars.extend(credential_env(spec.source.credentials.as_ref(), CredentialEnv::SOURCE));
     if let Some(http) = &spec.sink.http {

@@ -4,7 +4,7 @@ use super::*;
 use crate::clusterfetch::fixtures::{at, cluster_fetch, spec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use microfleet_crds::{
-    clusterfetch::{ConcurrencyPolicy, NotificationState, RunOutcome, RunTrigger},
+    clusterfetch::{ClusterFetchStatus, ConcurrencyPolicy, NotificationState, RunOutcome, RunTrigger},
     contract::FailureClass,
 };
 
@@ -151,6 +151,37 @@ fn the_pushgateway_reaches_the_run_only_when_configured() {
         env_of(&pod.containers[0])[env::PUSHGATEWAY_URL].value.as_deref(),
         Some("http://pushgateway.monitoring:9091")
     );
+}
+
+#[test]
+fn the_drop_guard_gets_the_last_successful_runs_item_count() {
+    let succeeded = |name: &str, items| RunRecord {
+        outcome: RunOutcome::Succeeded,
+        items: Some(items),
+        failure_class: None,
+        message: None,
+        ..failed_run(name)
+    };
+    let guarded = |percent: Option<i32>| {
+        let mut spec = spec();
+        spec.checks.max_drop_percent = percent;
+        spec
+    };
+    // (case, maxDropPercent, recentRuns newest first, the variable's value)
+    let cases = [
+        ("no guard: no variable", None, vec![succeeded("r2", 25_000)], None),
+        ("no run yet", Some(30), vec![], None),
+        ("no success yet", Some(30), vec![failed_run("r1")], None),
+        ("the newest success", Some(30), vec![succeeded("r3", 24_000), succeeded("r2", 25_000)], Some("24000")),
+        ("failures after it are skipped", Some(30), vec![failed_run("r3"), succeeded("r2", 25_000)], Some("25000")),
+    ];
+    for (case, percent, runs, want) in cases {
+        let mut cf = cluster_fetch(guarded(percent));
+        cf.status = Some(ClusterFetchStatus { recent_runs: runs, ..Default::default() });
+        let pod = pod_spec_of(&build_cronjob(&cf, &config()).unwrap());
+        let env = env_of(&pod.containers[0]);
+        assert_eq!(env.get(env::LAST_SUCCESS_ITEMS).and_then(|e| e.value.as_deref()), want, "{case}");
+    }
 }
 
 #[test]

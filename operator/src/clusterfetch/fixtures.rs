@@ -212,7 +212,8 @@ pub fn summary(run: &str, class: Option<FailureClass>, items: i64) -> String {
         items,
         bytes: items * 40,
         pages: 3,
-        attempts: 4,
+        requests: 4,
+        retries: 1,
         duration_seconds: 12.5,
     }
     .to_termination_message()

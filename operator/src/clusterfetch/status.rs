@@ -11,7 +11,7 @@ use k8s_openapi::{
 use kube::{runtime::events::EventType, ResourceExt};
 use microfleet_crds::{
     clusterfetch::{ActiveRun, ClusterFetch, ClusterFetchStatus, NotificationState, RunOutcome, RunRecord, RunTrigger},
-    contract::{FailureClass, RunSummary},
+    contract::{FailureClass, RunSummary, RECEIVER_MAY_HOLD_LIST},
     labels,
 };
 
@@ -241,10 +241,13 @@ fn classify_failure(
         }
         let class = FailureClass::from_exit_code(terminated.exit_code).unwrap_or(FailureClass::Crashed);
         let tail = terminated.message.as_deref().map(str::trim).filter(|m| !m.is_empty());
-        let message = match tail {
+        let mut message = match tail {
             Some(tail) => format!("exited with code {} without a summary: {}", terminated.exit_code, last_line(tail)),
             None => format!("exited with code {} without a summary", terminated.exit_code),
         };
+        if class == FailureClass::CommitUnknown {
+            message = format!("{message}; the commit's outcome is unknown: {RECEIVER_MAY_HOLD_LIST}");
+        }
         return (class, message);
     }
     if let Some(waiting) = waiting {
@@ -533,6 +536,7 @@ pub fn failure_reason(class: FailureClass) -> &'static str {
         FailureClass::ImagePull => "ImagePullFailed",
         FailureClass::Unschedulable => "Unschedulable",
         FailureClass::Crashed => "Crashed",
+        FailureClass::CommitUnknown => "CommitOutcomeUnknown",
     }
 }
 

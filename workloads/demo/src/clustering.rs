@@ -1,5 +1,6 @@
 //! The sample clustering service: `GET /v1/users` serves a deterministic list of promo-eligible users in
-//! pages, in JSON, NDJSON or CSV, and can be told to fail the ways real services fail.
+//! pages, in JSON, NDJSON or CSV, optionally with the list's total (a header or a body field), and can be
+//! told to fail the ways real services fail.
 
 use std::{
     collections::HashMap,
@@ -69,6 +70,23 @@ pub enum Fault {
     OversizeItem { index: u64, bytes: usize },
     /// Put the items under this key instead of "users".
     ItemsKey(String),
+    /// Serve at most this many items per page, whatever the request asks for, and say nothing (as
+    /// PostgREST's max-rows or GitHub's 100 per page do).
+    MaxPageSize(u64),
+    /// Report a total this far off the real one.
+    TotalOff(i64),
+}
+
+/// Where the service reports the whole list's total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Total {
+    /// Nowhere.
+    #[default]
+    None,
+    /// In the `X-Total-Count` header of every page.
+    Header,
+    /// In a `"total"` field before the items of every JSON page.
+    Body,
 }
 
 /// The service's settings.
@@ -90,6 +108,8 @@ pub struct Config {
     pub cache_pages: bool,
     /// Spread each JSON item over several lines, as a pretty-printing service does.
     pub pretty: bool,
+    /// Where the list's total is reported.
+    pub total: Total,
 }
 
 impl Default for Config {
@@ -103,6 +123,7 @@ impl Default for Config {
             faults: Vec::new(),
             cache_pages: false,
             pretty: false,
+            total: Total::None,
         }
     }
 }
@@ -249,6 +270,10 @@ async fn users(State(shared): State<Arc<Shared>>, Query(params): Query<Params>, 
     let _answering = Answering::start(&shared);
     let config = &shared.config;
     let limit = params.limit.unwrap_or(config.default_limit).max(1);
+    let limit = match shared.has(|f| matches!(f, Fault::MaxPageSize(_))) {
+        Some(Fault::MaxPageSize(cap)) => limit.min(cap.max(1)),
+        _ => limit,
+    };
     let start = match config.paging {
         Paging::Cursor => {
             params.cursor.as_deref().and_then(|c| c.strip_prefix("u").and_then(|n| n.parse().ok())).unwrap_or(0)
@@ -322,6 +347,17 @@ async fn users(State(shared): State<Arc<Shared>>, Query(params): Query<Params>, 
             }
         }
     }
+    let total = match shared.has(|f| matches!(f, Fault::TotalOff(_))) {
+        Some(Fault::TotalOff(off)) => config.users.saturating_add_signed(off),
+        _ => config.users,
+    };
+    if config.total == Total::Header {
+        response_headers.insert("x-total-count", header::HeaderValue::from(total));
+    }
+    let json_head = match config.total {
+        Total::Body => format!("{{\"total\":{total},\"{items_key}\":["),
+        _ => format!("{{\"{items_key}\":["),
+    };
     let format = config.format;
     let cursor_next = if config.paging == Paging::Cursor { next } else { None };
     let pad_for = move |i: u64| match &oversize {
@@ -330,7 +366,7 @@ async fn users(State(shared): State<Arc<Shared>>, Query(params): Query<Params>, 
     };
     // the body, generated in chunks of 1000 users so a huge unpaged list streams
     let pretty = config.pretty && format == Format::Json;
-    let chunks = body_chunks(format, start, end, cursor_next, items_key, pad_for, pretty);
+    let chunks = body_chunks(format, start, end, cursor_next, json_head, pad_for, pretty);
     let cut = match &fault {
         Some(Fault::ResetAfter { bytes, .. }) => Some((*bytes, true)),
         Some(Fault::Truncate { bytes, .. }) => Some((*bytes, false)),
@@ -373,13 +409,13 @@ async fn users(State(shared): State<Arc<Shared>>, Query(params): Query<Params>, 
     }
 }
 
-/// The body of one response, lazily, in chunks.
+/// The body of one response, lazily, in chunks; a JSON body opens with `json_head` (`{"users":[`).
 fn body_chunks(
     format: Format,
     start: u64,
     end: u64,
     cursor_next: Option<u64>,
-    items_key: String,
+    json_head: String,
     pad_for: impl Fn(u64) -> usize + Send + 'static,
     pretty: bool,
 ) -> impl Iterator<Item = Bytes> + Send + 'static {
@@ -392,7 +428,7 @@ fn body_chunks(
             0 => {
                 state = 1;
                 match format {
-                    Format::Json => out.extend_from_slice(format!("{{\"{items_key}\":[").as_bytes()),
+                    Format::Json => out.extend_from_slice(json_head.as_bytes()),
                     Format::Csv => out.extend_from_slice(b"user_id,cluster,score\n"),
                     Format::Ndjson => {}
                 }

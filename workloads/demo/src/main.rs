@@ -60,6 +60,7 @@ async fn main() -> std::io::Result<()> {
         faults,
         cache_pages: args.cache_pages,
         pretty: args.pretty,
+        total: clustering::Total::None,
     });
     let (sink, _) = promotion::router(promotion::Config::default());
     let (hook, _) = webhook::router();

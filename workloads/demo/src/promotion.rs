@@ -1,6 +1,7 @@
-//! The sample promotion platform: a staging receiver of the HTTP sink protocol. Batches of a run are
-//! staged; `commit` swaps the whole run in atomically if every batch is there; `abort` drops it. The
-//! current list is never a partial one.
+//! The sample promotion platform: a staging receiver of the HTTP sink protocol (version 1,
+//! `workloads/fetcher/receiver-protocol.openapi.yaml`). Batches of a run are staged; `commit` swaps the
+//! whole run in atomically if every batch is there, and answers success again when repeated; `abort`
+//! drops a staged run and leaves a committed one alone. The current list is never a partial one.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -28,6 +29,11 @@ pub enum Fault {
     Commit { status: u16, times: u32 },
     /// Answer batch `seq` only after `delay`, `times` times (then stage it as usual).
     SlowBatch { seq: u64, delay: Duration, times: u32 },
+    /// Apply a commit at once but answer it only after `delay`, `times` times (a receiver that answers
+    /// late, or never).
+    SlowCommit { delay: Duration, times: u32 },
+    /// Break the protocol: refuse (409) a commit repeated after it was applied.
+    RefuseRepeatedCommit,
 }
 
 /// The receiver's settings.
@@ -244,15 +250,34 @@ struct CommitBody {
 }
 
 async fn commit(State(shared): State<Arc<Shared>>, Path(run): Path<String>, Json(body): Json<CommitBody>) -> Response {
-    let Ok(mut inner) = shared.inner.lock() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
-    if let Some(status) = fire(&mut inner, &shared.config, |f| match f {
+    let (response, slow) = {
+        let Ok(mut inner) = shared.inner.lock() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
+        let slow = fire(&mut inner, &shared.config, |f| match f {
+            Fault::SlowCommit { delay, times } => Some((*delay, *times)),
+            _ => None,
+        });
+        (apply_commit(&mut inner, &shared.config, run, &body), slow)
+    };
+    // applied (or refused) already: only the answer is late
+    if let Some(delay) = slow {
+        tokio::time::sleep(delay).await;
+    }
+    response
+}
+
+/// Commits `run` if every batch the commit names is staged, and answers.
+fn apply_commit(inner: &mut Inner, config: &Config, run: String, body: &CommitBody) -> Response {
+    if let Some(status) = fire(inner, config, |f| match f {
         Fault::Commit { status, times } => StatusCode::from_u16(*status).ok().map(|c| (c, *times)),
         _ => None,
     }) {
         return (status, "injected failure").into_response();
     }
-    if inner.snapshot.current.as_ref().is_some_and(|c| c.run == run) {
-        return StatusCode::NO_CONTENT.into_response(); // a repeated commit
+    if inner.snapshot.commits.contains(&run) {
+        if config.faults.contains(&Fault::RefuseRepeatedCommit) {
+            return (StatusCode::CONFLICT, format!("run {run} is already committed")).into_response();
+        }
+        return StatusCode::NO_CONTENT.into_response(); // a repeated commit: it was applied
     }
     let staged = inner.staged.remove(&run).unwrap_or_default();
     let items: u64 = staged.batches.values().sum();
@@ -275,6 +300,7 @@ async fn commit(State(shared): State<Arc<Shared>>, Path(run): Path<String>, Json
 
 async fn abort(State(shared): State<Arc<Shared>>, Path(run): Path<String>, _headers: HeaderMap) -> Response {
     let Ok(mut inner) = shared.inner.lock() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
+    // a committed run stays: an abort after its commit is a no-op
     inner.staged.remove(&run);
     inner.snapshot.aborts.push(run);
     StatusCode::NO_CONTENT.into_response()

@@ -1,4 +1,5 @@
-//! Checks: the spec's sanity checks on the list — per item (required fields) and on the count.
+//! Checks: the spec's sanity checks on the list — per item (required fields) and on the count (min/max
+//! items, the drop guard against the last successful run).
 //!
 //! Pure. (Item size is enforced by the parsers, which refuse to buffer an oversize item.)
 
@@ -15,12 +16,16 @@ pub struct ItemChecks {
     scanner: ValueScanner,
     min_items: u64,
     max_items: Option<u64>,
+    /// `checks.maxDropPercent` and the last successful run's item count, when both are known.
+    drop_guard: Option<(u64, u64)>,
 }
 
 impl ItemChecks {
-    /// The checks of `spec.checks`.
-    pub fn new(checks: &Checks) -> ItemChecks {
+    /// The checks of `spec.checks`; `last_success_items` is the last successful run's item count, if known.
+    pub fn new(checks: &Checks, last_success_items: Option<u64>) -> ItemChecks {
+        let max_drop = checks.max_drop_percent.and_then(|p| u64::try_from(p).ok());
         ItemChecks {
+            drop_guard: max_drop.zip(last_success_items),
             required: checks.required_fields.clone(),
             scanner: ValueScanner::looking_for(&checks.required_fields),
             min_items: u64::try_from(checks.min_items).unwrap_or(0),
@@ -64,6 +69,16 @@ impl ItemChecks {
             let what = if items == 0 { "the list is empty".to_string() } else { format!("the list has {items} items") };
             return Err(format!("{what}, fewer than checks.minItems ({})", self.min_items));
         }
+        if let Some((max_drop, last)) = self.drop_guard.filter(|&(_, last)| items < last) {
+            let dropped = u128::from(last - items) * 100;
+            if dropped > u128::from(max_drop) * u128::from(last) {
+                let percent = (last - items) as f64 * 100.0 / last as f64;
+                return Err(format!(
+                    "the list shrank by {percent:.1}% since the last successful run ({last} → {items} items), more \
+                     than checks.maxDropPercent ({max_drop})"
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -73,7 +88,34 @@ mod tests {
     use super::*;
 
     fn checks(yaml: &str) -> ItemChecks {
-        ItemChecks::new(&serde_yaml::from_str(yaml).unwrap())
+        ItemChecks::new(&serde_yaml::from_str(yaml).unwrap(), None)
+    }
+
+    #[test]
+    fn the_drop_guard_fails_a_list_that_shrank_too_much() {
+        // (case, maxDropPercent, last success's items, items now, the start of the refusal)
+        let cases = [
+            ("no guard", None, Some(25_000), 100, None),
+            ("no earlier success", Some(30), None, 100, None),
+            ("half as long", Some(30), Some(25_000), 12_500, Some("the list shrank by 50.0% since")),
+            ("exactly the limit", Some(30), Some(1000), 700, None),
+            ("just past it", Some(30), Some(1000), 699, Some("the list shrank by 30.1% since")),
+            ("it grew", Some(0), Some(1000), 5000, None),
+            ("no drop allowed", Some(0), Some(1000), 999, Some("the list shrank by 0.1% since")),
+            ("all gone but minItems 0", Some(100), Some(1000), 0, None),
+        ];
+        for (case, percent, last, items, refusal) in cases {
+            let spec = Checks { min_items: 0, max_drop_percent: percent, ..Checks::default() };
+            let got = ItemChecks::new(&spec, last).total(items);
+            match refusal {
+                None => assert_eq!(got, Ok(()), "{case}"),
+                Some(start) => assert!(got.as_ref().is_err_and(|e| e.starts_with(start)), "{case}: {got:?}"),
+            }
+        }
+        let message = ItemChecks::new(&Checks { max_drop_percent: Some(30), ..Checks::default() }, Some(25_000))
+            .total(12_500)
+            .unwrap_err();
+        assert!(message.contains("(25000 → 12500 items), more than checks.maxDropPercent (30)"), "{message}");
     }
 
     #[test]

@@ -5,10 +5,10 @@ use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
 
 use clap::{Parser, Subcommand};
 use microfleet_common::{shutdown::Shutdown, telemetry};
-use microfleet_crds::contract::{env, FailureClass};
+use microfleet_crds::contract::{env, FailureClass, RECEIVER_MAY_HOLD_LIST};
 use microfleet_fetcher::{
-    http, notify,
-    plan::{ConfigError, RunPlan},
+    conformance, http, notify,
+    plan::{self, ConfigError, RunPlan},
     progress::{Reporter, Stats},
     report, retry,
     run::{run, RunFailure},
@@ -34,6 +34,16 @@ enum Command {
         /// Delay before the first retry, in milliseconds (doubles each retry, capped at 30s).
         #[arg(long, default_value_t = notify::POLICY.initial.as_millis() as u64)]
         initial_backoff_ms: u64,
+    },
+    /// Check a receiver against the receiver protocol (batches, commit, abort): one PASS/FAIL line per rule.
+    /// It commits small lists of its own: run it against a test instance, never the production one.
+    CheckReceiver {
+        /// The receiver's base URL, as in spec.sink.http.url.
+        #[arg(long)]
+        url: String,
+        /// Time allowed for each request, in seconds.
+        #[arg(long, default_value_t = 10)]
+        timeout_seconds: u64,
     },
 }
 
@@ -63,7 +73,12 @@ struct RunArgs {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(std::env::var(env::LOG_FORMAT).map(|f| f == "json").unwrap_or(false));
+    let json = std::env::var(env::LOG_FORMAT).map(|f| f == "json").unwrap_or(false);
+    match &cli.command {
+        // the data goes to stdout: the logs must not
+        Command::Run(RunArgs { stdout: true, .. }) => telemetry::init_stderr(json),
+        _ => telemetry::init(json),
+    }
     http::install_crypto_provider();
     match cli.command {
         Command::Run(args) => ExitCode::from(run_fetch(args).await),
@@ -71,6 +86,25 @@ async fn main() -> ExitCode {
             let initial = Duration::from_millis(initial_backoff_ms);
             run_notify(retry::Policy { attempts, initial, max: notify::POLICY.max.max(initial) }).await
         }
+        Command::CheckReceiver { url, timeout_seconds } => run_check_receiver(&url, timeout_seconds).await,
+    }
+}
+
+async fn run_check_receiver(url: &str, timeout_seconds: u64) -> ExitCode {
+    let timeout = Duration::from_secs(timeout_seconds.max(1));
+    let client = match http::client(timeout, timeout) {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::error!(%error, "cannot build the HTTP client");
+            return ExitCode::FAILURE;
+        }
+    };
+    let prefix = plan::local_run_id().replacen("local", "conformance", 1);
+    let checks = conformance::check_receiver(&client, url, &prefix).await;
+    print!("{}", conformance::report(url, &checks));
+    match checks.iter().all(|c| c.failure.is_none()) {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::FAILURE,
     }
 }
 
@@ -82,7 +116,7 @@ async fn run_fetch(args: RunArgs) -> u8 {
     let plan = match &args.spec {
         Some(path) => std::fs::read_to_string(path)
             .map_err(|e| ConfigError::Bad(format!("cannot read {}: {e}", path.display())))
-            .and_then(|yaml| RunPlan::from_manifest(&yaml, var(env::RUN_ID).unwrap_or_else(local_run_id), &var)),
+            .and_then(|yaml| RunPlan::from_manifest(&yaml, var(env::RUN_ID).unwrap_or_else(plan::local_run_id), &var)),
         None => RunPlan::from_env(&var),
     };
     let (result, run_id, cluster_fetch) = match plan {
@@ -124,10 +158,6 @@ async fn run_fetch(args: RunArgs) -> u8 {
     report::exit_code(&summary)
 }
 
-fn local_run_id() -> String {
-    format!("local-{}", report::now_seconds() as u64)
-}
-
 async fn fetch(plan: &RunPlan, args: &RunArgs, stats: Arc<Stats>, shutdown: Shutdown) -> Result<u64, RunFailure> {
     let config = |message: String| RunFailure { class: FailureClass::Config, message };
     let timeouts = &plan.plan.source.timeouts;
@@ -154,9 +184,15 @@ async fn fetch(plan: &RunPlan, args: &RunArgs, stats: Arc<Stats>, shutdown: Shut
     let aborter = sink.aborter();
     let result = tokio::select! {
         result = run(plan, &client, sink, stats.clone()) => result,
-        _ = shutdown.requested() => Err(RunFailure {
-            class: FailureClass::Interrupted,
-            message: "stopped by SIGTERM before the list was complete; the staged delivery was aborted".into(),
+        _ = shutdown.requested() => Err(match aborter.commit_started() {
+            false => RunFailure {
+                class: FailureClass::Interrupted,
+                message: "stopped by SIGTERM before the list was complete; the staged delivery was aborted".into(),
+            },
+            true => RunFailure {
+                class: FailureClass::CommitUnknown,
+                message: format!("stopped by SIGTERM while committing: {RECEIVER_MAY_HOLD_LIST}"),
+            },
         }),
     };
     if let Err(failure) = &result {

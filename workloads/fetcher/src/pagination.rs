@@ -1,6 +1,8 @@
 //! Pagination: the URL of the next page, from the spec's pagination and what the last page said.
 //!
-//! Pure: no I/O. Guards against endless pagination (a repeated cursor or link, a page-count limit) and
+//! Pure: no I/O. Page and offset paging end on an empty page (a server may cap its page size, so a short
+//! page proves nothing) unless the spec says a short page ends the list; offsets advance by the items
+//! received. Guards against endless pagination (a repeated cursor or link, a page-count limit) and
 //! against a `Link` header that points to another host (credentials must not follow it).
 
 use std::collections::HashSet;
@@ -50,20 +52,24 @@ pub struct Paginator {
     base: Url,
     pagination: Option<Pagination>,
     pages: u64,
+    /// Items received before the page being read (the offset of offset paging).
+    offset: u64,
+    /// Items of the last page read, the likeliest size of the next (a server may cap its pages).
+    last_items: Option<u64>,
     seen: HashSet<String>,
 }
 
 impl Paginator {
     /// A paginator over `base` (the spec's URL).
     pub fn new(base: Url, pagination: Option<Pagination>) -> Paginator {
-        Paginator { base, pagination, pages: 0, seen: HashSet::new() }
+        Paginator { base, pagination, pages: 0, offset: 0, last_items: None, seen: HashSet::new() }
     }
 
     /// The first page's URL.
     pub fn first(&self) -> Url {
         let Some(p) = &self.pagination else { return self.base.clone() };
         match p.type_ {
-            PaginationType::Page | PaginationType::Offset => self.numbered(p, 0),
+            PaginationType::Page | PaginationType::Offset => self.numbered(p, 0, 0),
             PaginationType::Cursor => with_params(&self.base, &[(&p.size_param, p.page_size.to_string())]),
             PaginationType::LinkHeader => self.base.clone(),
         }
@@ -74,23 +80,24 @@ impl Paginator {
         self.pages
     }
 
-    /// The URL of the page after the one being read, when it is known before that page is read (page and
-    /// offset paging) and within `maxPages`: it can be requested ahead. Whether it is really wanted is
-    /// up to [`Paginator::next`].
+    /// The URL of the page after the one being read, when it can be guessed before that page is read (page
+    /// and offset paging; offset paging guesses that the page is as long as the last one, or full) and
+    /// within `maxPages`: it can be requested ahead. Whether it is really wanted is up to [`Paginator::next`].
     pub fn following(&self) -> Option<Url> {
         let p = self.pagination.as_ref()?;
         let index = self.pages + 1;
         let numbered = matches!(p.type_, PaginationType::Page | PaginationType::Offset);
-        (numbered && index < u64::try_from(p.max_pages).unwrap_or(u64::MAX)).then(|| self.numbered(p, index))
+        let size = self.last_items.unwrap_or(u64::try_from(p.page_size).unwrap_or(0));
+        let guess = self.offset.saturating_add(size);
+        (numbered && index < u64::try_from(p.max_pages).unwrap_or(u64::MAX)).then(|| self.numbered(p, index, guess))
     }
 
-    /// The URL of page `index` (from 0) of page or offset paging.
-    fn numbered(&self, p: &Pagination, index: u64) -> Url {
-        let index = i64::try_from(index).unwrap_or(i64::MAX);
+    /// The URL of page `index` (from 0) of page paging, or of the page at `offset` of offset paging.
+    fn numbered(&self, p: &Pagination, index: u64, offset: u64) -> Url {
         let (name, value) = if p.type_ == PaginationType::Page {
-            (&p.page_param, i64::from(p.first_page).saturating_add(index))
+            (&p.page_param, u64::try_from(p.first_page).unwrap_or(0).saturating_add(index))
         } else {
-            (&p.offset_param, index.saturating_mul(i64::from(p.page_size)))
+            (&p.offset_param, offset)
         };
         with_params(&self.base, &[(name, value.to_string()), (&p.size_param, p.page_size.to_string())])
     }
@@ -101,10 +108,13 @@ impl Paginator {
         let Some(p) = self.pagination.clone() else { return Ok(None) };
         let next = match p.type_ {
             PaginationType::Page | PaginationType::Offset => {
-                if page.items < u64::try_from(p.page_size).unwrap_or(u64::MAX) || page.items == 0 {
+                let short = page.items < u64::try_from(p.page_size).unwrap_or(u64::MAX);
+                if page.items == 0 || (p.short_page_ends && short) {
                     return Ok(None);
                 }
-                self.numbered(&p, self.pages)
+                self.offset = self.offset.saturating_add(page.items);
+                self.last_items = Some(page.items);
+                self.numbered(&p, self.pages, self.offset)
             }
             PaginationType::Cursor => {
                 let cursor = match &page.cursor {
@@ -200,14 +210,44 @@ mod tests {
     }
 
     #[test]
-    fn page_numbers_until_a_short_page() {
+    fn page_numbers_until_an_empty_page() {
         let mut p = Paginator::new(base(), pagination("{type: page, pageSize: 2}"));
         let first = p.first();
         assert_eq!(first.as_str(), "http://src.test/v1/users?segment=promo&page=1&limit=2");
         let second = p.next(&first, &info(2, None, None)).unwrap().unwrap();
         assert_eq!(second.as_str(), "http://src.test/v1/users?segment=promo&page=2&limit=2");
-        assert_eq!(p.next(&second, &info(1, None, None)), Ok(None));
-        assert_eq!(p.pages(), 2);
+        let third = p.next(&second, &info(1, None, None)).unwrap().unwrap();
+        assert_eq!(third.as_str(), "http://src.test/v1/users?segment=promo&page=3&limit=2", "a short page goes on");
+        assert_eq!(p.next(&third, &info(0, None, None)), Ok(None));
+        assert_eq!(p.pages(), 3);
+    }
+
+    #[test]
+    fn a_short_page_ends_the_list_only_when_the_spec_says_so() {
+        for kind in ["page", "offset"] {
+            let spec = format!("{{type: {kind}, pageSize: 2, shortPageEnds: true}}");
+            let mut p = Paginator::new(base(), pagination(&spec));
+            let first = p.first();
+            let second = p.next(&first, &info(2, None, None)).unwrap().unwrap();
+            assert_eq!(p.next(&second, &info(1, None, None)), Ok(None), "{kind}");
+            let mut p = Paginator::new(base(), pagination(&spec));
+            assert_eq!(p.next(&first, &info(0, None, None)), Ok(None), "{kind}: an empty page ends it too");
+        }
+    }
+
+    #[test]
+    fn offsets_advance_by_the_items_received_when_the_server_caps_its_pages() {
+        let mut p = Paginator::new(base(), pagination("{type: offset, pageSize: 1000}"));
+        let first = p.first();
+        let guessed = p.following().unwrap();
+        assert!(guessed.as_str().ends_with("offset=1000&limit=1000"), "{guessed}");
+        let second = p.next(&first, &info(300, None, None)).unwrap().unwrap();
+        assert!(second.as_str().ends_with("offset=300&limit=1000"), "{second}");
+        assert_ne!(second, guessed, "the page requested ahead is not the one wanted");
+        let ahead = p.following().unwrap();
+        let third = p.next(&second, &info(300, None, None)).unwrap().unwrap();
+        assert!(third.as_str().ends_with("offset=600&limit=1000"), "{third}");
+        assert_eq!(ahead, third, "after a capped page, the next is guessed as long");
     }
 
     #[test]

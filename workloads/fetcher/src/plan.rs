@@ -115,6 +115,13 @@ fn resolve(
     Ok(Auth::None)
 }
 
+/// A run id for a local run: the time to the nanosecond and the process id, so that two runs started in
+/// the same second (even on two machines' clocks in step) never share one.
+pub fn local_run_id() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    format!("local-{}-{:09}-{}", now.as_secs(), now.subsec_nanos(), std::process::id())
+}
+
 /// Everything one run needs.
 #[derive(Debug, Clone)]
 pub struct RunPlan {
@@ -128,6 +135,8 @@ pub struct RunPlan {
     pub source_auth: Auth,
     /// Sink credentials.
     pub sink_auth: Auth,
+    /// The item count of the last successful run, for the drop guard (`checks.maxDropPercent`).
+    pub last_success_items: Option<u64>,
 }
 
 impl RunPlan {
@@ -176,7 +185,14 @@ impl RunPlan {
     ) -> Result<RunPlan, ConfigError> {
         let source_auth = resolve(plan.source.credentials.as_ref(), &SOURCE, var)?;
         let sink_auth = resolve(plan.sink.http.as_ref().and_then(|h| h.credentials.as_ref()), &SINK, var)?;
-        Ok(RunPlan { plan, run_id, cluster_fetch, source_auth, sink_auth })
+        let last_success_items =
+            match var(env::LAST_SUCCESS_ITEMS).filter(|v| !v.is_empty()) {
+                None => None,
+                Some(raw) => Some(raw.trim().parse::<u64>().map_err(|_| {
+                    ConfigError::Bad(format!("{} is {raw:?}, not an item count", env::LAST_SUCCESS_ITEMS))
+                })?),
+            };
+        Ok(RunPlan { plan, run_id, cluster_fetch, source_auth, sink_auth, last_success_items })
     }
 }
 
@@ -252,6 +268,42 @@ spec:
             let error = RunPlan::from_manifest(&manifest, "local-1".into(), &vars).unwrap_err().to_string();
             assert!(error.contains(expected), "{case}: {error}");
         }
+    }
+
+    #[test]
+    fn the_last_successful_runs_item_count_comes_from_the_environment() {
+        let creds = |name: &str| match name {
+            env::SOURCE_BEARER_TOKEN | env::SINK_BASIC_USERNAME | env::SINK_BASIC_PASSWORD => Some("x".to_string()),
+            _ => None,
+        };
+        // (case, the variable, the count read, or the start of the error)
+        let cases = [
+            ("unset", None, Ok(None)),
+            ("empty", Some(""), Ok(None)),
+            ("a count", Some("25000"), Ok(Some(25_000))),
+            ("not a count", Some("lots"), Err("MICROFLEET_LAST_SUCCESS_ITEMS is \"lots\", not an item count")),
+        ];
+        for (case, value, want) in cases {
+            let vars = |name: &str| match name {
+                env::LAST_SUCCESS_ITEMS => value.map(str::to_string),
+                other => creds(other),
+            };
+            let got = RunPlan::from_manifest(MANIFEST, "local-1".into(), &vars)
+                .map(|p| p.last_success_items)
+                .map_err(|e| e.to_string());
+            match want {
+                Ok(count) => assert_eq!(got, Ok(count), "{case}"),
+                Err(start) => assert!(got.as_ref().is_err_and(|e| e.starts_with(start)), "{case}: {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn local_run_ids_never_collide() {
+        let ids: std::collections::HashSet<String> = (0..1000).map(|_| local_run_id()).collect();
+        assert_eq!(ids.len(), 1000, "two runs in one second got the same id");
+        let id = local_run_id();
+        assert!(id.starts_with("local-") && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'), "{id}");
     }
 
     #[test]

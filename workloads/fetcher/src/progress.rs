@@ -19,20 +19,23 @@ pub struct Stats {
     pub bytes: AtomicU64,
     /// Pages read.
     pub pages: AtomicU64,
-    /// HTTP requests made (source and sink, retries included).
-    pub attempts: AtomicU64,
+    /// HTTP requests made (source and sink, retries included; a page requested ahead and not needed
+    /// is not counted).
+    pub requests: AtomicU64,
+    /// Of those, the requests that were retries of a failed one.
+    pub retries: AtomicU64,
     /// Items delivered to the sink.
     pub delivered: AtomicU64,
 }
 
 impl Stats {
-    /// A snapshot: (items, bytes, pages, attempts, delivered).
+    /// A snapshot: (items, bytes, pages, requests, delivered).
     pub fn snapshot(&self) -> (u64, u64, u64, u64, u64) {
         (
             self.items.load(Ordering::Relaxed),
             self.bytes.load(Ordering::Relaxed),
             self.pages.load(Ordering::Relaxed),
-            self.attempts.load(Ordering::Relaxed),
+            self.requests.load(Ordering::Relaxed),
             self.delivered.load(Ordering::Relaxed),
         )
     }

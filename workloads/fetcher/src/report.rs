@@ -8,7 +8,7 @@ use crate::{progress::Stats, run::RunFailure};
 
 /// The summary of a finished run.
 pub fn summary(run_id: &str, result: &Result<u64, RunFailure>, stats: &Stats, elapsed: Duration) -> RunSummary {
-    let (items, bytes, pages, attempts, _) = stats.snapshot();
+    let (items, bytes, pages, requests, _) = stats.snapshot();
     let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     RunSummary {
         run_id: run_id.to_string(),
@@ -18,7 +18,8 @@ pub fn summary(run_id: &str, result: &Result<u64, RunFailure>, stats: &Stats, el
         items: as_i64(items),
         bytes: as_i64(bytes),
         pages: as_i64(pages),
-        attempts: as_i64(attempts),
+        requests: as_i64(requests),
+        retries: as_i64(stats.retries.load(std::sync::atomic::Ordering::Relaxed)),
         duration_seconds: (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
     }
 }
@@ -40,7 +41,8 @@ pub fn write_termination_message(path: &Path, summary: &RunSummary) {
 
 /// The Pushgateway body: this run's figures in the Prometheus text format.
 pub fn pushgateway_body(summary: Option<&RunSummary>, stats: &Stats, now_seconds: f64) -> String {
-    let (items, bytes, pages, attempts, delivered) = stats.snapshot();
+    let (items, bytes, pages, requests, delivered) = stats.snapshot();
+    let retries = stats.retries.load(std::sync::atomic::Ordering::Relaxed);
     let mut out = String::new();
     let mut gauge = |name: &str, help: &str, value: f64| {
         out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"));
@@ -49,7 +51,8 @@ pub fn pushgateway_body(summary: Option<&RunSummary>, stats: &Stats, now_seconds
     gauge("microfleet_fetcher_delivered_items", "Items delivered to the sink so far", delivered as f64);
     gauge("microfleet_fetcher_bytes", "Bytes read from the source so far", bytes as f64);
     gauge("microfleet_fetcher_pages", "Pages read so far", pages as f64);
-    gauge("microfleet_fetcher_attempts", "HTTP requests made so far, retries included", attempts as f64);
+    gauge("microfleet_fetcher_requests", "HTTP requests made so far, retries included", requests as f64);
+    gauge("microfleet_fetcher_retries", "HTTP requests so far that retried a failed one", retries as f64);
     gauge("microfleet_fetcher_last_push_timestamp_seconds", "When these figures were pushed", now_seconds);
     if let Some(summary) = summary {
         gauge("microfleet_fetcher_duration_seconds", "Wall time of the finished run", summary.duration_seconds);

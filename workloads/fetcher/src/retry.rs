@@ -90,8 +90,25 @@ pub fn classify_error(error: &reqwest::Error, what: &str) -> Fault {
     } else {
         "request failed"
     };
-    let detail = std::error::Error::source(error).map(|s| format!(" ({s})")).unwrap_or_default();
-    Fault::transient(format!("{what}: {kind}{}", strip_urls(&detail)))
+    Fault::transient(format!("{what}: {kind}{}", detail(kind, error)))
+}
+
+/// What the error's cause adds to `kind`, as ` (cause)`: nothing when it only says the same again
+/// (`timed out (operation timed out)` reads as one phrase, `timed out`).
+fn detail(kind: &str, error: &reqwest::Error) -> String {
+    let mut cause = std::error::Error::source(error);
+    let mut deepest = None;
+    while let Some(c) = cause {
+        deepest = Some(c.to_string());
+        cause = c.source();
+    }
+    let text = strip_urls(&deepest.unwrap_or_default());
+    let last_word = kind.rsplit(' ').next().unwrap_or(kind);
+    if text.is_empty() || text.contains(last_word) {
+        String::new()
+    } else {
+        format!(" ({text})")
+    }
 }
 
 /// Reads a `Retry-After` header given in seconds.
@@ -272,6 +289,26 @@ mod tests {
         )
         .await;
         assert_eq!(waits, [Duration::from_millis(20)]);
+    }
+
+    #[tokio::test]
+    async fn a_timeout_reads_as_one_phrase() {
+        crate::http::install_crypto_provider();
+        // a server that accepts and never answers
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _held = listener.accept().await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
+        let client = crate::http::client(Duration::from_secs(1), Duration::from_millis(200)).unwrap();
+        let error = client.get(format!("http://{addr}/")).send().await.unwrap_err();
+        assert_eq!(classify_error(&error, "sink commit").to_string(), "sink commit: timed out");
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let error = client.get(format!("http://{closed}/")).send().await.unwrap_err();
+        let message = classify_error(&error, "GET /v1/users").to_string();
+        assert!(message.starts_with("GET /v1/users: could not connect ("), "{message}");
+        assert!(!message.contains("http://") && message.contains("refused"), "{message}");
     }
 
     #[test]

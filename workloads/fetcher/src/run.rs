@@ -9,8 +9,8 @@ use std::{
 };
 
 use microfleet_crds::{
-    clusterfetch::{HttpMethod, Source},
-    contract::FailureClass,
+    clusterfetch::{Format, HttpMethod, Source},
+    contract::{FailureClass, RECEIVER_MAY_HOLD_LIST},
 };
 use reqwest::{Client, Url};
 use tokio::sync::mpsc;
@@ -22,7 +22,7 @@ use crate::{
     plan::{Auth, RunPlan},
     progress::Stats,
     retry::{self, Delays, Fault, Policy},
-    sink::{Batch, BodyPool, Sink},
+    sink::{http::CommitError, Batch, BodyPool, Sink},
 };
 
 /// Batches waiting for the sink while the next ones are parsed (bounds memory).
@@ -48,7 +48,7 @@ impl RunFailure {
 /// aborts the sink (through [`Sink::aborter`], taken before the call).
 pub async fn run(plan: &RunPlan, client: &Client, sink: Sink, stats: Arc<Stats>) -> Result<u64, RunFailure> {
     let policy = Policy::from_spec(&plan.plan.retry);
-    let checks = ItemChecks::new(&plan.plan.checks);
+    let checks = ItemChecks::new(&plan.plan.checks, plan.last_success_items);
     let batch_size =
         plan.plan.sink.http.as_ref().map_or(1000, |h| usize::try_from(h.batch_size).unwrap_or(1000)).max(1);
     let max_item_bytes = usize::try_from(plan.plan.checks.max_item_bytes).unwrap_or(1_048_576);
@@ -60,24 +60,35 @@ pub async fn run(plan: &RunPlan, client: &Client, sink: Sink, stats: Arc<Stats>)
     let origin = Origin { source: &plan.plan.source, auth: &plan.source_auth, client };
     let fetched = fetch_all(&origin, policy, &mut collector, &tx).await;
     let fetched = match fetched {
-        Ok(()) => match collector.flush() {
-            Some(batch) => tx.send(batch).await.map_err(|_| None),
-            None => Ok(()),
+        Ok(total) => match collector.flush() {
+            Some(batch) => tx.send(batch).await.map(|_| total).map_err(|_| None),
+            None => Ok(total),
         },
         Err(failure) => Err(Some(failure)),
     };
     drop(tx);
     let (mut sink, delivered) = delivery.join().await?;
     delivered?;
-    match fetched {
-        Ok(()) => {}
+    let total = match fetched {
+        Ok(total) => total,
         Err(Some(failure)) => return Err(failure),
         Err(None) => return Err(RunFailure::new(FailureClass::Internal, "the sink stopped taking batches")),
-    }
+    };
     checks.total(collector.items).map_err(|m| RunFailure::new(FailureClass::Checks, m))?;
-    sink.commit(collector.items, collector.seq)
-        .await
-        .map_err(|fault| RunFailure::new(FailureClass::Sink, fault.to_string()))?;
+    if let Some(stated) = total.iter().find(|stated| stated.items != collector.items) {
+        let message = format!(
+            "the source says the list has {} items ({}), but {} were fetched",
+            stated.items, stated.from, collector.items
+        );
+        return Err(RunFailure::new(FailureClass::Checks, message));
+    }
+    sink.commit(collector.items, collector.seq).await.map_err(|error| match error {
+        CommitError::Refused(fault) => RunFailure::new(FailureClass::Sink, fault.to_string()),
+        CommitError::Unknown(fault) => RunFailure::new(
+            FailureClass::CommitUnknown,
+            format!("{fault}; the commit's outcome is unknown: {RECEIVER_MAY_HOLD_LIST}"),
+        ),
+    })?;
     Ok(collector.items)
 }
 
@@ -254,15 +265,60 @@ impl Origin<'_> {
     }
 }
 
+/// The list's item count as the source states it (in its first page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct StatedTotal {
+    items: u64,
+    /// Where it was read, e.g. `header X-Total-Count`.
+    from: String,
+}
+
+/// The totals the first page states, as the spec asks for them (`source.totalPath`, `source.totalHeader`).
+fn stated_totals(
+    source: &Source,
+    body: Option<serde_json::Value>,
+    header: Option<String>,
+) -> Result<Vec<StatedTotal>, RunFailure> {
+    let wanted = [
+        source.total_path.as_ref().map(|p| (format!("{p} in the first page"), "spec.source.totalPath", body)),
+        source
+            .total_header
+            .as_ref()
+            .map(|h| (format!("header {h}"), "spec.source.totalHeader", header.map(serde_json::Value::String))),
+    ];
+    wanted
+        .into_iter()
+        .flatten()
+        .map(|(from, field, value)| {
+            let items = match &value {
+                Some(serde_json::Value::Number(n)) => n.as_u64(),
+                Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+                _ => None,
+            };
+            match (items, value) {
+                (Some(items), _) => Ok(StatedTotal { items, from }),
+                (None, None) => Err(format!("no total at {from}: check {field}")),
+                (None, Some(other)) => Err(format!("the total at {from} is {other}, not an item count: check {field}")),
+            }
+        })
+        .collect::<Result<_, String>>()
+        .map_err(|message| RunFailure::new(FailureClass::Source, message))
+}
+
+/// Fetches every page into `collector`; returns the totals the first page stated, if the spec asks.
 async fn fetch_all(
     origin: &Origin<'_>,
     policy: Policy,
     collector: &mut Collector,
     tx: &mpsc::Sender<Batch>,
-) -> Result<(), RunFailure> {
+) -> Result<Vec<StatedTotal>, RunFailure> {
     let source = origin.source;
     let base =
         Url::parse(&source.url).map_err(|_| RunFailure::new(FailureClass::Config, "spec.source.url is not a URL"))?;
+    if source.total_path.is_some() && source.format != Format::Json {
+        return Err(RunFailure::new(FailureClass::Config, "spec.source.totalPath needs format json: use totalHeader"));
+    }
+    let mut totals = Vec::new();
     let cursor_path = source.pagination.as_ref().and_then(|p| p.cursor_path.clone());
     let mut paginator = Paginator::new(base, source.pagination.clone());
     let mut url = paginator.first();
@@ -276,12 +332,14 @@ async fn fetch_all(
         }
         let mut delays = Delays::new(policy);
         let page_number = paginator.pages() + 1;
-        let info = loop {
+        let first = page_number == 1;
+        let (info, body_total, header_total) = loop {
             collector.start_attempt();
-            match fetch_page(origin, &url, cursor_path.as_deref(), early.take(), collector, tx).await {
-                Ok(info) => break info,
+            match fetch_page(origin, &url, cursor_path.as_deref(), first, early.take(), collector, tx).await {
+                Ok(fetched) => break fetched,
                 Err(PageFault::Http(fault)) => match delays.after(&fault) {
                     Some(wait) => {
+                        collector.stats.retries.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(page = page_number, error = %fault, retry_in_ms = wait.as_millis() as u64, taken = collector.page_taken, "page failed; retrying it");
                         tokio::time::sleep(wait).await;
                     }
@@ -298,39 +356,47 @@ async fn fetch_all(
             }
         };
         collector.stats.pages.fetch_add(1, Ordering::Relaxed);
+        if first {
+            totals = stated_totals(source, body_total, header_total)?;
+        }
         match paginator.next(&url, &info) {
             Ok(Some(next)) => url = next,
-            Ok(None) => return Ok(()),
+            Ok(None) => return Ok(totals),
             Err(error) => return Err(RunFailure::new(FailureClass::Source, error.to_string())),
         }
     }
 }
 
 /// Reads one page (its response comes from `early` when it was requested ahead), handing its items to
-/// `collector` and its full batches to the sink.
+/// `collector` and its full batches to the sink. Of the `first` page, also the total in its body and in
+/// its header, as the spec asks.
 async fn fetch_page(
     origin: &Origin<'_>,
     url: &Url,
     cursor_path: Option<&str>,
+    first: bool,
     early: Option<Task<Result<reqwest::Response, Fault>>>,
     collector: &mut Collector,
     tx: &mpsc::Sender<Batch>,
-) -> Result<PageInfo, PageFault> {
+) -> Result<(PageInfo, Option<serde_json::Value>, Option<String>), PageFault> {
     let what = origin.what(url);
-    collector.stats.attempts.fetch_add(1, Ordering::Relaxed);
+    collector.stats.requests.fetch_add(1, Ordering::Relaxed);
     let sent = match early {
         Some(mut task) => task.join().await.unwrap_or_else(|failure| Err(Fault::transient(failure.message))),
         None => retry::send_checked(origin.request(url), &what).await,
     };
     let mut response = sent.map_err(PageFault::Http)?;
-    let link = response.headers().get(reqwest::header::LINK).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let link = header(reqwest::header::LINK.as_str());
+    let header_total = origin.source.total_header.as_deref().filter(|_| first).and_then(header);
     let mut parser = PageParser::new(
         origin.source.format,
         origin.source.item_path.as_deref(),
         cursor_path,
         collector.max_item_bytes,
         collector.checks.scanner(),
-    );
+    )
+    .with_total(origin.source.total_path.as_deref().filter(|_| first));
     let parse_fault = |error: ParseError, collector: &mut Collector| -> PageFault {
         match error {
             ParseError::Stopped => PageFault::Run(
@@ -365,7 +431,7 @@ async fn fetch_page(
     while let Some(batch) = collector.ready.pop_front() {
         tx.send(batch).await.map_err(|_| PageFault::SinkGone)?;
     }
-    Ok(PageInfo { items: end.items, cursor: end.cursor, link })
+    Ok((PageInfo { items: end.items, cursor: end.cursor, link }, end.total, header_total))
 }
 
 fn method_name(method: HttpMethod) -> &'static str {

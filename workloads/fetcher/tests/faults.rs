@@ -265,7 +265,7 @@ async fn a_5xx_then_recovery_retries_only_that_page() {
     out.assert_whole_list(2500);
     assert_eq!(out.source.requests[&0], 1, "page one is not fetched again");
     assert_eq!(out.source.requests[&1], 3);
-    assert!(out.summary.attempts >= 5);
+    assert_eq!((out.summary.requests, out.summary.retries), (3 + 2 + 7 + 1, 2), "pages, retries, batches, commit");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -276,17 +276,17 @@ async fn the_next_page_is_requested_while_one_is_read_and_a_failed_early_request
         Fault::Delay { page: 1, delay: Duration::from_millis(500), times: 1 },
         Fault::Status { page: 2, status: 503, retry_after: None, times: 1 },
     ];
-    for paging in [Paging::Page, Paging::Offset, Paging::Cursor] {
+    // (paging, pages read, requests of page index 2, requests ahead); page and offset paging read the
+    // empty page that ends the list, and the service numbers the page at offset 2500 as index 2
+    let cases = [(Paging::Page, 4, 2, true), (Paging::Offset, 4, 3, true), (Paging::Cursor, 3, 2, false)];
+    for (paging, pages, third, ahead) in cases {
         let source = clustering::Config { paging, ..source_with(faults.clone()) };
         let out = run(Scenario { source, ..Default::default() }).await;
         assert_eq!(out.code(), Some(0), "{paging:?}: {}", out.logs());
         out.assert_whole_list(2500);
-        assert_eq!(out.summary.pages, 3, "{paging:?}");
-        assert_eq!((out.source.requests[&0], out.source.requests[&2]), (1, 2), "{paging:?}: {:?}", out.source);
-        let ahead = paging != Paging::Cursor;
+        assert_eq!(out.summary.pages, pages, "{paging:?}");
+        assert_eq!((out.source.requests[&0], out.source.requests[&2]), (1, third), "{paging:?}: {:?}", out.source);
         assert_eq!(out.source.max_concurrent >= 2, ahead, "{paging:?}: requests ahead only when the URL is known");
-        // after the last page, a page-numbered fetcher has asked for one more, and dropped it unread
-        assert_eq!(out.source.requests.contains_key(&3), ahead, "{paging:?}: {:?}", out.source);
     }
 }
 
@@ -471,13 +471,43 @@ async fn a_sink_slower_than_its_timeout_fails_as_sink_though_the_source_may_take
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_failed_commit_aborts() {
+async fn a_refused_commit_fails_as_sink_and_is_not_aborted() {
     let sink =
         promotion::Config { keep_items: true, faults: vec![promotion::Fault::Commit { status: 500, times: 99 }] };
     let out = run(Scenario { sink, ..Default::default() }).await;
     assert_eq!(out.code(), Some(5), "{}", out.logs());
     assert!(out.message().contains("sink commit: HTTP 500"), "{}", out.message());
-    out.assert_nothing_committed();
+    assert!(out.sink.current.is_none() && out.sink.commits.is_empty(), "{:?}", out.sink.current);
+    assert!(out.sink.aborts.is_empty(), "an abort was sent after a commit: {:?}", out.sink.aborts);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_applied_but_answered_late_succeeds_on_the_repeated_commit_and_is_never_aborted() {
+    // the platform applies the commit at once and answers after 3 s; the fetcher gives up on it after 1 s
+    let slow = promotion::Fault::SlowCommit { delay: Duration::from_secs(3), times: 1 };
+    let sink = promotion::Config { keep_items: true, faults: vec![slow] };
+    let plan = serde_json::json!({"sink": {"http": {"timeoutSeconds": 1}}});
+    let out = run(Scenario { sink, plan, ..Default::default() }).await;
+    assert_eq!(out.code(), Some(0), "{}", out.logs());
+    assert!(out.summary.succeeded, "{:?}", out.summary);
+    out.assert_whole_list(2500);
+    assert_eq!(out.sink.commits, ["promo-users-29000000"], "applied once");
+    assert!(out.sink.aborts.is_empty(), "an abort was sent for a live list: {:?}", out.sink.aborts);
+    assert!(out.summary.retries >= 1, "{:?}", out.summary);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_never_answered_is_commit_unknown_and_is_never_aborted() {
+    let silent = promotion::Fault::SlowCommit { delay: Duration::from_secs(30), times: 99 };
+    let sink = promotion::Config { keep_items: true, faults: vec![silent] };
+    let plan = serde_json::json!({"sink": {"http": {"timeoutSeconds": 1}}, "retry": {"attempts": 2}});
+    let out = run(Scenario { sink, plan, ..Default::default() }).await;
+    assert_eq!(out.code(), Some(FailureClass::CommitUnknown.exit_code()), "{}", out.logs());
+    assert_eq!(out.summary.failure_class, Some(FailureClass::CommitUnknown));
+    assert!(out.message().contains("sink commit: timed out"), "{}", out.message());
+    assert!(out.message().contains("the receiver may hold this list: check it"), "{}", out.message());
+    assert!(out.sink.aborts.is_empty(), "an abort was sent after a commit: {:?}", out.sink.aborts);
+    out.assert_whole_list(2500); // it did hold it: the commit was applied, only its answers were lost
 }
 
 // ---------------------------------------------------------------- checks, config, signals
@@ -500,6 +530,110 @@ async fn checks_fail_the_run_with_the_reason() {
     assert_eq!(out.code(), Some(6));
     assert!(out.message().contains("more than checks.maxItems (2000)"), "{}", out.message());
     out.assert_nothing_committed();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_drop_guard_fails_a_list_half_as_long_as_the_last_successful_one() {
+    // (case, the last success's items as the operator passes them, the exit code)
+    let cases = [("half as long", "5000", 6), ("a little shorter", "2600", 0), ("no earlier success", "", 0)];
+    for (case, last, code) in cases {
+        let out = run(Scenario {
+            plan: serde_json::json!({"checks": {"maxDropPercent": 30}}),
+            env: vec![("MICROFLEET_LAST_SUCCESS_ITEMS", last.into())],
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(out.code(), Some(code), "{case}: {}", out.logs());
+        if code == 0 {
+            out.assert_whole_list(2500);
+        } else {
+            assert_eq!(out.summary.failure_class, Some(FailureClass::Checks), "{case}");
+            assert!(
+                out.message().contains("the list shrank by 50.0% since the last successful run"),
+                "{}",
+                out.message()
+            );
+            out.assert_nothing_committed();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_total_the_source_states_must_match_the_items_fetched() {
+    use clustering::Total;
+    let total_path = serde_json::json!({"source": {"totalPath": "/total"}});
+    let total_header = serde_json::json!({"source": {"totalHeader": "X-Total-Count"}});
+    // (case, where the service states it, how far off, the plan, the exit code, the message)
+    let cases = [
+        ("body, right", Total::Body, 0, total_path.clone(), 0, ""),
+        ("header, right", Total::Header, 0, total_header.clone(), 0, ""),
+        (
+            "body, more than served",
+            Total::Body,
+            500,
+            total_path.clone(),
+            6,
+            "the source says the list has 3000 items (/total in the first page), but 2500 were fetched",
+        ),
+        (
+            "header, fewer than served",
+            Total::Header,
+            -1,
+            total_header.clone(),
+            6,
+            "the source says the list has 2499 items (header X-Total-Count), but 2500 were fetched",
+        ),
+        (
+            "header missing",
+            Total::None,
+            0,
+            total_header,
+            4,
+            "no total at header X-Total-Count: check spec.source.totalHeader",
+        ),
+    ];
+    for (case, total, off, plan, code, message) in cases {
+        let faults = if off == 0 { vec![] } else { vec![Fault::TotalOff(off)] };
+        let source = clustering::Config { total, paging: Paging::Page, ..source_with(faults) };
+        let out = run(Scenario { source, plan, ..Default::default() }).await;
+        assert_eq!(out.code(), Some(code), "{case}: {}", out.logs());
+        if code == 0 {
+            out.assert_whole_list(2500);
+        } else {
+            assert!(out.message().contains(message), "{case}: {}", out.message());
+            out.assert_nothing_committed();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_local_run_to_stdout_writes_only_data_there_and_its_logs_without_colour_to_stderr() {
+    let (source, _) = clustering::router(clustering::Config { users: 2500, ..Default::default() });
+    let source = spawn(source, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let manifest = format!(
+        "apiVersion: microfleet.io/v1alpha1\nkind: ClusterFetch\nmetadata: {{name: users, namespace: promo}}\nspec:\n  \
+         schedule: '@daily'\n  source:\n    url: http://{source}/v1/users\n    itemPath: /users\n    pagination: \
+         {{type: cursor, cursorPath: /next_cursor}}\n  sink: {{http: {{url: 'http://127.0.0.1:1/unused'}}}}\n"
+    );
+    let path = termination_log().with_extension("yaml");
+    std::fs::write(&path, manifest).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_microfleet-fetcher"));
+    cmd.args(["run", "--stdout", "--spec"])
+        .arg(&path)
+        .env_remove("MICROFLEET_RUN_ID")
+        .env_remove("MICROFLEET_LOG_FORMAT");
+    let output = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    let _ = std::fs::remove_file(&path);
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2500, "stdout holds the items, and only them:\n{}", &stdout[..stdout.len().min(2000)]);
+    for line in lines {
+        let item: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        assert!(item["user_id"].is_u64(), "{line}");
+    }
+    assert!(stderr.contains("run succeeded"), "the logs go to stderr: {stderr}");
+    assert!(!stderr.contains('\u{1b}'), "colour codes where no terminal reads them: {stderr:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -130,6 +130,6 @@ impl CsvPage {
         if self.header.is_none() {
             return Err(ParseError::Malformed("no header row".into()));
         }
-        Ok(PageEnd { items: self.items, cursor: None })
+        Ok(PageEnd { items: self.items, ..PageEnd::default() })
     }
 }

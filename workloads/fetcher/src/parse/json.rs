@@ -1,5 +1,6 @@
 //! Streaming JSON page parser: yields the raw bytes of each element of the array at a JSON pointer, and
-//! captures the scalar at a second pointer (the next cursor), without ever holding the whole page.
+//! captures the scalars at two more (the next cursor, the list's total), without ever holding the whole
+//! page.
 //!
 //! Memory is bounded by the largest item (`max_item_bytes`), the longest key and the nesting depth.
 
@@ -119,6 +120,9 @@ pub struct JsonPage {
     found_items: bool,
     cursor: Option<serde_json::Value>,
     capturing_cursor: bool,
+    total_path: Option<Vec<String>>,
+    total: Option<serde_json::Value>,
+    capturing_total: bool,
     items: u64,
     /// Reads each item once: its end, its syntax and the keys looked for.
     scanner: ValueScanner,
@@ -160,9 +164,18 @@ impl JsonPage {
             found_items: false,
             cursor: None,
             capturing_cursor: false,
+            total_path: None,
+            total: None,
+            capturing_total: false,
             items: 0,
             scanner,
         }
+    }
+
+    /// Also captures the scalar at `total_path` (a JSON pointer).
+    pub fn with_total(mut self, total_path: &str) -> JsonPage {
+        self.total_path = Some(pointer_tokens(total_path));
+        self
     }
 
     /// Feeds the next chunk of the body; complete items go to `sink`.
@@ -405,9 +418,9 @@ impl JsonPage {
         Ok(())
     }
 
-    /// True when the string being read is a key, or the cursor being captured.
+    /// True when the string being read is a key, or a value being captured.
     fn keeps_token(&self) -> bool {
-        self.expect != Expect::Value || self.capturing_cursor
+        self.expect != Expect::Value || self.capturing_cursor || self.capturing_total
     }
 
     fn at_items_array(&self) -> bool {
@@ -437,6 +450,14 @@ impl JsonPage {
                     )));
                 }
                 self.capturing_cursor = true;
+            }
+        }
+        if let Some(path) = &self.total_path {
+            if self.item.is_none() && stack_matches(&self.stack, path) {
+                if byte == b'{' || byte == b'[' {
+                    return Err(ParseError::Malformed(format!("the total at /{} is not a number", path.join("/"))));
+                }
+                self.capturing_total = true;
             }
         }
         Ok(())
@@ -469,6 +490,10 @@ impl JsonPage {
                     self.cursor = Some(value);
                     self.capturing_cursor = false;
                 }
+                if self.capturing_total {
+                    self.total = serde_json::from_slice(&self.token).ok();
+                    self.capturing_total = false;
+                }
                 Ok(true)
             }
         }
@@ -478,6 +503,10 @@ impl JsonPage {
         let value: serde_json::Value = serde_json::from_slice(&self.token).map_err(|_| {
             ParseError::Malformed(format!("{:?} is not a JSON value", String::from_utf8_lossy(&self.token)))
         })?;
+        if self.capturing_total {
+            self.total = Some(value.clone());
+            self.capturing_total = false;
+        }
         if self.capturing_cursor {
             self.cursor = Some(value);
             self.capturing_cursor = false;
@@ -535,6 +564,6 @@ impl JsonPage {
         if !self.found_items {
             return Err(ParseError::NoItems(self.pointer()));
         }
-        Ok(PageEnd { items: self.items, cursor: self.cursor })
+        Ok(PageEnd { items: self.items, cursor: self.cursor, total: self.total })
     }
 }

@@ -30,6 +30,8 @@ pub struct PageEnd {
     pub items: u64,
     /// The value at the cursor pointer, if one was asked for and present.
     pub cursor: Option<serde_json::Value>,
+    /// The value at the total pointer, if one was asked for and present.
+    pub total: Option<serde_json::Value>,
 }
 
 /// Why a page could not be parsed.
@@ -70,7 +72,7 @@ impl From<Stop> for ParseError {
 #[derive(Debug)]
 pub enum PageParser {
     /// JSON with items at a pointer.
-    Json(json::JsonPage),
+    Json(Box<json::JsonPage>),
     /// One JSON value per line.
     Ndjson(ndjson::NdjsonPage),
     /// CSV with a header row.
@@ -88,11 +90,22 @@ impl PageParser {
         scanner: ValueScanner,
     ) -> PageParser {
         match format {
-            Format::Json => {
-                PageParser::Json(json::JsonPage::new(item_path.unwrap_or(""), cursor_path, max_item_bytes, scanner))
-            }
+            Format::Json => PageParser::Json(Box::new(json::JsonPage::new(
+                item_path.unwrap_or(""),
+                cursor_path,
+                max_item_bytes,
+                scanner,
+            ))),
             Format::Ndjson => PageParser::Ndjson(ndjson::NdjsonPage::new(max_item_bytes, scanner)),
             Format::Csv => PageParser::Csv(Box::new(csv::CsvPage::new(max_item_bytes, scanner))),
+        }
+    }
+
+    /// Also captures the scalar at `total_path` (JSON only; the other formats have no such field).
+    pub fn with_total(self, total_path: Option<&str>) -> PageParser {
+        match (self, total_path) {
+            (PageParser::Json(p), Some(path)) => PageParser::Json(Box::new(p.with_total(path))),
+            (parser, _) => parser,
         }
     }
 
@@ -108,7 +121,7 @@ impl PageParser {
     /// Ends the page.
     pub fn finish(self, sink: &mut dyn ItemSink) -> Result<PageEnd, ParseError> {
         match self {
-            PageParser::Json(p) => p.finish(sink),
+            PageParser::Json(p) => (*p).finish(sink),
             PageParser::Ndjson(p) => p.finish(sink),
             PageParser::Csv(p) => (*p).finish(sink),
         }

@@ -71,6 +71,6 @@ impl NdjsonPage {
                 other => other,
             })?;
         }
-        Ok(PageEnd { items: self.items, cursor: None })
+        Ok(PageEnd { items: self.items, ..PageEnd::default() })
     }
 }

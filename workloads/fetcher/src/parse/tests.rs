@@ -77,6 +77,34 @@ fn json_cursor_is_captured() {
     assert!(matches!(err, ParseError::Malformed(_)), "{err}");
 }
 
+#[test]
+fn json_total_is_captured_beside_the_cursor() {
+    // (case, total pointer, body, the total captured)
+    let cases = [
+        ("before the items", "/total", r#"{"total":3,"users":[{"id":1}],"next":"c"}"#, Some(serde_json::json!(3))),
+        (
+            "after them, nested",
+            "/meta/count",
+            r#"{"users":[{"id":1}],"meta":{"count":"7"},"next":"c"}"#,
+            Some(serde_json::json!("7")),
+        ),
+        ("not in the item", "/total", r#"{"users":[{"total":1}],"next":"c"}"#, None),
+        ("absent", "/total", r#"{"users":[],"next":"c"}"#, None),
+    ];
+    for (case, pointer, body, total) in cases {
+        for chunk in [usize::MAX, 1, 3] {
+            let parser = PageParser::new(Format::Json, Some("/users"), Some("/next"), 1024, value::ValueScanner::new())
+                .with_total(Some(pointer));
+            let (_, end) = parse_all(parser, body.as_bytes(), chunk).unwrap();
+            assert_eq!((end.total, end.cursor), (total.clone(), Some(serde_json::json!("c"))), "{case} by {chunk}");
+        }
+    }
+    let parser =
+        PageParser::new(Format::Json, Some("/users"), None, 1024, value::ValueScanner::new()).with_total(Some("/t"));
+    let err = parse_all(parser, br#"{"t":[1],"users":[]}"#, usize::MAX).unwrap_err();
+    assert!(err.to_string().contains("the total at /t is not a number"), "{err}");
+}
+
 /// item path, body, the check the error must pass
 type ErrorRow = (Option<&'static str>, &'static str, fn(&ParseError) -> bool);
 

@@ -186,7 +186,15 @@ pub enum Aborter {
 }
 
 impl Aborter {
-    /// Drops whatever the run staged (best effort).
+    /// True once a commit was sent: the run may be live, and [`Aborter::abort`] leaves it alone.
+    pub fn commit_started(&self) -> bool {
+        match self {
+            Aborter::Http(s) => s.commit_started(),
+            Aborter::File(_) => false,
+        }
+    }
+
+    /// Drops whatever the run staged (best effort), unless a commit was sent.
     pub async fn abort(&self, reason: &str) {
         match self {
             Aborter::Http(s) => s.abort(reason).await,
@@ -213,10 +221,10 @@ impl Sink {
     }
 
     /// Makes the run's items visible to the receiver as one whole list.
-    pub async fn commit(&mut self, items: u64, batches: u64) -> Result<(), Fault> {
+    pub async fn commit(&mut self, items: u64, batches: u64) -> Result<(), http::CommitError> {
         match self {
             Sink::Http(s) => s.commit(items, batches).await,
-            Sink::File(s) => s.commit(),
+            Sink::File(s) => s.commit().map_err(http::CommitError::Refused),
         }
     }
 }
