@@ -22,8 +22,16 @@ trap cleanup EXIT
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
 
-say "building (release)"
-cargo build --release --locked -q -p microfleet-operator -p microfleet-fetcher -p microfleet-demo
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for port in "$base" $((base + 1)) $((base + 2)) $((base + 10)) $((base + 11)) $((base + 12)); do
+  if port_taken "$port"; then
+    echo "port $port on 127.0.0.1 is taken (the demo uses PORT_BASE..+2 and +10..+12): stop what listens there, or set PORT_BASE" >&2
+    exit 1
+  fi
+done
+
+say "building (release; the first build takes several minutes, cargo shows its progress)"
+cargo build --release --locked -p microfleet-operator -p microfleet-fetcher -p microfleet-demo
 
 say "1. what the operator creates for examples/promo-eligible-users.yaml"
 "$bin/microfleet-operator" render -f examples/promo-eligible-users.yaml
