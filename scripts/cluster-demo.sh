@@ -3,13 +3,14 @@
 # and running as its Deployment, a ClusterFetch applied with kubectl, a run-now watched with `kubectl get cf -w`,
 # its Job, Event and metrics; then a failing run and the one notification the chat channel receives.
 # Everything runs on 127.0.0.1: scripts/cluster.sh (control plane), scripts/node.sh (the pod runner as node).
-# Settings: USERS (default 200000), PORT_BASE (default 18080: the sample services use PORT_BASE..+2),
+# Settings: USERS (default 200000), PORT_BASE (default 18080: the sample services use PORT_BASE..+2), ADMIN_PORT
+# (default 18090: the operator's admin server),
 # KEEP=1 leaves the cluster running at the end (stop it with scripts/node.sh down; scripts/cluster.sh down).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 users="${USERS:-200000}"
 base="${PORT_BASE:-18080}"
-admin_port=18090
+admin_port="${ADMIN_PORT:-18090}"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 watcher=""
 cleanup() {
