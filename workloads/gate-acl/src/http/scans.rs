@@ -12,7 +12,7 @@ use microfleet_common::json_body::JsonBody;
 
 use super::AppState;
 use crate::domain::scan::{self, ScanAnswer, ScanRequest};
-use crate::repository::{self, Scanned};
+use crate::repository::{self, RepositoryError, Scanned};
 
 /// Answers a scan: 200 with allow or deny and the reason.
 pub async fn scan(
@@ -20,12 +20,8 @@ pub async fn scan(
     JsonBody(body): JsonBody<ScanRequest>,
 ) -> Result<Json<ScanAnswer>, ApiError> {
     let started = Instant::now();
-    let now = Timestamp::now();
-    scan::validate(&body, now)?;
-    let scanned = match scan::check_offline(state.keys.verify(&body.qr), body.scanned_at) {
-        Err((reason, claims)) => Scanned { answer: ScanAnswer::new(&body, claims.as_ref(), reason), replayed: false },
-        Ok(claims) => repository::record_scan(&state.pool, &body, &claims, now).await?,
-    };
+    scan::validate(&body, Timestamp::now())?;
+    let scanned = answer(&state, &body, Timestamp::now()).await?;
     state.metrics.observe(&scanned.answer, scanned.replayed, started.elapsed());
     tracing::debug!(
         gate_id = body.gate_id,
@@ -35,4 +31,15 @@ pub async fn scan(
         "scan answered"
     );
     Ok(Json(scanned.answer))
+}
+
+/// The answer to a validated scan: verified first (a code that fails is answered without touching the
+/// database), then decided and recorded against the access list.
+pub async fn answer(state: &AppState, request: &ScanRequest, now: Timestamp) -> Result<Scanned, RepositoryError> {
+    match scan::check_offline(state.keys.verify(&request.qr), request.scanned_at) {
+        Err((reason, claims)) => {
+            Ok(Scanned { answer: ScanAnswer::new(request, claims.as_ref(), reason), replayed: false })
+        }
+        Ok(claims) => repository::record_scan(&state.pool, request, &claims, now).await,
+    }
 }
