@@ -107,10 +107,11 @@ fn access_from_row(row: &Row) -> AccessEntry {
     }
 }
 
-/// Prepares a ticket's access entry. Preparing the same ticket again with the same values returns the
+/// Prepares a ticket's access entry (validity in whole seconds, as the code carries it). Preparing the same ticket again with the same values returns the
 /// stored entry unchanged (a re-delivered command; a revoked entry stays revoked); with other values it is
 /// a conflict. Returns the entry and whether this call created it.
 pub async fn prepare_access(pool: &Pool, new: &NewAccess, now: Timestamp) -> Result<(AccessEntry, bool)> {
+    let new = &new.in_whole_seconds();
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     read_event(&tx, new.event_id).await?;
@@ -183,6 +184,7 @@ pub async fn revoke_access(pool: &Pool, ticket_id: &str, now: Timestamp) -> Resu
 
 /// Registers a staff member of an event.
 pub async fn create_staff(pool: &Pool, new: &NewStaff, now: Timestamp) -> Result<Staff> {
+    let new = &new.in_whole_seconds();
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     read_event(&tx, new.event_id).await?;

@@ -212,6 +212,23 @@ pub fn check_validity(
     Ok(())
 }
 
+/// `at` without its fraction of a second: validity is kept in whole seconds, as codes carry it.
+pub fn whole_seconds(at: Timestamp) -> Timestamp {
+    Timestamp::from_second(at.as_second()).unwrap_or(at)
+}
+
+impl NewAccess {
+    /// The same access with its validity in whole seconds (what is stored and signed), so preparing it
+    /// again compares equal.
+    pub fn in_whole_seconds(&self) -> NewAccess {
+        NewAccess {
+            valid_from: whole_seconds(self.valid_from),
+            valid_until: whole_seconds(self.valid_until),
+            ..self.clone()
+        }
+    }
+}
+
 /// Checks new access.
 pub fn validate_access(access: &NewAccess) -> Result<(), DomainError> {
     check_uuid("ticketId", &access.ticket_id)?;
@@ -235,6 +252,17 @@ pub struct NewStaff {
     pub valid_from: Timestamp,
     /// Their QR code is valid until (exclusive).
     pub valid_until: Timestamp,
+}
+
+impl NewStaff {
+    /// The same staff member with their code's validity in whole seconds (what is stored and signed).
+    pub fn in_whole_seconds(&self) -> NewStaff {
+        NewStaff {
+            valid_from: whole_seconds(self.valid_from),
+            valid_until: whole_seconds(self.valid_until),
+            ..self.clone()
+        }
+    }
 }
 
 /// A staff member as stored.
@@ -320,6 +348,16 @@ mod tests {
 
     fn at(second: i64) -> Timestamp {
         Timestamp::from_second(1_900_000_000 + second).unwrap()
+    }
+
+    #[test]
+    fn validity_is_kept_in_whole_seconds() {
+        let fraction = at(5) + jiff::SignedDuration::from_nanos(123_456_789);
+        let access =
+            NewAccess { ticket_id: "t".into(), event_id: 1, area_id: 2, valid_from: fraction, valid_until: fraction };
+        let whole = access.in_whole_seconds();
+        assert_eq!((whole.valid_from, whole.valid_until), (at(5), at(5)));
+        assert_eq!(whole_seconds(at(-1)), at(-1));
     }
 
     #[test]
