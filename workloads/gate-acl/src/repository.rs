@@ -107,9 +107,10 @@ fn access_from_row(row: &Row) -> AccessEntry {
     }
 }
 
-/// Prepares a ticket's access entry (validity in whole seconds, as the code carries it). Preparing the same ticket again with the same values returns the
-/// stored entry unchanged (a re-delivered command; a revoked entry stays revoked); with other values it is
-/// a conflict. Returns the entry and whether this call created it.
+/// Prepares a ticket's access entry (validity in whole seconds, as the code carries it). Preparing the
+/// same ticket again with the same values returns the stored entry unchanged (a re-delivered command; a
+/// revoked entry stays revoked); with other values it is a conflict. Returns the entry and whether this
+/// call created it.
 pub async fn prepare_access(pool: &Pool, new: &NewAccess, now: Timestamp) -> Result<(AccessEntry, bool)> {
     let new = &new.in_whole_seconds();
     let mut client = pool.get().await?;
@@ -208,7 +209,8 @@ async fn read_staff(client: &impl GenericClient, id: i64) -> Result<Staff> {
         .ok_or_else(|| DomainError::not_found("staffId", "no staff member has this id"))?;
     let shifts = client
         .query(
-            "SELECT id, starts_at, ends_at, approved_at IS NOT NULL FROM shifts WHERE staff_id = $1 ORDER BY starts_at, id",
+            "SELECT id, starts_at, ends_at, approved_at IS NOT NULL FROM shifts
+             WHERE staff_id = $1 ORDER BY starts_at, id",
             &[&id],
         )
         .await?

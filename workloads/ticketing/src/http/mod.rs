@@ -1,5 +1,6 @@
-//! The HTTP API of the ticketing service: the routes, the shared state, API-key protection and the mapping
-//! of domain refusals to JSON errors (`microfleet_common::refusal`). Handlers are thin: parse, call `domain` and `repository`, answer.
+//! The HTTP API of the ticketing service: the routes, the shared state and API-key protection; domain
+//! refusals become JSON errors through `microfleet_common::refusal`. Handlers are thin: parse, call `domain`
+//! and `repository`, answer.
 
 pub mod events;
 pub mod merchants;
