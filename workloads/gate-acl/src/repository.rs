@@ -57,7 +57,23 @@ async fn read_event(client: &impl GenericClient, id: i64) -> Result<Event> {
         .iter()
         .map(|area| AreaSpec { area_id: area.get(0), name: area.get(1) })
         .collect();
-    Ok(Event { id, name: row.get(0), reentry_allowed: row.get(1), areas })
+    let gates = client
+        .query(
+            "SELECT g.id, g.name, coalesce(array_agg(a.area_id ORDER BY a.area_id) FILTER (WHERE a.area_id IS NOT NULL), '{}')
+             FROM gates g LEFT JOIN gate_areas a ON a.gate_id = g.id WHERE g.event_id = $1 GROUP BY g.id ORDER BY g.id",
+            &[&id],
+        )
+        .await?
+        .iter()
+        .map(|gate| Gate { id: gate.get(0), event_id: id, name: gate.get(1), area_ids: gate.get(2) })
+        .collect();
+    Ok(Event { id, name: row.get(0), reentry_allowed: row.get(1), areas, gates })
+}
+
+/// An event with its areas and gates.
+pub async fn get_event(pool: &Pool, id: i64) -> Result<Event> {
+    let client = pool.get().await?;
+    read_event(&client, id).await
 }
 
 /// Creates a gate of an event admitting some of its areas.

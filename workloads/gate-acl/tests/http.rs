@@ -158,6 +158,7 @@ async fn bad_requests_get_4xx_naming_the_field() {
             StatusCode::BAD_REQUEST,
             "areas",
         ),
+        ("event_unknown", Method::GET, "/v1/events/404".into(), None, Some(ADMIN), StatusCode::NOT_FOUND, "eventId"),
         ("staff_bad_id", Method::GET, "/v1/staff/abc".into(), None, Some(ADMIN), StatusCode::BAD_REQUEST, "staffId"),
         (
             "staff_role",
@@ -209,6 +210,9 @@ async fn a_ticket_is_prepared_scanned_refused_again_revoked_and_verified_offline
     let access = json!({"ticketId": ticket_id(1), "eventId": EVENT, "areaId": VIP,
                         "validFrom": now - SignedDuration::from_hours(1), "validUntil": now + SignedDuration::from_hours(6)})
     .to_string();
+    let (status, event) = call(&app, Method::GET, &format!("/v1/events/{EVENT}"), None, Some(ADMIN)).await;
+    assert_eq!((status, &event["gates"][0]["areaIds"]), (StatusCode::OK, &json!([VIP])), "{event}");
+    assert_eq!(event["gates"].as_array().map(Vec::len), Some(3));
     let (status, prepared) = call(&app, Method::POST, "/v1/access", Some(&access), Some(ADMIN)).await;
     assert_eq!(status, StatusCode::CREATED, "{prepared}");
     let (status, again) = call(&app, Method::POST, "/v1/access", Some(&access), Some(ADMIN)).await;
@@ -294,6 +298,7 @@ async fn the_served_openapi_document_is_the_checked_in_file_and_lists_every_rout
     assert_eq!(served, serde_json::from_str::<Value>(&file).unwrap());
     let protected = [
         ("put", "/v1/events/{event_id}", "/v1/events/1"),
+        ("get", "/v1/events/{event_id}", "/v1/events/1"),
         ("post", "/v1/gates", "/v1/gates"),
         ("post", "/v1/access", "/v1/access"),
         ("get", "/v1/access/{ticket_id}", "/v1/access/x"),

@@ -44,6 +44,8 @@ pub struct Event {
     pub reentry_allowed: bool,
     /// Its areas, by id.
     pub areas: Vec<AreaSpec>,
+    /// Its gates, by id.
+    pub gates: Vec<Gate>,
 }
 
 /// Checks an event's fields.

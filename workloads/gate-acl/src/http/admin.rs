@@ -22,6 +22,11 @@ pub async fn put_event(
     Ok(Json(repository::put_event(&state.pool, event_id, &body, Timestamp::now()).await?))
 }
 
+/// An event with its areas and gates (a gate device's set-up reads its gate id here).
+pub async fn get_event(State(state): State<AppState>, Path(event_id): Path<String>) -> Result<Json<Event>, ApiError> {
+    Ok(Json(repository::get_event(&state.pool, id("eventId", &event_id)?).await?))
+}
+
 /// Creates a gate admitting some of its event's areas: 201.
 pub async fn create_gate(
     State(state): State<AppState>,

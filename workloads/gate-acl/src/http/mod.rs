@@ -47,7 +47,7 @@ pub struct ApiKeys {
 /// the gate key.
 pub fn router(state: AppState, keys: ApiKeys) -> Router {
     let admin = Router::new()
-        .route("/v1/events/{event_id}", put(admin::put_event))
+        .route("/v1/events/{event_id}", put(admin::put_event).get(admin::get_event))
         .route("/v1/gates", post(admin::create_gate))
         .route("/v1/access", post(access::prepare))
         .route("/v1/access/{ticket_id}", get(access::get))
