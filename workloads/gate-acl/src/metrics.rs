@@ -33,8 +33,7 @@ impl ScanMetrics {
         registry.register(Box::new(replays.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         for reason in Reason::ALL {
-            let result = if reason == Reason::Ok { "allow" } else { "deny" };
-            scans.with_label_values(&[result, reason.as_str()]);
+            scans.with_label_values(&[reason.verdict().as_str(), reason.as_str()]);
         }
         Ok(ScanMetrics { scans, replays, latency })
     }
@@ -44,8 +43,7 @@ impl ScanMetrics {
         if replayed {
             self.replays.inc();
         } else {
-            let result = if answer.reason == Reason::Ok { "allow" } else { "deny" };
-            self.scans.with_label_values(&[result, answer.reason.as_str()]).inc();
+            self.scans.with_label_values(&[answer.result.as_str(), answer.reason.as_str()]).inc();
         }
         self.latency.observe(took.as_secs_f64());
     }

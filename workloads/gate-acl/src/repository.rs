@@ -320,7 +320,6 @@ pub async fn record_scan(pool: &Pool, request: &ScanRequest, claims: &Claims, no
         };
         let answer = ScanAnswer::new(request, Some(claims), reason);
         let json = serde_json::to_value(&answer).map_err(|error| DbError::Unexpected(error.to_string()))?;
-        let kind = answer.kind.as_deref().unwrap_or("ticket");
         let inserted = tx
             .query_opt(
                 "INSERT INTO scans (device_id, nonce, fingerprint, gate_id, kind, subject, direction, result, reason,
@@ -332,10 +331,10 @@ pub async fn record_scan(pool: &Pool, request: &ScanRequest, claims: &Claims, no
                     &request.nonce,
                     &fingerprint,
                     &request.gate_id,
-                    &kind,
+                    &claims.kind.as_str(),
                     &claims.sub,
                     &request.direction.as_str(),
-                    &if reason.verdict() == scan::Verdict::Allow { "allow" } else { "deny" },
+                    &reason.verdict().as_str(),
                     &reason.as_str(),
                     &request.scanned_at,
                     &now,
@@ -435,9 +434,8 @@ async fn scan_staff(
     claims: &Claims,
     gate_event: i64,
 ) -> Result<scan::Reason> {
-    let gate = GateView { event_id: gate_event, reentry_allowed: true, admits_area: true };
     let Ok(staff_id) = claims.sub.parse::<i64>() else {
-        return Ok(scan::decide_staff(None, &gate, request.direction));
+        return Ok(scan::decide_staff(None, gate_event, request.direction));
     };
     let row = tx
         .query_opt(
@@ -448,5 +446,5 @@ async fn scan_staff(
         )
         .await?;
     let staff = row.map(|row| StaffView { event_id: row.get(0), in_work_window: row.get(1) });
-    Ok(scan::decide_staff(staff.as_ref(), &gate, request.direction))
+    Ok(scan::decide_staff(staff.as_ref(), gate_event, request.direction))
 }

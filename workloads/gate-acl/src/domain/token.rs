@@ -29,6 +29,16 @@ pub enum Kind {
     Staff,
 }
 
+impl Kind {
+    /// The name in answers and the database (`ticket`, `staff`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Ticket => "ticket",
+            Kind::Staff => "staff",
+        }
+    }
+}
+
 /// What a code says, signed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -20,8 +20,9 @@ pub async fn scan(
     JsonBody(body): JsonBody<ScanRequest>,
 ) -> Result<Json<ScanAnswer>, ApiError> {
     let started = Instant::now();
-    scan::validate(&body, Timestamp::now())?;
-    let scanned = answer(&state, &body, Timestamp::now()).await?;
+    let now = Timestamp::now();
+    scan::validate(&body, now)?;
+    let scanned = answer(&state, &body, now).await?;
     state.metrics.observe(&scanned.answer, scanned.replayed, started.elapsed());
     tracing::debug!(
         gate_id = body.gate_id,
