@@ -1,6 +1,6 @@
 //! What every Microfleet binary (the operator and the workloads) shares: logging set-up and SIGTERM
 //! handling. With the `service` feature, what every ticketing service repeats: the HTTP service skeleton
-//! (`service`, `http_metrics`, `api_error`, `json_body`, `api_key`), its PostgreSQL database (`database`,
+//! (`service`, `http_metrics`, `api_error`, `json_body`, `api_key`, `refusal`), its PostgreSQL database (`database`,
 //! `migrations`) and the messaging tables (`outbox`, `inbox`). Nothing domain-specific belongs here.
 
 pub mod shutdown;
@@ -22,6 +22,8 @@ pub mod json_body;
 pub mod migrations;
 #[cfg(feature = "service")]
 pub mod outbox;
+#[cfg(feature = "service")]
+pub mod refusal;
 #[cfg(feature = "service")]
 pub mod service;
 #[cfg(feature = "service")]

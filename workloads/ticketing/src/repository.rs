@@ -25,28 +25,7 @@ pub mod topics {
     pub const ORDER_REFUND_REQUESTED: &str = "order.refund_requested";
 }
 
-/// Why a repository call failed: a refusal by the rules, or the database.
-#[derive(Debug, thiserror::Error)]
-pub enum RepositoryError {
-    /// Refused by a domain rule (nothing was written).
-    #[error(transparent)]
-    Rejected(#[from] DomainError),
-    /// The database failed (nothing was written).
-    #[error(transparent)]
-    Database(#[from] DbError),
-}
-
-impl From<tokio_postgres::Error> for RepositoryError {
-    fn from(error: tokio_postgres::Error) -> Self {
-        RepositoryError::Database(DbError::Query(error))
-    }
-}
-
-impl From<deadpool_postgres::PoolError> for RepositoryError {
-    fn from(error: deadpool_postgres::PoolError) -> Self {
-        RepositoryError::Database(DbError::Pool(error))
-    }
-}
+pub use microfleet_common::refusal::RepositoryError;
 
 type Result<T> = std::result::Result<T, RepositoryError>;
 

@@ -1,5 +1,6 @@
-//! The HTTP API of the ticketing service: the routes, the shared state, API-key protection and the mapping
-//! of domain refusals to JSON errors. Handlers are thin: parse, call `domain` and `repository`, answer.
+//! The HTTP API of the ticketing service: the routes, the shared state and API-key protection; domain
+//! refusals become JSON errors through `microfleet_common::refusal`. Handlers are thin: parse, call `domain`
+//! and `repository`, answer.
 
 pub mod events;
 pub mod merchants;
@@ -11,11 +12,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use deadpool_postgres::Pool;
 use jiff::SignedDuration;
-use microfleet_common::api_error::ApiError;
 use microfleet_common::api_key::{require_api_key, ApiKey};
-
-use crate::domain::{DomainError, ErrorKind};
-use crate::repository::RepositoryError;
 
 /// The OpenAPI document of this API (checked in as `openapi.json`, served at `/openapi.json`).
 pub const OPENAPI: &str = include_str!("../../openapi.json");
@@ -47,33 +44,4 @@ pub fn router(state: AppState, admin_key: ApiKey) -> Router {
 
 async fn openapi() -> impl IntoResponse {
     ([(CONTENT_TYPE, "application/json")], OPENAPI)
-}
-
-/// A domain refusal as its HTTP answer: 400, 404 or 409 naming the field.
-pub fn refused(error: DomainError) -> ApiError {
-    let answer = match error.kind {
-        ErrorKind::Invalid => ApiError::bad_request(error.field, error.message),
-        ErrorKind::NotFound => ApiError::not_found(error.field, error.message),
-        ErrorKind::Conflict => ApiError::conflict(error.field, error.message),
-    };
-    match error.fix {
-        Some(fix) => answer.fix(fix),
-        None => answer,
-    }
-}
-
-impl From<RepositoryError> for ApiError {
-    fn from(error: RepositoryError) -> Self {
-        match error {
-            RepositoryError::Rejected(refusal) => refused(refusal),
-            RepositoryError::Database(error) if error.is_transient() => ApiError::unavailable(&error),
-            RepositoryError::Database(error) => ApiError::internal(&error),
-        }
-    }
-}
-
-impl From<DomainError> for ApiError {
-    fn from(error: DomainError) -> Self {
-        refused(error)
-    }
 }

@@ -1,0 +1,101 @@
+//! The command line and settings of `gate-acl-service`, each also from an environment variable (twelve-
+//! factor); `--help` lists them. Secrets (the database URL, the API keys, the signing key) are never shown
+//! or logged.
+
+use clap::{Parser, Subcommand};
+use microfleet_common::database::DatabaseArgs;
+use microfleet_common::service::{LoggingArgs, ServiceArgs};
+
+/// gate-acl-service: the access-control list at the venue gates, on its own PostgreSQL.
+#[derive(Debug, Parser)]
+#[command(name = "gate-acl-service", version)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The processes of the service.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply the database schema migrations and exit (a one-off admin process, before `serve`)
+    Migrate(MigrateArgs),
+    /// Serve the HTTP API (access list administration and the gates' scans) until SIGTERM
+    Serve(ServeArgs),
+}
+
+/// Settings of `migrate`.
+#[derive(Debug, clap::Args)]
+pub struct MigrateArgs {
+    /// The database.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Logging.
+    #[command(flatten)]
+    pub logging: LoggingArgs,
+}
+
+/// Settings of `serve`.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// HTTP.
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    /// The database.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Logging.
+    #[command(flatten)]
+    pub logging: LoggingArgs,
+    /// API key of the admin role (gates, staff, access), at least 16 characters (set it from a Secret)
+    #[arg(long, env = "ADMIN_API_KEY", hide_env_values = true)]
+    pub admin_api_key: String,
+    /// API key of the gate role (scans only), at least 16 characters (set it from a Secret)
+    #[arg(long, env = "GATE_API_KEY", hide_env_values = true)]
+    pub gate_api_key: String,
+    /// Ed25519 private key that signs QR codes: PKCS#8 PEM, or the base64 of its 32-byte seed (set it from a
+    /// Secret; `openssl genpkey -algorithm ed25519` makes one)
+    #[arg(long, env = "SIGNING_KEY", hide_env_values = true)]
+    pub signing_key: String,
+}
+
+impl std::fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("service", &self.service)
+            .field("database", &self.database)
+            .field("admin_api_key", &"<redacted>")
+            .field("gate_api_key", &"<redacted>")
+            .field("signing_key", &"<redacted>")
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_help_lists_every_setting_and_its_variable() {
+        let mut command = Cli::command();
+        let help = command.find_subcommand_mut("serve").unwrap().render_long_help().to_string();
+        for variable in [
+            "LISTEN_ADDR",
+            "DATABASE_URL",
+            "DATABASE_POOL_SIZE",
+            "LOG_FORMAT",
+            "SHUTDOWN_GRACE_SECONDS",
+            "ADMIN_API_KEY",
+            "GATE_API_KEY",
+            "SIGNING_KEY",
+        ] {
+            assert!(help.contains(&format!("env: {variable}")), "{variable} missing from:\n{help}");
+        }
+    }
+}

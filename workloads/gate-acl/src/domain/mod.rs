@@ -1,0 +1,9 @@
+//! The gate-acl domain as plain values and functions: signed codes (`token`), the scan decision (`scan`),
+//! and what valid events, gates, access entries and staff are (`acl`). Nothing here touches the database,
+//! the network or the clock (the time is a parameter), so every rule is tested with values.
+
+pub mod acl;
+pub mod scan;
+pub mod token;
+
+pub use microfleet_common::refusal::{check_text, DomainError, ErrorKind};

@@ -1,0 +1,85 @@
+//! The HTTP API of the gate-acl service: the routes, the shared state and the two API-key roles — admin
+//! (events, gates, access, staff) and gate (scans only). Handlers are thin: parse, call `domain` and
+//! `repository`, answer; refusals become JSON errors naming the field (`microfleet_common::refusal`).
+
+pub mod access;
+pub mod admin;
+pub mod scans;
+
+use std::sync::Arc;
+
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use deadpool_postgres::Pool;
+use microfleet_common::api_error::ApiError;
+use microfleet_common::api_key::{require_api_key, ApiKey};
+use serde::Serialize;
+
+use crate::domain::token::{Keyring, PublicKey};
+use crate::metrics::ScanMetrics;
+
+/// The OpenAPI document of this API (checked in as `openapi.json`, served at `/openapi.json`).
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+/// What every handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    /// The service's database.
+    pub pool: Pool,
+    /// The key that signs and verifies QR codes.
+    pub keys: Arc<Keyring>,
+    /// The scan metrics.
+    pub metrics: ScanMetrics,
+}
+
+/// The two roles' keys.
+#[derive(Clone, Debug)]
+pub struct ApiKeys {
+    /// Administration: events, gates, access entries, staff.
+    pub admin: ApiKey,
+    /// Gate devices: scans only.
+    pub gate: ApiKey,
+}
+
+/// The API's routes: `/openapi.json` and `/v1/keys` open, administration behind the admin key, scans behind
+/// the gate key.
+pub fn router(state: AppState, keys: ApiKeys) -> Router {
+    let admin = Router::new()
+        .route("/v1/events/{event_id}", put(admin::put_event).get(admin::get_event))
+        .route("/v1/gates", post(admin::create_gate))
+        .route("/v1/access", post(access::prepare))
+        .route("/v1/access/{ticket_id}", get(access::get))
+        .route("/v1/access/{ticket_id}/revoke", post(access::revoke))
+        .route("/v1/staff", post(admin::create_staff))
+        .route("/v1/staff/{staff_id}", get(admin::get_staff))
+        .route("/v1/staff/{staff_id}/shifts", post(admin::add_shift))
+        .route("/v1/staff/{staff_id}/shifts/{shift_id}/approve", post(admin::approve_shift))
+        .route_layer(axum::middleware::from_fn_with_state(keys.admin, require_api_key));
+    let gate = Router::new()
+        .route("/v1/scans", post(scans::scan))
+        .route_layer(axum::middleware::from_fn_with_state(keys.gate, require_api_key));
+    let open = Router::new().route("/openapi.json", get(openapi)).route("/v1/keys", get(public_keys));
+    open.merge(admin).merge(gate).with_state(state)
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+/// The answer of `GET /v1/keys`: a JSON Web Key Set.
+#[derive(Debug, Serialize)]
+pub struct KeySet {
+    /// The public keys codes may be signed with.
+    pub keys: Vec<PublicKey>,
+}
+
+async fn public_keys(axum::extract::State(state): axum::extract::State<AppState>) -> Json<KeySet> {
+    Json(KeySet { keys: vec![state.keys.public_key()] })
+}
+
+/// A path segment that must be an integer id, else 400 naming `field`.
+pub fn id(field: &str, value: &str) -> Result<i64, ApiError> {
+    value.parse().map_err(|_| ApiError::bad_request(field, "must be an integer id"))
+}

@@ -1,0 +1,13 @@
+//! gate-acl-service (seed 004's `gate-acl-service`): the access-control list at the venue gates — signed
+//! QR codes for tickets and staff, gates and the areas they admit, staff work windows, and the scan a gate
+//! device sends. Data flows one way: `http` (thin handlers) → `domain` (pure rules, the token check
+//! without any database read) → `repository` (all SQL, each scan's effect and answer in one transaction).
+//! The saga with the ticketing service over Kafka is a later step; its consumers will call the same
+//! repository functions the HTTP handlers call.
+
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod metrics;
+pub mod repository;
+pub mod schema;

@@ -1,0 +1,77 @@
+//! `gate-acl-service migrate|serve`: the process set-up (settings, logging, keys, database, signals). The
+//! API is in the library; nothing here decides anything about access.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use microfleet_common::api_key::ApiKey;
+use microfleet_common::database;
+use microfleet_common::http_metrics::ServiceMetrics;
+use microfleet_common::migrations;
+use microfleet_common::service::{self, Probes, ReadinessCheck};
+use microfleet_common::shutdown::Shutdown;
+use microfleet_gate_acl::config::{Cli, Command, MigrateArgs, ServeArgs};
+use microfleet_gate_acl::domain::token::Keyring;
+use microfleet_gate_acl::http::{self, ApiKeys, AppState};
+use microfleet_gate_acl::metrics::ScanMetrics;
+use microfleet_gate_acl::schema;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Migrate(args) => migrate(args).await,
+        Command::Serve(args) => serve(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "gate-acl-service failed");
+            eprintln!("gate-acl-service: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(args: MigrateArgs) -> Result<(), String> {
+    args.logging.init();
+    let pool = database::connect(&args.database.database_url, 1).map_err(|error| error.to_string())?;
+    let applied = migrations::apply(&pool, &schema::MIGRATIONS).await.map_err(|error| error.to_string())?;
+    tracing::info!(applied = ?applied, "database schema up to date");
+    Ok(())
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    args.logging.init();
+    let api_keys = ApiKeys {
+        admin: ApiKey::new(&args.admin_api_key).map_err(|error| format!("ADMIN_API_KEY: {error}"))?,
+        gate: ApiKey::new(&args.gate_api_key).map_err(|error| format!("GATE_API_KEY: {error}"))?,
+    };
+    let keys = Keyring::parse(&args.signing_key).map_err(|error| error.to_string())?;
+    let pool = database::connect(&args.database.database_url, args.database.database_pool_size)
+        .map_err(|error| error.to_string())?;
+    let metrics = ServiceMetrics::new("gate").map_err(|error| error.to_string())?;
+    let scan_metrics = ScanMetrics::register(&metrics.registry).map_err(|error| error.to_string())?;
+    let ping_pool = pool.clone();
+    let database_check = ReadinessCheck {
+        name: "database",
+        check: Box::new(move || {
+            let pool = ping_pool.clone();
+            Box::pin(async move { database::ping(&pool).await })
+        }),
+    };
+    tracing::info!(kid = keys.kid(), "QR signing key loaded");
+    let state = AppState { pool, keys: Arc::new(keys), metrics: scan_metrics };
+    let app = service::router(http::router(state, api_keys), Probes::new(vec![database_check], metrics));
+    let listener = tokio::net::TcpListener::bind(args.service.listen_addr)
+        .await
+        .map_err(|error| format!("cannot listen on {}: {error}", args.service.listen_addr))?;
+    tracing::info!(listen_addr = %args.service.listen_addr, "gate-acl-service serving");
+    service::serve(listener, app, Shutdown::on_signals(), Duration::from_secs(args.service.shutdown_grace_seconds))
+        .await
+        .map_err(|error| error.to_string())?;
+    tracing::info!("gate-acl-service stopped");
+    Ok(())
+}

@@ -1,0 +1,393 @@
+//! The HTTP API against a real PostgreSQL: through the router (4xx answers naming the field, the gate key
+//! kept out of administration and the admin key out of scans, a ticket's story from access to revocation,
+//! the public key verifying a code offline, the served OpenAPI document equal to the checked-in file and
+//! every documented route routed), and the real `gate-acl-service` binary (migrate, serve, /readyz,
+//! /metrics, JSON logs without secrets, SIGTERM).
+
+mod support;
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use axum::Router;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use jiff::{SignedDuration, Timestamp};
+use microfleet_gate_acl::http::{self, ApiKeys};
+use serde_json::{json, Value};
+use support::{event, fresh_database, state, ticket_id, EVENT, SEED, VIP};
+use tower::ServiceExt;
+
+const ADMIN: &str = "0123456789abcdef-test-admin";
+const GATE: &str = "0123456789abcdef-test-gate";
+
+async fn app(name: &str) -> (Router, deadpool_postgres::Pool) {
+    let (pool, _) = fresh_database(name, 4).await;
+    let keys = ApiKeys {
+        admin: microfleet_common::api_key::ApiKey::new(ADMIN).unwrap(),
+        gate: microfleet_common::api_key::ApiKey::new(GATE).unwrap(),
+    };
+    (http::router(state(pool.clone()), keys), pool)
+}
+
+async fn call(app: &Router, method: Method, path: &str, body: Option<&str>, key: Option<&str>) -> (StatusCode, Value) {
+    let mut request = Request::builder().method(method).uri(path).header("content-type", "application/json");
+    if let Some(key) = key {
+        request = request.header("authorization", format!("Bearer {key}"));
+    }
+    let request = request.body(body.map_or_else(Body::empty, |body| Body::from(body.to_string()))).unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 22).await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+fn scan_body(qr: &str, gate: i64, direction: &str, nonce: &str) -> String {
+    json!({"qr": qr, "gateId": gate, "direction": direction, "deviceId": "gate-north-1a", "nonce": nonce,
+           "scannedAt": Timestamp::now()})
+    .to_string()
+}
+
+#[tokio::test]
+async fn bad_requests_get_4xx_naming_the_field() {
+    let (app, pool) = app("http_errors").await;
+    let gates = event(&pool, false).await;
+    let now = Timestamp::now();
+    let access = |ticket: &str, area: i64| {
+        json!({"ticketId": ticket, "eventId": EVENT, "areaId": area, "validFrom": now,
+               "validUntil": now + SignedDuration::from_hours(1)})
+        .to_string()
+    };
+    let future = json!({"qr": "MF1.a.b", "gateId": gates.north_1, "direction": "entry", "deviceId": "d", "nonce": "n",
+                        "scannedAt": now + SignedDuration::from_hours(1)})
+    .to_string();
+    type Case = (&'static str, Method, String, Option<String>, Option<&'static str>, StatusCode, &'static str);
+    let cases: Vec<Case> = vec![
+        ("no_key", Method::POST, "/v1/gates".into(), None, None, StatusCode::UNAUTHORIZED, "Authorization"),
+        (
+            "gate_key_on_admin",
+            Method::POST,
+            "/v1/access".into(),
+            Some(access(&ticket_id(1), VIP)),
+            Some(GATE),
+            StatusCode::UNAUTHORIZED,
+            "Authorization",
+        ),
+        (
+            "gate_key_revokes",
+            Method::POST,
+            format!("/v1/access/{}/revoke", ticket_id(1)),
+            None,
+            Some(GATE),
+            StatusCode::UNAUTHORIZED,
+            "Authorization",
+        ),
+        (
+            "admin_key_scans",
+            Method::POST,
+            "/v1/scans".into(),
+            Some(scan_body("MF1.a.b", gates.north_1, "entry", "n")),
+            Some(ADMIN),
+            StatusCode::UNAUTHORIZED,
+            "Authorization",
+        ),
+        ("empty_body", Method::POST, "/v1/gates".into(), None, Some(ADMIN), StatusCode::BAD_REQUEST, "body"),
+        (
+            "gate_unknown_area",
+            Method::POST,
+            "/v1/gates".into(),
+            Some(json!({"eventId": EVENT, "name": "West", "areaIds": [VIP, 99]}).to_string()),
+            Some(ADMIN),
+            StatusCode::NOT_FOUND,
+            "areaIds[1]",
+        ),
+        (
+            "gate_name_taken",
+            Method::POST,
+            "/v1/gates".into(),
+            Some(json!({"eventId": EVENT, "name": "North 1", "areaIds": [VIP]}).to_string()),
+            Some(ADMIN),
+            StatusCode::CONFLICT,
+            "name",
+        ),
+        (
+            "access_not_uuid",
+            Method::POST,
+            "/v1/access".into(),
+            Some(access("ticket-1", VIP)),
+            Some(ADMIN),
+            StatusCode::BAD_REQUEST,
+            "ticketId",
+        ),
+        (
+            "access_unknown_area",
+            Method::POST,
+            "/v1/access".into(),
+            Some(access(&ticket_id(1), 99)),
+            Some(ADMIN),
+            StatusCode::NOT_FOUND,
+            "areaId",
+        ),
+        (
+            "access_unknown_field",
+            Method::POST,
+            "/v1/access".into(),
+            Some(json!({"ticket": 1}).to_string()),
+            Some(ADMIN),
+            StatusCode::BAD_REQUEST,
+            "ticket",
+        ),
+        (
+            "revoke_unknown",
+            Method::POST,
+            format!("/v1/access/{}/revoke", ticket_id(5)),
+            None,
+            Some(ADMIN),
+            StatusCode::NOT_FOUND,
+            "ticketId",
+        ),
+        (
+            "event_no_areas",
+            Method::PUT,
+            "/v1/events/2".into(),
+            Some(json!({"name": "x", "areas": []}).to_string()),
+            Some(ADMIN),
+            StatusCode::BAD_REQUEST,
+            "areas",
+        ),
+        ("event_unknown", Method::GET, "/v1/events/404".into(), None, Some(ADMIN), StatusCode::NOT_FOUND, "eventId"),
+        ("staff_bad_id", Method::GET, "/v1/staff/abc".into(), None, Some(ADMIN), StatusCode::BAD_REQUEST, "staffId"),
+        (
+            "staff_role",
+            Method::POST,
+            "/v1/staff".into(),
+            Some(
+                json!({"eventId": EVENT, "name": "Ayu", "role": "boss", "validFrom": now,
+                       "validUntil": now + SignedDuration::from_hours(1)})
+                .to_string(),
+            ),
+            Some(ADMIN),
+            StatusCode::BAD_REQUEST,
+            "role",
+        ),
+        (
+            "scan_bad_direction",
+            Method::POST,
+            "/v1/scans".into(),
+            Some(scan_body("MF1.a.b", gates.north_1, "sideways", "n")),
+            Some(GATE),
+            StatusCode::BAD_REQUEST,
+            "direction",
+        ),
+        (
+            "scan_in_the_future",
+            Method::POST,
+            "/v1/scans".into(),
+            Some(future),
+            Some(GATE),
+            StatusCode::BAD_REQUEST,
+            "scannedAt",
+        ),
+    ];
+    for (case, method, path, body, key, status, field) in cases {
+        let (got, answer) = call(&app, method, &path, body.as_deref(), key).await;
+        assert_eq!(got, status, "{case}: {answer}");
+        assert_eq!(answer["field"], field, "{case}: {answer}");
+        assert!(answer["error"].is_string(), "{case}: {answer}");
+    }
+    assert_eq!(support::count(&pool, "SELECT count(*) FROM access_entries").await, 0, "nothing refused was written");
+    assert_eq!(support::count(&pool, "SELECT count(*) FROM gates").await, 3);
+}
+
+#[tokio::test]
+async fn a_ticket_is_prepared_scanned_refused_again_revoked_and_verified_offline() {
+    let (app, pool) = app("http_flow").await;
+    let gates = event(&pool, false).await;
+    let now = Timestamp::now();
+    let access = json!({"ticketId": ticket_id(1), "eventId": EVENT, "areaId": VIP,
+                        "validFrom": now - SignedDuration::from_hours(1), "validUntil": now + SignedDuration::from_hours(6)})
+    .to_string();
+    let (status, event) = call(&app, Method::GET, &format!("/v1/events/{EVENT}"), None, Some(ADMIN)).await;
+    assert_eq!((status, &event["gates"][0]["areaIds"]), (StatusCode::OK, &json!([VIP])), "{event}");
+    assert_eq!(event["gates"].as_array().map(Vec::len), Some(3));
+    let (status, prepared) = call(&app, Method::POST, "/v1/access", Some(&access), Some(ADMIN)).await;
+    assert_eq!(status, StatusCode::CREATED, "{prepared}");
+    let (status, again) = call(&app, Method::POST, "/v1/access", Some(&access), Some(ADMIN)).await;
+    assert_eq!((status, &again), (StatusCode::OK, &prepared), "a re-sent prepare gets the same entry and code");
+    let qr = prepared["qr"].as_str().unwrap();
+
+    let (_, keys) = call(&app, Method::GET, "/v1/keys", None, None).await;
+    let x: [u8; 32] = URL_SAFE_NO_PAD.decode(keys["keys"][0]["x"].as_str().unwrap()).unwrap().try_into().unwrap();
+    let public = ed25519_dalek::VerifyingKey::from_bytes(&x).unwrap();
+    let (signed, signature) = qr.rsplit_once('.').unwrap();
+    let signature = ed25519_dalek::Signature::from_slice(&URL_SAFE_NO_PAD.decode(signature).unwrap()).unwrap();
+    assert!(
+        public.verify_strict(signed.as_bytes(), &signature).is_ok(),
+        "a gate verifies the code with /v1/keys alone"
+    );
+    let claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(signed.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    assert_eq!(
+        (claims["sub"].as_str(), claims["ar"].as_i64(), &claims["kid"]),
+        (Some(ticket_id(1).as_str()), Some(VIP), &keys["keys"][0]["kid"])
+    );
+
+    let entry = scan_body(qr, gates.north_1, "entry", "n-1");
+    let (status, allowed) = call(&app, Method::POST, "/v1/scans", Some(&entry), Some(GATE)).await;
+    assert_eq!(
+        (status, allowed["result"].as_str(), allowed["reason"].as_str()),
+        (StatusCode::OK, Some("allow"), Some("ok"))
+    );
+    let (_, resent) = call(&app, Method::POST, "/v1/scans", Some(&entry), Some(GATE)).await;
+    assert_eq!(resent, allowed, "the re-sent scan gets the same answer");
+    let (_, refused) =
+        call(&app, Method::POST, "/v1/scans", Some(&scan_body(qr, gates.north_2, "entry", "n-2")), Some(GATE)).await;
+    assert_eq!(
+        (refused["result"].as_str(), refused["reason"].as_str(), refused["pretixReason"].as_str()),
+        (Some("deny"), Some("already_inside"), Some("already_redeemed"))
+    );
+
+    let (status, revoked) =
+        call(&app, Method::POST, &format!("/v1/access/{}/revoke", ticket_id(1)), None, Some(ADMIN)).await;
+    assert_eq!((status, revoked["state"].as_str()), (StatusCode::OK, Some("revoked")));
+    let (_, after) =
+        call(&app, Method::POST, "/v1/scans", Some(&scan_body(qr, gates.north_1, "exit", "n-3")), Some(GATE)).await;
+    assert_eq!((after["result"].as_str(), after["reason"].as_str()), (Some("deny"), Some("revoked")));
+    let mut altered = qr.to_string();
+    altered.insert(10, 'x');
+    let (_, forged) =
+        call(&app, Method::POST, "/v1/scans", Some(&scan_body(&altered, gates.north_1, "entry", "n-4")), Some(GATE))
+            .await;
+    assert_eq!((forged["reason"].as_str(), forged["pretixReason"].as_str()), (Some("forged"), Some("invalid")));
+    assert_eq!(support::count(&pool, "SELECT entries::bigint FROM access_entries").await, 1);
+
+    let staff =
+        json!({"eventId": EVENT, "name": "Ayu", "role": "security", "validFrom": now - SignedDuration::from_hours(1),
+                       "validUntil": now + SignedDuration::from_hours(6)})
+        .to_string();
+    let (status, ayu) = call(&app, Method::POST, "/v1/staff", Some(&staff), Some(ADMIN)).await;
+    assert_eq!(status, StatusCode::CREATED, "{ayu}");
+    let id = ayu["id"].as_i64().unwrap();
+    let shift = json!({"startsAt": now - SignedDuration::from_mins(30), "endsAt": now + SignedDuration::from_hours(4)})
+        .to_string();
+    let (_, ayu) = call(&app, Method::POST, &format!("/v1/staff/{id}/shifts"), Some(&shift), Some(ADMIN)).await;
+    let staff_qr = ayu["qr"].as_str().unwrap().to_string();
+    let (_, early) =
+        call(&app, Method::POST, "/v1/scans", Some(&scan_body(&staff_qr, gates.south, "entry", "s-1")), Some(GATE))
+            .await;
+    assert_eq!(early["reason"].as_str(), Some("outside_work_window"), "not approved yet");
+    let shift_id = ayu["shifts"][0]["id"].as_i64().unwrap();
+    let (status, _) =
+        call(&app, Method::POST, &format!("/v1/staff/{id}/shifts/{shift_id}/approve"), None, Some(ADMIN)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, approved) =
+        call(&app, Method::POST, "/v1/scans", Some(&scan_body(&staff_qr, gates.south, "entry", "s-2")), Some(GATE))
+            .await;
+    assert_eq!((approved["reason"].as_str(), approved["kind"].as_str()), (Some("ok"), Some("staff")));
+}
+
+#[tokio::test]
+async fn the_served_openapi_document_is_the_checked_in_file_and_lists_every_route() {
+    let (app, _) = app("http_openapi").await;
+    let (status, served) = call(&app, Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let file = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json")).unwrap();
+    assert_eq!(served, serde_json::from_str::<Value>(&file).unwrap());
+    let protected = [
+        ("put", "/v1/events/{event_id}", "/v1/events/1"),
+        ("get", "/v1/events/{event_id}", "/v1/events/1"),
+        ("post", "/v1/gates", "/v1/gates"),
+        ("post", "/v1/access", "/v1/access"),
+        ("get", "/v1/access/{ticket_id}", "/v1/access/x"),
+        ("post", "/v1/access/{ticket_id}/revoke", "/v1/access/x/revoke"),
+        ("post", "/v1/staff", "/v1/staff"),
+        ("get", "/v1/staff/{staff_id}", "/v1/staff/1"),
+        ("post", "/v1/staff/{staff_id}/shifts", "/v1/staff/1/shifts"),
+        ("post", "/v1/staff/{staff_id}/shifts/{shift_id}/approve", "/v1/staff/1/shifts/2/approve"),
+        ("post", "/v1/scans", "/v1/scans"),
+    ];
+    let documented: usize =
+        served["paths"].as_object().unwrap().values().map(|item| item.as_object().unwrap().len()).sum();
+    assert_eq!(documented, protected.len() + 2, "every documented operation is in this table (plus the two open ones)");
+    for (method, template, example) in protected {
+        assert!(served["paths"][template][method].is_object(), "{method} {template} is not documented");
+        let (status, _) = call(&app, method.to_uppercase().parse().unwrap(), example, None, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {example} is routed (behind a key)");
+    }
+    let (status, keys) = call(&app, Method::GET, "/v1/keys", None, None).await;
+    assert_eq!((status, keys["keys"][0]["crv"].as_str()), (StatusCode::OK, Some("Ed25519")));
+    assert!(served["paths"]["/v1/keys"]["get"].is_object());
+}
+
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    let status = answer.split(' ').nth(1)?.parse().ok()?;
+    Some((status, answer))
+}
+
+#[tokio::test]
+async fn the_binary_migrates_serves_and_stops_on_sigterm() {
+    let (_, url) = fresh_database("http_binary", 1).await;
+    let binary = env!("CARGO_BIN_EXE_gate-acl-service");
+    let migrate =
+        Command::new(binary).arg("migrate").env("DATABASE_URL", &url).env("LOG_FORMAT", "text").output().unwrap();
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    let signing_key = STANDARD.encode(SEED);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = Command::new(binary)
+        .arg("serve")
+        .env("DATABASE_URL", &url)
+        .env("ADMIN_API_KEY", ADMIN)
+        .env("GATE_API_KEY", GATE)
+        .env("SIGNING_KEY", &signing_key)
+        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = None;
+    for _ in 0..100 {
+        ready = http_get(port, "/readyz");
+        if matches!(ready, Some((200, _))) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(ready.map(|(status, _)| status), Some(200), "/readyz answers 200 once the database is reachable");
+    assert_eq!(http_get(port, "/healthz").map(|(status, _)| status), Some(200));
+    let (status, metrics) = http_get(port, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    for metric in [
+        "gate_http_requests_total{method=\"GET\",route=\"/readyz\",status=\"200\"}",
+        "gate_scans_total{reason=\"already_inside\",result=\"deny\"} 0",
+        "gate_scans_total{reason=\"ok\",result=\"allow\"} 0",
+        "gate_scan_duration_seconds_bucket",
+    ] {
+        assert!(metrics.contains(metric), "{metric} missing from {metrics}");
+    }
+
+    let kill = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let mut waited = 0;
+    let status = loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            break status;
+        }
+        assert!(waited < 100, "the server did not stop within 10 s of SIGTERM");
+        waited += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "{status}");
+    let mut logs = String::new();
+    server.stdout.take().unwrap().read_to_string(&mut logs).unwrap();
+    assert!(logs.lines().all(|line| serde_json::from_str::<Value>(line).is_ok()), "JSON log lines: {logs}");
+    for secret in [ADMIN, GATE, signing_key.as_str(), "microfleet:microfleet"] {
+        assert!(!logs.contains(secret), "no secret in the logs: {logs}");
+    }
+}
