@@ -123,7 +123,7 @@ async fn the_server_decides_explicit_nulls_unknown_fields_and_names() {
     assert_eq!(refused.stage, Stage::Server);
     assert!(refused.messages[0].contains("unknown field \"spec.source.cursorPth\""), "{refused}");
     let local = admission::local(&typo).unwrap_err();
-    assert_eq!(local, ["UnknownField: spec.source.cursorPth: unknown field; known fields are body, credentials, format, headers, itemPath, method, pagination, timeouts, url"]);
+    assert_eq!(local, ["UnknownField: spec.source.cursorPth: unknown field; known fields are body, credentials, format, headers, itemPath, method, pagination, timeouts, totalHeader, totalPath, url"]);
     admission::local(nulls).unwrap_or_else(|r| panic!("explicit nulls must pass the local validation: {r:?}"));
 
     let upper = MINIMAL.replace("name: m,", "name: Promo-Users,");
