@@ -6,7 +6,8 @@
 use deadpool_postgres::Pool;
 use sha2::{Digest, Sha256};
 
-use crate::database::DbError;
+use crate::database::{self, DatabaseArgs, DbError};
+use crate::service::LoggingArgs;
 
 /// One SQL file: a version that sorts in application order (`0001_ticketing`) and its statements.
 #[derive(Debug, Clone, Copy)]
@@ -83,4 +84,26 @@ pub async fn apply(pool: &Pool, migrations: &[Migration]) -> Result<Vec<&'static
     }
     tx.commit().await?;
     Ok(applied)
+}
+
+/// Settings of a service's `migrate` process: its database and its logging.
+#[derive(Debug, clap::Args)]
+pub struct MigrateArgs {
+    /// The database.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Logging.
+    #[command(flatten)]
+    pub logging: LoggingArgs,
+}
+
+impl MigrateArgs {
+    /// The `migrate` process: starts logging, connects, applies `migrations` and logs which ran.
+    pub async fn run(self, migrations: &[Migration]) -> Result<(), String> {
+        self.logging.init();
+        let pool = database::connect(&self.database.database_url, 1).map_err(|error| error.to_string())?;
+        let applied = apply(&pool, migrations).await.map_err(|error| error.to_string())?;
+        tracing::info!(applied = ?applied, "database schema up to date");
+        Ok(())
+    }
 }

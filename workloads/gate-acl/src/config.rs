@@ -3,6 +3,7 @@
 //! or logged.
 
 use clap::{Parser, Subcommand};
+use microfleet_common::migrations::MigrateArgs;
 use microfleet_common::database::DatabaseArgs;
 use microfleet_common::service::{LoggingArgs, ServiceArgs};
 
@@ -22,17 +23,6 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Serve the HTTP API (access list administration and the gates' scans) until SIGTERM
     Serve(ServeArgs),
-}
-
-/// Settings of `migrate`.
-#[derive(Debug, clap::Args)]
-pub struct MigrateArgs {
-    /// The database.
-    #[command(flatten)]
-    pub database: DatabaseArgs,
-    /// Logging.
-    #[command(flatten)]
-    pub logging: LoggingArgs,
 }
 
 /// Settings of `serve`.

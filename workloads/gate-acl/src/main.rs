@@ -9,10 +9,9 @@ use clap::Parser;
 use microfleet_common::api_key::ApiKey;
 use microfleet_common::database;
 use microfleet_common::http_metrics::ServiceMetrics;
-use microfleet_common::migrations;
 use microfleet_common::service::{self, Probes, ReadinessCheck};
 use microfleet_common::shutdown::Shutdown;
-use microfleet_gate_acl::config::{Cli, Command, MigrateArgs, ServeArgs};
+use microfleet_gate_acl::config::{Cli, Command, ServeArgs};
 use microfleet_gate_acl::domain::token::Keyring;
 use microfleet_gate_acl::http::{self, ApiKeys, AppState};
 use microfleet_gate_acl::metrics::ScanMetrics;
@@ -22,7 +21,7 @@ use microfleet_gate_acl::schema;
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Migrate(args) => migrate(args).await,
+        Command::Migrate(args) => args.run(&schema::MIGRATIONS).await,
         Command::Serve(args) => serve(args).await,
     };
     match result {
@@ -33,14 +32,6 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-async fn migrate(args: MigrateArgs) -> Result<(), String> {
-    args.logging.init();
-    let pool = database::connect(&args.database.database_url, 1).map_err(|error| error.to_string())?;
-    let applied = migrations::apply(&pool, &schema::MIGRATIONS).await.map_err(|error| error.to_string())?;
-    tracing::info!(applied = ?applied, "database schema up to date");
-    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {

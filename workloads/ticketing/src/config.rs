@@ -2,6 +2,7 @@
 //! factor); `--help` lists them. Secrets (the database URL, the admin key) are never shown or logged.
 
 use clap::{Parser, Subcommand};
+use microfleet_common::migrations::MigrateArgs;
 use microfleet_common::database::DatabaseArgs;
 use microfleet_common::service::{LoggingArgs, ServiceArgs};
 
@@ -21,17 +22,6 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Serve the HTTP API and expire unpaid orders in the background until SIGTERM
     Serve(ServeArgs),
-}
-
-/// Settings of `migrate`.
-#[derive(Debug, clap::Args)]
-pub struct MigrateArgs {
-    /// The database.
-    #[command(flatten)]
-    pub database: DatabaseArgs,
-    /// Logging.
-    #[command(flatten)]
-    pub logging: LoggingArgs,
 }
 
 /// Settings of `serve`.
