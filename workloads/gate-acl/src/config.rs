@@ -3,8 +3,8 @@
 //! or logged.
 
 use clap::{Parser, Subcommand};
-use microfleet_common::migrations::MigrateArgs;
 use microfleet_common::database::DatabaseArgs;
+use microfleet_common::migrations::MigrateArgs;
 use microfleet_common::service::{LoggingArgs, ServiceArgs};
 
 /// gate-acl-service: the access-control list at the venue gates, on its own PostgreSQL.

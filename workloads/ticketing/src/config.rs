@@ -2,8 +2,8 @@
 //! factor); `--help` lists them. Secrets (the database URL, the admin key) are never shown or logged.
 
 use clap::{Parser, Subcommand};
-use microfleet_common::migrations::MigrateArgs;
 use microfleet_common::database::DatabaseArgs;
+use microfleet_common::migrations::MigrateArgs;
 use microfleet_common::service::{LoggingArgs, ServiceArgs};
 
 /// ticketing-service: merchants, events, orders, payments, refunds and tickets, on its own PostgreSQL.
