@@ -4,11 +4,8 @@
 //! nothing about what they do.
 
 use std::{
-    io::{Read, Write},
-    net::TcpStream,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    time::Duration,
 };
 
 use crate::tools;
@@ -65,17 +62,7 @@ pub fn uninstall_chart() {
     assert!(ok || text.contains("not found"), "helm uninstall failed:\n{text}");
 }
 
-/// A plain HTTP/1.0 GET on 127.0.0.1: (status, body), or `None` when nothing answers.
-pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, body.to_string()))
-}
+pub use microfleet_common::plain_http::get as http_get;
 
 /// The value of the series `series` (name and labels exactly as exported) in a Prometheus text page.
 pub fn sample(metrics: &str, series: &str) -> Option<f64> {

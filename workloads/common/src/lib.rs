@@ -1,8 +1,10 @@
 //! What every Microfleet binary (the operator and the workloads) shares: logging set-up and SIGTERM
 //! handling. With the `service` feature, what every ticketing service repeats: the HTTP service skeleton
 //! (`service`, `http_metrics`, `api_error`, `json_body`, `api_key`, `refusal`), its PostgreSQL database (`database`,
-//! `migrations`) and the messaging tables (`outbox`, `inbox`). Nothing domain-specific belongs here.
+//! `migrations`) and the messaging tables (`outbox`, `inbox`); for their tests, `test_database` and `test_request`.
+//! `plain_http` is a dependency-free GET for local checks of admin endpoints. Nothing domain-specific belongs here.
 
+pub mod plain_http;
 pub mod shutdown;
 pub mod telemetry;
 
@@ -28,3 +30,5 @@ pub mod refusal;
 pub mod service;
 #[cfg(feature = "service")]
 pub mod test_database;
+#[cfg(feature = "service")]
+pub mod test_request;

@@ -6,20 +6,19 @@
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::Router;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use jiff::{SignedDuration, Timestamp};
+use microfleet_common::{plain_http::get as http_get, test_request::call};
 use microfleet_gate_acl::http::{self, ApiKeys};
 use serde_json::{json, Value};
 use support::{event, fresh_database, state, ticket_id, EVENT, SEED, VIP};
-use tower::ServiceExt;
 
 const ADMIN: &str = "0123456789abcdef-test-admin";
 const GATE: &str = "0123456789abcdef-test-gate";
@@ -31,18 +30,6 @@ async fn app(name: &str) -> (Router, deadpool_postgres::Pool) {
         gate: microfleet_common::api_key::ApiKey::new(GATE).unwrap(),
     };
     (http::router(state(pool.clone()), keys), pool)
-}
-
-async fn call(app: &Router, method: Method, path: &str, body: Option<&str>, key: Option<&str>) -> (StatusCode, Value) {
-    let mut request = Request::builder().method(method).uri(path).header("content-type", "application/json");
-    if let Some(key) = key {
-        request = request.header("authorization", format!("Bearer {key}"));
-    }
-    let request = request.body(body.map_or_else(Body::empty, |body| Body::from(body.to_string()))).unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 22).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
 fn scan_body(qr: &str, gate: i64, direction: &str, nonce: &str) -> String {
@@ -320,16 +307,6 @@ async fn the_served_openapi_document_is_the_checked_in_file_and_lists_every_rout
     let (status, keys) = call(&app, Method::GET, "/v1/keys", None, None).await;
     assert_eq!((status, keys["keys"][0]["crv"].as_str()), (StatusCode::OK, Some("Ed25519")));
     assert!(served["paths"]["/v1/keys"]["get"].is_object());
-}
-
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).ok()?;
-    let status = answer.split(' ').nth(1)?.parse().ok()?;
-    Some((status, answer))
 }
 
 #[tokio::test]

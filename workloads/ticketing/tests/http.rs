@@ -4,19 +4,18 @@
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::Router;
 use jiff::SignedDuration;
 use microfleet_common::api_key::ApiKey;
+use microfleet_common::{plain_http::get as http_get, test_request::call};
 use microfleet_ticketing::http::{self, AppState};
 use serde_json::{json, Value};
 use support::{event_on_sale, fresh_database};
-use tower::ServiceExt;
 
 const KEY: &str = "0123456789abcdef-test-admin";
 
@@ -24,18 +23,6 @@ async fn app(name: &str) -> (Router, deadpool_postgres::Pool) {
     let (pool, _) = fresh_database(name, 4).await;
     let state = AppState { pool: pool.clone(), order_hold: SignedDuration::from_mins(15) };
     (http::router(state, ApiKey::new(KEY).unwrap()), pool)
-}
-
-async fn call(app: &Router, method: Method, path: &str, body: Option<&str>, key: Option<&str>) -> (StatusCode, Value) {
-    let mut request = Request::builder().method(method).uri(path).header("content-type", "application/json");
-    if let Some(key) = key {
-        request = request.header("authorization", format!("Bearer {key}"));
-    }
-    let request = request.body(body.map_or_else(Body::empty, |body| Body::from(body.to_string()))).unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 22).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
 #[tokio::test]
@@ -201,16 +188,6 @@ async fn the_served_openapi_document_is_the_checked_in_file_and_lists_every_rout
         let (status, _) = call(&app, method.to_uppercase().parse().unwrap(), example, None, None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {example} is routed (behind the key)");
     }
-}
-
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).ok()?;
-    let status = answer.split(' ').nth(1)?.parse().ok()?;
-    Some((status, answer))
 }
 
 #[tokio::test]
