@@ -1,0 +1,314 @@
+//! The Kafka sink against the real broker (`scripts/kafka.sh up`, at `MICROFLEET_KAFKA_BOOTSTRAP`; the tests
+//! fail without it): the fetcher binary, run as its pod runs it, delivers the sample clustering service's
+//! list into a topic in one transaction. A `read_committed` reader sees the whole list or nothing; a
+//! `read_uncommitted` reader sees the aborted records too (proof that a transaction was used), and a good
+//! run after a failed one is visible at once (proof that the failed one's transaction was aborted, not left
+//! open).
+
+use std::{
+    collections::HashSet,
+    net::SocketAddr,
+    process::{Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use microfleet_crds::contract::{FailureClass, RunSummary};
+use microfleet_demo::{
+    clustering::{self, Fault},
+    spawn,
+};
+use rdkafka::{
+    admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
+    client::DefaultClientContext,
+    consumer::{BaseConsumer, Consumer},
+    error::KafkaError,
+    message::{Headers, Message},
+    ClientConfig, Offset, TopicPartitionList,
+};
+
+fn bootstrap() -> String {
+    std::env::var("MICROFLEET_KAFKA_BOOTSTRAP").unwrap_or_else(|_| {
+        panic!("MICROFLEET_KAFKA_BOOTSTRAP is not set: start a broker with `eval \"$(scripts/kafka.sh up)\"`")
+    })
+}
+
+/// A topic name of its own for each test and process.
+fn topic_name(test: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("fetcher-{test}-{}-{nanos}", std::process::id())
+}
+
+async fn create_topic(test: &str) -> String {
+    let name = topic_name(test);
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", bootstrap()).create().unwrap();
+    let results = admin
+        .create_topics(&[NewTopic::new(&name, 3, TopicReplication::Fixed(1))], &AdminOptions::new())
+        .await
+        .unwrap();
+    for result in results {
+        result.unwrap_or_else(|(topic, code)| panic!("creating {topic}: {code}"));
+    }
+    name
+}
+
+/// One record as a reader sees it.
+#[derive(Debug)]
+struct Record {
+    key: Option<String>,
+    value: serde_json::Value,
+    run: Option<String>,
+}
+
+/// Every record of `topic` a reader with this `isolation.level` sees, from the beginning to the end of
+/// each partition.
+async fn read(topic: &str, isolation: &'static str) -> Vec<Record> {
+    let topic = topic.to_string();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap())
+            .set("group.id", format!("reader-{topic}-{isolation}"))
+            .set("isolation.level", isolation)
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true")
+            .create()
+            .unwrap();
+        let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10)).unwrap();
+        let partitions = metadata.topics()[0].partitions().len();
+        let mut assignment = TopicPartitionList::new();
+        for partition in 0..partitions {
+            assignment.add_partition_offset(&topic, partition as i32, Offset::Beginning).unwrap();
+        }
+        consumer.assign(&assignment).unwrap();
+        let (mut records, mut ended, deadline) = (Vec::new(), HashSet::new(), Instant::now() + Duration::from_secs(30));
+        while ended.len() < partitions {
+            assert!(Instant::now() < deadline, "{topic}: no end of partitions within 30 s ({isolation})");
+            match consumer.poll(Duration::from_millis(500)) {
+                None => {}
+                Some(Err(KafkaError::PartitionEOF(partition))) => {
+                    ended.insert(partition);
+                }
+                Some(Err(error)) => panic!("reading {topic}: {error}"),
+                Some(Ok(message)) => records.push(Record {
+                    key: message.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                    value: serde_json::from_slice(message.payload().unwrap_or_default()).unwrap(),
+                    run: message.headers().and_then(|h| {
+                        h.iter()
+                            .find(|h| h.key == "microfleet-run")
+                            .and_then(|h| h.value)
+                            .map(|v| String::from_utf8_lossy(v).into_owned())
+                    }),
+                }),
+            }
+        }
+        records
+    })
+    .await
+    .unwrap()
+}
+
+/// A run's outcome.
+struct Outcome {
+    output: Output,
+    summary: RunSummary,
+}
+
+impl Outcome {
+    fn logs(&self) -> String {
+        format!("{}{}", String::from_utf8_lossy(&self.output.stdout), String::from_utf8_lossy(&self.output.stderr))
+    }
+    fn message(&self) -> String {
+        self.summary.message.clone().unwrap_or_default()
+    }
+    fn assert_class(&self, class: Option<FailureClass>) {
+        assert_eq!(self.summary.failure_class, class, "{}", self.logs());
+        assert_eq!(self.output.status.code(), Some(class.map_or(0, FailureClass::exit_code)), "{}", self.logs());
+    }
+}
+
+/// The kafka sink's settings for `topic` on the test broker; `edit` is merged into them.
+fn kafka_sink(topic: &str, edit: serde_json::Value) -> serde_json::Value {
+    let mut sink = serde_json::json!({
+        "bootstrapServers": [bootstrap()], "topic": topic, "keyField": "/user_id", "timeoutSeconds": 10,
+    });
+    if let (Some(sink), serde_json::Value::Object(edit)) = (sink.as_object_mut(), edit) {
+        sink.extend(edit);
+    }
+    sink
+}
+
+/// Runs the fetcher binary as its pod runs it, as run `run_id`, fetching from the sample clustering
+/// service (`source`) into the Kafka sink `sink`, with these `checks`; `sigterm_after` may stop it.
+async fn run(
+    run_id: &str,
+    source: clustering::Config,
+    sink: serde_json::Value,
+    checks: serde_json::Value,
+    sigterm_after: Option<Duration>,
+) -> Outcome {
+    let (router, _clustering) = clustering::router(source);
+    let addr: SocketAddr = spawn(router, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let plan = serde_json::json!({
+        "source": {
+            "url": format!("http://{addr}/v1/users"), "method": "GET", "format": "json", "itemPath": "/users",
+            "timeouts": {"connectSeconds": 2, "requestSeconds": 5},
+            "pagination": {"type": "cursor", "cursorPath": "/next_cursor", "pageSize": 1000, "pageParam": "page",
+                "firstPage": 1, "offsetParam": "offset", "sizeParam": "limit", "cursorParam": "cursor", "maxPages": 1000},
+        },
+        "sink": {"kafka": sink},
+        "retry": {"attempts": 2, "initialBackoffSeconds": 1, "maxBackoffSeconds": 1},
+        "checks": checks,
+    });
+    let log = std::env::temp_dir().join(format!("microfleet-kafka-{run_id}-{}.json", std::process::id()));
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_microfleet-fetcher"));
+    cmd.arg("run")
+        .env("MICROFLEET_FETCH_PLAN", plan.to_string())
+        .env("MICROFLEET_RUN_ID", run_id)
+        .env("MICROFLEET_CLUSTER_FETCH", "promo/promo-users")
+        .env("MICROFLEET_TERMINATION_LOG", &log)
+        .env("MICROFLEET_LOG_FORMAT", "json")
+        .env_remove("MICROFLEET_PUSHGATEWAY_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let output = tokio::task::spawn_blocking(move || {
+        let child = cmd.spawn().unwrap();
+        if let Some(delay) = sigterm_after {
+            std::thread::sleep(delay);
+            let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        }
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let text = std::fs::read_to_string(&log).unwrap_or_else(|_| {
+        panic!(
+            "no summary; logs:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let _ = std::fs::remove_file(&log);
+    Outcome { output, summary: RunSummary::from_termination_message(&text).expect("the summary is JSON") }
+}
+
+/// The id of run `n` into `topic` (its own: runs with one id share a `transactional.id` and fence each other).
+fn run_id(topic: &str, n: u32) -> String {
+    format!("{topic}-{n}")
+}
+
+fn users(users: u64) -> clustering::Config {
+    clustering::Config { users, default_limit: 1000, ..Default::default() }
+}
+
+fn checks() -> serde_json::Value {
+    serde_json::json!({"minItems": 1, "maxItemBytes": 1048576})
+}
+
+/// `read_committed` sees exactly `users` records of `run`, each user once, keyed by its user_id.
+fn assert_whole_list(records: &[Record], users: u64, run: &str) {
+    assert_eq!(records.len() as u64, users, "read_committed must see the whole list");
+    let ids: HashSet<u64> = records.iter().map(|r| r.value["user_id"].as_u64().expect("a user_id")).collect();
+    assert_eq!(ids.len() as u64, users, "duplicates or gaps");
+    for record in records {
+        assert_eq!(record.key.as_deref(), Some(record.value["user_id"].to_string().as_str()), "key from keyField");
+        assert_eq!(record.run.as_deref(), Some(run), "header microfleet-run");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_delivers_the_whole_list_in_one_committed_transaction_keyed_by_key_field() {
+    let topic = create_topic("whole").await;
+    let out = run(&run_id(&topic, 1), users(2500), kafka_sink(&topic, serde_json::json!({})), checks(), None).await;
+    out.assert_class(None);
+    assert_eq!(out.summary.items, 2500);
+    assert_whole_list(&read(&topic, "read_committed").await, 2500, &run_id(&topic, 1));
+    assert_eq!(read(&topic, "read_uncommitted").await.len(), 2500, "nothing but the list was written");
+}
+
+/// After a failed run: nothing of it for `read_committed`, its records for `read_uncommitted` (they were
+/// produced, in a transaction that was aborted), and a good run's list visible at once.
+async fn assert_aborted_then_a_good_run_is_visible(topic: &str, failed: &Outcome) {
+    let committed = read(topic, "read_committed").await;
+    assert!(committed.is_empty(), "read_committed sees {} records of a failed run", committed.len());
+    let uncommitted = read(topic, "read_uncommitted").await;
+    assert!(!uncommitted.is_empty(), "the failed run produced nothing, so its transaction proves nothing");
+    assert!(uncommitted.len() as i64 <= failed.summary.items, "{} records, {:?}", uncommitted.len(), failed.summary);
+    let good = run(&run_id(topic, 2), users(1200), kafka_sink(topic, serde_json::json!({})), checks(), None).await;
+    good.assert_class(None);
+    let committed = read(topic, "read_committed").await;
+    assert_whole_list(&committed, 1200, &run_id(topic, 2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_failing_mid_way_leaves_nothing_visible_to_read_committed() {
+    let broken_page_3 = vec![Fault::Status { page: 2, status: 500, retry_after: None, times: u32::MAX }];
+    let cases = [
+        (
+            "max_items_exceeded",
+            users(2500),
+            serde_json::json!({"minItems": 1, "maxItems": 2000, "maxItemBytes": 1048576}),
+            FailureClass::Checks,
+            "2000",
+        ),
+        (
+            "source_breaks_after_two_pages",
+            clustering::Config { faults: broken_page_3, ..users(5000) },
+            checks(),
+            FailureClass::Source,
+            "page 3",
+        ),
+    ];
+    for (case, source, checks, class, says) in cases {
+        let topic = create_topic(case).await;
+        let out = run(&run_id(&topic, 1), source, kafka_sink(&topic, serde_json::json!({})), checks, None).await;
+        out.assert_class(Some(class));
+        assert!(out.message().contains(says), "{case}: {}", out.message());
+        assert_aborted_then_a_good_run_is_visible(&topic, &out).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_mid_run_aborts_the_transaction() {
+    let topic = create_topic("sigterm").await;
+    let slow: Vec<Fault> =
+        (0..20).map(|page| Fault::Delay { page, delay: Duration::from_millis(300), times: 1 }).collect();
+    let source = clustering::Config { faults: slow, ..users(20_000) };
+    let sink = kafka_sink(&topic, serde_json::json!({}));
+    let out = run(&run_id(&topic, 1), source, sink, checks(), Some(Duration::from_millis(2500))).await;
+    out.assert_class(Some(FailureClass::Interrupted));
+    assert!(out.summary.items > 0 && out.summary.items < 20_000, "{:?}", out.summary);
+    assert_aborted_then_a_good_run_is_visible(&topic, &out).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_topic_fails_as_sink_naming_the_topic() {
+    let topic = topic_name("missing");
+    let out = run(&run_id(&topic, 1), users(100), kafka_sink(&topic, serde_json::json!({})), checks(), None).await;
+    out.assert_class(Some(FailureClass::Sink));
+    assert!(out.message().contains(&format!("topic {topic} does not exist")), "{}", out.message());
+    assert_eq!(out.summary.items, 0, "the topic is checked before the source is read");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_broker_fails_as_sink_after_the_retries() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let sink =
+        serde_json::json!({"bootstrapServers": [format!("127.0.0.1:{port}")], "topic": "t", "timeoutSeconds": 2});
+    let started = Instant::now();
+    let out = run(&run_id("unreachable", 1), users(100), sink, checks(), None).await;
+    out.assert_class(Some(FailureClass::Sink));
+    let message = out.message();
+    assert!(message.contains(&format!("no answer from the brokers 127.0.0.1:{port}")), "{message}");
+    assert!(message.contains("after 2 attempt(s)"), "{message}");
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_sasl_credentials_are_a_config_failure_naming_the_secret() {
+    let secret = serde_json::json!({"name": "promo-kafka", "key": "password"});
+    let sasl = serde_json::json!({"sasl": {"mechanism": "SCRAM-SHA-512", "username": secret, "password": secret}});
+    let out = run(&run_id("sasl", 1), users(100), kafka_sink("t", sasl), checks(), None).await;
+    out.assert_class(Some(FailureClass::Config));
+    assert!(out.message().contains("MICROFLEET_SINK_KAFKA_SASL_USERNAME is not set"), "{}", out.message());
+    assert!(out.message().contains("\"promo-kafka\""), "{}", out.message());
+}
