@@ -312,3 +312,23 @@ async fn missing_sasl_credentials_are_a_config_failure_naming_the_secret() {
     assert!(out.message().contains("MICROFLEET_SINK_KAFKA_SASL_USERNAME is not set"), "{}", out.message());
     assert!(out.message().contains("\"promo-kafka\""), "{}", out.message());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_started_again_fences_the_first_attempt_and_only_its_list_is_committed() {
+    let topic = create_topic("fenced").await;
+    let slow: Vec<Fault> =
+        (0..10).map(|page| Fault::Delay { page, delay: Duration::from_millis(400), times: 1 }).collect();
+    let zombie_source = clustering::Config { faults: slow, ..users(10_000) };
+    let sink = kafka_sink(&topic, serde_json::json!({}));
+    let id = run_id(&topic, 1);
+    let zombie = run(&id, zombie_source, sink.clone(), checks(), None);
+    let again = async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        run(&id, users(1200), sink.clone(), checks(), None).await
+    };
+    let (zombie, again) = tokio::join!(zombie, again);
+    again.assert_class(None);
+    zombie.assert_class(Some(FailureClass::Sink));
+    assert!(zombie.message().contains("fenced this one"), "{}", zombie.message());
+    assert_whole_list(&read(&topic, "read_committed").await, 1200, &id);
+}

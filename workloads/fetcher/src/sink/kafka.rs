@@ -138,6 +138,12 @@ impl KafkaSink {
                 self.servers
             ),
             Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => self.no_topic(),
+            Some(RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch) => {
+                format!(
+                    "sink kafka: another producer of this run (the same transactional.id) took over and fenced this \
+                     one ({error}): the run was started again, and the newer attempt delivers it"
+                )
+            }
             Some(RDKafkaErrorCode::OperationTimedOut | RDKafkaErrorCode::RequestTimedOut) => format!(
                 "sink kafka: no answer from the brokers {} within {} s ({error}): are they up and reachable?",
                 self.servers,
@@ -245,7 +251,9 @@ impl KafkaSink {
             match delivery.await {
                 Ok(Ok(_)) => {}
                 Ok(Err((error, _))) => {
-                    let fault = self.fault(&error);
+                    // a fatal error (e.g. fenced) purges the queue: report the cause, not the purge
+                    let fatal = self.producer.client().fatal_error().map(|(code, _)| code);
+                    let fault = self.fault(&fatal.map_or(error, KafkaError::MessageProduction));
                     return Err(Fault::permanent(format!("a record was not delivered: {fault}")));
                 }
                 Err(_) => return Err(Fault::permanent("sink kafka: the producer dropped a record")),
