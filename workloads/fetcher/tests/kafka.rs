@@ -146,6 +146,18 @@ async fn run(
     checks: serde_json::Value,
     sigterm_after: Option<Duration>,
 ) -> Outcome {
+    run_with_env(run_id, source, sink, checks, sigterm_after, &[]).await
+}
+
+/// [`run`], with these extra environment variables (the credentials the kubelet would fill in).
+async fn run_with_env(
+    run_id: &str,
+    source: clustering::Config,
+    sink: serde_json::Value,
+    checks: serde_json::Value,
+    sigterm_after: Option<Duration>,
+    env: &[(&str, &str)],
+) -> Outcome {
     let (router, _clustering) = clustering::router(source);
     let addr: SocketAddr = spawn(router, "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let plan = serde_json::json!({
@@ -169,7 +181,8 @@ async fn run(
         .env("MICROFLEET_LOG_FORMAT", "json")
         .env_remove("MICROFLEET_PUSHGATEWAY_URL")
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        .envs(env.iter().copied());
     let output = tokio::task::spawn_blocking(move || {
         let child = cmd.spawn().unwrap();
         if let Some(delay) = sigterm_after {
@@ -331,4 +344,49 @@ async fn a_run_started_again_fences_the_first_attempt_and_only_its_list_is_commi
     zombie.assert_class(Some(FailureClass::Sink));
     assert!(zombie.message().contains("fenced this one"), "{}", zombie.message());
     assert_whole_list(&read(&topic, "read_committed").await, 1200, &id);
+}
+
+/// The password of the test broker's SASL users (`scripts/kafka.sh`).
+const SASL_PASSWORD: &str = "microfleet-test-password";
+
+fn sasl_bootstrap() -> String {
+    std::env::var("MICROFLEET_KAFKA_SASL_BOOTSTRAP").unwrap_or_else(|_| {
+        panic!("MICROFLEET_KAFKA_SASL_BOOTSTRAP is not set: start a broker with `eval \"$(scripts/kafka.sh up)\"`")
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sasl_logins_deliver_and_refusals_say_why_without_the_password() {
+    let cases = [
+        ("plain", "PLAIN", "microfleet", SASL_PASSWORD, None, ""),
+        ("scram_sha_512", "SCRAM-SHA-512", "microfleet", SASL_PASSWORD, None, ""),
+        (
+            "wrong_password",
+            "PLAIN",
+            "microfleet",
+            "not-the-password",
+            Some(FailureClass::Sink),
+            "refused the SASL login",
+        ),
+        ("authorization_refused", "PLAIN", "nobody", SASL_PASSWORD, Some(FailureClass::Sink), "refused authorization"),
+    ];
+    for (case, mechanism, user, password, class, says) in cases {
+        let topic = create_topic(case).await;
+        let secret = |key: &str| serde_json::json!({"name": "promo-kafka", "key": key});
+        let sink = kafka_sink(
+            &topic,
+            serde_json::json!({
+                "bootstrapServers": [sasl_bootstrap()], "timeoutSeconds": 5,
+                "sasl": {"mechanism": mechanism, "username": secret("username"), "password": secret("password")},
+            }),
+        );
+        let env = [("MICROFLEET_SINK_KAFKA_SASL_USERNAME", user), ("MICROFLEET_SINK_KAFKA_SASL_PASSWORD", password)];
+        let out = run_with_env(&run_id(&topic, 1), users(1200), sink, checks(), None, &env).await;
+        out.assert_class(class);
+        assert!(out.message().contains(says), "{case}: {}", out.message());
+        assert!(!out.logs().contains(password), "{case}: the password reached the logs:\n{}", out.logs());
+        if class.is_none() {
+            assert_whole_list(&read(&topic, "read_committed").await, 1200, &run_id(&topic, 1));
+        }
+    }
 }

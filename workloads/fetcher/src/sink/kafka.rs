@@ -9,12 +9,13 @@
 
 use std::sync::{
     atomic::{AtomicBool, AtomicU32, Ordering},
-    Arc,
+    Arc, Mutex,
 };
 use std::time::Duration;
 
 use microfleet_crds::clusterfetch::KafkaSink as KafkaSinkSpec;
 use rdkafka::{
+    client::ClientContext,
     config::ClientConfig,
     error::{KafkaError, RDKafkaErrorCode},
     message::{Header, OwnedHeaders},
@@ -33,10 +34,36 @@ use crate::{
 /// its partitions at most that long.
 const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(900);
 
+/// The producer's client context: keeps why the brokers refused the login, which shows only there (the
+/// call waiting on the brokers just times out).
+#[derive(Default, Clone)]
+struct Context {
+    refused_login: Arc<Mutex<Option<String>>>,
+}
+
+impl ClientContext for Context {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::debug!(%error, reason, "Kafka client error");
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Authentication) {
+            if let Ok(mut refused) = self.refused_login.lock() {
+                *refused = Some(reason.to_string());
+            }
+        }
+    }
+}
+
+impl Context {
+    fn refused_login(&self) -> Option<String> {
+        self.refused_login.lock().ok().and_then(|refused| refused.clone())
+    }
+}
+
 /// A Kafka topic of one run, written in one transaction.
 #[derive(Clone)]
 pub struct KafkaSink {
-    producer: FutureProducer,
+    producer: FutureProducer<Context>,
+    /// The producer's context (shared with it), for its last error.
+    context: Context,
     topic: String,
     key_field: Option<String>,
     run_id: String,
@@ -87,11 +114,13 @@ impl KafkaSink {
             config.set("sasl.mechanism", sasl.mechanism.as_str()).set("sasl.username", username);
             config.set("sasl.password", password);
         }
-        let producer: FutureProducer = config
-            .create()
+        let context = Context::default();
+        let producer: FutureProducer<Context> = config
+            .create_with_context(context.clone())
             .map_err(|e| Fault::permanent(format!("spec.sink.kafka: the Kafka client refused its settings: {e}")))?;
         Ok(KafkaSink {
             producer,
+            context,
             topic: spec.topic.clone(),
             key_field: spec.key_field.clone(),
             run_id: run_id.to_string(),
@@ -106,7 +135,7 @@ impl KafkaSink {
     /// Runs a blocking producer call on the blocking pool.
     async fn blocking<T: Send + 'static>(
         &self,
-        call: impl FnOnce(&FutureProducer) -> Result<T, KafkaError> + Send + 'static,
+        call: impl FnOnce(&FutureProducer<Context>) -> Result<T, KafkaError> + Send + 'static,
     ) -> Result<T, Fault> {
         let producer = self.producer.clone();
         let joined = tokio::task::spawn_blocking(move || call(&producer)).await;
@@ -118,11 +147,18 @@ impl KafkaSink {
 
     /// The fault a Kafka error stands for: transient when the client says a retry may succeed.
     fn fault(&self, error: &KafkaError) -> Fault {
-        let code = error.rdkafka_error_code();
-        let retriable = match error {
+        let timed_out =
+            |code| matches!(code, Some(RDKafkaErrorCode::OperationTimedOut | RDKafkaErrorCode::RequestTimedOut));
+        let mut code = error.rdkafka_error_code();
+        let mut retriable = match error {
             KafkaError::Transaction(e) => e.is_retriable(),
-            _ => matches!(code, Some(RDKafkaErrorCode::OperationTimedOut | RDKafkaErrorCode::RequestTimedOut)),
+            _ => timed_out(code),
         };
+        let refused_login = self.context.refused_login().filter(|_| timed_out(code));
+        if refused_login.is_some() {
+            // the call timed out because the login was refused: no retry will change that
+            (code, retriable) = (Some(RDKafkaErrorCode::Authentication), false);
+        }
         let message = match code {
             Some(
                 RDKafkaErrorCode::TransactionalIdAuthorizationFailed
@@ -134,11 +170,14 @@ impl KafkaSink {
                 self.servers, self.topic
             ),
             Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed) => format!(
-                "sink kafka: the brokers {} refused the SASL login ({error}): check spec.sink.kafka.sasl and its Secrets",
-                self.servers
+                "sink kafka: the brokers {} refused the SASL login ({}): check spec.sink.kafka.sasl and its Secrets",
+                self.servers,
+                refused_login.unwrap_or_else(|| error.to_string())
             ),
             Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => self.no_topic(),
-            Some(RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch) => {
+            Some(
+                RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch,
+            ) => {
                 format!(
                     "sink kafka: another producer of this run (the same transactional.id) took over and fenced this \
                      one ({error}): the run was started again, and the newer attempt delivers it"
