@@ -3,7 +3,7 @@
 //! list into a topic in one transaction. A `read_committed` reader sees the whole list or nothing; a
 //! `read_uncommitted` reader sees the aborted records too (proof that a transaction was used), and a good
 //! run after a failed one is visible at once (proof that the failed one's transaction was aborted, not left
-//! open).
+//! open). The test that freezes the broker (`kill -STOP`, its PID from `MICROFLEET_KAFKA_DIR`) runs alone.
 
 use std::{
     collections::HashSet,
@@ -12,9 +12,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use microfleet_crds::contract::{FailureClass, RunSummary};
+use microfleet_crds::contract::{FailureClass, RunSummary, RECEIVER_MAY_HOLD_LIST};
 use microfleet_demo::{
-    clustering::{self, Fault},
+    clustering::{self, Fault, Paging},
     spawn,
 };
 use rdkafka::{
@@ -25,6 +25,12 @@ use rdkafka::{
     message::{Headers, Message},
     ClientConfig, Offset, TopicPartitionList,
 };
+
+/// The broker: the tests share it (read), the one that freezes it has it alone (write).
+fn broker() -> &'static tokio::sync::RwLock<()> {
+    static BROKER: std::sync::OnceLock<tokio::sync::RwLock<()>> = std::sync::OnceLock::new();
+    BROKER.get_or_init(|| tokio::sync::RwLock::new(()))
+}
 
 fn bootstrap() -> String {
     std::env::var("MICROFLEET_KAFKA_BOOTSTRAP").unwrap_or_else(|_| {
@@ -158,19 +164,28 @@ async fn run_with_env(
     sigterm_after: Option<Duration>,
     env: &[(&str, &str)],
 ) -> Outcome {
+    let pagination = match source.paging {
+        Paging::Page => serde_json::json!({"type": "page"}),
+        _ => serde_json::json!({"type": "cursor", "cursorPath": "/next_cursor"}),
+    };
     let (router, _clustering) = clustering::router(source);
     let addr: SocketAddr = spawn(router, "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let plan = serde_json::json!({
         "source": {
             "url": format!("http://{addr}/v1/users"), "method": "GET", "format": "json", "itemPath": "/users",
             "timeouts": {"connectSeconds": 2, "requestSeconds": 5},
-            "pagination": {"type": "cursor", "cursorPath": "/next_cursor", "pageSize": 1000, "pageParam": "page",
-                "firstPage": 1, "offsetParam": "offset", "sizeParam": "limit", "cursorParam": "cursor", "maxPages": 1000},
+            "pagination": pagination,
         },
         "sink": {"kafka": sink},
         "retry": {"attempts": 2, "initialBackoffSeconds": 1, "maxBackoffSeconds": 1},
         "checks": checks,
     });
+    let defaults = serde_json::json!({"pageSize": 1000, "pageParam": "page", "firstPage": 1, "offsetParam": "offset",
+        "sizeParam": "limit", "cursorParam": "cursor", "maxPages": 1000});
+    let mut plan = plan;
+    if let (Some(pagination), Some(defaults)) = (plan["source"]["pagination"].as_object_mut(), defaults.as_object()) {
+        pagination.extend(defaults.clone());
+    }
     let log = std::env::temp_dir().join(format!("microfleet-kafka-{run_id}-{}.json", std::process::id()));
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_microfleet-fetcher"));
     cmd.arg("run")
@@ -230,6 +245,7 @@ fn assert_whole_list(records: &[Record], users: u64, run: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_delivers_the_whole_list_in_one_committed_transaction_keyed_by_key_field() {
+    let _shared = broker().read().await;
     let topic = create_topic("whole").await;
     let out = run(&run_id(&topic, 1), users(2500), kafka_sink(&topic, serde_json::json!({})), checks(), None).await;
     out.assert_class(None);
@@ -254,6 +270,7 @@ async fn assert_aborted_then_a_good_run_is_visible(topic: &str, failed: &Outcome
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_failing_mid_way_leaves_nothing_visible_to_read_committed() {
+    let _shared = broker().read().await;
     let broken_page_3 = vec![Fault::Status { page: 2, status: 500, retry_after: None, times: u32::MAX }];
     let cases = [
         (
@@ -282,6 +299,7 @@ async fn a_run_failing_mid_way_leaves_nothing_visible_to_read_committed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_mid_run_aborts_the_transaction() {
+    let _shared = broker().read().await;
     let topic = create_topic("sigterm").await;
     let slow: Vec<Fault> =
         (0..20).map(|page| Fault::Delay { page, delay: Duration::from_millis(300), times: 1 }).collect();
@@ -295,6 +313,7 @@ async fn sigterm_mid_run_aborts_the_transaction() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_topic_fails_as_sink_naming_the_topic() {
+    let _shared = broker().read().await;
     let topic = topic_name("missing");
     let out = run(&run_id(&topic, 1), users(100), kafka_sink(&topic, serde_json::json!({})), checks(), None).await;
     out.assert_class(Some(FailureClass::Sink));
@@ -304,6 +323,7 @@ async fn a_missing_topic_fails_as_sink_naming_the_topic() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unreachable_broker_fails_as_sink_after_the_retries() {
+    let _shared = broker().read().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let sink =
         serde_json::json!({"bootstrapServers": [format!("127.0.0.1:{port}")], "topic": "t", "timeoutSeconds": 2});
@@ -318,6 +338,7 @@ async fn an_unreachable_broker_fails_as_sink_after_the_retries() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn missing_sasl_credentials_are_a_config_failure_naming_the_secret() {
+    let _shared = broker().read().await;
     let secret = serde_json::json!({"name": "promo-kafka", "key": "password"});
     let sasl = serde_json::json!({"sasl": {"mechanism": "SCRAM-SHA-512", "username": secret, "password": secret}});
     let out = run(&run_id("sasl", 1), users(100), kafka_sink("t", sasl), checks(), None).await;
@@ -328,6 +349,7 @@ async fn missing_sasl_credentials_are_a_config_failure_naming_the_secret() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_started_again_fences_the_first_attempt_and_only_its_list_is_committed() {
+    let _shared = broker().read().await;
     let topic = create_topic("fenced").await;
     let slow: Vec<Fault> =
         (0..10).map(|page| Fault::Delay { page, delay: Duration::from_millis(400), times: 1 }).collect();
@@ -357,6 +379,7 @@ fn sasl_bootstrap() -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sasl_logins_deliver_and_refusals_say_why_without_the_password() {
+    let _shared = broker().read().await;
     let cases = [
         ("plain", "PLAIN", "microfleet", SASL_PASSWORD, None, ""),
         ("scram_sha_512", "SCRAM-SHA-512", "microfleet", SASL_PASSWORD, None, ""),
@@ -389,4 +412,52 @@ async fn sasl_logins_deliver_and_refusals_say_why_without_the_password() {
             assert_whole_list(&read(&topic, "read_committed").await, 1200, &run_id(&topic, 1));
         }
     }
+}
+
+/// The test broker's process id, from `scripts/kafka.sh`'s PID file (`MICROFLEET_KAFKA_DIR`).
+fn broker_pid() -> String {
+    let dir = std::env::var("MICROFLEET_KAFKA_DIR").unwrap_or_else(|_| "/tmp/microfleet-kafka".into());
+    let file = format!("{dir}/kafka.pid");
+    let pid = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}: set MICROFLEET_KAFKA_DIR"));
+    pid.trim().to_string()
+}
+
+/// The broker frozen (SIGSTOP) until dropped (SIGCONT), even when the test fails.
+struct Frozen(String);
+
+impl Frozen {
+    fn freeze(pid: String) -> Frozen {
+        assert!(std::process::Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+        Frozen(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill").args(["-CONT", &self.0]).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_never_answered_is_commit_unknown_and_not_aborted() {
+    let _alone = broker().write().await;
+    let topic = create_topic("commit-unknown").await;
+    let pid = broker_pid();
+    // two full batches are delivered at once; the empty page that ends page paging comes 4 s late, and the
+    // broker freezes meanwhile, so the commit is sent to a broker that never answers
+    let late_end = vec![Fault::Delay { page: 2, delay: Duration::from_secs(4), times: 1 }];
+    let source = clustering::Config { paging: Paging::Page, faults: late_end, ..users(2000) };
+    let sink = kafka_sink(&topic, serde_json::json!({"timeoutSeconds": 2}));
+    let id = run_id(&topic, 1);
+    let frozen = async {
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        Frozen::freeze(pid)
+    };
+    let (out, frozen) = tokio::join!(run(&id, source, sink, checks(), None), frozen);
+    drop(frozen);
+    out.assert_class(Some(FailureClass::CommitUnknown));
+    assert_eq!(out.summary.items, 2000, "{:?}", out.summary);
+    assert!(out.message().contains(RECEIVER_MAY_HOLD_LIST), "{}", out.message());
+    assert!(out.message().contains("sink kafka commit"), "{}", out.message());
+    assert!(!out.logs().contains("aborting the Kafka transaction"), "an unknown commit must not be aborted");
 }
