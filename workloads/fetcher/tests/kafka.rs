@@ -461,3 +461,31 @@ async fn a_commit_never_answered_is_commit_unknown_and_not_aborted() {
     assert!(out.message().contains("sink kafka commit"), "{}", out.message());
     assert!(!out.logs().contains("aborting the Kafka transaction"), "an unknown commit must not be aborted");
 }
+
+fn tls_env(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: start a broker with `eval \"$(scripts/kafka.sh up)\"`"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_with_the_brokers_ca_delivers_and_without_it_fails_naming_tls() {
+    let _shared = broker().read().await;
+    let ca = std::fs::read_to_string(tls_env("MICROFLEET_KAFKA_TLS_CA")).unwrap();
+    let with_ca = serde_json::json!({"tls": {"caSecretKeyRef": {"name": "promo-kafka", "key": "ca.crt"}}});
+    let cases = [
+        ("tls_with_ca", with_ca, vec![("MICROFLEET_SINK_KAFKA_CA_PEM", ca.as_str())], None, ""),
+        ("tls_system_roots", serde_json::json!({"tls": {}}), vec![], Some(FailureClass::Sink), "TLS handshake"),
+    ];
+    for (case, tls, env, class, says) in cases {
+        let topic = create_topic(case).await;
+        let mut sink = kafka_sink(&topic, tls);
+        sink["bootstrapServers"] = serde_json::json!([tls_env("MICROFLEET_KAFKA_TLS_BOOTSTRAP")]);
+        sink["timeoutSeconds"] = serde_json::json!(5);
+        let out = run_with_env(&run_id(&topic, 1), users(1200), sink, checks(), None, &env).await;
+        out.assert_class(class);
+        assert!(out.message().contains(says), "{case}: {}", out.message());
+        if class.is_none() {
+            assert_whole_list(&read(&topic, "read_committed").await, 1200, &run_id(&topic, 1));
+        }
+    }
+}

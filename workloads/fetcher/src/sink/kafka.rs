@@ -34,27 +34,28 @@ use crate::{
 /// its partitions at most that long.
 const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(900);
 
-/// The producer's client context: keeps why the brokers refused the login, which shows only there (the
-/// call waiting on the brokers just times out).
+/// The producer's client context: keeps why the brokers refused the login or the TLS handshake failed,
+/// which shows only there (the call waiting on the brokers just times out).
 #[derive(Default, Clone)]
 struct Context {
-    refused_login: Arc<Mutex<Option<String>>>,
+    refusal: Arc<Mutex<Option<(RDKafkaErrorCode, String)>>>,
 }
 
 impl ClientContext for Context {
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::debug!(%error, reason, "Kafka client error");
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Authentication) {
-            if let Ok(mut refused) = self.refused_login.lock() {
-                *refused = Some(reason.to_string());
+        let code = error.rdkafka_error_code();
+        if let Some(code @ (RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SSL)) = code {
+            if let Ok(mut refusal) = self.refusal.lock() {
+                *refusal = Some((code, reason.to_string()));
             }
         }
     }
 }
 
 impl Context {
-    fn refused_login(&self) -> Option<String> {
-        self.refused_login.lock().ok().and_then(|refused| refused.clone())
+    fn refusal(&self) -> Option<(RDKafkaErrorCode, String)> {
+        self.refusal.lock().ok().and_then(|refusal| refusal.clone())
     }
 }
 
@@ -154,10 +155,11 @@ impl KafkaSink {
             KafkaError::Transaction(e) => e.is_retriable(),
             _ => timed_out(code),
         };
-        let refused_login = self.context.refused_login().filter(|_| timed_out(code));
-        if refused_login.is_some() {
-            // the call timed out because the login was refused: no retry will change that
-            (code, retriable) = (Some(RDKafkaErrorCode::Authentication), false);
+        let refusal = self.context.refusal().filter(|_| timed_out(code));
+        let mut reason = None;
+        if let Some((refused, why)) = refusal {
+            // the call timed out because the login or the handshake was refused: no retry will change that
+            (code, retriable, reason) = (Some(refused), false, Some(why));
         }
         let message = match code {
             Some(
@@ -172,7 +174,13 @@ impl KafkaSink {
             Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed) => format!(
                 "sink kafka: the brokers {} refused the SASL login ({}): check spec.sink.kafka.sasl and its Secrets",
                 self.servers,
-                refused_login.unwrap_or_else(|| error.to_string())
+                reason.unwrap_or_else(|| error.to_string())
+            ),
+            Some(RDKafkaErrorCode::SSL) => format!(
+                "sink kafka: the TLS handshake with the brokers {} failed ({}): check spec.sink.kafka.tls \
+                 (caSecretKeyRef names the CA that signed the brokers' certificates)",
+                self.servers,
+                reason.unwrap_or_else(|| error.to_string())
             ),
             Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => self.no_topic(),
             Some(
