@@ -177,7 +177,7 @@ async fn fetch(plan: &RunPlan, args: &RunArgs, stats: Arc<Stats>, shutdown: Shut
     } else if let Some(spec) = &plan.plan.sink.kafka {
         let policy = retry::Policy::from_spec(&plan.plan.retry);
         Sink::Kafka(
-            KafkaSink::new(spec, &plan.run_id, &plan.cluster_fetch, &plan.kafka_secrets, policy)
+            KafkaSink::new(spec, &plan.run_id, &plan.cluster_fetch, &plan.kafka_secrets, policy, stats.clone())
                 .map_err(|f| config(f.to_string()))?,
         )
     } else {

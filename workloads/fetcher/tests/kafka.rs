@@ -48,14 +48,22 @@ async fn create_topic(test: &str) -> String {
     let name = topic_name(test);
     let admin: AdminClient<DefaultClientContext> =
         ClientConfig::new().set("bootstrap.servers", bootstrap()).create().unwrap();
-    let results = admin
-        .create_topics(&[NewTopic::new(&name, 3, TopicReplication::Fixed(1))], &AdminOptions::new())
-        .await
-        .unwrap();
-    for result in results {
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = admin.create_topics(&[NewTopic::new(&name, 3, TopicReplication::Fixed(1))], &options).await;
+    for result in results.unwrap_or_else(|e| panic!("creating {name}: {e}")) {
         result.unwrap_or_else(|(topic, code)| panic!("creating {topic}: {code}"));
     }
-    name
+    // the broker answers the creation before its metadata shows the topic: wait until it does
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let metadata = admin.inner().fetch_metadata(Some(&name), Duration::from_secs(5)).unwrap();
+        let topic = &metadata.topics()[0];
+        if topic.error().is_none() && topic.partitions().len() == 3 {
+            return name;
+        }
+        assert!(Instant::now() < deadline, "{name}: not in the broker's metadata within 20 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// One record as a reader sees it.
@@ -333,6 +341,7 @@ async fn an_unreachable_broker_fails_as_sink_after_the_retries() {
     let message = out.message();
     assert!(message.contains(&format!("no answer from the brokers 127.0.0.1:{port}")), "{message}");
     assert!(message.contains("after 2 attempt(s)"), "{message}");
+    assert_eq!((out.summary.requests, out.summary.retries), (2, 1), "{:?}", out.summary);
     assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
 }
 
@@ -455,6 +464,8 @@ async fn a_commit_never_answered_is_commit_unknown_and_not_aborted() {
     };
     let (out, frozen) = tokio::join!(run(&id, source, sink, checks(), None), frozen);
     drop(frozen);
+    // the other tests wait until the broker, thawed, creates topics again
+    create_topic("thawed").await;
     out.assert_class(Some(FailureClass::CommitUnknown));
     assert_eq!(out.summary.items, 2000, "{:?}", out.summary);
     assert!(out.message().contains(RECEIVER_MAY_HOLD_LIST), "{}", out.message());

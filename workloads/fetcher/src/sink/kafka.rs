@@ -26,6 +26,7 @@ use rdkafka::{
 use super::{http::CommitError, Batch};
 use crate::{
     plan::KafkaSecrets,
+    progress::Stats,
     retry::{self, Fault, Policy},
 };
 
@@ -73,6 +74,8 @@ pub struct KafkaSink {
     /// Each step's time with the brokers (`spec.sink.kafka.timeoutSeconds`).
     timeout: Duration,
     policy: Policy,
+    /// The run's figures: a call to the brokers (a batch counts as one) is a request.
+    stats: Arc<Stats>,
     /// Set once the transaction was begun: from then on a failure aborts it.
     began: Arc<AtomicBool>,
     /// Set once the commit was requested: from then on the run may be live, and is never aborted.
@@ -87,13 +90,14 @@ impl std::fmt::Debug for KafkaSink {
 
 impl KafkaSink {
     /// A sink for `run_id` of `cluster_fetch` (`<namespace>/<name>`) to the topic in `spec`, with its
-    /// secrets. Nothing is sent yet; a refused setting is a permanent fault (a configuration problem).
+    /// secrets, counting its calls to the brokers in `stats`. Nothing is sent yet; a refused setting is a permanent fault (a configuration problem).
     pub fn new(
         spec: &KafkaSinkSpec,
         run_id: &str,
         cluster_fetch: &str,
         secrets: &KafkaSecrets,
         policy: Policy,
+        stats: Arc<Stats>,
     ) -> Result<KafkaSink, Fault> {
         let timeout = Duration::from_secs(u64::try_from(spec.timeout_seconds.max(1)).unwrap_or(30));
         let servers = spec.bootstrap_servers.join(",");
@@ -128,6 +132,7 @@ impl KafkaSink {
             servers,
             timeout,
             policy,
+            stats,
             began: Arc::new(AtomicBool::new(false)),
             committing: Arc::new(AtomicBool::new(false)),
         })
@@ -223,9 +228,13 @@ impl KafkaSink {
             self.policy,
             || {
                 attempts.fetch_add(1, Ordering::Relaxed);
+                self.stats.requests.fetch_add(1, Ordering::Relaxed);
                 step()
             },
-            |fault, wait| tracing::warn!(error = %fault, retry_in_ms = wait.as_millis() as u64, "{what} failed; retrying"),
+            |fault, wait| {
+                self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %fault, retry_in_ms = wait.as_millis() as u64, "{what} failed; retrying")
+            },
         )
         .await;
         result.map_err(|fault| {
@@ -269,6 +278,7 @@ impl KafkaSink {
     /// Produces one sealed batch's items into the transaction and waits until the brokers have them (the
     /// client retries transient faults for up to `timeoutSeconds`; a record it gives up on fails the run).
     pub async fn send(&self, batch: &Batch) -> Result<(), Fault> {
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let headers = OwnedHeaders::new().insert(Header { key: "microfleet-run", value: Some(&self.run_id) });
         let mut pending: Vec<DeliveryFuture> = Vec::with_capacity(batch.len());
         for (index, item) in batch.item_slices().enumerate() {
@@ -427,7 +437,7 @@ mod tests {
         let spec: KafkaSinkSpec = serde_yaml::from_str(&format!("{yaml}timeoutSeconds: 1")).unwrap();
         let secrets = KafkaSecrets { sasl: sasl.then(|| ("u".into(), "p".into())), ca_pem: None };
         let policy = Policy { attempts: 1, initial: Duration::from_millis(1), max: Duration::from_millis(1) };
-        KafkaSink::new(&spec, "run-1", "promo/users", &secrets, policy)
+        KafkaSink::new(&spec, "run-1", "promo/users", &secrets, policy, Arc::default())
     }
 
     #[test]
