@@ -500,3 +500,28 @@ async fn tls_with_the_brokers_ca_delivers_and_without_it_fails_naming_tls() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broker_that_stops_answering_mid_run_fails_the_run_as_sink_and_nothing_is_committed() {
+    let _alone = broker().write().await;
+    let topic = create_topic("frozen-mid-run").await;
+    let slow: Vec<Fault> =
+        (1..5).map(|page| Fault::Delay { page, delay: Duration::from_millis(700), times: 1 }).collect();
+    let source = clustering::Config { faults: slow, ..users(5000) };
+    let sink = kafka_sink(&topic, serde_json::json!({"timeoutSeconds": 2}));
+    let frozen = async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let frozen = Frozen::freeze(broker_pid());
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        frozen
+    };
+    let id = run_id(&topic, 1);
+    let (out, frozen) = tokio::join!(run(&id, source, sink, checks(), None), frozen);
+    drop(frozen);
+    create_topic("thawed").await;
+    out.assert_class(Some(FailureClass::Sink));
+    assert!(out.message().contains("no answer from the brokers"), "{}", out.message());
+    assert!(out.logs().contains("aborting the Kafka transaction"), "{}", out.logs());
+    // (its abort could not reach the frozen broker: the broker ends the transaction when it times out)
+    assert!(read(&topic, "read_committed").await.is_empty(), "nothing is committed");
+}

@@ -64,7 +64,7 @@ impl Context {
 #[derive(Clone)]
 pub struct KafkaSink {
     producer: FutureProducer<Context>,
-    /// The producer's context (shared with it), for its last error.
+    /// The producer's context (shared with it), for why the brokers refused it.
     context: Context,
     topic: String,
     key_field: Option<String>,
@@ -90,7 +90,8 @@ impl std::fmt::Debug for KafkaSink {
 
 impl KafkaSink {
     /// A sink for `run_id` of `cluster_fetch` (`<namespace>/<name>`) to the topic in `spec`, with its
-    /// secrets, counting its calls to the brokers in `stats`. Nothing is sent yet; a refused setting is a permanent fault (a configuration problem).
+    /// secrets, counting its calls to the brokers in `stats`. Nothing is sent yet; a refused setting is a
+    /// permanent fault (a configuration problem).
     pub fn new(
         spec: &KafkaSinkSpec,
         run_id: &str,
@@ -196,7 +197,11 @@ impl KafkaSink {
                      one ({error}): the run was started again, and the newer attempt delivers it"
                 )
             }
-            Some(RDKafkaErrorCode::OperationTimedOut | RDKafkaErrorCode::RequestTimedOut) => format!(
+            Some(
+                RDKafkaErrorCode::OperationTimedOut
+                | RDKafkaErrorCode::RequestTimedOut
+                | RDKafkaErrorCode::MessageTimedOut,
+            ) => format!(
                 "sink kafka: no answer from the brokers {} within {} s ({error}): are they up and reachable?",
                 self.servers,
                 self.timeout.as_secs()
@@ -304,19 +309,26 @@ impl KafkaSink {
 
     /// Waits for each record's delivery.
     async fn settle(&self, pending: Vec<DeliveryFuture>) -> Result<(), Fault> {
+        // a failed record makes the client purge the others: report the cause, not the purge
+        let purged = |e: &KafkaError| {
+            matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight))
+        };
+        let mut failed: Option<KafkaError> = None;
         for delivery in pending {
             match delivery.await {
                 Ok(Ok(_)) => {}
-                Ok(Err((error, _))) => {
-                    // a fatal error (e.g. fenced) purges the queue: report the cause, not the purge
-                    let fatal = self.producer.client().fatal_error().map(|(code, _)| code);
-                    let fault = self.fault(&fatal.map_or(error, KafkaError::MessageProduction));
-                    return Err(Fault::permanent(format!("a record was not delivered: {fault}")));
+                Ok(Err((error, _))) if failed.as_ref().is_none_or(|f| purged(f) && !purged(&error)) => {
+                    failed = Some(error)
                 }
+                Ok(Err(_)) => {}
                 Err(_) => return Err(Fault::permanent("sink kafka: the producer dropped a record")),
             }
         }
-        Ok(())
+        let Some(error) = failed else { return Ok(()) };
+        // a fatal error (e.g. fenced) is the cause of whatever failed after it
+        let fatal = self.producer.client().fatal_error().map(|(code, _)| code);
+        let fault = self.fault(&fatal.map_or(error, KafkaError::MessageProduction));
+        Err(Fault::permanent(format!("a record was not delivered: {fault}")))
     }
 
     /// The record key of `item` (the value at `keyField`: a string as is, anything else as JSON text).
