@@ -9,7 +9,11 @@
 #   scripts/kafka.sh status
 #
 # Settings (environment): MICROFLEET_KAFKA_VERSION (4.1.1), MICROFLEET_KAFKA_DIR (/tmp/microfleet-kafka:
-# config, data, log, PID), MICROFLEET_KAFKA_PORT (19092; the controller listens on the next port),
+# config, data, log, PID), MICROFLEET_KAFKA_PORT (19092; the controller listens on the next port, and a
+# SASL_PLAINTEXT listener on the one after: users "microfleet", PLAIN and SCRAM-SHA-512, a super user, and
+# "nobody", PLAIN, no ACLs; password "microfleet-test-password"; and an SSL listener on the next, whose
+# certificate a CA made at `up` signed; `up` prints MICROFLEET_KAFKA_SASL_BOOTSTRAP, MICROFLEET_KAFKA_TLS_BOOTSTRAP
+# and MICROFLEET_KAFKA_TLS_CA, that CA's PEM file),
 # MICROFLEET_KAFKA_HEAP (512m), MICROFLEET_CACHE (~/.cache/microfleet). Needs Java 17+ and Maven.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +25,8 @@ cache="${MICROFLEET_CACHE:-$HOME/.cache/microfleet}"
 dir="${MICROFLEET_KAFKA_DIR:-/tmp/microfleet-kafka}"
 port="${MICROFLEET_KAFKA_PORT:-19092}"
 heap="${MICROFLEET_KAFKA_HEAP:-512m}"
+# the password of the SASL listener's test users (a test broker on 127.0.0.1; not a secret)
+sasl_password="microfleet-test-password"
 libs="$cache/kafka/$version/libs"
 
 log() { printf 'kafka: %s\n' "$*" >&2; }
@@ -68,11 +74,22 @@ config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$((port + 1))
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$((port + 1))
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$((port + 1)),SASL_PLAINTEXT://127.0.0.1:$((port + 2)),SSL://127.0.0.1:$((port + 3))
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,SASL_PLAINTEXT://127.0.0.1:$((port + 2)),SSL://127.0.0.1:$((port + 3))
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL
+# the TLS listener (the Kafka sink's tests): a certificate for 127.0.0.1 signed by a CA made here ($dir/tls/ca.crt)
+listener.name.ssl.ssl.keystore.type=PEM
+listener.name.ssl.ssl.keystore.location=$dir/tls/broker.pem
+# the SASL listener (the Kafka sink's tests): user "microfleet" (PLAIN and SCRAM-SHA-512) may do anything,
+# user "nobody" may log in and nothing more; the PLAINTEXT listeners' ANONYMOUS stays a super user
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_microfleet="$sasl_password" user_nobody="$sasl_password";
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS;User:microfleet
+allow.everyone.if.no.acl.found=false
 log.dirs=$dir/data
 num.partitions=1
 auto.create.topics.enable=false
@@ -86,6 +103,7 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.flush.interval.messages=9223372036854775807
 EOF
+  tls_files
   cat >"$dir/log4j2.properties" <<'EOF'
 rootLogger.level = WARN
 rootLogger.appenderRef.stdout.ref = STDOUT
@@ -96,6 +114,20 @@ appender.stdout.layout.pattern = [%d] %p %m (%c)%n
 logger.server.name = kafka.server.KafkaRaftServer
 logger.server.level = INFO
 EOF
+}
+
+# A CA and a certificate for 127.0.0.1 it signed, for the TLS listener (PEM; the key unencrypted).
+tls_files() {
+  command -v openssl >/dev/null || die "openssl is not installed (the TLS listener needs a certificate)"
+  local tls="$dir/tls"
+  mkdir -p "$tls"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=microfleet test CA" \
+    -keyout "$tls/ca.key" -out "$tls/ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$tls/broker.key" -out "$tls/broker.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\n' >"$tls/san.ext"
+  openssl x509 -req -in "$tls/broker.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" -CAcreateserial -days 30 \
+    -extfile "$tls/san.ext" -out "$tls/broker.crt" 2>/dev/null
+  cat "$tls/broker.key" "$tls/broker.crt" >"$tls/broker.pem"
 }
 
 up() {
@@ -109,7 +141,8 @@ up() {
   config
   local started=$SECONDS cluster_id
   cluster_id="$(java_cmd kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)"
-  java_cmd kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" >"$dir/format.log" 2>&1 ||
+  java_cmd kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" \
+    --add-scram "SCRAM-SHA-512=[name=microfleet,password=$sasl_password]" >"$dir/format.log" 2>&1 ||
     die "formatting storage failed: $(cat "$dir/format.log")"
   nohup java -Xms128m -Xmx"$heap" -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$libs/*" kafka.Kafka "$dir/server.properties" \
@@ -125,7 +158,12 @@ up() {
   env_lines
 }
 
-env_lines() { echo "export MICROFLEET_KAFKA_BOOTSTRAP=127.0.0.1:$port"; }
+env_lines() {
+  echo "export MICROFLEET_KAFKA_BOOTSTRAP=127.0.0.1:$port"
+  echo "export MICROFLEET_KAFKA_SASL_BOOTSTRAP=127.0.0.1:$((port + 2))"
+  echo "export MICROFLEET_KAFKA_TLS_BOOTSTRAP=127.0.0.1:$((port + 3))"
+  echo "export MICROFLEET_KAFKA_TLS_CA=$dir/tls/ca.crt"
+}
 
 down() {
   stop_pid "$dir/kafka.pid"

@@ -61,6 +61,12 @@ pub mod env {
     pub const SINK_BASIC_PASSWORD: &str = "MICROFLEET_SINK_BASIC_PASSWORD";
     /// Sink API key (from a Secret).
     pub const SINK_API_KEY: &str = "MICROFLEET_SINK_API_KEY";
+    /// Kafka sink SASL user name (from a Secret).
+    pub const SINK_KAFKA_SASL_USERNAME: &str = "MICROFLEET_SINK_KAFKA_SASL_USERNAME";
+    /// Kafka sink SASL password (from a Secret).
+    pub const SINK_KAFKA_SASL_PASSWORD: &str = "MICROFLEET_SINK_KAFKA_SASL_PASSWORD";
+    /// Kafka sink CA certificate(s), PEM (from a Secret).
+    pub const SINK_KAFKA_CA_PEM: &str = "MICROFLEET_SINK_KAFKA_CA_PEM";
     /// The item count of the last successful run, set only when `checks.maxDropPercent` is (the drop guard).
     pub const LAST_SUCCESS_ITEMS: &str = "MICROFLEET_LAST_SUCCESS_ITEMS";
     /// JSON [`super::Notification`] (notifier pod only).

@@ -438,7 +438,7 @@ pub struct Sink {
     /// Deliver over HTTP in batches, then commit (see the crate's `contract` docs for the protocol).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpSink>,
-    /// Deliver to a Kafka topic (reserved: the operator reports it as not supported yet).
+    /// Deliver to a Kafka topic, in one transaction per run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kafka: Option<KafkaSink>,
 }
@@ -477,16 +477,89 @@ fn default_sink_timeout() -> i32 {
     30
 }
 
-/// A Kafka topic to deliver to (reserved for a later release).
+/// A Kafka topic the list is delivered to in one transaction per run: a consumer reading with
+/// `isolation.level=read_committed` sees the whole list or none of it.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaSink {
-    /// Bootstrap servers, "host:port".
-    #[schemars(length(min = 1, max = 16))]
+    /// Bootstrap servers, each "host:port" (an entry may also list several, comma-separated).
+    #[schemars(length(min = 1, max = 16), inner(length(min = 1, max = 1024)))]
+    #[x_kube(validation = Rule::new(r"self.all(s, s.matches('^[^,[:space:]/]+:[0-9]{1,5}(,[^,[:space:]/]+:[0-9]{1,5})*$'))").message("sink.kafka.bootstrapServers: each entry must be host:port, e.g. kafka-0.kafka.svc:9092 (several may be comma-separated), no scheme, no spaces"))]
     pub bootstrap_servers: Vec<String>,
-    /// Topic name.
-    #[schemars(length(min = 1, max = 249), regex(pattern = r"^[a-zA-Z0-9._-]+$"))]
+    /// Topic name; the topic must exist (the sink never creates it).
+    #[schemars(length(min = 1, max = 249))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-zA-Z0-9._-]{1,249}$') && self != '.' && self != '..'").message("sink.kafka.topic must be a Kafka topic name: 1 to 249 of a-z, A-Z, 0-9, '.', '_' and '-' (and not '.' or '..')"))]
     pub topic: String,
+    /// JSON pointer into each item whose value becomes the record key, e.g. "/user_id" (a string as is,
+    /// anything else as its JSON text). Without it, records have no key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    #[x_kube(validation = Rule::new("self.startsWith('/')").message("sink.kafka.keyField must be a JSON pointer starting with '/', e.g. /user_id"))]
+    pub key_field: Option<String>,
+    /// Connect with TLS (the brokers' certificates checked against the system roots, or the CA given here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<KafkaTls>,
+    /// Authenticate with SASL; the user name and password come from Secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sasl: Option<KafkaSasl>,
+    /// Prefix of the producer's `transactional.id` (`<prefix>-<namespace>/<name>-<run>`; default
+    /// "microfleet"), for brokers whose ACLs grant transactional ids by prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 100))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-zA-Z0-9._-]+$')").message("sink.kafka.transactionalIdPrefix may hold only a-z, A-Z, 0-9, '.', '_' and '-', e.g. microfleet-promo"))]
+    pub transactional_id_prefix: Option<String>,
+    /// Time allowed for each step with the brokers (connecting and starting the transaction, delivering a
+    /// record, committing), in seconds.
+    #[serde(default = "default_sink_timeout")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub timeout_seconds: i32,
+}
+
+/// TLS to the Kafka brokers.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaTls {
+    /// Secret key holding the PEM CA certificate(s) that signed the brokers' certificates; without it, the
+    /// system's roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_secret_key_ref: Option<SecretKeyRef>,
+}
+
+/// SASL authentication to the Kafka brokers.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaSasl {
+    /// The SASL mechanism.
+    pub mechanism: SaslMechanism,
+    /// Secret key holding the user name.
+    pub username: SecretKeyRef,
+    /// Secret key holding the password.
+    pub password: SecretKeyRef,
+}
+
+/// A SASL mechanism the Kafka sink speaks.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SaslMechanism {
+    /// PLAIN (use it with TLS: the password travels as is).
+    #[serde(rename = "PLAIN")]
+    Plain,
+    /// SCRAM-SHA-256.
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+    /// SCRAM-SHA-512.
+    #[serde(rename = "SCRAM-SHA-512")]
+    ScramSha512,
+}
+
+impl SaslMechanism {
+    /// The name Kafka clients use (`sasl.mechanism`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
 }
 
 /// Retries of transient faults inside one run, with exponential backoff and jitter.

@@ -1,7 +1,7 @@
 //! The one validation of a ClusterFetch, shared by the operator, `microfleet-operator render` and the
 //! fetcher's local run (`run --spec`): the CRD's own schema and CEL rules as the API server applies them
 //! (unknown fields refused with the nearest known name), then the checks only the operator makes (schedule
-//! and time zone exactly as the CronJob validation reads them, the sink it supports).
+//! and time zone exactly as the CronJob validation reads them).
 //!
 //! Pure: a manifest or a spec in, the problems out, each naming the field and the fix. No I/O; the API server
 //! stays the authority in a cluster (the catalogue test holds the two to the same verdicts).
@@ -79,10 +79,6 @@ pub fn validate_spec(spec: &ClusterFetchSpec) -> Result<(), Vec<SpecProblem>> {
         if let Err(message) = check_time_zone(zone) {
             problems.push(SpecProblem::new("InvalidTimeZone", "spec.timeZone", message));
         }
-    }
-    if spec.sink.kafka.is_some() {
-        let message = "the Kafka sink is not supported by this operator version yet: use spec.sink.http".into();
-        problems.push(SpecProblem::new("UnsupportedSink", "spec.sink.kafka", message));
     }
     if problems.is_empty() {
         Ok(())

@@ -109,3 +109,69 @@ fn the_name_and_kind_are_checked_as_the_server_checks_them() {
     other["kind"] = json!("CronJob");
     assert_eq!(validate_manifest(&other).unwrap_err()[0].reason, "WrongKind");
 }
+
+fn kafka(changes: Value) -> Value {
+    let mut sink =
+        json!({"bootstrapServers": ["kafka-0.kafka:9092", "kafka-1:9092,kafka-2:9092"], "topic": "promo.users_v1-a"});
+    merge(&mut sink, changes);
+    json!({"sink": {"http": null, "kafka": sink}})
+}
+
+#[test]
+fn a_kafka_sink_passes_with_its_defaults() {
+    let secret = json!({"name": "promo-kafka", "key": "password"});
+    let full = kafka(json!({
+        "keyField": "/user_id",
+        "tls": {"caSecretKeyRef": {"name": "promo-kafka", "key": "ca.crt"}},
+        "sasl": {"mechanism": "SCRAM-SHA-512", "username": secret, "password": secret},
+        "transactionalIdPrefix": "promo-fetch",
+    }));
+    for (case, changes) in
+        [("minimal", kafka(json!({}))), ("everything", full), ("tls_system_roots", kafka(json!({"tls": {}})))]
+    {
+        let cf = validate_manifest(&manifest(changes)).unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        assert_eq!(cf.spec.sink.kafka.map(|k| k.timeout_seconds), Some(30), "{case}");
+    }
+}
+
+#[test]
+fn each_bad_kafka_sink_is_refused_naming_the_field_and_the_fix() {
+    let cases: &[(&str, Value, &str)] = &[
+        ("topic_with_slash", kafka(json!({"topic": "promo/users"})), "sink.kafka.topic must be a Kafka topic name"),
+        ("topic_dot", kafka(json!({"topic": "."})), "sink.kafka.topic must be a Kafka topic name"),
+        ("topic_too_long", kafka(json!({"topic": "t".repeat(250)})), "spec.sink.kafka.topic: Too long"),
+        (
+            "no_bootstrap_servers",
+            kafka(json!({"bootstrapServers": null})),
+            "spec.sink.kafka.bootstrapServers: Required",
+        ),
+        ("empty_bootstrap_servers", kafka(json!({"bootstrapServers": []})), "spec.sink.kafka.bootstrapServers"),
+        (
+            "bootstrap_with_scheme",
+            kafka(json!({"bootstrapServers": ["http://kafka:9092"]})),
+            "each entry must be host:port",
+        ),
+        ("bootstrap_without_port", kafka(json!({"bootstrapServers": ["kafka"]})), "each entry must be host:port"),
+        (
+            "bootstrap_with_space",
+            kafka(json!({"bootstrapServers": ["kafka:9092, kafka-1:9092"]})),
+            "each entry must be host:port",
+        ),
+        ("key_field_bare_name", kafka(json!({"keyField": "user_id"})), "sink.kafka.keyField must be a JSON pointer"),
+        (
+            "prefix_with_slash",
+            kafka(json!({"transactionalIdPrefix": "a/b"})),
+            "sink.kafka.transactionalIdPrefix may hold only",
+        ),
+        (
+            "sasl_gssapi",
+            kafka(json!({"sasl": {"mechanism": "GSSAPI"}})),
+            "spec.sink.kafka.sasl.mechanism: Unsupported value",
+        ),
+        ("timeout_zero", kafka(json!({"timeoutSeconds": 0})), "spec.sink.kafka.timeoutSeconds: Invalid value: 0"),
+    ];
+    for (case, changes, expected) in cases {
+        let refused = refusal(changes.clone());
+        assert!(refused.iter().any(|m| m.contains(expected)), "{case}: expected {expected:?}, got {refused:?}");
+    }
+}

@@ -18,7 +18,7 @@ use k8s_openapi::{
 };
 use kube::{api::ObjectMeta, Resource, ResourceExt};
 use microfleet_crds::{
-    clusterfetch::{ClusterFetch, Credentials, RunOutcome, RunRecord, SecretKeyRef},
+    clusterfetch::{ClusterFetch, Credentials, KafkaSink, RunOutcome, RunRecord, SecretKeyRef},
     contract::{env, FetchPlan, Notification},
     labels,
 };
@@ -128,6 +128,9 @@ pub fn build_cronjob(cf: &ClusterFetch, config: &BuildConfig) -> Result<CronJob,
     env_vars.extend(credential_env(spec.source.credentials.as_ref(), CredentialEnv::SOURCE));
     if let Some(http) = &spec.sink.http {
         env_vars.extend(credential_env(http.credentials.as_ref(), CredentialEnv::SINK));
+    }
+    if let Some(kafka) = &spec.sink.kafka {
+        env_vars.extend(kafka_env(kafka));
     }
     let container = Container {
         name: CONTAINER_NAME.into(),
@@ -386,6 +389,18 @@ fn credential_env(credentials: Option<&Credentials>, names: CredentialEnv) -> Ve
         out.push(secret_env(names.api_key, &api_key.secret_key_ref));
     }
     out
+}
+
+/// The Kafka sink's SASL credentials and CA, each from its `secretKeyRef` (its other settings are in the plan).
+fn kafka_env(kafka: &KafkaSink) -> Vec<EnvVar> {
+    let sasl = kafka.sasl.iter().flat_map(|sasl| {
+        [
+            secret_env(env::SINK_KAFKA_SASL_USERNAME, &sasl.username),
+            secret_env(env::SINK_KAFKA_SASL_PASSWORD, &sasl.password),
+        ]
+    });
+    let ca = kafka.tls.as_ref().and_then(|tls| tls.ca_secret_key_ref.as_ref());
+    sasl.chain(ca.map(|ca| secret_env(env::SINK_KAFKA_CA_PEM, ca))).collect()
 }
 
 fn short_hash(value: &str) -> String {

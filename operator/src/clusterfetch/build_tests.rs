@@ -253,3 +253,54 @@ fn child_names_fit_in_63_characters() {
     }
     assert_ne!(notifier_job_name("cf", "cf-1"), notifier_job_name("cf", "cf-2"));
 }
+
+#[test]
+fn a_kafka_sink_gets_its_settings_in_the_plan_and_its_secrets_as_secret_key_refs() {
+    use microfleet_crds::clusterfetch::{KafkaSasl, KafkaSink, KafkaTls, SaslMechanism};
+    let secret = |key: &str| SecretKeyRef { name: "promo-kafka".into(), key: key.into() };
+    let kafka = KafkaSink {
+        bootstrap_servers: vec!["kafka-0:9093".into(), "kafka-1:9093".into()],
+        topic: "promo.users".into(),
+        key_field: Some("/user_id".into()),
+        tls: Some(KafkaTls { ca_secret_key_ref: Some(secret("ca.crt")) }),
+        sasl: Some(KafkaSasl {
+            mechanism: SaslMechanism::ScramSha512,
+            username: secret("username"),
+            password: secret("password"),
+        }),
+        transactional_id_prefix: Some("promo".into()),
+        timeout_seconds: 20,
+    };
+    let plain = KafkaSink { tls: None, sasl: None, ..kafka.clone() };
+    let system_roots = KafkaSink { tls: Some(KafkaTls::default()), sasl: None, ..kafka.clone() };
+    let every_secret = [
+        (env::SINK_KAFKA_SASL_USERNAME, "username"),
+        (env::SINK_KAFKA_SASL_PASSWORD, "password"),
+        (env::SINK_KAFKA_CA_PEM, "ca.crt"),
+    ];
+    let cases =
+        [("tls_and_sasl", kafka, true), ("plaintext", plain, false), ("tls_with_system_roots", system_roots, false)];
+    for (case, sink, with_secrets) in cases {
+        let mut s = spec();
+        s.sink.http = None;
+        s.sink.kafka = Some(sink.clone());
+        let pod = pod_spec_of(&build_cronjob(&cluster_fetch(s), &config()).unwrap());
+        let env = env_of(&pod.containers[0]);
+        let plan: FetchPlan = serde_json::from_str(env[env::FETCH_PLAN].value.as_ref().unwrap()).unwrap();
+        assert_eq!(plan.sink.kafka.as_ref(), Some(&sink), "{case}: the plan carries the Kafka settings");
+        for (name, key) in every_secret {
+            let expected = with_secrets.then_some(key);
+            let selector = env.get(name).map(|var| {
+                assert_eq!(var.value, None, "{case}: {name} must not carry a value");
+                var.value_from.clone().unwrap().secret_key_ref.unwrap()
+            });
+            assert_eq!(
+                selector.map(|s| (s.name, s.key)),
+                expected.map(|k| ("promo-kafka".into(), k.into())),
+                "{case}: {name}"
+            );
+        }
+        let sink_credentials = [env::SINK_BEARER_TOKEN, env::SINK_BASIC_USERNAME, env::SINK_API_KEY];
+        assert!(sink_credentials.iter().all(|n| !env.contains_key(*n)), "{case}: no HTTP sink credentials");
+    }
+}

@@ -12,7 +12,7 @@ use microfleet_fetcher::{
     progress::{Reporter, Stats},
     report, retry,
     run::{run, RunFailure},
-    sink::{file::FileSink, http::HttpSink, Sink},
+    sink::{file::FileSink, http::HttpSink, kafka::KafkaSink, Sink},
 };
 
 #[derive(Parser)]
@@ -174,8 +174,14 @@ async fn fetch(plan: &RunPlan, args: &RunArgs, stats: Arc<Stats>, shutdown: Shut
             HttpSink::new(client.clone(), spec, &plan.run_id, plan.sink_auth.clone(), policy, stats.clone())
                 .map_err(|f| config(f.to_string()))?,
         )
+    } else if let Some(spec) = &plan.plan.sink.kafka {
+        let policy = retry::Policy::from_spec(&plan.plan.retry);
+        Sink::Kafka(
+            KafkaSink::new(spec, &plan.run_id, &plan.cluster_fetch, &plan.kafka_secrets, policy, stats.clone())
+                .map_err(|f| config(f.to_string()))?,
+        )
     } else {
-        return Err(config("spec.sink.kafka is not supported by this fetcher yet: use spec.sink.http".into()));
+        return Err(config("spec.sink names no sink: set spec.sink.http or spec.sink.kafka".into()));
     };
     let _reporter = Reporter::start(stats.clone(), Duration::from_secs(args.progress_seconds.max(1)), !args.stdout);
     let _pusher = args.pushgateway_url.clone().map(|base| {

@@ -4,7 +4,7 @@
 //! No network I/O. Credentials are held in [`Auth`], whose `Debug` never shows them.
 
 use microfleet_crds::{
-    clusterfetch::{ClusterFetch, Credentials},
+    clusterfetch::{ClusterFetch, Credentials, SecretKeyRef},
     contract::{env, FetchPlan},
     validate::{validate_manifest, SpecProblem},
 };
@@ -64,6 +64,52 @@ impl Auth {
     }
 }
 
+/// The Kafka sink's secrets, resolved from the environment; `Debug` never shows them.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct KafkaSecrets {
+    /// SASL user name and password.
+    pub sasl: Option<(String, String)>,
+    /// The CA certificate(s), PEM.
+    pub ca_pem: Option<String>,
+}
+
+impl std::fmt::Debug for KafkaSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |set: bool| if set { "<redacted>" } else { "None" };
+        f.debug_struct("KafkaSecrets")
+            .field("sasl", &shown(self.sasl.is_some()))
+            .field("ca_pem", &shown(self.ca_pem.is_some()))
+            .finish()
+    }
+}
+
+impl KafkaSecrets {
+    /// The secrets the Kafka sink of `plan` names, each from its env var (the kubelet fills them from the
+    /// `secretKeyRef`s); none without a Kafka sink.
+    fn from_env(plan: &FetchPlan, var: &dyn Fn(&str) -> Option<String>) -> Result<KafkaSecrets, ConfigError> {
+        let Some(kafka) = &plan.sink.kafka else { return Ok(KafkaSecrets::default()) };
+        let get = |name: &'static str, field: &str, secret: &SecretKeyRef| {
+            var(name).filter(|v| !v.is_empty()).ok_or_else(|| ConfigError::Missing {
+                name,
+                hint: format!(
+                    "{field} names Secret {:?} key {:?}; in a pod the kubelet fills it",
+                    secret.name, secret.key
+                ),
+            })
+        };
+        let sasl = match &kafka.sasl {
+            Some(sasl) => Some((
+                get(env::SINK_KAFKA_SASL_USERNAME, "spec.sink.kafka.sasl.username", &sasl.username)?,
+                get(env::SINK_KAFKA_SASL_PASSWORD, "spec.sink.kafka.sasl.password", &sasl.password)?,
+            )),
+            None => None,
+        };
+        let ca = kafka.tls.as_ref().and_then(|tls| tls.ca_secret_key_ref.as_ref());
+        let ca_pem = ca.map(|ca| get(env::SINK_KAFKA_CA_PEM, "spec.sink.kafka.tls.caSecretKeyRef", ca)).transpose()?;
+        Ok(KafkaSecrets { sasl, ca_pem })
+    }
+}
+
 /// The env var names of one endpoint's credentials.
 struct Names {
     bearer: &'static str,
@@ -94,7 +140,7 @@ fn resolve(
     var: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Auth, ConfigError> {
     let Some(c) = credentials else { return Ok(Auth::None) };
-    let get = |name: &'static str, secret: &microfleet_crds::clusterfetch::SecretKeyRef| {
+    let get = |name: &'static str, secret: &SecretKeyRef| {
         var(name).filter(|v| !v.is_empty()).ok_or_else(|| ConfigError::Missing {
             name,
             hint: format!(
@@ -135,6 +181,8 @@ pub struct RunPlan {
     pub source_auth: Auth,
     /// Sink credentials.
     pub sink_auth: Auth,
+    /// The Kafka sink's secrets.
+    pub kafka_secrets: KafkaSecrets,
     /// The item count of the last successful run, for the drop guard (`checks.maxDropPercent`).
     pub last_success_items: Option<u64>,
 }
@@ -185,6 +233,7 @@ impl RunPlan {
     ) -> Result<RunPlan, ConfigError> {
         let source_auth = resolve(plan.source.credentials.as_ref(), &SOURCE, var)?;
         let sink_auth = resolve(plan.sink.http.as_ref().and_then(|h| h.credentials.as_ref()), &SINK, var)?;
+        let kafka_secrets = KafkaSecrets::from_env(&plan, var)?;
         let last_success_items =
             match var(env::LAST_SUCCESS_ITEMS).filter(|v| !v.is_empty()) {
                 None => None,
@@ -192,7 +241,7 @@ impl RunPlan {
                     ConfigError::Bad(format!("{} is {raw:?}, not an item count", env::LAST_SUCCESS_ITEMS))
                 })?),
             };
-        Ok(RunPlan { plan, run_id, cluster_fetch, source_auth, sink_auth, last_success_items })
+        Ok(RunPlan { plan, run_id, cluster_fetch, source_auth, sink_auth, kafka_secrets, last_success_items })
     }
 }
 

@@ -46,7 +46,8 @@ impl RunFailure {
 
 /// Runs `plan` into `sink`, counting in `stats`. Returns the items committed. On failure the caller
 /// aborts the sink (through [`Sink::aborter`], taken before the call).
-pub async fn run(plan: &RunPlan, client: &Client, sink: Sink, stats: Arc<Stats>) -> Result<u64, RunFailure> {
+pub async fn run(plan: &RunPlan, client: &Client, mut sink: Sink, stats: Arc<Stats>) -> Result<u64, RunFailure> {
+    sink.begin().await.map_err(|fault| RunFailure::new(FailureClass::Sink, fault.to_string()))?;
     let policy = Policy::from_spec(&plan.plan.retry);
     let checks = ItemChecks::new(&plan.plan.checks, plan.last_success_items);
     let batch_size =

@@ -3,13 +3,14 @@
 //!
 //! - [`http::HttpSink`]: the protocol in `microfleet_crds::contract` (batches, then commit or abort).
 //! - [`file::FileSink`]: NDJSON to a file (renamed into place on commit) or to stdout, for local runs.
-//! - A Kafka sink (with the TicketingService work) maps onto the same four calls with a transactional
-//!   producer: `begin` = `begin_transaction`, `send` = produce the batch's items with headers
-//!   `microfleet-run`/`microfleet-seq`, `commit` = a final "run committed" record then
-//!   `commit_transaction`, `abort` = `abort_transaction`; consumers read with `isolation.level=read_committed`.
+//! - [`kafka::KafkaSink`]: the same calls on a transactional producer, one transaction per run: `begin` =
+//!   `init_transactions` + `begin_transaction`, `send` = produce the batch's items (key from `keyField`,
+//!   header `microfleet-run`), `commit` = `commit_transaction`, `abort` = `abort_transaction`; consumers
+//!   read with `isolation.level=read_committed`. No marker record: a committed transaction is the list.
 
 pub mod file;
 pub mod http;
+pub mod kafka;
 
 use std::sync::{Arc, Mutex};
 
@@ -173,6 +174,8 @@ pub enum Sink {
     Http(http::HttpSink),
     /// A file or stdout.
     File(file::FileSink),
+    /// A Kafka topic.
+    Kafka(kafka::KafkaSink),
 }
 
 /// What aborts a run's staged delivery, kept apart from the sink so it works even after the run (which
@@ -183,6 +186,8 @@ pub enum Aborter {
     Http(http::HttpSink),
     /// A staged file, if any.
     File(Option<std::path::PathBuf>),
+    /// A Kafka transaction.
+    Kafka(kafka::KafkaSink),
 }
 
 impl Aborter {
@@ -191,6 +196,7 @@ impl Aborter {
         match self {
             Aborter::Http(s) => s.commit_started(),
             Aborter::File(_) => false,
+            Aborter::Kafka(s) => s.commit_started(),
         }
     }
 
@@ -199,6 +205,7 @@ impl Aborter {
         match self {
             Aborter::Http(s) => s.abort(reason).await,
             Aborter::File(path) => file::remove_staged(path.as_deref()),
+            Aborter::Kafka(s) => s.abort(reason).await,
         }
     }
 }
@@ -209,6 +216,15 @@ impl Sink {
         match self {
             Sink::Http(s) => Aborter::Http(s.clone()),
             Sink::File(s) => Aborter::File(s.target().map(std::path::Path::to_path_buf)),
+            Sink::Kafka(s) => Aborter::Kafka(s.clone()),
+        }
+    }
+
+    /// Starts the run's delivery before the first batch (the Kafka transaction; nothing for the others).
+    pub async fn begin(&mut self) -> Result<(), Fault> {
+        match self {
+            Sink::Http(_) | Sink::File(_) => Ok(()),
+            Sink::Kafka(s) => s.begin().await,
         }
     }
 
@@ -217,6 +233,7 @@ impl Sink {
         match self {
             Sink::Http(s) => s.send(batch).await,
             Sink::File(s) => s.send(&batch),
+            Sink::Kafka(s) => s.send(&batch).await,
         }
     }
 
@@ -225,6 +242,7 @@ impl Sink {
         match self {
             Sink::Http(s) => s.commit(items, batches).await,
             Sink::File(s) => s.commit().map_err(http::CommitError::Refused),
+            Sink::Kafka(s) => s.commit().await,
         }
     }
 }
