@@ -3,7 +3,8 @@
 #   tool_env="$(scripts/tools.sh)" && eval "$tool_env"
 # - kubernetes-validate (upstream Kubernetes OpenAPI schemas, offline) in a Python venv
 # - Helm (helm.sh/helm/v3 built from the Go module proxy) for helm lint/template/install
-# - Prometheus tooling from Debian (promtool, prometheus-pushgateway) when missing (needs root, as CI is)
+# - Prometheus tooling from Debian (promtool, prometheus-pushgateway) and libssl-dev + pkg-config (rdkafka's
+#   TLS) when missing (needs root, as CI is)
 # - the Kubernetes control plane's binaries (scripts/cluster.sh build) and Kafka's classpath (scripts/kafka.sh
 #   fetch), so that the test run only starts them; tests/kstatus (Flux's health check); the prometheus-operator's
 #   PrometheusRule and ServiceMonitor CRDs from its Go module
@@ -27,6 +28,18 @@ if ! command -v promtool >/dev/null || ! command -v prometheus-pushgateway >/dev
       || { apt-get update -q >&2 && apt-get install -y -q --no-install-recommends prometheus prometheus-pushgateway >&2; }
   else
     echo "warning: promtool/prometheus-pushgateway missing and not root: install Debian's prometheus and prometheus-pushgateway" >&2
+  fi
+fi
+# rdkafka's TLS (the Kafka sink) links the system's OpenSSL: its headers and pkg-config must be there
+if ! dpkg -s libssl-dev pkg-config >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing libssl-dev and pkg-config (Debian)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends libssl-dev pkg-config >&2 \
+      || { apt-get update -q >&2 && apt-get install -y -q --no-install-recommends libssl-dev pkg-config >&2; }
+  else
+    echo "error: libssl-dev and pkg-config are missing and this is not root: install them" >&2
+    exit 1
   fi
 fi
 helm_dir="$cache/helm/v$helm_version"
