@@ -86,7 +86,7 @@ async fn the_operator_on_the_real_control_plane() {
     });
     start_sample_services(&story).await;
     eventually("the operator leads and serves /metrics", Duration::from_secs(60), || {
-        std::future::ready(leader(&story).is_some_and(|l| l == 1.0))
+        std::future::ready(leader().is_some_and(|l| l == 1.0))
     })
     .await;
 
@@ -337,8 +337,7 @@ async fn notification_survives_operator_restarts(story: Arc<Story>) {
     for pod in pods.list(&ListParams::default()).await.unwrap() {
         pods.delete(&pod.name_any(), &DeleteParams::default()).await.unwrap();
     }
-    eventually("a new operator leads", Duration::from_secs(90), || std::future::ready(leader(&story) == Some(1.0)))
-        .await;
+    eventually("a new operator leads", Duration::from_secs(90), || std::future::ready(leader() == Some(1.0))).await;
     tokio::time::sleep(Duration::from_secs(8)).await;
     assert_eq!(notifier_jobs(&story, name).await, 1, "exactly one notifier Job across two operator restarts");
     assert_eq!(deliveries(&story, name), 1, "exactly one webhook delivery across two operator restarts");
@@ -596,7 +595,8 @@ fn metrics() -> Option<String> {
     http_get(ADMIN_PORT, "/metrics").map(|(_, body)| body)
 }
 
-fn leader(_story: &Story) -> Option<f64> {
+/// `microfleet_leader` of the chart's operator (`None` while it does not answer).
+fn leader() -> Option<f64> {
     metrics().and_then(|m| sample(&m, "microfleet_leader"))
 }
 
@@ -625,10 +625,8 @@ async fn scale_operator(story: &Story, replicas: i32) {
         })
         .await;
     } else {
-        eventually("the operator leads again", Duration::from_secs(90), || {
-            std::future::ready(leader(story) == Some(1.0))
-        })
-        .await;
+        eventually("the operator leads again", Duration::from_secs(90), || std::future::ready(leader() == Some(1.0)))
+            .await;
     }
 }
 
