@@ -194,7 +194,10 @@ async fn run_with_env(
     if let (Some(pagination), Some(defaults)) = (plan["source"]["pagination"].as_object_mut(), defaults.as_object()) {
         pagination.extend(defaults.clone());
     }
-    let log = std::env::temp_dir().join(format!("microfleet-kafka-{run_id}-{}.json", std::process::id()));
+    // its own file per process started: two attempts of one run (the fencing test) run at the same time
+    static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let nth = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let log = std::env::temp_dir().join(format!("microfleet-kafka-{run_id}-{}-{nth}.json", std::process::id()));
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_microfleet-fetcher"));
     cmd.arg("run")
         .env("MICROFLEET_FETCH_PLAN", plan.to_string())
