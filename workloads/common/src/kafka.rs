@@ -53,6 +53,13 @@ impl KafkaArgs {
         Topics::new(&self.kafka_topic_prefix)
     }
 
+    /// The service's producer, after creating the saga topics that are missing.
+    pub async fn connect(&self) -> Result<FutureProducer, KafkaError> {
+        let bootstrap = &self.kafka_bootstrap_servers;
+        ensure_topics(bootstrap, &self.topics(), self.kafka_topic_partitions, self.kafka_topic_replication).await?;
+        producer(bootstrap)
+    }
+
     /// Starts the relay of `pool`'s outbox and each consumer (group `<group id>.<consumer name>`, the group id
     /// defaulting to `service`); they stop at `shutdown`. Await the handles to finish their in-flight work.
     pub fn start(

@@ -8,5 +8,6 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod repository;
+pub mod saga;
 pub mod schema;
 pub mod sweeper;
