@@ -173,7 +173,10 @@ impl SagaConsumer {
             if !self.process(&message, &dead_letters, &shutdown).await {
                 break;
             }
-            consumer.commit_message(&message, CommitMode::Sync)?;
+            if let Err(error) = consumer.commit_message(&message, CommitMode::Sync) {
+                // the message comes again (a rebalance, the broker away) and is found applied: no harm
+                tracing::warn!(consumer = %self.name, %error, "committing the offset failed");
+            }
         }
         tracing::info!(consumer = %self.name, "stopped consuming");
         Ok(())

@@ -2,6 +2,9 @@
 //! the real PostgreSQL (`MICROFLEET_PG_URL`): the outbox relay, the idempotent consumer, dead letters, and a
 //! crash between the database commit and the offset commit. Each test has its own topic prefix and database.
 
+use std::sync::atomic::AtomicU32;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Pool, Transaction};
@@ -54,8 +57,11 @@ async fn fresh_pool(name: &str) -> Pool {
 }
 
 /// Records each message id in `effects` (no unique key: a second effect would show); `{"poison": true}` is
-/// refused permanently.
-struct RecordEffect;
+/// refused permanently; `{"flaky": true}` fails transiently while `flaky_failures` is above zero.
+#[derive(Default)]
+struct RecordEffect {
+    flaky_failures: Arc<AtomicU32>,
+}
 
 impl Handler for RecordEffect {
     fn handle<'a>(
@@ -66,6 +72,10 @@ impl Handler for RecordEffect {
         Box::pin(async move {
             if delivery.payload.get("poison") == Some(&Value::Bool(true)) {
                 return Err(HandlerError::Permanent("refused: poison".to_string()));
+            }
+            let flaky = delivery.payload.get("flaky") == Some(&Value::Bool(true));
+            if flaky && self.flaky_failures.fetch_update(SeqCst, SeqCst, |left| left.checked_sub(1)).is_ok() {
+                return Err(HandlerError::Transient("the database is away".to_string()));
             }
             tx.execute("INSERT INTO effects (message_id) VALUES ($1)", &[&delivery.message_id])
                 .await
@@ -99,13 +109,17 @@ fn message(id: &str, payload: Value) -> OutboxMessage {
 }
 
 fn consumer(pool: &Pool, topics: &Topics) -> (SagaConsumer, ConsumerMetrics) {
+    consumer_with(pool, topics, RecordEffect::default())
+}
+
+fn consumer_with(pool: &Pool, topics: &Topics, handler: RecordEffect) -> (SagaConsumer, ConsumerMetrics) {
     let metrics = ConsumerMetrics::register(&prometheus::Registry::new()).unwrap();
     let consumer = SagaConsumer {
         name: "test.order-paid".to_string(),
         pool: pool.clone(),
         topics: topics.clone(),
         subscribe: vec![topics.channel(topics::ORDER_PAID).unwrap()],
-        handler: Box::new(RecordEffect),
+        handler: Box::new(handler),
         metrics: metrics.clone(),
     };
     (consumer, metrics)
@@ -276,4 +290,31 @@ async fn a_consumer_dropped_after_the_database_commit_and_before_the_offset_comm
     trigger.fire();
     task.await.unwrap();
     assert_eq!(effects(&pool, first).await, 1, "the redelivered message is not applied again");
+}
+
+#[tokio::test]
+async fn the_broker_readiness_check() {
+    let cases = [("reachable", bootstrap(), true), ("unreachable", "127.0.0.1:1".to_string(), false)];
+    for (case, bootstrap, ready) in cases {
+        let producer = kafka::producer(&bootstrap).unwrap();
+        let result = kafka::ping(&producer, Duration::from_secs(2)).await;
+        assert_eq!(result.is_ok(), ready, "{case}: {result:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_transient_failure_is_retried_until_applied_and_never_dead_lettered() {
+    let pool = fresh_pool("kafka_transient").await;
+    let topics = new_topics("transient").await;
+    let publisher = KafkaPublisher::new(kafka::producer(&bootstrap()).unwrap(), topics.clone());
+    let flaky = "00000000-0000-0000-0000-0000000000f1";
+    publisher.publish(&message(flaky, json!({"flaky": true}))).await.unwrap();
+    let failures = Arc::new(AtomicU32::new(3));
+    let (consumer, metrics) = consumer_with(&pool, &topics, RecordEffect { flaky_failures: failures.clone() });
+    let (trigger, task) = start(consumer, &unique("group"));
+    eventually("the flaky message applied", || async { effects(&pool, flaky).await == 1 }).await;
+    trigger.fire();
+    task.await.unwrap();
+    assert_eq!(failures.load(SeqCst), 0, "it failed three times before it was applied");
+    assert_eq!(metrics.dead_letters("test.order-paid"), 0);
 }
