@@ -19,9 +19,10 @@ use microfleet_common::shutdown::{Shutdown, ShutdownTrigger};
 use microfleet_common::topics::{self, Topics};
 use microfleet_common::{database, inbox, test_database};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(40);
@@ -57,10 +58,12 @@ async fn fresh_pool(name: &str) -> Pool {
 }
 
 /// Records each message id in `effects` (no unique key: a second effect would show); `{"poison": true}` is
-/// refused permanently; `{"flaky": true}` fails transiently while `flaky_failures` is above zero.
+/// refused permanently; `{"flaky": true}` fails transiently while `flaky_failures` is above zero; `{"slow": true}`
+/// tells `slow_started` and takes a second.
 #[derive(Default)]
 struct RecordEffect {
     flaky_failures: Arc<AtomicU32>,
+    slow_started: Arc<tokio::sync::Notify>,
 }
 
 impl Handler for RecordEffect {
@@ -76,6 +79,10 @@ impl Handler for RecordEffect {
             let flaky = delivery.payload.get("flaky") == Some(&Value::Bool(true));
             if flaky && self.flaky_failures.fetch_update(SeqCst, SeqCst, |left| left.checked_sub(1)).is_ok() {
                 return Err(HandlerError::Transient("the database is away".to_string()));
+            }
+            if delivery.payload.get("slow") == Some(&Value::Bool(true)) {
+                self.slow_started.notify_one();
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
             tx.execute("INSERT INTO effects (message_id) VALUES ($1)", &[&delivery.message_id])
                 .await
@@ -310,11 +317,36 @@ async fn a_transient_failure_is_retried_until_applied_and_never_dead_lettered() 
     let flaky = "00000000-0000-0000-0000-0000000000f1";
     publisher.publish(&message(flaky, json!({"flaky": true}))).await.unwrap();
     let failures = Arc::new(AtomicU32::new(3));
-    let (consumer, metrics) = consumer_with(&pool, &topics, RecordEffect { flaky_failures: failures.clone() });
+    let (consumer, metrics) =
+        consumer_with(&pool, &topics, RecordEffect { flaky_failures: failures.clone(), ..RecordEffect::default() });
     let (trigger, task) = start(consumer, &unique("group"));
     eventually("the flaky message applied", || async { effects(&pool, flaky).await == 1 }).await;
     trigger.fire();
     task.await.unwrap();
     assert_eq!(failures.load(SeqCst), 0, "it failed three times before it was applied");
     assert_eq!(metrics.dead_letters("test.order-paid"), 0);
+}
+
+#[tokio::test]
+async fn shutdown_finishes_the_in_flight_message_and_commits_its_offset() {
+    let pool = fresh_pool("kafka_shutdown").await;
+    let topics = new_topics("shutdown").await;
+    let publisher = KafkaPublisher::new(kafka::producer(&bootstrap()).unwrap(), topics.clone());
+    let slow = "00000000-0000-0000-0000-0000000000d1";
+    publisher.publish(&message(slow, json!({"slow": true}))).await.unwrap();
+    let handler = RecordEffect::default();
+    let started = handler.slow_started.clone();
+    let (consumer, _) = consumer_with(&pool, &topics, handler);
+    let group = unique("group");
+    let (trigger, task) = start(consumer, &group);
+    tokio::time::timeout(WAIT, started.notified()).await.expect("the slow message was not delivered");
+    trigger.fire();
+    task.await.unwrap();
+    assert_eq!(effects(&pool, slow).await, 1, "the in-flight message was finished");
+    let group_member: BaseConsumer =
+        ClientConfig::new().set("bootstrap.servers", bootstrap()).set("group.id", &group).create().unwrap();
+    let mut partitions = TopicPartitionList::new();
+    partitions.add_partition(&topics.channel(topics::ORDER_PAID).unwrap(), 0);
+    let committed = group_member.committed_offsets(partitions, Duration::from_secs(10)).unwrap();
+    assert_eq!(committed.elements()[0].offset(), Offset::Offset(1), "its offset was committed");
 }
