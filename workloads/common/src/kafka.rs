@@ -33,7 +33,7 @@ pub struct KafkaArgs {
     /// Prefix of every saga topic (`<prefix>.order-paid`, `<prefix>.dead-letter`, ...)
     #[arg(long, env = "KAFKA_TOPIC_PREFIX", default_value = "ticketing")]
     pub kafka_topic_prefix: String,
-    /// Consumer group id of this service's consumers (default: the service's name)
+    /// Prefix of this service's consumer groups, each `<prefix>.<consumer>` (default: the service's name)
     #[arg(long, env = "KAFKA_GROUP_ID")]
     pub kafka_group_id: Option<String>,
     /// Milliseconds between two outbox relay passes

@@ -22,7 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Apply the database schema migrations and exit (a one-off admin process, before `serve`)
     Migrate(MigrateArgs),
-    /// Serve the HTTP API (access list administration and the gates' scans) until SIGTERM
+    /// Serve the HTTP API (access list administration and the gates' scans), relay the outbox to Kafka and
+    /// consume `event-approved` and `order-paid`, until SIGTERM
     Serve(ServeArgs),
 }
 

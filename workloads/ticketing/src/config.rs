@@ -21,7 +21,8 @@ pub struct Cli {
 pub enum Command {
     /// Apply the database schema migrations and exit (a one-off admin process, before `serve`)
     Migrate(MigrateArgs),
-    /// Serve the HTTP API and expire unpaid orders in the background until SIGTERM
+    /// Serve the HTTP API, expire unpaid orders, relay the outbox to Kafka and consume `access-prepared`, until
+    /// SIGTERM
     Serve(ServeArgs),
 }
 
