@@ -3,7 +3,7 @@
 //! (`service`, `http_metrics`, `api_error`, `json_body`, `api_key`, `refusal`), its PostgreSQL database (`database`,
 //! `migrations`) and the messaging tables (`outbox`, `inbox`); for their tests, `test_database` and `test_request`.
 //! With `kafka`, the saga's messaging over the broker (`kafka`: the relay's publisher; `kafka_consumer`: the
-//! idempotent consumer); `topics` names its channels.
+//! idempotent consumer), and for tests `test_broker`; `topics` names its channels.
 //! `plain_http` is a dependency-free GET for local checks of admin endpoints. Nothing domain-specific belongs here.
 
 pub mod plain_http;
@@ -34,6 +34,8 @@ pub mod outbox;
 pub mod refusal;
 #[cfg(feature = "service")]
 pub mod service;
+#[cfg(feature = "kafka")]
+pub mod test_broker;
 #[cfg(feature = "service")]
 pub mod test_database;
 #[cfg(feature = "service")]

@@ -16,6 +16,7 @@ use microfleet_common::kafka_consumer::{
 use microfleet_common::migrations::{self, Migration};
 use microfleet_common::outbox::{self, OutboxMessage, Publisher};
 use microfleet_common::shutdown::{Shutdown, ShutdownTrigger};
+use microfleet_common::test_broker::{self, unique};
 use microfleet_common::topics::{self, Topics};
 use microfleet_common::{database, inbox, test_database};
 use rdkafka::config::ClientConfig;
@@ -28,14 +29,7 @@ use serde_json::{json, Value};
 const WAIT: Duration = Duration::from_secs(40);
 
 fn bootstrap() -> String {
-    std::env::var("MICROFLEET_KAFKA_BOOTSTRAP").unwrap_or_else(|_| {
-        panic!("no Kafka broker: run scripts/test.sh, or `eval \"$(scripts/kafka.sh up)\"` and run the tests again")
-    })
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    format!("{prefix}-{}-{nanos}", std::process::id())
+    test_broker::bootstrap().unwrap_or_else(|error| panic!("{error}"))
 }
 
 /// Topic names unique to one test, created with one partition.

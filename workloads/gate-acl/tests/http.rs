@@ -15,7 +15,7 @@ use axum::Router;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use jiff::{SignedDuration, Timestamp};
-use microfleet_common::{plain_http::get as http_get, test_request::call};
+use microfleet_common::{plain_http::get as http_get, test_broker, test_request::call};
 use microfleet_gate_acl::http::{self, ApiKeys};
 use serde_json::{json, Value};
 use support::{event, fresh_database, state, ticket_id, EVENT, SEED, VIP};
@@ -309,13 +309,6 @@ async fn the_served_openapi_document_is_the_checked_in_file_and_lists_every_rout
     assert!(served["paths"]["/v1/keys"]["get"].is_object());
 }
 
-/// The real broker the binary's saga needs (`scripts/kafka.sh up`).
-fn kafka_bootstrap() -> String {
-    std::env::var("MICROFLEET_KAFKA_BOOTSTRAP").unwrap_or_else(|_| {
-        panic!("no Kafka broker: run scripts/test.sh, or `eval \"$(scripts/kafka.sh up)\"` and run the tests again")
-    })
-}
-
 #[tokio::test]
 async fn the_binary_migrates_serves_and_stops_on_sigterm() {
     let (_, url) = fresh_database("http_binary", 1).await;
@@ -328,8 +321,8 @@ async fn the_binary_migrates_serves_and_stops_on_sigterm() {
     let mut server = Command::new(binary)
         .arg("serve")
         .env("DATABASE_URL", &url)
-        .env("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap())
-        .env("KAFKA_TOPIC_PREFIX", format!("http-binary-{}-{port}", std::process::id()))
+        .env("KAFKA_BOOTSTRAP_SERVERS", test_broker::bootstrap().unwrap_or_else(|error| panic!("{error}")))
+        .env("KAFKA_TOPIC_PREFIX", test_broker::unique("http-binary"))
         .env("ADMIN_API_KEY", ADMIN)
         .env("GATE_API_KEY", GATE)
         .env("SIGNING_KEY", &signing_key)

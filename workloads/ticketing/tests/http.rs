@@ -12,7 +12,7 @@ use axum::http::{Method, StatusCode};
 use axum::Router;
 use jiff::SignedDuration;
 use microfleet_common::api_key::ApiKey;
-use microfleet_common::{plain_http::get as http_get, test_request::call};
+use microfleet_common::{plain_http::get as http_get, test_broker, test_request::call};
 use microfleet_ticketing::http::{self, AppState};
 use serde_json::{json, Value};
 use support::{event_on_sale, fresh_database};
@@ -190,13 +190,6 @@ async fn the_served_openapi_document_is_the_checked_in_file_and_lists_every_rout
     }
 }
 
-/// The real broker the binary's saga needs (`scripts/kafka.sh up`).
-fn kafka_bootstrap() -> String {
-    std::env::var("MICROFLEET_KAFKA_BOOTSTRAP").unwrap_or_else(|_| {
-        panic!("no Kafka broker: run scripts/test.sh, or `eval \"$(scripts/kafka.sh up)\"` and run the tests again")
-    })
-}
-
 #[tokio::test]
 async fn the_binary_migrates_serves_and_stops_on_sigterm() {
     let (_, url) = fresh_database("http_binary", 1).await;
@@ -208,8 +201,8 @@ async fn the_binary_migrates_serves_and_stops_on_sigterm() {
     let mut server = Command::new(binary)
         .arg("serve")
         .env("DATABASE_URL", &url)
-        .env("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap())
-        .env("KAFKA_TOPIC_PREFIX", format!("http-binary-{}-{port}", std::process::id()))
+        .env("KAFKA_BOOTSTRAP_SERVERS", test_broker::bootstrap().unwrap_or_else(|error| panic!("{error}")))
+        .env("KAFKA_TOPIC_PREFIX", test_broker::unique("http-binary"))
         .env("ADMIN_API_KEY", KEY)
         .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .stdout(Stdio::piped())

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use microfleet_common::kafka::KafkaArgs;
 use microfleet_common::kafka_consumer::ConsumerMetrics;
 use microfleet_common::shutdown::Shutdown;
-use microfleet_common::{database, migrations, test_database};
+use microfleet_common::{database, migrations, test_broker, test_database};
 use microfleet_gate_acl::domain::acl::AccessState;
 use microfleet_ticketing::repository;
 use support::{event_on_sale, fresh_database, place};
@@ -19,13 +19,9 @@ use support::{event_on_sale, fresh_database, place};
 const WITHIN: Duration = Duration::from_secs(60);
 
 fn kafka_args() -> KafkaArgs {
-    let bootstrap = std::env::var("MICROFLEET_KAFKA_BOOTSTRAP").unwrap_or_else(|_| {
-        panic!("no Kafka broker: run scripts/test.sh, or `eval \"$(scripts/kafka.sh up)\"` and run the tests again")
-    });
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     KafkaArgs {
-        kafka_bootstrap_servers: bootstrap,
-        kafka_topic_prefix: format!("saga-{}-{nanos}", std::process::id()),
+        kafka_bootstrap_servers: test_broker::bootstrap().unwrap_or_else(|error| panic!("{error}")),
+        kafka_topic_prefix: test_broker::unique("saga"),
         kafka_group_id: None,
         outbox_relay_interval_ms: 50,
         kafka_topic_partitions: 2,
