@@ -2,6 +2,8 @@
 //! handling. With the `service` feature, what every ticketing service repeats: the HTTP service skeleton
 //! (`service`, `http_metrics`, `api_error`, `json_body`, `api_key`, `refusal`), its PostgreSQL database (`database`,
 //! `migrations`) and the messaging tables (`outbox`, `inbox`); for their tests, `test_database` and `test_request`.
+//! With `kafka`, the saga's messaging over the broker (`kafka`: the relay's publisher; `kafka_consumer`: the
+//! idempotent consumer), and for tests `test_broker`; `topics` names its channels.
 //! `plain_http` is a dependency-free GET for local checks of admin endpoints. Nothing domain-specific belongs here.
 
 pub mod plain_http;
@@ -20,6 +22,10 @@ pub mod http_metrics;
 pub mod inbox;
 #[cfg(feature = "service")]
 pub mod json_body;
+#[cfg(feature = "kafka")]
+pub mod kafka;
+#[cfg(feature = "kafka")]
+pub mod kafka_consumer;
 #[cfg(feature = "service")]
 pub mod migrations;
 #[cfg(feature = "service")]
@@ -28,7 +34,11 @@ pub mod outbox;
 pub mod refusal;
 #[cfg(feature = "service")]
 pub mod service;
+#[cfg(feature = "kafka")]
+pub mod test_broker;
 #[cfg(feature = "service")]
 pub mod test_database;
 #[cfg(feature = "service")]
 pub mod test_request;
+#[cfg(feature = "service")]
+pub mod topics;

@@ -51,7 +51,7 @@ pub async fn append(tx: &impl GenericClient, topic: &str, key: &str, payload: &V
     Ok(row.get(0))
 }
 
-/// Where the relay publishes: the broker (a later issue) or a test's recorder.
+/// Where the relay publishes: the broker (`kafka::KafkaPublisher`) or a test's recorder.
 pub trait Publisher {
     /// Publishes one message; an error stops the batch, and the message is retried later.
     fn publish(&self, message: &OutboxMessage) -> impl std::future::Future<Output = Result<(), String>> + Send;
@@ -92,4 +92,28 @@ pub async fn relay_batch(pool: &Pool, publisher: &impl Publisher, limit: i64) ->
 /// How many messages wait to be published (a gauge for alerts).
 pub async fn pending(client: &impl GenericClient) -> Result<i64, DbError> {
     Ok(client.query_one("SELECT count(*) FROM outbox WHERE published_at IS NULL", &[]).await?.get(0))
+}
+
+/// The relay: publishes a batch every `interval` until `shutdown`; the batch in flight when shutdown comes
+/// is finished (its published rows marked) before returning. Database failures are logged and retried.
+pub async fn run_relay(
+    pool: Pool,
+    publisher: impl Publisher,
+    interval: std::time::Duration,
+    shutdown: crate::shutdown::Shutdown,
+) {
+    const BATCH: i64 = 100;
+    loop {
+        match relay_batch(&pool, &publisher, BATCH).await {
+            // a full batch: more may be waiting
+            Ok(published) if published as i64 == BATCH => continue,
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "outbox relay pass failed; retrying"),
+        }
+        tokio::select! {
+            _ = shutdown.clone().requested() => break,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+    tracing::info!("outbox relay stopped");
 }

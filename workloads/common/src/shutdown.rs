@@ -18,9 +18,26 @@ impl Shutdown {
         Shutdown(rx)
     }
 
+    /// A shutdown asked for by hand (tests, or a process that stops its tasks itself): call
+    /// [`ShutdownTrigger::fire`].
+    pub fn manual() -> (ShutdownTrigger, Shutdown) {
+        let (tx, rx) = watch::channel(false);
+        (ShutdownTrigger(tx), Shutdown(rx))
+    }
+
     /// Resolves when shutdown was asked for.
     pub async fn requested(mut self) {
         let _ = self.0.wait_for(|requested| *requested).await;
+    }
+}
+
+/// Asks a [`Shutdown::manual`] handle to shut down.
+pub struct ShutdownTrigger(watch::Sender<bool>);
+
+impl ShutdownTrigger {
+    /// Asks every clone of the handle to shut down.
+    pub fn fire(&self) {
+        let _ = self.0.send(true);
     }
 }
 

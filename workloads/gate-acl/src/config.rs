@@ -4,6 +4,7 @@
 
 use clap::{Parser, Subcommand};
 use microfleet_common::database::DatabaseArgs;
+use microfleet_common::kafka::KafkaArgs;
 use microfleet_common::migrations::MigrateArgs;
 use microfleet_common::service::{LoggingArgs, ServiceArgs};
 
@@ -21,7 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Apply the database schema migrations and exit (a one-off admin process, before `serve`)
     Migrate(MigrateArgs),
-    /// Serve the HTTP API (access list administration and the gates' scans) until SIGTERM
+    /// Serve the HTTP API (access list administration and the gates' scans), relay the outbox to Kafka and
+    /// consume `event-approved` and `order-paid`, until SIGTERM
     Serve(ServeArgs),
 }
 
@@ -37,6 +39,9 @@ pub struct ServeArgs {
     /// Logging.
     #[command(flatten)]
     pub logging: LoggingArgs,
+    /// The broker of the saga.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
     /// API key of the admin role (gates, staff, access), at least 16 characters (set it from a Secret)
     #[arg(long, env = "ADMIN_API_KEY", hide_env_values = true)]
     pub admin_api_key: String,
@@ -54,6 +59,7 @@ impl std::fmt::Debug for ServeArgs {
         f.debug_struct("ServeArgs")
             .field("service", &self.service)
             .field("database", &self.database)
+            .field("kafka", &self.kafka)
             .field("admin_api_key", &"<redacted>")
             .field("gate_api_key", &"<redacted>")
             .field("signing_key", &"<redacted>")
@@ -80,6 +86,12 @@ mod tests {
             "DATABASE_URL",
             "DATABASE_POOL_SIZE",
             "LOG_FORMAT",
+            "KAFKA_BOOTSTRAP_SERVERS",
+            "KAFKA_TOPIC_PREFIX",
+            "KAFKA_GROUP_ID",
+            "OUTBOX_RELAY_INTERVAL_MS",
+            "KAFKA_TOPIC_PARTITIONS",
+            "KAFKA_TOPIC_REPLICATION",
             "SHUTDOWN_GRACE_SECONDS",
             "ADMIN_API_KEY",
             "GATE_API_KEY",

@@ -2,12 +2,13 @@
 //! QR codes for tickets and staff, gates and the areas they admit, staff work windows, and the scan a gate
 //! device sends. Data flows one way: `http` (thin handlers) → `domain` (pure rules, the token check
 //! without any database read) → `repository` (all SQL, each scan's effect and answer in one transaction).
-//! The saga with the ticketing service over Kafka is a later step; its consumers will call the same
-//! repository functions the HTTP handlers call.
+//! `saga` consumes the ticketing service's messages over Kafka and calls the same repository functions the
+//! HTTP handlers call.
 
 pub mod config;
 pub mod domain;
 pub mod http;
 pub mod metrics;
 pub mod repository;
+pub mod saga;
 pub mod schema;

@@ -9,13 +9,15 @@ use clap::Parser;
 use microfleet_common::api_key::ApiKey;
 use microfleet_common::database;
 use microfleet_common::http_metrics::ServiceMetrics;
+use microfleet_common::kafka;
+use microfleet_common::kafka_consumer::ConsumerMetrics;
 use microfleet_common::service::{self, Probes, ReadinessCheck};
 use microfleet_common::shutdown::Shutdown;
 use microfleet_gate_acl::config::{Cli, Command, ServeArgs};
 use microfleet_gate_acl::domain::token::Keyring;
 use microfleet_gate_acl::http::{self, ApiKeys, AppState};
 use microfleet_gate_acl::metrics::ScanMetrics;
-use microfleet_gate_acl::schema;
+use microfleet_gate_acl::{saga, schema};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -44,6 +46,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let pool = database::connect(&args.database.database_url, args.database.database_pool_size)
         .map_err(|error| error.to_string())?;
     let metrics = ServiceMetrics::new("gate").map_err(|error| error.to_string())?;
+    let consumer_metrics = ConsumerMetrics::register(&metrics.registry).map_err(|error| error.to_string())?;
+    let producer = args.kafka.connect().await.map_err(|error| error.to_string())?;
     let scan_metrics = ScanMetrics::register(&metrics.registry).map_err(|error| error.to_string())?;
     let ping_pool = pool.clone();
     let database_check = ReadinessCheck {
@@ -54,15 +58,24 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         }),
     };
     tracing::info!(kid = keys.kid(), "QR signing key loaded");
+    let shutdown = Shutdown::on_signals();
+    let consumers = saga::consumers(&pool, &args.kafka.topics(), &consumer_metrics);
+    let messaging = args.kafka.start(saga::SERVICE, &pool, producer.clone(), consumers, &shutdown);
     let state = AppState { pool, keys: Arc::new(keys), metrics: scan_metrics };
-    let app = service::router(http::router(state, api_keys), Probes::new(vec![database_check], metrics));
+    let app = service::router(
+        http::router(state, api_keys),
+        Probes::new(vec![database_check, kafka::readiness_check(producer.clone())], metrics),
+    );
     let listener = tokio::net::TcpListener::bind(args.service.listen_addr)
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", args.service.listen_addr))?;
     tracing::info!(listen_addr = %args.service.listen_addr, "gate-acl-service serving");
-    service::serve(listener, app, Shutdown::on_signals(), Duration::from_secs(args.service.shutdown_grace_seconds))
+    service::serve(listener, app, shutdown, Duration::from_secs(args.service.shutdown_grace_seconds))
         .await
         .map_err(|error| error.to_string())?;
+    for task in messaging {
+        let _ = task.await;
+    }
     tracing::info!("gate-acl-service stopped");
     Ok(())
 }

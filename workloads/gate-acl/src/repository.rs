@@ -26,6 +26,13 @@ type Result<T> = std::result::Result<T, RepositoryError>;
 pub async fn put_event(pool: &Pool, id: i64, spec: &EventSpec, now: Timestamp) -> Result<Event> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
+    let event = put_event_in(&tx, id, spec, now).await?;
+    tx.commit().await?;
+    Ok(event)
+}
+
+/// [`put_event`] in the caller's transaction (a saga consumer's).
+pub async fn put_event_in(tx: &impl GenericClient, id: i64, spec: &EventSpec, now: Timestamp) -> Result<Event> {
     tx.execute(
         "INSERT INTO events (id, name, reentry_allowed, updated_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, reentry_allowed = excluded.reentry_allowed,
@@ -41,9 +48,12 @@ pub async fn put_event(pool: &Pool, id: i64, spec: &EventSpec, now: Timestamp) -
         )
         .await?;
     }
-    let event = read_event(&tx, id).await?;
-    tx.commit().await?;
-    Ok(event)
+    read_event(tx, id).await
+}
+
+/// Whether the event is known here (a saga consumer waits for its `event.approved` otherwise).
+pub async fn event_exists(client: &impl GenericClient, id: i64) -> Result<bool> {
+    Ok(client.query_opt("SELECT 1 FROM events WHERE id = $1", &[&id]).await?.is_some())
 }
 
 async fn read_event(client: &impl GenericClient, id: i64) -> Result<Event> {
@@ -128,10 +138,21 @@ fn access_from_row(row: &Row) -> AccessEntry {
 /// revoked entry stays revoked); with other values it is a conflict. Returns the entry and whether this
 /// call created it.
 pub async fn prepare_access(pool: &Pool, new: &NewAccess, now: Timestamp) -> Result<(AccessEntry, bool)> {
-    let new = &new.in_whole_seconds();
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    read_event(&tx, new.event_id).await?;
+    let prepared = prepare_access_in(&tx, new, now).await?;
+    tx.commit().await?;
+    Ok(prepared)
+}
+
+/// [`prepare_access`] in the caller's transaction (a saga consumer's).
+pub async fn prepare_access_in(
+    tx: &impl GenericClient,
+    new: &NewAccess,
+    now: Timestamp,
+) -> Result<(AccessEntry, bool)> {
+    let new = &new.in_whole_seconds();
+    read_event(tx, new.event_id).await?;
     let area = tx
         .query_opt("SELECT 1 FROM areas WHERE event_id = $1 AND area_id = $2", &[&new.event_id, &new.area_id])
         .await?;
@@ -149,10 +170,9 @@ pub async fn prepare_access(pool: &Pool, new: &NewAccess, now: Timestamp) -> Res
         )
         .await?;
     if let Some(row) = inserted {
-        tx.commit().await?;
         return Ok((access_from_row(&row), true));
     }
-    let stored = read_access(&tx, &new.ticket_id).await?;
+    let stored = read_access(tx, &new.ticket_id).await?;
     let same = (stored.event_id, stored.area_id, stored.valid_from, stored.valid_until)
         == (new.event_id, new.area_id, new.valid_from, new.valid_until);
     if !same {

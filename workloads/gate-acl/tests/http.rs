@@ -15,7 +15,7 @@ use axum::Router;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use jiff::{SignedDuration, Timestamp};
-use microfleet_common::{plain_http::get as http_get, test_request::call};
+use microfleet_common::{plain_http::get as http_get, test_broker, test_request::call};
 use microfleet_gate_acl::http::{self, ApiKeys};
 use serde_json::{json, Value};
 use support::{event, fresh_database, state, ticket_id, EVENT, SEED, VIP};
@@ -321,6 +321,8 @@ async fn the_binary_migrates_serves_and_stops_on_sigterm() {
     let mut server = Command::new(binary)
         .arg("serve")
         .env("DATABASE_URL", &url)
+        .env("KAFKA_BOOTSTRAP_SERVERS", test_broker::bootstrap().unwrap_or_else(|error| panic!("{error}")))
+        .env("KAFKA_TOPIC_PREFIX", test_broker::unique("http-binary"))
         .env("ADMIN_API_KEY", ADMIN)
         .env("GATE_API_KEY", GATE)
         .env("SIGNING_KEY", &signing_key)

@@ -9,11 +9,13 @@ use jiff::SignedDuration;
 use microfleet_common::api_key::ApiKey;
 use microfleet_common::database;
 use microfleet_common::http_metrics::ServiceMetrics;
+use microfleet_common::kafka;
+use microfleet_common::kafka_consumer::ConsumerMetrics;
 use microfleet_common::service::{self, Probes, ReadinessCheck};
 use microfleet_common::shutdown::Shutdown;
 use microfleet_ticketing::config::{Cli, Command, ServeArgs};
 use microfleet_ticketing::http::{self, AppState};
-use microfleet_ticketing::{schema, sweeper};
+use microfleet_ticketing::{saga, schema, sweeper};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -38,6 +40,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let pool = database::connect(&args.database.database_url, args.database.database_pool_size)
         .map_err(|error| error.to_string())?;
     let metrics = ServiceMetrics::new("ticketing").map_err(|error| error.to_string())?;
+    let consumer_metrics = ConsumerMetrics::register(&metrics.registry).map_err(|error| error.to_string())?;
+    let producer = args.kafka.connect().await.map_err(|error| error.to_string())?;
     let ping_pool = pool.clone();
     let database_check = ReadinessCheck {
         name: "database",
@@ -48,17 +52,25 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     };
     let state =
         AppState { pool: pool.clone(), order_hold: SignedDuration::from_secs(i64::from(args.order_hold_seconds)) };
-    let app = service::router(http::router(state, admin_key), Probes::new(vec![database_check], metrics));
+    let app = service::router(
+        http::router(state, admin_key),
+        Probes::new(vec![database_check, kafka::readiness_check(producer.clone())], metrics),
+    );
     let listener = tokio::net::TcpListener::bind(args.service.listen_addr)
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", args.service.listen_addr))?;
     let shutdown = Shutdown::on_signals();
+    let consumers = saga::consumers(&pool, &args.kafka.topics(), &consumer_metrics);
+    let messaging = args.kafka.start(saga::SERVICE, &pool, producer, consumers, &shutdown);
     let sweeper = tokio::spawn(sweeper::run(pool, Duration::from_secs(args.expiry_sweep_seconds), shutdown.clone()));
     tracing::info!(listen_addr = %args.service.listen_addr, "ticketing-service serving");
     service::serve(listener, app, shutdown, Duration::from_secs(args.service.shutdown_grace_seconds))
         .await
         .map_err(|error| error.to_string())?;
     let _ = sweeper.await;
+    for task in messaging {
+        let _ = task.await;
+    }
     tracing::info!("ticketing-service stopped");
     Ok(())
 }

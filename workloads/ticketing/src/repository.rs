@@ -278,10 +278,31 @@ pub async fn confirm_payment(pool: &Pool, number: &str, amount: i64, now: Timest
     let paid = read_order(&tx, number, false).await?;
     let tickets: Vec<_> =
         paid.tickets.iter().map(|ticket| json!({"ticketId": ticket.id, "areaId": ticket.area_id})).collect();
-    let payload = json!({"orderNumber": paid.number, "eventId": paid.event_id, "tickets": tickets});
+    // the access is valid while the event runs
+    let event = tx.query_one("SELECT starts_at, ends_at FROM events WHERE id = $1", &[&paid.event_id]).await?;
+    let (valid_from, valid_until): (Timestamp, Timestamp) = (event.get(0), event.get(1));
+    let payload = json!({
+        "orderNumber": paid.number,
+        "eventId": paid.event_id,
+        "validFrom": valid_from,
+        "validUntil": valid_until,
+        "tickets": tickets,
+    });
     outbox::append(&tx, topics::ORDER_PAID, number, &payload).await?;
     tx.commit().await?;
     Ok(paid)
+}
+
+/// Marks the order's issued tickets `active` (the gate-acl service prepared their access), in the caller's
+/// transaction; doing it again changes nothing. Returns how many became active.
+pub async fn activate_tickets(tx: &impl GenericClient, number: &str) -> Result<u64> {
+    Ok(tx
+        .execute(
+            "UPDATE tickets SET state = 'active'
+             WHERE order_id = (SELECT id FROM orders WHERE number = $1) AND state = 'issued'",
+            &[&number],
+        )
+        .await?)
 }
 
 /// Expires up to `limit` pending orders whose hold ended at `now`: their seats are released and an

@@ -12,7 +12,7 @@ use axum::http::{Method, StatusCode};
 use axum::Router;
 use jiff::SignedDuration;
 use microfleet_common::api_key::ApiKey;
-use microfleet_common::{plain_http::get as http_get, test_request::call};
+use microfleet_common::{plain_http::get as http_get, test_broker, test_request::call};
 use microfleet_ticketing::http::{self, AppState};
 use serde_json::{json, Value};
 use support::{event_on_sale, fresh_database};
@@ -201,6 +201,8 @@ async fn the_binary_migrates_serves_and_stops_on_sigterm() {
     let mut server = Command::new(binary)
         .arg("serve")
         .env("DATABASE_URL", &url)
+        .env("KAFKA_BOOTSTRAP_SERVERS", test_broker::bootstrap().unwrap_or_else(|error| panic!("{error}")))
+        .env("KAFKA_TOPIC_PREFIX", test_broker::unique("http-binary"))
         .env("ADMIN_API_KEY", KEY)
         .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .stdout(Stdio::piped())

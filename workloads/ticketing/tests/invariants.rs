@@ -7,29 +7,11 @@ mod support;
 
 use std::sync::Arc;
 
-use deadpool_postgres::Pool;
 use jiff::{SignedDuration, Timestamp};
-use microfleet_ticketing::domain::order::{self, NewItem, NewOrder, Order, OrderState};
+use microfleet_ticketing::domain::order::{Order, OrderState};
 use microfleet_ticketing::domain::ErrorKind;
 use microfleet_ticketing::repository::{self, RepositoryError};
-use support::{count, event_on_sale, fresh_database};
-
-const HOLD: SignedDuration = SignedDuration::from_mins(15);
-
-fn new_order(event_id: i64, items: &[(i64, i32)]) -> NewOrder {
-    NewOrder {
-        event_id,
-        payment_method: "CASH".into(),
-        customer_email: "fan@example.com".into(),
-        items: items.iter().map(|&(area_id, quantity)| NewItem { area_id, quantity }).collect(),
-    }
-}
-
-async fn place(pool: &Pool, event_id: i64, items: &[(i64, i32)]) -> Result<Order, RepositoryError> {
-    let new = new_order(event_id, items);
-    let wanted = order::validate_new_order(&new).unwrap();
-    repository::create_order(pool, &new, &wanted, Timestamp::now(), HOLD).await
-}
+use support::{count, event_on_sale, fresh_database, place, HOLD};
 
 fn rejected_field(result: Result<Order, RepositoryError>) -> (ErrorKind, String) {
     match result {

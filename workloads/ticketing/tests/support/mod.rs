@@ -7,7 +7,8 @@ use deadpool_postgres::Pool;
 use jiff::{SignedDuration, Timestamp};
 use microfleet_common::{database, migrations, test_database};
 use microfleet_ticketing::domain::event::{NewArea, NewEvent};
-use microfleet_ticketing::repository;
+use microfleet_ticketing::domain::order::{self, NewItem, NewOrder, Order};
+use microfleet_ticketing::repository::{self, RepositoryError};
 use microfleet_ticketing::schema::MIGRATIONS;
 
 /// A fresh database with the schema applied, and its URL.
@@ -44,4 +45,24 @@ pub async fn event_on_sale(pool: &Pool, areas: &[(i32, i64)]) -> (i64, Vec<i64>)
 /// One `SELECT count(*)`-like integer.
 pub async fn count(pool: &Pool, sql: &str) -> i64 {
     pool.get().await.unwrap().query_one(sql, &[]).await.unwrap().get(0)
+}
+
+/// How long a test order holds its seats.
+pub const HOLD: SignedDuration = SignedDuration::from_mins(15);
+
+/// An order of `(area id, quantity)` items.
+pub fn new_order(event_id: i64, items: &[(i64, i32)]) -> NewOrder {
+    NewOrder {
+        event_id,
+        payment_method: "CASH".into(),
+        customer_email: "fan@example.com".into(),
+        items: items.iter().map(|&(area_id, quantity)| NewItem { area_id, quantity }).collect(),
+    }
+}
+
+/// Places an order of `(area id, quantity)` items now.
+pub async fn place(pool: &Pool, event_id: i64, items: &[(i64, i32)]) -> Result<Order, RepositoryError> {
+    let new = new_order(event_id, items);
+    let wanted = order::validate_new_order(&new).unwrap();
+    repository::create_order(pool, &new, &wanted, Timestamp::now(), HOLD).await
 }

@@ -1,0 +1,267 @@
+//! The idempotent consumer of the saga: subscribes a group to topics with manual offsets; each message's effect
+//! runs in ONE database transaction that first records the message id (`inbox`), the transaction commits, and
+//! only then the offset. A permanent failure goes to `<prefix>.dead-letter`; a transient one is retried with
+//! backoff. It knows no domain: the service's [`Handler`] does.
+
+use std::time::Duration;
+
+use deadpool_postgres::{Pool, Transaction};
+use futures::future::BoxFuture;
+use prometheus::{IntCounterVec, Opts, Registry};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use serde_json::Value;
+
+use crate::database::DbError;
+use crate::inbox;
+use crate::kafka::{self, KafkaError, MESSAGE_ID_HEADER};
+use crate::refusal::RepositoryError;
+use crate::shutdown::Shutdown;
+use crate::topics::Topics;
+
+/// A message as the handler sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// The broker topic it came from.
+    pub topic: String,
+    /// The outbox message id (the dedup key).
+    pub message_id: String,
+    /// The partitioning key.
+    pub key: String,
+    /// The JSON body.
+    pub payload: Value,
+}
+
+/// Why a message's effect failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Retrying cannot help (a malformed message, a refused command): it goes to the dead-letter topic.
+    #[error("permanent: {0}")]
+    Permanent(String),
+    /// Retrying may help (the database is down): the message is retried, its offset not committed.
+    #[error("transient: {0}")]
+    Transient(String),
+}
+
+impl From<DbError> for HandlerError {
+    fn from(error: DbError) -> Self {
+        if error.is_transient() {
+            HandlerError::Transient(error.to_string())
+        } else {
+            HandlerError::Permanent(error.to_string())
+        }
+    }
+}
+
+impl From<RepositoryError> for HandlerError {
+    fn from(error: RepositoryError) -> Self {
+        match error {
+            RepositoryError::Database(error) => error.into(),
+            RepositoryError::Rejected(error) => HandlerError::Permanent(error.to_string()),
+        }
+    }
+}
+
+/// The effect of a message, run inside the consumer's transaction (write through `tx`, never the pool).
+pub trait Handler: Send + Sync {
+    /// Applies `delivery`; the consumer commits `tx` when this returns `Ok`.
+    fn handle<'a>(&'a self, tx: &'a Transaction<'a>, delivery: &'a Delivery)
+        -> BoxFuture<'a, Result<(), HandlerError>>;
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Its effect was applied and committed.
+    Applied,
+    /// It was applied before (a re-delivery): nothing was done.
+    Duplicate,
+}
+
+/// Runs `handler` on `delivery` in one transaction that first records the message id for `consumer`, and
+/// commits it. The offset is the caller's business.
+pub async fn apply(
+    pool: &Pool,
+    consumer: &str,
+    handler: &dyn Handler,
+    delivery: &Delivery,
+) -> Result<Outcome, HandlerError> {
+    let mut client = pool.get().await.map_err(DbError::from)?;
+    let tx = client.transaction().await.map_err(DbError::from)?;
+    if !inbox::first_delivery(&tx, consumer, &delivery.message_id).await? {
+        tx.commit().await.map_err(DbError::from)?;
+        return Ok(Outcome::Duplicate);
+    }
+    handler.handle(&tx, delivery).await?;
+    tx.commit().await.map_err(DbError::from)?;
+    Ok(Outcome::Applied)
+}
+
+/// The consumer's counters.
+#[derive(Clone)]
+pub struct ConsumerMetrics {
+    dead_letters: IntCounterVec,
+}
+
+impl ConsumerMetrics {
+    /// Registers `saga_dead_letters_total{consumer}` in `registry`.
+    pub fn register(registry: &Registry) -> Result<ConsumerMetrics, prometheus::Error> {
+        let dead_letters = IntCounterVec::new(
+            Opts::new("saga_dead_letters_total", "Messages sent to the dead-letter topic"),
+            &["consumer"],
+        )?;
+        registry.register(Box::new(dead_letters.clone()))?;
+        Ok(ConsumerMetrics { dead_letters })
+    }
+
+    /// How many messages `consumer` sent to the dead-letter topic.
+    pub fn dead_letters(&self, consumer: &str) -> u64 {
+        self.dead_letters.with_label_values(&[consumer]).get()
+    }
+}
+
+/// One consumer: its group, topics, database and handler.
+pub struct SagaConsumer {
+    /// Its name in `processed_messages` and the metrics (one per effect, e.g. `gate-acl.order-paid`).
+    pub name: String,
+    /// The database its effects write.
+    pub pool: Pool,
+    /// The topic names (for the dead-letter topic).
+    pub topics: Topics,
+    /// The broker topics it reads.
+    pub subscribe: Vec<String>,
+    /// The effect.
+    pub handler: Box<dyn Handler>,
+    /// Its counters.
+    pub metrics: ConsumerMetrics,
+}
+
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+impl SagaConsumer {
+    /// Consumes as group `group_id` from `bootstrap` until `shutdown`; then finishes the in-flight message,
+    /// commits its offset and returns.
+    pub async fn run(self, bootstrap: &str, group_id: &str, shutdown: Shutdown) -> Result<(), KafkaError> {
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("group.id", group_id)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .create()?;
+        let subscribe: Vec<&str> = self.subscribe.iter().map(String::as_str).collect();
+        consumer.subscribe(&subscribe)?;
+        let dead_letters = kafka::producer(bootstrap)?;
+        tracing::info!(consumer = %self.name, topics = ?self.subscribe, "consuming");
+        loop {
+            let message = tokio::select! {
+                biased;
+                _ = shutdown.clone().requested() => break,
+                message = consumer.recv() => message,
+            };
+            let message = match message {
+                Ok(message) => message,
+                Err(error) => {
+                    tracing::warn!(consumer = %self.name, %error, "receiving failed; retrying");
+                    tokio::time::sleep(BACKOFF_FIRST).await;
+                    continue;
+                }
+            };
+            if !self.process(&message, &dead_letters, &shutdown).await {
+                break;
+            }
+            if let Err(error) = consumer.commit_message(&message, CommitMode::Sync) {
+                // the message comes again (a rebalance, the broker away) and is found applied: no harm
+                tracing::warn!(consumer = %self.name, %error, "committing the offset failed");
+            }
+        }
+        tracing::info!(consumer = %self.name, "stopped consuming");
+        Ok(())
+    }
+
+    /// Applies one message until it is applied, a duplicate or dead-lettered (`true`: commit its offset), or
+    /// shutdown interrupts the retries of a transient failure (`false`: leave the offset).
+    async fn process(&self, message: &BorrowedMessage<'_>, dead_letters: &FutureProducer, shutdown: &Shutdown) -> bool {
+        let mut backoff = BACKOFF_FIRST;
+        loop {
+            let result = match delivery(message) {
+                Ok(delivery) => apply(&self.pool, &self.name, self.handler.as_ref(), &delivery).await,
+                Err(error) => Err(error),
+            };
+            match result {
+                Ok(outcome) => {
+                    tracing::debug!(consumer = %self.name, ?outcome, "message processed");
+                    return true;
+                }
+                Err(HandlerError::Permanent(error)) => match self.dead_letter(message, &error, dead_letters).await {
+                    Ok(()) => return true,
+                    Err(send_error) => {
+                        tracing::warn!(consumer = %self.name, %send_error, "dead-lettering failed; retrying")
+                    }
+                },
+                Err(HandlerError::Transient(error)) => {
+                    tracing::warn!(consumer = %self.name, %error, backoff_ms = backoff.as_millis() as u64, "retrying");
+                }
+            }
+            tokio::select! {
+                _ = shutdown.clone().requested() => return false,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    async fn dead_letter(
+        &self,
+        message: &BorrowedMessage<'_>,
+        error: &str,
+        producer: &FutureProducer,
+    ) -> Result<(), String> {
+        let mut headers = OwnedHeaders::new()
+            .insert(Header { key: "error", value: Some(error) })
+            .insert(Header { key: "source-topic", value: Some(message.topic()) })
+            .insert(Header { key: "consumer", value: Some(self.name.as_str()) });
+        if let Some(message_id) = header(message, MESSAGE_ID_HEADER) {
+            headers = headers.insert(Header { key: MESSAGE_ID_HEADER, value: Some(message_id.as_str()) });
+        }
+        let topic = self.topics.dead_letter();
+        let mut record = FutureRecord::<[u8], [u8]>::to(&topic).headers(headers);
+        if let Some(key) = message.key() {
+            record = record.key(key);
+        }
+        if let Some(payload) = message.payload() {
+            record = record.payload(payload);
+        }
+        producer.send(record, Timeout::After(Duration::from_secs(10))).await.map_err(|(error, _)| error.to_string())?;
+        self.metrics.dead_letters.with_label_values(&[self.name.as_str()]).inc();
+        tracing::warn!(consumer = %self.name, %error, %topic, "message dead-lettered");
+        Ok(())
+    }
+}
+
+fn header(message: &BorrowedMessage<'_>, name: &str) -> Option<String> {
+    let headers = message.headers()?;
+    headers
+        .iter()
+        .find(|header| header.key == name)
+        .and_then(|header| header.value)
+        .map(|value| String::from_utf8_lossy(value).into_owned())
+}
+
+/// The message as a [`Delivery`]; a message without a message id or with a body that is not JSON is
+/// permanently unprocessable.
+fn delivery(message: &BorrowedMessage<'_>) -> Result<Delivery, HandlerError> {
+    let message_id = header(message, MESSAGE_ID_HEADER)
+        .ok_or_else(|| HandlerError::Permanent(format!("no {MESSAGE_ID_HEADER} header")))?;
+    let payload = serde_json::from_slice(message.payload().unwrap_or_default())
+        .map_err(|error| HandlerError::Permanent(format!("the body is not JSON: {error}")))?;
+    Ok(Delivery {
+        topic: message.topic().to_string(),
+        message_id,
+        key: message.key().map(|key| String::from_utf8_lossy(key).into_owned()).unwrap_or_default(),
+        payload,
+    })
+}

@@ -1,0 +1,346 @@
+//! The saga's messaging layer against the real broker (`MICROFLEET_KAFKA_BOOTSTRAP`, `scripts/kafka.sh up`) and
+//! the real PostgreSQL (`MICROFLEET_PG_URL`): the outbox relay, the idempotent consumer, dead letters, and a
+//! crash between the database commit and the offset commit. Each test has its own topic prefix and database.
+
+use std::sync::atomic::AtomicU32;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::{Pool, Transaction};
+use futures::future::BoxFuture;
+use microfleet_common::kafka::{self, KafkaPublisher, MESSAGE_ID_HEADER};
+use microfleet_common::kafka_consumer::{
+    self, ConsumerMetrics, Delivery, Handler, HandlerError, Outcome, SagaConsumer,
+};
+use microfleet_common::migrations::{self, Migration};
+use microfleet_common::outbox::{self, OutboxMessage, Publisher};
+use microfleet_common::shutdown::{Shutdown, ShutdownTrigger};
+use microfleet_common::test_broker::{self, unique};
+use microfleet_common::topics::{self, Topics};
+use microfleet_common::{database, inbox, test_database};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::FutureRecord;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(40);
+
+fn bootstrap() -> String {
+    test_broker::bootstrap().unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// Topic names unique to one test, created with one partition.
+async fn new_topics(name: &str) -> Topics {
+    let topics = Topics::new(&unique(name));
+    kafka::ensure_topics(&bootstrap(), &topics, 1, 1).await.unwrap();
+    topics
+}
+
+const EFFECTS: Migration = Migration {
+    version: "0001_effects",
+    sql: "CREATE TABLE effects (id BIGSERIAL PRIMARY KEY, message_id TEXT NOT NULL);",
+};
+
+async fn fresh_pool(name: &str) -> Pool {
+    let url = test_database::create(name).await.unwrap_or_else(|error| panic!("{error}"));
+    let pool = database::connect(&url, 4).unwrap();
+    migrations::apply(&pool, &[outbox::MIGRATION, inbox::MIGRATION, EFFECTS]).await.unwrap();
+    pool
+}
+
+/// Records each message id in `effects` (no unique key: a second effect would show); `{"poison": true}` is
+/// refused permanently; `{"flaky": true}` fails transiently while `flaky_failures` is above zero; `{"slow": true}`
+/// tells `slow_started` and takes a second.
+#[derive(Default)]
+struct RecordEffect {
+    flaky_failures: Arc<AtomicU32>,
+    slow_started: Arc<tokio::sync::Notify>,
+}
+
+impl Handler for RecordEffect {
+    fn handle<'a>(
+        &'a self,
+        tx: &'a Transaction<'a>,
+        delivery: &'a Delivery,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(async move {
+            if delivery.payload.get("poison") == Some(&Value::Bool(true)) {
+                return Err(HandlerError::Permanent("refused: poison".to_string()));
+            }
+            let flaky = delivery.payload.get("flaky") == Some(&Value::Bool(true));
+            if flaky && self.flaky_failures.fetch_update(SeqCst, SeqCst, |left| left.checked_sub(1)).is_ok() {
+                return Err(HandlerError::Transient("the database is away".to_string()));
+            }
+            if delivery.payload.get("slow") == Some(&Value::Bool(true)) {
+                self.slow_started.notify_one();
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            tx.execute("INSERT INTO effects (message_id) VALUES ($1)", &[&delivery.message_id])
+                .await
+                .map_err(|error| HandlerError::Transient(error.to_string()))?;
+            Ok(())
+        })
+    }
+}
+
+async fn effects(pool: &Pool, message_id: &str) -> i64 {
+    let client = pool.get().await.unwrap();
+    client.query_one("SELECT count(*) FROM effects WHERE message_id = $1", &[&message_id]).await.unwrap().get(0)
+}
+
+async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < WAIT, "not within {WAIT:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn message(id: &str, payload: Value) -> OutboxMessage {
+    OutboxMessage {
+        id: 0,
+        message_id: id.to_string(),
+        topic: topics::ORDER_PAID.to_string(),
+        key: "o-1".to_string(),
+        payload,
+    }
+}
+
+fn consumer(pool: &Pool, topics: &Topics) -> (SagaConsumer, ConsumerMetrics) {
+    consumer_with(pool, topics, RecordEffect::default())
+}
+
+fn consumer_with(pool: &Pool, topics: &Topics, handler: RecordEffect) -> (SagaConsumer, ConsumerMetrics) {
+    let metrics = ConsumerMetrics::register(&prometheus::Registry::new()).unwrap();
+    let consumer = SagaConsumer {
+        name: "test.order-paid".to_string(),
+        pool: pool.clone(),
+        topics: topics.clone(),
+        subscribe: vec![topics.channel(topics::ORDER_PAID).unwrap()],
+        handler: Box::new(handler),
+        metrics: metrics.clone(),
+    };
+    (consumer, metrics)
+}
+
+fn start(consumer: SagaConsumer, group: &str) -> (ShutdownTrigger, tokio::task::JoinHandle<()>) {
+    let (trigger, shutdown) = Shutdown::manual();
+    let (bootstrap, group) = (bootstrap(), group.to_string());
+    let task = tokio::spawn(async move { consumer.run(&bootstrap, &group, shutdown).await.unwrap() });
+    (trigger, task)
+}
+
+/// Reads `topic` from the start until `count` messages came, then one more second to see no more came.
+async fn read_all(topic: &str, count: usize) -> Vec<(Option<String>, Vec<u8>, Vec<(String, String)>)> {
+    let reader: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("group.id", unique("reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    reader.subscribe(&[topic]).unwrap();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let wait = if seen.len() >= count {
+            Duration::from_secs(1)
+        } else {
+            deadline.saturating_duration_since(Instant::now())
+        };
+        match tokio::time::timeout(wait, reader.recv()).await {
+            Ok(Ok(message)) => {
+                let headers = message.headers().map_or_else(Vec::new, |headers| {
+                    headers
+                        .iter()
+                        .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                        .collect()
+                });
+                let key = message.key().map(|key| String::from_utf8_lossy(key).into_owned());
+                seen.push((key, message.payload().unwrap_or_default().to_vec(), headers));
+            }
+            Ok(Err(error)) => panic!("reading {topic}: {error}"),
+            Err(_) if seen.len() >= count => return seen,
+            Err(_) => panic!("only {} of {count} messages on {topic} within {WAIT:?}", seen.len()),
+        }
+    }
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+}
+
+#[tokio::test]
+async fn the_relay_publishes_committed_rows_once_in_order_and_a_rolled_back_row_never() {
+    let pool = fresh_pool("kafka_relay").await;
+    let topics = new_topics("relay").await;
+    let mut committed = Vec::new();
+    for order in ["o-1", "o-2", "o-3"] {
+        let mut client = pool.get().await.unwrap();
+        let tx = client.transaction().await.unwrap();
+        committed
+            .push(outbox::append(&tx, topics::ORDER_PAID, "same-key", &json!({"orderNumber": order})).await.unwrap());
+        tx.commit().await.unwrap();
+    }
+    {
+        let mut client = pool.get().await.unwrap();
+        let tx = client.transaction().await.unwrap();
+        outbox::append(&tx, topics::ORDER_PAID, "same-key", &json!({"orderNumber": "rolled-back"})).await.unwrap();
+        tx.rollback().await.unwrap();
+    }
+    let publisher = KafkaPublisher::new(kafka::producer(&bootstrap()).unwrap(), topics.clone());
+    let (trigger, shutdown) = Shutdown::manual();
+    let relay = tokio::spawn(outbox::run_relay(pool.clone(), publisher, Duration::from_millis(50), shutdown));
+    let seen = read_all(&topics.channel(topics::ORDER_PAID).unwrap(), committed.len()).await;
+    trigger.fire();
+    relay.await.unwrap();
+    let ids: Vec<&str> = seen.iter().map(|(_, _, headers)| header(headers, MESSAGE_ID_HEADER).unwrap()).collect();
+    assert_eq!(ids, committed, "each committed row once, in the order written, and no rolled-back row");
+    assert!(seen.iter().all(|(key, _, _)| key.as_deref() == Some("same-key")), "the row's key is the message key");
+    let orders: Vec<Value> = seen.iter().map(|(_, body, _)| serde_json::from_slice(body).unwrap()).collect();
+    assert_eq!(orders[0]["orderNumber"], "o-1");
+    assert_eq!(outbox::pending(&pool.get().await.unwrap()).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_message_delivered_twice_has_its_effect_once() {
+    let pool = fresh_pool("kafka_twice").await;
+    let topics = new_topics("twice").await;
+    let publisher = KafkaPublisher::new(kafka::producer(&bootstrap()).unwrap(), topics.clone());
+    let (twice, after) = ("00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-000000000002");
+    for id in [twice, twice, after] {
+        publisher.publish(&message(id, json!({"orderNumber": "o-1"}))).await.unwrap();
+    }
+    let (consumer, _) = consumer(&pool, &topics);
+    let (trigger, task) = start(consumer, &unique("group"));
+    // one key, one partition: once the last message has its effect, both copies before it were consumed
+    eventually("the last message applied", || async { effects(&pool, after).await == 1 }).await;
+    trigger.fire();
+    task.await.unwrap();
+    assert_eq!(effects(&pool, twice).await, 1, "the re-delivered message has its effect once");
+    let client = pool.get().await.unwrap();
+    let processed: i64 = client.query_one("SELECT count(*) FROM processed_messages", &[]).await.unwrap().get(0);
+    assert_eq!(processed, 2);
+}
+
+#[tokio::test]
+async fn poison_messages_go_to_the_dead_letter_topic_and_the_consumer_goes_on() {
+    let pool = fresh_pool("kafka_poison").await;
+    let topics = new_topics("poison").await;
+    let channel = topics.channel(topics::ORDER_PAID).unwrap();
+    let producer = kafka::producer(&bootstrap()).unwrap();
+    let id_header = |id: &'static str| OwnedHeaders::new().insert(Header { key: MESSAGE_ID_HEADER, value: Some(id) });
+    let cases: [(&str, Option<OwnedHeaders>, &str, &str); 3] = [
+        ("body_not_json", Some(id_header("p-1")), "not json", "not JSON"),
+        ("no_message_id", None, "{}", "no message-id header"),
+        ("refused_by_the_handler", Some(id_header("p-3")), r#"{"poison": true}"#, "refused: poison"),
+    ];
+    for (_, headers, body, _) in &cases {
+        let mut record = FutureRecord::to(&channel).key("o-1").payload(*body);
+        if let Some(headers) = headers {
+            record = record.headers(headers.clone());
+        }
+        producer.send(record, Duration::from_secs(10)).await.unwrap();
+    }
+    let good = "00000000-0000-0000-0000-0000000000aa";
+    KafkaPublisher::new(producer, topics.clone()).publish(&message(good, json!({}))).await.unwrap();
+    let (consumer, metrics) = consumer(&pool, &topics);
+    let (trigger, task) = start(consumer, &unique("group"));
+    eventually("the good message after the poison applied", || async { effects(&pool, good).await == 1 }).await;
+    trigger.fire();
+    task.await.unwrap();
+    let dead = read_all(&topics.dead_letter(), cases.len()).await;
+    assert_eq!(dead.len(), cases.len(), "each poison message dead-lettered once");
+    for ((case, _, body, error), (_, dead_body, headers)) in cases.iter().zip(&dead) {
+        assert_eq!(dead_body.as_slice(), body.as_bytes(), "{case}: the original body");
+        assert!(header(headers, "error").is_some_and(|e| e.contains(error)), "{case}: {headers:?}");
+        assert_eq!(header(headers, "source-topic"), Some(channel.as_str()), "{case}");
+    }
+    assert_eq!(metrics.dead_letters("test.order-paid"), 3);
+    let client = pool.get().await.unwrap();
+    let applied: i64 = client.query_one("SELECT count(*) FROM effects", &[]).await.unwrap().get(0);
+    assert_eq!(applied, 1, "no poison message had an effect");
+}
+
+#[tokio::test]
+async fn a_consumer_dropped_after_the_database_commit_and_before_the_offset_commit_applies_once() {
+    let pool = fresh_pool("kafka_crash").await;
+    let topics = new_topics("crash").await;
+    let publisher = KafkaPublisher::new(kafka::producer(&bootstrap()).unwrap(), topics.clone());
+    let (first, second) = ("00000000-0000-0000-0000-0000000000c1", "00000000-0000-0000-0000-0000000000c2");
+    publisher.publish(&message(first, json!({}))).await.unwrap();
+    // the consumer that crashed: its transaction committed, its offset never did
+    let delivery = Delivery {
+        topic: topics.channel(topics::ORDER_PAID).unwrap(),
+        message_id: first.to_string(),
+        key: "o-1".to_string(),
+        payload: json!({}),
+    };
+    let (crashed, _) = consumer(&pool, &topics);
+    let outcome = kafka_consumer::apply(&pool, &crashed.name, crashed.handler.as_ref(), &delivery).await.unwrap();
+    assert_eq!(outcome, Outcome::Applied);
+    drop(crashed);
+    publisher.publish(&message(second, json!({}))).await.unwrap();
+    // its restart, in the same group with no committed offset, is delivered the message again
+    let (restarted, _) = consumer(&pool, &topics);
+    let (trigger, task) = start(restarted, &unique("group"));
+    eventually("the next message applied", || async { effects(&pool, second).await == 1 }).await;
+    trigger.fire();
+    task.await.unwrap();
+    assert_eq!(effects(&pool, first).await, 1, "the redelivered message is not applied again");
+}
+
+#[tokio::test]
+async fn the_broker_readiness_check() {
+    let cases = [("reachable", bootstrap(), true), ("unreachable", "127.0.0.1:1".to_string(), false)];
+    for (case, bootstrap, ready) in cases {
+        let producer = kafka::producer(&bootstrap).unwrap();
+        let result = kafka::ping(&producer, Duration::from_secs(2)).await;
+        assert_eq!(result.is_ok(), ready, "{case}: {result:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_transient_failure_is_retried_until_applied_and_never_dead_lettered() {
+    let pool = fresh_pool("kafka_transient").await;
+    let topics = new_topics("transient").await;
+    let publisher = KafkaPublisher::new(kafka::producer(&bootstrap()).unwrap(), topics.clone());
+    let flaky = "00000000-0000-0000-0000-0000000000f1";
+    publisher.publish(&message(flaky, json!({"flaky": true}))).await.unwrap();
+    let failures = Arc::new(AtomicU32::new(3));
+    let (consumer, metrics) =
+        consumer_with(&pool, &topics, RecordEffect { flaky_failures: failures.clone(), ..RecordEffect::default() });
+    let (trigger, task) = start(consumer, &unique("group"));
+    eventually("the flaky message applied", || async { effects(&pool, flaky).await == 1 }).await;
+    trigger.fire();
+    task.await.unwrap();
+    assert_eq!(failures.load(SeqCst), 0, "it failed three times before it was applied");
+    assert_eq!(metrics.dead_letters("test.order-paid"), 0);
+}
+
+#[tokio::test]
+async fn shutdown_finishes_the_in_flight_message_and_commits_its_offset() {
+    let pool = fresh_pool("kafka_shutdown").await;
+    let topics = new_topics("shutdown").await;
+    let publisher = KafkaPublisher::new(kafka::producer(&bootstrap()).unwrap(), topics.clone());
+    let slow = "00000000-0000-0000-0000-0000000000d1";
+    publisher.publish(&message(slow, json!({"slow": true}))).await.unwrap();
+    let handler = RecordEffect::default();
+    let started = handler.slow_started.clone();
+    let (consumer, _) = consumer_with(&pool, &topics, handler);
+    let group = unique("group");
+    let (trigger, task) = start(consumer, &group);
+    tokio::time::timeout(WAIT, started.notified()).await.expect("the slow message was not delivered");
+    trigger.fire();
+    task.await.unwrap();
+    assert_eq!(effects(&pool, slow).await, 1, "the in-flight message was finished");
+    let group_member: BaseConsumer =
+        ClientConfig::new().set("bootstrap.servers", bootstrap()).set("group.id", &group).create().unwrap();
+    let mut partitions = TopicPartitionList::new();
+    partitions.add_partition(&topics.channel(topics::ORDER_PAID).unwrap(), 0);
+    let committed = group_member.committed_offsets(partitions, Duration::from_secs(10)).unwrap();
+    assert_eq!(committed.elements()[0].offset(), Offset::Offset(1), "its offset was committed");
+}

@@ -1,0 +1,118 @@
+//! The gate-acl side of the saga: the consumers of `event.approved` (learn the event's areas) and
+//! `order.paid` (prepare access for each ticket, then announce `access.prepared` in the same transaction).
+//! The messaging itself (offsets, dedup, dead letters) is `microfleet_common::kafka_consumer`; the rules are
+//! the repository's, as for the HTTP handlers.
+
+use deadpool_postgres::{Pool, Transaction};
+use futures::future::BoxFuture;
+use jiff::Timestamp;
+use microfleet_common::kafka_consumer::{ConsumerMetrics, Delivery, Handler, HandlerError, SagaConsumer};
+use microfleet_common::outbox;
+use microfleet_common::topics::{self, Topics};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::domain::acl::{self, AreaSpec, EventSpec, NewAccess};
+use crate::repository;
+
+/// The service's name in consumer groups and `processed_messages`.
+pub const SERVICE: &str = "gate-acl";
+
+/// `order.paid` as ticketing writes it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderPaid {
+    order_number: String,
+    event_id: i64,
+    valid_from: Timestamp,
+    valid_until: Timestamp,
+    tickets: Vec<PaidTicket>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PaidTicket {
+    ticket_id: String,
+    area_id: i64,
+}
+
+/// `event.approved` as ticketing writes it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventApproved {
+    event_id: i64,
+    name: String,
+    areas: Vec<AreaSpec>,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(delivery: &Delivery) -> Result<T, HandlerError> {
+    serde_json::from_value(delivery.payload.clone())
+        .map_err(|error| HandlerError::Permanent(format!("not a valid message: {error}")))
+}
+
+struct PrepareAccess;
+
+impl Handler for PrepareAccess {
+    fn handle<'a>(
+        &'a self,
+        tx: &'a Transaction<'a>,
+        delivery: &'a Delivery,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(async move {
+            let paid: OrderPaid = parse(delivery)?;
+            if !repository::event_exists(tx, paid.event_id).await? {
+                // its `event.approved` is on another topic and may come later
+                return Err(HandlerError::Transient(format!("event {} is not known yet", paid.event_id)));
+            }
+            let now = Timestamp::now();
+            for ticket in &paid.tickets {
+                let access = NewAccess {
+                    ticket_id: ticket.ticket_id.clone(),
+                    event_id: paid.event_id,
+                    area_id: ticket.area_id,
+                    valid_from: paid.valid_from,
+                    valid_until: paid.valid_until,
+                };
+                acl::validate_access(&access).map_err(|error| HandlerError::Permanent(error.to_string()))?;
+                repository::prepare_access_in(tx, &access, now).await?;
+            }
+            let ticket_ids: Vec<&str> = paid.tickets.iter().map(|ticket| ticket.ticket_id.as_str()).collect();
+            let prepared = json!({"orderNumber": paid.order_number, "ticketIds": ticket_ids});
+            outbox::append(tx, topics::ACCESS_PREPARED, &paid.order_number, &prepared).await?;
+            Ok(())
+        })
+    }
+}
+
+struct LearnEvent;
+
+impl Handler for LearnEvent {
+    fn handle<'a>(
+        &'a self,
+        tx: &'a Transaction<'a>,
+        delivery: &'a Delivery,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(async move {
+            let approved: EventApproved = parse(delivery)?;
+            let spec = EventSpec { name: approved.name, reentry_allowed: false, areas: approved.areas };
+            repository::put_event_in(tx, approved.event_id, &spec, Timestamp::now()).await?;
+            Ok(())
+        })
+    }
+}
+
+/// The service's consumers over `pool`.
+pub fn consumers(pool: &Pool, topics: &Topics, metrics: &ConsumerMetrics) -> Vec<SagaConsumer> {
+    let consumer = |effect: &str, topic: &str, handler: Box<dyn Handler>| SagaConsumer {
+        name: format!("{SERVICE}.{effect}"),
+        pool: pool.clone(),
+        topics: topics.clone(),
+        subscribe: topics.channel(topic).into_iter().collect(),
+        handler,
+        metrics: metrics.clone(),
+    };
+    vec![
+        consumer("learn-event", topics::EVENT_APPROVED, Box::new(LearnEvent)),
+        consumer("prepare-access", topics::ORDER_PAID, Box::new(PrepareAccess)),
+    ]
+}
