@@ -35,6 +35,14 @@ pub struct Delivery {
     pub payload: Value,
 }
 
+impl Delivery {
+    /// The body read as `T`; a body that is not a `T` is a permanent error (it goes to the dead letters).
+    pub fn payload_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, HandlerError> {
+        serde_json::from_value(self.payload.clone())
+            .map_err(|error| HandlerError::Permanent(format!("not a valid message: {error}")))
+    }
+}
+
 /// Why a message's effect failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {

@@ -45,11 +45,6 @@ struct EventApproved {
     areas: Vec<AreaSpec>,
 }
 
-fn parse<T: serde::de::DeserializeOwned>(delivery: &Delivery) -> Result<T, HandlerError> {
-    serde_json::from_value(delivery.payload.clone())
-        .map_err(|error| HandlerError::Permanent(format!("not a valid message: {error}")))
-}
-
 struct PrepareAccess;
 
 impl Handler for PrepareAccess {
@@ -59,7 +54,7 @@ impl Handler for PrepareAccess {
         delivery: &'a Delivery,
     ) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
-            let paid: OrderPaid = parse(delivery)?;
+            let paid: OrderPaid = delivery.payload_as()?;
             if !repository::event_exists(tx, paid.event_id).await? {
                 // its `event.approved` is on another topic and may come later
                 return Err(HandlerError::Transient(format!("event {} is not known yet", paid.event_id)));
@@ -93,7 +88,7 @@ impl Handler for LearnEvent {
         delivery: &'a Delivery,
     ) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
-            let approved: EventApproved = parse(delivery)?;
+            let approved: EventApproved = delivery.payload_as()?;
             let spec = EventSpec { name: approved.name, reentry_allowed: false, areas: approved.areas };
             repository::put_event_in(tx, approved.event_id, &spec, Timestamp::now()).await?;
             Ok(())

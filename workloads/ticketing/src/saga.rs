@@ -29,8 +29,7 @@ impl Handler for ActivateTickets {
         delivery: &'a Delivery,
     ) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
-            let prepared: AccessPrepared = serde_json::from_value(delivery.payload.clone())
-                .map_err(|error| HandlerError::Permanent(format!("not a valid message: {error}")))?;
+            let prepared: AccessPrepared = delivery.payload_as()?;
             let activated = repository::activate_tickets(tx, &prepared.order_number).await?;
             tracing::info!(order = %prepared.order_number, activated, "tickets active");
             Ok(())
