@@ -14,7 +14,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 
 use crate::kafka_consumer::SagaConsumer;
-use crate::outbox::{self, OutboxMessage, Publisher};
+use crate::outbox::{self, OutboxMessage, OutboxMetrics, Publisher};
 use crate::service::ReadinessCheck;
 use crate::shutdown::Shutdown;
 use crate::topics::Topics;
@@ -60,19 +60,22 @@ impl KafkaArgs {
         producer(bootstrap)
     }
 
-    /// Starts the relay of `pool`'s outbox and each consumer (group `<group id>.<consumer name>`, the group id
-    /// defaulting to `service`); they stop at `shutdown`. Await the handles to finish their in-flight work.
+    /// Starts the relay of `pool`'s outbox (setting `outbox_metrics`) and each consumer (group
+    /// `<group id>.<consumer name>`, the group id defaulting to `service`); they stop at `shutdown`. Await the
+    /// handles to finish their in-flight work.
     pub fn start(
         &self,
         service: &str,
         pool: &Pool,
         producer: FutureProducer,
         consumers: Vec<SagaConsumer>,
+        outbox_metrics: OutboxMetrics,
         shutdown: &Shutdown,
     ) -> Vec<tokio::task::JoinHandle<()>> {
         let publisher = KafkaPublisher::new(producer, self.topics());
         let interval = Duration::from_millis(self.outbox_relay_interval_ms);
-        let mut tasks = vec![tokio::spawn(outbox::run_relay(pool.clone(), publisher, interval, shutdown.clone()))];
+        let relay = outbox::run_relay(pool.clone(), publisher, interval, outbox_metrics, shutdown.clone());
+        let mut tasks = vec![tokio::spawn(relay)];
         let group_id = self.kafka_group_id.as_deref().unwrap_or(service);
         for consumer in consumers {
             let (bootstrap, group, shutdown) =

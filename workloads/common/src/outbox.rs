@@ -1,9 +1,11 @@
 //! The transactional outbox: a service writes the message it must send in the same transaction as the
 //! change it announces ([`append`]); a relay later publishes unpublished rows in order and marks them
-//! ([`relay_batch`] with a [`Publisher`]). Delivery is at-least-once: a crash between publishing and marking
-//! re-publishes, so consumers deduplicate by `message_id` (see `inbox`). The broker client is not here.
+//! ([`relay_batch`] with a [`Publisher`]), and after each pass sets the backlog gauges ([`OutboxMetrics`]).
+//! Delivery is at-least-once: a crash between publishing and marking re-publishes, so consumers deduplicate
+//! by `message_id` (see `inbox`). The broker client is not here.
 
 use deadpool_postgres::{GenericClient, Pool};
+use prometheus::{Gauge, IntGauge, Registry};
 use serde_json::Value;
 
 use crate::database::DbError;
@@ -89,22 +91,80 @@ pub async fn relay_batch(pool: &Pool, publisher: &impl Publisher, limit: i64) ->
     Ok(published.len())
 }
 
-/// How many messages wait to be published (a gauge for alerts).
-pub async fn pending(client: &impl GenericClient) -> Result<i64, DbError> {
-    Ok(client.query_one("SELECT count(*) FROM outbox WHERE published_at IS NULL", &[]).await?.get(0))
+/// The messages waiting to be published.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backlog {
+    /// How many rows are unpublished.
+    pub pending: i64,
+    /// The age in seconds of the oldest unpublished row; 0 when none waits.
+    pub oldest_age_seconds: f64,
 }
 
-/// The relay: publishes a batch every `interval` until `shutdown`; the batch in flight when shutdown comes
-/// is finished (its published rows marked) before returning. Database failures are logged and retried.
+/// The outbox's backlog now.
+pub async fn backlog(client: &impl GenericClient) -> Result<Backlog, DbError> {
+    let row = client
+        .query_one(
+            "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
+             FROM outbox WHERE published_at IS NULL",
+            &[],
+        )
+        .await?;
+    Ok(Backlog { pending: row.get(0), oldest_age_seconds: row.get(1) })
+}
+
+/// The relay's gauges of the backlog, set after each pass: `saga_outbox_pending_messages` and
+/// `saga_outbox_oldest_pending_age_seconds`. Cheap to clone.
+#[derive(Clone)]
+pub struct OutboxMetrics {
+    pending: IntGauge,
+    oldest_age: Gauge,
+}
+
+impl OutboxMetrics {
+    /// Registers the gauges in `registry` (the service's, served at `/metrics`).
+    pub fn register(registry: &Registry) -> Result<OutboxMetrics, prometheus::Error> {
+        let pending = IntGauge::new("saga_outbox_pending_messages", "Outbox rows not yet published to the broker")?;
+        let oldest_age = Gauge::new(
+            "saga_outbox_oldest_pending_age_seconds",
+            "Age of the oldest outbox row not yet published (0 when none waits)",
+        )?;
+        registry.register(Box::new(pending.clone()))?;
+        registry.register(Box::new(oldest_age.clone()))?;
+        Ok(OutboxMetrics { pending, oldest_age })
+    }
+
+    /// The backlog the gauges show now.
+    pub fn backlog(&self) -> Backlog {
+        Backlog { pending: self.pending.get(), oldest_age_seconds: self.oldest_age.get() }
+    }
+
+    fn set(&self, backlog: Backlog) {
+        self.pending.set(backlog.pending);
+        self.oldest_age.set(backlog.oldest_age_seconds);
+    }
+}
+
+/// The relay: publishes a batch every `interval` until `shutdown`, setting `metrics` to the backlog after
+/// each pass; the batch in flight when shutdown comes is finished (its published rows marked) before
+/// returning. Database failures are logged and retried.
 pub async fn run_relay(
     pool: Pool,
     publisher: impl Publisher,
     interval: std::time::Duration,
+    metrics: OutboxMetrics,
     shutdown: crate::shutdown::Shutdown,
 ) {
     const BATCH: i64 = 100;
     loop {
-        match relay_batch(&pool, &publisher, BATCH).await {
+        let pass = relay_batch(&pool, &publisher, BATCH).await;
+        match pool.get().await.map_err(DbError::from) {
+            Ok(client) => match backlog(&client).await {
+                Ok(backlog) => metrics.set(backlog),
+                Err(error) => tracing::debug!(%error, "reading the outbox backlog failed"),
+            },
+            Err(error) => tracing::debug!(%error, "reading the outbox backlog failed"),
+        }
+        match pass {
             // a full batch: more may be waiting
             Ok(published) if published as i64 == BATCH => continue,
             Ok(_) => {}

@@ -14,7 +14,7 @@ use microfleet_common::kafka_consumer::{
     self, ConsumerMetrics, Delivery, Handler, HandlerError, Outcome, SagaConsumer,
 };
 use microfleet_common::migrations::{self, Migration};
-use microfleet_common::outbox::{self, OutboxMessage, Publisher};
+use microfleet_common::outbox::{self, OutboxMessage, OutboxMetrics, Publisher};
 use microfleet_common::shutdown::{Shutdown, ShutdownTrigger};
 use microfleet_common::test_broker::{self, unique};
 use microfleet_common::topics::{self, Topics};
@@ -193,7 +193,8 @@ async fn the_relay_publishes_committed_rows_once_in_order_and_a_rolled_back_row_
     }
     let publisher = KafkaPublisher::new(kafka::producer(&bootstrap()).unwrap(), topics.clone());
     let (trigger, shutdown) = Shutdown::manual();
-    let relay = tokio::spawn(outbox::run_relay(pool.clone(), publisher, Duration::from_millis(50), shutdown));
+    let metrics = OutboxMetrics::register(&prometheus::Registry::new()).unwrap();
+    let relay = tokio::spawn(outbox::run_relay(pool.clone(), publisher, Duration::from_millis(50), metrics, shutdown));
     let seen = read_all(&topics.channel(topics::ORDER_PAID).unwrap(), committed.len()).await;
     trigger.fire();
     relay.await.unwrap();
@@ -202,7 +203,7 @@ async fn the_relay_publishes_committed_rows_once_in_order_and_a_rolled_back_row_
     assert!(seen.iter().all(|(key, _, _)| key.as_deref() == Some("same-key")), "the row's key is the message key");
     let orders: Vec<Value> = seen.iter().map(|(_, body, _)| serde_json::from_slice(body).unwrap()).collect();
     assert_eq!(orders[0]["orderNumber"], "o-1");
-    assert_eq!(outbox::pending(&pool.get().await.unwrap()).await.unwrap(), 0);
+    assert_eq!(outbox::backlog(&pool.get().await.unwrap()).await.unwrap().pending, 0);
 }
 
 #[tokio::test]
@@ -343,4 +344,37 @@ async fn shutdown_finishes_the_in_flight_message_and_commits_its_offset() {
     partitions.add_partition(&topics.channel(topics::ORDER_PAID).unwrap(), 0);
     let committed = group_member.committed_offsets(partitions, Duration::from_secs(10)).unwrap();
     assert_eq!(committed.elements()[0].offset(), Offset::Offset(1), "its offset was committed");
+}
+
+#[tokio::test]
+async fn the_backlog_gauges_rise_while_the_broker_is_away_and_fall_once_it_is_back() {
+    let pool = fresh_pool("kafka_backlog").await;
+    let topics = new_topics("backlog").await;
+    for order in ["o-1", "o-2", "o-3"] {
+        let mut client = pool.get().await.unwrap();
+        let tx = client.transaction().await.unwrap();
+        outbox::append(&tx, topics::ORDER_PAID, order, &json!({"orderNumber": order})).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    let metrics = OutboxMetrics::register(&prometheus::Registry::new()).unwrap();
+    let interval = Duration::from_millis(50);
+    // no broker listens there: each send fails after the producer's message timeout and the rows stay
+    let away = KafkaPublisher::new(kafka::producer("127.0.0.1:1").unwrap(), topics.clone());
+    let (trigger, shutdown) = Shutdown::manual();
+    let relay = tokio::spawn(outbox::run_relay(pool.clone(), away, interval, metrics.clone(), shutdown));
+    eventually("the gauges show three waiting rows", || async { metrics.backlog().pending == 3 }).await;
+    assert!(metrics.backlog().oldest_age_seconds > 0.0, "{:?}", metrics.backlog());
+    trigger.fire();
+    relay.await.unwrap();
+
+    let back = KafkaPublisher::new(kafka::producer(&bootstrap()).unwrap(), topics.clone());
+    let (trigger, shutdown) = Shutdown::manual();
+    let relay = tokio::spawn(outbox::run_relay(pool.clone(), back, interval, metrics.clone(), shutdown));
+    eventually("the gauges fall to zero", || async {
+        metrics.backlog() == outbox::Backlog { pending: 0, oldest_age_seconds: 0.0 }
+    })
+    .await;
+    trigger.fire();
+    relay.await.unwrap();
+    assert_eq!(read_all(&topics.channel(topics::ORDER_PAID).unwrap(), 3).await.len(), 3);
 }

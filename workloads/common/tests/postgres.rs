@@ -83,13 +83,15 @@ async fn the_relay_publishes_committed_messages_in_order_once() {
 
     let failing = Recorder { published: Mutex::new(Vec::new()), fail_on: Some("o2") };
     assert_eq!(outbox::relay_batch(&pool, &failing, 10).await.unwrap(), 1, "stops at the failing message");
-    assert_eq!(outbox::pending(&client).await.unwrap(), 2);
+    let waiting = outbox::backlog(&client).await.unwrap();
+    assert_eq!(waiting.pending, 2);
+    assert!(waiting.oldest_age_seconds > 0.0, "{waiting:?}");
 
     let recorder = Recorder { published: Mutex::new(Vec::new()), fail_on: None };
     assert_eq!(outbox::relay_batch(&pool, &recorder, 10).await.unwrap(), 2);
     assert_eq!(outbox::relay_batch(&pool, &recorder, 10).await.unwrap(), 0, "published rows are not re-sent");
     assert_eq!(*recorder.published.lock().unwrap(), ["order.paid:o2", "order.paid:o3"]);
-    assert_eq!(outbox::pending(&client).await.unwrap(), 0);
+    assert_eq!(outbox::backlog(&client).await.unwrap(), outbox::Backlog { pending: 0, oldest_age_seconds: 0.0 });
 }
 
 #[tokio::test]

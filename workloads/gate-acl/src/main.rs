@@ -11,6 +11,7 @@ use microfleet_common::database;
 use microfleet_common::http_metrics::ServiceMetrics;
 use microfleet_common::kafka;
 use microfleet_common::kafka_consumer::ConsumerMetrics;
+use microfleet_common::outbox::OutboxMetrics;
 use microfleet_common::service::{self, Probes, ReadinessCheck};
 use microfleet_common::shutdown::Shutdown;
 use microfleet_gate_acl::config::{Cli, Command, ServeArgs};
@@ -47,6 +48,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .map_err(|error| error.to_string())?;
     let metrics = ServiceMetrics::new("gate").map_err(|error| error.to_string())?;
     let consumer_metrics = ConsumerMetrics::register(&metrics.registry).map_err(|error| error.to_string())?;
+    let outbox_metrics = OutboxMetrics::register(&metrics.registry).map_err(|error| error.to_string())?;
     let producer = args.kafka.connect().await.map_err(|error| error.to_string())?;
     let scan_metrics = ScanMetrics::register(&metrics.registry).map_err(|error| error.to_string())?;
     let ping_pool = pool.clone();
@@ -60,7 +62,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     tracing::info!(kid = keys.kid(), "QR signing key loaded");
     let shutdown = Shutdown::on_signals();
     let consumers = saga::consumers(&pool, &args.kafka.topics(), &consumer_metrics);
-    let messaging = args.kafka.start(saga::SERVICE, &pool, producer.clone(), consumers, &shutdown);
+    let messaging = args.kafka.start(saga::SERVICE, &pool, producer.clone(), consumers, outbox_metrics, &shutdown);
     let state = AppState { pool, keys: Arc::new(keys), metrics: scan_metrics };
     let app = service::router(
         http::router(state, api_keys),

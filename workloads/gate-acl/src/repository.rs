@@ -219,6 +219,77 @@ pub async fn revoke_access(pool: &Pool, ticket_id: &str, now: Timestamp) -> Resu
     Ok(access_from_row(&row))
 }
 
+/// Prepares the access of a paid order's tickets (the saga's `order.paid`) in the caller's transaction, each as
+/// [`prepare_access_in`] does, under the order's lock. When the order's access was revoked before (its refund
+/// overtook the payment), the entries are created revoked: nothing prepared for a revoked order admits.
+/// Returns whether the order was revoked.
+pub async fn prepare_order_access(
+    tx: &impl GenericClient,
+    order_number: &str,
+    tickets: &[NewAccess],
+    now: Timestamp,
+) -> Result<bool> {
+    let revoked_at = lock_order(tx, order_number, None).await?;
+    for access in tickets {
+        prepare_access_in(tx, access, now).await?;
+    }
+    let ticket_ids: Vec<&str> = tickets.iter().map(|access| access.ticket_id.as_str()).collect();
+    tx.execute(
+        "UPDATE access_entries SET order_number = $1
+         WHERE ticket_id = ANY($2::text[]::uuid[]) AND order_number IS NULL",
+        &[&order_number, &ticket_ids],
+    )
+    .await?;
+    if let Some(revoked_at) = revoked_at {
+        revoke_entries(tx, order_number, &[], revoked_at).await?;
+    }
+    Ok(revoked_at.is_some())
+}
+
+/// Revokes the access of a refunded order (the saga's `order.refund_requested`) in the caller's transaction:
+/// every entry of the order and of `ticket_ids`, a ticket inside included, and records the revocation so that
+/// a prepare of the order arriving later creates revoked entries only. Doing it again changes nothing.
+/// Returns how many entries this call revoked.
+pub async fn revoke_order_access(
+    tx: &impl GenericClient,
+    order_number: &str,
+    ticket_ids: &[String],
+    now: Timestamp,
+) -> Result<u64> {
+    let revoked_at = lock_order(tx, order_number, Some(now)).await?.unwrap_or(now);
+    revoke_entries(tx, order_number, ticket_ids, revoked_at).await
+}
+
+/// Upserts the order's row, which locks it until the transaction ends (a concurrent prepare or revocation
+/// of the order waits); `revoke` at a time records the revocation (the first time kept). Returns when the
+/// order's access was revoked, if it was.
+async fn lock_order(tx: &impl GenericClient, number: &str, revoke: Option<Timestamp>) -> Result<Option<Timestamp>> {
+    Ok(tx
+        .query_one(
+            "INSERT INTO orders (number, revoked_at) VALUES ($1, $2)
+             ON CONFLICT (number) DO UPDATE SET revoked_at = coalesce(orders.revoked_at, excluded.revoked_at)
+             RETURNING revoked_at",
+            &[&number, &revoke],
+        )
+        .await?
+        .get(0))
+}
+
+async fn revoke_entries(
+    tx: &impl GenericClient,
+    order_number: &str,
+    ticket_ids: &[String],
+    at: Timestamp,
+) -> Result<u64> {
+    Ok(tx
+        .execute(
+            "UPDATE access_entries SET state = 'revoked', revoked_at = $3
+             WHERE (order_number = $1 OR ticket_id = ANY($2::text[]::uuid[])) AND state <> 'revoked'",
+            &[&order_number, &ticket_ids, &at],
+        )
+        .await?)
+}
+
 /// Registers a staff member of an event.
 pub async fn create_staff(pool: &Pool, new: &NewStaff, now: Timestamp) -> Result<Staff> {
     let new = &new.in_whole_seconds();

@@ -1,5 +1,7 @@
-//! The gate-acl side of the saga: the consumers of `event.approved` (learn the event's areas) and
-//! `order.paid` (prepare access for each ticket, then announce `access.prepared` in the same transaction).
+//! The gate-acl side of the saga: the consumers of `event.approved` (learn the event's areas), `order.paid`
+//! (prepare access for each ticket, then announce `access.prepared` in the same transaction) and
+//! `order.refund_requested` (revoke the order's access, then announce `access.revoked` in the same
+//! transaction).
 //! The messaging itself (offsets, dedup, dead letters) is `microfleet_common::kafka_consumer`; the rules are
 //! the repository's, as for the HTTP handlers.
 
@@ -36,6 +38,14 @@ struct PaidTicket {
     area_id: i64,
 }
 
+/// `order.refund_requested` as ticketing writes it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RefundRequested {
+    order_number: String,
+    ticket_ids: Vec<String>,
+}
+
 /// `event.approved` as ticketing writes it.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -59,7 +69,7 @@ impl Handler for PrepareAccess {
                 // its `event.approved` is on another topic and may come later
                 return Err(HandlerError::Transient(format!("event {} is not known yet", paid.event_id)));
             }
-            let now = Timestamp::now();
+            let mut accesses = Vec::with_capacity(paid.tickets.len());
             for ticket in &paid.tickets {
                 let access = NewAccess {
                     ticket_id: ticket.ticket_id.clone(),
@@ -69,11 +79,39 @@ impl Handler for PrepareAccess {
                     valid_until: paid.valid_until,
                 };
                 acl::validate_access(&access).map_err(|error| HandlerError::Permanent(error.to_string()))?;
-                repository::prepare_access_in(tx, &access, now).await?;
+                accesses.push(access);
+            }
+            let revoked = repository::prepare_order_access(tx, &paid.order_number, &accesses, Timestamp::now()).await?;
+            if revoked {
+                tracing::info!(order = %paid.order_number, "order revoked before its access was prepared: entries created revoked");
             }
             let ticket_ids: Vec<&str> = paid.tickets.iter().map(|ticket| ticket.ticket_id.as_str()).collect();
             let prepared = json!({"orderNumber": paid.order_number, "ticketIds": ticket_ids});
             outbox::append(tx, topics::ACCESS_PREPARED, &paid.order_number, &prepared).await?;
+            Ok(())
+        })
+    }
+}
+
+struct RevokeAccess;
+
+impl Handler for RevokeAccess {
+    fn handle<'a>(
+        &'a self,
+        tx: &'a Transaction<'a>,
+        delivery: &'a Delivery,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(async move {
+            let refund: RefundRequested = delivery.payload_as()?;
+            for (index, ticket_id) in refund.ticket_ids.iter().enumerate() {
+                acl::check_uuid(&format!("ticketIds[{index}]"), ticket_id)
+                    .map_err(|error| HandlerError::Permanent(error.to_string()))?;
+            }
+            let revoked =
+                repository::revoke_order_access(tx, &refund.order_number, &refund.ticket_ids, Timestamp::now()).await?;
+            let announced = json!({"orderNumber": refund.order_number, "ticketIds": refund.ticket_ids});
+            outbox::append(tx, topics::ACCESS_REVOKED, &refund.order_number, &announced).await?;
+            tracing::info!(order = %refund.order_number, revoked, "order access revoked");
             Ok(())
         })
     }
@@ -109,5 +147,6 @@ pub fn consumers(pool: &Pool, topics: &Topics, metrics: &ConsumerMetrics) -> Vec
     vec![
         consumer("learn-event", topics::EVENT_APPROVED, Box::new(LearnEvent)),
         consumer("prepare-access", topics::ORDER_PAID, Box::new(PrepareAccess)),
+        consumer("revoke-access", topics::ACCESS_REVOKE, Box::new(RevokeAccess)),
     ]
 }

@@ -11,6 +11,7 @@ use microfleet_common::database;
 use microfleet_common::http_metrics::ServiceMetrics;
 use microfleet_common::kafka;
 use microfleet_common::kafka_consumer::ConsumerMetrics;
+use microfleet_common::outbox::OutboxMetrics;
 use microfleet_common::service::{self, Probes, ReadinessCheck};
 use microfleet_common::shutdown::Shutdown;
 use microfleet_ticketing::config::{Cli, Command, ServeArgs};
@@ -41,6 +42,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .map_err(|error| error.to_string())?;
     let metrics = ServiceMetrics::new("ticketing").map_err(|error| error.to_string())?;
     let consumer_metrics = ConsumerMetrics::register(&metrics.registry).map_err(|error| error.to_string())?;
+    let outbox_metrics = OutboxMetrics::register(&metrics.registry).map_err(|error| error.to_string())?;
     let producer = args.kafka.connect().await.map_err(|error| error.to_string())?;
     let ping_pool = pool.clone();
     let database_check = ReadinessCheck {
@@ -61,7 +63,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .map_err(|error| format!("cannot listen on {}: {error}", args.service.listen_addr))?;
     let shutdown = Shutdown::on_signals();
     let consumers = saga::consumers(&pool, &args.kafka.topics(), &consumer_metrics);
-    let messaging = args.kafka.start(saga::SERVICE, &pool, producer, consumers, &shutdown);
+    let messaging = args.kafka.start(saga::SERVICE, &pool, producer, consumers, outbox_metrics, &shutdown);
     let sweeper = tokio::spawn(sweeper::run(pool, Duration::from_secs(args.expiry_sweep_seconds), shutdown.clone()));
     tracing::info!(listen_addr = %args.service.listen_addr, "ticketing-service serving");
     service::serve(listener, app, shutdown, Duration::from_secs(args.service.shutdown_grace_seconds))

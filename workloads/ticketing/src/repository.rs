@@ -320,17 +320,7 @@ pub async fn expire_orders(pool: &Pool, now: Timestamp, limit: i64) -> Result<Ve
         )
         .await?;
     let ids: Vec<i64> = expired.iter().map(|row| row.get(0)).collect();
-    // area by area in id order, as orders take them, so sweeps and orders never deadlock
-    let released = tx
-        .query(
-            "SELECT area_id, sum(quantity)::int FROM order_items WHERE order_id = ANY($1) GROUP BY area_id ORDER BY area_id",
-            &[&ids],
-        )
-        .await?;
-    for row in &released {
-        let (area_id, seats): (i64, i32) = (row.get(0), row.get(1));
-        tx.execute("UPDATE areas SET sold = sold - $2 WHERE id = $1", &[&area_id, &seats]).await?;
-    }
+    release_seats(&tx, &ids).await?;
     let mut numbers = Vec::with_capacity(expired.len());
     for row in &expired {
         let number: String = row.get(1);
@@ -341,9 +331,26 @@ pub async fn expire_orders(pool: &Pool, now: Timestamp, limit: i64) -> Result<Ve
     Ok(numbers)
 }
 
+/// Gives the seats of these orders back to their areas' availability, area by area in id order as orders
+/// take them (so releases and orders never deadlock), in the caller's transaction. The caller makes sure an
+/// order's seats are released once (its state change under the order's lock).
+async fn release_seats(tx: &impl GenericClient, order_ids: &[i64]) -> Result<()> {
+    let released = tx
+        .query(
+            "SELECT area_id, sum(quantity)::int FROM order_items WHERE order_id = ANY($1) GROUP BY area_id ORDER BY area_id",
+            &[&order_ids],
+        )
+        .await?;
+    for row in &released {
+        let (area_id, seats): (i64, i32) = (row.get(0), row.get(1));
+        tx.execute("UPDATE areas SET sold = sold - $2 WHERE id = $1", &[&area_id, &seats]).await?;
+    }
+    Ok(())
+}
+
 /// Requests a refund of a paid order: the refund is recorded as pending, the order becomes refunding, its
 /// tickets revoking, and the gate-acl service is told to revoke access (outbox `order.refund_requested`),
-/// all in one transaction. The refund completes once access is revoked (the saga of a later step).
+/// all in one transaction. The refund completes once access is revoked ([`complete_refund`]).
 pub async fn refund_order(pool: &Pool, number: &str, asked: Option<i64>, now: Timestamp) -> Result<Order> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
@@ -359,6 +366,28 @@ pub async fn refund_order(pool: &Pool, number: &str, asked: Option<i64>, now: Ti
     outbox::append(&tx, topics::ORDER_REFUND_REQUESTED, number, &payload).await?;
     tx.commit().await?;
     Ok(refunding)
+}
+
+/// Completes the refund of a refunding order once the gate-acl service has revoked its access
+/// (`access.revoked`), in the caller's transaction: its tickets `revoked`, the refund `refunded`, the order
+/// `refunded` and its seats back on sale. An order refunded already changes nothing; one not refunding is a
+/// conflict. Returns whether this call completed it.
+pub async fn complete_refund(tx: &impl GenericClient, number: &str, now: Timestamp) -> Result<bool> {
+    let current = read_order(tx, number, true).await?;
+    if !order::check_refund_completion(current.state)? {
+        return Ok(false);
+    }
+    let id: i64 = tx
+        .query_one(
+            "UPDATE orders SET state = 'refunded', refunded_at = $2 WHERE number = $1 RETURNING id",
+            &[&number, &now],
+        )
+        .await?
+        .get(0);
+    tx.execute("UPDATE tickets SET state = 'revoked' WHERE order_id = $1", &[&id]).await?;
+    tx.execute("UPDATE refunds SET state = 'refunded', refunded_at = $2 WHERE order_id = $1", &[&id, &now]).await?;
+    release_seats(tx, &[id]).await?;
+    Ok(true)
 }
 
 /// An order by number, with its items, tickets and refund.

@@ -1,9 +1,11 @@
-//! The ticketing side of the saga: the consumer of `access.prepared` (the gate-acl service prepared an order's
-//! access, so its tickets become active). The messaging itself (offsets, dedup, dead letters) is
+//! The ticketing side of the saga: the consumers of `access.prepared` (the gate-acl service prepared an
+//! order's access, so its tickets become active) and `access.revoked` (it revoked a refunded order's access,
+//! so the refund completes and the seats go back on sale). The messaging itself (offsets, dedup, dead letters) is
 //! `microfleet_common::kafka_consumer`; the SQL is the repository's.
 
 use deadpool_postgres::{Pool, Transaction};
 use futures::future::BoxFuture;
+use jiff::Timestamp;
 use microfleet_common::kafka_consumer::{ConsumerMetrics, Delivery, Handler, HandlerError, SagaConsumer};
 use microfleet_common::topics::{self, Topics};
 use serde::Deserialize;
@@ -17,6 +19,13 @@ pub const SERVICE: &str = "ticketing";
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct AccessPrepared {
+    order_number: String,
+}
+
+/// `access.revoked` as the gate-acl service writes it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AccessRevoked {
     order_number: String,
 }
 
@@ -37,14 +46,35 @@ impl Handler for ActivateTickets {
     }
 }
 
+struct CompleteRefund;
+
+impl Handler for CompleteRefund {
+    fn handle<'a>(
+        &'a self,
+        tx: &'a Transaction<'a>,
+        delivery: &'a Delivery,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(async move {
+            let revoked: AccessRevoked = delivery.payload_as()?;
+            let completed = repository::complete_refund(tx, &revoked.order_number, Timestamp::now()).await?;
+            tracing::info!(order = %revoked.order_number, completed, "refund completed");
+            Ok(())
+        })
+    }
+}
+
 /// The service's consumers over `pool`.
 pub fn consumers(pool: &Pool, topics: &Topics, metrics: &ConsumerMetrics) -> Vec<SagaConsumer> {
-    vec![SagaConsumer {
-        name: format!("{SERVICE}.activate-tickets"),
+    let consumer = |effect: &str, topic: &str, handler: Box<dyn Handler>| SagaConsumer {
+        name: format!("{SERVICE}.{effect}"),
         pool: pool.clone(),
         topics: topics.clone(),
-        subscribe: topics.channel(topics::ACCESS_PREPARED).into_iter().collect(),
-        handler: Box::new(ActivateTickets),
+        subscribe: topics.channel(topic).into_iter().collect(),
+        handler,
         metrics: metrics.clone(),
-    }]
+    };
+    vec![
+        consumer("activate-tickets", topics::ACCESS_PREPARED, Box::new(ActivateTickets)),
+        consumer("complete-refund", topics::ACCESS_REVOKED, Box::new(CompleteRefund)),
+    ]
 }

@@ -1,7 +1,8 @@
 //! The ticketing invariants against a real PostgreSQL (`eval "$(scripts/postgres.sh up)"`): no area is
 //! oversold under concurrent buyers; an unpaid order expires and frees its seats; a paid order never
-//! expires; payment and refund write their outbox rows in the same transaction; a failing step leaves
-//! nothing half-written. Each test has its own database.
+//! expires, and a payment racing the expiry of its order either pays it (no expiry) or is refused with a
+//! 409 (expired, no tickets, no `order.paid`), never both; payment and refund write their outbox rows in the
+//! same transaction; a failing step leaves nothing half-written. Each test has its own database.
 
 mod support;
 
@@ -83,6 +84,67 @@ async fn a_paid_order_cannot_expire() {
     assert!(repository::expire_orders(&pool, long_after, 100).await.unwrap().is_empty());
     assert_eq!(repository::get_order(&pool, &placed.number).await.unwrap().state, OrderState::Paid);
     assert_eq!(count(&pool, "SELECT sold::bigint FROM areas").await, 2, "its seats stay sold");
+}
+
+#[tokio::test]
+async fn a_payment_racing_the_expiry_of_its_order_either_pays_it_or_is_refused_never_both() {
+    const ROUNDS: usize = 16;
+    let (pool, _) = fresh_database("pay_vs_expiry", 8).await;
+    let (event_id, areas) = event_on_sale(&pool, &[(ROUNDS as i32, 100_000)]).await;
+    let (mut paid, mut expired) = (0, 0);
+    for round in 0..ROUNDS {
+        let placed = place(&pool, event_id, &[(areas[0], 1)]).await.unwrap();
+        // the cashier's clock is still inside the hold; the sweeper's is past it
+        let (pay_at, sweep_at) = (Timestamp::now(), placed.expires_at + SignedDuration::from_secs(1));
+        let start = Arc::new(tokio::sync::Barrier::new(2));
+        let payment = {
+            let (pool, start, number) = (pool.clone(), start.clone(), placed.number.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                repository::confirm_payment(&pool, &number, 100_000, pay_at).await
+            })
+        };
+        let sweep = {
+            let (pool, start) = (pool.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                repository::expire_orders(&pool, sweep_at, 100).await.unwrap()
+            })
+        };
+        let (payment, swept) = (payment.await.unwrap(), sweep.await.unwrap());
+        let order = repository::get_order(&pool, &placed.number).await.unwrap();
+        let paid_messages = count(
+            &pool,
+            &format!("SELECT count(*) FROM outbox WHERE topic = 'order.paid' AND message_key = '{}'", placed.number),
+        )
+        .await;
+        match payment {
+            Ok(_) => {
+                paid += 1;
+                assert!(swept.is_empty(), "round {round}: a paid order was expired too");
+                assert_eq!(
+                    (order.state, order.tickets.len(), paid_messages),
+                    (OrderState::Paid, 1, 1),
+                    "round {round}"
+                );
+            }
+            Err(RepositoryError::Rejected(error)) => {
+                expired += 1;
+                assert_eq!((error.kind, error.field.as_str()), (ErrorKind::Conflict, "orderNumber"), "round {round}");
+                assert!(error.message.contains("expired"), "round {round}: {}", error.message);
+                assert_eq!(swept, vec![placed.number.clone()], "round {round}");
+                assert_eq!(
+                    (order.state, order.tickets.len(), paid_messages),
+                    (OrderState::Expired, 0, 0),
+                    "round {round}"
+                );
+            }
+            Err(other) => panic!("round {round}: {other:?}"),
+        }
+    }
+    assert_eq!(paid + expired, ROUNDS);
+    let sold = count(&pool, &format!("SELECT sold::bigint FROM areas WHERE id = {}", areas[0])).await;
+    assert_eq!(sold, paid as i64, "only the paid orders hold seats");
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Orders: the new order's items, the order number (`2023-03-20-345-2612`: date, sequence, a 4-digit code),
 //! the total, and the state machine — pending → paid (payment confirmed) or expired (unpaid past its hold,
-//! seats released); paid → refunding (refund requested, access being revoked) → refunded.
+//! seats released); paid → refunding (refund requested, access being revoked) → refunded (access revoked:
+//! tickets revoked, seats released). An expired order can never be paid, so it never gets access.
 
 use jiff::civil::Date;
 use jiff::Timestamp;
@@ -264,6 +265,20 @@ pub fn refund_amount(state: OrderState, received: i64, asked: Option<i64>) -> Re
     }
 }
 
+/// Whether the gate-acl service's `access.revoked` completes the refund of an order in `state`: `Ok(true)`
+/// for a refunding order, `Ok(false)` for one refunded already (a repeated announcement changes nothing), a
+/// conflict for any other (no refund was requested: nothing to complete).
+pub fn check_refund_completion(state: OrderState) -> Result<bool, DomainError> {
+    match state {
+        OrderState::Refunding => Ok(true),
+        OrderState::Refunded => Ok(false),
+        OrderState::Pending | OrderState::Paid | OrderState::Expired => Err(DomainError::conflict(
+            "orderNumber",
+            format!("access was revoked but the order is {}, not refunding", state.as_str()),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,6 +373,21 @@ mod tests {
         ];
         for (case, state, asked, expected) in cases {
             let result = refund_amount(state, 400_000, asked).map_err(|error| error.field);
+            assert_eq!(result, expected.map_err(String::from), "{case}");
+        }
+    }
+
+    #[test]
+    fn only_a_refunding_order_completes_its_refund() {
+        let cases = [
+            ("refunding", OrderState::Refunding, Ok(true)),
+            ("refunded_again", OrderState::Refunded, Ok(false)),
+            ("paid", OrderState::Paid, Err("orderNumber")),
+            ("pending", OrderState::Pending, Err("orderNumber")),
+            ("expired", OrderState::Expired, Err("orderNumber")),
+        ];
+        for (case, state, expected) in cases {
+            let result = check_refund_completion(state).map_err(|error| error.field);
             assert_eq!(result, expected.map_err(String::from), "{case}");
         }
     }
