@@ -78,6 +78,8 @@ impl KafkaArgs {
         let mut tasks = vec![tokio::spawn(relay)];
         let group_id = self.kafka_group_id.as_deref().unwrap_or(service);
         for consumer in consumers {
+            // the consumer's dead-letter series is scraped at 0 from the start, so alerts see it rise
+            consumer.metrics.dead_letters(&consumer.name);
             let (bootstrap, group, shutdown) =
                 (self.kafka_bootstrap_servers.clone(), format!("{group_id}.{}", consumer.name), shutdown.clone());
             tasks.push(tokio::spawn(async move {

@@ -125,7 +125,7 @@ impl ConsumerMetrics {
         Ok(ConsumerMetrics { dead_letters })
     }
 
-    /// How many messages `consumer` sent to the dead-letter topic.
+    /// How many messages `consumer` sent to the dead-letter topic (its series shows 0 from this call on).
     pub fn dead_letters(&self, consumer: &str) -> u64 {
         self.dead_letters.with_label_values(&[consumer]).get()
     }

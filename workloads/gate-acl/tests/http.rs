@@ -347,6 +347,9 @@ async fn the_binary_migrates_serves_and_stops_on_sigterm() {
         "gate_scans_total{reason=\"already_inside\",result=\"deny\"} 0",
         "gate_scans_total{reason=\"ok\",result=\"allow\"} 0",
         "gate_scan_duration_seconds_bucket",
+        "saga_dead_letters_total{consumer=\"gate-acl.revoke-access\"} 0",
+        "saga_outbox_pending_messages ",
+        "saga_outbox_oldest_pending_age_seconds ",
     ] {
         assert!(metrics.contains(metric), "{metric} missing from {metrics}");
     }

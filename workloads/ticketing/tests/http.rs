@@ -163,6 +163,34 @@ async fn an_order_is_placed_paid_and_refunded_over_http() {
 }
 
 #[tokio::test]
+async fn paying_an_expired_order_is_a_409_that_says_so() {
+    let (pool, _) = fresh_database("http_pay_expired", 4).await;
+    // no hold: every order expires as it is placed
+    let state = AppState { pool: pool.clone(), order_hold: SignedDuration::ZERO };
+    let app = http::router(state, ApiKey::new(KEY).unwrap());
+    let (event_id, areas) = event_on_sale(&pool, &[(5, 200_000)]).await;
+    let body = json!({"eventId": event_id, "paymentMethod": "CASH", "customerEmail": "a@b.id", "items": [{"areaId": areas[0], "quantity": 1}]});
+    let (status, placed) = call(&app, Method::POST, "/v1/orders", Some(&body.to_string()), Some(KEY)).await;
+    assert_eq!(status, StatusCode::CREATED, "{placed}");
+    let number = placed["number"].as_str().unwrap().to_string();
+    let payment = format!("/v1/orders/{number}/payment");
+    // before the sweeper ran (still pending, past its hold) and after (expired)
+    for case in ["past_its_hold", "expired"] {
+        if case == "expired" {
+            let (status, expired) = call(&app, Method::POST, "/v1/admin/expire-orders", None, Some(KEY)).await;
+            assert_eq!((status, expired), (StatusCode::OK, json!({"expired": [number]})));
+        }
+        let (status, refused) = call(&app, Method::POST, &payment, Some(r#"{"amount": 200000}"#), Some(KEY)).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{case}: {refused}");
+        assert_eq!(refused["field"], "orderNumber", "{case}");
+        assert_eq!(refused["error"], "the order expired before it was paid", "{case}");
+        assert_eq!(refused["fix"], "place a new order", "{case}");
+    }
+    let (_, order) = call(&app, Method::GET, &format!("/v1/orders/{number}"), None, Some(KEY)).await;
+    assert_eq!((order["state"].as_str(), order["tickets"].as_array().map(Vec::len)), (Some("expired"), Some(0)));
+}
+
+#[tokio::test]
 async fn the_served_openapi_document_is_the_checked_in_file_and_lists_every_route() {
     let (app, _) = app("http_openapi").await;
     let (status, served) = call(&app, Method::GET, "/openapi.json", None, None).await;
@@ -220,10 +248,15 @@ async fn the_binary_migrates_serves_and_stops_on_sigterm() {
     assert_eq!(http_get(port, "/healthz").map(|(status, _)| status), Some(200));
     let (status, metrics) = http_get(port, "/metrics").unwrap();
     assert_eq!(status, 200);
-    assert!(
-        metrics.contains("ticketing_http_requests_total{method=\"GET\",route=\"/readyz\",status=\"200\"}"),
-        "{metrics}"
-    );
+    for metric in [
+        "ticketing_http_requests_total{method=\"GET\",route=\"/readyz\",status=\"200\"}",
+        "saga_dead_letters_total{consumer=\"ticketing.activate-tickets\"} 0",
+        "saga_dead_letters_total{consumer=\"ticketing.complete-refund\"} 0",
+        "saga_outbox_pending_messages ",
+        "saga_outbox_oldest_pending_age_seconds ",
+    ] {
+        assert!(metrics.contains(metric), "{metric} missing from {metrics}");
+    }
 
     let kill = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
     assert!(kill.success());

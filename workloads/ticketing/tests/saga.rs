@@ -153,6 +153,27 @@ async fn seats_released_by_refunds_never_oversell_an_area_under_concurrent_buyer
     assert_eq!(held, bought);
 }
 
+#[test]
+fn every_topic_a_consumer_reads_has_a_receive_operation_in_the_asyncapi_document() {
+    let document = include_str!("../../asyncapi.yaml");
+    let topics = Topics::new("{prefix}");
+    let metrics = ConsumerMetrics::register(&prometheus::Registry::new()).unwrap();
+    let pool = database::connect("postgres://nobody@127.0.0.1:1/none", 1).unwrap();
+    let mut consumers = microfleet_ticketing::saga::consumers(&pool, &topics, &metrics);
+    consumers.extend(microfleet_gate_acl::saga::consumers(&pool, &topics, &metrics));
+    assert_eq!(consumers.len(), 5);
+    for consumer in consumers {
+        for topic in &consumer.subscribe {
+            // the channel's key is the line above its address
+            let address = format!("address: '{topic}'");
+            let before = &document[..document.find(&address).unwrap_or_else(|| panic!("{topic} has no channel"))];
+            let channel = before.trim_end().lines().last().unwrap().trim().trim_end_matches(':');
+            let receive = format!("{{action: receive, channel: {{$ref: '#/channels/{channel}'}}}}");
+            assert!(document.contains(&receive), "{}: no receive operation on channel {channel}", consumer.name);
+        }
+    }
+}
+
 fn kafka_args() -> KafkaArgs {
     KafkaArgs {
         kafka_bootstrap_servers: test_broker::bootstrap().unwrap_or_else(|error| panic!("{error}")),
