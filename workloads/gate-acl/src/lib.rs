@@ -2,8 +2,8 @@
 //! QR codes for tickets and staff, gates and the areas they admit, staff work windows, and the scan a gate
 //! device sends. Data flows one way: `http` (thin handlers) → `domain` (pure rules, the token check
 //! without any database read) → `repository` (all SQL, each scan's effect and answer in one transaction).
-//! `saga` consumes the ticketing service's messages over Kafka and calls the same repository functions the
-//! HTTP handlers call.
+//! `saga` consumes the ticketing service's messages over Kafka (prepare an order's access, revoke a refunded
+//! order's access) and calls the repository, as the HTTP handlers do.
 
 pub mod config;
 pub mod domain;

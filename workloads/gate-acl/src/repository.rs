@@ -1,8 +1,9 @@
 //! Every SQL statement of the gate-acl service, and its transactions. A scan's effect (the entry's inside
 //! state) and its answer, keyed by (device, nonce), are written in one transaction under the access row's
 //! lock, so concurrent scans of one ticket admit it once and a re-sent scan is answered from the stored
-//! answer. Rules are decided by `domain` on rows read here. Nothing here parses requests, answers HTTP or
-//! holds a key.
+//! answer. The saga's prepare and revocation of one order run under that order's row lock (table `orders`),
+//! so a revocation is never overtaken by a prepare that would admit. Rules are decided by `domain` on rows
+//! read here. Nothing here parses requests, answers HTTP or holds a key.
 
 use deadpool_postgres::{GenericClient, Pool};
 use jiff::Timestamp;
