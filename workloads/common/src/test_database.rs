@@ -34,6 +34,17 @@ pub async fn create(prefix: &str) -> Result<String, String> {
     Ok(with_database(&server, &name))
 }
 
+/// Opens `count` connections of `pool` one after the other and hands them back to it, so that a test's
+/// burst of concurrent clients finds them open: on a loaded machine, dozens of connections made at the
+/// same moment can outlast the pool's create timeout.
+pub async fn warm_up(pool: &deadpool_postgres::Pool, count: usize) -> Result<(), String> {
+    let mut open = Vec::with_capacity(count);
+    for _ in 0..count {
+        open.push(pool.get().await.map_err(|error| format!("cannot open a test connection: {error}"))?);
+    }
+    Ok(())
+}
+
 /// The URL with its database replaced by `name` (query parameters kept).
 fn with_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use microfleet_common::refusal::ErrorKind;
+use microfleet_common::test_database;
 use microfleet_gate_acl::domain::acl::{NewAccess, NewShift, NewStaff, WithQr};
 use microfleet_gate_acl::domain::scan::{Direction, Reason, Verdict};
 use microfleet_gate_acl::domain::token::{Claims, Keyring, Kind};
@@ -20,6 +21,7 @@ use support::{count, event, fresh_database, request, scan, state, ticket_id, vip
 #[tokio::test]
 async fn twenty_concurrent_entry_scans_of_one_ticket_at_two_gates_admit_exactly_one() {
     let (pool, _) = fresh_database("one_entry", 20).await;
+    test_database::warm_up(&pool, 20).await.unwrap();
     let state = state(pool.clone());
     let gates = event(&pool, true).await;
     let qr = vip_ticket(&state, 1).await;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use deadpool_postgres::Pool;
 use jiff::{SignedDuration, Timestamp};
 use microfleet_common::kafka_consumer::{self, ConsumerMetrics, Delivery, HandlerError, Outcome, SagaConsumer};
+use microfleet_common::test_database;
 use microfleet_common::topics::Topics;
 use microfleet_gate_acl::domain::acl::{AccessState, WithQr};
 use microfleet_gate_acl::domain::scan::{Direction, Reason};
@@ -194,6 +195,7 @@ async fn a_revocation_before_the_prepare_leaves_no_admitting_access() {
 async fn prepares_and_revocations_racing_for_the_same_orders_never_leave_active_access() {
     const ORDERS: u32 = 12;
     let (pool, _) = fresh_database("saga_revoke_race", 2 * ORDERS as usize).await;
+    test_database::warm_up(&pool, 2 * ORDERS as usize).await.unwrap();
     event(&pool, false).await;
     let (prepare, revoke) = (Arc::new(prepare_access(&pool)), Arc::new(revoke_access(&pool)));
     let start = Arc::new(tokio::sync::Barrier::new(2 * ORDERS as usize));

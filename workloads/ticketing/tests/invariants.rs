@@ -9,6 +9,7 @@ mod support;
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
+use microfleet_common::test_database;
 use microfleet_ticketing::domain::order::{Order, OrderState};
 use microfleet_ticketing::domain::ErrorKind;
 use microfleet_ticketing::repository::{self, RepositoryError};
@@ -24,6 +25,7 @@ fn rejected_field(result: Result<Order, RepositoryError>) -> (ErrorKind, String)
 #[tokio::test]
 async fn no_area_is_oversold_when_fifty_clients_buy_the_last_ten_seats() {
     let (pool, _) = fresh_database("oversell", 50).await;
+    test_database::warm_up(&pool, 50).await.unwrap();
     let (event_id, areas) = event_on_sale(&pool, &[(10, 200_000)]).await;
     let area = areas[0];
     let start = Arc::new(tokio::sync::Barrier::new(50));

@@ -108,6 +108,7 @@ async fn seats_released_by_refunds_never_oversell_an_area_under_concurrent_buyer
     const SEATS: i32 = 5;
     const BUYERS: usize = 20;
     let (pool, _) = fresh_database("saga_release_race", 12).await;
+    test_database::warm_up(&pool, 12).await.unwrap();
     let (event_id, areas) = event_on_sale(&pool, &[(SEATS, 100_000)]).await;
     let area = areas[0];
     let mut refunds = Vec::new();
