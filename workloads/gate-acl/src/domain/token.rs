@@ -4,13 +4,12 @@
 //! (`GET /v1/keys`). The code is `MF1.<claims>.<signature>` (unpadded base64url). It owns the key material
 //! and must never log or print the private key.
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use ed25519_dalek::pkcs8::DecodePrivateKey;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use jiff::Timestamp;
+use microfleet_common::signing_key::{key_id, parse_seed};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// The prefix of every code (the format's version).
 pub const PREFIX: &str = "MF1";
@@ -117,23 +116,13 @@ impl Keyring {
     pub fn from_seed(seed: &[u8; 32]) -> Keyring {
         let signing = SigningKey::from_bytes(seed);
         let verifying = signing.verifying_key();
-        let digest = Sha256::digest(verifying.as_bytes());
-        let kid = digest[..8].iter().map(|byte| format!("{byte:02x}")).collect();
+        let kid = key_id(&verifying);
         Keyring { signing, verifying, kid }
     }
 
     /// A keyring from `SIGNING_KEY`'s value: a PKCS#8 PEM private key, or the base64 of a 32-byte seed.
     pub fn parse(value: &str) -> Result<Keyring, KeyError> {
-        let value = value.trim();
-        if value.starts_with("-----BEGIN") {
-            let signing = SigningKey::from_pkcs8_pem(value).map_err(|_| KeyError::Format("the PEM does not parse"))?;
-            return Ok(Keyring::from_seed(&signing.to_bytes()));
-        }
-        let bytes = STANDARD
-            .decode(value)
-            .or_else(|_| URL_SAFE_NO_PAD.decode(value))
-            .map_err(|_| KeyError::Format("not base64"))?;
-        let seed: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Format("the seed is not 32 bytes"))?;
+        let seed = parse_seed(value).map_err(|error| KeyError::Format(error.0))?;
         Ok(Keyring::from_seed(&seed))
     }
 
@@ -217,6 +206,7 @@ impl Claims {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::STANDARD;
 
     fn claims() -> Claims {
         Claims {
