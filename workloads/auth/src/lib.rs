@@ -1,0 +1,13 @@
+//! auth-service (seed 004's Authentication Service, "gives every service its authorisation with tokens and
+//! unique API keys"): users and roles, login with Argon2id passwords, per-account lockout and a per-address
+//! limit, EdDSA access tokens (JWT) with rotating signing keys published as a JWKS, one-time refresh tokens
+//! with reuse detection, API keys for services and gate devices, and their introspection. Data flows one
+//! way: `http` (thin handlers) → `domain` (pure rules) → `repository` (all SQL, the audit rows written with
+//! the change they record). `metrics` counts grants, refusals and revocations.
+
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod metrics;
+pub mod repository;
+pub mod schema;

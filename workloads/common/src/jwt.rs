@@ -305,7 +305,11 @@ mod tests {
         let cases: Vec<(&str, String, Result<Claims, JwtError>)> = vec![
             ("valid", token.clone(), Ok(claims())),
             ("expired", key.sign(&Claims { exp: NOW - 10, ..claims() }), Err(JwtError::Expired)),
-            ("expired_within_leeway", key.sign(&Claims { exp: NOW - 2, ..claims() }), Ok(Claims { exp: NOW - 2, ..claims() })),
+            (
+                "expired_within_leeway",
+                key.sign(&Claims { exp: NOW - 2, ..claims() }),
+                Ok(Claims { exp: NOW - 2, ..claims() }),
+            ),
             ("not_yet_valid", key.sign(&Claims { nbf: NOW + 60, ..claims() }), Err(JwtError::NotYetValid)),
             ("wrong_audience", key.sign(&Claims { aud: "other".into(), ..claims() }), Err(JwtError::WrongAudience)),
             ("wrong_issuer", key.sign(&Claims { iss: "evil".into(), ..claims() }), Err(JwtError::WrongIssuer)),
@@ -313,7 +317,11 @@ mod tests {
             ("wrong_key_our_kid", forged_with_our_kid, Err(JwtError::BadSignature)),
             ("tampered_payload", with_segment(&token, 1, &tampered_claims), Err(JwtError::BadSignature)),
             ("tampered_signature", String::from_utf8(flipped).unwrap(), Err(JwtError::BadSignature)),
-            ("alg_none_no_signature", with_segment(&with_segment(&token, 0, &none_header), 2, ""), Err(JwtError::Algorithm)),
+            (
+                "alg_none_no_signature",
+                with_segment(&with_segment(&token, 0, &none_header), 2, ""),
+                Err(JwtError::Algorithm),
+            ),
             ("alg_hs256", with_segment(&token, 0, &hs256_header), Err(JwtError::Algorithm)),
             ("two_segments", token.rsplit_once('.').unwrap().0.to_string(), Err(JwtError::Malformed)),
             ("four_segments", format!("{token}.x"), Err(JwtError::Malformed)),

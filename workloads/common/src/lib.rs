@@ -4,7 +4,8 @@
 //! `migrations`) and the messaging tables (`outbox`, `inbox`); for their tests, `test_database` and `test_request`.
 //! With `kafka`, the saga's messaging over the broker (`kafka`: the relay's publisher; `kafka_consumer`: the
 //! idempotent consumer), and for tests `test_broker`; `topics` names its channels.
-//! With `signing`, Ed25519 keys from a Secret (`signing_key`); with `jwt`, EdDSA JSON Web Tokens (`jwt`); with
+//! With `signing`, Ed25519 keys from a Secret (`signing_key`); with `jwt`, EdDSA JSON Web Tokens (`jwt`) and the
+//! introspection's wire types (`auth_wire`); with
 //! `auth-client`, the verifier of the auth service's tokens and API keys (`auth_client`).
 //! `plain_http` is a dependency-free GET for local checks of admin endpoints. Nothing domain-specific belongs here.
 
@@ -18,16 +19,18 @@ pub mod api_error;
 pub mod api_key;
 #[cfg(feature = "auth-client")]
 pub mod auth_client;
+#[cfg(feature = "jwt")]
+pub mod auth_wire;
 #[cfg(feature = "service")]
 pub mod database;
 #[cfg(feature = "service")]
 pub mod http_metrics;
 #[cfg(feature = "service")]
 pub mod inbox;
-#[cfg(feature = "jwt")]
-pub mod jwt;
 #[cfg(feature = "service")]
 pub mod json_body;
+#[cfg(feature = "jwt")]
+pub mod jwt;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 #[cfg(feature = "kafka")]

@@ -49,12 +49,14 @@ mod tests {
             vec![0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
         der.extend_from_slice(&seed);
         let pem = format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", STANDARD.encode(der));
-        for (case, value) in [("base64", STANDARD.encode(seed)), ("base64url", URL_SAFE_NO_PAD.encode(seed)), ("pem", pem)]
+        for (case, value) in
+            [("base64", STANDARD.encode(seed)), ("base64url", URL_SAFE_NO_PAD.encode(seed)), ("pem", pem)]
         {
             assert_eq!(parse_seed(&value), Ok(seed), "{case}");
         }
         let short = STANDARD.encode([1u8; 16]);
-        for (case, value) in [("short_seed", short.as_str()), ("not_base64", "not a key!"), ("bad_pem", "-----BEGIN x")] {
+        for (case, value) in [("short_seed", short.as_str()), ("not_base64", "not a key!"), ("bad_pem", "-----BEGIN x")]
+        {
             let error = parse_seed(value).unwrap_err().to_string();
             assert!(!error.contains(value), "{case}: {error}");
         }

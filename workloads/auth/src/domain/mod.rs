@@ -1,0 +1,13 @@
+//! The auth domain as plain values and functions: passwords (`password`), users and roles (`user`), the
+//! login limits (`lockout`), the secrets handed out — refresh tokens and API keys — (`secrets`), and the
+//! signing keys with their rotation (`keys`). Nothing here touches the database or the network; the clock is
+//! a parameter, so every rule is tested with values.
+
+pub mod api_keys;
+pub mod keys;
+pub mod lockout;
+pub mod password;
+pub mod secrets;
+pub mod user;
+
+pub use microfleet_common::refusal::{check_text, DomainError, ErrorKind};

@@ -1,0 +1,131 @@
+//! API keys (admin callers): create one (the key is in this answer only; its digest is stored), read one,
+//! revoke one; and `POST /v1/introspect` (callers with `auth:introspect`): whether a presented API key or
+//! access token is active, with its subject, scopes or roles and expiry (RFC 7662's shape).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use jiff::Timestamp;
+use microfleet_common::api_error::ApiError;
+use microfleet_common::auth_wire::{IntrospectRequest, Introspection};
+use microfleet_common::json_body::JsonBody;
+use microfleet_common::jwt;
+use serde::Serialize;
+
+use super::caller::{check_api_key, Admin, ClientAddress, Introspector};
+use super::{db_error, id, AppState};
+use crate::domain::api_keys::{validate_new_key, ApiKeyInfo, NewApiKey};
+use crate::domain::secrets::{digest, new_api_key, API_KEY_PREFIX};
+use crate::repository::{self, AuditEvent, AuditKind, Outcome};
+
+/// A new key: shown once.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedKey {
+    /// The key (`mf_<prefix>_<secret>`); not retrievable later.
+    pub key: String,
+    /// Its stored facts.
+    #[serde(flatten)]
+    pub info: ApiKeyInfo,
+}
+
+/// Creates an API key: 201 with the key, once.
+pub async fn create(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    ClientAddress(address): ClientAddress,
+    JsonBody(body): JsonBody<NewApiKey>,
+) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
+    let now = Timestamp::now();
+    validate_new_key(&body, now)?;
+    let (key, prefix) = new_api_key().map_err(|error| ApiError::internal(&error))?;
+    let info = repository::create_api_key(&state.pool, &body, &prefix, &digest(&key.0), &caller.subject, now)
+        .await
+        .map_err(db_error)?;
+    state
+        .record(AuditEvent {
+            kind: AuditKind::ApiKeyCreate,
+            outcome: Outcome::Granted,
+            subject: Some(format!("key:{prefix}")),
+            address: Some(address),
+            reason: None,
+        })
+        .await;
+    Ok((StatusCode::CREATED, Json(CreatedKey { key: key.0, info })))
+}
+
+/// A key's stored facts (never the key).
+pub async fn get(
+    State(state): State<AppState>,
+    Admin(_): Admin,
+    Path(key_id): Path<String>,
+) -> Result<Json<ApiKeyInfo>, ApiError> {
+    Ok(Json(repository::get_api_key(&state.pool, id("id", &key_id)?).await?))
+}
+
+/// Revokes a key: it stops working at once here, and at the latest after the verifiers' cache lifetime.
+pub async fn revoke(
+    State(state): State<AppState>,
+    Admin(_): Admin,
+    ClientAddress(address): ClientAddress,
+    Path(key_id): Path<String>,
+) -> Result<Json<ApiKeyInfo>, ApiError> {
+    let info = repository::revoke_api_key(&state.pool, id("id", &key_id)?, Timestamp::now()).await?;
+    state
+        .record(AuditEvent {
+            kind: AuditKind::ApiKeyRevoke,
+            outcome: Outcome::Revoked,
+            subject: Some(format!("key:{}", info.prefix)),
+            address: Some(address),
+            reason: None,
+        })
+        .await;
+    Ok(Json(info))
+}
+
+/// Introspects an API key or an access token: 200 with `active` true or false.
+pub async fn introspect(
+    State(state): State<AppState>,
+    Introspector(caller): Introspector,
+    ClientAddress(address): ClientAddress,
+    JsonBody(body): JsonBody<IntrospectRequest>,
+) -> Result<Json<Introspection>, ApiError> {
+    let now = Timestamp::now();
+    let (answer, reason) = if body.token.starts_with(API_KEY_PREFIX) {
+        match check_api_key(&state, &body.token, now).await? {
+            Ok(key) => (
+                Introspection {
+                    active: true,
+                    kind: Some("api_key".into()),
+                    sub: Some(format!("key:{}", key.prefix)),
+                    name: Some(key.name),
+                    scopes: key.scopes,
+                    roles: Vec::new(),
+                    exp: key.expires_at.map(Timestamp::as_second),
+                },
+                None,
+            ),
+            Err(refusal) => (Introspection::default(), Some(refusal.as_str())),
+        }
+    } else {
+        match jwt::verify(&body.token, state.keys.key_set(), &state.settings.expectations(), now.as_second()) {
+            Ok(claims) => (
+                Introspection {
+                    active: true,
+                    kind: Some("access_token".into()),
+                    sub: Some(claims.sub),
+                    name: None,
+                    scopes: Vec::new(),
+                    roles: claims.roles,
+                    exp: Some(claims.exp),
+                },
+                None,
+            ),
+            Err(error) => (Introspection::default(), Some(error.as_str())),
+        }
+    };
+    let outcome = if answer.active { Outcome::Granted } else { Outcome::Refused };
+    let subject = answer.sub.clone().or(Some(format!("by {}", caller.subject)));
+    state.record(AuditEvent { kind: AuditKind::Introspect, outcome, subject, address: Some(address), reason }).await;
+    Ok(Json(answer))
+}

@@ -1,0 +1,72 @@
+//! Users (admin callers only): create one (its password hashed with Argon2id off the async threads), read
+//! one, and lift a lock.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use jiff::Timestamp;
+use microfleet_common::api_error::ApiError;
+use microfleet_common::json_body::JsonBody;
+
+use super::caller::{Admin, ClientAddress};
+use super::{id, AppState};
+use crate::domain::user::{validate_new_user, NewUser, User};
+use crate::repository::{self, AuditEvent, AuditKind, Outcome};
+
+/// Creates a user: 201.
+pub async fn create(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    ClientAddress(address): ClientAddress,
+    JsonBody(body): JsonBody<NewUser>,
+) -> Result<(StatusCode, Json<User>), ApiError> {
+    validate_new_user(&body)?;
+    let hashing = state.hashing.clone();
+    let password = body.password.clone();
+    let hash = tokio::task::spawn_blocking(move || hashing.hash(&password))
+        .await
+        .map_err(|error| ApiError::internal(&error))?
+        .map_err(|error| ApiError::internal(&error))?;
+    let user = repository::create_user(&state.pool, &body, &hash, Timestamp::now()).await?;
+    state
+        .record(AuditEvent {
+            kind: AuditKind::UserCreate,
+            outcome: Outcome::Granted,
+            subject: Some(user.id.to_string()),
+            address: Some(address),
+            reason: None,
+        })
+        .await;
+    tracing::info!(by = caller.subject, user = user.id, "user created");
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+/// A user, with their lock state.
+pub async fn get(
+    State(state): State<AppState>,
+    Admin(_): Admin,
+    Path(user_id): Path<String>,
+) -> Result<Json<User>, ApiError> {
+    Ok(Json(repository::get_user(&state.pool, id("id", &user_id)?).await?))
+}
+
+/// Lifts a user's lock and resets their failure count.
+pub async fn unlock(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    ClientAddress(address): ClientAddress,
+    Path(user_id): Path<String>,
+) -> Result<Json<User>, ApiError> {
+    let user = repository::unlock(&state.pool, id("id", &user_id)?).await?;
+    state
+        .record(AuditEvent {
+            kind: AuditKind::UserUnlock,
+            outcome: Outcome::Granted,
+            subject: Some(user.id.to_string()),
+            address: Some(address),
+            reason: None,
+        })
+        .await;
+    tracing::info!(by = caller.subject, user = user.id, "user unlocked");
+    Ok(Json(user))
+}

@@ -1,0 +1,459 @@
+//! All SQL of the auth service: users and their login counters, the per-address failure windows, refresh
+//! token families, API keys and the audit rows. Each change that must be atomic is one transaction; the
+//! decisions come from `domain` (passed the locked rows), so the SQL only reads and writes. No secret is
+//! ever written here in the clear: passwords arrive hashed, tokens and keys as SHA-256 digests.
+
+use deadpool_postgres::Pool;
+use jiff::Timestamp;
+use microfleet_common::database::DbError;
+use microfleet_common::refusal::RepositoryError;
+use tokio_postgres::Row;
+
+use crate::domain::api_keys::{ApiKeyInfo, NewApiKey};
+use crate::domain::lockout::{self, LoginPolicy};
+use crate::domain::user::{NewUser, Role, User};
+use crate::domain::DomainError;
+
+/// What an audit row records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditKind {
+    /// `POST /v1/login`.
+    Login,
+    /// `POST /v1/token/refresh`.
+    Refresh,
+    /// `POST /v1/logout`.
+    Logout,
+    /// `POST /v1/introspect`.
+    Introspect,
+    /// A call to a protected route (admin or introspection) authenticated or refused.
+    Access,
+    /// `POST /v1/users`.
+    UserCreate,
+    /// `POST /v1/users/{id}/unlock`.
+    UserUnlock,
+    /// `POST /v1/api-keys`.
+    ApiKeyCreate,
+    /// `POST /v1/api-keys/{id}/revoke`.
+    ApiKeyRevoke,
+}
+
+impl AuditKind {
+    /// Every kind.
+    pub const ALL: [AuditKind; 9] = [
+        AuditKind::Login,
+        AuditKind::Refresh,
+        AuditKind::Logout,
+        AuditKind::Introspect,
+        AuditKind::Access,
+        AuditKind::UserCreate,
+        AuditKind::UserUnlock,
+        AuditKind::ApiKeyCreate,
+        AuditKind::ApiKeyRevoke,
+    ];
+
+    /// The name in rows and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditKind::Login => "login",
+            AuditKind::Refresh => "refresh",
+            AuditKind::Logout => "logout",
+            AuditKind::Introspect => "introspect",
+            AuditKind::Access => "access",
+            AuditKind::UserCreate => "user_create",
+            AuditKind::UserUnlock => "user_unlock",
+            AuditKind::ApiKeyCreate => "api_key_create",
+            AuditKind::ApiKeyRevoke => "api_key_revoke",
+        }
+    }
+}
+
+/// How it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Granted.
+    Granted,
+    /// Refused.
+    Refused,
+    /// Something was revoked.
+    Revoked,
+}
+
+impl Outcome {
+    /// The name in rows and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Granted => "granted",
+            Outcome::Refused => "refused",
+            Outcome::Revoked => "revoked",
+        }
+    }
+}
+
+/// One audit row. The reason is a fixed label, so no secret can reach the row; the subject is a user id, a
+/// key's prefix or name — never a token, key or password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// What.
+    pub kind: AuditKind,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Who (user id, `key:<prefix>`), when known.
+    pub subject: Option<String>,
+    /// From which client address.
+    pub address: Option<String>,
+    /// Why (a fixed label such as `bad_password`, `locked`, `reuse`).
+    pub reason: Option<&'static str>,
+}
+
+/// Writes an audit row.
+pub async fn audit(pool: &Pool, event: &AuditEvent) -> Result<(), DbError> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "INSERT INTO audit_events (kind, outcome, subject, address, reason) VALUES ($1, $2, $3, $4, $5)",
+            &[&event.kind.as_str(), &event.outcome.as_str(), &event.subject, &event.address, &event.reason],
+        )
+        .await?;
+    Ok(())
+}
+
+const USER_COLUMNS: &str =
+    "id, name, username, email, phone, confirmed, roles, failed_logins, locked_until, created_at";
+
+fn user_of(row: &Row) -> Result<User, DbError> {
+    let names: Vec<String> = row.get("roles");
+    let roles = names
+        .iter()
+        .map(|name| Role::parse(name).ok_or_else(|| DbError::Unexpected(format!("role {name}"))))
+        .collect::<Result<_, _>>()?;
+    Ok(User {
+        id: row.get("id"),
+        name: row.get("name"),
+        username: row.get("username"),
+        email: row.get("email"),
+        phone: row.get("phone"),
+        confirmed: row.get("confirmed"),
+        roles,
+        failed_logins: row.get("failed_logins"),
+        locked_until: row.get("locked_until"),
+        created_at: row.get("created_at"),
+    })
+}
+
+fn role_names(roles: &[Role]) -> Vec<String> {
+    roles.iter().map(|role| role.as_str().to_string()).collect()
+}
+
+/// Creates a user with an already hashed password; 409 naming `username` or `email` when taken.
+pub async fn create_user(
+    pool: &Pool,
+    new: &NewUser,
+    password_hash: &str,
+    now: Timestamp,
+) -> Result<User, RepositoryError> {
+    let client = pool.get().await?;
+    let sql = format!(
+        "INSERT INTO users (name, username, email, phone, confirmed, roles, password_hash, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {USER_COLUMNS}"
+    );
+    let result = client
+        .query_one(
+            &sql,
+            &[
+                &new.name,
+                &new.username,
+                &new.email,
+                &new.phone,
+                &new.confirmed,
+                &role_names(&new.roles),
+                &password_hash,
+                &now,
+            ],
+        )
+        .await;
+    match result {
+        Ok(row) => Ok(user_of(&row)?),
+        Err(error) => {
+            let constraint = error.as_db_error().and_then(|db| db.constraint()).unwrap_or_default().to_string();
+            match DbError::from(error) {
+                error if error.sql_state() == Some("23505") => {
+                    let field = if constraint.contains("email") { "email" } else { "username" };
+                    Err(DomainError::conflict(field, "is already taken").into())
+                }
+                error => Err(error.into()),
+            }
+        }
+    }
+}
+
+/// Creates the bootstrap admin unless a user with that username exists; whether it was created.
+pub async fn bootstrap_admin(
+    pool: &Pool,
+    username: &str,
+    password_hash: &str,
+    now: Timestamp,
+) -> Result<bool, DbError> {
+    let client = pool.get().await?;
+    let email = format!("{username}@bootstrap.invalid");
+    let created = client
+        .execute(
+            "INSERT INTO users (name, username, email, confirmed, roles, password_hash, created_at)
+             VALUES ('Administrator', $1, $2, true, ARRAY['admin'], $3, $4) ON CONFLICT DO NOTHING",
+            &[&username, &email, &password_hash, &now],
+        )
+        .await?;
+    Ok(created == 1)
+}
+
+/// A user by id; 404 naming `id`.
+pub async fn get_user(pool: &Pool, id: i64) -> Result<User, RepositoryError> {
+    let client = pool.get().await?;
+    let row = client.query_opt(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"), &[&id]).await?;
+    let row = row.ok_or_else(|| DomainError::not_found("id", "no such user"))?;
+    Ok(user_of(&row)?)
+}
+
+/// A user and their password hash by username, for a login.
+pub async fn find_login(pool: &Pool, username: &str) -> Result<Option<(User, String)>, DbError> {
+    let client = pool.get().await?;
+    let sql = format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = $1");
+    match client.query_opt(&sql, &[&username]).await? {
+        Some(row) => Ok(Some((user_of(&row)?, row.get("password_hash")))),
+        None => Ok(None),
+    }
+}
+
+/// A client address's failure window.
+pub async fn address_window(pool: &Pool, address: &str) -> Result<Option<(Timestamp, u32)>, DbError> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt("SELECT window_started_at, failures FROM address_failures WHERE address = $1", &[&address])
+        .await?;
+    Ok(row.map(|row| (row.get(0), row.get::<_, i32>(1).unsigned_abs())))
+}
+
+/// Records a failed login of a user (when the username exists) from an address; returns until when the
+/// user is now locked, if this failure locked them.
+pub async fn record_failure(
+    pool: &Pool,
+    user_id: Option<i64>,
+    address: &str,
+    policy: &LoginPolicy,
+    now: Timestamp,
+) -> Result<Option<Timestamp>, DbError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let mut locked = None;
+    if let Some(id) = user_id {
+        let row = tx.query_one("SELECT failed_logins FROM users WHERE id = $1 FOR UPDATE", &[&id]).await?;
+        let (failures, until) = lockout::after_failure(row.get::<_, i32>(0).unsigned_abs(), policy, now);
+        let failures = i32::try_from(failures).unwrap_or(i32::MAX);
+        tx.execute(
+            "UPDATE users SET failed_logins = $2, locked_until = COALESCE($3, locked_until) WHERE id = $1",
+            &[&id, &failures, &until],
+        )
+        .await?;
+        locked = until;
+    }
+    tx.execute(
+        "INSERT INTO address_failures (address, window_started_at, failures) VALUES ($1, $2, 0)
+         ON CONFLICT (address) DO NOTHING",
+        &[&address, &now],
+    )
+    .await?;
+    let row = tx
+        .query_one(
+            "SELECT window_started_at, failures FROM address_failures WHERE address = $1 FOR UPDATE",
+            &[&address],
+        )
+        .await?;
+    let window = Some((row.get(0), row.get::<_, i32>(1).unsigned_abs()));
+    let (started, failures) = lockout::address_after_failure(window, policy, now);
+    let failures = i32::try_from(failures).unwrap_or(i32::MAX);
+    tx.execute(
+        "UPDATE address_failures SET window_started_at = $2, failures = $3 WHERE address = $1",
+        &[&address, &started, &failures],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(locked)
+}
+
+/// Records a successful login: the failure count starts again.
+pub async fn record_success(pool: &Pool, user_id: i64) -> Result<(), DbError> {
+    let client = pool.get().await?;
+    client.execute("UPDATE users SET failed_logins = 0 WHERE id = $1", &[&user_id]).await?;
+    Ok(())
+}
+
+/// Lifts a user's lock (an admin's `unlock`); 404 naming `id`.
+pub async fn unlock(pool: &Pool, id: i64) -> Result<User, RepositoryError> {
+    let client = pool.get().await?;
+    let sql = format!("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1 RETURNING {USER_COLUMNS}");
+    let row = client.query_opt(&sql, &[&id]).await?;
+    let row = row.ok_or_else(|| DomainError::not_found("id", "no such user"))?;
+    Ok(user_of(&row)?)
+}
+
+/// Stores a new refresh token (its digest) in a family.
+pub async fn issue_refresh(
+    pool: &Pool,
+    user_id: i64,
+    family: &str,
+    token_hash: &[u8],
+    now: Timestamp,
+    expires_at: Timestamp,
+) -> Result<(), DbError> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "INSERT INTO refresh_tokens (token_hash, family, user_id, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            &[&token_hash, &family, &user_id, &now, &expires_at],
+        )
+        .await?;
+    Ok(())
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// It was valid: it is now used, and the new one (same family) stored. The user and the family.
+    Rotated(User, String),
+    /// No such token.
+    Unknown,
+    /// Expired.
+    Expired,
+    /// Revoked (logout, or an earlier reuse).
+    Revoked,
+    /// Already used: a copy is being replayed, so the whole family is now revoked. The user's id.
+    Reused(i64),
+}
+
+/// Uses a refresh token: one-time, so a second use revokes its family (RFC 9700 §4.14.2).
+pub async fn rotate_refresh(
+    pool: &Pool,
+    old_hash: &[u8],
+    new_hash: &[u8],
+    now: Timestamp,
+    expires_at: Timestamp,
+) -> Result<Rotation, DbError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let row = tx
+        .query_opt(
+            "SELECT id, family, user_id, expires_at, used_at, revoked_at FROM refresh_tokens
+             WHERE token_hash = $1 FOR UPDATE",
+            &[&old_hash],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(Rotation::Unknown) };
+    let (id, family, user_id): (i64, String, i64) = (row.get(0), row.get(1), row.get(2));
+    let (expires, used, revoked): (Timestamp, Option<Timestamp>, Option<Timestamp>) =
+        (row.get(3), row.get(4), row.get(5));
+    let outcome = if revoked.is_some() {
+        Rotation::Revoked
+    } else if used.is_some() {
+        tx.execute(
+            "UPDATE refresh_tokens SET revoked_at = $2 WHERE family = $1 AND revoked_at IS NULL",
+            &[&family, &now],
+        )
+        .await?;
+        Rotation::Reused(user_id)
+    } else if expires <= now {
+        Rotation::Expired
+    } else {
+        tx.execute("UPDATE refresh_tokens SET used_at = $2 WHERE id = $1", &[&id, &now]).await?;
+        tx.execute(
+            "INSERT INTO refresh_tokens (token_hash, family, user_id, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            &[&new_hash, &family, &user_id, &now, &expires_at],
+        )
+        .await?;
+        let user = tx.query_one(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"), &[&user_id]).await?;
+        Rotation::Rotated(user_of(&user)?, family)
+    };
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Revokes the family of a refresh token (logout); the user's id, or `None` for an unknown token.
+pub async fn revoke_family(pool: &Pool, token_hash: &[u8], now: Timestamp) -> Result<Option<i64>, DbError> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            "WITH token AS (SELECT family, user_id FROM refresh_tokens WHERE token_hash = $1),
+                  revoked AS (UPDATE refresh_tokens SET revoked_at = $2
+                              WHERE family IN (SELECT family FROM token) AND revoked_at IS NULL)
+             SELECT user_id FROM token",
+            &[&token_hash, &now],
+        )
+        .await?;
+    Ok(row.map(|row| row.get(0)))
+}
+
+const KEY_COLUMNS: &str = "id, prefix, name, scopes, created_by, created_at, expires_at, last_used_at, revoked_at";
+
+fn key_of(row: &Row) -> ApiKeyInfo {
+    ApiKeyInfo {
+        id: row.get("id"),
+        prefix: row.get("prefix"),
+        name: row.get("name"),
+        scopes: row.get("scopes"),
+        created_by: row.get("created_by"),
+        created_at: row.get("created_at"),
+        expires_at: row.get("expires_at"),
+        last_used_at: row.get("last_used_at"),
+        revoked_at: row.get("revoked_at"),
+    }
+}
+
+/// Stores a new API key (its prefix and digest).
+pub async fn create_api_key(
+    pool: &Pool,
+    new: &NewApiKey,
+    prefix: &str,
+    key_hash: &[u8],
+    created_by: &str,
+    now: Timestamp,
+) -> Result<ApiKeyInfo, DbError> {
+    let client = pool.get().await?;
+    let sql = format!(
+        "INSERT INTO api_keys (prefix, key_hash, name, scopes, created_by, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {KEY_COLUMNS}"
+    );
+    let row = client
+        .query_one(&sql, &[&prefix, &key_hash, &new.name, &new.scopes, &created_by, &now, &new.expires_at])
+        .await?;
+    Ok(key_of(&row))
+}
+
+/// An API key and its stored digest, by prefix.
+pub async fn find_api_key(pool: &Pool, prefix: &str) -> Result<Option<(ApiKeyInfo, Vec<u8>)>, DbError> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(&format!("SELECT {KEY_COLUMNS}, key_hash FROM api_keys WHERE prefix = $1"), &[&prefix])
+        .await?;
+    Ok(row.map(|row| (key_of(&row), row.get("key_hash"))))
+}
+
+/// Notes that a key was accepted.
+pub async fn touch_api_key(pool: &Pool, id: i64, now: Timestamp) -> Result<(), DbError> {
+    let client = pool.get().await?;
+    client.execute("UPDATE api_keys SET last_used_at = $2 WHERE id = $1", &[&id, &now]).await?;
+    Ok(())
+}
+
+/// An API key by id; 404 naming `id`.
+pub async fn get_api_key(pool: &Pool, id: i64) -> Result<ApiKeyInfo, RepositoryError> {
+    let client = pool.get().await?;
+    let row = client.query_opt(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"), &[&id]).await?;
+    Ok(key_of(&row.ok_or_else(|| DomainError::not_found("id", "no such API key"))?))
+}
+
+/// Revokes an API key (again is a no-op keeping the first time); 404 naming `id`.
+pub async fn revoke_api_key(pool: &Pool, id: i64, now: Timestamp) -> Result<ApiKeyInfo, RepositoryError> {
+    let client = pool.get().await?;
+    let sql =
+        format!("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING {KEY_COLUMNS}");
+    let row = client.query_opt(&sql, &[&id, &now]).await?;
+    Ok(key_of(&row.ok_or_else(|| DomainError::not_found("id", "no such API key"))?))
+}

@@ -1,0 +1,213 @@
+//! The verifier other services use to authenticate callers through the auth service: access tokens (JWT,
+//! EdDSA) are verified offline against the auth service's JWKS, cached and fetched again when a token names
+//! an unknown key (at most once per `jwks_min_refresh`, so forged `kid`s cannot flood the auth service);
+//! API keys (`mf_...`) are checked by the auth service's introspection, whose answers (active or not) are
+//! cached for `cache_ttl` — so a revoked key stops working within that time. Keys and tokens are never
+//! logged; the cache is keyed by their SHA-256.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+use tokio::sync::RwLock;
+
+use crate::auth_wire::{IntrospectRequest, Introspection};
+use crate::jwt::{self, Expectations, Jwks, JwtError, KeySet};
+
+/// The most introspection answers cached; beyond it, expired ones are dropped (and all, if none expired).
+const MAX_CACHED: usize = 10_000;
+
+/// The settings of a service that authenticates its callers through the auth service.
+#[derive(clap::Args, Clone)]
+pub struct AuthClientArgs {
+    /// Base URL of the auth service, e.g. http://auth-service:8080
+    #[arg(long, env = "AUTH_URL")]
+    pub auth_url: String,
+    /// This service's own API key at the auth service (scope auth:introspect; set it from a Secret)
+    #[arg(long, env = "AUTH_SERVICE_KEY", hide_env_values = true)]
+    pub auth_service_key: String,
+    /// The `iss` access tokens must carry
+    #[arg(long, env = "AUTH_ISSUER", default_value = "microfleet-auth")]
+    pub auth_issuer: String,
+    /// The `aud` access tokens must carry
+    #[arg(long, env = "AUTH_AUDIENCE", default_value = "microfleet")]
+    pub auth_audience: String,
+    /// Seconds an introspection answer is reused (a revoked key works at most this long)
+    #[arg(long, env = "AUTH_CACHE_TTL_SECONDS", default_value_t = 10)]
+    pub auth_cache_ttl_seconds: u64,
+    /// Least seconds between two JWKS fetches triggered by unknown key ids
+    #[arg(long, env = "AUTH_JWKS_MIN_REFRESH_SECONDS", default_value_t = 30)]
+    pub auth_jwks_min_refresh_seconds: u64,
+}
+
+impl std::fmt::Debug for AuthClientArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthClientArgs")
+            .field("auth_url", &self.auth_url)
+            .field("auth_service_key", &"<redacted>")
+            .field("auth_cache_ttl_seconds", &self.auth_cache_ttl_seconds)
+            .finish()
+    }
+}
+
+/// Who a verified token or key stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// A user id (token) or `key:<prefix>` (API key).
+    pub subject: String,
+    /// The user's roles (tokens).
+    pub roles: Vec<String>,
+    /// The key's scopes (API keys).
+    pub scopes: Vec<String>,
+    /// Expiry, Unix seconds, when there is one.
+    pub expires_at: Option<i64>,
+}
+
+impl Principal {
+    /// Whether it holds `scope` (keys) or the `admin` role (users).
+    pub fn may(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|held| held == scope) || self.roles.iter().any(|role| role == "admin")
+    }
+}
+
+/// Why a caller was not authenticated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// The access token is refused.
+    #[error("access token refused: {0}")]
+    Token(JwtError),
+    /// The API key is not active (unknown, revoked, expired or malformed).
+    #[error("the API key is not active")]
+    InactiveKey,
+    /// The auth service could not be asked (the caller may retry; answer 503).
+    #[error("the auth service is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// An introspection answer and when it was had, by the key's digest.
+type Answers = HashMap<[u8; 32], (Instant, Option<Principal>)>;
+
+struct CachedKeys {
+    keys: KeySet,
+    fetched_at: Option<Instant>,
+}
+
+/// The verifier; share one per process.
+pub struct AuthClient {
+    http: reqwest::Client,
+    base_url: String,
+    service_key: String,
+    expect: Expectations,
+    cache_ttl: Duration,
+    jwks_min_refresh: Duration,
+    jwks: RwLock<CachedKeys>,
+    answers: Mutex<Answers>,
+}
+
+impl AuthClient {
+    /// A verifier from the settings (nothing is fetched yet).
+    pub fn new(args: &AuthClientArgs) -> Result<AuthClient, AuthError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|error| AuthError::Unavailable(error.to_string()))?;
+        Ok(AuthClient {
+            http,
+            base_url: args.auth_url.trim_end_matches('/').to_string(),
+            service_key: args.auth_service_key.clone(),
+            expect: Expectations {
+                issuer: args.auth_issuer.clone(),
+                audience: args.auth_audience.clone(),
+                leeway_seconds: 30,
+            },
+            cache_ttl: Duration::from_secs(args.auth_cache_ttl_seconds),
+            jwks_min_refresh: Duration::from_secs(args.auth_jwks_min_refresh_seconds),
+            jwks: RwLock::new(CachedKeys { keys: KeySet::default(), fetched_at: None }),
+            answers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Verifies what a caller presents: an API key (`mf_...`) or an access token.
+    pub async fn verify(&self, presented: &str) -> Result<Principal, AuthError> {
+        if presented.starts_with("mf_") {
+            self.verify_api_key(presented).await
+        } else {
+            self.verify_token(presented).await
+        }
+    }
+
+    /// Verifies an access token offline; an unknown key id fetches the JWKS again (rate-limited).
+    pub async fn verify_token(&self, token: &str) -> Result<Principal, AuthError> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs());
+        let now = i64::try_from(now).unwrap_or(i64::MAX);
+        let first = jwt::verify(token, &self.jwks.read().await.keys, &self.expect, now);
+        let claims = match first {
+            Err(JwtError::UnknownKey) => {
+                self.refresh_keys().await?;
+                jwt::verify(token, &self.jwks.read().await.keys, &self.expect, now)
+            }
+            other => other,
+        }
+        .map_err(AuthError::Token)?;
+        Ok(Principal { subject: claims.sub, roles: claims.roles, scopes: Vec::new(), expires_at: Some(claims.exp) })
+    }
+
+    async fn refresh_keys(&self) -> Result<(), AuthError> {
+        let mut cached = self.jwks.write().await;
+        if cached.fetched_at.is_some_and(|at| at.elapsed() < self.jwks_min_refresh) {
+            return Ok(());
+        }
+        let url = format!("{}/.well-known/jwks.json", self.base_url);
+        let response = self.http.get(url).send().await.map_err(|error| AuthError::Unavailable(error.to_string()))?;
+        let response = response.error_for_status().map_err(|error| AuthError::Unavailable(error.to_string()))?;
+        let jwks: Jwks = response.json().await.map_err(|error| AuthError::Unavailable(error.to_string()))?;
+        *cached = CachedKeys { keys: KeySet::from_jwks(&jwks), fetched_at: Some(Instant::now()) };
+        Ok(())
+    }
+
+    /// Checks an API key by introspection, reusing an answer younger than the cache lifetime.
+    pub async fn verify_api_key(&self, key: &str) -> Result<Principal, AuthError> {
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        if let Some(answer) = self.cached(&digest) {
+            return answer.ok_or(AuthError::InactiveKey);
+        }
+        let url = format!("{}/v1/introspect", self.base_url);
+        let request = IntrospectRequest { token: key.to_string() };
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(&self.service_key)
+            .json(&request)
+            .send()
+            .await
+            .map_err(|error| AuthError::Unavailable(error.to_string()))?;
+        let response = response.error_for_status().map_err(|error| AuthError::Unavailable(error.to_string()))?;
+        let answer: Introspection = response.json().await.map_err(|error| AuthError::Unavailable(error.to_string()))?;
+        let principal = answer.active.then(|| Principal {
+            subject: answer.sub.unwrap_or_default(),
+            roles: answer.roles,
+            scopes: answer.scopes,
+            expires_at: answer.exp,
+        });
+        self.remember(digest, principal.clone());
+        principal.ok_or(AuthError::InactiveKey)
+    }
+
+    fn cached(&self, digest: &[u8; 32]) -> Option<Option<Principal>> {
+        let answers = self.answers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        answers.get(digest).filter(|(at, _)| at.elapsed() < self.cache_ttl).map(|(_, answer)| answer.clone())
+    }
+
+    fn remember(&self, digest: [u8; 32], answer: Option<Principal>) {
+        let mut answers = self.answers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if answers.len() >= MAX_CACHED {
+            answers.retain(|_, (at, _)| at.elapsed() < self.cache_ttl);
+            if answers.len() >= MAX_CACHED {
+                answers.clear();
+            }
+        }
+        answers.insert(digest, (Instant::now(), answer));
+    }
+}
