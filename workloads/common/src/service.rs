@@ -108,13 +108,14 @@ pub fn router(routes: Router, probes: Probes) -> Router {
 }
 
 /// Serves `app` on `listener` until `shutdown`; then stops accepting, lets in-flight requests finish for
-/// at most `grace`, and returns.
+/// at most `grace`, and returns. Each request carries its peer address (`ConnectInfo<SocketAddr>`).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: Shutdown,
     grace: Duration,
 ) -> std::io::Result<()> {
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().requested());
     tokio::select! {
         result = std::future::IntoFuture::into_future(server) => result,
