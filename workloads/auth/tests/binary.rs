@@ -83,7 +83,8 @@ async fn the_binary_bootstraps_serves_without_leaking_secrets_and_stops_on_sigte
     let refresh = pair["refreshToken"].as_str().unwrap().to_string();
     let (status, next) = post("/v1/token/refresh", json!({"refreshToken": refresh}), None).await;
     assert_eq!(status, 200, "{next}");
-    let (status, key) = post("/v1/api-keys", json!({"name": "svc", "scopes": ["auth:introspect"]}), Some(&access)).await;
+    let (status, key) =
+        post("/v1/api-keys", json!({"name": "svc", "scopes": ["auth:introspect"]}), Some(&access)).await;
     assert_eq!(status, 201, "{key}");
     let key = key["key"].as_str().unwrap().to_string();
     let (status, answer) = post("/v1/introspect", json!({"token": access}), Some(&key)).await;

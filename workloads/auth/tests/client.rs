@@ -49,7 +49,8 @@ async fn a_revoked_key_works_from_the_cache_within_its_lifetime_and_is_refused_a
     let cached_at = Instant::now();
     assert!(principal.may("gate:scan") && !principal.may("ticketing:admin"), "{principal:?}");
     assert_eq!(principal.subject, format!("key:{}", &gate_key[3..11]));
-    let (status, _) = send(&app, Method::POST, &format!("/v1/api-keys/{gate_id}/revoke"), None, Some(&admin), &[]).await;
+    let (status, _) =
+        send(&app, Method::POST, &format!("/v1/api-keys/{gate_id}/revoke"), None, Some(&admin), &[]).await;
     assert_eq!(status, StatusCode::OK);
     let again = verifier.verify(&gate_key).await;
     if cached_at.elapsed() < CACHE_TTL {
@@ -68,7 +69,10 @@ async fn a_revoked_key_works_from_the_cache_within_its_lifetime_and_is_refused_a
     let unknown = format!("mf_00000000_{}", "0".repeat(64));
     assert_eq!(verifier.verify(&unknown).await, Err(AuthError::InactiveKey));
     let no_rights = client(26111, &gate_key, "microfleet");
-    assert!(matches!(no_rights.verify(&unknown).await, Err(AuthError::Unavailable(_))), "a revoked service key cannot introspect");
+    assert!(
+        matches!(no_rights.verify(&unknown).await, Err(AuthError::Unavailable(_))),
+        "a revoked service key cannot introspect"
+    );
 }
 
 #[tokio::test]
@@ -83,7 +87,13 @@ async fn tokens_verify_offline_with_the_fetched_key_set() {
     let mut tampered = admin.clone().into_bytes();
     let last = tampered.len() - 3;
     tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
-    let other_key = admin_token(&http::router(state_with(fresh_database("auth_client_other").await, keys(&[OLD_SEED]), policy(), false))).await;
+    let other_key = admin_token(&http::router(state_with(
+        fresh_database("auth_client_other").await,
+        keys(&[OLD_SEED]),
+        policy(),
+        false,
+    )))
+    .await;
     let cases = [
         ("tampered", String::from_utf8(tampered).unwrap(), AuthError::Token(JwtError::BadSignature)),
         ("unknown_key", other_key, AuthError::Token(JwtError::UnknownKey)),
