@@ -83,9 +83,13 @@ impl HashingArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct TokenArgs {
     /// Ed25519 private key files (PKCS#8 PEM or base64 seed; a mounted Secret), comma-separated, oldest
-    /// first: the last signs, all verify and are published in the JWKS
+    /// first: all verify and are published in the JWKS; the active one (default: the last) signs
     #[arg(long, env = "SIGNING_KEY_FILES", value_delimiter = ',', required = true)]
     pub signing_key_files: Vec<String>,
+    /// The one of SIGNING_KEY_FILES that signs (default: the last); during a rotation, the old key stays
+    /// active until the new one has been published for the verifiers' AUTH_JWKS_MAX_AGE_SECONDS
+    #[arg(long, env = "ACTIVE_SIGNING_KEY_FILE")]
+    pub active_signing_key_file: Option<String>,
     /// The `iss` of access tokens
     #[arg(long, env = "TOKEN_ISSUER", default_value = "microfleet-auth")]
     pub token_issuer: String,
@@ -179,6 +183,7 @@ mod tests {
             "DATABASE_POOL_SIZE",
             "LOG_FORMAT",
             "SIGNING_KEY_FILES",
+            "ACTIVE_SIGNING_KEY_FILE",
             "TOKEN_ISSUER",
             "TOKEN_AUDIENCE",
             "ACCESS_TOKEN_TTL_SECONDS",

@@ -1,11 +1,15 @@
 //! `microfleet_common::auth_client` against the real auth service (its router on a TCP port, on a real
 //! PostgreSQL): access tokens verified offline with the fetched JWKS (tampered, unknown-key and wrong-audience
 //! tokens refused), API keys by introspection with a short cache — a revoked key is still accepted from the
-//! cache within its lifetime and refused after it — and an unreachable auth service reported as such.
+//! cache within its lifetime and refused after it —, a key rotation published ahead (no valid token refused,
+//! the removed key's tokens refused once the key set is renewed), forged key ids fetching the key set at most
+//! once per rate-limit window, and an unreachable auth service reported as such.
 
 mod support;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::http::{Method, StatusCode};
@@ -14,8 +18,11 @@ use microfleet_auth::http;
 use microfleet_common::auth_client::{AuthClient, AuthClientArgs, AuthError};
 use microfleet_common::jwt::{Claims, JwtError, TokenSigner};
 use support::*;
+use tower::ServiceExt;
 
 const CACHE_TTL: Duration = Duration::from_secs(4);
+const MIN_REFRESH: Duration = Duration::from_secs(3);
+const MAX_AGE: Duration = Duration::from_secs(2);
 
 async fn listen(app: Router, port: u16) {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
@@ -31,9 +38,80 @@ fn client(port: u16, service_key: &str, audience: &str) -> AuthClient {
         auth_issuer: "microfleet-auth".into(),
         auth_audience: audience.into(),
         auth_cache_ttl_seconds: CACHE_TTL.as_secs(),
-        auth_jwks_min_refresh_seconds: 30,
+        auth_jwks_min_refresh_seconds: MIN_REFRESH.as_secs(),
+        auth_jwks_max_age_seconds: MAX_AGE.as_secs(),
     })
     .unwrap()
+}
+
+/// Serves whichever router `current` holds (a restart with other keys is a swap), counting JWKS fetches.
+async fn listen_swappable(port: u16, current: Arc<RwLock<Router>>, fetches: Arc<AtomicUsize>) {
+    let dispatch = tower::service_fn(move |request: axum::extract::Request| {
+        if request.uri().path() == "/.well-known/jwks.json" {
+            fetches.fetch_add(1, Ordering::SeqCst);
+        }
+        let app = current.read().unwrap().clone();
+        app.oneshot(request)
+    });
+    listen(Router::new().fallback_service(dispatch), port).await;
+}
+
+fn claims_now() -> Claims {
+    let now = jiff::Timestamp::now().as_second();
+    Claims {
+        iss: "microfleet-auth".into(),
+        sub: "1".into(),
+        aud: "microfleet".into(),
+        exp: now + 300,
+        iat: now,
+        nbf: now,
+        jti: "j".into(),
+        roles: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn a_rotation_published_ahead_refuses_no_valid_token_and_forged_key_ids_fetch_rarely() {
+    let pool = fresh_database("auth_client_rotation").await;
+    let phase = |keys| http::router(state_with(pool.clone(), keys, policy(), false));
+    let current = Arc::new(RwLock::new(phase(keys(&[OLD_SEED]))));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    listen_swappable(26113, current.clone(), fetches.clone()).await;
+    let app_now = || current.read().unwrap().clone();
+    let old_token = admin_token(&app_now()).await;
+    let (_, service_key) = api_key(&app_now(), &old_token, "ticketing-service", &["auth:introspect"]).await;
+    let verifier = client(26113, &service_key, "microfleet");
+    assert!(verifier.verify(&old_token).await.is_ok());
+    let fetched = Instant::now();
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    for seed in 10..15u8 {
+        let forged = TokenSigner::from_seed(&[seed; 32]).sign(&claims_now());
+        assert_eq!(verifier.verify(&forged).await, Err(AuthError::Token(JwtError::UnknownKey)), "seed {seed}");
+    }
+    if fetched.elapsed() < MIN_REFRESH {
+        assert_eq!(fetches.load(Ordering::SeqCst), 1, "unknown key ids within the rate limit fetch nothing");
+    }
+
+    // 1: the new key is published while the old one signs; the verifier learns it once its cache is stale
+    *current.write().unwrap() = phase(keys_signing_with(&[OLD_SEED, NEW_SEED], 0));
+    tokio::time::sleep(MIN_REFRESH.max(MAX_AGE) + Duration::from_millis(500)).await;
+    assert!(verifier.verify(&old_token).await.is_ok());
+    assert_eq!(fetches.load(Ordering::SeqCst), 2, "the stale key set was fetched again");
+    // 2: the new key signs; its tokens are accepted at once, the old key's still are
+    *current.write().unwrap() = phase(keys_signing_with(&[OLD_SEED, NEW_SEED], 1));
+    let new_token = admin_token(&app_now()).await;
+    assert_ne!(old_token.split('.').next(), new_token.split('.').next(), "another kid");
+    assert!(verifier.verify(&new_token).await.is_ok(), "the new key's token");
+    assert!(verifier.verify(&old_token).await.is_ok(), "the old key's token during the overlap");
+    // 3: the old key is removed; its tokens are refused once the verifier's key set is renewed
+    *current.write().unwrap() = phase(keys(&[NEW_SEED]));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while verifier.verify(&old_token).await.is_ok() {
+        assert!(Instant::now() < deadline, "the removed key's token was still accepted after 60 s");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(verifier.verify(&old_token).await, Err(AuthError::Token(JwtError::UnknownKey)));
+    assert!(verifier.verify(&new_token).await.is_ok());
 }
 
 #[tokio::test]
@@ -111,16 +189,6 @@ async fn an_unreachable_auth_service_is_reported_as_unavailable() {
     let verifier = client(26119, "mf_00000000_0", "microfleet");
     let key = format!("mf_00000000_{}", "0".repeat(64));
     assert!(matches!(verifier.verify(&key).await, Err(AuthError::Unavailable(_))));
-    let claims = Claims {
-        iss: "microfleet-auth".into(),
-        sub: "1".into(),
-        aud: "microfleet".into(),
-        exp: i64::MAX,
-        iat: 0,
-        nbf: 0,
-        jti: "j".into(),
-        roles: Vec::new(),
-    };
-    let token = TokenSigner::from_seed(&NEW_SEED).sign(&claims);
+    let token = TokenSigner::from_seed(&NEW_SEED).sign(&claims_now());
     assert!(matches!(verifier.verify(&token).await, Err(AuthError::Unavailable(_))), "the key set cannot be fetched");
 }

@@ -1,6 +1,7 @@
 //! The verifier other services use to authenticate callers through the auth service: access tokens (JWT,
-//! EdDSA) are verified offline against the auth service's JWKS, cached and fetched again when a token names
-//! an unknown key (at most once per `jwks_min_refresh`, so forged `kid`s cannot flood the auth service);
+//! EdDSA) are verified offline against the auth service's JWKS, cached, fetched again once it is older than
+//! `jwks_max_age` (so a key published ahead of a rotation is known before it signs) and when a token names an
+//! unknown key (at most one attempt per `jwks_min_refresh`, so forged `kid`s cannot flood the auth service);
 //! API keys (`mf_...`) are checked by the auth service's introspection, whose answers (active or not) are
 //! cached for `cache_ttl` — so a revoked key stops working within that time. Keys and tokens are never
 //! logged; the cache is keyed by their SHA-256.
@@ -39,6 +40,10 @@ pub struct AuthClientArgs {
     /// Least seconds between two JWKS fetches triggered by unknown key ids
     #[arg(long, env = "AUTH_JWKS_MIN_REFRESH_SECONDS", default_value_t = 30)]
     pub auth_jwks_min_refresh_seconds: u64,
+    /// Seconds after which the cached JWKS is fetched again (keys published ahead of a rotation are learnt
+    /// within this time; the auth service's rotation waits at least this long before a new key signs)
+    #[arg(long, env = "AUTH_JWKS_MAX_AGE_SECONDS", default_value_t = 300)]
+    pub auth_jwks_max_age_seconds: u64,
 }
 
 impl std::fmt::Debug for AuthClientArgs {
@@ -90,7 +95,10 @@ type Answers = HashMap<[u8; 32], (Instant, Option<Principal>)>;
 
 struct CachedKeys {
     keys: KeySet,
+    /// When the keys were fetched (`None`: never).
     fetched_at: Option<Instant>,
+    /// When a fetch was last attempted, successful or not (the rate limit).
+    attempted_at: Option<Instant>,
 }
 
 /// The verifier; share one per process.
@@ -101,6 +109,7 @@ pub struct AuthClient {
     expect: Expectations,
     cache_ttl: Duration,
     jwks_min_refresh: Duration,
+    jwks_max_age: Duration,
     jwks: RwLock<CachedKeys>,
     answers: Mutex<Answers>,
 }
@@ -124,7 +133,8 @@ impl AuthClient {
             },
             cache_ttl: Duration::from_secs(args.auth_cache_ttl_seconds),
             jwks_min_refresh: Duration::from_secs(args.auth_jwks_min_refresh_seconds),
-            jwks: RwLock::new(CachedKeys { keys: KeySet::default(), fetched_at: None }),
+            jwks_max_age: Duration::from_secs(args.auth_jwks_max_age_seconds),
+            jwks: RwLock::new(CachedKeys { keys: KeySet::default(), fetched_at: None, attempted_at: None }),
             answers: Mutex::new(HashMap::new()),
         })
     }
@@ -138,10 +148,21 @@ impl AuthClient {
         }
     }
 
-    /// Verifies an access token offline; an unknown key id fetches the JWKS again (rate-limited).
+    /// Verifies an access token offline; a key set older than its maximum age is fetched again first (a
+    /// failed fetch keeps the old set), and an unknown key id fetches it again (rate-limited).
     pub async fn verify_token(&self, token: &str) -> Result<Principal, AuthError> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs());
         let now = i64::try_from(now).unwrap_or(i64::MAX);
+        let stale = {
+            let cached = self.jwks.read().await;
+            cached.fetched_at.is_some_and(|at| at.elapsed() >= self.jwks_max_age)
+                && cached.attempted_at.is_some_and(|at| at.elapsed() >= self.jwks_min_refresh)
+        };
+        if stale {
+            if let Err(error) = self.refresh_keys().await {
+                tracing::warn!(%error, "refreshing the auth service's key set failed; verifying with the cached one");
+            }
+        }
         let first = jwt::verify(token, &self.jwks.read().await.keys, &self.expect, now);
         let claims = match first {
             Err(JwtError::UnknownKey) => {
@@ -154,16 +175,23 @@ impl AuthClient {
         Ok(Principal { subject: claims.sub, roles: claims.roles, scopes: Vec::new(), expires_at: Some(claims.exp) })
     }
 
+    /// Fetches the key set, unless a fetch was attempted less than `jwks_min_refresh` ago.
     async fn refresh_keys(&self) -> Result<(), AuthError> {
         let mut cached = self.jwks.write().await;
-        if cached.fetched_at.is_some_and(|at| at.elapsed() < self.jwks_min_refresh) {
-            return Ok(());
+        if cached.attempted_at.is_some_and(|at| at.elapsed() < self.jwks_min_refresh) {
+            return if cached.fetched_at >= cached.attempted_at {
+                Ok(())
+            } else {
+                Err(AuthError::Unavailable("the key set could not be fetched recently".into()))
+            };
         }
+        cached.attempted_at = Some(Instant::now());
         let url = format!("{}/.well-known/jwks.json", self.base_url);
         let response = self.http.get(url).send().await.map_err(|error| AuthError::Unavailable(error.to_string()))?;
         let response = response.error_for_status().map_err(|error| AuthError::Unavailable(error.to_string()))?;
         let jwks: Jwks = response.json().await.map_err(|error| AuthError::Unavailable(error.to_string()))?;
-        *cached = CachedKeys { keys: KeySet::from_jwks(&jwks), fetched_at: Some(Instant::now()) };
+        cached.keys = KeySet::from_jwks(&jwks);
+        cached.fetched_at = Some(Instant::now());
         Ok(())
     }
 

@@ -1,7 +1,9 @@
 //! The signing keys of access tokens and their rotation: several Ed25519 keys are configured (files mounted
-//! from a Secret, oldest first); the newest (last) signs, all verify and all are published in the JWKS. To
-//! rotate, append a new key (it signs from the next start), and remove the old one once every token it signed
-//! has expired — so no valid token is ever refused. Keys are never logged; errors name the file, not the key.
+//! from a Secret, oldest first); one signs — the one named active, else the newest (last) — and all verify and
+//! are published in the JWKS. To rotate without refusing any valid token: (1) append the new key while the
+//! old one stays active, so it is published before it signs; (2) once the verifiers' JWKS cache has renewed
+//! (`AUTH_JWKS_MAX_AGE_SECONDS`), make the new key active; (3) once the access-token lifetime has passed,
+//! remove the old key. Keys are never logged; errors name the file, not the key.
 
 use microfleet_common::jwt::{Jwks, KeySet, TokenSigner};
 use microfleet_common::signing_key::parse_seed;
@@ -28,6 +30,9 @@ pub enum KeysError {
         /// What is wrong (never the content).
         reason: String,
     },
+    /// The active key is not one of the configured ones.
+    #[error("ACTIVE_SIGNING_KEY_FILE {0} is not one of SIGNING_KEY_FILES")]
+    UnknownActive(String),
     /// The same key twice.
     #[error("signing key file {path} repeats key {kid}")]
     Duplicate {
@@ -42,12 +47,14 @@ pub enum KeysError {
 #[derive(Debug)]
 pub struct SigningKeys {
     signers: Vec<TokenSigner>,
+    active: usize,
     key_set: KeySet,
 }
 
 impl SigningKeys {
-    /// Keys from (name, value) pairs, oldest first; the value is a PKCS#8 PEM or a base64 seed.
-    pub fn from_values(values: &[(String, String)]) -> Result<SigningKeys, KeysError> {
+    /// Keys from (name, value) pairs, oldest first; the value is a PKCS#8 PEM or a base64 seed. `active`
+    /// names the one that signs (default: the last).
+    pub fn from_values(values: &[(String, String)], active: Option<&str>) -> Result<SigningKeys, KeysError> {
         let mut signers: Vec<TokenSigner> = Vec::new();
         for (path, value) in values {
             let seed = parse_seed(value)
@@ -61,25 +68,31 @@ impl SigningKeys {
         if signers.is_empty() {
             return Err(KeysError::None);
         }
+        let active = match active {
+            Some(name) => values
+                .iter()
+                .position(|(path, _)| path == name)
+                .ok_or_else(|| KeysError::UnknownActive(name.to_string()))?,
+            None => signers.len() - 1,
+        };
         let key_set = KeySet::of_signers(&signers);
-        Ok(SigningKeys { signers, key_set })
+        Ok(SigningKeys { signers, active, key_set })
     }
 
-    /// Keys from files, oldest first.
-    pub fn load(paths: &[String]) -> Result<SigningKeys, KeysError> {
+    /// Keys from files, oldest first; `active` names the file of the one that signs (default: the last).
+    pub fn load(paths: &[String], active: Option<&str>) -> Result<SigningKeys, KeysError> {
         let mut values = Vec::new();
         for path in paths {
             let value = std::fs::read_to_string(path)
                 .map_err(|error| KeysError::Unreadable { path: path.clone(), reason: error.kind().to_string() })?;
             values.push((path.clone(), value));
         }
-        SigningKeys::from_values(&values)
+        SigningKeys::from_values(&values, active)
     }
 
-    /// The key that signs: the newest.
+    /// The key that signs.
     pub fn signer(&self) -> &TokenSigner {
-        // `from_values` refuses an empty list
-        &self.signers[self.signers.len() - 1]
+        &self.signers[self.active]
     }
 
     /// Every key, for verifying.
@@ -109,8 +122,13 @@ mod tests {
     }
 
     #[test]
-    fn the_newest_signs_and_every_key_is_published() {
-        let keys = SigningKeys::from_values(&[value("old", 1), value("new", 2)]).unwrap();
+    fn the_active_or_newest_signs_and_every_key_is_published() {
+        let published_ahead = SigningKeys::from_values(&[value("old", 1), value("new", 2)], Some("old")).unwrap();
+        assert_eq!(published_ahead.signer().kid(), TokenSigner::from_seed(&[1; 32]).kid());
+        assert!(published_ahead.key_set().contains(TokenSigner::from_seed(&[2; 32]).kid()));
+        let unknown = SigningKeys::from_values(&[value("old", 1)], Some("new")).unwrap_err();
+        assert_eq!(unknown, KeysError::UnknownActive("new".into()));
+        let keys = SigningKeys::from_values(&[value("old", 1), value("new", 2)], None).unwrap();
         assert_eq!(keys.signer().kid(), TokenSigner::from_seed(&[2; 32]).kid());
         let jwks = keys.jwks();
         assert_eq!(jwks.keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(), keys.kids());
@@ -126,11 +144,11 @@ mod tests {
             ("duplicate", vec![value("a", 1), value("b", 1)], "b repeats".to_string()),
         ];
         for (case, values, expected) in cases {
-            let error = SigningKeys::from_values(&values).unwrap_err().to_string();
+            let error = SigningKeys::from_values(&values, None).unwrap_err().to_string();
             assert!(error.contains(&expected), "{case}: {error}");
             assert!(!error.contains(&secret), "{case}: {error}");
         }
-        let missing = SigningKeys::load(&["/nonexistent/key.pem".to_string()]).unwrap_err();
+        let missing = SigningKeys::load(&["/nonexistent/key.pem".to_string()], None).unwrap_err();
         assert!(matches!(missing, KeysError::Unreadable { .. }));
     }
 }

@@ -43,11 +43,16 @@ pub fn policy() -> LoginPolicy {
     }
 }
 
-/// Keys from seeds, oldest first.
+/// Keys from seeds, oldest first; the last signs.
 pub fn keys(seeds: &[[u8; 32]]) -> SigningKeys {
+    keys_signing_with(seeds, seeds.len() - 1)
+}
+
+/// Keys from seeds, oldest first (named `key<index>`); the one at `active` signs.
+pub fn keys_signing_with(seeds: &[[u8; 32]], active: usize) -> SigningKeys {
     let values: Vec<(String, String)> =
         seeds.iter().enumerate().map(|(index, seed)| (format!("key{index}"), STANDARD.encode(seed))).collect();
-    SigningKeys::from_values(&values).unwrap()
+    SigningKeys::from_values(&values, Some(&format!("key{active}"))).unwrap()
 }
 
 /// A fresh migrated database with the bootstrap admin.
