@@ -2,8 +2,9 @@
 //! unique API keys"): users and roles, login with Argon2id passwords, per-account lockout and a per-address
 //! limit, EdDSA access tokens (JWT) with rotating signing keys published as a JWKS, one-time refresh tokens
 //! with reuse detection, API keys for services and gate devices, and their introspection. Data flows one
-//! way: `http` (thin handlers) → `domain` (pure rules) → `repository` (all SQL, the audit rows written with
-//! the change they record). `metrics` counts grants, refusals and revocations.
+//! way: `http` (thin handlers) → `domain` (pure rules) → `repository` (all SQL). Each grant, refusal and
+//! revocation is recorded by `http::AppState::record` as an audit row (after the change it records) and
+//! counted by `metrics`.
 
 pub mod config;
 pub mod domain;

@@ -67,7 +67,8 @@ async fn bootstrap(
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
     args.logging.init();
-    let keys = SigningKeys::load(&args.tokens.signing_key_files, args.tokens.active_signing_key_file.as_deref()).map_err(|error| error.to_string())?;
+    let keys = SigningKeys::load(&args.tokens.signing_key_files, args.tokens.active_signing_key_file.as_deref())
+        .map_err(|error| error.to_string())?;
     let hashing = PasswordHashing::new(args.hashing.cost()).map_err(|error| error.to_string())?;
     let pool = database::connect(&args.database.database_url, args.database.database_pool_size)
         .map_err(|error| error.to_string())?;

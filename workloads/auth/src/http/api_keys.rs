@@ -18,8 +18,8 @@ use crate::domain::api_keys::{validate_new_key, ApiKeyInfo, NewApiKey};
 use crate::domain::secrets::{digest, new_api_key, API_KEY_PREFIX};
 use crate::repository::{self, AuditEvent, AuditKind, Outcome};
 
-/// A new key: shown once.
-#[derive(Debug, Serialize)]
+/// A new key: shown once (no `Debug`: it is never printed).
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedKey {
     /// The key (`mf_<prefix>_<secret>`); not retrievable later.

@@ -43,8 +43,8 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
-/// A new access token and refresh token.
-#[derive(Debug, Clone, Serialize)]
+/// A new access token and refresh token (no `Debug`: it is never printed).
+#[derive(Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenPair {
     /// The access token (a JWT).
