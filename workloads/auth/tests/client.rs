@@ -95,8 +95,9 @@ async fn a_rotation_published_ahead_refuses_no_valid_token_and_forged_key_ids_fe
     // 1: the new key is published while the old one signs; the verifier learns it once its cache is stale
     *current.write().unwrap() = phase(keys_signing_with(&[OLD_SEED, NEW_SEED], 0));
     tokio::time::sleep(MIN_REFRESH.max(MAX_AGE) + Duration::from_millis(500)).await;
+    let before = fetches.load(Ordering::SeqCst);
     assert!(verifier.verify(&old_token).await.is_ok());
-    assert_eq!(fetches.load(Ordering::SeqCst), 2, "the stale key set was fetched again");
+    assert_eq!(fetches.load(Ordering::SeqCst), before + 1, "the stale key set was fetched again");
     // 2: the new key signs; its tokens are accepted at once, the old key's still are
     *current.write().unwrap() = phase(keys_signing_with(&[OLD_SEED, NEW_SEED], 1));
     let new_token = admin_token(&app_now()).await;
