@@ -3,7 +3,8 @@
 //! tokens refused), API keys by introspection with a short cache — a revoked key is still accepted from the
 //! cache within its lifetime and refused after it —, a key rotation published ahead (no valid token refused,
 //! the removed key's tokens refused once the key set is renewed), forged key ids fetching the key set at most
-//! once per rate-limit window, and an unreachable auth service reported as such.
+//! once per rate-limit window, an unreachable auth service reported as such, and the `require` middleware
+//! (401, 403, 503 naming `Authorization`; the caller handed to the handler).
 
 mod support;
 
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use axum::http::{Method, StatusCode};
 use axum::Router;
 use microfleet_auth::http;
-use microfleet_common::auth_client::{AuthClient, AuthClientArgs, AuthError};
+use microfleet_common::auth_client::{require, AuthClient, AuthClientArgs, AuthError, Guard, Principal};
 use microfleet_common::jwt::{Claims, JwtError, TokenSigner};
 use support::*;
 use tower::ServiceExt;
@@ -192,4 +193,41 @@ async fn an_unreachable_auth_service_is_reported_as_unavailable() {
     assert!(matches!(verifier.verify(&key).await, Err(AuthError::Unavailable(_))));
     let token = TokenSigner::from_seed(&NEW_SEED).sign(&claims_now());
     assert!(matches!(verifier.verify(&token).await, Err(AuthError::Unavailable(_))), "the key set cannot be fetched");
+}
+
+#[tokio::test]
+async fn the_middleware_admits_only_callers_with_the_scope() {
+    let (app, _) = app("auth_client_middleware").await;
+    listen(app.clone(), 26114).await;
+    let admin = admin_token(&app).await;
+    let (_, service_key) = api_key(&app, &admin, "gate-acl-service", &["auth:introspect"]).await;
+    let (_, gate_key) = api_key(&app, &admin, "gate-north-1a", &["gate:scan"]).await;
+    let (_, other_key) = api_key(&app, &admin, "ticketing-ops", &["ticketing:admin"]).await;
+    let guard = Guard { client: Arc::new(client(26114, &service_key, "microfleet")), scope: "gate:scan" };
+    let protected = Router::new()
+        .route(
+            "/v1/scans",
+            axum::routing::post(|axum::Extension(caller): axum::Extension<Principal>| async move { caller.subject }),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(guard, require));
+    let cases = [
+        ("gate_key", Some(gate_key.as_str()), StatusCode::OK),
+        ("admin_token", Some(admin.as_str()), StatusCode::OK),
+        ("no_credentials", None, StatusCode::UNAUTHORIZED),
+        ("garbage", Some("a.b.c"), StatusCode::UNAUTHORIZED),
+        ("wrong_scope", Some(other_key.as_str()), StatusCode::FORBIDDEN),
+    ];
+    for (case, bearer, status) in cases {
+        let (got, answer) = send(&protected, Method::POST, "/v1/scans", None, bearer, &[]).await;
+        assert_eq!(got, status, "{case}: {answer}");
+        if status != StatusCode::OK {
+            assert_eq!(answer["field"].as_str(), Some("Authorization"), "{case}: {answer}");
+        }
+    }
+    let unreachable = Guard { client: Arc::new(client(26119, &service_key, "microfleet")), scope: "gate:scan" };
+    let cut_off = Router::new()
+        .route("/v1/scans", axum::routing::post(|| async { "ok" }))
+        .route_layer(axum::middleware::from_fn_with_state(unreachable, require));
+    let (status, _) = send(&cut_off, Method::POST, "/v1/scans", None, Some(&gate_key), &[]).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
 }

@@ -4,14 +4,22 @@
 //! unknown key (at most one attempt per `jwks_min_refresh`, so forged `kid`s cannot flood the auth service);
 //! API keys (`mf_...`) are checked by the auth service's introspection, whose answers (active or not) are
 //! cached for `cache_ttl` — so a revoked key stops working within that time. Keys and tokens are never
-//! logged; the cache is keyed by their SHA-256.
+//! logged; the cache is keyed by their SHA-256. [`require`] is the middleware that admits only callers holding
+//! a scope and hands their [`Principal`] to the handlers.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
 use sha2::{Digest, Sha256};
 use tokio::sync::RwLock;
+
+use crate::api_error::ApiError;
+use crate::api_key::presented_key;
 
 use crate::auth_wire::{IntrospectRequest, Introspection};
 use crate::jwt::{self, Expectations, Jwks, JwtError, KeySet};
@@ -238,4 +246,40 @@ impl AuthClient {
         }
         answers.insert(digest, (Instant::now(), answer));
     }
+}
+
+/// What [`require`] checks: the verifier and the scope a caller must hold (or be an admin user).
+#[derive(Clone)]
+pub struct Guard {
+    /// The verifier.
+    pub client: Arc<AuthClient>,
+    /// The scope required, e.g. `ticketing:admin`.
+    pub scope: &'static str,
+}
+
+/// Middleware (`axum::middleware::from_fn_with_state(guard, require)`): 401 without valid credentials, 403
+/// without the scope, 503 when the auth service cannot be asked — each naming `Authorization`; otherwise the
+/// caller's [`Principal`] is put in the request's extensions.
+pub async fn require(State(guard): State<Guard>, mut request: Request, next: Next) -> Result<Response, ApiError> {
+    let Some(presented) = presented_key(request.headers()) else {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "no credentials")
+            .field("Authorization")
+            .fix("send `Authorization: Bearer <access token or API key>`"));
+    };
+    let principal = match guard.client.verify(presented).await {
+        Ok(principal) => principal,
+        Err(AuthError::Unavailable(cause)) => return Err(ApiError::unavailable(&cause).field("Authorization")),
+        Err(refusal) => {
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, refusal.to_string())
+                .field("Authorization")
+                .fix("log in again or use a valid API key"))
+        }
+    };
+    if !principal.may(guard.scope) {
+        return Err(
+            ApiError::new(StatusCode::FORBIDDEN, format!("needs the scope {}", guard.scope)).field("Authorization")
+        );
+    }
+    request.extensions_mut().insert(principal);
+    Ok(next.run(request).await)
 }
