@@ -467,3 +467,25 @@ async fn the_served_openapi_document_is_the_checked_in_file_and_lists_every_rout
     }
     assert!(served["paths"]["/openapi.json"]["get"].is_object());
 }
+
+#[tokio::test]
+async fn concurrent_failures_are_all_counted_and_lock_the_account() {
+    let pool = fresh_database("auth_http_concurrent").await;
+    microfleet_common::test_database::warm_up(&pool, 4).await.unwrap();
+    let policy = LoginPolicy { max_failures: 3, ..policy() };
+    let app = http::router(state_with(pool.clone(), keys(&[NEW_SEED]), policy, false));
+    let attempts = (0..8).map(|_| {
+        let app = app.clone();
+        tokio::spawn(async move { login(&app, ADMIN, "wrong password!").await.0 })
+    });
+    let mut statuses = Vec::new();
+    for attempt in attempts {
+        statuses.push(attempt.await.unwrap());
+    }
+    assert!(statuses.iter().all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::LOCKED), "{statuses:?}");
+    assert!(statuses.contains(&StatusCode::LOCKED), "{statuses:?}");
+    let (status, answer) = login(&app, ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(status, StatusCode::LOCKED, "{answer}");
+    let refused = count(&pool, "SELECT count(*) FROM audit_events WHERE kind = 'login' AND outcome = 'refused'").await;
+    assert_eq!(refused, 9, "every attempt is audited");
+}
