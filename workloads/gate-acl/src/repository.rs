@@ -53,7 +53,8 @@ pub async fn put_event_in(tx: &impl GenericClient, id: i64, spec: &EventSpec, no
 
 /// Whether the event is known here (a saga consumer waits for its `event.approved` otherwise).
 pub async fn event_exists(client: &impl GenericClient, id: i64) -> Result<bool> {
-    Ok(client.query_opt("SELECT 1 FROM events WHERE id = $1", &[&id]).await?.is_some())
+    let exists = client.prepare_cached("SELECT 1 FROM events WHERE id = $1").await?;
+    Ok(client.query_opt(&exists, &[&id]).await?.is_some())
 }
 
 async fn read_event(client: &impl GenericClient, id: i64) -> Result<Event> {
@@ -152,22 +153,28 @@ pub async fn prepare_access_in(
     now: Timestamp,
 ) -> Result<(AccessEntry, bool)> {
     let new = &new.in_whole_seconds();
-    read_event(tx, new.event_id).await?;
-    let area = tx
-        .query_opt("SELECT 1 FROM areas WHERE event_id = $1 AND area_id = $2", &[&new.event_id, &new.area_id])
+    let known = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE id = $1),
+                    EXISTS (SELECT 1 FROM areas WHERE event_id = $1 AND area_id = $2)",
+        )
         .await?;
-    if area.is_none() {
+    let known = tx.query_one(&known, &[&new.event_id, &new.area_id]).await?;
+    if !known.get::<_, bool>(0) {
+        return Err(DomainError::not_found("eventId", "no event has this id").into());
+    }
+    if !known.get::<_, bool>(1) {
         return Err(DomainError::not_found("areaId", "the event has no area with this id").into());
     }
+    let insert = tx
+        .prepare_cached(&format!(
+            "INSERT INTO access_entries (ticket_id, event_id, area_id, valid_from, valid_until, created_at)
+             VALUES ($1::text::uuid, $2, $3, $4, $5, $6) ON CONFLICT (ticket_id) DO NOTHING
+             RETURNING {ACCESS_COLUMNS}"
+        ))
+        .await?;
     let inserted = tx
-        .query_opt(
-            &format!(
-                "INSERT INTO access_entries (ticket_id, event_id, area_id, valid_from, valid_until, created_at)
-                 VALUES ($1::text::uuid, $2, $3, $4, $5, $6) ON CONFLICT (ticket_id) DO NOTHING
-                 RETURNING {ACCESS_COLUMNS}"
-            ),
-            &[&new.ticket_id, &new.event_id, &new.area_id, &new.valid_from, &new.valid_until, &now],
-        )
+        .query_opt(&insert, &[&new.ticket_id, &new.event_id, &new.area_id, &new.valid_from, &new.valid_until, &now])
         .await?;
     if let Some(row) = inserted {
         return Ok((access_from_row(&row), true));
