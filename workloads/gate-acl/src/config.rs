@@ -24,7 +24,7 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Serve the HTTP API (access list administration and the gates' scans), relay the outbox to Kafka and
     /// consume `event-approved` and `order-paid`, until SIGTERM
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
 }
 
 /// Settings of `serve`.
