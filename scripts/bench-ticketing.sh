@@ -13,9 +13,11 @@
 # TPS; scans >= the one-row INSERT TPS; scan p99 <= 5 ms at half the peak rate. Prints the figures and ratios.
 # Everything shares the machine's cores: the server, the broker, both services and the load generator.
 # Settings: CLIENTS (default 32), DURATION (seconds per measurement, default 15), SCALE (pgbench scale,
-# default 10), PG_PORT (default 25432), KAFKA_PORT (default 29092; +1..+3 are used too), HTTP_PORT (default
+# default 10), AREAS (areas of the saga's event, orders taking turns among them; default SCALE: as many as
+# pgbench's branches, each the row every transaction of it updates), PG_PORT (default 25432), KAFKA_PORT (default 29092; +1..+3 are used too), HTTP_PORT (default
 # 28080: ticketing, +1 gate-acl), RELAY_MS (the services' OUTBOX_RELAY_INTERVAL_MS, default 10), POOL (each
-# service's DATABASE_POOL_SIZE, default 32), SCAN_BATCH_MAX (default 128), SCAN_BATCH_WORKERS (default 2),
+# service's DATABASE_POOL_SIZE, default 32), PARTITIONS (the saga topics' partitions, and each consumer's
+# members: KAFKA_TOPIC_PARTITIONS and KAFKA_CONSUMER_INSTANCES, default 8), SCAN_BATCH_MAX (default 128), SCAN_BATCH_WORKERS (default 2),
 # BENCH_DIR (default /tmp/microfleet-bench: the servers' folders and the services' logs, deleted at the end
 # unless KEEP=1).
 set -euo pipefail
@@ -23,13 +25,15 @@ cd "$(dirname "$0")/.."
 clients="${CLIENTS:-32}"
 duration="${DURATION:-15}"
 scale="${SCALE:-10}"
+areas="${AREAS:-$scale}"
 pg_port="${PG_PORT:-25432}"
 kafka_port="${KAFKA_PORT:-29092}"
 http_port="${HTTP_PORT:-28080}"
 relay_ms="${RELAY_MS:-10}"
 pool="${POOL:-32}"
+partitions="${PARTITIONS:-8}"
 dir="${BENCH_DIR:-/tmp/microfleet-bench}"
-bin=target/release
+bin="${CARGO_TARGET_DIR:-target}/release"
 pg_bin=/usr/lib/postgresql/15/bin
 export MICROFLEET_PG_PORT="$pg_port" MICROFLEET_PG_DIR="$dir/postgres"
 export MICROFLEET_KAFKA_PORT="$kafka_port" MICROFLEET_KAFKA_DIR="$dir/kafka"
@@ -67,7 +71,8 @@ for db in ticketing gate pgbench; do psql_do postgres "CREATE DATABASE $db"; don
 admin_key="bench-admin-key-0123456789"
 gate_key="bench-gate-key-0123456789"
 service_env=(ADMIN_API_KEY="$admin_key" KAFKA_BOOTSTRAP_SERVERS="$MICROFLEET_KAFKA_BOOTSTRAP" KAFKA_TOPIC_PREFIX=bench
-  OUTBOX_RELAY_INTERVAL_MS="$relay_ms" DATABASE_POOL_SIZE="$pool" LOG_FORMAT=json RUST_LOG=warn)
+  OUTBOX_RELAY_INTERVAL_MS="$relay_ms" DATABASE_POOL_SIZE="$pool" KAFKA_TOPIC_PARTITIONS="$partitions"
+  KAFKA_CONSUMER_INSTANCES="$partitions" LOG_FORMAT=json RUST_LOG=warn)
 env "${service_env[@]}" DATABASE_URL="$server/ticketing" "$bin/ticketing-service" migrate >/dev/null
 env "${service_env[@]}" DATABASE_URL="$server/gate" "$bin/gate-acl-service" migrate >/dev/null
 env "${service_env[@]}" DATABASE_URL="$server/ticketing" LISTEN_ADDR="127.0.0.1:$http_port" \
@@ -88,7 +93,7 @@ field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 load() {
   ADMIN_API_KEY="$admin_key" GATE_API_KEY="$gate_key" TICKETING_DATABASE_URL="$server/ticketing" \
     "$bin/examples/load" "$@" --ticketing "http://127.0.0.1:$http_port" --gate "http://127.0.0.1:$((http_port + 1))" \
-    --clients "$clients" --seconds "$duration"
+    --clients "$clients" --seconds "$duration" --areas "$areas"
 }
 pgbench_tps() { sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$1"; }
 pgbench_latency() { sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$1"; }
@@ -114,9 +119,9 @@ echo "measuring: scans open loop at $scan_half_rate scans/s" >&2
 scans_half="$(load scan --rate "$scan_half_rate")"
 
 echo
-echo "settings: $(nproc) cores; CLIENTS=$clients DURATION=${duration}s SCALE=$scale; pgbench -c $clients -j $(nproc) -T $duration" \
+echo "settings: $(nproc) cores; CLIENTS=$clients DURATION=${duration}s SCALE=$scale AREAS=$areas; pgbench -c $clients -j $(nproc) -T $duration" \
   "(TPC-B: its default script and protocol; insert: -n -f one-row.sql); services: DATABASE_POOL_SIZE=$pool" \
-  "OUTBOX_RELAY_INTERVAL_MS=$relay_ms SCAN_BATCH_MAX=${SCAN_BATCH_MAX:-128} SCAN_BATCH_WORKERS=${SCAN_BATCH_WORKERS:-2};" \
+  "OUTBOX_RELAY_INTERVAL_MS=$relay_ms KAFKA_TOPIC_PARTITIONS=KAFKA_CONSUMER_INSTANCES=$partitions SCAN_BATCH_MAX=${SCAN_BATCH_MAX:-128} SCAN_BATCH_WORKERS=${SCAN_BATCH_WORKERS:-2};" \
   "PostgreSQL with fsync and synchronous_commit off (scripts/postgres.sh)"
 printf '%-22s %12s %9s %9s %8s\n' what per-second "p50 ms" "p99 ms" errors
 printf '%-22s %12.1f %9s %9s %8s   (latency average %s ms)\n' "pgbench TPC-B" "$(pgbench_tps "$tpcb")" - - - "$(pgbench_latency "$tpcb")"

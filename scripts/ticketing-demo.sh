@@ -15,7 +15,7 @@ pg_port="${PG_PORT:-18432}"
 kafka_port="${KAFKA_PORT:-18492}"
 dir="${DEMO_DIR:-/tmp/microfleet-ticketing-demo}"
 refund_wait="${REFUND_WAIT:-30}"
-bin=target/release
+bin="${CARGO_TARGET_DIR:-target}/release"
 ticketing="http://127.0.0.1:$base"
 gate="http://127.0.0.1:$((base + 1))"
 admin_key="demo-admin-key-0123456789"
@@ -42,10 +42,12 @@ trap cleanup EXIT
 rm -rf "$dir/logs"
 mkdir -p "$dir/logs"
 
-# call BASE METHOD PATH KEY [BODY]: prints the call, and keeps the answer's body in $answer
+# call BASE METHOD PATH KEY [BODY]: prints the call (its body as $shown says when set), and keeps the answer's
+# body in $answer
+shown=""
 call() {
   local url="$1$3" method="$2" key="$4" body="${5:-}"
-  printf '\033[2m%s %s%s\033[0m\n' "$method" "$url" "${body:+ $body}"
+  printf '\033[2m%s %s%s\033[0m\n' "$method" "$url" "${body:+ ${shown:-$body}}"
   if [ -n "$body" ]; then
     answer="$(curl -s -X "$method" "$url" -H "authorization: Bearer $key" -H 'content-type: application/json' --data "$body")"
   else
@@ -72,8 +74,10 @@ for event in json.loads(sys.argv[1]):
 }
 # scan NONCE: the ticket's code scanned for entry at the gate by one device
 scan() {
-  call "$gate" POST /v1/scans "$gate_key" \
-    "{\"qr\":\"$qr\",\"gateId\":$gate_id,\"direction\":\"entry\",\"deviceId\":\"north-1-scanner\",\"nonce\":\"$1\",\"scannedAt\":\"$(date -u +%FT%TZ)\"}"
+  local rest=",\"gateId\":$gate_id,\"direction\":\"entry\",\"deviceId\":\"north-1-scanner\",\"nonce\":\"$1\",\"scannedAt\":\"$(date -u +%FT%TZ)\"}"
+  shown="{\"qr\":\"${qr:0:16}...\"$rest"
+  call "$gate" POST /v1/scans "$gate_key" "{\"qr\":\"$qr\"$rest"
+  shown=""
   printf '  -> \033[1m%s\033[0m, reason %s (pretix: %s)\n' "$(get result)" "$(get reason)" "$(get pretixReason)"
 }
 at() { date -u -d "$1" +%FT%TZ; }
@@ -93,8 +97,8 @@ done
 say "ticketing-service on :$base and gate-acl-service on :$((base + 1)), each migrating its own database first"
 service_env=(ADMIN_API_KEY="$admin_key" KAFKA_BOOTSTRAP_SERVERS="$MICROFLEET_KAFKA_BOOTSTRAP" KAFKA_TOPIC_PREFIX=demo
   OUTBOX_RELAY_INTERVAL_MS=50 LOG_FORMAT=json)
-env "${service_env[@]}" DATABASE_URL="$server/ticketing" "$bin/ticketing-service" migrate
-env "${service_env[@]}" DATABASE_URL="$server/gate" "$bin/gate-acl-service" migrate
+env "${service_env[@]}" DATABASE_URL="$server/ticketing" "$bin/ticketing-service" migrate >"$dir/logs/migrate.log" 2>&1
+env "${service_env[@]}" DATABASE_URL="$server/gate" "$bin/gate-acl-service" migrate >>"$dir/logs/migrate.log" 2>&1
 env "${service_env[@]}" DATABASE_URL="$server/ticketing" LISTEN_ADDR="127.0.0.1:$base" \
   "$bin/ticketing-service" serve >"$dir/logs/ticketing.log" 2>&1 &
 pids+=($!)
@@ -107,7 +111,7 @@ for url in "$ticketing" "$gate"; do
 done
 echo "both ready"
 
-say "1. a merchant, and its concert with two areas; the doors opened a minute ago, tickets sell until 22:00"
+say "1. a merchant, and its concert with two areas; the doors opened a minute ago, sales end in five hours"
 call "$ticketing" POST /v1/merchants "$admin_key" '{"name": "Promotor Jakarta"}'
 merchant_id="$(get id)"
 call "$ticketing" POST /v1/events "$admin_key" "{\"merchantId\": $merchant_id, \"name\": \"EXO EXPLORATION\",

@@ -4,6 +4,7 @@
 //! to `<prefix>.dead-letter`; a transient one is retried with backoff. It knows no domain: the service's
 //! [`Handler`] does.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Pool, Transaction};
@@ -134,7 +135,9 @@ impl ConsumerMetrics {
     }
 }
 
-/// One consumer: its group, topics, database and handler.
+/// One consumer: its group, topics, database and handler. A clone is another member of the same group (it
+/// shares the handler), which the broker gives its own partitions.
+#[derive(Clone)]
 pub struct SagaConsumer {
     /// Its name in `processed_messages` and the metrics (one per effect, e.g. `gate-acl.order-paid`).
     pub name: String,
@@ -145,7 +148,7 @@ pub struct SagaConsumer {
     /// The broker topics it reads.
     pub subscribe: Vec<String>,
     /// The effect.
-    pub handler: Box<dyn Handler>,
+    pub handler: Arc<dyn Handler>,
     /// Its counters.
     pub metrics: ConsumerMetrics,
 }

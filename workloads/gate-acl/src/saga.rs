@@ -3,6 +3,8 @@
 //! The messaging itself (offsets, dedup, dead letters) is `microfleet_common::kafka_consumer`; the rules are
 //! the repository's, as for the HTTP handlers.
 
+use std::sync::Arc;
+
 use deadpool_postgres::{Pool, Transaction};
 use futures::future::BoxFuture;
 use jiff::Timestamp;
@@ -98,7 +100,7 @@ impl Handler for LearnEvent {
 
 /// The service's consumers over `pool`.
 pub fn consumers(pool: &Pool, topics: &Topics, metrics: &ConsumerMetrics) -> Vec<SagaConsumer> {
-    let consumer = |effect: &str, topic: &str, handler: Box<dyn Handler>| SagaConsumer {
+    let consumer = |effect: &str, topic: &str, handler: Arc<dyn Handler>| SagaConsumer {
         name: format!("{SERVICE}.{effect}"),
         pool: pool.clone(),
         topics: topics.clone(),
@@ -107,7 +109,7 @@ pub fn consumers(pool: &Pool, topics: &Topics, metrics: &ConsumerMetrics) -> Vec
         metrics: metrics.clone(),
     };
     vec![
-        consumer("learn-event", topics::EVENT_APPROVED, Box::new(LearnEvent)),
-        consumer("prepare-access", topics::ORDER_PAID, Box::new(PrepareAccess)),
+        consumer("learn-event", topics::EVENT_APPROVED, Arc::new(LearnEvent)),
+        consumer("prepare-access", topics::ORDER_PAID, Arc::new(PrepareAccess)),
     ]
 }

@@ -46,6 +46,10 @@ struct Cli {
     /// Operations per second, open loop; closed loop when absent
     #[arg(long, global = true)]
     rate: Option<f64>,
+    /// Areas of the benchmark's event; orders take turns among them (each area's seat count is one row every
+    /// order of it updates, as a pgbench branch is)
+    #[arg(long, global = true, default_value_t = 1)]
+    areas: usize,
 }
 
 #[derive(Subcommand)]
@@ -75,7 +79,7 @@ async fn main() -> Result<(), Failure> {
     let cli = Cli::parse();
     let http = reqwest::Client::builder().pool_max_idle_per_host(cli.clients * 2).build()?;
     let api = Api { http, ticketing: cli.ticketing.clone(), gate: cli.gate.clone(), admin_key: cli.admin_key.clone() };
-    let event = api.event_on_sale().await?;
+    let event = api.event_on_sale(cli.areas.max(1)).await?;
     let operation: Arc<dyn Operation> = match &cli.mode {
         Mode::Saga { database_url } => {
             let pool = microfleet_common::database::connect(database_url, 1)?;
@@ -99,10 +103,10 @@ struct Api {
     admin_key: String,
 }
 
-/// The benchmark's event (approved, learned by gate-acl) and its gate.
+/// The benchmark's event (approved, learned by gate-acl), its areas and a gate admitting them all.
 struct BenchEvent {
     id: i64,
-    area: i64,
+    areas: Vec<i64>,
     price: i64,
     gate: i64,
 }
@@ -127,8 +131,8 @@ impl Api {
         value[field].as_i64().ok_or_else(|| format!("no {field} in {value}").into())
     }
 
-    /// A merchant, an approved event on sale with one large area, known to gate-acl, and a gate for it.
-    async fn event_on_sale(&self) -> Result<BenchEvent, Failure> {
+    /// A merchant, an approved event on sale with `areas` large areas, known to gate-acl, and a gate for them.
+    async fn event_on_sale(&self, areas: usize) -> Result<BenchEvent, Failure> {
         let (t, key) = (self.ticketing.as_str(), self.admin_key.as_str());
         let now = Timestamp::now();
         let merchant = self
@@ -147,12 +151,14 @@ impl Api {
                     "endsAt": now + SignedDuration::from_hours(48),
                     "saleStartsAt": now - SignedDuration::from_hours(1),
                     "saleEndsAt": now + SignedDuration::from_hours(1),
-                    "areas": [{"name": "Festival", "capacity": 2_000_000_000, "price": 100_000}],
+                    "areas": (1..=areas)
+                        .map(|n| json!({"name": format!("Area {n}"), "capacity": 1_000_000, "price": 100_000}))
+                        .collect::<Vec<_>>(),
                 })),
             )
             .await?;
         let id = Self::id(&event, "id")?;
-        let area = Self::id(&event["areas"][0], "id")?;
+        let area_ids = (0..areas).map(|n| Self::id(&event["areas"][n], "id")).collect::<Result<Vec<_>, _>>()?;
         self.call(t, &format!("/v1/events/{id}/approve"), key, Some(&json!({}))).await?;
         let deadline = Instant::now() + Duration::from_secs(60);
         while self.call(&self.gate, &format!("/v1/events/{id}"), key, None).await.is_err() {
@@ -162,9 +168,9 @@ impl Api {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let gate = self
-            .call(&self.gate, "/v1/gates", key, Some(&json!({"eventId": id, "name": "Main", "areaIds": [area]})))
+            .call(&self.gate, "/v1/gates", key, Some(&json!({"eventId": id, "name": "Main", "areaIds": area_ids})))
             .await?;
-        Ok(BenchEvent { id, area, price: 100_000, gate: Self::id(&gate, "id")? })
+        Ok(BenchEvent { id, areas: area_ids, price: 100_000, gate: Self::id(&gate, "id")? })
     }
 
     /// Prepares `tickets` access entries (directly at gate-acl) and returns the scan operation over them.
@@ -175,7 +181,7 @@ impl Api {
             let access = json!({
                 "ticketId": format!("00000000-0000-4000-8000-{:012}", now.as_second() % 1_000_000 * 100_000 + n as i64),
                 "eventId": event.id,
-                "areaId": event.area,
+                "areaId": event.areas[n % event.areas.len()],
                 "validFrom": now - SignedDuration::from_hours(1),
                 "validUntil": now + SignedDuration::from_hours(48),
             });
@@ -215,7 +221,7 @@ impl Operation for PaidOrder {
                 "eventId": self.event.id,
                 "paymentMethod": "BANK_TRANSFER",
                 "customerEmail": format!("fan{client}@example.com"),
-                "items": [{"areaId": self.event.area, "quantity": 1}],
+                "items": [{"areaId": self.event.areas[client % self.event.areas.len()], "quantity": 1}],
             });
             let placed = self.api.call(t, "/v1/orders", key, Some(&order)).await?;
             let number = placed["number"].as_str().ok_or("no order number")?.to_string();

@@ -2,6 +2,8 @@
 //! access, so its tickets become active). The messaging itself (offsets, dedup, dead letters) is
 //! `microfleet_common::kafka_consumer`; the SQL is the repository's.
 
+use std::sync::Arc;
+
 use deadpool_postgres::{Pool, Transaction};
 use futures::future::BoxFuture;
 use microfleet_common::kafka_consumer::{ConsumerMetrics, Delivery, Handler, HandlerError, SagaConsumer};
@@ -44,7 +46,7 @@ pub fn consumers(pool: &Pool, topics: &Topics, metrics: &ConsumerMetrics) -> Vec
         pool: pool.clone(),
         topics: topics.clone(),
         subscribe: topics.channel(topics::ACCESS_PREPARED).into_iter().collect(),
-        handler: Box::new(ActivateTickets),
+        handler: Arc::new(ActivateTickets),
         metrics: metrics.clone(),
     }]
 }

@@ -26,6 +26,7 @@ fn kafka_args() -> KafkaArgs {
         outbox_relay_interval_ms: 50,
         kafka_topic_partitions: 2,
         kafka_topic_replication: 1,
+        kafka_consumer_instances: 2,
     }
 }
 
