@@ -152,6 +152,7 @@ started=$EPOCHREALTIME
 call "$ticketing" POST "/v1/orders/$order/payment" "$admin_key" "{\"amount\": $total}"
 ticket="$(get tickets.0.id)"
 echo "  -> order $order: $(get state); ticket $ticket: $(get tickets.0.state)"
+echo "  (seats are held from the order on: paying changes no count)"
 seats
 echo "waiting for the ticket to turn active (order.paid -> gate-acl prepares access -> access.prepared -> ticketing)"
 for _ in $(seq 600); do
