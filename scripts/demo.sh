@@ -6,11 +6,15 @@
 #   3. a failing run (the clustering service answers 503), and the notification that is sent for it.
 # Settings: USERS (default 1000000), PORT_BASE (default 18080: uses PORT_BASE..+2 and +10..+12).
 # `scripts/demo.sh cluster` tells the same story with the operator itself at work on a real control plane
-# (scripts/cluster-demo.sh).
+# (scripts/cluster-demo.sh). `scripts/demo.sh ticketing` tells one concert's story on the ticketing services
+# (scripts/ticketing-demo.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = cluster ]; then
   exec scripts/cluster-demo.sh
+fi
+if [ "${1:-}" = ticketing ]; then
+  exec scripts/ticketing-demo.sh
 fi
 users="${USERS:-1000000}"
 base="${PORT_BASE:-18080}"

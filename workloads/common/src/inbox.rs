@@ -20,11 +20,9 @@ pub const MIGRATION: Migration = Migration {
 /// Records that `consumer` applies `message_id`, in the caller's transaction: `true` the first time, `false`
 /// when it was applied before (then skip the effect and acknowledge the message).
 pub async fn first_delivery(tx: &impl GenericClient, consumer: &str, message_id: &str) -> Result<bool, DbError> {
-    let inserted = tx
-        .execute(
-            "INSERT INTO processed_messages (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            &[&consumer, &message_id],
-        )
+    let insert = tx
+        .prepare_cached("INSERT INTO processed_messages (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
         .await?;
+    let inserted = tx.execute(&insert, &[&consumer, &message_id]).await?;
     Ok(inserted == 1)
 }

@@ -45,6 +45,10 @@ pub struct KafkaArgs {
     /// Replication factor of each saga topic the service creates when it is missing
     #[arg(long, env = "KAFKA_TOPIC_REPLICATION", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
     pub kafka_topic_replication: i32,
+    /// Members each consumer runs in its group: the broker spreads the topic's partitions among them, so that
+    /// many partitions are applied at once (each partition's messages still in order)
+    #[arg(long, env = "KAFKA_CONSUMER_INSTANCES", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub kafka_consumer_instances: u32,
 }
 
 impl KafkaArgs {
@@ -61,8 +65,8 @@ impl KafkaArgs {
     }
 
     /// Starts the relay of `pool`'s outbox (setting `outbox_metrics`) and each consumer (group
-    /// `<group id>.<consumer name>`, the group id defaulting to `service`); they stop at `shutdown`. Await the
-    /// handles to finish their in-flight work.
+    /// `<group id>.<consumer name>`, the group id defaulting to `service`; `kafka_consumer_instances` members
+    /// each); they stop at `shutdown`. Await the handles to finish their in-flight work.
     pub fn start(
         &self,
         service: &str,
@@ -80,14 +84,17 @@ impl KafkaArgs {
         for consumer in consumers {
             // the consumer's dead-letter series is scraped at 0 from the start, so alerts see it rise
             consumer.metrics.dead_letters(&consumer.name);
-            let (bootstrap, group, shutdown) =
-                (self.kafka_bootstrap_servers.clone(), format!("{group_id}.{}", consumer.name), shutdown.clone());
-            tasks.push(tokio::spawn(async move {
-                let name = consumer.name.clone();
-                if let Err(error) = consumer.run(&bootstrap, &group, shutdown).await {
-                    tracing::error!(consumer = %name, %error, "consumer stopped");
-                }
-            }));
+            for _ in 0..self.kafka_consumer_instances {
+                let (bootstrap, group, shutdown) =
+                    (self.kafka_bootstrap_servers.clone(), format!("{group_id}.{}", consumer.name), shutdown.clone());
+                let consumer = consumer.clone();
+                tasks.push(tokio::spawn(async move {
+                    let name = consumer.name.clone();
+                    if let Err(error) = consumer.run(&bootstrap, &group, shutdown).await {
+                        tracing::error!(consumer = %name, %error, "consumer stopped");
+                    }
+                }));
+            }
         }
         tasks
     }

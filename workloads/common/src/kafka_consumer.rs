@@ -1,8 +1,10 @@
 //! The idempotent consumer of the saga: subscribes a group to topics with manual offsets; each message's effect
 //! runs in ONE database transaction that first records the message id (`inbox`), the transaction commits, and
-//! only then the offset. A permanent failure goes to `<prefix>.dead-letter`; a transient one is retried with
-//! backoff. It knows no domain: the service's [`Handler`] does.
+//! only then the offset (sent without waiting; the last ones waited for at shutdown). A permanent failure goes
+//! to `<prefix>.dead-letter`; a transient one is retried with backoff. It knows no domain: the service's
+//! [`Handler`] does.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Pool, Transaction};
@@ -12,7 +14,9 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::topic_partition_list::TopicPartitionList;
 use rdkafka::util::Timeout;
+use rdkafka::Offset;
 use serde_json::Value;
 
 use crate::database::DbError;
@@ -131,7 +135,9 @@ impl ConsumerMetrics {
     }
 }
 
-/// One consumer: its group, topics, database and handler.
+/// One consumer: its group, topics, database and handler. A clone is another member of the same group (it
+/// shares the handler), which the broker gives its own partitions.
+#[derive(Clone)]
 pub struct SagaConsumer {
     /// Its name in `processed_messages` and the metrics (one per effect, e.g. `gate-acl.order-paid`).
     pub name: String,
@@ -142,7 +148,7 @@ pub struct SagaConsumer {
     /// The broker topics it reads.
     pub subscribe: Vec<String>,
     /// The effect.
-    pub handler: Box<dyn Handler>,
+    pub handler: Arc<dyn Handler>,
     /// Its counters.
     pub metrics: ConsumerMetrics,
 }
@@ -164,6 +170,9 @@ impl SagaConsumer {
         consumer.subscribe(&subscribe)?;
         let dead_letters = kafka::producer(bootstrap)?;
         tracing::info!(consumer = %self.name, topics = ?self.subscribe, "consuming");
+        // the next offset of each partition's last processed message: committed without waiting after each
+        // message (a lost commit only re-delivers applied messages), and waited for once at shutdown
+        let mut processed = TopicPartitionList::new();
         loop {
             let message = tokio::select! {
                 biased;
@@ -181,9 +190,19 @@ impl SagaConsumer {
             if !self.process(&message, &dead_letters, &shutdown).await {
                 break;
             }
-            if let Err(error) = consumer.commit_message(&message, CommitMode::Sync) {
+            let next = Offset::Offset(message.offset() + 1);
+            let noted = match processed.find_partition(message.topic(), message.partition()) {
+                Some(_) => processed.set_partition_offset(message.topic(), message.partition(), next),
+                None => processed.add_partition_offset(message.topic(), message.partition(), next),
+            };
+            if let Err(error) = noted.and_then(|()| consumer.commit_message(&message, CommitMode::Async)) {
                 // the message comes again (a rebalance, the broker away) and is found applied: no harm
                 tracing::warn!(consumer = %self.name, %error, "committing the offset failed");
+            }
+        }
+        if processed.count() > 0 {
+            if let Err(error) = consumer.commit(&processed, CommitMode::Sync) {
+                tracing::warn!(consumer = %self.name, %error, "committing the last offsets failed");
             }
         }
         tracing::info!(consumer = %self.name, "stopped consuming");

@@ -44,12 +44,12 @@ pub struct OutboxMessage {
 /// Writes a message in the caller's transaction (pass the transaction, never the pool); returns its
 /// message id.
 pub async fn append(tx: &impl GenericClient, topic: &str, key: &str, payload: &Value) -> Result<String, DbError> {
-    let row = tx
-        .query_one(
+    let insert = tx
+        .prepare_cached(
             "INSERT INTO outbox (topic, message_key, payload) VALUES ($1, $2, $3) RETURNING message_id::text",
-            &[&topic, &key, payload],
         )
         .await?;
+    let row = tx.query_one(&insert, &[&topic, &key, payload]).await?;
     Ok(row.get(0))
 }
 
@@ -59,8 +59,9 @@ pub trait Publisher {
     fn publish(&self, message: &OutboxMessage) -> impl std::future::Future<Output = Result<(), String>> + Send;
 }
 
-/// Publishes up to `limit` unpublished messages in the order written and marks the published ones; rows
-/// another relay is publishing are skipped. Returns how many were published.
+/// Publishes up to `limit` unpublished messages in the order written, all sent before any is awaited, and
+/// marks the published ones up to the first failure; rows another relay is publishing are skipped. Returns how
+/// many were marked.
 pub async fn relay_batch(pool: &Pool, publisher: &impl Publisher, limit: i64) -> Result<usize, DbError> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
@@ -71,17 +72,24 @@ pub async fn relay_batch(pool: &Pool, publisher: &impl Publisher, limit: i64) ->
             &[&limit],
         )
         .await?;
-    let mut published = Vec::new();
-    for row in rows {
-        let message = OutboxMessage {
+    let messages: Vec<OutboxMessage> = rows
+        .iter()
+        .map(|row| OutboxMessage {
             id: row.get(0),
             message_id: row.get(1),
             topic: row.get(2),
             key: row.get(3),
             payload: row.get(4),
-        };
-        if let Err(error) = publisher.publish(&message).await {
-            tracing::warn!(topic = %message.topic, message_id = %message.message_id, %error, "publishing failed; retried later");
+        })
+        .collect();
+    // all sent at once (the producer batches them and keeps each partition's order); the ones before the
+    // first failure are marked, the rest are published again in a later pass (consumers deduplicate)
+    let outcomes = futures::future::join_all(messages.iter().map(|message| publisher.publish(message))).await;
+    let mut published = Vec::with_capacity(messages.len());
+    for (message, outcome) in messages.iter().zip(outcomes) {
+        if let Err(error) = outcome {
+            let (topic, message_id) = (&message.topic, &message.message_id);
+            tracing::warn!(%topic, %message_id, %error, "publishing failed; retried later");
             break;
         }
         published.push(message.id);
@@ -154,7 +162,7 @@ pub async fn run_relay(
     metrics: OutboxMetrics,
     shutdown: crate::shutdown::Shutdown,
 ) {
-    const BATCH: i64 = 100;
+    const BATCH: i64 = 500;
     loop {
         let pass = relay_batch(&pool, &publisher, BATCH).await;
         match pool.get().await.map_err(DbError::from) {

@@ -120,7 +120,7 @@ fn consumer_with(pool: &Pool, topics: &Topics, handler: RecordEffect) -> (SagaCo
         pool: pool.clone(),
         topics: topics.clone(),
         subscribe: vec![topics.channel(topics::ORDER_PAID).unwrap()],
-        handler: Box::new(handler),
+        handler: std::sync::Arc::new(handler),
         metrics: metrics.clone(),
     };
     (consumer, metrics)

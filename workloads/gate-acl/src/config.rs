@@ -24,7 +24,7 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Serve the HTTP API (access list administration and the gates' scans), relay the outbox to Kafka and
     /// consume `event-approved` and `order-paid`, until SIGTERM
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
 }
 
 /// Settings of `serve`.
@@ -52,6 +52,12 @@ pub struct ServeArgs {
     /// Secret; `openssl genpkey -algorithm ed25519` makes one)
     #[arg(long, env = "SIGNING_KEY", hide_env_values = true)]
     pub signing_key: String,
+    /// Most scans recorded in one transaction (group commit: the scans waiting when a worker is free)
+    #[arg(long, env = "SCAN_BATCH_MAX", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    pub scan_batch_max: u32,
+    /// Workers recording batches of scans at the same time (each holds one database connection while it does)
+    #[arg(long, env = "SCAN_BATCH_WORKERS", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub scan_batch_workers: u32,
 }
 
 impl std::fmt::Debug for ServeArgs {
@@ -63,6 +69,8 @@ impl std::fmt::Debug for ServeArgs {
             .field("admin_api_key", &"<redacted>")
             .field("gate_api_key", &"<redacted>")
             .field("signing_key", &"<redacted>")
+            .field("scan_batch_max", &self.scan_batch_max)
+            .field("scan_batch_workers", &self.scan_batch_workers)
             .finish()
     }
 }
@@ -92,10 +100,13 @@ mod tests {
             "OUTBOX_RELAY_INTERVAL_MS",
             "KAFKA_TOPIC_PARTITIONS",
             "KAFKA_TOPIC_REPLICATION",
+            "KAFKA_CONSUMER_INSTANCES",
             "SHUTDOWN_GRACE_SECONDS",
             "ADMIN_API_KEY",
             "GATE_API_KEY",
             "SIGNING_KEY",
+            "SCAN_BATCH_MAX",
+            "SCAN_BATCH_WORKERS",
         ] {
             assert!(help.contains(&format!("env: {variable}")), "{variable} missing from:\n{help}");
         }

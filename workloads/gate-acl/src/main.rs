@@ -18,6 +18,7 @@ use microfleet_gate_acl::config::{Cli, Command, ServeArgs};
 use microfleet_gate_acl::domain::token::Keyring;
 use microfleet_gate_acl::http::{self, ApiKeys, AppState};
 use microfleet_gate_acl::metrics::ScanMetrics;
+use microfleet_gate_acl::scan_batcher::ScanBatcher;
 use microfleet_gate_acl::{saga, schema};
 
 #[tokio::main]
@@ -25,7 +26,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Migrate(args) => args.run(&schema::MIGRATIONS).await,
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -63,7 +64,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let shutdown = Shutdown::on_signals();
     let consumers = saga::consumers(&pool, &args.kafka.topics(), &consumer_metrics);
     let messaging = args.kafka.start(saga::SERVICE, &pool, producer.clone(), consumers, outbox_metrics, &shutdown);
-    let state = AppState { pool, keys: Arc::new(keys), metrics: scan_metrics };
+    let scans = ScanBatcher::start(pool.clone(), args.scan_batch_max as usize, args.scan_batch_workers as usize);
+    let state = AppState { pool, keys: Arc::new(keys), metrics: scan_metrics, scans };
     let app = service::router(
         http::router(state, api_keys),
         Probes::new(vec![database_check, kafka::readiness_check(producer.clone())], metrics),

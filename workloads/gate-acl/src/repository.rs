@@ -1,9 +1,10 @@
-//! Every SQL statement of the gate-acl service, and its transactions. A scan's effect (the entry's inside
-//! state) and its answer, keyed by (device, nonce), are written in one transaction under the access row's
-//! lock, so concurrent scans of one ticket admit it once and a re-sent scan is answered from the stored
-//! answer. The saga's prepare and revocation of one order run under that order's row lock (table `orders`),
-//! so a revocation is never overtaken by a prepare that would admit. Rules are decided by `domain` on rows
-//! read here. Nothing here parses requests, answers HTTP or holds a key.
+//! Every SQL statement of the gate-acl service, and its transactions. Scans are recorded in batches (group
+//! commit, [`record_scans`]): a batch's effects (the entries' inside states) and answers, keyed by (device,
+//! nonce), are written in one transaction under the access rows' locks, each scan decided in order, so
+//! concurrent scans of one ticket admit it once and a re-sent scan is answered from the stored answer. The
+//! saga's prepare and revocation of one order run under that order's row lock (table `orders`), so a
+//! revocation is never overtaken by a prepare that would admit. Rules are decided by `domain` on rows read
+//! here. Nothing here parses requests, answers HTTP or holds a key.
 
 use deadpool_postgres::{GenericClient, Pool};
 use jiff::Timestamp;
@@ -54,7 +55,8 @@ pub async fn put_event_in(tx: &impl GenericClient, id: i64, spec: &EventSpec, no
 
 /// Whether the event is known here (a saga consumer waits for its `event.approved` otherwise).
 pub async fn event_exists(client: &impl GenericClient, id: i64) -> Result<bool> {
-    Ok(client.query_opt("SELECT 1 FROM events WHERE id = $1", &[&id]).await?.is_some())
+    let exists = client.prepare_cached("SELECT 1 FROM events WHERE id = $1").await?;
+    Ok(client.query_opt(&exists, &[&id]).await?.is_some())
 }
 
 async fn read_event(client: &impl GenericClient, id: i64) -> Result<Event> {
@@ -153,22 +155,28 @@ pub async fn prepare_access_in(
     now: Timestamp,
 ) -> Result<(AccessEntry, bool)> {
     let new = &new.in_whole_seconds();
-    read_event(tx, new.event_id).await?;
-    let area = tx
-        .query_opt("SELECT 1 FROM areas WHERE event_id = $1 AND area_id = $2", &[&new.event_id, &new.area_id])
+    let known = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE id = $1),
+                    EXISTS (SELECT 1 FROM areas WHERE event_id = $1 AND area_id = $2)",
+        )
         .await?;
-    if area.is_none() {
+    let known = tx.query_one(&known, &[&new.event_id, &new.area_id]).await?;
+    if !known.get::<_, bool>(0) {
+        return Err(DomainError::not_found("eventId", "no event has this id").into());
+    }
+    if !known.get::<_, bool>(1) {
         return Err(DomainError::not_found("areaId", "the event has no area with this id").into());
     }
+    let insert = tx
+        .prepare_cached(&format!(
+            "INSERT INTO access_entries (ticket_id, event_id, area_id, valid_from, valid_until, created_at)
+             VALUES ($1::text::uuid, $2, $3, $4, $5, $6) ON CONFLICT (ticket_id) DO NOTHING
+             RETURNING {ACCESS_COLUMNS}"
+        ))
+        .await?;
     let inserted = tx
-        .query_opt(
-            &format!(
-                "INSERT INTO access_entries (ticket_id, event_id, area_id, valid_from, valid_until, created_at)
-                 VALUES ($1::text::uuid, $2, $3, $4, $5, $6) ON CONFLICT (ticket_id) DO NOTHING
-                 RETURNING {ACCESS_COLUMNS}"
-            ),
-            &[&new.ticket_id, &new.event_id, &new.area_id, &new.valid_from, &new.valid_until, &now],
-        )
+        .query_opt(&insert, &[&new.ticket_id, &new.event_id, &new.area_id, &new.valid_from, &new.valid_until, &now])
         .await?;
     if let Some(row) = inserted {
         return Ok((access_from_row(&row), true));
@@ -385,139 +393,296 @@ pub struct Scanned {
     pub replayed: bool,
 }
 
-/// Decides a scan of a verified, in-window code against the access list, and in one transaction applies
-/// its effect (an allowed entry sets the ticket inside, an allowed exit outside) and stores its answer under
-/// (device, nonce). A scan with a (device, nonce) seen before gets the stored answer and changes nothing;
-/// the same nonce for another scan is a conflict on `nonce`. An unknown gate is not found on `gateId`.
-pub async fn record_scan(pool: &Pool, request: &ScanRequest, claims: &Claims, now: Timestamp) -> Result<Scanned> {
-    let fingerprint = request.fingerprint();
+/// A verified, in-window scan waiting to be recorded: one element of a [`record_scans`] batch.
+#[derive(Debug, Clone)]
+pub struct ScanJob {
+    /// The scan as the device sent it.
+    pub request: ScanRequest,
+    /// Its code's verified claims.
+    pub claims: Claims,
+    /// When the server received it.
+    pub now: Timestamp,
+}
+
+/// Decides a batch of verified, in-window scans against the access list in ONE transaction (group commit),
+/// each in the batch's order as if it ran alone: an allowed entry sets its ticket inside, an allowed exit
+/// outside, so a later scan of the same ticket in the batch sees it; each answer is stored under
+/// (device, nonce). A scan whose (device, nonce) was seen before — stored, or earlier in the batch — gets that
+/// answer and changes nothing; the same nonce for another scan is a conflict on `nonce`; an unknown gate is
+/// not found on `gateId`. Those refusals are the scan's own `Err`, one per job in job order, and do not touch
+/// the others. `Err` for the whole call is a database failure: nothing was applied.
+pub async fn record_scans(pool: &Pool, jobs: &[ScanJob]) -> Result<Vec<Result<Scanned>>> {
     let mut client = pool.get().await?;
-    // a concurrent scan with the same nonce makes our insert find its row: the second round reads its answer
+    // a concurrent transaction storing one of our nonces first makes our insert skip it: the second round
+    // finds its stored answer
     for _ in 0..2 {
         let tx = client.transaction().await?;
-        if let Some(stored) = stored_answer(&tx, request, &fingerprint).await? {
-            return Ok(Scanned { answer: stored, replayed: true });
-        }
-        let gate = tx
-            .query_opt(
-                "SELECT g.event_id, e.reentry_allowed FROM gates g JOIN events e ON e.id = g.event_id WHERE g.id = $1",
-                &[&request.gate_id],
-            )
-            .await?
-            .ok_or_else(|| DomainError::not_found("gateId", "no gate has this id"))?;
-        let (gate_event, reentry_allowed): (i64, bool) = (gate.get(0), gate.get(1));
-        let reason = match claims.kind {
-            Kind::Ticket => scan_ticket(&tx, request, claims, gate_event, reentry_allowed).await?,
-            Kind::Staff => scan_staff(&tx, request, claims, gate_event).await?,
-        };
-        let answer = ScanAnswer::new(request, Some(claims), reason);
-        let json = serde_json::to_value(&answer).map_err(|error| DbError::Unexpected(error.to_string()))?;
-        let inserted = tx
-            .query_opt(
-                "INSERT INTO scans (device_id, nonce, fingerprint, gate_id, kind, subject, direction, result, reason,
-                                    scanned_at, answered_at, answer)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-                 ON CONFLICT (device_id, nonce) DO NOTHING RETURNING id",
-                &[
-                    &request.device_id,
-                    &request.nonce,
-                    &fingerprint,
-                    &request.gate_id,
-                    &claims.kind.as_str(),
-                    &claims.sub,
-                    &request.direction.as_str(),
-                    &reason.verdict().as_str(),
-                    &reason.as_str(),
-                    &request.scanned_at,
-                    &now,
-                    &json,
-                ],
-            )
-            .await?;
-        if inserted.is_some() {
+        let (results, new_scans) = decide_batch(&tx, jobs).await?;
+        if insert_scans(&tx, &new_scans).await? == new_scans.len() {
             tx.commit().await?;
-            return Ok(Scanned { answer, replayed: false });
+            return Ok(results);
         }
-        // dropping the transaction rolls the effect back
+        // dropping the transaction rolls the effects back
     }
     Err(DbError::Unexpected("a scan's nonce was taken and not readable twice in a row".to_string()).into())
 }
 
-async fn stored_answer(
-    client: &impl GenericClient,
-    request: &ScanRequest,
-    fingerprint: &str,
-) -> Result<Option<ScanAnswer>> {
-    let Some(row) = client
-        .query_opt(
-            "SELECT fingerprint, answer FROM scans WHERE device_id = $1 AND nonce = $2",
-            &[&request.device_id, &request.nonce],
-        )
-        .await?
-    else {
-        return Ok(None);
-    };
-    if row.get::<_, &str>(0) != fingerprint {
-        return Err(DomainError::conflict("nonce", "this device sent another scan with this nonce")
-            .fix("use a new nonce for each scan; re-send a scan with its own")
-            .into());
-    }
-    let answer = serde_json::from_value(row.get(1)).map_err(|error| DbError::Unexpected(error.to_string()))?;
-    Ok(Some(answer))
+/// A decided scan to store, with its answer.
+struct NewScan<'a> {
+    job: &'a ScanJob,
+    fingerprint: String,
+    answer: ScanAnswer,
 }
 
-async fn scan_ticket(
-    tx: &impl GenericClient,
-    request: &ScanRequest,
-    claims: &Claims,
-    gate_event: i64,
-    reentry_allowed: bool,
-) -> Result<scan::Reason> {
-    let row = if acl::check_uuid("qr", &claims.sub).is_ok() {
-        tx.query_opt(
-            "SELECT event_id, area_id, valid_from, valid_until, state = 'revoked', inside, entries
-             FROM access_entries WHERE ticket_id = $1::text::uuid FOR UPDATE",
-            &[&claims.sub],
+/// Reads, under lock, what the batch's scans need, decides each in order, and writes the access entries'
+/// new inside states. Returns each job's result and the scans to store.
+async fn decide_batch<'a>(
+    tx: &deadpool_postgres::Transaction<'_>,
+    jobs: &'a [ScanJob],
+) -> Result<(Vec<Result<Scanned>>, Vec<NewScan<'a>>)> {
+    let fingerprints: Vec<String> = jobs.iter().map(|job| job.request.fingerprint()).collect();
+    let stored = stored_answers(tx, jobs).await?;
+    let gate_ids: Vec<i64> = jobs.iter().map(|job| job.request.gate_id).collect();
+    let gates: std::collections::HashMap<i64, (i64, bool)> = tx
+        .query(
+            &tx.prepare_cached(
+                "SELECT g.id, g.event_id, e.reentry_allowed FROM gates g JOIN events e ON e.id = g.event_id
+                 WHERE g.id = ANY($1)",
+            )
+            .await?,
+            &[&gate_ids],
         )
         .await?
-    } else {
-        None
-    };
-    let Some(row) = row else {
-        return Ok(scan::decide_ticket(
-            None,
-            &GateView { event_id: gate_event, reentry_allowed, admits_area: false },
-            request.direction,
-            request.scanned_at,
-        ));
-    };
-    let (event_id, area_id): (i64, i64) = (row.get(0), row.get(1));
-    let access = TicketAccess {
-        event_id,
-        valid_from: row.get(2),
-        valid_until: row.get(3),
-        revoked: row.get(4),
-        inside: row.get(5),
-        entries: row.get(6),
-    };
-    let admits_area = tx
-        .query_opt(
-            "SELECT 1 FROM gate_areas WHERE gate_id = $1 AND event_id = $2 AND area_id = $3",
-            &[&request.gate_id, &event_id, &area_id],
+        .iter()
+        .map(|row| (row.get(0), (row.get(1), row.get(2))))
+        .collect();
+    let admitted: std::collections::HashSet<(i64, i64, i64)> = tx
+        .query(
+            &tx.prepare_cached("SELECT gate_id, event_id, area_id FROM gate_areas WHERE gate_id = ANY($1)").await?,
+            &[&gate_ids],
         )
         .await?
-        .is_some();
-    let gate = GateView { event_id: gate_event, reentry_allowed, admits_area };
-    let reason = scan::decide_ticket(Some(&access), &gate, request.direction, request.scanned_at);
-    if reason == scan::Reason::Ok {
-        let entering = request.direction == Direction::Entry;
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    let ticket_ids: Vec<&str> = jobs
+        .iter()
+        .filter(|job| job.claims.kind == Kind::Ticket && acl::check_uuid("qr", &job.claims.sub).is_ok())
+        .map(|job| job.claims.sub.as_str())
+        .collect();
+    // locked in ticket order, so that concurrent batches never deadlock
+    let mut tickets: std::collections::HashMap<String, (i64, TicketAccess)> = tx
+        .query(
+            &tx.prepare_cached(
+                "SELECT ticket_id::text, area_id, event_id, valid_from, valid_until, state = 'revoked', inside, entries
+                 FROM access_entries WHERE ticket_id = ANY($1::text[]::uuid[]) ORDER BY ticket_id FOR UPDATE",
+            )
+            .await?,
+            &[&ticket_ids],
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            let access = TicketAccess {
+                event_id: row.get(2),
+                valid_from: row.get(3),
+                valid_until: row.get(4),
+                revoked: row.get(5),
+                inside: row.get(6),
+                entries: row.get(7),
+            };
+            (row.get(0), (row.get(1), access))
+        })
+        .collect();
+    let mut changed = std::collections::BTreeSet::new();
+    let mut results = Vec::with_capacity(jobs.len());
+    let mut new_scans: Vec<NewScan<'a>> = Vec::new();
+    for (job, fingerprint) in jobs.iter().zip(fingerprints) {
+        let request = &job.request;
+        let key = (request.device_id.as_str(), request.nonce.as_str());
+        let earlier = stored.get(&key).map(|(print, answer)| (print.as_str(), answer)).or_else(|| {
+            new_scans
+                .iter()
+                .rev()
+                .find(|scan| scan_key(scan.job) == key)
+                .map(|scan| (scan.fingerprint.as_str(), &scan.answer))
+        });
+        if let Some((print, answer)) = earlier {
+            results.push(if print == fingerprint {
+                Ok(Scanned { answer: answer.clone(), replayed: true })
+            } else {
+                Err(nonce_taken())
+            });
+            continue;
+        }
+        let Some(&(gate_event, reentry_allowed)) = gates.get(&request.gate_id) else {
+            results.push(Err(DomainError::not_found("gateId", "no gate has this id").into()));
+            continue;
+        };
+        let reason = match job.claims.kind {
+            Kind::Ticket => {
+                let entry = tickets.get_mut(&job.claims.sub);
+                let gate = GateView {
+                    event_id: gate_event,
+                    reentry_allowed,
+                    admits_area: entry.as_ref().is_some_and(|(area_id, access)| {
+                        admitted.contains(&(request.gate_id, access.event_id, *area_id))
+                    }),
+                };
+                match entry {
+                    None => scan::decide_ticket(None, &gate, request.direction, request.scanned_at),
+                    Some((_, access)) => {
+                        let reason = scan::decide_ticket(Some(access), &gate, request.direction, request.scanned_at);
+                        if reason == scan::Reason::Ok {
+                            let entering = request.direction == Direction::Entry;
+                            access.inside = entering;
+                            access.entries += i32::from(entering);
+                            changed.insert(job.claims.sub.clone());
+                        }
+                        reason
+                    }
+                }
+            }
+            Kind::Staff => scan_staff(tx, request, &job.claims, gate_event).await?,
+        };
+        let answer = ScanAnswer::new(request, Some(&job.claims), reason);
+        results.push(Ok(Scanned { answer: answer.clone(), replayed: false }));
+        new_scans.push(NewScan { job, fingerprint, answer });
+    }
+    let mut ids = Vec::with_capacity(changed.len());
+    let (mut inside, mut entries) = (Vec::with_capacity(changed.len()), Vec::with_capacity(changed.len()));
+    for id in changed {
+        if let Some((_, access)) = tickets.get(&id) {
+            inside.push(access.inside);
+            entries.push(access.entries);
+            ids.push(id);
+        }
+    }
+    if !ids.is_empty() {
         tx.execute(
-            "UPDATE access_entries SET inside = $2, entries = entries + $3 WHERE ticket_id = $1::text::uuid",
-            &[&claims.sub, &entering, &i32::from(entering)],
+            &tx.prepare_cached(
+                "UPDATE access_entries a SET inside = u.inside, entries = u.entries
+                 FROM unnest($1::text[], $2::bool[], $3::int[]) AS u (id, inside, entries)
+                 WHERE a.ticket_id = u.id::uuid",
+            )
+            .await?,
+            &[&ids, &inside, &entries],
         )
         .await?;
     }
-    Ok(reason)
+    Ok((results, new_scans))
+}
+
+fn scan_key(job: &ScanJob) -> (&str, &str) {
+    (job.request.device_id.as_str(), job.request.nonce.as_str())
+}
+
+fn nonce_taken() -> RepositoryError {
+    DomainError::conflict("nonce", "this device sent another scan with this nonce")
+        .fix("use a new nonce for each scan; re-send a scan with its own")
+        .into()
+}
+
+/// The stored (fingerprint, answer) of the batch's (device, nonce) pairs seen before.
+async fn stored_answers<'a>(
+    client: &impl GenericClient,
+    jobs: &'a [ScanJob],
+) -> Result<std::collections::HashMap<(&'a str, &'a str), (String, ScanAnswer)>> {
+    let devices: Vec<&str> = jobs.iter().map(|job| job.request.device_id.as_str()).collect();
+    let nonces: Vec<&str> = jobs.iter().map(|job| job.request.nonce.as_str()).collect();
+    let rows = client
+        .query(
+            &client
+                .prepare_cached(
+                    "SELECT s.device_id, s.nonce, s.fingerprint, s.answer FROM scans s
+                     JOIN unnest($1::text[], $2::text[]) AS k (device_id, nonce)
+                       ON s.device_id = k.device_id AND s.nonce = k.nonce",
+                )
+                .await?,
+            &[&devices, &nonces],
+        )
+        .await?;
+    let mut stored = std::collections::HashMap::with_capacity(rows.len());
+    for row in rows {
+        let (device, nonce): (&str, &str) = (row.get(0), row.get(1));
+        let Some(job) = jobs.iter().find(|job| scan_key(job) == (device, nonce)) else { continue };
+        let answer = serde_json::from_value(row.get(3)).map_err(|error| DbError::Unexpected(error.to_string()))?;
+        stored.insert(scan_key(job), (row.get(2), answer));
+    }
+    Ok(stored)
+}
+
+/// Stores the decided scans; returns how many were new (fewer: another transaction stored one first).
+async fn insert_scans(tx: &impl GenericClient, scans: &[NewScan<'_>]) -> Result<usize> {
+    if scans.is_empty() {
+        return Ok(0);
+    }
+    let mut columns = ScanColumns::default();
+    for scan in scans {
+        let (request, claims, reason) = (&scan.job.request, &scan.job.claims, scan.answer.reason);
+        columns.device_id.push(request.device_id.as_str());
+        columns.nonce.push(request.nonce.as_str());
+        columns.fingerprint.push(scan.fingerprint.as_str());
+        columns.gate_id.push(request.gate_id);
+        columns.kind.push(claims.kind.as_str());
+        columns.subject.push(claims.sub.as_str());
+        columns.direction.push(request.direction.as_str());
+        columns.result.push(reason.verdict().as_str());
+        columns.reason.push(reason.as_str());
+        columns.scanned_at.push(request.scanned_at);
+        columns.answered_at.push(scan.job.now);
+        columns
+            .answer
+            .push(serde_json::to_value(&scan.answer).map_err(|error| DbError::Unexpected(error.to_string()))?);
+    }
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO scans (device_id, nonce, fingerprint, gate_id, kind, subject, direction, result, reason,
+                                scanned_at, answered_at, answer)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
+                                  $7::text[], $8::text[], $9::text[], $10::timestamptz[], $11::timestamptz[],
+                                  $12::jsonb[])
+             ON CONFLICT (device_id, nonce) DO NOTHING",
+        )
+        .await?;
+    let c = &columns;
+    let inserted = tx
+        .execute(
+            &statement,
+            &[
+                &c.device_id,
+                &c.nonce,
+                &c.fingerprint,
+                &c.gate_id,
+                &c.kind,
+                &c.subject,
+                &c.direction,
+                &c.result,
+                &c.reason,
+                &c.scanned_at,
+                &c.answered_at,
+                &c.answer,
+            ],
+        )
+        .await?;
+    Ok(usize::try_from(inserted).unwrap_or(usize::MAX))
+}
+
+/// The `scans` rows of a batch, column by column (for one `INSERT ... SELECT FROM unnest`).
+#[derive(Default)]
+struct ScanColumns<'a> {
+    device_id: Vec<&'a str>,
+    nonce: Vec<&'a str>,
+    fingerprint: Vec<&'a str>,
+    gate_id: Vec<i64>,
+    kind: Vec<&'a str>,
+    subject: Vec<&'a str>,
+    direction: Vec<&'a str>,
+    result: Vec<&'a str>,
+    reason: Vec<&'a str>,
+    scanned_at: Vec<Timestamp>,
+    answered_at: Vec<Timestamp>,
+    answer: Vec<serde_json::Value>,
 }
 
 async fn scan_staff(

@@ -5,6 +5,8 @@
 //! The messaging itself (offsets, dedup, dead letters) is `microfleet_common::kafka_consumer`; the rules are
 //! the repository's, as for the HTTP handlers.
 
+use std::sync::Arc;
+
 use deadpool_postgres::{Pool, Transaction};
 use futures::future::BoxFuture;
 use jiff::Timestamp;
@@ -136,7 +138,7 @@ impl Handler for LearnEvent {
 
 /// The service's consumers over `pool`.
 pub fn consumers(pool: &Pool, topics: &Topics, metrics: &ConsumerMetrics) -> Vec<SagaConsumer> {
-    let consumer = |effect: &str, topic: &str, handler: Box<dyn Handler>| SagaConsumer {
+    let consumer = |effect: &str, topic: &str, handler: Arc<dyn Handler>| SagaConsumer {
         name: format!("{SERVICE}.{effect}"),
         pool: pool.clone(),
         topics: topics.clone(),
@@ -145,8 +147,8 @@ pub fn consumers(pool: &Pool, topics: &Topics, metrics: &ConsumerMetrics) -> Vec
         metrics: metrics.clone(),
     };
     vec![
-        consumer("learn-event", topics::EVENT_APPROVED, Box::new(LearnEvent)),
-        consumer("prepare-access", topics::ORDER_PAID, Box::new(PrepareAccess)),
-        consumer("revoke-access", topics::ACCESS_REVOKE, Box::new(RevokeAccess)),
+        consumer("learn-event", topics::EVENT_APPROVED, Arc::new(LearnEvent)),
+        consumer("prepare-access", topics::ORDER_PAID, Arc::new(PrepareAccess)),
+        consumer("revoke-access", topics::ACCESS_REVOKE, Arc::new(RevokeAccess)),
     ]
 }

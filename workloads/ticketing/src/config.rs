@@ -90,6 +90,7 @@ mod tests {
             "OUTBOX_RELAY_INTERVAL_MS",
             "KAFKA_TOPIC_PARTITIONS",
             "KAFKA_TOPIC_REPLICATION",
+            "KAFKA_CONSUMER_INSTANCES",
             "SHUTDOWN_GRACE_SECONDS",
             "ADMIN_API_KEY",
             "ORDER_HOLD_SECONDS",

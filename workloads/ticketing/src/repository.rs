@@ -46,7 +46,12 @@ pub async fn create_merchant(pool: &Pool, name: &str) -> Result<Merchant> {
     let client = pool.get().await?;
     let row = client
         .query_opt(
-            "INSERT INTO merchants (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id, name, created_at",
+            &client
+                .prepare_cached(
+                    "INSERT INTO merchants (name) VALUES ($1) ON CONFLICT (name) DO NOTHING
+                     RETURNING id, name, created_at",
+                )
+                .await?,
             &[&name.trim()],
         )
         .await?
@@ -58,14 +63,20 @@ pub async fn create_merchant(pool: &Pool, name: &str) -> Result<Merchant> {
 pub async fn create_event(pool: &Pool, new: &NewEvent, now: Timestamp) -> Result<Event> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    let merchant = tx.query_opt("SELECT 1 FROM merchants WHERE id = $1 FOR SHARE", &[&new.merchant_id]).await?;
+    let merchant = tx
+        .query_opt(&tx.prepare_cached("SELECT 1 FROM merchants WHERE id = $1 FOR SHARE").await?, &[&new.merchant_id])
+        .await?;
     if merchant.is_none() {
         return Err(DomainError::not_found("merchantId", "no merchant has this id").into());
     }
     let row = tx
         .query_one(
-            "INSERT INTO events (merchant_id, name, venue, starts_at, ends_at, sale_starts_at, sale_ends_at, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            &tx.prepare_cached(
+                "INSERT INTO events (merchant_id, name, venue, starts_at, ends_at, sale_starts_at, sale_ends_at,
+                                     created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            )
+            .await?,
             &[
                 &new.merchant_id,
                 &new.name.trim(),
@@ -81,7 +92,7 @@ pub async fn create_event(pool: &Pool, new: &NewEvent, now: Timestamp) -> Result
     let id: i64 = row.get(0);
     for area in &new.areas {
         tx.execute(
-            "INSERT INTO areas (event_id, name, capacity, price) VALUES ($1, $2, $3, $4)",
+            &tx.prepare_cached("INSERT INTO areas (event_id, name, capacity, price) VALUES ($1, $2, $3, $4)").await?,
             &[&id, &area.name.trim(), &area.capacity, &area.price],
         )
         .await?;
@@ -101,7 +112,11 @@ pub async fn approve_event(pool: &Pool, id: i64, now: Timestamp) -> Result<Event
     if current.approval == Approval::Approved {
         return Ok(current);
     }
-    tx.execute("UPDATE events SET approval = 'approved', approved_at = $2 WHERE id = $1", &[&id, &now]).await?;
+    tx.execute(
+        &tx.prepare_cached("UPDATE events SET approval = 'approved', approved_at = $2 WHERE id = $1").await?,
+        &[&id, &now],
+    )
+    .await?;
     let approved = read_event(&tx, id, now, false).await?;
     let areas: Vec<_> = approved.areas.iter().map(|area| json!({"areaId": area.id, "name": area.name})).collect();
     let payload = json!({
@@ -144,11 +159,19 @@ fn area_from_row(row: &Row) -> Area {
 async fn read_event(client: &impl GenericClient, id: i64, now: Timestamp, lock: bool) -> Result<Event> {
     let lock = if lock { " FOR UPDATE" } else { "" };
     let row = client
-        .query_opt(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1{lock}"), &[&id])
+        .query_opt(
+            &client.prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1{lock}")).await?,
+            &[&id],
+        )
         .await?
         .ok_or_else(|| DomainError::not_found("eventId", "no event has this id"))?;
     let areas = client
-        .query("SELECT id, name, capacity, sold, price FROM areas WHERE event_id = $1 ORDER BY id", &[&id])
+        .query(
+            &client
+                .prepare_cached("SELECT id, name, capacity, sold, price FROM areas WHERE event_id = $1 ORDER BY id")
+                .await?,
+            &[&id],
+        )
         .await?;
     Ok(event_from_row(&row, areas.iter().map(area_from_row).collect(), now))
 }
@@ -156,9 +179,17 @@ async fn read_event(client: &impl GenericClient, id: i64, now: Timestamp, lock: 
 /// All events with their areas, newest first.
 pub async fn list_events(pool: &Pool, now: Timestamp) -> Result<Vec<Event>> {
     let client = pool.get().await?;
-    let rows = client.query(&format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY id DESC"), &[]).await?;
-    let areas =
-        client.query("SELECT id, name, capacity, sold, price, event_id FROM areas ORDER BY event_id, id", &[]).await?;
+    let rows = client
+        .query(&client.prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY id DESC")).await?, &[])
+        .await?;
+    let areas = client
+        .query(
+            &client
+                .prepare_cached("SELECT id, name, capacity, sold, price, event_id FROM areas ORDER BY event_id, id")
+                .await?,
+            &[],
+        )
+        .await?;
     Ok(rows
         .iter()
         .map(|row| {
@@ -182,14 +213,20 @@ pub async fn create_order(
     let tx = client.transaction().await?;
     let event = tx
         .query_opt(
-            "SELECT approval = 'approved', ends_at, sale_starts_at, sale_ends_at FROM events WHERE id = $1 FOR SHARE",
+            &tx.prepare_cached(
+                "SELECT approval = 'approved', ends_at, sale_starts_at, sale_ends_at FROM events WHERE id = $1
+                 FOR SHARE",
+            )
+            .await?,
             &[&new.event_id],
         )
         .await?
         .ok_or_else(|| DomainError::not_found("eventId", "no event has this id"))?;
     let approval = event::approval_at(event.get(0), event.get(1), now);
     event::check_on_sale(approval, event.get(2), event.get(3), now)?;
-    let method = tx.query_opt("SELECT 1 FROM payment_methods WHERE code = $1", &[&new.payment_method]).await?;
+    let method = tx
+        .query_opt(&tx.prepare_cached("SELECT 1 FROM payment_methods WHERE code = $1").await?, &[&new.payment_method])
+        .await?;
     if method.is_none() {
         return Err(DomainError::invalid("paymentMethod", "unknown payment method")
             .fix("use one of: CASH, BANK_TRANSFER")
@@ -200,8 +237,11 @@ pub async fn create_order(
         // the condition is the invariant: a seat is held only while one is left
         let held = tx
             .query_opt(
-                "UPDATE areas SET sold = sold + $3 WHERE id = $1 AND event_id = $2 AND sold + $3 <= capacity
+                &tx.prepare_cached(
+                    "UPDATE areas SET sold = sold + $3 WHERE id = $1 AND event_id = $2 AND sold + $3 <= capacity
                  RETURNING price",
+                )
+                .await?,
                 &[&seats.area_id, &new.event_id, &seats.quantity],
             )
             .await?;
@@ -213,7 +253,11 @@ pub async fn create_order(
     let pairs: Vec<(i32, i64)> = priced.iter().map(|&(_, quantity, price)| (quantity, price)).collect();
     let total = order::total_price(&pairs).ok_or_else(|| DomainError::invalid("items", "the total is too large"))?;
     let row = tx
-        .query_one("SELECT nextval(pg_get_serial_sequence('orders', 'id')), floor(random() * 10000)::int", &[])
+        .query_one(
+            &tx.prepare_cached("SELECT nextval(pg_get_serial_sequence('orders', 'id')), floor(random() * 10000)::int")
+                .await?,
+            &[],
+        )
         .await?;
     let (id, code): (i64, i32) = (row.get(0), row.get(1));
     let placed_on = now.to_zoned(jiff::tz::TimeZone::UTC).date();
@@ -221,14 +265,21 @@ pub async fn create_order(
     let expires_at =
         now.checked_add(hold).map_err(|_| DomainError::invalid("items", "the hold time is out of range"))?;
     tx.execute(
-        "INSERT INTO orders (id, number, event_id, payment_method, customer_email, total_price, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &tx.prepare_cached(
+            "INSERT INTO orders (id, number, event_id, payment_method, customer_email, total_price, created_at,
+                                 expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .await?,
         &[&id, &number, &new.event_id, &new.payment_method, &new.customer_email.trim(), &total, &now, &expires_at],
     )
     .await?;
     for (area_id, quantity, price) in &priced {
         tx.execute(
-            "INSERT INTO order_items (order_id, area_id, quantity, unit_price) VALUES ($1, $2, $3, $4)",
+            &tx.prepare_cached(
+                "INSERT INTO order_items (order_id, area_id, quantity, unit_price) VALUES ($1, $2, $3, $4)",
+            )
+            .await?,
             &[&id, area_id, quantity, price],
         )
         .await?;
@@ -241,7 +292,10 @@ pub async fn create_order(
 /// Why seats could not be held: the area is not the event's, or too few are left.
 async fn unavailable(client: &impl GenericClient, event_id: i64, seats: &WantedSeats) -> Result<DomainError> {
     let row = client
-        .query_opt("SELECT capacity - sold FROM areas WHERE id = $1 AND event_id = $2", &[&seats.area_id, &event_id])
+        .query_opt(
+            &client.prepare_cached("SELECT capacity - sold FROM areas WHERE id = $1 AND event_id = $2").await?,
+            &[&seats.area_id, &event_id],
+        )
         .await?;
     Ok(match row {
         None => DomainError::not_found(format!("items[{}].areaId", seats.index), "the event has no area with this id"),
@@ -262,16 +316,22 @@ pub async fn confirm_payment(pool: &Pool, number: &str, amount: i64, now: Timest
     order::check_payment(current.state, current.total_price, current.expires_at, amount, now)?;
     let id: i64 = tx
         .query_one(
-            "UPDATE orders SET state = 'paid', paid = true, checked_out = true, payment_received = $2, paid_at = $3
+            &tx.prepare_cached(
+                "UPDATE orders SET state = 'paid', paid = true, checked_out = true, payment_received = $2, paid_at = $3
              WHERE number = $1 RETURNING id",
+            )
+            .await?,
             &[&number, &amount, &now],
         )
         .await?
         .get(0);
     tx.execute(
-        "INSERT INTO tickets (order_id, area_id, created_at)
+        &tx.prepare_cached(
+            "INSERT INTO tickets (order_id, area_id, created_at)
          SELECT i.order_id, i.area_id, $2 FROM order_items i, generate_series(1, i.quantity)
          WHERE i.order_id = $1 ORDER BY i.area_id",
+        )
+        .await?,
         &[&id, &now],
     )
     .await?;
@@ -279,7 +339,9 @@ pub async fn confirm_payment(pool: &Pool, number: &str, amount: i64, now: Timest
     let tickets: Vec<_> =
         paid.tickets.iter().map(|ticket| json!({"ticketId": ticket.id, "areaId": ticket.area_id})).collect();
     // the access is valid while the event runs
-    let event = tx.query_one("SELECT starts_at, ends_at FROM events WHERE id = $1", &[&paid.event_id]).await?;
+    let event = tx
+        .query_one(&tx.prepare_cached("SELECT starts_at, ends_at FROM events WHERE id = $1").await?, &[&paid.event_id])
+        .await?;
     let (valid_from, valid_until): (Timestamp, Timestamp) = (event.get(0), event.get(1));
     let payload = json!({
         "orderNumber": paid.number,
@@ -298,8 +360,11 @@ pub async fn confirm_payment(pool: &Pool, number: &str, amount: i64, now: Timest
 pub async fn activate_tickets(tx: &impl GenericClient, number: &str) -> Result<u64> {
     Ok(tx
         .execute(
-            "UPDATE tickets SET state = 'active'
+            &tx.prepare_cached(
+                "UPDATE tickets SET state = 'active'
              WHERE order_id = (SELECT id FROM orders WHERE number = $1) AND state = 'issued'",
+            )
+            .await?,
             &[&number],
         )
         .await?)
@@ -312,10 +377,13 @@ pub async fn expire_orders(pool: &Pool, now: Timestamp, limit: i64) -> Result<Ve
     let tx = client.transaction().await?;
     let expired = tx
         .query(
-            "UPDATE orders SET state = 'expired', expired_at = $1
+            &tx.prepare_cached(
+                "UPDATE orders SET state = 'expired', expired_at = $1
              WHERE id IN (SELECT id FROM orders WHERE state = 'pending' AND expires_at <= $1
                           ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
              RETURNING id, number",
+            )
+            .await?,
             &[&now, &limit],
         )
         .await?;
@@ -356,10 +424,19 @@ pub async fn refund_order(pool: &Pool, number: &str, asked: Option<i64>, now: Ti
     let tx = client.transaction().await?;
     let current = read_order(&tx, number, true).await?;
     let amount = order::refund_amount(current.state, current.payment_received, asked)?;
-    let id: i64 =
-        tx.query_one("UPDATE orders SET state = 'refunding' WHERE number = $1 RETURNING id", &[&number]).await?.get(0);
-    tx.execute("INSERT INTO refunds (order_id, amount, created_at) VALUES ($1, $2, $3)", &[&id, &amount, &now]).await?;
-    tx.execute("UPDATE tickets SET state = 'revoking' WHERE order_id = $1", &[&id]).await?;
+    let id: i64 = tx
+        .query_one(
+            &tx.prepare_cached("UPDATE orders SET state = 'refunding' WHERE number = $1 RETURNING id").await?,
+            &[&number],
+        )
+        .await?
+        .get(0);
+    tx.execute(
+        &tx.prepare_cached("INSERT INTO refunds (order_id, amount, created_at) VALUES ($1, $2, $3)").await?,
+        &[&id, &amount, &now],
+    )
+    .await?;
+    tx.execute(&tx.prepare_cached("UPDATE tickets SET state = 'revoking' WHERE order_id = $1").await?, &[&id]).await?;
     let refunding = read_order(&tx, number, false).await?;
     let tickets: Vec<_> = refunding.tickets.iter().map(|ticket| ticket.id.clone()).collect();
     let payload = json!({"orderNumber": number, "amount": amount, "ticketIds": tickets});
@@ -400,11 +477,13 @@ async fn read_order(client: &impl GenericClient, number: &str, lock: bool) -> Re
     let lock = if lock { " FOR UPDATE" } else { "" };
     let row = client
         .query_opt(
-            &format!(
-                "SELECT id, number, event_id, state, payment_method, customer_email, total_price, payment_received,
+            &client
+                .prepare_cached(&format!(
+                    "SELECT id, number, event_id, state, payment_method, customer_email, total_price, payment_received,
                         checked_out, paid, created_at, expires_at, paid_at
                  FROM orders WHERE number = $1{lock}"
-            ),
+                ))
+                .await?,
             &[&number],
         )
         .await?
@@ -414,19 +493,34 @@ async fn read_order(client: &impl GenericClient, number: &str, lock: bool) -> Re
     let state = OrderState::parse(&stored)
         .ok_or_else(|| DbError::Unexpected(format!("order {number} has the state {stored:?}")))?;
     let items = client
-        .query("SELECT area_id, quantity, unit_price FROM order_items WHERE order_id = $1 ORDER BY area_id", &[&id])
+        .query(
+            &client
+                .prepare_cached(
+                    "SELECT area_id, quantity, unit_price FROM order_items WHERE order_id = $1 ORDER BY area_id",
+                )
+                .await?,
+            &[&id],
+        )
         .await?
         .iter()
         .map(|item| OrderItem { area_id: item.get(0), quantity: item.get(1), unit_price: item.get(2) })
         .collect();
     let tickets = client
-        .query("SELECT id::text, area_id, state FROM tickets WHERE order_id = $1 ORDER BY area_id, id", &[&id])
+        .query(
+            &client
+                .prepare_cached("SELECT id::text, area_id, state FROM tickets WHERE order_id = $1 ORDER BY area_id, id")
+                .await?,
+            &[&id],
+        )
         .await?
         .iter()
         .map(|ticket| Ticket { id: ticket.get(0), area_id: ticket.get(1), state: ticket.get(2) })
         .collect();
     let refund = client
-        .query_opt("SELECT amount, state, created_at FROM refunds WHERE order_id = $1", &[&id])
+        .query_opt(
+            &client.prepare_cached("SELECT amount, state, created_at FROM refunds WHERE order_id = $1").await?,
+            &[&id],
+        )
         .await?
         .map(|refund| Refund { amount: refund.get(0), state: refund.get(1), created_at: refund.get(2) });
     Ok(Order {

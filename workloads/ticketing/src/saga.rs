@@ -3,6 +3,8 @@
 //! so the refund completes and the seats go back on sale). The messaging itself (offsets, dedup, dead letters) is
 //! `microfleet_common::kafka_consumer`; the SQL is the repository's.
 
+use std::sync::Arc;
+
 use deadpool_postgres::{Pool, Transaction};
 use futures::future::BoxFuture;
 use jiff::Timestamp;
@@ -65,7 +67,7 @@ impl Handler for CompleteRefund {
 
 /// The service's consumers over `pool`.
 pub fn consumers(pool: &Pool, topics: &Topics, metrics: &ConsumerMetrics) -> Vec<SagaConsumer> {
-    let consumer = |effect: &str, topic: &str, handler: Box<dyn Handler>| SagaConsumer {
+    let consumer = |effect: &str, topic: &str, handler: Arc<dyn Handler>| SagaConsumer {
         name: format!("{SERVICE}.{effect}"),
         pool: pool.clone(),
         topics: topics.clone(),
@@ -74,7 +76,7 @@ pub fn consumers(pool: &Pool, topics: &Topics, metrics: &ConsumerMetrics) -> Vec
         metrics: metrics.clone(),
     };
     vec![
-        consumer("activate-tickets", topics::ACCESS_PREPARED, Box::new(ActivateTickets)),
-        consumer("complete-refund", topics::ACCESS_REVOKED, Box::new(CompleteRefund)),
+        consumer("activate-tickets", topics::ACCESS_PREPARED, Arc::new(ActivateTickets)),
+        consumer("complete-refund", topics::ACCESS_REVOKED, Arc::new(CompleteRefund)),
     ]
 }

@@ -184,6 +184,7 @@ fn kafka_args() -> KafkaArgs {
         // one partition: a message re-published before another on its topic is consumed before it
         kafka_topic_partitions: 1,
         kafka_topic_replication: 1,
+        kafka_consumer_instances: 2,
     }
 }
 
@@ -311,6 +312,7 @@ async fn an_order_is_paid_activated_refunded_and_revoked_across_both_services() 
         pool: gate.clone(),
         keys: Arc::new(Keyring::from_seed(&[7; 32])),
         metrics: ScanMetrics::register(&prometheus::Registry::new()).unwrap(),
+        scans: microfleet_gate_acl::scan_batcher::ScanBatcher::start(gate.clone(), 64, 2),
     };
     let seat = active.tickets.iter().find(|ticket| ticket.area_id == areas[0]).unwrap();
     let entry = microfleet_gate_acl::repository::get_access(&gate, &seat.id).await.unwrap();

@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::domain::token::{Keyring, PublicKey};
 use crate::metrics::ScanMetrics;
+use crate::scan_batcher::ScanBatcher;
 
 /// The OpenAPI document of this API (checked in as `openapi.json`, served at `/openapi.json`).
 pub const OPENAPI: &str = include_str!("../../openapi.json");
@@ -32,6 +33,8 @@ pub struct AppState {
     pub keys: Arc<Keyring>,
     /// The scan metrics.
     pub metrics: ScanMetrics,
+    /// Where verified scans are recorded, in batches.
+    pub scans: ScanBatcher,
 }
 
 /// The two roles' keys.

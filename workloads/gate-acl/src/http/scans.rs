@@ -12,7 +12,7 @@ use microfleet_common::json_body::JsonBody;
 
 use super::AppState;
 use crate::domain::scan::{self, ScanAnswer, ScanRequest};
-use crate::repository::{self, RepositoryError, Scanned};
+use crate::repository::{RepositoryError, Scanned};
 
 /// Answers a scan: 200 with allow or deny and the reason.
 pub async fn scan(
@@ -35,12 +35,12 @@ pub async fn scan(
 }
 
 /// The answer to a validated scan: verified first (a code that fails is answered without touching the
-/// database), then decided and recorded against the access list.
+/// database), then decided and recorded against the access list, in the batch it lands in.
 pub async fn answer(state: &AppState, request: &ScanRequest, now: Timestamp) -> Result<Scanned, RepositoryError> {
     match scan::check_offline(state.keys.verify(&request.qr), request.scanned_at) {
         Err((reason, claims)) => {
             Ok(Scanned { answer: ScanAnswer::new(request, claims.as_ref(), reason), replayed: false })
         }
-        Ok(claims) => repository::record_scan(&state.pool, request, &claims, now).await,
+        Ok(claims) => state.scans.record(request, &claims, now).await,
     }
 }

@@ -15,6 +15,7 @@ use microfleet_gate_acl::http::scans;
 use microfleet_gate_acl::http::AppState;
 use microfleet_gate_acl::metrics::ScanMetrics;
 use microfleet_gate_acl::repository::{self, Scanned};
+use microfleet_gate_acl::scan_batcher::ScanBatcher;
 use microfleet_gate_acl::schema::MIGRATIONS;
 
 /// The event of every test; its areas; gates North 1 and North 2 admit VIP, South admits Festival.
@@ -38,7 +39,12 @@ pub async fn fresh_database(name: &str, pool_size: usize) -> (Pool, String) {
 /// The handlers' state over `pool`, with the test key.
 pub fn state(pool: Pool) -> AppState {
     let registry = prometheus::Registry::new();
-    AppState { pool, keys: Arc::new(Keyring::from_seed(&SEED)), metrics: ScanMetrics::register(&registry).unwrap() }
+    AppState {
+        pool: pool.clone(),
+        keys: Arc::new(Keyring::from_seed(&SEED)),
+        metrics: ScanMetrics::register(&registry).unwrap(),
+        scans: ScanBatcher::start(pool, 64, 2),
+    }
 }
 
 /// The gates of [`event`].

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Benchmark (not a test) of the ticketing saga and the gate scans. In one run on 127.0.0.1, with its own
+# PostgreSQL 15 and Kafka broker (scripts/postgres.sh and scripts/kafka.sh on their own ports and folders) and
+# both services (release builds, each on its own database of that server), it measures side by side
+#   pgbench    pgbench's default TPC-B script on the same PostgreSQL server: the limit of a small transaction,
+#   insert     a pgbench script of one-row INSERTs: the limit of one commit per request,
+#   saga       paid orders per second through the whole saga — order placed, paid (ticketing), access prepared
+#              (gate-acl, over Kafka), ticket active (ticketing, over Kafka) — with p50/p99 from placing the
+#              order to its ticket active (workloads/ticketing/examples/load.rs),
+#   scans      gate scans per second (POST /v1/scans of prepared tickets, a new nonce each) with p50/p99,
+# each at its peak (closed loop: CLIENTS clients, as many as pgbench's, each waiting for its answer), then saga
+# and scans again open loop at half their peak rate, for their latency there. Targets: saga >= 50% of pgbench's
+# TPS; scans >= the one-row INSERT TPS; scan p99 <= 5 ms at half the peak rate. Prints the figures and ratios.
+# Everything shares the machine's cores: the server, the broker, both services and the load generator.
+# Settings: CLIENTS (default 32), DURATION (seconds per measurement, default 15), SCALE (pgbench scale,
+# default 10), AREAS (areas of the saga's event, orders taking turns among them; default SCALE: as many as
+# pgbench's branches, each the row every transaction of it updates), PG_PORT (default 25432), KAFKA_PORT (default 29092; +1..+3 are used too), HTTP_PORT (default
+# 28080: ticketing, +1 gate-acl), RELAY_MS (the services' OUTBOX_RELAY_INTERVAL_MS, default 10), POOL (each
+# service's DATABASE_POOL_SIZE, default 32), PARTITIONS (the saga topics' partitions, and each consumer's
+# members: KAFKA_TOPIC_PARTITIONS and KAFKA_CONSUMER_INSTANCES, default 8), SCAN_BATCH_MAX (default 128), SCAN_BATCH_WORKERS (default 2),
+# BENCH_DIR (default /tmp/microfleet-bench: the servers' folders and the services' logs, deleted at the end
+# unless KEEP=1).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+clients="${CLIENTS:-32}"
+duration="${DURATION:-15}"
+scale="${SCALE:-10}"
+areas="${AREAS:-$scale}"
+pg_port="${PG_PORT:-25432}"
+kafka_port="${KAFKA_PORT:-29092}"
+http_port="${HTTP_PORT:-28080}"
+relay_ms="${RELAY_MS:-10}"
+pool="${POOL:-32}"
+partitions="${PARTITIONS:-8}"
+dir="${BENCH_DIR:-/tmp/microfleet-bench}"
+bin="${CARGO_TARGET_DIR:-target}/release"
+pg_bin=/usr/lib/postgresql/15/bin
+export MICROFLEET_PG_PORT="$pg_port" MICROFLEET_PG_DIR="$dir/postgres"
+export MICROFLEET_KAFKA_PORT="$kafka_port" MICROFLEET_KAFKA_DIR="$dir/kafka"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  scripts/kafka.sh down >/dev/null 2>&1 || true
+  scripts/postgres.sh down >/dev/null 2>&1 || true
+  if [ "${KEEP:-}" = 1 ]; then echo "logs kept in $dir"; else rm -rf "$dir"; fi
+}
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for port in "$pg_port" "$kafka_port" $((kafka_port + 1)) $((kafka_port + 2)) $((kafka_port + 3)) "$http_port" $((http_port + 1)); do
+  if port_taken "$port"; then
+    echo "port $port on 127.0.0.1 is taken: stop what listens there, or set PG_PORT, KAFKA_PORT, HTTP_PORT" >&2
+    exit 1
+  fi
+done
+trap cleanup EXIT
+mkdir -p "$dir"
+
+echo "building (release)" >&2
+cargo build --release --locked -q -p microfleet-ticketing -p microfleet-gate-acl --example load
+
+echo "starting PostgreSQL and Kafka" >&2
+eval "$(scripts/postgres.sh up)"
+eval "$(scripts/kafka.sh up)"
+server="${MICROFLEET_PG_URL%/postgres}"
+export PGPASSWORD=microfleet
+# psql_do DATABASE SQL
+psql_do() { "$pg_bin/psql" -q -h 127.0.0.1 -p "$pg_port" -U microfleet -d "$1" -v ON_ERROR_STOP=1 -c "$2" >/dev/null; }
+for db in ticketing gate pgbench; do psql_do postgres "CREATE DATABASE $db"; done
+
+# the services: ticketing on HTTP_PORT, gate-acl on HTTP_PORT+1; warnings only in their logs
+admin_key="bench-admin-key-0123456789"
+gate_key="bench-gate-key-0123456789"
+service_env=(ADMIN_API_KEY="$admin_key" KAFKA_BOOTSTRAP_SERVERS="$MICROFLEET_KAFKA_BOOTSTRAP" KAFKA_TOPIC_PREFIX=bench
+  OUTBOX_RELAY_INTERVAL_MS="$relay_ms" DATABASE_POOL_SIZE="$pool" KAFKA_TOPIC_PARTITIONS="$partitions"
+  KAFKA_CONSUMER_INSTANCES="$partitions" LOG_FORMAT=json RUST_LOG=warn)
+env "${service_env[@]}" DATABASE_URL="$server/ticketing" "$bin/ticketing-service" migrate >/dev/null
+env "${service_env[@]}" DATABASE_URL="$server/gate" "$bin/gate-acl-service" migrate >/dev/null
+env "${service_env[@]}" DATABASE_URL="$server/ticketing" LISTEN_ADDR="127.0.0.1:$http_port" \
+  "$bin/ticketing-service" serve >"$dir/ticketing.log" 2>&1 &
+pids+=($!)
+env "${service_env[@]}" DATABASE_URL="$server/gate" LISTEN_ADDR="127.0.0.1:$((http_port + 1))" \
+  GATE_API_KEY="$gate_key" SIGNING_KEY="$(head -c 32 /dev/urandom | base64)" \
+  SCAN_BATCH_MAX="${SCAN_BATCH_MAX:-128}" SCAN_BATCH_WORKERS="${SCAN_BATCH_WORKERS:-2}" \
+  "$bin/gate-acl-service" serve >"$dir/gate-acl.log" 2>&1 &
+pids+=($!)
+for port in "$http_port" $((http_port + 1)); do
+  for _ in $(seq 300); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.2; done
+  curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { echo "the service on port $port is not ready; logs in $dir" >&2; KEEP=1; exit 1; }
+done
+
+# field NAME LINE: the value of NAME=... in a load generator's line
+field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"; }
+load() {
+  ADMIN_API_KEY="$admin_key" GATE_API_KEY="$gate_key" TICKETING_DATABASE_URL="$server/ticketing" \
+    "$bin/examples/load" "$@" --ticketing "http://127.0.0.1:$http_port" --gate "http://127.0.0.1:$((http_port + 1))" \
+    --clients "$clients" --seconds "$duration" --areas "$areas"
+}
+pgbench_tps() { sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$1"; }
+pgbench_latency() { sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$1"; }
+
+echo "pgbench: initialising scale $scale" >&2
+"$pg_bin/pgbench" -q -i -s "$scale" -h 127.0.0.1 -p "$pg_port" -U microfleet pgbench >/dev/null 2>&1
+psql_do pgbench "CREATE TABLE one_row (id BIGSERIAL PRIMARY KEY, value INTEGER NOT NULL, at TIMESTAMPTZ NOT NULL DEFAULT now())"
+printf '\\set value random(1, 1000000)\nINSERT INTO one_row (value) VALUES (:value);\n' >"$dir/one-row.sql"
+pgbench_run() { "$pg_bin/pgbench" -h 127.0.0.1 -p "$pg_port" -U microfleet -c "$clients" -j "$(nproc)" -T "$duration" "$@" 2>/dev/null; }
+echo "measuring: pgbench TPC-B, $clients clients, ${duration} s, scale $scale, default (simple) query protocol" >&2
+tpcb="$(pgbench_run pgbench)"
+echo "measuring: pgbench one-row INSERTs" >&2
+insert="$(pgbench_run -n -f "$dir/one-row.sql" pgbench)"
+echo "measuring: saga at its peak ($clients clients)" >&2
+saga="$(load saga)"
+saga_half_rate="$(awk -v r="$(field rate "$saga")" 'BEGIN { printf "%.1f", r / 2 }')"
+echo "measuring: saga open loop at $saga_half_rate orders/s" >&2
+saga_half="$(load saga --rate "$saga_half_rate")"
+echo "measuring: scans at their peak ($clients clients)" >&2
+scans="$(load scan)"
+scan_half_rate="$(awk -v r="$(field rate "$scans")" 'BEGIN { printf "%.1f", r / 2 }')"
+echo "measuring: scans open loop at $scan_half_rate scans/s" >&2
+scans_half="$(load scan --rate "$scan_half_rate")"
+
+echo
+echo "settings: $(nproc) cores; CLIENTS=$clients DURATION=${duration}s SCALE=$scale AREAS=$areas; pgbench -c $clients -j $(nproc) -T $duration" \
+  "(TPC-B: its default script and protocol; insert: -n -f one-row.sql); services: DATABASE_POOL_SIZE=$pool" \
+  "OUTBOX_RELAY_INTERVAL_MS=$relay_ms KAFKA_TOPIC_PARTITIONS=KAFKA_CONSUMER_INSTANCES=$partitions SCAN_BATCH_MAX=${SCAN_BATCH_MAX:-128} SCAN_BATCH_WORKERS=${SCAN_BATCH_WORKERS:-2};" \
+  "PostgreSQL with fsync and synchronous_commit off (scripts/postgres.sh)"
+printf '%-22s %12s %9s %9s %8s\n' what per-second "p50 ms" "p99 ms" errors
+printf '%-22s %12.1f %9s %9s %8s   (latency average %s ms)\n' "pgbench TPC-B" "$(pgbench_tps "$tpcb")" - - - "$(pgbench_latency "$tpcb")"
+printf '%-22s %12.1f %9s %9s %8s   (latency average %s ms)\n' "pgbench one-row INSERT" "$(pgbench_tps "$insert")" - - - "$(pgbench_latency "$insert")"
+for row in "saga (peak)|$saga" "saga @ half peak|$saga_half" "scans (peak)|$scans" "scans @ half peak|$scans_half"; do
+  line="${row#*|}"
+  printf '%-22s %12.1f %9.2f %9.2f %8d\n' "${row%%|*}" "$(field rate "$line")" "$(field p50_ms "$line")" "$(field p99_ms "$line")" "$(field errors "$line")"
+  first_error="$(field first_error "$line")"
+  [ -z "$first_error" ] || echo "  first error: ${line#*first_error=}"
+done
+awk -v saga="$(field rate "$saga")" -v tpcb="$(pgbench_tps "$tpcb")" -v scans="$(field rate "$scans")" \
+  -v insert="$(pgbench_tps "$insert")" -v p99="$(field p99_ms "$scans_half")" -v saga_p99="$(field p99_ms "$saga_half")" 'BEGIN {
+  printf "targets: saga at %.0f%% of pgbench TPC-B (>= 50%%: %s); scans at %.0f%% of one-row INSERTs (>= 100%%: %s); scan p99 at half peak %.2f ms (<= 5: %s); saga p99 at half peak %.2f ms\n",
+    100 * saga / tpcb, (saga / tpcb >= 0.5 ? "met" : "MISSED"), 100 * scans / insert, (scans >= insert ? "met" : "MISSED"),
+    p99, (p99 <= 5 ? "met" : "MISSED"), saga_p99 }'

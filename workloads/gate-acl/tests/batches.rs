@@ -1,0 +1,122 @@
+//! Group commit of scans against a real PostgreSQL (`MICROFLEET_PG_URL`): in ONE batch, two entries of one
+//! ticket admit it once, a re-sent scan gets the earlier answer identically and is stored once, a nonce
+//! reused for another scan and an unknown gate are refused alone; a batch that fails in the database is
+//! retried scan by scan, so its batch-mates are answered. Each test has its own database.
+
+mod support;
+
+use jiff::Timestamp;
+use microfleet_common::refusal::ErrorKind;
+use microfleet_gate_acl::domain::scan::{Direction, Reason, ScanRequest};
+use microfleet_gate_acl::repository::{self, RepositoryError, ScanJob, Scanned};
+use microfleet_gate_acl::scan_batcher::ScanBatcher;
+use support::{count, event, fresh_database, request, state, ticket_id, vip_ticket};
+
+fn job(state: &microfleet_gate_acl::http::AppState, request: &ScanRequest) -> ScanJob {
+    let claims = state.keys.verify(&request.qr).unwrap();
+    ScanJob { request: request.clone(), claims, now: Timestamp::now() }
+}
+
+fn refusal(result: &Result<Scanned, RepositoryError>) -> (ErrorKind, String) {
+    match result {
+        Err(RepositoryError::Rejected(error)) => (error.kind, error.field.clone()),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn one_batch_decides_its_scans_in_order_and_refuses_only_the_bad_ones() {
+    let (pool, _) = fresh_database("batch_order", 4).await;
+    let state = state(pool.clone());
+    let gates = event(&pool, false).await;
+    let (first, second) = (vip_ticket(&state, 1).await, vip_ticket(&state, 2).await);
+    let entry = request(&first, gates.north_1, Direction::Entry, "north-1", "1");
+    let same_ticket_elsewhere = request(&first, gates.north_2, Direction::Entry, "north-2", "1");
+    let reused_nonce = request(&first, gates.north_2, Direction::Exit, "north-1", "1");
+    let unknown_gate = request(&second, 424242, Direction::Entry, "north-1", "2");
+    let exit = request(&first, gates.north_2, Direction::Exit, "north-2", "2");
+    let other_ticket = request(&second, gates.north_1, Direction::Entry, "north-1", "3");
+    let jobs: Vec<ScanJob> =
+        [&entry, &same_ticket_elsewhere, &entry, &reused_nonce, &unknown_gate, &exit, &other_ticket]
+            .into_iter()
+            .map(|request| job(&state, request))
+            .collect();
+
+    let results = repository::record_scans(&pool, &jobs).await.unwrap();
+    assert_eq!(results.len(), jobs.len());
+    let decided = |index: usize| results[index].as_ref().unwrap_or_else(|error| panic!("scan {index}: {error}"));
+    assert_eq!((decided(0).answer.reason, decided(0).replayed), (Reason::Ok, false), "the first entry");
+    assert_eq!(decided(1).answer.reason, Reason::AlreadyInside, "the same ticket later in the batch");
+    assert_eq!((&decided(2).answer, decided(2).replayed), (&decided(0).answer, true), "re-sent in the batch");
+    assert_eq!(refusal(&results[3]), (ErrorKind::Conflict, "nonce".to_string()), "a nonce reused for another scan");
+    assert_eq!(refusal(&results[4]), (ErrorKind::NotFound, "gateId".to_string()), "an unknown gate");
+    assert_eq!(decided(5).answer.reason, Reason::Ok, "an exit after the batch's entry");
+    assert_eq!(decided(6).answer.reason, Reason::Ok, "another ticket");
+
+    let first_id = ticket_id(1);
+    let entries = |id: &str| format!("SELECT entries::bigint FROM access_entries WHERE ticket_id = '{id}'");
+    assert_eq!(count(&pool, &entries(&first_id)).await, 1, "one entry counted");
+    assert_eq!(
+        count(&pool, &format!("SELECT count(*) FROM access_entries WHERE inside AND ticket_id = '{first_id}'")).await,
+        0
+    );
+    assert_eq!(count(&pool, &entries(&ticket_id(2))).await, 1);
+    assert_eq!(count(&pool, "SELECT count(*) FROM scans").await, 4, "one row per decided (device, nonce)");
+
+    // sent again in a later batch: the stored answers, nothing changed
+    let again = repository::record_scans(&pool, &[job(&state, &entry), job(&state, &reused_nonce)]).await.unwrap();
+    assert_eq!(again[0].as_ref().unwrap(), &Scanned { answer: decided(0).answer.clone(), replayed: true });
+    assert_eq!(refusal(&again[1]), (ErrorKind::Conflict, "nonce".to_string()));
+    assert_eq!(count(&pool, "SELECT count(*) FROM scans").await, 4);
+    assert_eq!(count(&pool, &entries(&first_id)).await, 1);
+}
+
+#[tokio::test]
+async fn a_scan_failing_in_the_database_fails_alone() {
+    let (pool, _) = fresh_database("batch_failure", 8).await;
+    let state = state(pool.clone());
+    let gates = event(&pool, false).await;
+    let mut codes = Vec::new();
+    for n in 1..=6 {
+        codes.push(vip_ticket(&state, n).await);
+    }
+    // PostgreSQL refuses a NUL character in text: the statement, and so the whole batch, fails
+    let poisoned = request(&codes[0], gates.north_1, Direction::Entry, "north-1", "bad\u{0}nonce");
+    assert!(repository::record_scans(&pool, &[job(&state, &poisoned)]).await.is_err(), "the database refuses it");
+
+    // one worker, held on a locked access row, so that the next scans queue up and make one batch
+    let batcher = ScanBatcher::start(pool.clone(), 64, 1);
+    let mut locker = pool.get().await.unwrap();
+    let lock = locker.transaction().await.unwrap();
+    lock.execute("SELECT 1 FROM access_entries WHERE ticket_id = $1::text::uuid FOR UPDATE", &[&ticket_id(6)])
+        .await
+        .unwrap();
+    let held = job(&state, &request(&codes[5], gates.north_1, Direction::Entry, "north-1", "held"));
+    let first = {
+        let batcher = batcher.clone();
+        tokio::spawn(async move { batcher.record(&held.request, &held.claims, held.now).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut queued = Vec::new();
+    for (index, code) in codes[..5].iter().enumerate() {
+        let nonce = if index == 2 { "bad\u{0}nonce".to_string() } else { format!("n{index}") };
+        let scan = job(&state, &request(code, gates.north_1, Direction::Entry, "north-1", &nonce));
+        let batcher = batcher.clone();
+        queued.push(tokio::spawn(async move { batcher.record(&scan.request, &scan.claims, scan.now).await }));
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    lock.rollback().await.unwrap();
+
+    assert_eq!(first.await.unwrap().unwrap().answer.reason, Reason::Ok);
+    for (index, scan) in queued.into_iter().enumerate() {
+        let result = scan.await.unwrap();
+        if index == 2 {
+            assert!(matches!(result, Err(RepositoryError::Database(_))), "the poisoned scan fails: {result:?}");
+        } else {
+            assert_eq!(result.unwrap().answer.reason, Reason::Ok, "scan {index} is answered");
+        }
+    }
+    assert_eq!(count(&pool, "SELECT count(*) FROM scans").await, 5);
+    assert_eq!(count(&pool, "SELECT sum(entries)::bigint FROM access_entries").await, 5);
+}
