@@ -6,6 +6,8 @@
 #   scripts/kafka.sh up      # fetch if needed, format storage, start; prints the env to use
 #   scripts/kafka.sh env     # eval "$(scripts/kafka.sh env)": MICROFLEET_KAFKA_BOOTSTRAP
 #   scripts/kafka.sh down    # stop it (by PID) and delete its data
+#   scripts/kafka.sh kill    # SIGKILL the broker (a crash; the data stays, for `start`)
+#   scripts/kafka.sh start   # start it again on its existing data (after `kill`)
 #   scripts/kafka.sh status
 #
 # Settings (environment): MICROFLEET_KAFKA_VERSION (4.1.1), MICROFLEET_KAFKA_DIR (/tmp/microfleet-kafka:
@@ -144,6 +146,14 @@ up() {
   java_cmd kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" \
     --add-scram "SCRAM-SHA-512=[name=microfleet,password=$sasl_password]" >"$dir/format.log" 2>&1 ||
     die "formatting storage failed: $(cat "$dir/format.log")"
+  launch
+  log "Kafka $version up in $((SECONDS - started)) s on 127.0.0.1:$port (dir $dir)"
+  env_lines
+}
+
+# launch: the broker on the formatted storage of $dir, in the background; waits until it has started
+launch() {
+  : >"$dir/kafka.log"
   nohup java -Xms128m -Xmx"$heap" -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$libs/*" kafka.Kafka "$dir/server.properties" \
     >"$dir/kafka.log" 2>&1 &
@@ -154,7 +164,30 @@ up() {
     [ $SECONDS -lt $deadline ] || die "Kafka did not start within 90 s (log: $dir/kafka.log)"
     sleep 0.5
   done
-  log "Kafka $version up in $((SECONDS - started)) s on 127.0.0.1:$port (dir $dir)"
+}
+
+# kill: SIGKILL the broker, as a crash does; keeps its data
+crash() {
+  running || die "not running (dir $dir)"
+  local pid
+  pid="$(cat "$dir/kafka.pid")"
+  kill -KILL "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  rm -f "$dir/kafka.pid"
+  log "killed (pid $pid; data kept in $dir)"
+}
+
+# start: the broker again on its existing data (after `kill`)
+start() {
+  [ -f "$dir/server.properties" ] && [ -d "$dir/data" ] || die "no formatted broker in $dir: use 'up'"
+  if running; then
+    log "already running (dir $dir)"
+    env_lines
+    return
+  fi
+  local started=$SECONDS
+  launch
+  log "Kafka $version started again in $((SECONDS - started)) s on 127.0.0.1:$port (dir $dir)"
   env_lines
 }
 
@@ -175,7 +208,9 @@ case "${1:-}" in
   fetch) fetch ;;
   up) up ;;
   down) down ;;
+  kill) crash ;;
+  start) start ;;
   env) env_lines ;;
   status) if running; then echo "kafka: running (pid $(cat "$dir/kafka.pid"))"; else echo "kafka: stopped"; fi ;;
-  *) die "usage: scripts/kafka.sh fetch|up|down|env|status" ;;
+  *) die "usage: scripts/kafka.sh fetch|up|down|kill|start|env|status" ;;
 esac
