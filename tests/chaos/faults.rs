@@ -13,7 +13,7 @@ use crate::cluster::{Cluster, Target};
 use crate::rng::Rng;
 
 /// Pause between two kills, in milliseconds.
-const PAUSE_MS: std::ops::Range<u64> = 2_000..6_000;
+const PAUSE_MS: std::ops::Range<u64> = 3_000..7_000;
 /// How long a killed process stays down, in milliseconds.
 const DOWN_MS: std::ops::Range<u64> = 200..2_500;
 

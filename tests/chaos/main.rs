@@ -47,12 +47,12 @@ async fn the_saga_keeps_every_invariant_while_its_processes_are_killed() {
     println!("chaos: set up in {:.1} s", started.elapsed().as_secs_f64());
 
     let cluster = Arc::new(Mutex::new(cluster));
-    let (done, workload_done) = watch::channel(false);
-    let chaos = tokio::spawn(faults::run(cluster.clone(), rng.fork(1), workload_done));
+    // the chaos lasts while the customers order and pay (the gate devices scan meanwhile)
+    let (customers_done, chaos_ends) = watch::channel(false);
+    let chaos = tokio::spawn(faults::run(cluster.clone(), rng.fork(1), chaos_ends));
     let working = Instant::now();
-    let ledger = workload::run(api, plan, rng.fork(2)).await;
+    let ledger = workload::run(api, plan, rng.fork(2), customers_done).await;
     let workload_time = working.elapsed();
-    let _ = done.send(true);
     let faults = chaos.await.unwrap_or_else(|e| panic!("the chaos task failed: {e}"));
     cluster.lock().await.wait_ready(Duration::from_secs(120)).await;
 
