@@ -16,7 +16,8 @@
 # "nobody", PLAIN, no ACLs; password "microfleet-test-password"; and an SSL listener on the next, whose
 # certificate a CA made at `up` signed; `up` prints MICROFLEET_KAFKA_SASL_BOOTSTRAP, MICROFLEET_KAFKA_TLS_BOOTSTRAP
 # and MICROFLEET_KAFKA_TLS_CA, that CA's PEM file),
-# MICROFLEET_KAFKA_HEAP (512m), MICROFLEET_CACHE (~/.cache/microfleet). Needs Java 17+ and Maven.
+# MICROFLEET_KAFKA_HEAP (512m), MICROFLEET_KAFKA_START_SECONDS (90: how long `up`/`start` wait for it),
+# MICROFLEET_CACHE (~/.cache/microfleet). Needs Java 17+ and Maven.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -27,6 +28,7 @@ cache="${MICROFLEET_CACHE:-$HOME/.cache/microfleet}"
 dir="${MICROFLEET_KAFKA_DIR:-/tmp/microfleet-kafka}"
 port="${MICROFLEET_KAFKA_PORT:-19092}"
 heap="${MICROFLEET_KAFKA_HEAP:-512m}"
+start_seconds="${MICROFLEET_KAFKA_START_SECONDS:-90}"
 # the password of the SASL listener's test users (a test broker on 127.0.0.1; not a secret)
 sasl_password="microfleet-test-password"
 libs="$cache/kafka/$version/libs"
@@ -158,10 +160,10 @@ launch() {
     -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$libs/*" kafka.Kafka "$dir/server.properties" \
     >"$dir/kafka.log" 2>&1 &
   echo $! >"$dir/kafka.pid"
-  local deadline=$((SECONDS + 90))
+  local deadline=$((SECONDS + start_seconds))
   until grep -q 'Kafka Server started' "$dir/kafka.log" 2>/dev/null; do
     running || die "Kafka exited: $(tail -n 20 "$dir/kafka.log")"
-    [ $SECONDS -lt $deadline ] || die "Kafka did not start within 90 s (log: $dir/kafka.log)"
+    [ $SECONDS -lt $deadline ] || die "Kafka did not start within $start_seconds s (log: $dir/kafka.log)"
     sleep 0.5
   done
 }

@@ -337,6 +337,8 @@ fn script_command(dir: &Path, pg_port: u16, kafka_port: u16, server: &str, comma
         .env("MICROFLEET_PG_DIR", dir.join("postgres"))
         .env("MICROFLEET_KAFKA_PORT", kafka_port.to_string())
         .env("MICROFLEET_KAFKA_DIR", dir.join("kafka"))
+        // a broker recovering its logs on a busy 2-core machine has taken over 90 s
+        .env("MICROFLEET_KAFKA_START_SECONDS", "300")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     run

@@ -407,6 +407,9 @@ async fn qr_code(api: &Api, ticket: &str) -> Option<String> {
     None
 }
 
+/// A gate device's answer: `result/reason`, the whole answer and how often it was re-sent; or what went wrong.
+type ScanAnswer = Result<(String, Value, u64), String>;
+
 /// Scans a ticket as its job says and checks each answer a gate device can check.
 async fn scan_ticket(api: &Api, ledger: &Mutex<Ledger>, job: &ScanJob, scanner: usize) {
     let Some(qr) = qr_code(api, &job.ticket).await else {
@@ -430,7 +433,7 @@ async fn scan_ticket(api: &Api, ledger: &Mutex<Ledger>, job: &ScanJob, scanner: 
             other => Err(format!("scan {body}: {other:?}")),
         }
     };
-    let (expected, answers): (&[&str], Vec<Result<(String, Value, u64), String>>) = match job.kind {
+    let (expected, answers): (&[&str], Vec<ScanAnswer>) = match job.kind {
         ScanKind::EntryResent => {
             let entry = scan(0, "entry", 0);
             let first = send(entry.clone()).await;
