@@ -18,7 +18,7 @@ use crate::rng::Rng;
 
 /// Orders placed in all (by every customer together); `CHAOS_ORDERS` sets another number (a shorter run
 /// while developing).
-pub const ORDERS: usize = 600;
+pub const ORDERS: usize = 1_200;
 /// Concurrent customers.
 pub const CUSTOMERS: usize = 8;
 /// Concurrent gate devices' scanners.
@@ -27,9 +27,9 @@ pub const SCANNERS: usize = 4;
 pub const PAY_PERCENT: u64 = 85;
 /// Share of paid orders whose tickets are scanned, in percent.
 pub const SCAN_PERCENT: u64 = 70;
-/// The areas of each event: capacities (seats), 900 in all for about 1,200 seats asked, so that some areas
-/// sell out.
-pub const CAPACITIES: [[i32; 2]; 3] = [[60, 120], [180, 90], [240, 210]];
+/// The areas of each event: capacities (seats), 1,800 in all for about 2,400 seats asked, so that some
+/// areas sell out.
+pub const CAPACITIES: [[i32; 2]; 3] = [[120, 240], [360, 180], [480, 420]];
 /// How long a request is re-sent while its service does not answer (down, or its database is).
 const ANSWER_WITHIN: Duration = Duration::from_secs(150);
 /// How long a scanner waits for a paid ticket's access to be prepared before it skips the ticket.
