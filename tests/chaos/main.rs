@@ -8,7 +8,7 @@
 //! concurrent customers over 3 events × 2 areas (1,800 seats for ~2,400 asked: ~30 % are refused as sold
 //! out), 85 % of the placed ones paid, every ticket of 70 % of the paid orders scanned by 4 gate devices
 //! (~1,500 scans: entries re-sent with the same nonce, entries racing at two gates, entry-exit-re-entry); a
-//! kill every 2-5 s while the customers run, down 0.2-2.5 s — PostgreSQL, the two services in a seeded order,
+//! kill every 2-5 s while the customers run, down 0.2-2.5 s — the two services and PostgreSQL in a seeded order,
 //! then the broker (10-30 s to start again), more while customers remain. Measured: 125-135 s in all (set-up
 //! ~20 s, workload ~105 s, convergence < 1 s; e.g. 856 orders placed, 711 paid, 1,573 scans, 313 requests
 //! re-sent). When other builds load the machine (load average 15+), starting the broker alone took 60-100 s
