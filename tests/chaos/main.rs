@@ -9,8 +9,8 @@
 //! out), 85 % of the placed ones paid, every ticket of 70 % of the paid orders scanned by 4 gate devices
 //! (~1,500 scans: entries re-sent with the same nonce, entries racing at two gates, entry-exit-re-entry); a
 //! kill every 2-5 s while the customers run, down 0.2-2.5 s — the two services and PostgreSQL in a seeded order,
-//! then the broker (10-30 s to start again), more while customers remain. Measured: 125-135 s in all (set-up
-//! ~20 s, workload ~105 s, convergence < 1 s; e.g. 856 orders placed, 711 paid, 1,573 scans, 313 requests
+//! then the broker (10-30 s to start again), more while customers remain. Measured: 125-155 s in all (set-up
+//! 20-30 s, workload 105-120 s, convergence < 1 s; e.g. 856 orders placed, 711 paid, 1,573 scans, 313 requests
 //! re-sent). When other builds load the machine (load average 15+), starting the broker alone took 60-100 s
 //! and a run up to ~5 min. The brief's ~2,000 orders and ~2,000 scans took far longer than 3 minutes here.
 //! The seed is printed; `CHAOS_SEED=<seed>` replays the same workload and fault schedule (the timing of the
