@@ -6,6 +6,8 @@
 #   scripts/kafka.sh up      # fetch if needed, format storage, start; prints the env to use
 #   scripts/kafka.sh env     # eval "$(scripts/kafka.sh env)": MICROFLEET_KAFKA_BOOTSTRAP
 #   scripts/kafka.sh down    # stop it (by PID) and delete its data
+#   scripts/kafka.sh kill    # SIGKILL the broker (a crash; the data stays, for `start`)
+#   scripts/kafka.sh start   # start it again on its existing data (after `kill`)
 #   scripts/kafka.sh status
 #
 # Settings (environment): MICROFLEET_KAFKA_VERSION (4.1.1), MICROFLEET_KAFKA_DIR (/tmp/microfleet-kafka:
@@ -14,7 +16,8 @@
 # "nobody", PLAIN, no ACLs; password "microfleet-test-password"; and an SSL listener on the next, whose
 # certificate a CA made at `up` signed; `up` prints MICROFLEET_KAFKA_SASL_BOOTSTRAP, MICROFLEET_KAFKA_TLS_BOOTSTRAP
 # and MICROFLEET_KAFKA_TLS_CA, that CA's PEM file),
-# MICROFLEET_KAFKA_HEAP (512m), MICROFLEET_CACHE (~/.cache/microfleet). Needs Java 17+ and Maven.
+# MICROFLEET_KAFKA_HEAP (512m), MICROFLEET_KAFKA_START_SECONDS (90: how long `up`/`start` wait for it),
+# MICROFLEET_CACHE (~/.cache/microfleet). Needs Java 17+ and Maven.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -25,6 +28,7 @@ cache="${MICROFLEET_CACHE:-$HOME/.cache/microfleet}"
 dir="${MICROFLEET_KAFKA_DIR:-/tmp/microfleet-kafka}"
 port="${MICROFLEET_KAFKA_PORT:-19092}"
 heap="${MICROFLEET_KAFKA_HEAP:-512m}"
+start_seconds="${MICROFLEET_KAFKA_START_SECONDS:-90}"
 # the password of the SASL listener's test users (a test broker on 127.0.0.1; not a secret)
 sasl_password="microfleet-test-password"
 libs="$cache/kafka/$version/libs"
@@ -144,17 +148,48 @@ up() {
   java_cmd kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" \
     --add-scram "SCRAM-SHA-512=[name=microfleet,password=$sasl_password]" >"$dir/format.log" 2>&1 ||
     die "formatting storage failed: $(cat "$dir/format.log")"
+  launch
+  log "Kafka $version up in $((SECONDS - started)) s on 127.0.0.1:$port (dir $dir)"
+  env_lines
+}
+
+# launch: the broker on the formatted storage of $dir, in the background; waits until it has started
+launch() {
+  : >"$dir/kafka.log"
   nohup java -Xms128m -Xmx"$heap" -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$libs/*" kafka.Kafka "$dir/server.properties" \
     >"$dir/kafka.log" 2>&1 &
   echo $! >"$dir/kafka.pid"
-  local deadline=$((SECONDS + 90))
+  local deadline=$((SECONDS + start_seconds))
   until grep -q 'Kafka Server started' "$dir/kafka.log" 2>/dev/null; do
     running || die "Kafka exited: $(tail -n 20 "$dir/kafka.log")"
-    [ $SECONDS -lt $deadline ] || die "Kafka did not start within 90 s (log: $dir/kafka.log)"
+    [ $SECONDS -lt $deadline ] || die "Kafka did not start within $start_seconds s (log: $dir/kafka.log)"
     sleep 0.5
   done
-  log "Kafka $version up in $((SECONDS - started)) s on 127.0.0.1:$port (dir $dir)"
+}
+
+# kill: SIGKILL the broker, as a crash does; keeps its data
+crash() {
+  running || die "not running (dir $dir)"
+  local pid
+  pid="$(cat "$dir/kafka.pid")"
+  kill -KILL "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  rm -f "$dir/kafka.pid"
+  log "killed (pid $pid; data kept in $dir)"
+}
+
+# start: the broker again on its existing data (after `kill`)
+start() {
+  [ -f "$dir/server.properties" ] && [ -d "$dir/data" ] || die "no formatted broker in $dir: use 'up'"
+  if running; then
+    log "already running (dir $dir)"
+    env_lines
+    return
+  fi
+  local started=$SECONDS
+  launch
+  log "Kafka $version started again in $((SECONDS - started)) s on 127.0.0.1:$port (dir $dir)"
   env_lines
 }
 
@@ -175,7 +210,9 @@ case "${1:-}" in
   fetch) fetch ;;
   up) up ;;
   down) down ;;
+  kill) crash ;;
+  start) start ;;
   env) env_lines ;;
   status) if running; then echo "kafka: running (pid $(cat "$dir/kafka.pid"))"; else echo "kafka: stopped"; fi ;;
-  *) die "usage: scripts/kafka.sh fetch|up|down|env|status" ;;
+  *) die "usage: scripts/kafka.sh fetch|up|down|kill|start|env|status" ;;
 esac

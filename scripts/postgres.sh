@@ -5,6 +5,8 @@
 #   scripts/postgres.sh up      # install if needed (apt, as root), initdb once, start; prints the env to use
 #   scripts/postgres.sh env     # eval "$(scripts/postgres.sh env)": MICROFLEET_PG_URL
 #   scripts/postgres.sh down    # stop it (pg_ctl stop, by the PID in its folder) and delete its data
+#   scripts/postgres.sh kill    # SIGKILL the server and its backends (a crash; the data stays, for `start`)
+#   scripts/postgres.sh start   # start it again on its existing data (after `kill`; crash recovery runs)
 #   scripts/postgres.sh status
 #
 # Settings (environment): MICROFLEET_PG_DIR (/tmp/microfleet-postgres: data, log, socket),
@@ -90,6 +92,34 @@ up() {
   env_lines
 }
 
+# kill: SIGKILL the postmaster and its children (by parent PID), as a crash does; keeps the data
+crash() {
+  [ -f "$data/postmaster.pid" ] || die "not running (no $data/postmaster.pid)"
+  local pid
+  pid="$(head -n 1 "$data/postmaster.pid")"
+  kill -KILL "$pid" 2>/dev/null || true
+  pkill -KILL -P "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  log "killed (pid $pid; data kept in $dir)"
+}
+
+# start: the server again on its existing data (after `kill`); retried while the old backends let go
+start() {
+  [ -f "$data/PG_VERSION" ] || die "no data in $data: use 'up'"
+  if running; then
+    log "already running (dir $dir)"
+    env_lines
+    return
+  fi
+  local started=$SECONDS
+  until as_owner "$bin/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -t 60 start >/dev/null; do
+    [ $((SECONDS - started)) -lt 60 ] || die "PostgreSQL did not start again: $(tail -n 20 "$dir/postgres.log" 2>/dev/null)"
+    sleep 0.5
+  done
+  log "PostgreSQL $version started again in $((SECONDS - started)) s on 127.0.0.1:$port (dir $dir)"
+  env_lines
+}
+
 env_lines() { echo "export MICROFLEET_PG_URL=postgres://$superuser:$password@127.0.0.1:$port/postgres"; }
 
 down() {
@@ -103,6 +133,8 @@ down() {
 case "${1:-}" in
   up) up ;;
   down) down ;;
+  kill) crash ;;
+  start) start ;;
   env) env_lines ;;
   status)
     if [ -x "$bin/pg_ctl" ] && running; then
@@ -111,5 +143,5 @@ case "${1:-}" in
       echo "postgres: stopped"
     fi
     ;;
-  *) die "usage: scripts/postgres.sh up|down|env|status" ;;
+  *) die "usage: scripts/postgres.sh up|down|kill|start|env|status" ;;
 esac

@@ -42,8 +42,8 @@ pub enum DbError {
     /// No connection could be had from the pool (the server is down or unreachable).
     #[error("no database connection: {0}")]
     Pool(#[from] deadpool_postgres::PoolError),
-    /// A statement failed.
-    #[error("database: {0}")]
+    /// A statement failed (shown with the server's message and SQLSTATE when it sent one).
+    #[error("database: {}", query_message(.0))]
     Query(#[from] tokio_postgres::Error),
     /// A stored value the code does not know (a row written by a newer version, or edited by hand).
     #[error("unexpected stored value: {0}")]
@@ -59,14 +59,39 @@ impl DbError {
         }
     }
 
-    /// Whether retrying may succeed: the connection failed, or the server could not serialize the
-    /// transaction or found a deadlock.
+    /// Whether retrying may succeed: the connection failed or broke (closed, an I/O error), the server is
+    /// shutting down, restarting or recovering from a crash, is short of resources, or could not serialize
+    /// the transaction or found a deadlock ([`transient_sql_state`]).
     pub fn is_transient(&self) -> bool {
         match self {
             DbError::Url(_) | DbError::Unexpected(_) => false,
             DbError::Pool(_) => true,
-            DbError::Query(error) => error.is_closed() || matches!(self.sql_state(), Some("40001" | "40P01")),
+            DbError::Query(error) => {
+                let io = std::error::Error::source(error).is_some_and(|source| source.is::<std::io::Error>());
+                error.is_closed() || io || self.sql_state().is_some_and(transient_sql_state)
+            }
         }
+    }
+}
+
+/// Whether a statement refused with this SQLSTATE may succeed when retried: a connection exception (class
+/// `08`), an operator intervention — the server shutting down, crashed or starting up (`57P01`, `57P02`,
+/// `57P03`; a crash of PostgreSQL ends every session with one of these) —, insufficient resources (class
+/// `53`: too many connections, out of memory or disk), a serialization failure or deadlock (`40001`,
+/// `40P01`), a lock not available (`55P03`). Anything else (a constraint, a syntax or type error) would fail
+/// again.
+pub fn transient_sql_state(code: &str) -> bool {
+    code.starts_with("08")
+        || code.starts_with("53")
+        || matches!(code, "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "55P03")
+}
+
+/// A failed statement as shown: the server's message and SQLSTATE when it sent one (tokio-postgres shows
+/// only "db error"); never a parameter value (the server's `detail` is left out).
+fn query_message(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => error.to_string(),
     }
 }
 
@@ -98,4 +123,32 @@ pub async fn ping(pool: &Pool) -> Result<(), String> {
     tokio::time::timeout(Duration::from_secs(1), check)
         .await
         .unwrap_or_else(|_| Err("the database did not answer within 1 s".to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_crash_or_restart_of_the_server_is_transient_and_a_refused_statement_is_not() {
+        let cases = [
+            ("admin_shutdown", "57P01", true),
+            ("crash_shutdown", "57P02", true),
+            ("starting_up", "57P03", true),
+            ("connection_failure", "08006", true),
+            ("connection_exception", "08000", true),
+            ("too_many_connections", "53300", true),
+            ("serialization_failure", "40001", true),
+            ("deadlock", "40P01", true),
+            ("lock_not_available", "55P03", true),
+            ("unique_violation", "23505", false),
+            ("check_violation", "23514", false),
+            ("syntax_error", "42601", false),
+            ("undefined_table", "42P01", false),
+            ("query_canceled", "57014", false),
+        ];
+        for (case, code, transient) in cases {
+            assert_eq!(transient_sql_state(code), transient, "{case} ({code})");
+        }
+    }
 }

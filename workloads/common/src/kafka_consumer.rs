@@ -153,6 +153,26 @@ pub struct SagaConsumer {
     pub metrics: ConsumerMetrics,
 }
 
+/// How long the group coordinator waits for a member that stopped heartbeating (a crashed or killed
+/// process: a stopped one leaves the group) before it hands the member's partitions to the others, in ms.
+/// The client default, 45 s, stalls the group's partitions that long after every crash (and a restarted
+/// member's join waits that long); this is the broker's minimum (`group.min.session.timeout.ms`).
+pub const SESSION_TIMEOUT_MS: u32 = 6_000;
+
+/// The settings of a saga consumer in group `group_id`: manual offsets, from the earliest message, a short
+/// session (see [`SESSION_TIMEOUT_MS`]).
+pub fn consumer_config(bootstrap: &str, group_id: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group_id)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", SESSION_TIMEOUT_MS.to_string())
+        .set("heartbeat.interval.ms", (SESSION_TIMEOUT_MS / 3).to_string());
+    config
+}
+
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
@@ -160,12 +180,7 @@ impl SagaConsumer {
     /// Consumes as group `group_id` from `bootstrap` until `shutdown`; then finishes the in-flight message,
     /// commits its offset and returns.
     pub async fn run(self, bootstrap: &str, group_id: &str, shutdown: Shutdown) -> Result<(), KafkaError> {
-        let consumer: StreamConsumer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
-            .set("group.id", group_id)
-            .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "earliest")
-            .create()?;
+        let consumer: StreamConsumer = consumer_config(bootstrap, group_id).create()?;
         let subscribe: Vec<&str> = self.subscribe.iter().map(String::as_str).collect();
         consumer.subscribe(&subscribe)?;
         let dead_letters = kafka::producer(bootstrap)?;
@@ -291,4 +306,19 @@ fn delivery(message: &BorrowedMessage<'_>) -> Result<Delivery, HandlerError> {
         key: message.key().map(|key| String::from_utf8_lossy(key).into_owned()).unwrap_or_default(),
         payload,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_crashed_members_partitions_move_within_seconds() {
+        let config = consumer_config("127.0.0.1:9092", "group");
+        let session: u32 = config.get("session.timeout.ms").and_then(|ms| ms.parse().ok()).unwrap_or(45_000);
+        let heartbeat: u32 = config.get("heartbeat.interval.ms").and_then(|ms| ms.parse().ok()).unwrap_or(3_000);
+        assert!(session <= 10_000, "a killed consumer's partitions wait {session} ms for another member");
+        assert!(heartbeat * 3 <= session, "at least three heartbeats per session");
+        assert_eq!(config.get("enable.auto.commit"), Some("false"), "offsets only after the database commit");
+    }
 }

@@ -115,3 +115,18 @@ async fn a_message_is_processed_once_per_consumer() {
     let tx = client.transaction().await.unwrap();
     assert!(inbox::first_delivery(&tx, "ticketing", "m2").await.unwrap(), "a rolled-back effect did not count");
 }
+
+#[tokio::test]
+async fn a_session_the_server_ends_fails_transiently_and_a_refused_statement_permanently() {
+    let pool = fresh_pool("common_transient").await;
+    let victim = pool.get().await.unwrap();
+    let pid: i32 = victim.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+    // what every session gets when the server shuts down or restarts after a crash: 57P01
+    let killer = pool.get().await.unwrap();
+    assert!(killer.query_one("SELECT pg_terminate_backend($1)", &[&pid]).await.unwrap().get::<_, bool>(0));
+    let ended = database::DbError::from(victim.query_one("SELECT 1", &[]).await.unwrap_err());
+    assert!(ended.is_transient(), "{ended} ({:?})", ended.sql_state());
+    let refused = database::DbError::from(killer.query_one("SELECT 1/0", &[]).await.unwrap_err());
+    assert!(!refused.is_transient(), "{refused}");
+    assert!(refused.to_string().contains("22012"), "the message names the SQLSTATE: {refused}");
+}

@@ -201,15 +201,20 @@ pub async fn list_events(pool: &Pool, now: Timestamp) -> Result<Vec<Event>> {
 }
 
 /// Places an order: checks the event is on sale, holds the seats of every item (or none: a sold-out area
-/// rolls the whole order back), and records the order as pending until `now + hold`.
+/// rolls the whole order back), and records the order as pending until `now + hold`. An order with a client
+/// reference already placed for the event is answered instead (the request sent again: `false`, nothing
+/// held twice), or refused when it asked for other seats. Returns the order and whether this call placed it.
 pub async fn create_order(
     pool: &Pool,
     new: &NewOrder,
     wanted: &[WantedSeats],
     now: Timestamp,
     hold: SignedDuration,
-) -> Result<Order> {
+) -> Result<(Order, bool)> {
     let mut client = pool.get().await?;
+    if let Some(placed) = placed_before(&client, new, wanted).await? {
+        return Ok((placed, false));
+    }
     let tx = client.transaction().await?;
     let event = tx
         .query_opt(
@@ -264,16 +269,36 @@ pub async fn create_order(
     let number = order::order_number(placed_on, id, u16::try_from(code).unwrap_or(0));
     let expires_at =
         now.checked_add(hold).map_err(|_| DomainError::invalid("items", "the hold time is out of range"))?;
-    tx.execute(
-        &tx.prepare_cached(
-            "INSERT INTO orders (id, number, event_id, payment_method, customer_email, total_price, created_at,
-                                 expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    let reference = new.client_reference.as_deref().map(str::trim);
+    let inserted = tx
+        .execute(
+            &tx.prepare_cached(
+                "INSERT INTO orders (id, number, event_id, payment_method, customer_email, total_price, created_at,
+                                     expires_at, client_reference)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (event_id, client_reference) DO NOTHING",
+            )
+            .await?,
+            &[
+                &id,
+                &number,
+                &new.event_id,
+                &new.payment_method,
+                &new.customer_email.trim(),
+                &total,
+                &now,
+                &expires_at,
+                &reference,
+            ],
         )
-        .await?,
-        &[&id, &number, &new.event_id, &new.payment_method, &new.customer_email.trim(), &total, &now, &expires_at],
-    )
-    .await?;
+        .await?;
+    if inserted == 0 {
+        // the same reference was placed concurrently: drop this attempt (its held seats) and answer that one
+        drop(tx);
+        let placed = placed_before(&client, new, wanted)
+            .await?
+            .ok_or_else(|| DbError::Unexpected("an order's client reference was taken and not readable".into()))?;
+        return Ok((placed, false));
+    }
     for (area_id, quantity, price) in &priced {
         tx.execute(
             &tx.prepare_cached(
@@ -286,7 +311,34 @@ pub async fn create_order(
     }
     let order = read_order(&tx, &number, false).await?;
     tx.commit().await?;
-    Ok(order)
+    Ok((order, true))
+}
+
+/// The order placed before with `new`'s client reference for its event, when there is one and it asked for
+/// the same seats; a conflict on `clientReference` when it asked for others.
+async fn placed_before(client: &impl GenericClient, new: &NewOrder, wanted: &[WantedSeats]) -> Result<Option<Order>> {
+    let Some(reference) = new.client_reference.as_deref() else {
+        return Ok(None);
+    };
+    let row = client
+        .query_opt(
+            "SELECT number FROM orders WHERE event_id = $1 AND client_reference = $2",
+            &[&new.event_id, &reference.trim()],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let placed = read_order(client, row.get(0), false).await?;
+    if !order::same_request(new.event_id, wanted, &placed) {
+        return Err(DomainError::conflict(
+            "clientReference",
+            "an order with other seats was placed with this reference",
+        )
+        .fix("use a new reference for each new order; re-send an order with its own")
+        .into());
+    }
+    Ok(Some(placed))
 }
 
 /// Why seats could not be held: the area is not the event's, or too few are left.
@@ -480,7 +532,7 @@ async fn read_order(client: &impl GenericClient, number: &str, lock: bool) -> Re
             &client
                 .prepare_cached(&format!(
                     "SELECT id, number, event_id, state, payment_method, customer_email, total_price, payment_received,
-                        checked_out, paid, created_at, expires_at, paid_at
+                        checked_out, paid, created_at, expires_at, paid_at, client_reference
                  FROM orders WHERE number = $1{lock}"
                 ))
                 .await?,
@@ -525,6 +577,7 @@ async fn read_order(client: &impl GenericClient, number: &str, lock: bool) -> Re
         .map(|refund| Refund { amount: refund.get(0), state: refund.get(1), created_at: refund.get(2) });
     Ok(Order {
         number: row.get(1),
+        client_reference: row.get(13),
         event_id: row.get(2),
         state,
         payment_method: row.get(4),

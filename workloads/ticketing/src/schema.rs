@@ -5,9 +5,13 @@ use microfleet_common::migrations::Migration;
 use microfleet_common::{inbox, outbox};
 
 /// Every migration, in application order.
-pub const MIGRATIONS: [Migration; 4] = [
+pub const MIGRATIONS: [Migration; 5] = [
     outbox::MIGRATION,
     inbox::MIGRATION,
     Migration { version: "0001_ticketing", sql: include_str!("../migrations/0001_ticketing.sql") },
     Migration { version: "0002_refund_completion", sql: include_str!("../migrations/0002_refund_completion.sql") },
+    Migration {
+        version: "0003_order_client_reference",
+        sql: include_str!("../migrations/0003_order_client_reference.sql"),
+    },
 ];

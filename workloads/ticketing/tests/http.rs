@@ -191,6 +191,29 @@ async fn paying_an_expired_order_is_a_409_that_says_so() {
 }
 
 #[tokio::test]
+async fn an_order_sent_again_with_its_client_reference_is_placed_once() {
+    let (app, pool) = app("http_client_reference").await;
+    let (event_id, areas) = event_on_sale(&pool, &[(5, 200_000)]).await;
+    let order = |quantity: i32| {
+        json!({"eventId": event_id, "paymentMethod": "CASH", "customerEmail": "a@b.id", "clientReference": "checkout-7",
+               "items": [{"areaId": areas[0], "quantity": quantity}]})
+        .to_string()
+    };
+    let (status, placed) = call(&app, Method::POST, "/v1/orders", Some(&order(2)), Some(KEY)).await;
+    assert_eq!((status, placed["clientReference"].as_str()), (StatusCode::CREATED, Some("checkout-7")), "{placed}");
+    let (status, again) = call(&app, Method::POST, "/v1/orders", Some(&order(2)), Some(KEY)).await;
+    assert_eq!(status, StatusCode::OK, "the answer of a re-sent order: {again}");
+    assert_eq!(again["number"], placed["number"], "the same order");
+    let (status, other) = call(&app, Method::POST, "/v1/orders", Some(&order(3)), Some(KEY)).await;
+    assert_eq!((status, other["field"].as_str()), (StatusCode::CONFLICT, Some("clientReference")), "{other}");
+    assert_eq!(support::count(&pool, "SELECT count(*) FROM orders").await, 1, "one order");
+    assert_eq!(support::count(&pool, "SELECT sum(sold)::bigint FROM areas").await, 2, "its seats held once");
+    let (status, _) =
+        call(&app, Method::POST, "/v1/orders", Some(&order(1).replace("checkout-7", "checkout-8")), Some(KEY)).await;
+    assert_eq!(status, StatusCode::CREATED, "another reference is another order");
+}
+
+#[tokio::test]
 async fn the_served_openapi_document_is_the_checked_in_file_and_lists_every_route() {
     let (app, _) = app("http_openapi").await;
     let (status, served) = call(&app, Method::GET, "/openapi.json", None, None).await;

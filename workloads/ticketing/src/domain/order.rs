@@ -24,6 +24,10 @@ pub struct NewOrder {
     pub customer_email: String,
     /// Seats per area.
     pub items: Vec<NewItem>,
+    /// The client's own reference, unique per event: the same request sent again with it (its answer was
+    /// lost) gets the order placed the first time instead of a second order.
+    #[serde(default)]
+    pub client_reference: Option<String>,
 }
 
 /// Seats wanted in one area.
@@ -89,6 +93,8 @@ impl OrderState {
 pub struct Order {
     /// Its number (`2023-03-20-345-2612`).
     pub number: String,
+    /// The client's own reference, when it sent one.
+    pub client_reference: Option<String>,
     /// The event.
     pub event_id: i64,
     /// Its state.
@@ -176,6 +182,9 @@ pub struct RefundRequest {
 pub fn validate_new_order(order: &NewOrder) -> Result<Vec<WantedSeats>, DomainError> {
     check_text("paymentMethod", &order.payment_method, 50)?;
     check_text("customerEmail", &order.customer_email, 254)?;
+    if let Some(reference) = &order.client_reference {
+        check_text("clientReference", reference, 100)?;
+    }
     if !order.customer_email.contains('@') {
         return Err(DomainError::invalid("customerEmail", "must be an e-mail address"));
     }
@@ -203,6 +212,14 @@ pub fn validate_new_order(order: &NewOrder) -> Result<Vec<WantedSeats>, DomainEr
     }
     wanted.sort_by_key(|seats| seats.area_id);
     Ok(wanted)
+}
+
+/// Whether a stored order placed with a client reference is what `wanted` asks again (same event, same
+/// seats per area): a re-sent request gets that order; another request with the reference is refused.
+pub fn same_request(event_id: i64, wanted: &[WantedSeats], stored: &Order) -> bool {
+    let asked = wanted.iter().map(|seats| (seats.area_id, seats.quantity));
+    let placed = stored.items.iter().map(|item| (item.area_id, item.quantity));
+    stored.event_id == event_id && asked.eq(placed)
 }
 
 /// The total of (quantity, unit price) pairs; `None` on overflow.
@@ -294,6 +311,45 @@ mod tests {
             payment_method: "CASH".into(),
             customer_email: "fan@example.com".into(),
             items: items.iter().map(|&(area_id, quantity)| NewItem { area_id, quantity }).collect(),
+            client_reference: None,
+        }
+    }
+
+    fn stored(event_id: i64, items: &[(i64, i32)]) -> Order {
+        let at = at("2023-03-20T10:00:00Z");
+        Order {
+            number: "2023-03-20-345-2612".into(),
+            client_reference: Some("checkout-1".into()),
+            event_id,
+            state: OrderState::Pending,
+            payment_method: "CASH".into(),
+            customer_email: "fan@example.com".into(),
+            total_price: 0,
+            payment_received: 0,
+            checked_out: false,
+            paid: false,
+            created_at: at,
+            expires_at: at,
+            paid_at: None,
+            items: items.iter().map(|&(area_id, quantity)| OrderItem { area_id, quantity, unit_price: 100 }).collect(),
+            tickets: Vec::new(),
+            refund: None,
+        }
+    }
+
+    #[test]
+    fn a_re_sent_request_is_the_same_order_only_with_the_same_event_and_seats() {
+        let placed = stored(1, &[(10, 2), (11, 1)]);
+        let cases = [
+            ("same_in_other_item_order", 1, vec![(11, 1), (10, 2)], true),
+            ("other_event", 2, vec![(10, 2), (11, 1)], false),
+            ("other_quantity", 1, vec![(10, 3), (11, 1)], false),
+            ("fewer_items", 1, vec![(10, 2)], false),
+            ("more_items", 1, vec![(10, 2), (11, 1), (12, 1)], false),
+        ];
+        for (case, event_id, items, expected) in cases {
+            let wanted = validate_new_order(&order(&items)).unwrap();
+            assert_eq!(same_request(event_id, &wanted, &placed), expected, "{case}");
         }
     }
 
@@ -325,7 +381,7 @@ mod tests {
     #[test]
     fn validate_new_order_names_the_field_and_sorts_by_area() {
         type Case = (&'static str, NewOrder, Result<Vec<i64>, &'static str>);
-        let cases: [Case; 7] = [
+        let cases: [Case; 9] = [
             ("sorted_by_area", order(&[(9, 1), (3, 2)]), Ok(vec![3, 9])),
             ("no_items", order(&[]), Err("items")),
             ("zero_quantity", order(&[(1, 1), (2, 0)]), Err("items[1].quantity")),
@@ -333,6 +389,16 @@ mod tests {
             ("too_many_seats", order(&[(1, 6), (2, 5)]), Err("items[1].quantity")),
             ("huge_quantity", order(&[(1, i32::MAX)]), Err("items[0].quantity")),
             ("bad_email", NewOrder { customer_email: "fan".into(), ..order(&[(1, 1)]) }, Err("customerEmail")),
+            (
+                "blank_reference",
+                NewOrder { client_reference: Some(" ".into()), ..order(&[(1, 1)]) },
+                Err("clientReference"),
+            ),
+            (
+                "long_reference",
+                NewOrder { client_reference: Some("r".repeat(101)), ..order(&[(1, 1)]) },
+                Err("clientReference"),
+            ),
         ];
         for (case, new_order, expected) in cases {
             let result = validate_new_order(&new_order)

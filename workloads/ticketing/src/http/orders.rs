@@ -16,14 +16,17 @@ use crate::repository;
 /// Most orders one expiry call expires (the sweeper repeats).
 pub const EXPIRY_BATCH: i64 = 1000;
 
-/// Places an order: 201 with the pending order, 409 when an area has too few seats left.
+/// Places an order: 201 with the pending order, 409 when an area has too few seats left; 200 with the order
+/// placed before when the request is sent again with the same `clientReference`.
 pub async fn create(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<NewOrder>,
 ) -> Result<(StatusCode, Json<Order>), ApiError> {
     let wanted = order::validate_new_order(&body)?;
-    let placed = repository::create_order(&state.pool, &body, &wanted, Timestamp::now(), state.order_hold).await?;
-    Ok((StatusCode::CREATED, Json(placed)))
+    let (placed, created) =
+        repository::create_order(&state.pool, &body, &wanted, Timestamp::now(), state.order_hold).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(placed)))
 }
 
 /// Reads an order by number.

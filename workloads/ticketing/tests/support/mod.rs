@@ -57,6 +57,7 @@ pub fn new_order(event_id: i64, items: &[(i64, i32)]) -> NewOrder {
         payment_method: "CASH".into(),
         customer_email: "fan@example.com".into(),
         items: items.iter().map(|&(area_id, quantity)| NewItem { area_id, quantity }).collect(),
+        client_reference: None,
     }
 }
 
@@ -64,5 +65,5 @@ pub fn new_order(event_id: i64, items: &[(i64, i32)]) -> NewOrder {
 pub async fn place(pool: &Pool, event_id: i64, items: &[(i64, i32)]) -> Result<Order, RepositoryError> {
     let new = new_order(event_id, items);
     let wanted = order::validate_new_order(&new).unwrap();
-    repository::create_order(pool, &new, &wanted, Timestamp::now(), HOLD).await
+    repository::create_order(pool, &new, &wanted, Timestamp::now(), HOLD).await.map(|(order, _)| order)
 }
