@@ -108,7 +108,8 @@ async fn baseline(client: Client, namespace: &str, n: usize, concurrency: usize)
     run_all(n, concurrency, |i| {
         let (fetches, cronjobs, config) = (fetches.clone(), cronjobs.clone(), config.clone());
         async move {
-            let mut cf: ClusterFetch = serde_json::from_value(cluster_fetch(namespace, i)).map_err(kube::Error::SerdeError)?;
+            let mut cf: ClusterFetch =
+                serde_json::from_value(cluster_fetch(namespace, i)).map_err(kube::Error::SerdeError)?;
             cf.metadata.uid = Some("bench".into());
             cf.metadata.generation = Some(1);
             let mut cronjob = build_cronjob(&cf, &config).map_err(|e| kube::Error::Service(e.into()))?;
