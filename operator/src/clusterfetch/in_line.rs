@@ -83,11 +83,13 @@ pub fn slim_clusterfetch(cf: &mut ClusterFetch) {
     cf.annotations_mut().remove(LAST_APPLIED);
 }
 
-/// Drops what the operator never reads from a CronJob before it is cached: managed fields, `kubectl
-/// apply`'s copy, the job template (a run-now Job is built from the desired CronJob) and the status.
+/// Drops what the operator never reads from a CronJob before it is cached: managed fields, labels (the
+/// watch selects by them), annotations but the applied hash, the job template (a run-now Job is built from
+/// the desired CronJob) and the status. The owner references stay: they route the CronJob's events.
 pub fn slim_cronjob(cronjob: &mut CronJob) {
     cronjob.managed_fields_mut().clear();
-    cronjob.annotations_mut().remove(LAST_APPLIED);
+    cronjob.labels_mut().clear();
+    cronjob.annotations_mut().retain(|key, _| key == APPLIED_HASH);
     if let Some(spec) = &mut cronjob.spec {
         spec.job_template = Default::default();
     }
