@@ -166,7 +166,9 @@ for n in $sizes; do
   wait "$pid" 2>/dev/null || true
   per_cf="$(awk -v w="$total" -v n="$n" 'BEGIN { printf "%.2f", w / n }')"
   ratio="$(awk -v r="$ready_s" -v b="$baseline_s" 'BEGIN { printf "%.2f", r / b }')"
-  printf '%s\n' "$n $create_s $baseline_s $ready_s $ratio $(mb "$peak") $(mb "$rss_ready") $per_cf $idle_writes $((r1 - r0)) $bytes" >>"$work/table"
+  row="$n $create_s $baseline_s $ready_s $ratio $(mb "$peak") $(mb "$rss_ready") $per_cf $idle_writes $((r1 - r0)) $bytes"
+  log "N=$n: $row"
+  printf '%s\n' "$row" >>"$work/table"
 done
 
 log "failover at N=$largest"

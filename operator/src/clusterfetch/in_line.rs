@@ -14,6 +14,8 @@ use std::{
 
 use k8s_openapi::api::batch::v1::CronJob;
 use kube::{runtime::reflector::ObjectRef, ResourceExt};
+
+use super::cronjob_view::CronJobView;
 use microfleet_crds::clusterfetch::ClusterFetch;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -38,18 +40,19 @@ pub fn stamp(cronjob: &mut CronJob) {
 }
 
 /// The hash a (stamped or observed) CronJob carries.
-pub fn hash_of(cronjob: &CronJob) -> Option<&str> {
+pub fn hash_of(cronjob: &impl ResourceExt) -> Option<&str> {
     cronjob.annotations().get(APPLIED_HASH).map(String::as_str)
 }
 
 /// True when the observed CronJob carries the desired hash and its schedule-level fields (the ones a person
 /// may edit by hand, e.g. `suspend`) still hold what the operator set. Fields the operator leaves unset are
 /// the API server's defaults and not compared.
-pub fn cronjob_in_line(desired: &CronJob, observed: &CronJob) -> bool {
+pub fn cronjob_in_line(desired: &CronJob, observed: &CronJobView) -> bool {
     if hash_of(desired).is_none() || hash_of(desired) != hash_of(observed) {
         return false;
     }
-    let (Some(want), Some(have)) = (&desired.spec, &observed.spec) else { return desired.spec.is_none() };
+    let Some(want) = &desired.spec else { return true };
+    let have = &observed.spec;
     fn same<T: PartialEq>(want: &Option<T>, have: &Option<T>) -> bool {
         want.is_none() || want == have
     }
@@ -83,17 +86,13 @@ pub fn slim_clusterfetch(cf: &mut ClusterFetch) {
     cf.annotations_mut().remove(LAST_APPLIED);
 }
 
-/// Drops what the operator never reads from a CronJob before it is cached: managed fields, labels (the
-/// watch selects by them), annotations but the applied hash, the job template (a run-now Job is built from
-/// the desired CronJob) and the status. The owner references stay: they route the CronJob's events.
-pub fn slim_cronjob(cronjob: &mut CronJob) {
+/// Drops what the operator never reads from a CronJob's metadata before it is cached: managed fields,
+/// labels (the watch selects by them) and annotations but the applied hash. The owner references stay:
+/// they route the CronJob's events. (Its job template and status are never parsed: [`CronJobView`].)
+pub fn slim_cronjob(cronjob: &mut CronJobView) {
     cronjob.managed_fields_mut().clear();
     cronjob.labels_mut().clear();
     cronjob.annotations_mut().retain(|key, _| key == APPLIED_HASH);
-    if let Some(spec) = &mut cronjob.spec {
-        spec.job_template = Default::default();
-    }
-    cronjob.status = None;
 }
 
 /// A resourceVersion as a number (etcd's revision); `None` when it is absent or not a number.
@@ -148,7 +147,7 @@ impl Written {
 
     /// The uid of the CronJob this process applied with `hash` less than a minute ago, while the cache
     /// (`cached`: missing, or older) has not caught up with it; `None` when the cache decides.
-    pub fn cronjob_pending(&self, cf: &ClusterFetch, hash: &str, cached: Option<&CronJob>) -> Option<String> {
+    pub fn cronjob_pending(&self, cf: &ClusterFetch, hash: &str, cached: Option<&CronJobView>) -> Option<String> {
         let cached = cached.map(|c| revision(c.metadata.resource_version.as_deref()));
         self.with(&ObjectRef::from_obj(cf), |write| {
             let (applied, uid, written, at) = write.cronjob.as_ref()?;
@@ -162,10 +161,8 @@ impl Written {
     }
 
     /// Records a CronJob apply (`applied` as the API returned it).
-    pub fn record_cronjob(&self, cf: &ClusterFetch, hash: &str, applied: &CronJob) {
-        let (Some(uid), Some(written)) =
-            (applied.metadata.uid.clone(), revision(applied.metadata.resource_version.as_deref()))
-        else {
+    pub fn record_cronjob(&self, cf: &ClusterFetch, hash: &str, applied: &impl ResourceExt) {
+        let (Some(uid), Some(written)) = (applied.uid(), revision(applied.resource_version().as_deref())) else {
             return;
         };
         self.with(&ObjectRef::from_obj(cf), |write| {

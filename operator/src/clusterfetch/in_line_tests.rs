@@ -7,6 +7,7 @@ use microfleet_crds::clusterfetch::ClusterFetchStatus;
 use super::*;
 use crate::clusterfetch::{
     build::{build_cronjob, BuildConfig},
+    cronjob_view::{CronJobView, CronJobViewSpec},
     fixtures::{at, cluster_fetch, spec},
     status::set_condition,
 };
@@ -17,16 +18,21 @@ fn desired() -> CronJob {
     cronjob
 }
 
-/// The CronJob as the API server keeps it: defaults filled in, a uid, and slimmed as the cache holds it.
-fn observed(desired: &CronJob) -> CronJob {
+/// The CronJob as the API server keeps it (defaults filled in, a uid), as the cache holds it: read as a
+/// view from its JSON, and slimmed.
+fn observed(desired: &CronJob) -> CronJobView {
     let mut cronjob = desired.clone();
     cronjob.metadata.uid = Some("cj-uid".into());
     cronjob.metadata.resource_version = Some("100".into());
+    cronjob.metadata.managed_fields = Some(vec![Default::default()]);
     let spec = cronjob.spec.as_mut().unwrap();
     spec.successful_jobs_history_limit.get_or_insert(3);
     spec.failed_jobs_history_limit.get_or_insert(1);
-    slim_cronjob(&mut cronjob);
-    cronjob
+    let mut view: CronJobView = serde_json::from_value(serde_json::to_value(&cronjob).unwrap()).unwrap();
+    slim_cronjob(&mut view);
+    assert!(view.managed_fields().is_empty() && view.labels().is_empty());
+    assert_eq!(view.annotations().keys().collect::<Vec<_>>(), [APPLIED_HASH]);
+    view
 }
 
 #[test]
@@ -59,12 +65,12 @@ fn a_changed_hash_or_a_hand_edit_is_not_in_line() {
     assert!(!cronjob_in_line(&want, &unstamped), "no hash (made by an older operator)");
 
     for edit in [
-        |s: &mut k8s_openapi::api::batch::v1::CronJobSpec| s.suspend = Some(true),
-        |s: &mut k8s_openapi::api::batch::v1::CronJobSpec| s.schedule = "* * * * *".into(),
-        |s: &mut k8s_openapi::api::batch::v1::CronJobSpec| s.time_zone = Some("UTC".into()),
+        |s: &mut CronJobViewSpec| s.suspend = Some(true),
+        |s: &mut CronJobViewSpec| s.schedule = "* * * * *".into(),
+        |s: &mut CronJobViewSpec| s.time_zone = Some("UTC".into()),
     ] {
         let mut edited = observed(&want);
-        edit(edited.spec.as_mut().unwrap());
+        edit(&mut edited.spec);
         assert!(!cronjob_in_line(&want, &edited), "{:?}", edited.spec);
     }
 }

@@ -6,6 +6,7 @@
 pub mod alerts;
 pub mod apply;
 pub mod build;
+pub mod cronjob_view;
 pub mod in_line;
 pub mod read;
 pub mod reconcile;
@@ -25,10 +26,7 @@ use std::{
 
 use futures::StreamExt;
 use jiff::Timestamp;
-use k8s_openapi::api::{
-    batch::v1::{CronJob, Job},
-    core::v1::Pod,
-};
+use k8s_openapi::api::{batch::v1::Job, core::v1::Pod};
 use kube::{
     runtime::{
         controller::{self, Action},
@@ -46,6 +44,7 @@ use crate::{
 };
 use apply::Writer;
 use build::BuildConfig;
+use cronjob_view::CronJobView;
 use in_line::{slim_clusterfetch, slim_cronjob, Written};
 
 /// Name of this controller in metrics and logs.
@@ -60,8 +59,8 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(2);
 pub struct Context {
     /// Every write, behind the leader fence.
     pub writer: Writer,
-    /// Cache of the operator's CronJobs (slimmed: no job template, no status).
-    pub cronjobs: Store<CronJob>,
+    /// Cache of the operator's CronJobs (their view: no job template, no status).
+    pub cronjobs: Store<CronJobView>,
     /// Cache of the Jobs labelled with a ClusterFetch.
     pub jobs: Store<Job>,
     /// Cache of the Pods labelled with a ClusterFetch.
@@ -81,7 +80,7 @@ impl Context {
     /// A context over the given caches.
     pub fn new(
         writer: Writer,
-        cronjobs: Store<CronJob>,
+        cronjobs: Store<CronJobView>,
         jobs: Store<Job>,
         pods: Store<Pod>,
         config: BuildConfig,
@@ -196,7 +195,7 @@ pub async fn run(
     let Settings { client, scope, recorder, config, metrics, concurrency, watches, fence } = settings;
     let selector = watcher::Config::default().labels(labels::CLUSTER_FETCH).any_semantic();
     let (fetches, fetches_writer) = reflector::store::<ClusterFetch>();
-    let (cronjobs, cronjobs_writer) = reflector::store::<CronJob>();
+    let (cronjobs, cronjobs_writer) = reflector::store::<CronJobView>();
     let (jobs, jobs_writer) = reflector::store::<Job>();
     let (pods, pods_writer) = reflector::store::<Pod>();
     let fetch_events = watches
@@ -211,7 +210,7 @@ pub async fn run(
         .observe(
             "cronjobs",
             watcher(
-                scope.api::<CronJob>(&client),
+                scope.api::<CronJobView>(&client),
                 watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGER)),
             )
             .default_backoff(),

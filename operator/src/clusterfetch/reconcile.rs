@@ -16,6 +16,7 @@ use super::{
     alerts::{build_prometheus_rule, rule_name},
     apply::{Created, RuleApplied},
     build::{build_cronjob, build_notifier_job, build_run_now_job, BuildError},
+    cronjob_view::CronJobView,
     in_line::{applied_hash, cronjob_in_line, hash_of, rule_applied_message, rule_in_line, stamp},
     read,
     run_now::{plan_run_now, RunNowPlan},
@@ -156,13 +157,14 @@ pub async fn reconcile(cf: Arc<ClusterFetch>, ctx: Arc<Context>) -> Result<Actio
 /// Applies `desired` (stamped with its hash) unless the cached CronJob is in line with it, or this process
 /// applied it moments ago and the cache has not caught up; returns the CronJob's uid.
 async fn ensure_cronjob(cf: &ClusterFetch, ctx: &Context, desired: &CronJob) -> Result<String, Error> {
-    let key = ObjectRef::<CronJob>::new(&desired.name_any()).within(&desired.namespace().unwrap_or_default());
+    let key = ObjectRef::<CronJobView>::new(&desired.name_any()).within(&desired.namespace().unwrap_or_default());
     let cached = ctx.cronjobs.get(&key);
+    let hash = hash_of(desired).unwrap_or_default();
+    let pending = ctx.written.cronjob_pending(cf, hash, cached.as_deref());
     if let Some(uid) = cached.as_deref().filter(|c| cronjob_in_line(desired, c)).and_then(|c| c.uid()) {
         return Ok(uid);
     }
-    let hash = hash_of(desired).unwrap_or_default();
-    if let Some(uid) = ctx.written.cronjob_pending(cf, hash, cached.as_deref()) {
+    if let Some(uid) = pending {
         return Ok(uid);
     }
     let applied = ctx.writer.apply_cronjob(desired).await?;

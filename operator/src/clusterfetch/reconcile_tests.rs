@@ -5,10 +5,7 @@
 use std::{sync::Arc, time::Duration};
 
 use http::{Request, Response};
-use k8s_openapi::api::{
-    batch::v1::{CronJob, Job},
-    core::v1::Pod,
-};
+use k8s_openapi::api::{batch::v1::Job, core::v1::Pod};
 use kube::{
     client::Body,
     runtime::{
@@ -31,6 +28,7 @@ use crate::{
     clusterfetch::{
         apply::Writer as FencedWriter,
         build::BuildConfig,
+        cronjob_view::CronJobView,
         fixtures::{at, cluster_fetch, pod, run_job, spec, summary, JobState, PodState},
         Context,
     },
@@ -105,7 +103,7 @@ fn writer(client: Client, fence: Fence) -> FencedWriter {
 
 struct Harness {
     ctx: Arc<Context>,
-    cronjobs: Writer<CronJob>,
+    cronjobs: Writer<CronJobView>,
     jobs: Writer<Job>,
     pods: Writer<Pod>,
     handle: Option<ApiHandle>,
@@ -121,7 +119,7 @@ impl Harness {
     fn with_fence(fence: Fence) -> Harness {
         let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let client = Client::new(service, "default");
-        let (cronjob_store, cronjobs) = reflector::store::<CronJob>();
+        let (cronjob_store, cronjobs) = reflector::store::<CronJobView>();
         let (job_store, jobs) = reflector::store::<Job>();
         let (pod_store, pods) = reflector::store::<Pod>();
         let ctx = Context::new(
@@ -151,7 +149,7 @@ impl Harness {
         let result = reconcile(Arc::new(cf.clone()), self.ctx.clone()).await.map(|_| ());
         let seen = server.await.unwrap();
         for applied in seen.iter().filter(|s| s.method == "PATCH" && s.uri.contains(CRONJOB)) {
-            let mut cronjob: CronJob = serde_json::from_value(applied.body.clone()).unwrap();
+            let mut cronjob: CronJobView = serde_json::from_value(applied.body.clone()).unwrap();
             cronjob.metadata.uid = Some("uid-from-api".into());
             crate::clusterfetch::in_line::slim_cronjob(&mut cronjob);
             self.cronjobs.apply_watcher_event(&watcher::Event::Apply(cronjob));
@@ -261,9 +259,9 @@ async fn a_cronjob_edited_by_hand_is_put_back() {
     result.unwrap();
     let mut cf2 = cf.clone();
     cf2.status = Some(status_of(&seen[3]));
-    let mut edited: CronJob = serde_json::from_value(seen[0].body.clone()).unwrap();
+    let mut edited: CronJobView = serde_json::from_value(seen[0].body.clone()).unwrap();
     edited.metadata.uid = Some("uid-from-api".into());
-    edited.spec.as_mut().unwrap().suspend = Some(true);
+    edited.spec.suspend = Some(true);
     h.cronjobs.apply_watcher_event(&watcher::Event::Apply(edited));
     let (result, again) = h.reconcile(&cf2, vec![Step("PATCH", CRONJOB, Reply::Echo)]).await;
     result.unwrap();
