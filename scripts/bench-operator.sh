@@ -24,7 +24,8 @@
 # OPERATOR_CONCURRENCY (4), BASE_CONCURRENCY (4: the operator's, so the ratio is the operator's overhead),
 # ADMIN_PORT (57300; the failover uses the next two), BENCH_APISERVER_PORT (26443), BENCH_ETCD_PORT (22379,
 # and the next one), BENCH_CLUSTER_DIR (/tmp/microfleet-bench-cluster), KEEP_CLUSTER (1: leave the control
-# plane running). Takes ~15 min with the defaults on 2 cores. Needs jq and curl.
+# plane running). Takes 15–35 min with the defaults on 2 cores, by the load of the machine (10,000: ~20 min
+# alone); SIZES="1000 5000" IDLE_SECONDS=60 takes ~12 min. Needs jq and curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes="${SIZES:-1000 5000 10000}"
