@@ -218,18 +218,31 @@ fn cluster_fetch_alerts_fire_when_they_should_and_only_then() {
 
 #[test]
 fn every_metric_used_by_a_rule_or_a_dashboard_is_exported() {
-    // an operator registry with every series present: one ClusterFetch with a finished run
+    // an operator registry with every series present: one suspended ClusterFetch with a finished, a
+    // successful and an active run, in the cache its series are derived from
     let metrics = Metrics::new().unwrap();
-    let cf: microfleet_crds::clusterfetch::ClusterFetch =
+    let mut cf: microfleet_crds::clusterfetch::ClusterFetch =
         serde_yaml::from_str(&std::fs::read_to_string(repo_root().join("examples/promo-eligible-users.yaml")).unwrap())
             .unwrap();
+    cf.spec.suspend = true;
     let run: microfleet_crds::clusterfetch::RunRecord = serde_json::from_value(serde_json::json!({
-        "jobName": "promo-eligible-users-1", "outcome": "Failed", "failureClass": "Source", "items": 3
+        "jobName": "promo-eligible-users-1", "outcome": "Failed", "failureClass": "Source", "items": 3,
+        "durationSeconds": 2.5
     }))
     .unwrap();
-    let status =
-        microfleet_crds::clusterfetch::ClusterFetchStatus { recent_runs: vec![run.clone()], ..Default::default() };
-    metrics.observe_clusterfetch(&cf, &status, &[run]);
+    cf.status = Some(
+        serde_json::from_value(serde_json::json!({
+            "recentRuns": [run.clone()],
+            "consecutiveFailures": 1,
+            "lastSuccessfulTime": "2026-11-22T02:00:00Z",
+            "active": [{"jobName": "promo-eligible-users-2", "trigger": "Scheduled", "startTime": "2026-11-22T03:00:00Z"}],
+        }))
+        .unwrap(),
+    );
+    let (store, mut cache) = kube::runtime::reflector::store();
+    cache.apply_watcher_event(&kube::runtime::watcher::Event::Apply(cf.clone()));
+    metrics.register_clusterfetches(store).unwrap();
+    metrics.count_finished_runs(&cf, &[run]);
     drop(metrics.reconcile_started("clusterfetch"));
     metrics.reconcile_failed("clusterfetch", "api");
     let exported: BTreeSet<String> = metrics

@@ -5,6 +5,11 @@
 //! goes through [`Writer`], which checks the leader fence immediately before it: no write leaves a replica
 //! that is not surely the leader.
 
+use std::{
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use kube::{
     api::{ApiResource, DynamicObject, Patch, PatchParams, PostParams},
@@ -13,6 +18,7 @@ use kube::{
 };
 use microfleet_crds::clusterfetch::{ClusterFetch, ClusterFetchStatus};
 
+use super::alerts::PROMETHEUS_RULE_API_VERSION;
 use crate::{error::Error, runtime::leader::Fence};
 
 /// The field manager of every write the operator makes.
@@ -36,17 +42,45 @@ pub enum RuleApplied {
     KindMissing,
 }
 
+/// How long a discovery answer that the PrometheusRule kind is missing is reused.
+const KIND_MISSING_REUSE: Duration = Duration::from_secs(2);
+/// How long a discovery answer that the PrometheusRule kind is installed is reused.
+const KIND_PRESENT_REUSE: Duration = Duration::from_secs(300);
+
 /// Makes the controller's writes, each behind the leader fence.
 pub struct Writer {
     client: Client,
     recorder: Recorder,
     fence: Fence,
+    /// The last discovery answer about the PrometheusRule kind, and when it came.
+    rule_kind: Mutex<Option<(bool, Instant)>>,
 }
 
 impl Writer {
     /// A writer through `client` (Events through `recorder`), open while `fence` is.
     pub fn new(client: Client, recorder: Recorder, fence: Fence) -> Writer {
-        Writer { client, recorder, fence }
+        Writer { client, recorder, fence, rule_kind: Mutex::new(None) }
+    }
+
+    /// Whether the PrometheusRule kind is served, by API discovery (a read, reused for a while), so that
+    /// a cluster without the prometheus-operator gets no apply that can only fail. An unclear answer says
+    /// yes: the apply then tells.
+    pub async fn prometheus_rules_installed(&self) -> bool {
+        let reuse = |(present, at): (bool, Instant)| {
+            let within = if present { KIND_PRESENT_REUSE } else { KIND_MISSING_REUSE };
+            (at.elapsed() < within).then_some(present)
+        };
+        let last = *self.rule_kind.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(present) = last.and_then(reuse) {
+            return present;
+        }
+        let present = match self.client.list_api_group_resources(PROMETHEUS_RULE_API_VERSION).await {
+            Ok(list) => list.resources.iter().any(|r| r.name == "prometheusrules"),
+            Err(kube::Error::Api(status)) if status.code == 404 => false,
+            Err(_) => true,
+        };
+        *self.rule_kind.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((present, Instant::now()));
+        present
     }
 
     /// Server-side applies `cronjob` (forcing ownership of its fields) and returns it as stored.
@@ -72,7 +106,7 @@ impl Writer {
         let resource = ApiResource {
             group: "monitoring.coreos.com".into(),
             version: "v1".into(),
-            api_version: "monitoring.coreos.com/v1".into(),
+            api_version: PROMETHEUS_RULE_API_VERSION.into(),
             kind: "PrometheusRule".into(),
             plural: "prometheusrules".into(),
         };
@@ -88,7 +122,10 @@ impl Writer {
         self.fence.check()?;
         match api.patch(name, &params, &Patch::Apply(rule)).await {
             Ok(_) => Ok(RuleApplied::Applied),
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(RuleApplied::KindMissing),
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                *self.rule_kind.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((false, Instant::now()));
+                Ok(RuleApplied::KindMissing)
+            }
             Err(error) => Err(error.into()),
         }
     }
@@ -104,8 +141,8 @@ impl Writer {
         }
     }
 
-    /// Server-side applies the status subresource of `cf`.
-    pub async fn apply_status(&self, cf: &ClusterFetch, status: &ClusterFetchStatus) -> Result<(), Error> {
+    /// Server-side applies the status subresource of `cf`; returns the resourceVersion it made.
+    pub async fn apply_status(&self, cf: &ClusterFetch, status: &ClusterFetchStatus) -> Result<Option<String>, Error> {
         let api: Api<ClusterFetch> = Api::namespaced(self.client.clone(), &cf.namespace().unwrap_or_default());
         let body = serde_json::json!({
             "apiVersion": ClusterFetch::api_version(&()),
@@ -113,8 +150,9 @@ impl Writer {
             "status": status,
         });
         self.fence.check()?;
-        api.patch_status(&cf.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(body)).await?;
-        Ok(())
+        let stored =
+            api.patch_status(&cf.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(body)).await?;
+        Ok(stored.metadata.resource_version)
     }
 
     /// Publishes an Event about `cf`. A failure (the fence included) is logged, not returned: Events are best

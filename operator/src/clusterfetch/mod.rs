@@ -6,6 +6,8 @@
 pub mod alerts;
 pub mod apply;
 pub mod build;
+pub mod cronjob_view;
+pub mod in_line;
 pub mod read;
 pub mod reconcile;
 pub mod run_now;
@@ -24,10 +26,7 @@ use std::{
 
 use futures::StreamExt;
 use jiff::Timestamp;
-use k8s_openapi::api::{
-    batch::v1::{CronJob, Job},
-    core::v1::Pod,
-};
+use k8s_openapi::api::{batch::v1::Job, core::v1::Pod};
 use kube::{
     runtime::{
         controller::{self, Action},
@@ -45,6 +44,8 @@ use crate::{
 };
 use apply::Writer;
 use build::BuildConfig;
+use cronjob_view::CronJobView;
+use in_line::{slim_clusterfetch, slim_cronjob, Written};
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "clusterfetch";
@@ -58,6 +59,8 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(2);
 pub struct Context {
     /// Every write, behind the leader fence.
     pub writer: Writer,
+    /// Cache of the operator's CronJobs (their view: no job template, no status).
+    pub cronjobs: Store<CronJobView>,
     /// Cache of the Jobs labelled with a ClusterFetch.
     pub jobs: Store<Job>,
     /// Cache of the Pods labelled with a ClusterFetch.
@@ -68,6 +71,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// The clock (a plain function so tests can fix the time).
     pub clock: fn() -> Timestamp,
+    /// This process's writes the caches have not shown yet.
+    pub written: Written,
     failures: Mutex<HashMap<ObjectRef<ClusterFetch>, u32>>,
 }
 
@@ -75,13 +80,24 @@ impl Context {
     /// A context over the given caches.
     pub fn new(
         writer: Writer,
+        cronjobs: Store<CronJobView>,
         jobs: Store<Job>,
         pods: Store<Pod>,
         config: BuildConfig,
         metrics: Arc<Metrics>,
         clock: fn() -> Timestamp,
     ) -> Context {
-        Context { writer, jobs, pods, config, metrics, clock, failures: Mutex::default() }
+        Context {
+            writer,
+            cronjobs,
+            jobs,
+            pods,
+            config,
+            metrics,
+            clock,
+            written: Written::default(),
+            failures: Mutex::default(),
+        }
     }
 
     /// The wait before retrying `cf` after its `n`th consecutive failure.
@@ -167,8 +183,10 @@ pub struct Settings {
 /// filled.
 ///
 /// Every watch goes through [`WatchHealth::observe`]: a watch that fails is reported (log, metric,
-/// `/readyz`) and retries on its own backoff without holding up the reconciles of other objects. Deleting a
-/// ClusterFetch triggers a reconcile too (it ends in `ObjectNotFound`), which drops its metric series at once.
+/// `/readyz`) and retries on its own backoff without holding up the reconciles of other objects. Objects are
+/// slimmed (`in_line`) before they are cached. The per-ClusterFetch metric series are derived from the cache
+/// at scrape time, so a deleted ClusterFetch's series go with it; its reconcile (ending in `ObjectNotFound`)
+/// drops its run counters.
 pub async fn run(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
@@ -177,6 +195,7 @@ pub async fn run(
     let Settings { client, scope, recorder, config, metrics, concurrency, watches, fence } = settings;
     let selector = watcher::Config::default().labels(labels::CLUSTER_FETCH).any_semantic();
     let (fetches, fetches_writer) = reflector::store::<ClusterFetch>();
+    let (cronjobs, cronjobs_writer) = reflector::store::<CronJobView>();
     let (jobs, jobs_writer) = reflector::store::<Job>();
     let (pods, pods_writer) = reflector::store::<Pod>();
     let fetch_events = watches
@@ -184,17 +203,20 @@ pub async fn run(
             "clusterfetches",
             watcher(scope.api::<ClusterFetch>(&client), watcher::Config::default().any_semantic()).default_backoff(),
         )
+        .modify(slim_clusterfetch)
         .reflect(fetches_writer)
         .touched_objects();
     let cronjob_events = watches
         .observe(
             "cronjobs",
             watcher(
-                scope.api::<CronJob>(&client),
+                scope.api::<CronJobView>(&client),
                 watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGER)),
             )
             .default_backoff(),
         )
+        .modify(slim_cronjob)
+        .reflect(cronjobs_writer)
         .touched_objects();
     let job_events = watches
         .observe("jobs", watcher(scope.api::<Job>(&client), selector.clone()).default_backoff())
@@ -206,16 +228,23 @@ pub async fn run(
         .modify(|pod| pod.managed_fields_mut().clear())
         .reflect(pods_writer)
         .touched_objects();
+    if let Err(error) = metrics.register_clusterfetches(fetches.clone()) {
+        tracing::warn!(%error, "the per-ClusterFetch metrics are not exported");
+    }
     {
-        let (jobs, pods) = (jobs.clone(), pods.clone());
+        let (cronjobs, jobs, pods) = (cronjobs.clone(), jobs.clone(), pods.clone());
         tokio::spawn(async move {
-            if jobs.wait_until_ready().await.is_ok() && pods.wait_until_ready().await.is_ok() {
+            if cronjobs.wait_until_ready().await.is_ok()
+                && jobs.wait_until_ready().await.is_ok()
+                && pods.wait_until_ready().await.is_ok()
+            {
                 on_ready();
             }
         });
     }
     let writer = Writer::new(client.clone(), recorder, fence);
-    let ctx = Arc::new(Context::new(writer, jobs, pods, config, metrics.clone(), Timestamp::now));
+    let ctx = Arc::new(Context::new(writer, cronjobs, jobs, pods, config, metrics.clone(), Timestamp::now));
+    let forget = ctx.clone();
     Controller::for_stream(fetch_events, fetches)
         .owns_stream(cronjob_events)
         .watches_stream(job_events, |job| owner_of(&job))
@@ -228,6 +257,9 @@ pub async fn run(
                 Ok((obj, _)) => tracing::debug!(namespace = obj.namespace, name = obj.name, "reconciled"),
                 Err(controller::Error::ObjectNotFound(obj)) => {
                     metrics.forget_clusterfetch(obj.namespace.as_deref().unwrap_or_default(), &obj.name);
+                    let mut key = ObjectRef::<ClusterFetch>::new(&obj.name);
+                    key.namespace = obj.namespace.clone();
+                    forget.written.forget(&key);
                 }
                 Err(error) => tracing::debug!(%error, "controller event"),
             }

@@ -5,8 +5,9 @@
 
 use std::{sync::Arc, time::Duration};
 
+use k8s_openapi::api::batch::v1::CronJob;
 use kube::{
-    runtime::{controller::Action, events::EventType},
+    runtime::{controller::Action, events::EventType, reflector::ObjectRef},
     ResourceExt,
 };
 use microfleet_crds::clusterfetch::{ClusterFetch, NotificationState};
@@ -14,7 +15,9 @@ use microfleet_crds::clusterfetch::{ClusterFetch, NotificationState};
 use super::{
     alerts::{build_prometheus_rule, rule_name},
     apply::{Created, RuleApplied},
-    build::{build_cronjob, build_notifier_job, build_run_now_job},
+    build::{build_cronjob, build_notifier_job, build_run_now_job, BuildError},
+    cronjob_view::CronJobView,
+    in_line::{applied_hash, cronjob_in_line, hash_of, rule_applied_message, rule_in_line, stamp},
     read,
     run_now::{plan_run_now, RunNowPlan},
     status::{derive_status, run_event, set_condition, Verdict},
@@ -26,10 +29,17 @@ use crate::error::Error;
 /// How often a ClusterFetch is looked at again without any change (runs finishing wake it sooner).
 const RESYNC: Duration = Duration::from_secs(300);
 
-/// Brings the cluster in line with one ClusterFetch and records what it observed in status.
+/// Brings the cluster in line with one ClusterFetch and records what it observed in status. Writes only
+/// what changes something: a child or a status already in line (see `in_line`) is left alone, so a
+/// reconcile of an object whose inputs did not change makes no request at all.
 pub async fn reconcile(cf: Arc<ClusterFetch>, ctx: Arc<Context>) -> Result<Action, Error> {
     let _timer = ctx.metrics.reconcile_started(CONTROLLER);
     let now = (ctx.clock)();
+    if ctx.written.status_behind(&cf) {
+        // the cache has not shown this process's last status write yet; its watch event brings the object
+        // back with that status
+        return Ok(Action::requeue(RESYNC));
+    }
 
     // read
     let observed = read::observe(&cf, &ctx.jobs, &ctx.pods);
@@ -40,10 +50,12 @@ pub async fn reconcile(cf: Arc<ClusterFetch>, ctx: Arc<Context>) -> Result<Actio
     let verdict = match validate_spec(&cf.spec) {
         Err(problems) => Verdict::Invalid(problems),
         Ok(()) => {
-            let desired = build_cronjob(&cf, &ctx.config)?;
-            match ctx.writer.apply_cronjob(&desired).await {
-                Ok(applied) => {
-                    cronjob = Some(applied);
+            let mut desired = build_cronjob(&cf, &ctx.config)?;
+            stamp(&mut desired);
+            match ensure_cronjob(&cf, &ctx, &desired).await {
+                Ok(uid) => {
+                    desired.metadata.uid = Some(uid);
+                    cronjob = Some(desired);
                     Verdict::Applied
                 }
                 Err(Error::Kube(kube::Error::Api(rejected))) if rejected.code == 400 || rejected.code == 422 => {
@@ -105,7 +117,6 @@ pub async fn reconcile(cf: Arc<ClusterFetch>, ctx: Arc<Context>) -> Result<Actio
     for run in derived.status.recent_runs.iter_mut().filter(|r| r.notification == NotificationState::Pending) {
         let Some(job) = build_notifier_job(&cf, run, consecutive_failures, &ctx.config)? else { continue };
         if ctx.writer.create_job(&job).await? == Created::New {
-            ctx.metrics.notification_dispatched(&cf.namespace().unwrap_or_default(), &cf.name_any());
             events.push((
                 EventType::Normal,
                 "NotificationDispatched",
@@ -127,17 +138,38 @@ pub async fn reconcile(cf: Arc<ClusterFetch>, ctx: Arc<Context>) -> Result<Actio
         }
     }
 
-    ctx.writer.apply_status(&cf, &derived.status).await?;
+    if cf.status.as_ref() != Some(&derived.status) {
+        let written = ctx.writer.apply_status(&cf, &derived.status).await?;
+        ctx.written.record_status(&cf, written.as_deref());
+    }
     for (type_, reason, action, note) in events {
         ctx.writer.publish(&cf, type_, reason, action, note).await;
     }
-    ctx.metrics.observe_clusterfetch(&cf, &derived.status, &derived.newly_finished);
+    ctx.metrics.count_finished_runs(&cf, &derived.newly_finished);
 
     if let Some(error) = apply_error {
         return Err(error);
     }
     ctx.forget_failures(&cf);
     Ok(Action::requeue(RESYNC))
+}
+
+/// Applies `desired` (stamped with its hash) unless the cached CronJob is in line with it, or this process
+/// applied it moments ago and the cache has not caught up; returns the CronJob's uid.
+async fn ensure_cronjob(cf: &ClusterFetch, ctx: &Context, desired: &CronJob) -> Result<String, Error> {
+    let key = ObjectRef::<CronJobView>::new(&desired.name_any()).within(&desired.namespace().unwrap_or_default());
+    let cached = ctx.cronjobs.get(&key);
+    let hash = hash_of(desired).unwrap_or_default();
+    let pending = ctx.written.cronjob_pending(cf, hash, cached.as_deref());
+    if let Some(uid) = cached.as_deref().filter(|c| cronjob_in_line(desired, c)).and_then(|c| c.uid()) {
+        return Ok(uid);
+    }
+    if let Some(uid) = pending {
+        return Ok(uid);
+    }
+    let applied = ctx.writer.apply_cronjob(desired).await?;
+    ctx.written.record_cronjob(cf, hash, &applied);
+    applied.uid().ok_or_else(|| BuildError::CronJobNotApplied(applied.name_any()).into())
 }
 
 /// The condition that says whether the ClusterFetch's PrometheusRule is in place.
@@ -162,14 +194,27 @@ async fn apply_alerts(cf: &ClusterFetch, ctx: &Context) -> (&'static str, &'stat
         }
         return ("False", "Disabled", "spec.alerts.enabled is false".into());
     };
+    let hash = applied_hash(&rule);
+    let applied = ("True", "RuleApplied", rule_applied_message(&rule_name(&cf.name_any()), &hash));
+    if rule_in_line(cf, &hash) {
+        return applied;
+    }
+    let missing = (
+        "False",
+        "PrometheusOperatorMissing",
+        "monitoring.coreos.com/v1 PrometheusRule is not installed: install the prometheus-operator CRDs for alerts, or set spec.alerts.enabled to false".into(),
+    );
+    if !ctx.writer.prometheus_rules_installed().await {
+        return missing;
+    }
     match ctx.writer.apply_prometheus_rule(&rule).await {
-        Ok(RuleApplied::Applied) => ("True", "RuleApplied", format!("PrometheusRule {} is in place", rule_name(&cf.name_any()))),
-        Ok(RuleApplied::KindMissing) => (
+        Ok(RuleApplied::Applied) => applied,
+        Ok(RuleApplied::KindMissing) => missing,
+        Err(error) => (
             "False",
-            "PrometheusOperatorMissing",
-            "monitoring.coreos.com/v1 PrometheusRule is not installed: install the prometheus-operator CRDs for alerts, or set spec.alerts.enabled to false".into(),
+            "ApplyFailed",
+            format!("applying the PrometheusRule failed ({error}); retried at the next resync"),
         ),
-        Err(error) => ("False", "ApplyFailed", format!("applying the PrometheusRule failed ({error}); retried at the next resync")),
     }
 }
 

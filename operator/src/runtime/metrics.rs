@@ -1,15 +1,23 @@
-//! Prometheus metrics of the operator: reconcile counters and the per-ClusterFetch gauges the alerts use.
+//! Prometheus metrics of the operator: reconcile counters, and the per-ClusterFetch series the alerts and
+//! dashboards use, derived at scrape time from the controller's cache (no gauge held per object).
 //!
-//! Owns the registry; knows nothing of HTTP (the server renders [`Metrics::render`]).
+//! Owns the registry; knows nothing of HTTP (the server renders [`Metrics::render`]). A per-ClusterFetch
+//! series is exported only while it says something: `created_timestamp_seconds` and `ready` always; the
+//! last-run series once a run has finished; `last_success_timestamp_seconds` once one succeeded; the
+//! active-run series while a run is active; `suspended` while suspended. The rules and dashboards read an
+//! absent series as "none"/"not" (see charts/microfleet/rules and dashboards).
 
-use std::time::Instant;
+use std::{collections::HashMap, time::Instant};
 
+use kube::runtime::reflector::Store;
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    core::{Collector, Desc},
+    proto::{Gauge, LabelPair, Metric, MetricFamily, MetricType},
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use microfleet_crds::{
-    clusterfetch::{ClusterFetch, ClusterFetchStatus, RunOutcome, RunRecord},
+    clusterfetch::{ClusterFetch, RunOutcome, RunRecord},
     contract::FailureClass,
 };
 
@@ -25,30 +33,14 @@ pub struct Metrics {
     pub leader: IntGauge,
     watch_healthy: IntGaugeVec,
     watch_errors: IntCounterVec,
-    last_success: GaugeVec,
-    last_run: GaugeVec,
-    last_run_succeeded: IntGaugeVec,
-    consecutive_failures: IntGaugeVec,
-    last_run_items: IntGaugeVec,
-    last_run_duration: GaugeVec,
-    active_runs: IntGaugeVec,
-    oldest_active_start: GaugeVec,
-    active_deadline: IntGaugeVec,
-    suspended: IntGaugeVec,
-    created: GaugeVec,
-    ready: IntGaugeVec,
     runs: IntCounterVec,
-    notifications: IntCounterVec,
 }
 
-const CF_LABELS: [&str; 2] = ["namespace", "name"];
-
 impl Metrics {
-    /// Creates and registers every metric.
+    /// Creates and registers every metric (the per-ClusterFetch series come with
+    /// [`Metrics::register_clusterfetches`]).
     pub fn new() -> prometheus::Result<Self> {
         let registry = Registry::new();
-        let gauge = |name: &str, help: &str| GaugeVec::new(Opts::new(name, help), &CF_LABELS);
-        let int_gauge = |name: &str, help: &str| IntGaugeVec::new(Opts::new(name, help), &CF_LABELS);
         let metrics = Metrics {
             reconciles: IntCounterVec::new(
                 Opts::new("microfleet_reconciles_total", "Reconciles run, by controller"),
@@ -79,42 +71,6 @@ impl Metrics {
                 Opts::new("microfleet_watch_errors_total", "Failed lists or watches, by resource"),
                 &["resource"],
             )?,
-            last_success: gauge(
-                "microfleet_clusterfetch_last_success_timestamp_seconds",
-                "Unix time the last successful run finished (0: never)",
-            )?,
-            last_run: gauge(
-                "microfleet_clusterfetch_last_run_timestamp_seconds",
-                "Unix time the last run finished (0: never)",
-            )?,
-            last_run_succeeded: int_gauge(
-                "microfleet_clusterfetch_last_run_succeeded",
-                "1 if the last finished run succeeded, 0 if it failed, -1 if none finished yet",
-            )?,
-            consecutive_failures: int_gauge(
-                "microfleet_clusterfetch_consecutive_failures",
-                "Failed runs since the last success",
-            )?,
-            last_run_items: int_gauge("microfleet_clusterfetch_last_run_items", "Items of the last finished run")?,
-            last_run_duration: gauge(
-                "microfleet_clusterfetch_last_run_duration_seconds",
-                "Duration of the last finished run",
-            )?,
-            active_runs: int_gauge("microfleet_clusterfetch_active_runs", "Runs in progress")?,
-            oldest_active_start: gauge(
-                "microfleet_clusterfetch_oldest_active_run_start_timestamp_seconds",
-                "Unix time the oldest active run started (0: none active)",
-            )?,
-            active_deadline: int_gauge(
-                "microfleet_clusterfetch_active_deadline_seconds",
-                "spec.activeDeadlineSeconds: how long a run may take",
-            )?,
-            suspended: int_gauge("microfleet_clusterfetch_suspended", "1 if spec.suspend is true")?,
-            created: gauge(
-                "microfleet_clusterfetch_created_timestamp_seconds",
-                "Unix time the ClusterFetch was created",
-            )?,
-            ready: int_gauge("microfleet_clusterfetch_ready", "1 if the Ready condition is True")?,
             runs: IntCounterVec::new(
                 Opts::new(
                     "microfleet_clusterfetch_runs_total",
@@ -122,13 +78,19 @@ impl Metrics {
                 ),
                 &["namespace", "name", "outcome", "failure_class"],
             )?,
-            notifications: IntCounterVec::new(
-                Opts::new("microfleet_clusterfetch_notifications_total", "Failure notifiers started"),
-                &CF_LABELS,
-            )?,
             registry,
         };
-        for collector in metrics.collectors() {
+        let collectors: Vec<Box<dyn Collector>> = vec![
+            Box::new(metrics.reconciles.clone()),
+            Box::new(metrics.reconcile_errors.clone()),
+            Box::new(metrics.reconcile_duration.clone()),
+            Box::new(metrics.reconciles_in_flight.clone()),
+            Box::new(metrics.leader.clone()),
+            Box::new(metrics.watch_healthy.clone()),
+            Box::new(metrics.watch_errors.clone()),
+            Box::new(metrics.runs.clone()),
+        ];
+        for collector in collectors {
             metrics.registry.register(collector)?;
         }
         // process_resident_memory_bytes, process_cpu_seconds_total, … (Linux)
@@ -136,30 +98,9 @@ impl Metrics {
         Ok(metrics)
     }
 
-    fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
-        vec![
-            Box::new(self.reconciles.clone()),
-            Box::new(self.reconcile_errors.clone()),
-            Box::new(self.reconcile_duration.clone()),
-            Box::new(self.reconciles_in_flight.clone()),
-            Box::new(self.leader.clone()),
-            Box::new(self.watch_healthy.clone()),
-            Box::new(self.watch_errors.clone()),
-            Box::new(self.last_success.clone()),
-            Box::new(self.last_run.clone()),
-            Box::new(self.last_run_succeeded.clone()),
-            Box::new(self.consecutive_failures.clone()),
-            Box::new(self.last_run_items.clone()),
-            Box::new(self.last_run_duration.clone()),
-            Box::new(self.active_runs.clone()),
-            Box::new(self.oldest_active_start.clone()),
-            Box::new(self.active_deadline.clone()),
-            Box::new(self.suspended.clone()),
-            Box::new(self.created.clone()),
-            Box::new(self.ready.clone()),
-            Box::new(self.runs.clone()),
-            Box::new(self.notifications.clone()),
-        ]
+    /// Exports the per-ClusterFetch series of the objects in `fetches` (read at every scrape).
+    pub fn register_clusterfetches(&self, fetches: Store<ClusterFetch>) -> prometheus::Result<()> {
+        self.registry.register(Box::new(ClusterFetchCollector::new(fetches)?))
     }
 
     /// The registry in the Prometheus text format.
@@ -195,73 +136,158 @@ impl Metrics {
         self.watch_healthy(resource, false);
     }
 
-    /// Sets the gauges of one ClusterFetch from its new status, and counts its newly finished runs.
-    pub fn observe_clusterfetch(&self, cf: &ClusterFetch, status: &ClusterFetchStatus, newly_finished: &[RunRecord]) {
-        let namespace = cf.metadata.namespace.clone().unwrap_or_default();
-        let name = cf.metadata.name.clone().unwrap_or_default();
-        let labels = [namespace.as_str(), name.as_str()];
-        let seconds = |t: &Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| {
-            t.as_ref().map_or(0.0, |t| t.0.as_millisecond() as f64 / 1000.0)
-        };
-        self.last_success.with_label_values(&labels).set(seconds(&status.last_successful_time));
-        let latest = status.recent_runs.first();
-        self.last_run.with_label_values(&labels).set(latest.map_or(0.0, |r| seconds(&r.completion_time)));
-        self.last_run_succeeded.with_label_values(&labels).set(match latest.map(|r| r.outcome) {
-            None => -1,
-            Some(RunOutcome::Succeeded) => 1,
-            Some(RunOutcome::Failed) => 0,
-        });
-        self.consecutive_failures.with_label_values(&labels).set(i64::from(status.consecutive_failures));
-        self.last_run_items.with_label_values(&labels).set(latest.and_then(|r| r.items).unwrap_or(0));
-        self.last_run_duration.with_label_values(&labels).set(latest.and_then(|r| r.duration_seconds).unwrap_or(0.0));
-        self.active_runs.with_label_values(&labels).set(status.active.len() as i64);
-        self.oldest_active_start
-            .with_label_values(&labels)
-            .set(status.active.first().map_or(0.0, |a| seconds(&a.start_time)));
-        self.active_deadline.with_label_values(&labels).set(cf.spec.active_deadline_seconds);
-        self.suspended.with_label_values(&labels).set(i64::from(cf.spec.suspend));
-        self.created.with_label_values(&labels).set(seconds(&cf.metadata.creation_timestamp));
-        let ready = status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
-        self.ready.with_label_values(&labels).set(i64::from(ready));
+    /// Counts the newly finished runs of one ClusterFetch.
+    pub fn count_finished_runs(&self, cf: &ClusterFetch, newly_finished: &[RunRecord]) {
+        let namespace = cf.metadata.namespace.as_deref().unwrap_or_default();
+        let name = cf.metadata.name.as_deref().unwrap_or_default();
         for run in newly_finished {
             let outcome = match run.outcome {
                 RunOutcome::Succeeded => "Succeeded",
                 RunOutcome::Failed => "Failed",
             };
             let class = run.failure_class.map(|c| format!("{c:?}")).unwrap_or_default();
-            self.runs.with_label_values(&[namespace.as_str(), name.as_str(), outcome, class.as_str()]).inc();
+            self.runs.with_label_values(&[namespace, name, outcome, class.as_str()]).inc();
         }
     }
 
-    /// Counts a notifier started for a ClusterFetch.
-    pub fn notification_dispatched(&self, namespace: &str, name: &str) {
-        self.notifications.with_label_values(&[namespace, name]).inc();
-    }
-
-    /// Drops every series of a deleted ClusterFetch.
+    /// Drops the run counters of a deleted ClusterFetch.
     pub fn forget_clusterfetch(&self, namespace: &str, name: &str) {
-        let labels = [namespace, name];
-        for gauge in
-            [&self.last_success, &self.last_run, &self.last_run_duration, &self.oldest_active_start, &self.created]
-        {
-            let _ = gauge.remove_label_values(&labels);
-        }
-        for gauge in [
-            &self.last_run_succeeded,
-            &self.consecutive_failures,
-            &self.last_run_items,
-            &self.active_runs,
-            &self.active_deadline,
-            &self.suspended,
-            &self.ready,
-        ] {
-            let _ = gauge.remove_label_values(&labels);
-        }
-        let _ = self.notifications.remove_label_values(&labels);
         let _ = self.runs.remove_label_values(&[namespace, name, "Succeeded", ""]);
         for class in FailureClass::ALL {
             let _ = self.runs.remove_label_values(&[namespace, name, "Failed", &format!("{class:?}")]);
         }
+    }
+}
+
+/// One per-ClusterFetch gauge family: name, help, and its value for a ClusterFetch (`None`: no series).
+type Family = (&'static str, &'static str, fn(&ClusterFetch) -> Option<f64>);
+
+fn seconds(t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> Option<f64> {
+    t.map(|t| t.0.as_millisecond() as f64 / 1000.0)
+}
+
+fn latest_run(cf: &ClusterFetch) -> Option<&RunRecord> {
+    cf.status.as_ref()?.recent_runs.first()
+}
+
+fn active_since(cf: &ClusterFetch) -> Option<Option<f64>> {
+    let active = &cf.status.as_ref()?.active;
+    let oldest = active.first()?;
+    Some(seconds(oldest.start_time.as_ref()))
+}
+
+/// The per-ClusterFetch series: only those the rules, dashboards and tests read.
+const FAMILIES: [Family; 11] = [
+    ("microfleet_clusterfetch_created_timestamp_seconds", "Unix time the ClusterFetch was created", |cf| {
+        seconds(cf.metadata.creation_timestamp.as_ref()).or(Some(0.0))
+    }),
+    ("microfleet_clusterfetch_ready", "1 if the Ready condition is True", |cf| {
+        let ready = cf.status.iter().flat_map(|s| &s.conditions).any(|c| c.type_ == "Ready" && c.status == "True");
+        Some(f64::from(u8::from(ready)))
+    }),
+    ("microfleet_clusterfetch_suspended", "1 while spec.suspend is true (no series otherwise)", |cf| {
+        cf.spec.suspend.then_some(1.0)
+    }),
+    (
+        "microfleet_clusterfetch_last_success_timestamp_seconds",
+        "Unix time the last successful run finished (no series before one)",
+        |cf| seconds(cf.status.as_ref()?.last_successful_time.as_ref()),
+    ),
+    (
+        "microfleet_clusterfetch_last_run_succeeded",
+        "1 if the last finished run succeeded, 0 if it failed (no series before a run finished)",
+        |cf| latest_run(cf).map(|r| if r.outcome == RunOutcome::Succeeded { 1.0 } else { 0.0 }),
+    ),
+    (
+        "microfleet_clusterfetch_consecutive_failures",
+        "Failed runs since the last success (no series before a run finished)",
+        |cf| {
+            let status = cf.status.as_ref()?;
+            (!status.recent_runs.is_empty() || status.consecutive_failures > 0)
+                .then_some(f64::from(status.consecutive_failures))
+        },
+    ),
+    ("microfleet_clusterfetch_last_run_items", "Items of the last finished run", |cf| {
+        latest_run(cf)?.items.map(|n| n as f64)
+    }),
+    ("microfleet_clusterfetch_last_run_duration_seconds", "Duration of the last finished run", |cf| {
+        latest_run(cf)?.duration_seconds
+    }),
+    ("microfleet_clusterfetch_active_runs", "Runs in progress (no series while none is)", |cf| {
+        let active = cf.status.as_ref()?.active.len();
+        (active > 0).then_some(active as f64)
+    }),
+    (
+        "microfleet_clusterfetch_oldest_active_run_start_timestamp_seconds",
+        "Unix time the oldest active run started (no series while none is active)",
+        |cf| active_since(cf).map(|start| start.unwrap_or(0.0)),
+    ),
+    (
+        "microfleet_clusterfetch_active_deadline_seconds",
+        "spec.activeDeadlineSeconds: how long a run may take (while a run is active)",
+        |cf| active_since(cf).map(|_| cf.spec.active_deadline_seconds as f64),
+    ),
+];
+
+/// Derives the per-ClusterFetch gauges from the controller's cache at every scrape.
+struct ClusterFetchCollector {
+    fetches: Store<ClusterFetch>,
+    descs: Vec<Desc>,
+}
+
+impl ClusterFetchCollector {
+    fn new(fetches: Store<ClusterFetch>) -> prometheus::Result<Self> {
+        let labels = vec!["namespace".to_string(), "name".to_string()];
+        let descs = FAMILIES
+            .iter()
+            .map(|(name, help, _)| Desc::new(name.to_string(), help.to_string(), labels.clone(), HashMap::new()))
+            .collect::<prometheus::Result<_>>()?;
+        Ok(ClusterFetchCollector { fetches, descs })
+    }
+}
+
+fn label(name: &str, value: &str) -> LabelPair {
+    let mut pair = LabelPair::default();
+    pair.set_name(name.to_string());
+    pair.set_value(value.to_string());
+    pair
+}
+
+impl Collector for ClusterFetchCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let fetches = self.fetches.state();
+        FAMILIES
+            .iter()
+            .map(|(name, help, value)| {
+                let mut family = MetricFamily::default();
+                family.set_name(name.to_string());
+                family.set_help(help.to_string());
+                family.set_field_type(MetricType::GAUGE);
+                family.set_metric(
+                    fetches
+                        .iter()
+                        .filter_map(|cf| {
+                            let value = value(cf)?;
+                            let mut gauge = Gauge::default();
+                            gauge.set_value(value);
+                            let mut metric = Metric::default();
+                            // in name order, as the text format is expected to list them
+                            metric.set_label(vec![
+                                label("name", cf.metadata.name.as_deref().unwrap_or_default()),
+                                label("namespace", cf.metadata.namespace.as_deref().unwrap_or_default()),
+                            ]);
+                            metric.set_gauge(gauge);
+                            Some(metric)
+                        })
+                        .collect(),
+                );
+                family
+            })
+            .collect()
     }
 }
 
@@ -279,3 +305,7 @@ impl Drop for ReconcileTimer {
         self.in_flight.dec();
     }
 }
+
+#[cfg(test)]
+#[path = "metrics_tests.rs"]
+mod tests;
