@@ -56,7 +56,7 @@ trap cleanup EXIT
 mkdir -p "$dir"
 
 echo "building (release)" >&2
-cargo build --release --locked -q -p microfleet-ticketing -p microfleet-gate-acl --example load
+cargo build --release --locked -q -p microfleet-ticketing -p microfleet-gate-acl --bins --example load
 
 echo "starting PostgreSQL and Kafka" >&2
 eval "$(scripts/postgres.sh up)"

@@ -83,7 +83,7 @@ scan() {
 at() { date -u -d "$1" +%FT%TZ; }
 
 say "building (release; the first build takes several minutes; the same build as scripts/bench-ticketing.sh's)"
-cargo build --release --locked -p microfleet-ticketing -p microfleet-gate-acl --example load
+cargo build --release --locked -p microfleet-ticketing -p microfleet-gate-acl --bins --example load
 
 say "PostgreSQL and Kafka on 127.0.0.1:$pg_port and :$kafka_port (Kafka takes a minute to start)"
 eval "$(scripts/postgres.sh up)"
