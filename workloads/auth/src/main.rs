@@ -24,14 +24,7 @@ async fn main() -> ExitCode {
         Command::Migrate(args) => migrate(args).await,
         Command::Serve(args) => serve(args).await,
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(%error, "auth-service failed");
-            eprintln!("auth-service: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    microfleet_common::service::exit_code("auth-service", result)
 }
 
 async fn migrate(args: MigrateCommand) -> Result<(), String> {

@@ -1,7 +1,7 @@
 //! What every Microfleet binary (the operator and the workloads) shares: logging set-up and SIGTERM
 //! handling. With the `service` feature, what every ticketing service repeats: the HTTP service skeleton
 //! (`service`, `http_metrics`, `api_error`, `json_body`, `api_key`, `refusal`), its PostgreSQL database (`database`,
-//! `migrations`) and the messaging tables (`outbox`, `inbox`); for their tests, `test_database` and `test_request`.
+//! `migrations`) and the messaging tables (`outbox`, `inbox`); for their tests, `test_database`, `test_process` and `test_request`.
 //! With `kafka`, the saga's messaging over the broker (`kafka`: the relay's publisher; `kafka_consumer`: the
 //! idempotent consumer), and for tests `test_broker`; `topics` names its channels.
 //! With `signing`, Ed25519 keys from a Secret (`signing_key`); with `jwt`, EdDSA JSON Web Tokens (`jwt`) and the
@@ -49,6 +49,8 @@ pub mod signing_key;
 pub mod test_broker;
 #[cfg(feature = "service")]
 pub mod test_database;
+#[cfg(feature = "service")]
+pub mod test_process;
 #[cfg(feature = "service")]
 pub mod test_request;
 #[cfg(feature = "service")]

@@ -17,6 +17,19 @@ use futures::future::BoxFuture;
 use crate::http_metrics::{track_requests, ServiceMetrics};
 use crate::shutdown::Shutdown;
 
+/// The exit code of a service process (`migrate` or `serve`): success, or the error logged and printed to
+/// stderr (the container's termination log) with the binary's `name`, and failure.
+pub fn exit_code(name: &str, result: Result<(), String>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "{name} failed");
+            eprintln!("{name}: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// The HTTP settings every service takes, from the environment.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServiceArgs {

@@ -28,14 +28,7 @@ async fn main() -> ExitCode {
         Command::Migrate(args) => args.run(&schema::MIGRATIONS).await,
         Command::Serve(args) => serve(*args).await,
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(%error, "gate-acl-service failed");
-            eprintln!("gate-acl-service: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    microfleet_common::service::exit_code("gate-acl-service", result)
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {

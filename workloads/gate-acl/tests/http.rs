@@ -354,17 +354,7 @@ async fn the_binary_migrates_serves_and_stops_on_sigterm() {
         assert!(metrics.contains(metric), "{metric} missing from {metrics}");
     }
 
-    let kill = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
-    assert!(kill.success());
-    let mut waited = 0;
-    let status = loop {
-        if let Some(status) = server.try_wait().unwrap() {
-            break status;
-        }
-        assert!(waited < 100, "the server did not stop within 10 s of SIGTERM");
-        waited += 1;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let status = microfleet_common::test_process::stop_with_sigterm(&mut server).await;
     assert!(status.success(), "{status}");
     let mut logs = String::new();
     server.stdout.take().unwrap().read_to_string(&mut logs).unwrap();

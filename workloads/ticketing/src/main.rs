@@ -25,14 +25,7 @@ async fn main() -> ExitCode {
         Command::Migrate(args) => args.run(&schema::MIGRATIONS).await,
         Command::Serve(args) => serve(args).await,
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(%error, "ticketing-service failed");
-            eprintln!("ticketing-service: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    microfleet_common::service::exit_code("ticketing-service", result)
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
