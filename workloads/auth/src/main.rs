@@ -2,7 +2,6 @@
 //! signals). The API is in the library; nothing here decides who may do what.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
 use jiff::{SignedDuration, Timestamp};
@@ -89,13 +88,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     };
     let shutdown = Shutdown::on_signals();
     let app = service::router(http::router(state), Probes::new(vec![database_check], metrics));
-    let listener = tokio::net::TcpListener::bind(args.service.listen_addr)
-        .await
-        .map_err(|error| format!("cannot listen on {}: {error}", args.service.listen_addr))?;
-    tracing::info!(listen_addr = %args.service.listen_addr, "auth-service serving");
-    service::serve(listener, app, shutdown, Duration::from_secs(args.service.shutdown_grace_seconds))
-        .await
-        .map_err(|error| error.to_string())?;
+    let listener = args.service.bind().await?;
+    args.service.serve("auth-service", listener, app, shutdown).await?;
     tracing::info!("auth-service stopped");
     Ok(())
 }

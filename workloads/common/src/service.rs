@@ -41,6 +41,30 @@ pub struct ServiceArgs {
     pub shutdown_grace_seconds: u64,
 }
 
+impl ServiceArgs {
+    /// Binds the listen address (before the service starts its background tasks, so a taken port fails fast).
+    pub async fn bind(&self) -> Result<tokio::net::TcpListener, String> {
+        tokio::net::TcpListener::bind(self.listen_addr)
+            .await
+            .map_err(|error| format!("cannot listen on {}: {error}", self.listen_addr))
+    }
+
+    /// Serves `app` on `listener` until `shutdown`, with this grace for in-flight requests ([`serve`]); `name`
+    /// is the binary's, for the log line.
+    pub async fn serve(
+        &self,
+        name: &str,
+        listener: tokio::net::TcpListener,
+        app: Router,
+        shutdown: Shutdown,
+    ) -> Result<(), String> {
+        tracing::info!(listen_addr = %self.listen_addr, "{name} serving");
+        serve(listener, app, shutdown, Duration::from_secs(self.shutdown_grace_seconds))
+            .await
+            .map_err(|error| error.to_string())
+    }
+}
+
 /// The logging setting every service process (server or admin process) takes.
 #[derive(clap::Args, Debug, Clone)]
 pub struct LoggingArgs {

@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Parser;
 use microfleet_common::api_key::ApiKey;
@@ -63,13 +62,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         http::router(state, api_keys),
         Probes::new(vec![database_check, kafka::readiness_check(producer.clone())], metrics),
     );
-    let listener = tokio::net::TcpListener::bind(args.service.listen_addr)
-        .await
-        .map_err(|error| format!("cannot listen on {}: {error}", args.service.listen_addr))?;
-    tracing::info!(listen_addr = %args.service.listen_addr, "gate-acl-service serving");
-    service::serve(listener, app, shutdown, Duration::from_secs(args.service.shutdown_grace_seconds))
-        .await
-        .map_err(|error| error.to_string())?;
+    let listener = args.service.bind().await?;
+    args.service.serve("gate-acl-service", listener, app, shutdown).await?;
     for task in messaging {
         let _ = task.await;
     }

@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -354,11 +353,7 @@ async fn the_binary_migrates_serves_and_stops_on_sigterm() {
         assert!(metrics.contains(metric), "{metric} missing from {metrics}");
     }
 
-    let status = microfleet_common::test_process::stop_with_sigterm(&mut server).await;
-    assert!(status.success(), "{status}");
-    let mut logs = String::new();
-    server.stdout.take().unwrap().read_to_string(&mut logs).unwrap();
-    assert!(logs.lines().all(|line| serde_json::from_str::<Value>(line).is_ok()), "JSON log lines: {logs}");
+    let logs = microfleet_common::test_process::stop_and_read_json_logs(&mut server).await;
     for secret in [ADMIN, GATE, signing_key.as_str(), "microfleet:microfleet"] {
         assert!(!logs.contains(secret), "no secret in the logs: {logs}");
     }

@@ -51,17 +51,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         http::router(state, admin_key),
         Probes::new(vec![database_check, kafka::readiness_check(producer.clone())], metrics),
     );
-    let listener = tokio::net::TcpListener::bind(args.service.listen_addr)
-        .await
-        .map_err(|error| format!("cannot listen on {}: {error}", args.service.listen_addr))?;
+    let listener = args.service.bind().await?;
     let shutdown = Shutdown::on_signals();
     let consumers = saga::consumers(&pool, &args.kafka.topics(), &consumer_metrics);
     let messaging = args.kafka.start(saga::SERVICE, &pool, producer, consumers, outbox_metrics, &shutdown);
     let sweeper = tokio::spawn(sweeper::run(pool, Duration::from_secs(args.expiry_sweep_seconds), shutdown.clone()));
-    tracing::info!(listen_addr = %args.service.listen_addr, "ticketing-service serving");
-    service::serve(listener, app, shutdown, Duration::from_secs(args.service.shutdown_grace_seconds))
-        .await
-        .map_err(|error| error.to_string())?;
+    args.service.serve("ticketing-service", listener, app, shutdown).await?;
     let _ = sweeper.await;
     for task in messaging {
         let _ = task.await;
