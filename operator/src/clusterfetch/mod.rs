@@ -54,6 +54,8 @@ pub const CONTROLLER: &str = "clusterfetch";
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// First wait after a failure; doubles with each consecutive failure of the same object.
 const FIRST_BACKOFF: Duration = Duration::from_secs(2);
+/// How often API discovery is asked whether the PrometheusRule kind appeared or went (one read).
+const RULE_KIND_POLL: Duration = Duration::from_secs(10);
 
 /// Everything a reconcile needs besides the ClusterFetch itself.
 pub struct Context {
@@ -179,6 +181,24 @@ pub struct Settings {
     pub fence: Fence,
 }
 
+/// Yields once each time the PrometheusRule kind appears or goes (asked every [`RULE_KIND_POLL`]), so every
+/// ClusterFetch is reconciled then: its rule applied once the prometheus-operator CRDs are installed, without
+/// waiting for its own next change. Reconciles of objects in line make no write, so nothing else is paid.
+fn rule_kind_changes(ctx: Arc<Context>) -> impl futures::Stream<Item = ()> + Send + 'static {
+    futures::stream::unfold((ctx, None::<bool>), |(ctx, mut last)| async move {
+        loop {
+            tokio::time::sleep(RULE_KIND_POLL).await;
+            let present = ctx.writer.prometheus_rules_installed().await;
+            let changed = last.is_some_and(|was| was != present);
+            last = Some(present);
+            if changed {
+                tracing::info!(present, "the PrometheusRule kind changed: reconciling every ClusterFetch");
+                return Some(((), (ctx, last)));
+            }
+        }
+    })
+}
+
 /// Runs the ClusterFetch controller until `shutdown` resolves. `on_ready` is called once the caches are
 /// filled.
 ///
@@ -246,6 +266,7 @@ pub async fn run(
     let ctx = Arc::new(Context::new(writer, cronjobs, jobs, pods, config, metrics.clone(), Timestamp::now));
     let forget = ctx.clone();
     Controller::for_stream(fetch_events, fetches)
+        .reconcile_all_on(rule_kind_changes(ctx.clone()))
         .owns_stream(cronjob_events)
         .watches_stream(job_events, |job| owner_of(&job))
         .watches_stream(pod_events, |pod| owner_of(&pod))
