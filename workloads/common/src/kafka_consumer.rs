@@ -153,6 +153,30 @@ pub struct SagaConsumer {
     pub metrics: ConsumerMetrics,
 }
 
+impl SagaConsumer {
+    /// `service`'s consumers over `pool`, one per `(effect, outbox topic it reads, handler)`, each named
+    /// `<service>.<effect>`.
+    pub fn all_of(
+        service: &str,
+        pool: &Pool,
+        topics: &Topics,
+        metrics: &ConsumerMetrics,
+        effects: Vec<(&str, &str, Arc<dyn Handler>)>,
+    ) -> Vec<SagaConsumer> {
+        effects
+            .into_iter()
+            .map(|(effect, topic, handler)| SagaConsumer {
+                name: format!("{service}.{effect}"),
+                pool: pool.clone(),
+                topics: topics.clone(),
+                subscribe: topics.channel(topic).into_iter().collect(),
+                handler,
+                metrics: metrics.clone(),
+            })
+            .collect()
+    }
+}
+
 /// How long the group coordinator waits for a member that stopped heartbeating (a crashed or killed
 /// process: a stopped one leaves the group) before it hands the member's partitions to the others, in ms.
 /// The client default, 45 s, stalls the group's partitions that long after every crash (and a restarted

@@ -138,17 +138,15 @@ impl Handler for LearnEvent {
 
 /// The service's consumers over `pool`.
 pub fn consumers(pool: &Pool, topics: &Topics, metrics: &ConsumerMetrics) -> Vec<SagaConsumer> {
-    let consumer = |effect: &str, topic: &str, handler: Arc<dyn Handler>| SagaConsumer {
-        name: format!("{SERVICE}.{effect}"),
-        pool: pool.clone(),
-        topics: topics.clone(),
-        subscribe: topics.channel(topic).into_iter().collect(),
-        handler,
-        metrics: metrics.clone(),
-    };
-    vec![
-        consumer("learn-event", topics::EVENT_APPROVED, Arc::new(LearnEvent)),
-        consumer("prepare-access", topics::ORDER_PAID, Arc::new(PrepareAccess)),
-        consumer("revoke-access", topics::ACCESS_REVOKE, Arc::new(RevokeAccess)),
-    ]
+    SagaConsumer::all_of(
+        SERVICE,
+        pool,
+        topics,
+        metrics,
+        vec![
+            ("learn-event", topics::EVENT_APPROVED, Arc::new(LearnEvent)),
+            ("prepare-access", topics::ORDER_PAID, Arc::new(PrepareAccess)),
+            ("revoke-access", topics::ACCESS_REVOKE, Arc::new(RevokeAccess)),
+        ],
+    )
 }

@@ -67,16 +67,14 @@ impl Handler for CompleteRefund {
 
 /// The service's consumers over `pool`.
 pub fn consumers(pool: &Pool, topics: &Topics, metrics: &ConsumerMetrics) -> Vec<SagaConsumer> {
-    let consumer = |effect: &str, topic: &str, handler: Arc<dyn Handler>| SagaConsumer {
-        name: format!("{SERVICE}.{effect}"),
-        pool: pool.clone(),
-        topics: topics.clone(),
-        subscribe: topics.channel(topic).into_iter().collect(),
-        handler,
-        metrics: metrics.clone(),
-    };
-    vec![
-        consumer("activate-tickets", topics::ACCESS_PREPARED, Arc::new(ActivateTickets)),
-        consumer("complete-refund", topics::ACCESS_REVOKED, Arc::new(CompleteRefund)),
-    ]
+    SagaConsumer::all_of(
+        SERVICE,
+        pool,
+        topics,
+        metrics,
+        vec![
+            ("activate-tickets", topics::ACCESS_PREPARED, Arc::new(ActivateTickets)),
+            ("complete-refund", topics::ACCESS_REVOKED, Arc::new(CompleteRefund)),
+        ],
+    )
 }
