@@ -28,6 +28,9 @@ use crate::error::Error;
 
 /// How often a ClusterFetch is looked at again without any change (runs finishing wake it sooner).
 const RESYNC: Duration = Duration::from_secs(300);
+/// Requeue while the PrometheusRule kind is missing, so a rule follows the CRDs soon after they are
+/// installed even when discovery and the apply disagree for a moment (a read, no write, per object).
+const RULE_KIND_RETRY: Duration = Duration::from_secs(15);
 
 /// Brings the cluster in line with one ClusterFetch and records what it observed in status. Writes only
 /// what changes something: a child or a status already in line (see `in_line`) is left alone, so a
@@ -151,7 +154,13 @@ pub async fn reconcile(cf: Arc<ClusterFetch>, ctx: Arc<Context>) -> Result<Actio
         return Err(error);
     }
     ctx.forget_failures(&cf);
-    Ok(Action::requeue(RESYNC))
+    let kind_missing = cf
+        .status
+        .iter()
+        .flat_map(|s| &s.conditions)
+        .chain(&derived.status.conditions)
+        .any(|c| c.type_ == ALERTS_READY && c.reason == "PrometheusOperatorMissing");
+    Ok(Action::requeue(if kind_missing { RULE_KIND_RETRY } else { RESYNC }))
 }
 
 /// Applies `desired` (stamped with its hash) unless the cached CronJob is in line with it, or this process
