@@ -35,7 +35,7 @@ async fn listen(app: Router, port: u16) {
 fn client(port: u16, service_key: &str, audience: &str) -> AuthClient {
     AuthClient::new(&AuthClientArgs {
         auth_url: format!("http://127.0.0.1:{port}"),
-        auth_service_key: service_key.to_string(),
+        auth_service_key_file: key_file(service_key),
         auth_issuer: "microfleet-auth".into(),
         auth_audience: audience.into(),
         auth_cache_ttl_seconds: CACHE_TTL.as_secs(),
@@ -68,6 +68,7 @@ fn claims_now() -> Claims {
         nbf: now,
         jti: "j".into(),
         roles: Vec::new(),
+        scopes: Vec::new(),
     }
 }
 
