@@ -314,3 +314,12 @@ pub async fn require(State(guard): State<Guard>, mut request: Request, next: Nex
     request.extensions_mut().insert(principal);
     Ok(next.run(request).await)
 }
+
+/// `routes` behind a [`Guard`] admitting the callers that hold `scope` (a router builds one per scope group
+/// and merges them; routes of one path may sit in several groups, one per method).
+pub fn guarded<S>(client: &Arc<AuthClient>, scope: &'static str, routes: axum::Router<S>) -> axum::Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    routes.route_layer(axum::middleware::from_fn_with_state(Guard { client: client.clone(), scope }, require))
+}
