@@ -259,6 +259,37 @@ impl AuthService {
         revoke_api_key(&self.router, &self.admin, id).await;
     }
 
+    /// Checks that each of `routes` — (method, path template, example path) of `app`, a service
+    /// authenticating through this auth service — needs exactly the scope its operation in `openapi` names
+    /// (`security: [{"bearer": [scope]}, ...]`): no credentials get 401, an API key with every other scope
+    /// 403 naming `Authorization`, a key with that scope only neither 401 nor 403.
+    pub async fn assert_scopes_as_documented(&self, app: &Router, openapi: &Value, routes: &[(&str, &str, &str)]) {
+        for (method, template, example) in routes {
+            let operation = &openapi["paths"][template][method];
+            let scope = operation["security"][0]["bearer"][0]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {template} names no scope: {operation}"));
+            assert_eq!(operation["security"][1]["apiKey"][0].as_str(), Some(scope), "{method} {template}");
+            let others: Vec<&str> = scopes::ALL.iter().copied().filter(|other| *other != scope).collect();
+            let (_, only) = self.api_key(&format!("only {scope}"), &[scope]).await;
+            let (_, all_but) = self.api_key(&format!("all but {scope}"), &others).await;
+            let method: Method = method.to_uppercase().parse().unwrap_or_else(|error| panic!("{method}: {error}"));
+            let (status, _) = call(app, method.clone(), example, None, None).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {example} without credentials");
+            let (status, answer) = call(app, method.clone(), example, None, Some(&all_but)).await;
+            assert_eq!(
+                (status, answer["field"].as_str()),
+                (StatusCode::FORBIDDEN, Some("Authorization")),
+                "{method} {example} without {scope}: {answer}"
+            );
+            let (status, answer) = call(app, method.clone(), example, None, Some(&only)).await;
+            assert!(
+                status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
+                "{method} {example} with {scope} only: {status} {answer}"
+            );
+        }
+    }
+
     /// Stops serving (open connections are closed): verifiers find it unavailable from then on.
     pub async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {

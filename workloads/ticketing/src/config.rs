@@ -25,7 +25,7 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Serve the HTTP API, expire unpaid orders, relay the outbox to Kafka and consume `access-prepared`, until
     /// SIGTERM
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
 }
 
 /// Settings of `serve`.

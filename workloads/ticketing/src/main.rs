@@ -24,7 +24,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Migrate(args) => args.run(&schema::MIGRATIONS).await,
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
     };
     microfleet_common::service::exit_code("ticketing-service", result)
 }
