@@ -161,7 +161,8 @@ async fn each_route_admits_the_roles_and_keys_holding_its_scope_only() {
                        "items": [{"areaId": areas[0], "quantity": 1}]})
     .to_string();
     let approve = format!("/v1/events/{event_id}/approve");
-    let cases: [(&str, Method, &str, Option<&str>, &str, StatusCode); 12] = [
+    type Case<'a> = (&'a str, Method, &'a str, Option<&'a str>, &'a str, StatusCode);
+    let cases: [Case; 12] = [
         ("cashier_orders", Method::POST, "/v1/orders", Some(&order), &cashier, StatusCode::CREATED),
         ("cashier_reads", Method::GET, "/v1/events", None, &cashier, StatusCode::OK),
         ("cashier_approves", Method::POST, &approve, None, &cashier, StatusCode::FORBIDDEN),
