@@ -68,10 +68,15 @@ pub fn keys_signing_with(seeds: &[[u8; 32]], active: usize) -> SigningKeys {
     SigningKeys::from_values(&values, Some(&format!("key{active}"))).unwrap_or_else(|error| panic!("{error}"))
 }
 
-/// A fresh migrated database with the bootstrap admin.
+/// A fresh migrated database with the bootstrap admin, on the shared test server.
 pub async fn fresh_database(name: &str) -> Pool {
     let url = test_database::create(name).await.unwrap_or_else(|error| panic!("{error}"));
-    let pool = database::connect(&url, 4).unwrap_or_else(|error| panic!("{error}"));
+    prepared_database(&url).await
+}
+
+/// The empty database at `url`, migrated, with the bootstrap admin.
+pub async fn prepared_database(url: &str) -> Pool {
+    let pool = database::connect(url, 4).unwrap_or_else(|error| panic!("{error}"));
     migrations::apply(&pool, &MIGRATIONS).await.unwrap_or_else(|error| panic!("{error}"));
     let hash = hashing().hash(ADMIN_PASSWORD).unwrap_or_else(|error| panic!("{error}"));
     let created = repository::bootstrap_admin(&pool, ADMIN, &hash, Timestamp::now()).await;
@@ -183,9 +188,17 @@ pub struct AuthService {
 }
 
 impl AuthService {
-    /// Starts one on a fresh database named after `name`.
+    /// Starts one on a fresh database named after `name` (on the shared test server).
     pub async fn start(name: &str) -> AuthService {
-        let pool = fresh_database(&format!("{name}_auth")).await;
+        AuthService::serve(fresh_database(&format!("{name}_auth")).await).await
+    }
+
+    /// Starts one on the empty database at `database_url` (a test's own server).
+    pub async fn start_on(database_url: &str) -> AuthService {
+        AuthService::serve(prepared_database(database_url).await).await
+    }
+
+    async fn serve(pool: Pool) -> AuthService {
         let state = state_for(pool.clone(), keys(&[NEW_SEED]), policy(), false, SignedDuration::from_hours(1));
         let router = http::router(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|error| panic!("{error}"));
