@@ -172,8 +172,8 @@ pub async fn revoke_api_key(app: &Router, admin: &str, id: i64) {
 }
 
 /// A real auth service on `127.0.0.1:<ephemeral port>` with its own database, its bootstrap admin logged in
-/// and a service key (`auth:introspect`) for the verifiers. Access tokens live an hour. Stopped with
-/// [`AuthService::stop`], or when the test's runtime ends.
+/// and a service key (`auth:introspect`) for the verifiers, in a file deleted when it is dropped. Access
+/// tokens live an hour. Stopped with [`AuthService::stop`], or when the test's runtime ends.
 pub struct AuthService {
     /// Its base URL.
     pub url: String,
@@ -311,5 +311,11 @@ impl AuthService {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+    }
+}
+
+impl Drop for AuthService {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.service_key_file);
     }
 }
