@@ -4,7 +4,7 @@
 
 use std::{collections::BTreeSet, process::Command};
 
-use microfleet_operator::runtime::metrics::Metrics;
+use microfleet_operator::{clusterfetch::fetch_view::ClusterFetchView, runtime::metrics::Metrics};
 use microfleet_tests::{
     repo_root,
     tools::{chart_dir, promtool, run, scratch, write},
@@ -240,7 +240,7 @@ fn every_metric_used_by_a_rule_or_a_dashboard_is_exported() {
         .unwrap(),
     );
     let (store, mut cache) = kube::runtime::reflector::store();
-    cache.apply_watcher_event(&kube::runtime::watcher::Event::Apply(cf.clone()));
+    cache.apply_watcher_event(&kube::runtime::watcher::Event::Apply(ClusterFetchView::from(&cf)));
     metrics.register_clusterfetches(store).unwrap();
     metrics.count_finished_runs(&cf, &[run]);
     drop(metrics.reconcile_started("clusterfetch"));

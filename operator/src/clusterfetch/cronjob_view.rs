@@ -1,17 +1,25 @@
-//! The operator's view of the CronJobs it applied: their metadata and schedule-level fields, deserialised
-//! straight from the watch. The job template and the status are skipped while parsing, never allocated:
-//! a cached `CronJob` costs ~4 KB even emptied (its type holds the whole pod template inline), this ~1 KB.
+//! The operator's view of the CronJobs it applied: their identity, applied hash and schedule-level fields,
+//! deserialised straight from the watch. The job template, the status, the managed fields and the labels
+//! are skipped while parsing, never allocated: a cached `CronJob` costs ~4 KB even emptied (its type holds
+//! the whole pod template inline), this a few hundred bytes.
 //!
 //! A plain data type; what the operator compares lives in `in_line`.
 
 use k8s_openapi::{apimachinery::pkg::apis::meta::v1::ObjectMeta, Metadata, NamespaceResourceScope, Resource};
 use serde::{Deserialize, Serialize};
 
+use super::fetch_view::slim_metadata;
+
 /// A `batch/v1` CronJob as the operator caches it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CronJobView {
     /// Its metadata (slimmed before caching: see `in_line::slim_cronjob`).
+    #[serde(deserialize_with = "slim_metadata")]
     pub metadata: ObjectMeta,
+    /// The `microfleet.io/applied-hash` annotation, taken out of the annotations by `in_line::slim_cronjob`
+    /// (a map of one entry costs more than the whole rest of the view).
+    #[serde(skip)]
+    pub applied_hash: Option<String>,
     /// The fields a person may edit by hand.
     #[serde(default)]
     pub spec: CronJobViewSpec,

@@ -1,7 +1,7 @@
 //! In line: decides which writes a reconcile can leave out because the cluster already holds what it would
 //! write — a CronJob whose applied-hash annotation and schedule-level fields match, a PrometheusRule whose
-//! hash the `AlertsReady` condition records, a status equal to the derived one — and slims objects before
-//! they enter the caches.
+//! hash the `AlertsReady` condition records, a status equal to the derived one — and slims CronJobs
+//! before they enter the cache.
 //!
 //! Pure: values in, decisions out. No client, no clock, no I/O. [`Written`] is the only state: what this
 //! process wrote last, so a cache that has not yet seen the operator's own write does not cause a second one.
@@ -13,7 +13,7 @@ use std::{
 };
 
 use k8s_openapi::api::batch::v1::CronJob;
-use kube::{runtime::reflector::ObjectRef, ResourceExt};
+use kube::{runtime::reflector::ObjectRef, Resource, ResourceExt};
 
 use super::cronjob_view::CronJobView;
 use microfleet_crds::clusterfetch::ClusterFetch;
@@ -22,8 +22,6 @@ use sha2::{Digest, Sha256};
 
 /// The annotation carrying the hash of the CronJob as the operator applied it.
 pub const APPLIED_HASH: &str = "microfleet.io/applied-hash";
-/// The annotation `kubectl apply` (client side) leaves: a second copy of the whole object, never read.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// How long a write of this process is trusted over a cache that has not caught up with it.
 const CACHE_CATCH_UP: Duration = Duration::from_secs(60);
 
@@ -39,8 +37,8 @@ pub fn stamp(cronjob: &mut CronJob) {
     cronjob.annotations_mut().insert(APPLIED_HASH.into(), hash);
 }
 
-/// The hash a (stamped or observed) CronJob carries.
-pub fn hash_of(cronjob: &impl ResourceExt) -> Option<&str> {
+/// The hash a stamped CronJob carries.
+pub fn hash_of(cronjob: &CronJob) -> Option<&str> {
     cronjob.annotations().get(APPLIED_HASH).map(String::as_str)
 }
 
@@ -48,7 +46,7 @@ pub fn hash_of(cronjob: &impl ResourceExt) -> Option<&str> {
 /// may edit by hand, e.g. `suspend`) still hold what the operator set. Fields the operator leaves unset are
 /// the API server's defaults and not compared.
 pub fn cronjob_in_line(desired: &CronJob, observed: &CronJobView) -> bool {
-    if hash_of(desired).is_none() || hash_of(desired) != hash_of(observed) {
+    if hash_of(desired).is_none() || hash_of(desired) != observed.applied_hash.as_deref() {
         return false;
     }
     let Some(want) = &desired.spec else { return true };
@@ -79,20 +77,23 @@ pub fn rule_in_line(cf: &ClusterFetch, hash: &str) -> bool {
     })
 }
 
-/// Drops what the operator never reads from a ClusterFetch before it is cached: managed fields and
-/// `kubectl apply`'s copy of the object.
-pub fn slim_clusterfetch(cf: &mut ClusterFetch) {
-    cf.managed_fields_mut().clear();
-    cf.annotations_mut().remove(LAST_APPLIED);
+/// Drops what the operator never reads from a CronJob's metadata before it is cached: its annotations (the
+/// applied hash moves to [`CronJobView::applied_hash`]) and owner references (its events are routed by its
+/// name, the ClusterFetch's). Managed fields, labels, job template and status are never parsed
+/// ([`CronJobView`]).
+pub fn slim_cronjob(cronjob: &mut CronJobView) {
+    let mut annotations = cronjob.metadata.annotations.take().unwrap_or_default();
+    cronjob.applied_hash = annotations.remove(APPLIED_HASH);
+    cronjob.metadata.owner_references = None;
+    cronjob.metadata.managed_fields = None;
+    cronjob.metadata.labels = None;
 }
 
-/// Drops what the operator never reads from a CronJob's metadata before it is cached: managed fields,
-/// labels (the watch selects by them) and annotations but the applied hash. The owner references stay:
-/// they route the CronJob's events. (Its job template and status are never parsed: [`CronJobView`].)
-pub fn slim_cronjob(cronjob: &mut CronJobView) {
-    cronjob.managed_fields_mut().clear();
-    cronjob.labels_mut().clear();
-    cronjob.annotations_mut().retain(|key, _| key == APPLIED_HASH);
+/// The key of a ClusterFetch (whole, or its cached view) in the controller's maps: namespace and name.
+pub fn key_of(cf: &impl Resource) -> ObjectRef<ClusterFetch> {
+    let mut key = ObjectRef::new(cf.meta().name.as_deref().unwrap_or_default());
+    key.namespace = cf.meta().namespace.clone();
+    key
 }
 
 /// A resourceVersion as a number (etcd's revision); `None` when it is absent or not a number.
@@ -128,9 +129,9 @@ impl Written {
 
     /// True while the cached `cf` is older than this process's last status write of it: a reconcile would
     /// work from a status that is already replaced (the write's own watch event triggers the next one).
-    pub fn status_behind(&self, cf: &ClusterFetch) -> bool {
-        let cached = revision(cf.metadata.resource_version.as_deref());
-        self.with(&ObjectRef::from_obj(cf), |write| match (write.status, cached) {
+    pub fn status_behind(&self, cf: &impl Resource) -> bool {
+        let cached = revision(cf.meta().resource_version.as_deref());
+        self.with(&key_of(cf), |write| match (write.status, cached) {
             (Some(written), Some(cached)) if cached < written => true,
             _ => {
                 write.status = None;
@@ -140,16 +141,16 @@ impl Written {
     }
 
     /// Records a status write that returned `resource_version`.
-    pub fn record_status(&self, cf: &ClusterFetch, resource_version: Option<&str>) {
+    pub fn record_status(&self, cf: &impl Resource, resource_version: Option<&str>) {
         let written = revision(resource_version);
-        self.with(&ObjectRef::from_obj(cf), |write| write.status = written);
+        self.with(&key_of(cf), |write| write.status = written);
     }
 
     /// The uid of the CronJob this process applied with `hash` less than a minute ago, while the cache
     /// (`cached`: missing, or older) has not caught up with it; `None` when the cache decides.
-    pub fn cronjob_pending(&self, cf: &ClusterFetch, hash: &str, cached: Option<&CronJobView>) -> Option<String> {
+    pub fn cronjob_pending(&self, cf: &impl Resource, hash: &str, cached: Option<&CronJobView>) -> Option<String> {
         let cached = cached.map(|c| revision(c.metadata.resource_version.as_deref()));
-        self.with(&ObjectRef::from_obj(cf), |write| {
+        self.with(&key_of(cf), |write| {
             let (applied, uid, written, at) = write.cronjob.as_ref()?;
             let caught_up = matches!(cached, Some(Some(cached)) if cached >= *written);
             if caught_up || at.elapsed() > CACHE_CATCH_UP {
@@ -161,11 +162,11 @@ impl Written {
     }
 
     /// Records a CronJob apply (`applied` as the API returned it).
-    pub fn record_cronjob(&self, cf: &ClusterFetch, hash: &str, applied: &impl ResourceExt) {
+    pub fn record_cronjob(&self, cf: &impl Resource, hash: &str, applied: &impl ResourceExt) {
         let (Some(uid), Some(written)) = (applied.uid(), revision(applied.resource_version().as_deref())) else {
             return;
         };
-        self.with(&ObjectRef::from_obj(cf), |write| {
+        self.with(&key_of(cf), |write| {
             write.cronjob = Some((hash.to_string(), uid, written, Instant::now()));
         });
     }

@@ -30,8 +30,9 @@ fn observed(desired: &CronJob) -> CronJobView {
     spec.failed_jobs_history_limit.get_or_insert(1);
     let mut view: CronJobView = serde_json::from_value(serde_json::to_value(&cronjob).unwrap()).unwrap();
     slim_cronjob(&mut view);
-    assert!(view.managed_fields().is_empty() && view.labels().is_empty());
-    assert_eq!(view.annotations().keys().collect::<Vec<_>>(), [APPLIED_HASH]);
+    assert!(view.managed_fields().is_empty() && view.labels().is_empty() && view.annotations().is_empty());
+    assert!(view.owner_references().is_empty());
+    assert_eq!(view.applied_hash.as_deref(), hash_of(desired));
     view
 }
 
@@ -57,11 +58,11 @@ fn a_cached_cronjob_with_the_same_hash_and_fields_is_in_line() {
 fn a_changed_hash_or_a_hand_edit_is_not_in_line() {
     let want = desired();
     let mut stale = observed(&want);
-    stale.annotations_mut().insert(APPLIED_HASH.into(), "0000000000000000".into());
+    stale.applied_hash = Some("0000000000000000".into());
     assert!(!cronjob_in_line(&want, &stale), "another hash");
 
     let mut unstamped = observed(&want);
-    unstamped.annotations_mut().remove(APPLIED_HASH);
+    unstamped.applied_hash = None;
     assert!(!cronjob_in_line(&want, &unstamped), "no hash (made by an older operator)");
 
     for edit in [
@@ -88,19 +89,6 @@ fn the_rule_hash_is_read_from_the_alerts_condition() {
     set_condition(&mut status.conditions, "AlertsReady", "False", "ApplyFailed", &message, Some(1), at(0));
     cf.status = Some(status);
     assert!(!rule_in_line(&cf, "abc"), "not applied");
-}
-
-#[test]
-fn slimming_drops_managed_fields_and_the_last_applied_copy_only() {
-    let mut cf = cluster_fetch(spec());
-    cf.metadata.managed_fields = Some(vec![Default::default()]);
-    cf.annotations_mut().insert(LAST_APPLIED.into(), "{...}".into());
-    cf.annotations_mut().insert("microfleet.io/run-now".into(), "1".into());
-    let before = cf.spec.clone();
-    slim_clusterfetch(&mut cf);
-    assert!(cf.managed_fields().is_empty());
-    assert_eq!(cf.annotations().keys().collect::<Vec<_>>(), ["microfleet.io/run-now"]);
-    assert_eq!(cf.spec, before);
 }
 
 #[test]

@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod apply;
 pub mod build;
 pub mod cronjob_view;
+pub mod fetch_view;
 pub mod in_line;
 pub mod read;
 pub mod reconcile;
@@ -45,7 +46,8 @@ use crate::{
 use apply::Writer;
 use build::BuildConfig;
 use cronjob_view::CronJobView;
-use in_line::{slim_clusterfetch, slim_cronjob, Written};
+use fetch_view::ClusterFetchView;
+use in_line::{key_of, slim_cronjob, Written};
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "clusterfetch";
@@ -59,6 +61,8 @@ const RULE_KIND_POLL: Duration = Duration::from_secs(10);
 
 /// Everything a reconcile needs besides the ClusterFetch itself.
 pub struct Context {
+    /// API client for the reads (a reconcile GETs the ClusterFetch it works on).
+    pub client: Client,
     /// Every write, behind the leader fence.
     pub writer: Writer,
     /// Cache of the operator's CronJobs (their view: no job template, no status).
@@ -80,7 +84,9 @@ pub struct Context {
 
 impl Context {
     /// A context over the given caches.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
+        client: Client,
         writer: Writer,
         cronjobs: Store<CronJobView>,
         jobs: Store<Job>,
@@ -90,6 +96,7 @@ impl Context {
         clock: fn() -> Timestamp,
     ) -> Context {
         Context {
+            client,
             writer,
             cronjobs,
             jobs,
@@ -103,17 +110,17 @@ impl Context {
     }
 
     /// The wait before retrying `cf` after its `n`th consecutive failure.
-    fn next_backoff(&self, cf: &ClusterFetch) -> Duration {
+    fn next_backoff(&self, cf: &impl Resource) -> Duration {
         let mut failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let count = failures.entry(ObjectRef::from_obj(cf)).or_insert(0);
+        let count = failures.entry(key_of(cf)).or_insert(0);
         *count = count.saturating_add(1);
         backoff_after(*count)
     }
 
     /// Resets the failure count of `cf` after a good reconcile.
-    fn forget_failures(&self, cf: &ClusterFetch) {
+    fn forget_failures(&self, cf: &impl Resource) {
         let mut failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        failures.remove(&ObjectRef::from_obj(cf));
+        failures.remove(&key_of(cf));
     }
 }
 
@@ -124,9 +131,9 @@ pub fn backoff_after(failures: u32) -> Duration {
 }
 
 /// Requeues a failed ClusterFetch with its own exponential backoff.
-pub fn error_policy(cf: Arc<ClusterFetch>, error: &Error, ctx: Arc<Context>) -> Action {
+pub fn error_policy(cf: Arc<ClusterFetchView>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.reconcile_failed(CONTROLLER, error.kind());
-    let wait = ctx.next_backoff(&cf);
+    let wait = ctx.next_backoff(cf.as_ref());
     tracing::warn!(
         namespace = cf.namespace().unwrap_or_default(),
         name = cf.name_any(),
@@ -156,9 +163,14 @@ impl Scope {
     }
 }
 
-fn owner_of(obj: &impl Resource) -> Option<ObjectRef<ClusterFetch>> {
+fn owner_of(obj: &impl Resource) -> Option<ObjectRef<ClusterFetchView>> {
     let name = obj.labels().get(labels::CLUSTER_FETCH)?;
     Some(ObjectRef::new(name).within(&obj.namespace()?))
+}
+
+/// The ClusterFetch a CronJob belongs to: the one of the same name (it names its CronJob).
+fn named_after(cronjob: &CronJobView) -> Option<ObjectRef<ClusterFetchView>> {
+    Some(ObjectRef::new(cronjob.metadata.name.as_deref()?).within(cronjob.metadata.namespace.as_deref()?))
 }
 
 /// What the controller runs with.
@@ -204,7 +216,8 @@ fn rule_kind_changes(ctx: Arc<Context>) -> impl futures::Stream<Item = ()> + Sen
 ///
 /// Every watch goes through [`WatchHealth::observe`]: a watch that fails is reported (log, metric,
 /// `/readyz`) and retries on its own backoff without holding up the reconciles of other objects. Objects are
-/// slimmed (`in_line`) before they are cached. The per-ClusterFetch metric series are derived from the cache
+/// cached slim: ClusterFetches and CronJobs as views parsed without what the operator never reads from the
+/// cache (`fetch_view`, `cronjob_view`), Jobs and Pods without managed fields. The per-ClusterFetch metric series are derived from the cache
 /// at scrape time, so a deleted ClusterFetch's series go with it; its reconcile (ending in `ObjectNotFound`)
 /// drops its run counters.
 pub async fn run(
@@ -214,16 +227,16 @@ pub async fn run(
 ) {
     let Settings { client, scope, recorder, config, metrics, concurrency, watches, fence } = settings;
     let selector = watcher::Config::default().labels(labels::CLUSTER_FETCH).any_semantic();
-    let (fetches, fetches_writer) = reflector::store::<ClusterFetch>();
+    let (fetches, fetches_writer) = reflector::store::<ClusterFetchView>();
     let (cronjobs, cronjobs_writer) = reflector::store::<CronJobView>();
     let (jobs, jobs_writer) = reflector::store::<Job>();
     let (pods, pods_writer) = reflector::store::<Pod>();
     let fetch_events = watches
         .observe(
             "clusterfetches",
-            watcher(scope.api::<ClusterFetch>(&client), watcher::Config::default().any_semantic()).default_backoff(),
+            watcher(scope.api::<ClusterFetchView>(&client), watcher::Config::default().any_semantic())
+                .default_backoff(),
         )
-        .modify(slim_clusterfetch)
         .reflect(fetches_writer)
         .touched_objects();
     let cronjob_events = watches
@@ -263,11 +276,11 @@ pub async fn run(
         });
     }
     let writer = Writer::new(client.clone(), recorder, fence);
-    let ctx = Arc::new(Context::new(writer, cronjobs, jobs, pods, config, metrics.clone(), Timestamp::now));
+    let ctx = Arc::new(Context::new(client, writer, cronjobs, jobs, pods, config, metrics.clone(), Timestamp::now));
     let forget = ctx.clone();
     Controller::for_stream(fetch_events, fetches)
         .reconcile_all_on(rule_kind_changes(ctx.clone()))
-        .owns_stream(cronjob_events)
+        .watches_stream(cronjob_events, |cronjob| named_after(&cronjob))
         .watches_stream(job_events, |job| owner_of(&job))
         .watches_stream(pod_events, |pod| owner_of(&pod))
         .with_config(controller::Config::default().concurrency(concurrency).debounce(Duration::from_millis(500)))

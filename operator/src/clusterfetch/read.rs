@@ -1,12 +1,21 @@
-//! Read: collects a ClusterFetch's Jobs and Pods from the controller's caches.
+//! Read: the ClusterFetch itself from the API server (the cache holds only its view), and its Jobs and Pods
+//! from the controller's caches.
 //!
-//! No API calls: the caches are filled by the watches the controller runs.
+//! Reads only: one GET per reconcile, the rest from the caches the controller's watches fill.
 
 use k8s_openapi::api::{batch::v1::Job, core::v1::Pod};
-use kube::{runtime::reflector::Store, ResourceExt};
+use kube::{runtime::reflector::Store, Api, Client, ResourceExt};
 use microfleet_crds::{clusterfetch::ClusterFetch, labels};
 
-use super::status::Observed;
+use super::{fetch_view::ClusterFetchView, status::Observed};
+use crate::error::Error;
+
+/// The whole ClusterFetch of a cached view, as the API server holds it now; `None` once it is gone.
+pub async fn fetch(client: &Client, view: &ClusterFetchView) -> Result<Option<ClusterFetch>, Error> {
+    let namespace = view.metadata.namespace.as_deref().unwrap_or_default();
+    let api = Api::<ClusterFetch>::namespaced(client.clone(), namespace);
+    Ok(api.get_opt(view.metadata.name.as_deref().unwrap_or_default()).await?)
+}
 
 /// The runs, notifiers and run pods of `cf`, from the caches.
 pub fn observe(cf: &ClusterFetch, jobs: &Store<Job>, pods: &Store<Pod>) -> Observed {

@@ -17,6 +17,7 @@ use super::{
     apply::{Created, RuleApplied},
     build::{build_cronjob, build_notifier_job, build_run_now_job, BuildError},
     cronjob_view::CronJobView,
+    fetch_view::ClusterFetchView,
     in_line::{applied_hash, cronjob_in_line, hash_of, rule_applied_message, rule_in_line, stamp},
     read,
     run_now::{plan_run_now, RunNowPlan},
@@ -32,20 +33,29 @@ const RESYNC: Duration = Duration::from_secs(300);
 /// installed even when discovery and the apply disagree for a moment (a read, no write, per object).
 const RULE_KIND_RETRY: Duration = Duration::from_secs(15);
 
-/// Brings the cluster in line with one ClusterFetch and records what it observed in status. Writes only
-/// what changes something: a child or a status already in line (see `in_line`) is left alone, so a
-/// reconcile of an object whose inputs did not change makes no request at all.
-pub async fn reconcile(cf: Arc<ClusterFetch>, ctx: Arc<Context>) -> Result<Action, Error> {
+/// Brings the cluster in line with the ClusterFetch of a cached view: reads the whole object (one GET) and
+/// reconciles it ([`reconcile_fetch`]). Makes no request while the cache has not shown this process's last
+/// status write (that write's watch event triggers the next reconcile).
+pub async fn reconcile(view: Arc<ClusterFetchView>, ctx: Arc<Context>) -> Result<Action, Error> {
     let _timer = ctx.metrics.reconcile_started(CONTROLLER);
-    let now = (ctx.clock)();
-    if ctx.written.status_behind(&cf) {
-        // the cache has not shown this process's last status write yet; its watch event brings the object
-        // back with that status
+    if ctx.written.status_behind(view.as_ref()) {
         return Ok(Action::requeue(RESYNC));
     }
+    match read::fetch(&ctx.client, &view).await? {
+        Some(cf) => reconcile_fetch(&cf, &ctx).await,
+        // deleted since the cache saw it: its deletion event follows
+        None => Ok(Action::await_change()),
+    }
+}
+
+/// Brings the cluster in line with one ClusterFetch and records what it observed in status. Writes only
+/// what changes something: a child or a status already in line (see `in_line`) is left alone, so a
+/// reconcile of an object whose inputs did not change writes nothing.
+pub async fn reconcile_fetch(cf: &ClusterFetch, ctx: &Context) -> Result<Action, Error> {
+    let now = (ctx.clock)();
 
     // read
-    let observed = read::observe(&cf, &ctx.jobs, &ctx.pods);
+    let observed = read::observe(cf, &ctx.jobs, &ctx.pods);
 
     // validate → build → apply
     let mut apply_error = None;
@@ -53,9 +63,9 @@ pub async fn reconcile(cf: Arc<ClusterFetch>, ctx: Arc<Context>) -> Result<Actio
     let verdict = match validate_spec(&cf.spec) {
         Err(problems) => Verdict::Invalid(problems),
         Ok(()) => {
-            let mut desired = build_cronjob(&cf, &ctx.config)?;
+            let mut desired = build_cronjob(cf, &ctx.config)?;
             stamp(&mut desired);
-            match ensure_cronjob(&cf, &ctx, &desired).await {
+            match ensure_cronjob(cf, ctx, &desired).await {
                 Ok(uid) => {
                     desired.metadata.uid = Some(uid);
                     cronjob = Some(desired);
@@ -78,11 +88,11 @@ pub async fn reconcile(cf: Arc<ClusterFetch>, ctx: Arc<Context>) -> Result<Actio
     };
 
     // status (derived purely), then the writes it calls for
-    let mut derived = derive_status(&cf, &observed, &verdict, now);
+    let mut derived = derive_status(cf, &observed, &verdict, now);
     let mut events = Vec::new();
 
     if cronjob.is_some() {
-        let (status, reason, message) = apply_alerts(&cf, &ctx).await;
+        let (status, reason, message) = apply_alerts(cf, ctx).await;
         set_condition(
             &mut derived.status.conditions,
             ALERTS_READY,
@@ -95,7 +105,7 @@ pub async fn reconcile(cf: Arc<ClusterFetch>, ctx: Arc<Context>) -> Result<Actio
     }
 
     if let Some(cronjob) = &cronjob {
-        match plan_run_now(&cf, derived.status.active.len()) {
+        match plan_run_now(cf, derived.status.active.len()) {
             RunNowPlan::Start(value) => {
                 let job = build_run_now_job(cronjob, &value)?;
                 let created = ctx.writer.create_job(&job).await?;
@@ -118,7 +128,7 @@ pub async fn reconcile(cf: Arc<ClusterFetch>, ctx: Arc<Context>) -> Result<Actio
 
     let consecutive_failures = derived.status.consecutive_failures;
     for run in derived.status.recent_runs.iter_mut().filter(|r| r.notification == NotificationState::Pending) {
-        let Some(job) = build_notifier_job(&cf, run, consecutive_failures, &ctx.config)? else { continue };
+        let Some(job) = build_notifier_job(cf, run, consecutive_failures, &ctx.config)? else { continue };
         if ctx.writer.create_job(&job).await? == Created::New {
             events.push((
                 EventType::Normal,
@@ -134,7 +144,7 @@ pub async fn reconcile(cf: Arc<ClusterFetch>, ctx: Arc<Context>) -> Result<Actio
         events.push(run_event(run));
     }
     if let Verdict::Invalid(problems) = &verdict {
-        if newly_stalled(&cf) {
+        if newly_stalled(cf) {
             for problem in problems {
                 events.push((EventType::Warning, problem.reason, "Validate", problem.to_string()));
             }
@@ -142,18 +152,18 @@ pub async fn reconcile(cf: Arc<ClusterFetch>, ctx: Arc<Context>) -> Result<Actio
     }
 
     if cf.status.as_ref() != Some(&derived.status) {
-        let written = ctx.writer.apply_status(&cf, &derived.status).await?;
-        ctx.written.record_status(&cf, written.as_deref());
+        let written = ctx.writer.apply_status(cf, &derived.status).await?;
+        ctx.written.record_status(cf, written.as_deref());
     }
     for (type_, reason, action, note) in events {
-        ctx.writer.publish(&cf, type_, reason, action, note).await;
+        ctx.writer.publish(cf, type_, reason, action, note).await;
     }
-    ctx.metrics.count_finished_runs(&cf, &derived.newly_finished);
+    ctx.metrics.count_finished_runs(cf, &derived.newly_finished);
 
     if let Some(error) = apply_error {
         return Err(error);
     }
-    ctx.forget_failures(&cf);
+    ctx.forget_failures(cf);
     let kind_missing = cf
         .status
         .iter()

@@ -23,12 +23,13 @@ use microfleet_crds::{
 use serde_json::{json, Value};
 use tower_test::mock::Handle;
 
-use super::reconcile;
+use super::{reconcile, reconcile_fetch};
 use crate::{
     clusterfetch::{
         apply::Writer as FencedWriter,
         build::BuildConfig,
         cronjob_view::CronJobView,
+        fetch_view::ClusterFetchView,
         fixtures::{at, cluster_fetch, pod, run_job, spec, summary, JobState, PodState},
         Context,
     },
@@ -123,6 +124,7 @@ impl Harness {
         let (job_store, jobs) = reflector::store::<Job>();
         let (pod_store, pods) = reflector::store::<Pod>();
         let ctx = Context::new(
+            client.clone(),
             writer(client, fence.clone()),
             cronjob_store,
             job_store,
@@ -145,8 +147,25 @@ impl Harness {
     /// Runs one reconcile of `cf` against the expected `steps`; the CronJob it applied then shows in the
     /// cache, as the watch would bring it.
     async fn reconcile(&mut self, cf: &ClusterFetch, steps: Vec<Step>) -> (Result<(), Error>, Vec<Seen>) {
+        let ctx = self.ctx.clone();
+        let cf = cf.clone();
+        self.serve_while(steps, async move { reconcile_fetch(&cf, &ctx).await.map(|_| ()) }).await
+    }
+
+    /// Runs one reconcile as the controller does, from the cached view of a ClusterFetch.
+    async fn reconcile_view(&mut self, view: &ClusterFetchView, steps: Vec<Step>) -> (Result<(), Error>, Vec<Seen>) {
+        let work = reconcile(Arc::new(view.clone()), self.ctx.clone());
+        self.serve_while(steps, async move { work.await.map(|_| ()) }).await
+    }
+
+    /// Serves `steps` while `work` runs; the CronJob it applied then shows in the cache.
+    async fn serve_while(
+        &mut self,
+        steps: Vec<Step>,
+        work: impl std::future::Future<Output = Result<(), Error>>,
+    ) -> (Result<(), Error>, Vec<Seen>) {
         let server = tokio::spawn(serve(self.handle.take().unwrap(), steps));
-        let result = reconcile(Arc::new(cf.clone()), self.ctx.clone()).await.map(|_| ());
+        let result = work.await;
         let seen = server.await.unwrap();
         for applied in seen.iter().filter(|s| s.method == "PATCH" && s.uri.contains(CRONJOB)) {
             let mut cronjob: CronJobView = serde_json::from_value(applied.body.clone()).unwrap();
@@ -158,6 +177,7 @@ impl Harness {
         let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let client = Client::new(service, "default");
         let ctx = Arc::get_mut(&mut self.ctx).expect("no other holder");
+        ctx.client = client.clone();
         ctx.writer = writer(client, self.fence.clone());
         self.handle = Some(handle);
         (result, seen)
@@ -201,6 +221,7 @@ fn condition(status: &ClusterFetchStatus, type_: &str) -> (String, String) {
 }
 
 const CRONJOB: &str = "/apis/batch/v1/namespaces/promo/cronjobs/promo-users?";
+const OBJECT: &str = "/apis/microfleet.io/v1alpha1/namespaces/promo/clusterfetches/promo-users";
 const STATUS: &str = "/apis/microfleet.io/v1alpha1/namespaces/promo/clusterfetches/promo-users/status?";
 const JOBS: &str = "/apis/batch/v1/namespaces/promo/jobs?";
 const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/promo/events";
@@ -249,6 +270,37 @@ async fn a_new_cluster_fetch_gets_its_cronjob_and_status_and_a_second_reconcile_
     result.unwrap();
     assert_eq!(changed[0].body["spec"]["suspend"], true);
     assert_eq!(status_of(&changed[1]).observed_generation, Some(2));
+}
+
+#[tokio::test]
+async fn the_controller_reconciles_the_whole_object_read_for_its_cached_view() {
+    let mut h = Harness::new();
+    let cf = cluster_fetch(spec());
+    let view = ClusterFetchView::from(&cf);
+    let whole = serde_json::to_value(&cf).unwrap();
+    let mut steps = vec![Step("GET", OBJECT, Reply::Object(whole.clone()))];
+    steps.extend(first(whole));
+    let (result, seen) = h.reconcile_view(&view, steps).await;
+    result.unwrap();
+    assert_eq!(seen[0].method, "GET");
+    assert_eq!(seen[1].body["spec"]["schedule"], "0 2 * * *", "the CronJob is built from the object read");
+    assert_eq!(condition(&status_of(&seen[4]), "Ready"), ("True".into(), "Scheduled".into()));
+
+    // deleted since the cache saw it: the read finds nothing, nothing is written
+    let (result, seen) = h.reconcile_view(&view, vec![Step("GET", OBJECT, Reply::Error(404, "NotFound"))]).await;
+    result.unwrap();
+    assert_eq!(seen.len(), 1);
+}
+
+#[tokio::test]
+async fn a_view_older_than_this_process_s_status_write_is_not_even_read() {
+    let mut h = Harness::new();
+    let mut cf = cluster_fetch(spec());
+    cf.metadata.resource_version = Some("10".into());
+    h.ctx.written.record_status(&cf, Some("12"));
+    let (result, seen) = h.reconcile_view(&ClusterFetchView::from(&cf), vec![]).await;
+    result.unwrap();
+    assert!(seen.is_empty());
 }
 
 #[tokio::test]

@@ -21,6 +21,8 @@ use microfleet_crds::{
     contract::FailureClass,
 };
 
+use crate::clusterfetch::fetch_view::ClusterFetchView;
+
 /// Every metric the operator exports.
 #[derive(Clone)]
 pub struct Metrics {
@@ -99,7 +101,7 @@ impl Metrics {
     }
 
     /// Exports the per-ClusterFetch series of the objects in `fetches` (read at every scrape).
-    pub fn register_clusterfetches(&self, fetches: Store<ClusterFetch>) -> prometheus::Result<()> {
+    pub fn register_clusterfetches(&self, fetches: Store<ClusterFetchView>) -> prometheus::Result<()> {
         self.registry.register(Box::new(ClusterFetchCollector::new(fetches)?))
     }
 
@@ -160,83 +162,66 @@ impl Metrics {
 }
 
 /// One per-ClusterFetch gauge family: name, help, and its value for a ClusterFetch (`None`: no series).
-type Family = (&'static str, &'static str, fn(&ClusterFetch) -> Option<f64>);
-
-fn seconds(t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> Option<f64> {
-    t.map(|t| t.0.as_millisecond() as f64 / 1000.0)
-}
-
-fn latest_run(cf: &ClusterFetch) -> Option<&RunRecord> {
-    cf.status.as_ref()?.recent_runs.first()
-}
-
-fn active_since(cf: &ClusterFetch) -> Option<Option<f64>> {
-    let active = &cf.status.as_ref()?.active;
-    let oldest = active.first()?;
-    Some(seconds(oldest.start_time.as_ref()))
-}
+type Family = (&'static str, &'static str, fn(&ClusterFetchView) -> Option<f64>);
 
 /// The per-ClusterFetch series: only those the rules, dashboards and tests read.
 const FAMILIES: [Family; 11] = [
     ("microfleet_clusterfetch_created_timestamp_seconds", "Unix time the ClusterFetch was created", |cf| {
-        seconds(cf.metadata.creation_timestamp.as_ref()).or(Some(0.0))
+        Some(cf.metadata.creation_timestamp.as_ref().map_or(0.0, |t| t.0.as_millisecond() as f64 / 1000.0))
     }),
     ("microfleet_clusterfetch_ready", "1 if the Ready condition is True", |cf| {
-        let ready = cf.status.iter().flat_map(|s| &s.conditions).any(|c| c.type_ == "Ready" && c.status == "True");
-        Some(f64::from(u8::from(ready)))
+        Some(f64::from(u8::from(cf.summary.ready)))
     }),
     ("microfleet_clusterfetch_suspended", "1 while spec.suspend is true (no series otherwise)", |cf| {
-        cf.spec.suspend.then_some(1.0)
+        cf.summary.suspended.then_some(1.0)
     }),
     (
         "microfleet_clusterfetch_last_success_timestamp_seconds",
         "Unix time the last successful run finished (no series before one)",
-        |cf| seconds(cf.status.as_ref()?.last_successful_time.as_ref()),
+        |cf| cf.summary.last_success,
     ),
     (
         "microfleet_clusterfetch_last_run_succeeded",
         "1 if the last finished run succeeded, 0 if it failed (no series before a run finished)",
-        |cf| latest_run(cf).map(|r| if r.outcome == RunOutcome::Succeeded { 1.0 } else { 0.0 }),
+        |cf| cf.summary.last_run.map(|r| if r.succeeded { 1.0 } else { 0.0 }),
     ),
     (
         "microfleet_clusterfetch_consecutive_failures",
         "Failed runs since the last success (no series before a run finished)",
         |cf| {
-            let status = cf.status.as_ref()?;
-            (!status.recent_runs.is_empty() || status.consecutive_failures > 0)
-                .then_some(f64::from(status.consecutive_failures))
+            let s = &cf.summary;
+            (s.last_run.is_some() || s.consecutive_failures > 0).then_some(f64::from(s.consecutive_failures))
         },
     ),
     ("microfleet_clusterfetch_last_run_items", "Items of the last finished run", |cf| {
-        latest_run(cf)?.items.map(|n| n as f64)
+        cf.summary.last_run?.items.map(|n| n as f64)
     }),
     ("microfleet_clusterfetch_last_run_duration_seconds", "Duration of the last finished run", |cf| {
-        latest_run(cf)?.duration_seconds
+        cf.summary.last_run?.duration_seconds
     }),
     ("microfleet_clusterfetch_active_runs", "Runs in progress (no series while none is)", |cf| {
-        let active = cf.status.as_ref()?.active.len();
-        (active > 0).then_some(active as f64)
+        (cf.summary.active_runs > 0).then_some(f64::from(cf.summary.active_runs))
     }),
     (
         "microfleet_clusterfetch_oldest_active_run_start_timestamp_seconds",
         "Unix time the oldest active run started (no series while none is active)",
-        |cf| active_since(cf).map(|start| start.unwrap_or(0.0)),
+        |cf| cf.summary.oldest_active_start,
     ),
     (
         "microfleet_clusterfetch_active_deadline_seconds",
         "spec.activeDeadlineSeconds: how long a run may take (while a run is active)",
-        |cf| active_since(cf).map(|_| cf.spec.active_deadline_seconds as f64),
+        |cf| cf.summary.oldest_active_start.map(|_| cf.summary.active_deadline_seconds as f64),
     ),
 ];
 
 /// Derives the per-ClusterFetch gauges from the controller's cache at every scrape.
 struct ClusterFetchCollector {
-    fetches: Store<ClusterFetch>,
+    fetches: Store<ClusterFetchView>,
     descs: Vec<Desc>,
 }
 
 impl ClusterFetchCollector {
-    fn new(fetches: Store<ClusterFetch>) -> prometheus::Result<Self> {
+    fn new(fetches: Store<ClusterFetchView>) -> prometheus::Result<Self> {
         let labels = vec!["namespace".to_string(), "name".to_string()];
         let descs = FAMILIES
             .iter()

@@ -42,7 +42,7 @@ fn series(metric: &str, name: &str) -> String {
 
 #[test]
 fn series_are_derived_from_the_cache_at_scrape_time() {
-    let (store, mut writer) = reflector::store::<ClusterFetch>();
+    let (store, mut writer) = reflector::store::<ClusterFetchView>();
     let metrics = Metrics::new().unwrap();
     metrics.register_clusterfetches(store).unwrap();
 
@@ -59,7 +59,7 @@ fn series_are_derived_from_the_cache_at_scrape_time() {
         ..Default::default()
     }];
     for cf in [named("fresh", None, false), named("ran", Some(ran), true)] {
-        writer.apply_watcher_event(&watcher::Event::Apply(cf));
+        writer.apply_watcher_event(&watcher::Event::Apply(ClusterFetchView::from(&cf)));
     }
     let text = metrics.render();
 
@@ -88,19 +88,19 @@ fn series_are_derived_from_the_cache_at_scrape_time() {
     }
 
     // deleted from the cache: its series are gone at the next scrape
-    writer.apply_watcher_event(&watcher::Event::Delete(named("ran", None, false)));
+    writer.apply_watcher_event(&watcher::Event::Delete(ClusterFetchView::from(&named("ran", None, false))));
     assert!(!metrics.render().contains("name=\"ran\""));
 }
 
 #[test]
 fn a_scrape_of_ten_thousand_idle_cluster_fetches_stays_under_two_megabytes() {
-    let (store, mut writer) = reflector::store::<ClusterFetch>();
+    let (store, mut writer) = reflector::store::<ClusterFetchView>();
     let metrics = Metrics::new().unwrap();
     metrics.register_clusterfetches(store).unwrap();
     for i in 0..10_000 {
         let mut cf = named(&format!("bench-{i:05}"), Some(ready_status()), false);
         cf.metadata.namespace = Some("microfleet-bench".into());
-        writer.apply_watcher_event(&watcher::Event::Apply(cf));
+        writer.apply_watcher_event(&watcher::Event::Apply(ClusterFetchView::from(&cf)));
     }
     let bytes = metrics.render().len();
     assert!(bytes <= 2_000_000, "{bytes} bytes");
