@@ -4,10 +4,20 @@
 //!
 //!   bench_load create   NAMESPACE N C   # the namespace and N ClusterFetches bench-00000.. (no runs fire)
 //!   bench_load baseline NAMESPACE N C   # N CronJobs and N statuses for the ClusterFetches there
+//!   bench_load cache-cost N             # heap bytes per cached object, by how it is cached (no cluster)
 //!
-//! Uses the cluster of the current kubeconfig. Not part of the operator: it only drives the benchmark.
+//! Uses the cluster of the current kubeconfig (but `cache-cost`, which counts the heap with a counting
+//! allocator). Not part of the operator: it only drives and explains the benchmark.
 
-use std::{process::ExitCode, sync::Arc, time::Instant};
+use std::{
+    alloc::{GlobalAlloc, Layout, System},
+    process::ExitCode,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Instant,
+};
 
 use futures::{stream, StreamExt};
 use k8s_openapi::api::{batch::v1::CronJob, core::v1::Namespace};
@@ -18,8 +28,42 @@ use kube::{
 use microfleet_crds::clusterfetch::ClusterFetch;
 use microfleet_operator::clusterfetch::{
     build::{build_cronjob, BuildConfig},
-    status::{derive_status, Observed, Verdict},
+    cronjob_view::CronJobView,
+    fetch_view::ClusterFetchView,
+    in_line::{slim_cronjob, stamp},
+    status::{derive_status, set_condition, Observed, Verdict},
 };
+use serde::de::DeserializeOwned;
+
+/// The system allocator, counting the bytes live (requested sizes: malloc's own overhead comes on top).
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is passed on to the system allocator unchanged; only a counter is kept beside.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: the caller's contract for `alloc` is passed on as is
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: the caller's contract for `dealloc` is passed on as is
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size, Ordering::Relaxed);
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: the caller's contract for `realloc` is passed on as is
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
 
 /// The field manager of the benchmark's own writes.
 const MANAGER: &str = "microfleet-bench";
@@ -126,11 +170,106 @@ async fn baseline(client: Client, namespace: &str, n: usize, concurrency: usize)
     .await
 }
 
+type Failure = Box<dyn std::error::Error>;
+
+/// A ClusterFetch and its CronJob as the watches deliver them once the operator has reconciled it in the
+/// benchmark's cluster (no prometheus-operator there): server-filled metadata, managed fields, the status
+/// with its five conditions; the CronJob stamped, with its owner and status.
+fn as_watched(namespace: &str, i: usize) -> Result<(Vec<u8>, Vec<u8>), Failure> {
+    let mut cf: ClusterFetch = serde_json::from_value(cluster_fetch(namespace, i))?;
+    let meta = &mut cf.metadata;
+    meta.uid = Some(format!("3f1c2a4e-5b6d-4e8f-9a0b-{i:012}"));
+    meta.resource_version = Some(format!("{}", 100_000 + i));
+    meta.generation = Some(1);
+    meta.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now()));
+    let entry = |manager: &str, fields: serde_json::Value| {
+        serde_json::from_value(serde_json::json!({
+            "manager": manager, "operation": "Apply", "apiVersion": "microfleet.io/v1alpha1",
+            "time": "2026-12-02T03:00:00Z", "fieldsType": "FieldsV1", "fieldsV1": fields,
+        }))
+    };
+    meta.managed_fields = Some(vec![
+        entry(MANAGER, serde_json::json!({"f:spec": {"f:schedule": {}, "f:timeZone": {}, "f:source": {"f:url": {}}}}))?,
+        entry(
+            "microfleet-operator",
+            serde_json::json!({"f:status": {"f:conditions": {}, "f:observedGeneration": {}}}),
+        )?,
+    ]);
+    let now = jiff::Timestamp::now();
+    let mut status = derive_status(&cf, &Observed::default(), &Verdict::Applied, now).status;
+    let missing = "monitoring.coreos.com/v1 PrometheusRule is not installed: install the prometheus-operator CRDs \
+                   for alerts, or set spec.alerts.enabled to false";
+    set_condition(&mut status.conditions, "AlertsReady", "False", "PrometheusOperatorMissing", missing, Some(1), now);
+    cf.status = Some(status);
+    let mut cronjob = build_cronjob(&cf, &BuildConfig::new("ghcr.io/microfleet/microfleet-fetcher:bench"))?;
+    stamp(&mut cronjob);
+    cronjob.metadata.uid = Some(format!("9a0b3f1c-2a4e-5b6d-4e8f-{i:012}"));
+    cronjob.metadata.resource_version = Some(format!("{}", 200_000 + i));
+    cronjob.metadata.managed_fields = cf.metadata.managed_fields.clone();
+    cronjob.status = Some(Default::default());
+    Ok((serde_json::to_vec(&cf)?, serde_json::to_vec(&cronjob)?))
+}
+
+/// Heap bytes live per object once the objects parsed from `docs` (and changed by `slim`) sit in a
+/// reflector store, as the operator caches them.
+fn per_object<K>(docs: &[Vec<u8>], slim: fn(&mut K)) -> Result<usize, Failure>
+where
+    K: kube::Resource<DynamicType = ()> + DeserializeOwned + Clone + 'static,
+{
+    let before = LIVE.load(Ordering::Relaxed);
+    let (store, mut writer) = kube::runtime::reflector::store::<K>();
+    for doc in docs {
+        let mut object: K = serde_json::from_slice(doc)?;
+        slim(&mut object);
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(object));
+    }
+    let after = LIVE.load(Ordering::Relaxed);
+    drop((store, writer));
+    Ok((after - before) / docs.len().max(1))
+}
+
+/// Prints the heap cost of one cached object of each kind: as cached before (the whole ClusterFetch
+/// without managed fields; the CronJob view with its annotations and owner) and now (the views, slimmed).
+fn cache_cost(n: usize) -> Result<(), Failure> {
+    let mut fetches = Vec::with_capacity(n);
+    let mut cronjobs = Vec::with_capacity(n);
+    for i in 0..n {
+        let (cf, cronjob) = as_watched("bench-10000", i)?;
+        fetches.push(cf);
+        cronjobs.push(cronjob);
+    }
+    let whole_cf = per_object::<ClusterFetch>(&fetches, |cf| cf.metadata.managed_fields = None)?;
+    let view_cf = per_object::<ClusterFetchView>(&fetches, |_| {})?;
+    let old_cj = per_object::<CronJobView>(&cronjobs, |_| {})?;
+    let view_cj = per_object::<CronJobView>(&cronjobs, slim_cronjob)?;
+    let json = |docs: &[Vec<u8>]| docs.iter().map(Vec::len).sum::<usize>() / n.max(1);
+    println!("heap bytes per cached object (n={n}, in a reflector store, its key included; malloc's own overhead not)");
+    println!("  ClusterFetch  before {whole_cf:5}  now {view_cf:5}  (its JSON: {} bytes)", json(&fetches));
+    println!("  CronJob       before {old_cj:5}  now {view_cj:5}  (its JSON: {} bytes)", json(&cronjobs));
+    println!("  together      before {:5}  now {:5}", whole_cf + old_cj, view_cf + view_cj);
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [command, n] = args.as_slice() {
+        if command == "cache-cost" {
+            let Ok(n) = n.parse::<usize>() else {
+                eprintln!("N is a number");
+                return ExitCode::FAILURE;
+            };
+            return match cache_cost(n) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+    }
     let [command, namespace, n, concurrency] = args.as_slice() else {
-        eprintln!("usage: bench_load create|baseline NAMESPACE N CONCURRENCY");
+        eprintln!("usage: bench_load create|baseline NAMESPACE N CONCURRENCY, or bench_load cache-cost N");
         return ExitCode::FAILURE;
     };
     let (Ok(n), Ok(concurrency)) = (n.parse::<usize>(), concurrency.parse::<usize>()) else {
