@@ -6,6 +6,7 @@
 
 pub mod clusterfetch;
 pub mod contract;
+pub mod ticketingservice;
 pub mod validate;
 
 use kube::CustomResourceExt;
@@ -34,7 +35,7 @@ pub mod labels {
 
 /// Every CRD of Microfleet, as (file name, YAML) pairs, in the order `crds/` lists them.
 pub fn crd_documents() -> Vec<(String, String)> {
-    [clusterfetch::ClusterFetch::crd()]
+    [clusterfetch::ClusterFetch::crd(), ticketingservice::TicketingService::crd()]
         .into_iter()
         .map(|crd| {
             let name = format!("{}.yaml", crd.metadata.name.clone().unwrap_or_default());
