@@ -3,7 +3,9 @@
 //! election; logging and shutdown come from `microfleet-common`).
 
 pub mod clusterfetch;
+pub mod conditions;
 pub mod error;
+pub mod pod;
 pub mod preview;
 pub mod render;
 pub mod runtime;

@@ -20,11 +20,11 @@ use super::{
     in_line::{applied_hash, cronjob_in_line, hash_of, rule_applied_message, rule_in_line, stamp},
     read,
     run_now::{plan_run_now, RunNowPlan},
-    status::{derive_status, run_event, set_condition, Verdict},
+    status::{derive_status, run_event, Verdict},
     validate::{validate_spec, SpecProblem},
     Context, CONTROLLER,
 };
-use crate::error::Error;
+use crate::{conditions::set_condition, error::Error};
 
 /// How often a ClusterFetch is looked at again without any change (runs finishing wake it sooner).
 const RESYNC: Duration = Duration::from_secs(300);

@@ -548,15 +548,7 @@ async fn switching_alerts_off_removes_the_rule_once() {
     s.alerts.enabled = false;
     let mut cf = cluster_fetch(s);
     let mut applied = ClusterFetchStatus::default();
-    crate::clusterfetch::status::set_condition(
-        &mut applied.conditions,
-        "AlertsReady",
-        "True",
-        "RuleApplied",
-        "",
-        Some(1),
-        at(0),
-    );
+    crate::conditions::set_condition(&mut applied.conditions, "AlertsReady", "True", "RuleApplied", "", Some(1), at(0));
     cf.status = Some(applied);
     let reply = serde_json::to_value(&cf).unwrap();
     let (result, seen) = h
