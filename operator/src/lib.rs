@@ -9,3 +9,4 @@ pub mod pod;
 pub mod preview;
 pub mod render;
 pub mod runtime;
+pub mod ticketingservice;
