@@ -60,6 +60,25 @@ pub fn validate_ticketing_service_manifest(manifest: &Value) -> Result<Ticketing
     })
 }
 
+/// Checks `object` against a CRD's `openAPIV3Schema` as the API server would (pruning of nulls, defaults,
+/// the schema's types, bounds and patterns, unknown fields, then its CEL rules): for objects of other
+/// projects' kinds (KafkaTopic, HTTPRoute, ...) checked against their own CRDs without a cluster.
+pub fn check_against_crd_schema(schema: &Value, object: &Value) -> Result<(), Vec<SpecProblem>> {
+    let mut schema = schema.clone();
+    with_object_fields(&mut schema);
+    let mut object = object.clone();
+    let mut problems = Vec::new();
+    schema::walk(&schema, &mut object, "", &mut problems);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let compiled = kube_cel::compile_schema(&schema);
+    if let Err(errors) = kube_cel::validate_compiled(&compiled, &without_nulls(&object), None) {
+        return Err(errors.iter().map(|e| SpecProblem::new("FailedRule", &e.field_path, e.message.clone())).collect());
+    }
+    Ok(())
+}
+
 /// A manifest of `kind` through the CRD's schema (defaults filled in) and its CEL rules, as the API server
 /// admits it; the object as it would be stored.
 fn admit(manifest: &Value, kind: &str, schema: &Value) -> Result<Value, Vec<SpecProblem>> {
@@ -120,13 +139,19 @@ fn crd_schema(
         let schema =
             crd.spec.versions.first().and_then(|v| v.schema.as_ref()).and_then(|s| s.open_api_v3_schema.as_ref());
         let mut schema = schema.and_then(|s| serde_json::to_value(s).ok()).unwrap_or(Value::Null);
-        if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {
-            for (name, kind) in [("apiVersion", "string"), ("kind", "string"), ("metadata", "object")] {
-                properties.entry(name).or_insert_with(|| serde_json::json!({ "type": kind }));
-            }
-        }
+        with_object_fields(&mut schema);
         schema
     })
+}
+
+/// Adds to a CRD's schema the fields every object has and the server adds to it (`apiVersion`, `kind`,
+/// `metadata`).
+fn with_object_fields(schema: &mut Value) {
+    if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        for (name, kind) in [("apiVersion", "string"), ("kind", "string"), ("metadata", "object")] {
+            properties.entry(name).or_insert_with(|| serde_json::json!({ "type": kind }));
+        }
+    }
 }
 
 /// The server's checks of `metadata.name` (the CRD's schema leaves metadata to it).
