@@ -2,6 +2,7 @@
 //! (read → validate → build → apply → status), plus the shared runtime (metrics, admin server, leader
 //! election; logging and shutdown come from `microfleet-common`).
 
+pub mod apply;
 pub mod clusterfetch;
 pub mod conditions;
 pub mod error;

@@ -12,6 +12,7 @@ use std::{
 };
 
 use clap::{Parser, Subcommand, ValueEnum};
+use futures::FutureExt;
 use kube::{runtime::events::Recorder, Client};
 use microfleet_common::{shutdown::Shutdown, telemetry};
 use microfleet_operator::{
@@ -24,7 +25,7 @@ use microfleet_operator::{
         server::{self, AdminState},
         watches::WatchHealth,
     },
-    ticketingservice::{build::BuildConfig as TicketingBuildConfig, discovery::Discovered},
+    ticketingservice::{self, build::BuildConfig as TicketingBuildConfig, discovery::Discovered},
 };
 
 /// Where the TicketingService components' default images are (`<prefix>/<binary>:<operator version>`).
@@ -116,6 +117,10 @@ struct RunArgs {
     /// A Prometheus Pushgateway the runs push their figures to (for long runs; optional).
     #[arg(long, env = "MICROFLEET_PUSHGATEWAY_URL")]
     pushgateway_url: Option<String>,
+    /// Registry and path of the TicketingService components' default images
+    /// (`<prefix>/<binary>:<operator version>`).
+    #[arg(long, env = "MICROFLEET_IMAGE_PREFIX", default_value = DEFAULT_IMAGE_PREFIX)]
+    image_prefix: String,
     /// Address of the admin server (/metrics, /healthz, /readyz).
     #[arg(long, env = "MICROFLEET_ADMIN_ADDR", default_value = "0.0.0.0:8080")]
     admin_addr: SocketAddr,
@@ -301,6 +306,18 @@ async fn run(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         watches,
         fence: Fence::open(),
     };
+    let ticketing = ticketingservice::Settings {
+        client: client.clone(),
+        scope: Scope { namespace: args.watch_namespace.clone() },
+        recorder: settings.recorder.clone(),
+        config: TicketingBuildConfig {
+            monitoring_labels: args.rule_labels.clone(),
+            ..TicketingBuildConfig::new(args.image_prefix.clone(), env!("CARGO_PKG_VERSION"))
+        },
+        metrics: metrics.clone(),
+        concurrency: args.concurrency,
+        fence: Fence::open(),
+    };
 
     let mut exit = ExitCode::SUCCESS;
     if args.no_leader_election {
@@ -308,11 +325,15 @@ async fn run(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let ready = ready.clone();
             move || ready.store(true, Ordering::Relaxed)
         };
-        clusterfetch::run(settings, shutdown.requested(), on_ready).await;
+        tokio::join!(
+            clusterfetch::run(settings, shutdown.clone().requested(), on_ready),
+            ticketingservice::run(ticketing, shutdown.requested()),
+        );
     } else {
         let namespace = args.lease_namespace.clone().unwrap_or_else(|| client.default_namespace().to_string());
         let mut election = Election::join(client.clone(), &namespace, &args.lease_name, &identity);
         let settings = Settings { fence: election.fence(), ..settings };
+        let ticketing = ticketingservice::Settings { fence: election.fence(), ..ticketing };
         // A standby replica is healthy and ready: it serves metrics and takes over when the leader goes.
         ready.store(true, Ordering::Relaxed);
         tracing::info!(lease = %args.lease_name, %namespace, %identity, "waiting to lead");
@@ -341,7 +362,8 @@ async fn run(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
                     flag.store(true, Ordering::Relaxed);
                 }
             };
-            clusterfetch::run(settings, stop, || {}).await;
+            let stop = stop.shared();
+            tokio::join!(clusterfetch::run(settings, stop.clone(), || {}), ticketingservice::run(ticketing, stop));
             metrics.leader.set(0);
             if lost_lease.load(Ordering::Relaxed) {
                 exit = ExitCode::FAILURE;

@@ -34,10 +34,11 @@ use kube::{
         reflector::{self, ObjectRef, Store},
         watcher, Controller, WatchStreamExt,
     },
-    Api, Client, Resource, ResourceExt,
+    Client, Resource, ResourceExt,
 };
 use microfleet_crds::{clusterfetch::ClusterFetch, labels};
 
+pub use crate::runtime::scope::Scope;
 use crate::{
     error::Error,
     runtime::{leader::Fence, metrics::Metrics, watches::WatchHealth},
@@ -135,25 +136,6 @@ pub fn error_policy(cf: Arc<ClusterFetch>, error: &Error, ctx: Arc<Context>) -> 
         "reconcile failed"
     );
     Action::requeue(wait)
-}
-
-/// Where the controller watches.
-#[derive(Debug, Clone, Default)]
-pub struct Scope {
-    /// Only this namespace; all namespaces when `None`.
-    pub namespace: Option<String>,
-}
-
-impl Scope {
-    fn api<K>(&self, client: &Client) -> Api<K>
-    where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
-    {
-        match &self.namespace {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        }
-    }
 }
 
 fn owner_of(obj: &impl Resource) -> Option<ObjectRef<ClusterFetch>> {

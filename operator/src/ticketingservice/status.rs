@@ -6,6 +6,7 @@
 
 use jiff::Timestamp;
 use k8s_openapi::api::{apps::v1::Deployment, batch::v1::Job};
+use kube::runtime::events::EventType;
 use microfleet_crds::ticketingservice::{
     ComponentStatus, EntryStatus, MigrationState, MigrationStatus, TicketingService, TicketingServiceStatus,
     TopicsMethod, TopicsState, TopicsStatus,
@@ -142,6 +143,84 @@ pub fn derive_status(
         topics: Some(topics),
         entry: Some(entry),
     }
+}
+
+/// An Event a transition calls for: (type, reason, note).
+pub type TransitionEvent = (EventType, String, String);
+
+/// The Events of the transitions from `previous` to `current`: the Ready condition turning True or False
+/// (Stalled with its reason), each migration starting, succeeding or failing, the topics becoming ready, the
+/// entry getting an address.
+pub fn transition_events(
+    previous: Option<&TicketingServiceStatus>,
+    current: &TicketingServiceStatus,
+) -> Vec<TransitionEvent> {
+    let condition = |status: Option<&TicketingServiceStatus>, type_: &str| {
+        status
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
+            .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+    };
+    let mut events = Vec::new();
+    let (was_ready, is_ready) = (condition(previous, "Ready"), condition(Some(current), "Ready"));
+    let (was_stalled, is_stalled) = (condition(previous, "Stalled"), condition(Some(current), "Stalled"));
+    if let Some((status, _, message)) = &is_ready {
+        let changed = was_ready.as_ref().map(|(s, _, _)| s) != Some(status);
+        if changed && status == "True" {
+            events.push((EventType::Normal, "Ready".to_string(), message.clone()));
+        }
+    }
+    if let Some((status, reason, message)) = &is_stalled {
+        let changed = was_stalled.as_ref().map(|(s, r, _)| (s, r)) != Some((status, reason));
+        if changed && status == "True" {
+            events.push((EventType::Warning, reason.clone(), message.clone()));
+        }
+    }
+    for component in &current.components {
+        let before = previous
+            .and_then(|p| p.components.iter().find(|c| c.name == component.name))
+            .map(|c| (c.migration.state, c.migration.job_name.clone()));
+        let now = (component.migration.state, component.migration.job_name.clone());
+        if before.as_ref() == Some(&now) {
+            continue;
+        }
+        let job = component.migration.job_name.clone().unwrap_or_default();
+        let image = component.image.clone().unwrap_or_default();
+        match component.migration.state {
+            MigrationState::Running => events.push((
+                EventType::Normal,
+                "MigrationStarted".into(),
+                format!("{}: migration Job {job} runs for {image}", component.name),
+            )),
+            MigrationState::Succeeded => events.push((
+                EventType::Normal,
+                "MigrationSucceeded".into(),
+                format!("{}: migration Job {job} completed; the Deployment rolls to {image}", component.name),
+            )),
+            MigrationState::Failed => events.push((
+                EventType::Warning,
+                "MigrationFailed".into(),
+                format!(
+                    "{}: migration Job {job} failed ({}); the Deployment stays on its previous image",
+                    component.name,
+                    component.migration.message.clone().unwrap_or_default()
+                ),
+            )),
+            MigrationState::Pending => {}
+        }
+    }
+    let topics_ready = |s: Option<&TicketingServiceStatus>| {
+        s.and_then(|s| s.topics.as_ref()).map(|t| t.state) == Some(TopicsState::Ready)
+    };
+    if topics_ready(Some(current)) && !topics_ready(previous) {
+        let total = current.topics.as_ref().map_or(0, |t| t.total);
+        events.push((EventType::Normal, "TopicsReady".into(), format!("the saga's {total} topics exist")));
+    }
+    let address = |s: Option<&TicketingServiceStatus>| s.and_then(|s| s.entry.as_ref()).and_then(|e| e.address.clone());
+    if let (Some(address), None) = (address(Some(current)), address(previous)) {
+        let url = current.entry.as_ref().map(|e| e.url.clone()).unwrap_or_default();
+        events.push((EventType::Normal, "EntryAddressAssigned".into(), format!("{url} is served at {address}")));
+    }
+    events
 }
 
 /// Whether a Deployment runs `image` and is fully rolled out and available (kstatus' Current).

@@ -225,3 +225,32 @@ fn a_condition_keeps_its_transition_time_while_its_status_holds() {
     assert_eq!(time(&second), time(&first));
     assert_eq!(second, first, "nothing changed: the same status (no write)");
 }
+
+#[test]
+fn each_transition_gets_one_event_and_a_repeat_none() {
+    let ts = ts();
+    let config = config();
+    let mut migrating = observed_all_up(&ts, &config);
+    let image = config.image(&ts, ComponentKind::Auth);
+    let auth_job = migration_job_name(&ts, ComponentKind::Auth, &image);
+    migrating.component_mut(ComponentKind::Auth).migration = Some(job(&auth_job, None));
+    let first = derive(&ts, &migrating, &Verdict::Applied);
+    let reasons = |events: Vec<TransitionEvent>| events.into_iter().map(|(_, reason, _)| reason).collect::<Vec<_>>();
+    assert_eq!(
+        reasons(transition_events(None, &first)),
+        ["MigrationSucceeded", "MigrationSucceeded", "MigrationStarted", "MigrationSucceeded", "TopicsReady"],
+        "from nothing: every migration and the topics"
+    );
+    assert!(transition_events(Some(&first), &first).is_empty(), "no change, no Event");
+
+    let ready = derive(&ts, &observed_all_up(&ts, &config), &Verdict::Applied);
+    assert_eq!(reasons(transition_events(Some(&first), &ready)), ["Ready", "MigrationSucceeded"]);
+
+    let mut failing = observed_all_up(&ts, &config);
+    failing.component_mut(ComponentKind::Auth).migration = Some(job(&auth_job, Some("Failed")));
+    let failed = derive(&ts, &failing, &Verdict::Applied);
+    let events = transition_events(Some(&first), &failed);
+    assert_eq!(reasons(events.clone()), ["MigrationFailed", "MigrationFailed"], "Stalled, and the migration");
+    assert!(events.iter().all(|(type_, _, _)| *type_ == kube::runtime::events::EventType::Warning));
+    assert!(events[1].2.contains("BackoffLimitExceeded"), "{}", events[1].2);
+}

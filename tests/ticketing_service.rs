@@ -1,0 +1,119 @@
+//! Smoke test of the TicketingService controller on the real control plane (no node needed): the operator
+//! process, scoped to a namespace of its own, turns the example TicketingService into its children; each
+//! component's Deployment appears only once its migration Job has completed (here: marked complete, as no
+//! pod runs); the status and the Events say where each part stands.
+
+use std::{path::PathBuf, time::Duration};
+
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    batch::v1::Job,
+    core::v1::{ConfigMap, Event, Service},
+    networking::v1::{Ingress, NetworkPolicy},
+    policy::v1::PodDisruptionBudget,
+};
+use kube::{
+    api::{ListParams, Patch, PatchParams},
+    Api,
+};
+use microfleet_crds::ticketingservice::{MigrationState, TicketingService};
+use microfleet_tests::{
+    cluster::{self, eventually},
+    operator::{self, OperatorProcess},
+    repo_root,
+};
+
+/// The example, with its CloudNativePG database swapped for a URL Secret (the control plane has no
+/// CloudNativePG), in `namespace`.
+fn example(namespace: &str) -> TicketingService {
+    let text = std::fs::read_to_string(repo_root().join("examples/ticketing-service.yaml")).unwrap();
+    let text = text
+        .replace("cloudNativePG: {instances: 2, storageSize: 2Gi}", "urlSecretKeyRef: {name: auth-db, key: url}")
+        .replace("namespace: ticketing", &format!("namespace: {namespace}"));
+    serde_yaml::from_str(&text).unwrap()
+}
+
+async fn names<K>(api: &Api<K>) -> Vec<String>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let list = api.list(&ListParams::default().labels("microfleet.io/ticketingservice=tickets")).await.unwrap();
+    let mut names: Vec<String> = list.items.iter().filter_map(|o| o.meta().name.clone()).collect();
+    names.sort();
+    names
+}
+
+/// Marks a Job complete through its status, as the Job controller would once its pod succeeded.
+async fn complete(jobs: &Api<Job>, name: &str) {
+    let now = jiff::Timestamp::now().to_string();
+    let status = serde_json::json!({"status": {
+        "completionTime": now, "succeeded": 1, "active": 0, "ready": 0, "terminating": 0,
+        "uncountedTerminatedPods": {},
+        "conditions": [
+            {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": now, "lastProbeTime": now},
+            {"type": "Complete", "status": "True", "lastTransitionTime": now, "lastProbeTime": now},
+        ],
+    }});
+    jobs.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .unwrap_or_else(|e| panic!("marking {name} complete: {e}"));
+}
+
+#[tokio::test]
+async fn the_example_yields_its_children_and_each_deployment_waits_for_its_migration() {
+    let client = cluster::client().await;
+    cluster::install_crds(&client).await;
+    let namespace = format!("mf-ts-{}", std::process::id());
+    cluster::namespace(&client, &namespace).await;
+    let binary = operator::binary("microfleet-operator");
+    let kubeconfig = PathBuf::from(std::env::var_os("KUBECONFIG").unwrap_or_default());
+    let args = ["--no-leader-election", "--watch-namespace", namespace.as_str()];
+    let process = OperatorProcess::start(&binary, &kubeconfig, &namespace, "ts-smoke", &args);
+
+    let services: Api<TicketingService> = Api::namespaced(client.clone(), &namespace);
+    cluster::apply(&services, &example(&namespace)).await;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &namespace);
+    let within = Duration::from_secs(90);
+    eventually("the migration and topic Jobs", within, || async { names(&jobs).await.len() == 5 }).await;
+    let components = ["tickets-auth", "tickets-cms", "tickets-gate-acl", "tickets-ticketing"];
+    assert_eq!(names(&Api::<ConfigMap>::namespaced(client.clone(), &namespace)).await, components);
+    assert_eq!(names(&Api::<Service>::namespaced(client.clone(), &namespace)).await, components);
+    assert_eq!(names(&Api::<PodDisruptionBudget>::namespaced(client.clone(), &namespace)).await, components);
+    assert_eq!(names(&Api::<Ingress>::namespaced(client.clone(), &namespace)).await, ["tickets"]);
+    assert_eq!(names(&Api::<NetworkPolicy>::namespaced(client.clone(), &namespace)).await.len(), 5);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
+    assert!(
+        names(&deployments).await.is_empty(),
+        "no Deployment before its migration: {:?}",
+        names(&deployments).await
+    );
+    let status = services.get("tickets").await.unwrap().status.unwrap_or_default();
+    assert!(
+        status.conditions.iter().any(|c| c.type_ == "Reconciling" && c.status == "True"),
+        "{:?}\n{}",
+        status.conditions,
+        process.logs()
+    );
+
+    // the CMS's migration completes: its Deployment appears, the others still wait
+    let cms_job = names(&jobs).await.into_iter().find(|n| n.starts_with("tickets-cms-migrate-")).unwrap();
+    complete(&jobs, &cms_job).await;
+    eventually("the CMS Deployment", within, || async { names(&deployments).await == ["tickets-cms"] }).await;
+    eventually("the status shows the CMS migrated", within, || async {
+        let status = services.get("tickets").await.unwrap().status.unwrap_or_default();
+        status.components.iter().any(|c| c.name == "cms" && c.migration.state == MigrationState::Succeeded)
+            && status.components.iter().any(|c| c.name == "auth" && c.migration.state == MigrationState::Running)
+    })
+    .await;
+    let events: Api<Event> = Api::namespaced(client.clone(), &namespace);
+    eventually("a MigrationSucceeded Event", within, || async {
+        let list = events.list(&ListParams::default()).await.unwrap();
+        list.items.iter().any(|e| e.reason.as_deref() == Some("MigrationSucceeded"))
+    })
+    .await;
+    let deployment = deployments.get("tickets-cms").await.unwrap();
+    let pod = deployment.spec.unwrap().template.spec.unwrap();
+    assert_eq!(pod.containers[0].args.as_deref(), Some(&["serve".to_string()][..]));
+    drop(process);
+    let _ = Api::<k8s_openapi::api::core::v1::Namespace>::all(client).delete(&namespace, &Default::default()).await;
+}
