@@ -54,6 +54,7 @@ pub fn build_prometheus_rule(ts: &TicketingService, extra: &BTreeMap<String, Str
     let rule_labels = |severity: &str, component: Option<ComponentKind>| {
         let mut labels = alerts.labels.clone();
         labels.insert("severity".into(), severity.into());
+        labels.insert("namespace".into(), namespace.clone());
         if let Some(component) = component {
             labels.insert("component".into(), component.field().into());
         }
@@ -105,7 +106,7 @@ pub fn build_prometheus_rule(ts: &TicketingService, extra: &BTreeMap<String, Str
         "expr": format!("sum(increase(saga_dead_letters_total{{{saga}}}[15m])) > {}", alerts.dead_letters),
         "labels": rule_labels("critical", None),
         "annotations": {
-            "summary": format!("{subject} dead-lettered {{{{ $value }}}} saga messages in 15 minutes"),
+            "summary": format!("{subject} dead-lettered more than {} saga messages in 15 minutes", alerts.dead_letters),
             "description": format!("A consumer gave up on messages: read them from {}.dead-letter and fix their cause before replaying.", ts.spec.kafka.topic_prefix),
         },
     }));
