@@ -122,7 +122,19 @@ fn rbac_is_least_privilege() {
             assert!(!resources.contains(&"*") && !verbs.contains(&"*"), "no wildcards: {rule}");
             assert!(!verbs.contains(&"deletecollection"), "nothing the operator never does: {rule}");
             if verbs.contains(&"delete") {
-                assert_eq!(resources, ["prometheusrules"], "the operator deletes nothing but its own rules: {rule}");
+                // its own rules, and a TicketingService's children it no longer wants; never data (clusters, topics)
+                let prunable = [
+                    "prometheusrules",
+                    "horizontalpodautoscalers",
+                    "ingresses",
+                    "networkpolicies",
+                    "httproutes",
+                    "servicemonitors",
+                ];
+                assert!(
+                    resources.iter().all(|r| prunable.contains(r)),
+                    "the operator deletes only what it prunes: {rule}"
+                );
             }
             if resources.contains(&"leases") {
                 assert_eq!(role["kind"], "Role", "Lease access is namespaced");

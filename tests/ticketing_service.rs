@@ -1,12 +1,14 @@
 //! Smoke test of the TicketingService controller on the real control plane (no node needed): the operator
 //! process, scoped to a namespace of its own, turns the example TicketingService into its children; each
 //! component's Deployment appears only once its migration Job has completed (here: marked complete, as no
-//! pod runs); the status and the Events say where each part stands.
+//! pod runs); the status and the Events say where each part stands; a child the spec no longer asks for is
+//! deleted.
 
 use std::{path::PathBuf, time::Duration};
 
 use k8s_openapi::api::{
     apps::v1::Deployment,
+    autoscaling::v2::HorizontalPodAutoscaler,
     batch::v1::Job,
     core::v1::{ConfigMap, Event, Service},
     networking::v1::{Ingress, NetworkPolicy},
@@ -74,13 +76,23 @@ async fn the_example_yields_its_children_and_each_deployment_waits_for_its_migra
     cluster::apply(&services, &example(&namespace)).await;
     let jobs: Api<Job> = Api::namespaced(client.clone(), &namespace);
     let within = Duration::from_secs(90);
-    eventually("the migration and topic Jobs", within, || async { names(&jobs).await.len() == 5 }).await;
     let components = ["tickets-auth", "tickets-cms", "tickets-gate-acl", "tickets-ticketing"];
-    assert_eq!(names(&Api::<ConfigMap>::namespaced(client.clone(), &namespace)).await, components);
-    assert_eq!(names(&Api::<Service>::namespaced(client.clone(), &namespace)).await, components);
-    assert_eq!(names(&Api::<PodDisruptionBudget>::namespaced(client.clone(), &namespace)).await, components);
-    assert_eq!(names(&Api::<Ingress>::namespaced(client.clone(), &namespace)).await, ["tickets"]);
-    assert_eq!(names(&Api::<NetworkPolicy>::namespaced(client.clone(), &namespace)).await.len(), 5);
+    let (config_maps, kube_services, budgets, ingresses, policies) = (
+        Api::<ConfigMap>::namespaced(client.clone(), &namespace),
+        Api::<Service>::namespaced(client.clone(), &namespace),
+        Api::<PodDisruptionBudget>::namespaced(client.clone(), &namespace),
+        Api::<Ingress>::namespaced(client.clone(), &namespace),
+        Api::<NetworkPolicy>::namespaced(client.clone(), &namespace),
+    );
+    eventually("every child of the first pass", within, || async {
+        names(&jobs).await.len() == 5
+            && names(&config_maps).await == components
+            && names(&kube_services).await == components
+            && names(&budgets).await == components
+            && names(&ingresses).await == ["tickets"]
+            && names(&policies).await.len() == 5
+    })
+    .await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
     assert!(
         names(&deployments).await.is_empty(),
@@ -114,6 +126,15 @@ async fn the_example_yields_its_children_and_each_deployment_waits_for_its_migra
     let deployment = deployments.get("tickets-cms").await.unwrap();
     let pod = deployment.spec.unwrap().template.spec.unwrap();
     assert_eq!(pod.containers[0].args.as_deref(), Some(&["serve".to_string()][..]));
+
+    // autoscaling unset: the autoscaler goes (pruned), the Deployment gets replicas again
+    let autoscalers: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), &namespace);
+    assert_eq!(names(&autoscalers).await, ["tickets-ticketing"]);
+    let mut fixed = example(&namespace);
+    fixed.spec.ticketing.autoscaling = None;
+    fixed.spec.ticketing.replicas = Some(3);
+    cluster::apply(&services, &fixed).await;
+    eventually("the autoscaler pruned", within, || async { names(&autoscalers).await.is_empty() }).await;
     drop(process);
     let _ = Api::<k8s_openapi::api::core::v1::Namespace>::all(client).delete(&namespace, &Default::default()).await;
 }

@@ -1,8 +1,8 @@
 //! The TicketingService controller: its watches, its context and its error policy. Its steps are one module
 //! each, beside `clusterfetch`: `read` (discovery and the children), `validate` (what depends on the
 //! cluster), `rollout` (the plan: migrate first, then roll), `build` (pure: every child, assembled from
-//! `workload`, `database`, `topics`, `entry`, `network`, `monitoring`), `status` (pure), sequenced by
-//! `reconcile`. `component` holds the four components' facts, `config` the environment contract with their
+//! `workload`, `database`, `topics`, `entry`, `network`, `monitoring`), `prune` (pure: what is no longer
+//! wanted), `status` (pure), sequenced by `reconcile`. `component` holds the four components' facts, `config` the environment contract with their
 //! binaries, `discovery` which optional APIs the cluster has.
 
 pub mod build;
@@ -13,6 +13,7 @@ pub mod discovery;
 pub mod entry;
 pub mod monitoring;
 pub mod network;
+pub mod prune;
 pub mod read;
 pub mod reconcile;
 pub mod rollout;

@@ -2,21 +2,26 @@
 //!
 //! Decisions live in the pure modules (`validate`, `rollout`, `build`, `status`); this file sequences them
 //! and performs the writes: every child server-side applied with the one field manager (Jobs created once),
-//! the status applied when it changed, an Event per transition.
+//! the children no longer wanted deleted, the status applied when it changed, an Event per transition.
 
 use std::{sync::Arc, time::Duration};
 
 use k8s_openapi::api::batch::v1::Job;
 use kube::{
-    api::{Patch, PatchParams},
+    api::{DeleteParams, ListParams, Patch, PatchParams},
     runtime::{controller::Action, events::Event},
     Api, Resource, ResourceExt,
 };
-use microfleet_crds::ticketingservice::{TicketingService, TicketingServiceStatus};
-use serde_json::Value;
+use microfleet_crds::{
+    labels,
+    ticketingservice::{TicketingService, TicketingServiceStatus},
+};
+use serde_json::{json, Value};
 
 use super::{
     build::build_children,
+    discovery::Discovered,
+    prune::{prunable_kinds, stale},
     read,
     rollout::plan_rollout,
     status::{derive_status, transition_events, Verdict},
@@ -24,7 +29,7 @@ use super::{
     Context, CONTROLLER,
 };
 use crate::{
-    apply::{apply_object, create_job_once, FIELD_MANAGER},
+    apply::{apply_object, create_job_once, dynamic_api, FIELD_MANAGER},
     error::Error,
 };
 
@@ -50,7 +55,11 @@ pub async fn reconcile(ts: Arc<TicketingService>, ctx: Arc<Context>) -> Result<A
         Err(problems) => Verdict::Invalid(problems),
         Ok(()) => {
             let children = build_children(&ts, &discovered, &plan, &ctx.config)?;
-            match apply_children(&ctx, &children).await {
+            let applied = match apply_children(&ctx, &children).await {
+                Ok(()) => prune_children(&ctx, &ts, &discovered, &children).await,
+                Err(error) => Err(error),
+            };
+            match applied {
                 Ok(()) => Verdict::Applied,
                 Err(Error::Kube(kube::Error::Api(rejected))) if rejected.code == 400 || rejected.code == 422 => {
                     Verdict::Invalid(vec![SpecProblem {
@@ -96,6 +105,44 @@ async fn apply_children(ctx: &Context, children: &[Value]) -> Result<(), Error> 
             create_job_once(&ctx.client, &ctx.fence, &job).await?;
         } else {
             apply_object(&ctx.client, &ctx.fence, child).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the children of the prunable kinds that `ts` owns and no longer wants.
+async fn prune_children(
+    ctx: &Context,
+    ts: &TicketingService,
+    discovered: &Discovered,
+    children: &[Value],
+) -> Result<(), Error> {
+    let selector = format!("{}={}", labels::TICKETING_SERVICE, ts.name_any());
+    let uid = ts.metadata.uid.clone();
+    for (api_version, kind) in prunable_kinds(discovered) {
+        let stub = json!({"apiVersion": api_version, "kind": kind, "metadata": {"namespace": ts.namespace()}});
+        let api = dynamic_api(&ctx.client, &stub);
+        let owned: Vec<String> = api
+            .list_metadata(&ListParams::default().labels(&selector))
+            .await?
+            .items
+            .into_iter()
+            .filter(|o| {
+                o.metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|r| r.controller == Some(true) && Some(&r.uid) == uid.as_ref())
+            })
+            .filter_map(|o| o.metadata.name)
+            .collect();
+        for name in stale(children, kind, &owned) {
+            ctx.fence.check()?;
+            match api.delete(&name, &DeleteParams::default()).await {
+                Ok(_) => tracing::info!(kind, name, "pruned a child no longer wanted"),
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(error) => return Err(error.into()),
+            }
         }
     }
     Ok(())
