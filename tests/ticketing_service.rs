@@ -99,13 +99,14 @@ async fn the_example_yields_its_children_and_each_deployment_waits_for_its_migra
         "no Deployment before its migration: {:?}",
         names(&deployments).await
     );
-    let status = services.get("tickets").await.unwrap().status.unwrap_or_default();
-    assert!(
-        status.conditions.iter().any(|c| c.type_ == "Reconciling" && c.status == "True"),
-        "{:?}\n{}",
-        status.conditions,
-        process.logs()
-    );
+    eventually("Reconciling=True while the migrations run", within, || async {
+        let status = services.get("tickets").await.unwrap().status.unwrap_or_default();
+        status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Reconciling" && c.status == "True" && c.message.contains("auth: migration running"))
+    })
+    .await;
 
     // the CMS's migration completes: its Deployment appears, the others still wait
     let cms_job = names(&jobs).await.into_iter().find(|n| n.starts_with("tickets-cms-migrate-")).unwrap();
