@@ -45,10 +45,11 @@ use crate::clusterfetch::{bounded_quantities, KafkaSasl, KafkaTls, SecretKeyRef,
 #[x_kube(validation = Rule::new("has(self.ticketing.secrets.adminApiKey)").message("spec.ticketing.secrets.adminApiKey is required: ticketing-service reads the CMS's admin API key (ADMIN_API_KEY) from it; name a key of a Secret").field_path(".ticketing.secrets"))]
 #[x_kube(validation = Rule::new("has(self.gateAcl.secrets.adminApiKey) && has(self.gateAcl.secrets.gateApiKey) && has(self.gateAcl.secrets.signingKey)").message("spec.gateAcl.secrets needs adminApiKey, gateApiKey and signingKey: gate-acl-service reads ADMIN_API_KEY, GATE_API_KEY and the QR-code SIGNING_KEY from them").field_path(".gateAcl.secrets"))]
 #[x_kube(validation = Rule::new("has(self.auth.secrets.signingKeys) && self.auth.secrets.signingKeys.size() >= 1").message("spec.auth.secrets.signingKeys must name at least one Secret key: auth-service signs access tokens with the last one (SIGNING_KEY_FILES)").field_path(".auth.secrets"))]
-#[x_kube(validation = Rule::new("!has(self.ticketing.secrets.gateApiKey) && !has(self.ticketing.secrets.signingKey) && !has(self.ticketing.secrets.signingKeys) && !has(self.ticketing.secrets.bootstrapAdmin) && !has(self.ticketing.secrets.sessionKey)").message("spec.ticketing.secrets: ticketing-service reads only adminApiKey and authServiceKey; remove the others").field_path(".ticketing.secrets"))]
-#[x_kube(validation = Rule::new("!has(self.gateAcl.secrets.signingKeys) && !has(self.gateAcl.secrets.bootstrapAdmin) && !has(self.gateAcl.secrets.sessionKey)").message("spec.gateAcl.secrets: gate-acl-service reads only adminApiKey, gateApiKey, signingKey and authServiceKey; remove the others").field_path(".gateAcl.secrets"))]
-#[x_kube(validation = Rule::new("!has(self.auth.secrets.adminApiKey) && !has(self.auth.secrets.gateApiKey) && !has(self.auth.secrets.signingKey) && !has(self.auth.secrets.authServiceKey) && !has(self.auth.secrets.sessionKey)").message("spec.auth.secrets: auth-service reads only signingKeys and bootstrapAdmin; remove the others").field_path(".auth.secrets"))]
-#[x_kube(validation = Rule::new("!has(self.cms.secrets.adminApiKey) && !has(self.cms.secrets.gateApiKey) && !has(self.cms.secrets.signingKey) && !has(self.cms.secrets.signingKeys) && !has(self.cms.secrets.bootstrapAdmin)").message("spec.cms.secrets: ticketing-cms reads only sessionKey and authServiceKey; remove the others").field_path(".cms.secrets"))]
+#[x_kube(validation = Rule::new("has(self.cms.secrets.authServiceKey)").message("spec.cms.secrets.authServiceKey is required: ticketing-cms checks sign-ins at the auth service with its own API key (AUTH_SERVICE_KEY, scope auth:introspect); name a key of a Secret").field_path(".cms.secrets"))]
+#[x_kube(validation = Rule::new("!has(self.ticketing.secrets.gateApiKey) && !has(self.ticketing.secrets.signingKey) && !has(self.ticketing.secrets.signingKeys) && !has(self.ticketing.secrets.bootstrapAdmin)").message("spec.ticketing.secrets: ticketing-service reads only adminApiKey and authServiceKey; remove the others").field_path(".ticketing.secrets"))]
+#[x_kube(validation = Rule::new("!has(self.gateAcl.secrets.signingKeys) && !has(self.gateAcl.secrets.bootstrapAdmin)").message("spec.gateAcl.secrets: gate-acl-service reads only adminApiKey, gateApiKey, signingKey and authServiceKey; remove the others").field_path(".gateAcl.secrets"))]
+#[x_kube(validation = Rule::new("!has(self.auth.secrets.adminApiKey) && !has(self.auth.secrets.gateApiKey) && !has(self.auth.secrets.signingKey) && !has(self.auth.secrets.authServiceKey)").message("spec.auth.secrets: auth-service reads only signingKeys and bootstrapAdmin; remove the others").field_path(".auth.secrets"))]
+#[x_kube(validation = Rule::new("!has(self.cms.secrets.adminApiKey) && !has(self.cms.secrets.gateApiKey) && !has(self.cms.secrets.signingKey) && !has(self.cms.secrets.signingKeys) && !has(self.cms.secrets.bootstrapAdmin)").message("spec.cms.secrets: ticketing-cms reads only authServiceKey; remove the others").field_path(".cms.secrets"))]
 pub struct TicketingServiceSpec {
     /// The broker of the saga and its topics.
     pub kafka: Kafka,
@@ -58,7 +59,7 @@ pub struct TicketingServiceSpec {
     pub gate_acl: Component,
     /// auth-service: users, logins, tokens and API keys.
     pub auth: Component,
-    /// ticketing-cms: the back-office web application.
+    /// ticketing-cms: the back-office web application (its database holds its sessions).
     pub cms: Component,
     /// The external entry (the seed's load balancer): the CMS and the public APIs under one host name.
     pub entry: Entry,
@@ -127,7 +128,7 @@ fn default_topics_image() -> String {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!(has(self.replicas) && has(self.autoscaling))").message("set replicas or autoscaling, not both: with autoscaling the HorizontalPodAutoscaler owns the replica count (remove replicas)"))]
-#[x_kube(validation = Rule::new("!has(self.config) || self.config.all(k, !(k in ['LISTEN_ADDR', 'DATABASE_URL', 'LOG_FORMAT', 'KAFKA_BOOTSTRAP_SERVERS', 'KAFKA_TOPIC_PREFIX', 'KAFKA_TOPIC_PARTITIONS', 'KAFKA_TOPIC_REPLICATION', 'ADMIN_API_KEY', 'GATE_API_KEY', 'SIGNING_KEY', 'SIGNING_KEY_FILES', 'BOOTSTRAP_ADMIN_USERNAME', 'BOOTSTRAP_ADMIN_PASSWORD_FILE', 'AUTH_URL', 'AUTH_SERVICE_KEY', 'SESSION_KEY', 'TICKETING_URL', 'GATE_ACL_URL']))").message("config must not set a variable the operator sets (LISTEN_ADDR, DATABASE_URL, LOG_FORMAT, the KAFKA_ topics and servers, the keys, the service URLs): use the matching spec field instead"))]
+#[x_kube(validation = Rule::new("!has(self.config) || self.config.all(k, !(k in ['LISTEN_ADDR', 'DATABASE_URL', 'LOG_FORMAT', 'KAFKA_BOOTSTRAP_SERVERS', 'KAFKA_TOPIC_PREFIX', 'KAFKA_TOPIC_PARTITIONS', 'KAFKA_TOPIC_REPLICATION', 'ADMIN_API_KEY', 'GATE_API_KEY', 'SIGNING_KEY', 'SIGNING_KEY_FILES', 'BOOTSTRAP_ADMIN_USERNAME', 'BOOTSTRAP_ADMIN_PASSWORD_FILE', 'AUTH_URL', 'AUTH_SERVICE_KEY', 'TICKETING_URL', 'GATE_ACL_URL']))").message("config must not set a variable the operator sets (LISTEN_ADDR, DATABASE_URL, LOG_FORMAT, the KAFKA_ topics and servers, the keys, the service URLs): use the matching spec field instead"))]
 pub struct Component {
     /// Pods to run when autoscaling is not set (default 2, so one can be drained without downtime).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -203,7 +204,7 @@ fn default_storage() -> String {
 }
 
 /// The Secrets a component reads. ticketing: adminApiKey; gateAcl: adminApiKey, gateApiKey, signingKey;
-/// auth: signingKeys, bootstrapAdmin; cms: sessionKey; ticketing, gateAcl and cms: authServiceKey.
+/// auth: signingKeys, bootstrapAdmin; cms: authServiceKey (required); ticketing and gateAcl: authServiceKey.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ComponentSecrets {
@@ -227,9 +228,6 @@ pub struct ComponentSecrets {
     /// The component's own API key at the auth service (scope auth:introspect; AUTH_SERVICE_KEY).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_service_key: Option<SecretKeyRef>,
-    /// The key that signs the CMS's session cookies (SESSION_KEY).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_key: Option<SecretKeyRef>,
 }
 
 /// The first admin of the auth service.

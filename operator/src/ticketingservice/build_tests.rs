@@ -184,7 +184,11 @@ fn each_component_gets_the_settings_its_binary_reads() {
         keys(ComponentKind::Auth),
         ["BOOTSTRAP_ADMIN_PASSWORD_FILE", "BOOTSTRAP_ADMIN_USERNAME", "LISTEN_ADDR", "LOG_FORMAT", "SIGNING_KEY_FILES"]
     );
-    assert_eq!(keys(ComponentKind::Cms), ["AUTH_URL", "GATE_ACL_URL", "LISTEN_ADDR", "LOG_FORMAT", "TICKETING_URL"]);
+    assert_eq!(
+        keys(ComponentKind::Cms),
+        ["AUTH_URL", "COOKIE_SECURE", "GATE_ACL_URL", "LISTEN_ADDR", "LOG_FORMAT", "TICKETING_URL"],
+        "the entry serves HTTPS: a Secure cookie"
+    );
     let ticketing = config_data(&ts, ComponentKind::Ticketing);
     assert_eq!(ticketing["KAFKA_BOOTSTRAP_SERVERS"], "kafka-0.kafka.kafka.svc:9092,kafka-1.kafka.kafka.svc:9092");
     assert_eq!(ticketing["AUTH_URL"], "http://tickets-auth:8080");
@@ -199,6 +203,8 @@ fn each_component_gets_the_settings_its_binary_reads() {
         env_names(gate.containers[0].env.as_ref().unwrap()),
         ["DATABASE_URL", "ADMIN_API_KEY", "GATE_API_KEY", "SIGNING_KEY"]
     );
+    let cms = pod("tickets-cms");
+    assert_eq!(env_names(cms.containers[0].env.as_ref().unwrap()), ["DATABASE_URL", "AUTH_SERVICE_KEY"]);
     let auth = pod("tickets-auth");
     let database = auth.containers[0].env.as_ref().unwrap()[0].value_from.clone().unwrap().secret_key_ref.unwrap();
     assert_eq!((database.name.as_str(), database.key.as_str()), ("tickets-auth-db-app", "uri"), "CloudNativePG's URL");

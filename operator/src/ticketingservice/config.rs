@@ -54,6 +54,10 @@ pub fn config_data(ts: &TicketingService, kind: ComponentKind) -> BTreeMap<Strin
             (0..secrets.signing_keys.len()).map(|i| format!("{SECRETS_DIR}/{}", signing_key_file(i))).collect();
         data.insert("SIGNING_KEY_FILES".into(), files.join(","));
     }
+    if kind == ComponentKind::Cms && ts.spec.entry.tls_secret_name.is_some() {
+        // served over HTTPS by the entry: the session cookie is Secure
+        data.insert("COOKIE_SECURE".into(), "true".into());
+    }
     if let Some(admin) = &secrets.bootstrap_admin {
         data.insert("BOOTSTRAP_ADMIN_USERNAME".into(), admin.username.clone());
         data.insert("BOOTSTRAP_ADMIN_PASSWORD_FILE".into(), format!("{SECRETS_DIR}/{BOOTSTRAP_PASSWORD_FILE}"));
@@ -94,7 +98,7 @@ pub fn security_protocol(kafka: &Kafka) -> Option<&'static str> {
 }
 
 /// The secret settings of a component, each from its Secret key: the database URL, the API keys, the
-/// QR-code signing key, the key at the auth service, the session key and the broker's SASL credentials.
+/// QR-code signing key, the key at the auth service and the broker's SASL credentials.
 pub fn secret_env_vars(ts: &TicketingService, kind: ComponentKind) -> Vec<EnvVar> {
     let secrets = &kind.spec(&ts.spec).secrets;
     let mut env = vec![secret_env("DATABASE_URL", &database_url_ref(ts, kind))];
@@ -103,7 +107,6 @@ pub fn secret_env_vars(ts: &TicketingService, kind: ComponentKind) -> Vec<EnvVar
         ("GATE_API_KEY", &secrets.gate_api_key),
         ("SIGNING_KEY", &secrets.signing_key),
         ("AUTH_SERVICE_KEY", &secrets.auth_service_key),
-        ("SESSION_KEY", &secrets.session_key),
     ];
     env.extend(named.into_iter().filter_map(|(name, key)| key.as_ref().map(|key| secret_env(name, key))));
     if let (true, Some(sasl)) = (kind.uses_broker(), &ts.spec.kafka.sasl) {
