@@ -42,14 +42,14 @@ use crate::clusterfetch::{bounded_quantities, KafkaSasl, KafkaTls, SecretKeyRef,
     validation = Rule::new("self.metadata.name.size() <= 30").message("metadata.name must be at most 30 characters: it prefixes the children's names, e.g. <name>-gate-acl-migrate-<hash>, which may be 63 at most")
 )]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("has(self.ticketing.secrets.adminApiKey)").message("spec.ticketing.secrets.adminApiKey is required: ticketing-service reads the CMS's admin API key (ADMIN_API_KEY) from it; name a key of a Secret").field_path(".ticketing.secrets"))]
-#[x_kube(validation = Rule::new("has(self.gateAcl.secrets.adminApiKey) && has(self.gateAcl.secrets.gateApiKey) && has(self.gateAcl.secrets.signingKey)").message("spec.gateAcl.secrets needs adminApiKey, gateApiKey and signingKey: gate-acl-service reads ADMIN_API_KEY, GATE_API_KEY and the QR-code SIGNING_KEY from them").field_path(".gateAcl.secrets"))]
+#[x_kube(validation = Rule::new("has(self.ticketing.secrets.authServiceKey)").message("spec.ticketing.secrets.authServiceKey is required: ticketing-service checks its callers at the auth service with its own API key (scope auth:introspect, mounted as AUTH_SERVICE_KEY_FILE); name a key of a Secret").field_path(".ticketing.secrets"))]
+#[x_kube(validation = Rule::new("has(self.gateAcl.secrets.authServiceKey) && has(self.gateAcl.secrets.signingKey)").message("spec.gateAcl.secrets needs authServiceKey and signingKey: gate-acl-service checks its callers at the auth service with its own API key (AUTH_SERVICE_KEY_FILE) and signs QR codes with SIGNING_KEY").field_path(".gateAcl.secrets"))]
 #[x_kube(validation = Rule::new("has(self.auth.secrets.signingKeys) && self.auth.secrets.signingKeys.size() >= 1").message("spec.auth.secrets.signingKeys must name at least one Secret key: auth-service signs access tokens with the last one (SIGNING_KEY_FILES)").field_path(".auth.secrets"))]
-#[x_kube(validation = Rule::new("has(self.cms.secrets.authServiceKey)").message("spec.cms.secrets.authServiceKey is required: ticketing-cms checks sign-ins at the auth service with its own API key (AUTH_SERVICE_KEY, scope auth:introspect); name a key of a Secret").field_path(".cms.secrets"))]
-#[x_kube(validation = Rule::new("!has(self.ticketing.secrets.gateApiKey) && !has(self.ticketing.secrets.signingKey) && !has(self.ticketing.secrets.signingKeys) && !has(self.ticketing.secrets.bootstrapAdmin)").message("spec.ticketing.secrets: ticketing-service reads only adminApiKey and authServiceKey; remove the others").field_path(".ticketing.secrets"))]
-#[x_kube(validation = Rule::new("!has(self.gateAcl.secrets.signingKeys) && !has(self.gateAcl.secrets.bootstrapAdmin)").message("spec.gateAcl.secrets: gate-acl-service reads only adminApiKey, gateApiKey, signingKey and authServiceKey; remove the others").field_path(".gateAcl.secrets"))]
-#[x_kube(validation = Rule::new("!has(self.auth.secrets.adminApiKey) && !has(self.auth.secrets.gateApiKey) && !has(self.auth.secrets.signingKey) && !has(self.auth.secrets.authServiceKey)").message("spec.auth.secrets: auth-service reads only signingKeys and bootstrapAdmin; remove the others").field_path(".auth.secrets"))]
-#[x_kube(validation = Rule::new("!has(self.cms.secrets.adminApiKey) && !has(self.cms.secrets.gateApiKey) && !has(self.cms.secrets.signingKey) && !has(self.cms.secrets.signingKeys) && !has(self.cms.secrets.bootstrapAdmin)").message("spec.cms.secrets: ticketing-cms reads only authServiceKey; remove the others").field_path(".cms.secrets"))]
+#[x_kube(validation = Rule::new("has(self.cms.secrets.authServiceKey)").message("spec.cms.secrets.authServiceKey is required: ticketing-cms checks sign-ins at the auth service with its own API key (scope auth:introspect, mounted as AUTH_SERVICE_KEY_FILE); name a key of a Secret").field_path(".cms.secrets"))]
+#[x_kube(validation = Rule::new("!has(self.ticketing.secrets.signingKey) && !has(self.ticketing.secrets.signingKeys) && !has(self.ticketing.secrets.bootstrapAdmin)").message("spec.ticketing.secrets: ticketing-service reads only authServiceKey; remove the others").field_path(".ticketing.secrets"))]
+#[x_kube(validation = Rule::new("!has(self.gateAcl.secrets.signingKeys) && !has(self.gateAcl.secrets.bootstrapAdmin)").message("spec.gateAcl.secrets: gate-acl-service reads only authServiceKey and signingKey; remove the others").field_path(".gateAcl.secrets"))]
+#[x_kube(validation = Rule::new("!has(self.auth.secrets.signingKey) && !has(self.auth.secrets.authServiceKey)").message("spec.auth.secrets: auth-service reads only signingKeys and bootstrapAdmin; remove the others").field_path(".auth.secrets"))]
+#[x_kube(validation = Rule::new("!has(self.cms.secrets.signingKey) && !has(self.cms.secrets.signingKeys) && !has(self.cms.secrets.bootstrapAdmin)").message("spec.cms.secrets: ticketing-cms reads only authServiceKey; remove the others").field_path(".cms.secrets"))]
 pub struct TicketingServiceSpec {
     /// The broker of the saga and its topics.
     pub kafka: Kafka,
@@ -128,7 +128,7 @@ fn default_topics_image() -> String {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!(has(self.replicas) && has(self.autoscaling))").message("set replicas or autoscaling, not both: with autoscaling the HorizontalPodAutoscaler owns the replica count (remove replicas)"))]
-#[x_kube(validation = Rule::new("!has(self.config) || self.config.all(k, !(k in ['LISTEN_ADDR', 'DATABASE_URL', 'LOG_FORMAT', 'KAFKA_BOOTSTRAP_SERVERS', 'KAFKA_TOPIC_PREFIX', 'KAFKA_TOPIC_PARTITIONS', 'KAFKA_TOPIC_REPLICATION', 'ADMIN_API_KEY', 'GATE_API_KEY', 'SIGNING_KEY', 'SIGNING_KEY_FILES', 'BOOTSTRAP_ADMIN_USERNAME', 'BOOTSTRAP_ADMIN_PASSWORD_FILE', 'AUTH_URL', 'AUTH_SERVICE_KEY', 'TICKETING_URL', 'GATE_ACL_URL']))").message("config must not set a variable the operator sets (LISTEN_ADDR, DATABASE_URL, LOG_FORMAT, the KAFKA_ topics and servers, the keys, the service URLs): use the matching spec field instead"))]
+#[x_kube(validation = Rule::new("!has(self.config) || self.config.all(k, !(k in ['LISTEN_ADDR', 'DATABASE_URL', 'LOG_FORMAT', 'KAFKA_BOOTSTRAP_SERVERS', 'KAFKA_TOPIC_PREFIX', 'KAFKA_TOPIC_PARTITIONS', 'KAFKA_TOPIC_REPLICATION', 'SIGNING_KEY', 'SIGNING_KEY_FILES', 'BOOTSTRAP_ADMIN_USERNAME', 'BOOTSTRAP_ADMIN_PASSWORD_FILE', 'AUTH_URL', 'AUTH_SERVICE_KEY_FILE', 'TICKETING_URL', 'GATE_ACL_URL']))").message("config must not set a variable the operator sets (LISTEN_ADDR, DATABASE_URL, LOG_FORMAT, the KAFKA_ topics and servers, the keys, the service URLs): use the matching spec field instead"))]
 pub struct Component {
     /// Pods to run when autoscaling is not set (default 2, so one can be drained without downtime).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -203,17 +203,11 @@ fn default_storage() -> String {
     "1Gi".into()
 }
 
-/// The Secrets a component reads. ticketing: adminApiKey; gateAcl: adminApiKey, gateApiKey, signingKey;
-/// auth: signingKeys, bootstrapAdmin; cms: authServiceKey (required); ticketing and gateAcl: authServiceKey.
+/// The Secrets a component reads. ticketing, gateAcl and cms: authServiceKey; gateAcl: signingKey; auth:
+/// signingKeys and bootstrapAdmin.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ComponentSecrets {
-    /// The admin (CMS) role's API key, at least 16 characters (ADMIN_API_KEY).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub admin_api_key: Option<SecretKeyRef>,
-    /// The gate devices' API key, at least 16 characters (GATE_API_KEY).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gate_api_key: Option<SecretKeyRef>,
     /// The Ed25519 key that signs QR codes: PKCS#8 PEM or the base64 of its seed (SIGNING_KEY).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_key: Option<SecretKeyRef>,
@@ -225,7 +219,8 @@ pub struct ComponentSecrets {
     /// The first admin, created when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bootstrap_admin: Option<BootstrapAdmin>,
-    /// The component's own API key at the auth service (scope auth:introspect; AUTH_SERVICE_KEY).
+    /// The component's own API key at the auth service (scope auth:introspect; mounted as a file,
+    /// AUTH_SERVICE_KEY_FILE).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_service_key: Option<SecretKeyRef>,
 }

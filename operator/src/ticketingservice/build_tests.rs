@@ -170,6 +170,7 @@ fn each_component_gets_the_settings_its_binary_reads() {
     assert_eq!(
         keys(ComponentKind::Ticketing),
         [
+            "AUTH_SERVICE_KEY_FILE",
             "AUTH_URL",
             "KAFKA_BOOTSTRAP_SERVERS",
             "KAFKA_TOPIC_PARTITIONS",
@@ -186,10 +187,19 @@ fn each_component_gets_the_settings_its_binary_reads() {
     );
     assert_eq!(
         keys(ComponentKind::Cms),
-        ["AUTH_URL", "COOKIE_SECURE", "GATE_ACL_URL", "LISTEN_ADDR", "LOG_FORMAT", "TICKETING_URL"],
+        [
+            "AUTH_SERVICE_KEY_FILE",
+            "AUTH_URL",
+            "COOKIE_SECURE",
+            "GATE_ACL_URL",
+            "LISTEN_ADDR",
+            "LOG_FORMAT",
+            "TICKETING_URL"
+        ],
         "the entry serves HTTPS: a Secure cookie"
     );
     let ticketing = config_data(&ts, ComponentKind::Ticketing);
+    assert_eq!(ticketing["AUTH_SERVICE_KEY_FILE"], "/var/run/secrets/microfleet/auth-service-key");
     assert_eq!(ticketing["KAFKA_BOOTSTRAP_SERVERS"], "kafka-0.kafka.kafka.svc:9092,kafka-1.kafka.kafka.svc:9092");
     assert_eq!(ticketing["AUTH_URL"], "http://tickets-auth:8080");
     assert_eq!(ticketing["KAFKA_TOPIC_REPLICATION"], "3");
@@ -199,12 +209,15 @@ fn each_component_gets_the_settings_its_binary_reads() {
     let children = settled(&ts, &Discovered { cloud_native_pg: true, ..Default::default() });
     let pod = |name: &str| typed::<Deployment>(&children, "Deployment", name).spec.unwrap().template.spec.unwrap();
     let gate = pod("tickets-gate-acl");
+    assert_eq!(env_names(gate.containers[0].env.as_ref().unwrap()), ["DATABASE_URL", "SIGNING_KEY"]);
+    let gate_files =
+        gate.volumes.clone().unwrap().into_iter().find(|v| v.name == "secrets").unwrap().projected.unwrap();
     assert_eq!(
-        env_names(gate.containers[0].env.as_ref().unwrap()),
-        ["DATABASE_URL", "ADMIN_API_KEY", "GATE_API_KEY", "SIGNING_KEY"]
+        gate_files.sources.unwrap()[0].secret.as_ref().unwrap().items.as_ref().unwrap()[0].path,
+        "auth-service-key"
     );
     let cms = pod("tickets-cms");
-    assert_eq!(env_names(cms.containers[0].env.as_ref().unwrap()), ["DATABASE_URL", "AUTH_SERVICE_KEY"]);
+    assert_eq!(env_names(cms.containers[0].env.as_ref().unwrap()), ["DATABASE_URL"]);
     let auth = pod("tickets-auth");
     let database = auth.containers[0].env.as_ref().unwrap()[0].value_from.clone().unwrap().secret_key_ref.unwrap();
     assert_eq!((database.name.as_str(), database.key.as_str()), ("tickets-auth-db-app", "uri"), "CloudNativePG's URL");

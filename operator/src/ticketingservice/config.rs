@@ -58,6 +58,9 @@ pub fn config_data(ts: &TicketingService, kind: ComponentKind) -> BTreeMap<Strin
         // served over HTTPS by the entry: the session cookie is Secure
         data.insert("COOKIE_SECURE".into(), "true".into());
     }
+    if secrets.auth_service_key.is_some() {
+        data.insert("AUTH_SERVICE_KEY_FILE".into(), format!("{SECRETS_DIR}/{AUTH_SERVICE_KEY_FILE}"));
+    }
     if let Some(admin) = &secrets.bootstrap_admin {
         data.insert("BOOTSTRAP_ADMIN_USERNAME".into(), admin.username.clone());
         data.insert("BOOTSTRAP_ADMIN_PASSWORD_FILE".into(), format!("{SECRETS_DIR}/{BOOTSTRAP_PASSWORD_FILE}"));
@@ -97,18 +100,14 @@ pub fn security_protocol(kafka: &Kafka) -> Option<&'static str> {
     }
 }
 
-/// The secret settings of a component, each from its Secret key: the database URL, the API keys, the
-/// QR-code signing key, the key at the auth service and the broker's SASL credentials.
+/// The secret settings of a component read from variables, each from its Secret key: the database URL, the
+/// QR-code signing key and the broker's SASL credentials (the other Secrets are files).
 pub fn secret_env_vars(ts: &TicketingService, kind: ComponentKind) -> Vec<EnvVar> {
     let secrets = &kind.spec(&ts.spec).secrets;
     let mut env = vec![secret_env("DATABASE_URL", &database_url_ref(ts, kind))];
-    let named = [
-        ("ADMIN_API_KEY", &secrets.admin_api_key),
-        ("GATE_API_KEY", &secrets.gate_api_key),
-        ("SIGNING_KEY", &secrets.signing_key),
-        ("AUTH_SERVICE_KEY", &secrets.auth_service_key),
-    ];
-    env.extend(named.into_iter().filter_map(|(name, key)| key.as_ref().map(|key| secret_env(name, key))));
+    if let Some(key) = &secrets.signing_key {
+        env.push(secret_env("SIGNING_KEY", key));
+    }
     if let (true, Some(sasl)) = (kind.uses_broker(), &ts.spec.kafka.sasl) {
         env.push(secret_env("KAFKA_SASL_USERNAME", &sasl.username));
         env.push(secret_env("KAFKA_SASL_PASSWORD", &sasl.password));
@@ -121,9 +120,11 @@ fn signing_key_file(index: usize) -> String {
     format!("signing-key-{index}")
 }
 const BOOTSTRAP_PASSWORD_FILE: &str = "bootstrap-admin-password";
+const AUTH_SERVICE_KEY_FILE: &str = "auth-service-key";
 const KAFKA_CA_FILE: &str = "kafka-ca.pem";
 
-/// The Secret keys a component reads as files (auth's signing keys and bootstrap password, the broker's CA),
+/// The Secret keys a component reads as files (auth's signing keys and bootstrap password, a service's key at
+/// the auth service, the broker's CA),
 /// as one projected volume mounted at [`SECRETS_DIR`]; `None` when it reads none.
 pub fn secret_files_volume(ts: &TicketingService, kind: ComponentKind) -> Option<Volume> {
     let secrets = &kind.spec(&ts.spec).secrets;
@@ -131,6 +132,9 @@ pub fn secret_files_volume(ts: &TicketingService, kind: ComponentKind) -> Option
         secrets.signing_keys.iter().enumerate().map(|(i, key)| (key, signing_key_file(i))).collect();
     if let Some(admin) = &secrets.bootstrap_admin {
         files.push((&admin.password, BOOTSTRAP_PASSWORD_FILE.into()));
+    }
+    if let Some(key) = &secrets.auth_service_key {
+        files.push((key, AUTH_SERVICE_KEY_FILE.into()));
     }
     let ca = ts.spec.kafka.tls.as_ref().and_then(|tls| tls.ca_secret_key_ref.as_ref());
     if let (true, Some(ca)) = (kind.uses_broker(), ca) {
