@@ -79,7 +79,7 @@ fn the_prometheus_rule_and_service_monitor_are_usable() {
 fn dashboards_ship_as_configmaps_for_the_grafana_sidecar() {
     let docs = documents(&render_chart(ALL_ON).unwrap());
     let maps = kind(&docs, "ConfigMap");
-    assert_eq!(maps.len(), 2);
+    assert_eq!(maps.len(), 3, "the operator's, ClusterFetch's and the ticketing saga's");
     for map in maps {
         assert_eq!(map["metadata"]["labels"]["grafana_dashboard"], "1");
         let (name, json) = map["data"].as_object().unwrap().iter().next().unwrap();
