@@ -1,8 +1,8 @@
 //! Smoke test of the TicketingService controller on the real control plane (no node needed): the operator
 //! process, scoped to a namespace of its own, turns the example TicketingService into its children; each
 //! component's Deployment appears only once its migration Job has completed (here: marked complete, as no
-//! pod runs); the status and the Events say where each part stands; a child the spec no longer asks for is
-//! deleted.
+//! pod runs); the status and the Events say where each part stands; with nothing to change, reconciles
+//! write nothing (by the API server's audit log); a child the spec no longer asks for is deleted.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -20,6 +20,7 @@ use kube::{
 };
 use microfleet_crds::ticketingservice::{MigrationState, TicketingService};
 use microfleet_tests::{
+    audit,
     cluster::{self, eventually},
     operator::{self, OperatorProcess},
     repo_root,
@@ -127,6 +128,33 @@ async fn the_example_yields_its_children_and_each_deployment_waits_for_its_migra
     let deployment = deployments.get("tickets-cms").await.unwrap();
     let pod = deployment.spec.unwrap().template.spec.unwrap();
     assert_eq!(pod.containers[0].args.as_deref(), Some(&["serve".to_string()][..]));
+
+    // nothing to change: reconciles (every 10 s while not Ready, and on a touch) write nothing
+    let touch = serde_json::json!({"metadata": {"annotations": {"smoke-test/touched": "1"}}});
+    services.patch("tickets", &PatchParams::default(), &Patch::Merge(&touch)).await.unwrap();
+    let settled_at = eventually("the status settles", within, || async {
+        let before = services.get("tickets").await.unwrap().status;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        services.get("tickets").await.unwrap().status == before
+    })
+    .await;
+    let writes_by =
+        |writes: Vec<audit::Audited>| writes.into_iter().filter(|w| w.user_agent == process.user_agent()).count();
+    let before = writes_by(audit::writes_in(&client, &namespace).await);
+    assert!(before >= 20, "the audit log shows the operator's first writes (children, status): {before}");
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    services
+        .patch(
+            "tickets",
+            &PatchParams::default(),
+            &Patch::Merge(&serde_json::json!({"metadata": {"annotations": {"smoke-test/touched": "2"}}})),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let writes = audit::writes_in(&client, &namespace).await;
+    let idle: Vec<_> = writes.iter().filter(|w| w.user_agent == process.user_agent()).skip(before).collect();
+    assert!(idle.is_empty(), "an operator with nothing to change wrote (settled after {settled_at:?}): {idle:#?}");
 
     // autoscaling unset: the autoscaler goes (pruned), the Deployment gets replicas again
     let autoscalers: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), &namespace);

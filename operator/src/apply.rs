@@ -1,6 +1,7 @@
 //! The writes every controller makes the same way: server-side apply of a child (any kind, as JSON) with the
-//! operator's one field manager, creation of a Job once (its name is the guard), behind the leader fence;
-//! and whether the cluster serves an optional API (discovery, a read).
+//! operator's one field manager, creation of a Job once (its name is the guard), behind the leader fence; the
+//! applied-hash stamp that lets a reconcile leave out a write the cluster already holds; and whether the
+//! cluster serves an optional API (discovery, a read).
 //!
 //! Thin I/O only: what to write is decided by each controller's pure `build`.
 
@@ -9,12 +10,35 @@ use kube::{
     api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams},
     Api, Client, ResourceExt,
 };
+use serde::Serialize;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::{error::Error, runtime::leader::Fence};
 
 /// The field manager of every write the operator makes.
 pub const FIELD_MANAGER: &str = "microfleet-operator";
+
+/// The annotation carrying the hash of a child as the operator applied it (so a reconcile can tell, from
+/// the child's metadata alone, that it holds what a write would send).
+pub const APPLIED_HASH: &str = "microfleet.io/applied-hash";
+
+/// The hex SHA-256 (first 16 digits) of `object` as JSON: what a write would send.
+pub fn applied_hash(object: &impl Serialize) -> String {
+    let bytes = serde_json::to_vec(object).unwrap_or_default();
+    Sha256::digest(&bytes).iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Puts the hash of `object` (a child as JSON, as built, without the annotation) into its annotations.
+pub fn stamp(object: &mut Value) {
+    let hash = applied_hash(&*object);
+    if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        let annotations = metadata.entry("annotations").or_insert_with(|| Value::Object(Default::default()));
+        if let Some(annotations) = annotations.as_object_mut() {
+            annotations.insert(APPLIED_HASH.into(), Value::String(hash));
+        }
+    }
+}
 
 /// Whether a create made the object or found it already there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

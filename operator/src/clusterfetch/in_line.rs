@@ -16,22 +16,13 @@ use k8s_openapi::api::batch::v1::CronJob;
 use kube::{runtime::reflector::ObjectRef, ResourceExt};
 
 use super::cronjob_view::CronJobView;
+pub use crate::apply::{applied_hash, APPLIED_HASH};
 use microfleet_crds::clusterfetch::ClusterFetch;
-use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-/// The annotation carrying the hash of the CronJob as the operator applied it.
-pub const APPLIED_HASH: &str = "microfleet.io/applied-hash";
 /// The annotation `kubectl apply` (client side) leaves: a second copy of the whole object, never read.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// How long a write of this process is trusted over a cache that has not caught up with it.
 const CACHE_CATCH_UP: Duration = Duration::from_secs(60);
-
-/// The hex SHA-256 (first 16 digits) of `object` as JSON: what a write would send.
-pub fn applied_hash(object: &impl Serialize) -> String {
-    let bytes = serde_json::to_vec(object).unwrap_or_default();
-    Sha256::digest(&bytes).iter().take(8).map(|b| format!("{b:02x}")).collect()
-}
 
 /// Puts the hash of `cronjob` (as built, without the annotation) into its annotations.
 pub fn stamp(cronjob: &mut CronJob) {

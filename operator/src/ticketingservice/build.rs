@@ -10,6 +10,8 @@ use kube::{api::ObjectMeta, Resource, ResourceExt};
 use microfleet_crds::{labels, ticketingservice::TicketingService};
 use serde_json::Value;
 
+use crate::apply::stamp;
+
 use super::{
     component::ComponentKind,
     database::build_cnpg_cluster,
@@ -114,7 +116,8 @@ pub fn child_meta(
     })
 }
 
-/// Every child of `ts` as JSON objects (apiVersion and kind set), in the order they are applied: databases,
+/// Every child of `ts` as JSON objects (apiVersion and kind set, stamped with their applied hash), in the
+/// order they are applied: databases,
 /// topics, then per component its ConfigMap, migration Job, Deployment (once its migration allows), Service,
 /// PodDisruptionBudget and autoscaler; then the entry, the NetworkPolicies and the monitoring objects.
 /// Objects of an optional API that is not installed are left out (the status says what is missing).
@@ -155,6 +158,7 @@ pub fn build_children(
         out.push(build_service_monitor(ts, &config.monitoring_labels)?);
         out.push(build_prometheus_rule(ts, &config.monitoring_labels)?);
     }
+    out.iter_mut().for_each(stamp);
     Ok(out)
 }
 

@@ -1,8 +1,8 @@
 //! The TicketingService controller: its watches, its context and its error policy. Its steps are one module
 //! each, beside `clusterfetch`: `read` (discovery and the children), `validate` (what depends on the
 //! cluster), `rollout` (the plan: migrate first, then roll), `build` (pure: every child, assembled from
-//! `workload`, `database`, `topics`, `entry`, `network`, `monitoring`), `prune` (pure: what is no longer
-//! wanted), `status` (pure), sequenced by `reconcile`. `component` holds the four components' facts, `config` the environment contract with their
+//! `workload`, `database`, `topics`, `entry`, `network`, `monitoring`), `writes` (pure: what to apply, what to
+//! delete), `status` (pure), sequenced by `reconcile`. `component` holds the four components' facts, `config` the environment contract with their
 //! binaries, `discovery` which optional APIs the cluster has.
 
 pub mod build;
@@ -13,7 +13,6 @@ pub mod discovery;
 pub mod entry;
 pub mod monitoring;
 pub mod network;
-pub mod prune;
 pub mod read;
 pub mod reconcile;
 pub mod rollout;
@@ -21,11 +20,17 @@ pub mod status;
 pub mod topics;
 pub mod validate;
 pub mod workload;
+pub mod writes;
 
 #[cfg(test)]
 pub(crate) mod fixtures;
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use futures::StreamExt;
 use jiff::Timestamp;
@@ -58,6 +63,8 @@ pub const CONTROLLER: &str = "ticketingservice";
 
 /// Wait before retrying a TicketingService whose reconcile failed.
 const RETRY: Duration = Duration::from_secs(15);
+/// How often every child is applied whatever its applied hash says (puts back what was edited by hand).
+const FULL_APPLY_EVERY: Duration = Duration::from_secs(600);
 
 /// Everything a reconcile needs besides the TicketingService itself.
 pub struct Context {
@@ -73,6 +80,24 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// The clock (a plain function so tests can fix the time).
     pub clock: fn() -> Timestamp,
+    /// When each TicketingService (by uid) last had every child applied.
+    full_applies: Mutex<HashMap<String, Instant>>,
+}
+
+impl Context {
+    /// Whether every child of `ts` should be applied now, whatever their applied hashes say: on the first
+    /// reconcile of this process, then every [`FULL_APPLY_EVERY`].
+    fn full_apply_due(&self, ts: &TicketingService) -> bool {
+        let applies = self.full_applies.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let uid = ts.metadata.uid.clone().unwrap_or_default();
+        applies.get(&uid).is_none_or(|at| at.elapsed() >= FULL_APPLY_EVERY)
+    }
+
+    /// Records a full apply of `ts`.
+    fn full_apply_done(&self, ts: &TicketingService) {
+        let mut applies = self.full_applies.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        applies.insert(ts.metadata.uid.clone().unwrap_or_default(), Instant::now());
+    }
 }
 
 /// Requeues a failed TicketingService after [`RETRY`].
@@ -105,7 +130,15 @@ pub struct Settings {
 pub async fn run(settings: Settings, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
     let Settings { client, scope, recorder, config, metrics, concurrency, fence } = settings;
     let children = watcher::Config::default().labels(labels::TICKETING_SERVICE).any_semantic();
-    let ctx = Arc::new(Context { client: client.clone(), recorder, fence, config, metrics, clock: Timestamp::now });
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        recorder,
+        fence,
+        config,
+        metrics,
+        clock: Timestamp::now,
+        full_applies: Mutex::default(),
+    });
     Controller::new(scope.api::<TicketingService>(&client), watcher::Config::default().any_semantic())
         .owns(scope.api::<Deployment>(&client), children.clone())
         .owns(scope.api::<Job>(&client), children.clone())

@@ -2,8 +2,8 @@
 //! that its status and rollout plan depend on (Deployments, migration Jobs, CloudNativePG clusters, the topic
 //! Job or KafkaTopics, the entry).
 //!
-//! Reads only (a few GETs and one LIST per reconcile: a TicketingService has few children and few peers);
-//! what to make of them is `rollout`'s and `status`'s.
+//! Reads only (a few GETs, and a metadata LIST per kind of child: a TicketingService has few children); what
+//! to make of them is `rollout`'s, `writes`' and `status`'s.
 
 use k8s_openapi::api::{apps::v1::Deployment, batch::v1::Job, networking::v1::Ingress};
 use kube::{
@@ -22,8 +22,12 @@ use super::{
     rollout::Observed,
     topics::{topics_job_name, uses_kafka_topics},
     workload::migration_job_name,
+    writes::{owned_kinds, OwnedChild},
 };
-use crate::{apply::dynamic_api, apply::serves, error::Error};
+use crate::{
+    apply::{dynamic_api, serves, APPLIED_HASH},
+    error::Error,
+};
 
 /// Which optional APIs the cluster serves now.
 pub async fn discover(client: &Client) -> Result<Discovered, Error> {
@@ -69,6 +73,40 @@ pub async fn observe(
         observed.ingress = Api::<Ingress>::namespaced(client.clone(), &namespace).get_opt(&entry_name(ts)).await?;
     }
     Ok(observed)
+}
+
+/// The children `ts` owns (its label, and it as their controller), by their metadata: one list per kind
+/// the cluster serves.
+pub async fn owned_children(
+    client: &Client,
+    ts: &TicketingService,
+    discovered: &Discovered,
+) -> Result<Vec<OwnedChild>, Error> {
+    let namespace = ts.namespace().unwrap_or_default();
+    let selector = format!("{}={}", labels::TICKETING_SERVICE, ts.name_any());
+    let mut owned = Vec::new();
+    for (api_version, kind) in owned_kinds(discovered) {
+        let stub = json!({ "apiVersion": api_version, "kind": kind, "metadata": { "namespace": namespace } });
+        let list = dynamic_api(client, &stub).list_metadata(&ListParams::default().labels(&selector)).await?;
+        for object in list.items {
+            let controlled = object
+                .metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|r| r.controller == Some(true) && Some(&r.uid) == ts.metadata.uid.as_ref());
+            if !controlled {
+                continue;
+            }
+            owned.push(OwnedChild {
+                api_version: api_version.into(),
+                kind: kind.into(),
+                applied_hash: object.metadata.annotations.as_ref().and_then(|a| a.get(APPLIED_HASH)).cloned(),
+                name: object.metadata.name.unwrap_or_default(),
+            });
+        }
+    }
+    Ok(owned)
 }
 
 /// An object with only the apiVersion, kind and namespace of `api` (to find its API).

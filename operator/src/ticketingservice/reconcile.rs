@@ -1,31 +1,28 @@
 //! The TicketingService reconcile: read → validate → build → apply → status, in that order and nothing else.
 //!
 //! Decisions live in the pure modules (`validate`, `rollout`, `build`, `status`); this file sequences them
-//! and performs the writes: every child server-side applied with the one field manager (Jobs created once),
-//! the children no longer wanted deleted, the status applied when it changed, an Event per transition.
+//! and performs the writes `writes` plans: the children not in line server-side applied with the one field
+//! manager (Jobs created once), the children no longer wanted deleted, the status applied when it changed,
+//! an Event per transition. A reconcile with nothing to change writes nothing.
 
 use std::{sync::Arc, time::Duration};
 
 use k8s_openapi::api::batch::v1::Job;
 use kube::{
-    api::{DeleteParams, ListParams, Patch, PatchParams},
+    api::{DeleteParams, Patch, PatchParams},
     runtime::{controller::Action, events::Event},
     Api, Resource, ResourceExt,
 };
-use microfleet_crds::{
-    labels,
-    ticketingservice::{TicketingService, TicketingServiceStatus},
-};
-use serde_json::{json, Value};
+use microfleet_crds::ticketingservice::{TicketingService, TicketingServiceStatus};
+use serde_json::json;
 
 use super::{
     build::build_children,
-    discovery::Discovered,
-    prune::{prunable_kinds, stale},
     read,
     rollout::plan_rollout,
     status::{derive_status, transition_events, Verdict},
     validate::{validate, SpecProblem},
+    writes::{plan_writes, OwnedChild, Writes},
     Context, CONTROLLER,
 };
 use crate::{
@@ -55,12 +52,16 @@ pub async fn reconcile(ts: Arc<TicketingService>, ctx: Arc<Context>) -> Result<A
         Err(problems) => Verdict::Invalid(problems),
         Ok(()) => {
             let children = build_children(&ts, &discovered, &plan, &ctx.config)?;
-            let applied = match apply_children(&ctx, &children).await {
-                Ok(()) => prune_children(&ctx, &ts, &discovered, &children).await,
-                Err(error) => Err(error),
-            };
-            match applied {
-                Ok(()) => Verdict::Applied,
+            let owned = read::owned_children(&ctx.client, &ts, &discovered).await?;
+            let full = ctx.full_apply_due(&ts);
+            let writes = plan_writes(&children, &owned, full);
+            match write_children(&ctx, &ts, &writes).await {
+                Ok(()) => {
+                    if full {
+                        ctx.full_apply_done(&ts);
+                    }
+                    Verdict::Applied
+                }
                 Err(Error::Kube(kube::Error::Api(rejected))) if rejected.code == 400 || rejected.code == 422 => {
                     Verdict::Invalid(vec![SpecProblem {
                         reason: "ChildRejected",
@@ -95,10 +96,10 @@ pub async fn reconcile(ts: Arc<TicketingService>, ctx: Arc<Context>) -> Result<A
     Ok(Action::requeue(if ready { RESYNC } else { PROGRESS_POLL }))
 }
 
-/// Applies every child; Jobs are created once (their template cannot change; their names carry what they
-/// run).
-async fn apply_children(ctx: &Context, children: &[Value]) -> Result<(), Error> {
-    for child in children {
+/// Applies the children `writes` names (Jobs are created once: their template cannot change; their names
+/// carry what they run), then deletes the ones no longer wanted.
+async fn write_children(ctx: &Context, ts: &TicketingService, writes: &Writes) -> Result<(), Error> {
+    for child in &writes.apply {
         if child["kind"] == "Job" {
             let job: Job =
                 serde_json::from_value(child.clone()).map_err(crate::ticketingservice::build::BuildError::from)?;
@@ -107,45 +108,24 @@ async fn apply_children(ctx: &Context, children: &[Value]) -> Result<(), Error> 
             apply_object(&ctx.client, &ctx.fence, child).await?;
         }
     }
+    for child in &writes.delete {
+        delete_child(ctx, &ts.namespace().unwrap_or_default(), child).await?;
+    }
     Ok(())
 }
 
-/// Deletes the children of the prunable kinds that `ts` owns and no longer wants.
-async fn prune_children(
-    ctx: &Context,
-    ts: &TicketingService,
-    discovered: &Discovered,
-    children: &[Value],
-) -> Result<(), Error> {
-    let selector = format!("{}={}", labels::TICKETING_SERVICE, ts.name_any());
-    let uid = ts.metadata.uid.clone();
-    for (api_version, kind) in prunable_kinds(discovered) {
-        let stub = json!({"apiVersion": api_version, "kind": kind, "metadata": {"namespace": ts.namespace()}});
-        let api = dynamic_api(&ctx.client, &stub);
-        let owned: Vec<String> = api
-            .list_metadata(&ListParams::default().labels(&selector))
-            .await?
-            .items
-            .into_iter()
-            .filter(|o| {
-                o.metadata
-                    .owner_references
-                    .iter()
-                    .flatten()
-                    .any(|r| r.controller == Some(true) && Some(&r.uid) == uid.as_ref())
-            })
-            .filter_map(|o| o.metadata.name)
-            .collect();
-        for name in stale(children, kind, &owned) {
-            ctx.fence.check()?;
-            match api.delete(&name, &DeleteParams::default()).await {
-                Ok(_) => tracing::info!(kind, name, "pruned a child no longer wanted"),
-                Err(kube::Error::Api(status)) if status.code == 404 => {}
-                Err(error) => return Err(error.into()),
-            }
+/// Deletes a child the TicketingService no longer wants (gone already is fine).
+async fn delete_child(ctx: &Context, namespace: &str, child: &OwnedChild) -> Result<(), Error> {
+    let stub = json!({"apiVersion": child.api_version, "kind": child.kind, "metadata": {"namespace": namespace}});
+    ctx.fence.check()?;
+    match dynamic_api(&ctx.client, &stub).delete(&child.name, &DeleteParams::default()).await {
+        Ok(_) => {
+            tracing::info!(kind = child.kind, name = child.name, "deleted a child no longer wanted");
+            Ok(())
         }
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(error) => Err(error.into()),
     }
-    Ok(())
 }
 
 async fn apply_status(ctx: &Context, ts: &TicketingService, status: &TicketingServiceStatus) -> Result<(), Error> {
