@@ -1,5 +1,6 @@
 //! Smoke test of the TicketingService controller on the real control plane (no node needed): the operator
-//! process, scoped to a namespace of its own, turns the example TicketingService into its children; each
+//! process, scoped to a namespace of its own (where the restricted Pod Security profile is enforced), turns
+//! the example TicketingService into its children, whose pods the API server admits; each
 //! component's Deployment appears only once its migration Job has completed (here: marked complete, as no
 //! pod runs); the status and the Events say where each part stands; with nothing to change, reconciles
 //! write nothing (by the API server's audit log); a child the spec no longer asks for is deleted.
@@ -10,7 +11,7 @@ use k8s_openapi::api::{
     apps::v1::Deployment,
     autoscaling::v2::HorizontalPodAutoscaler,
     batch::v1::Job,
-    core::v1::{ConfigMap, Event, Service},
+    core::v1::{ConfigMap, Event, Namespace, Pod, Service},
     networking::v1::{Ingress, NetworkPolicy},
     policy::v1::PodDisruptionBudget,
 };
@@ -24,6 +25,7 @@ use microfleet_tests::{
     cluster::{self, eventually},
     operator::{self, OperatorProcess},
     repo_root,
+    tools::kstatus,
 };
 
 /// The example, with its CloudNativePG database swapped for a URL Secret (the control plane has no
@@ -67,7 +69,11 @@ async fn the_example_yields_its_children_and_each_deployment_waits_for_its_migra
     let client = cluster::client().await;
     cluster::install_crds(&client).await;
     let namespace = format!("mf-ts-{}", std::process::id());
-    cluster::namespace(&client, &namespace).await;
+    // the restricted Pod Security profile enforced: a pod of a child that breaks it is refused at creation
+    let restricted: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": namespace,
+        "labels": {"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"}}}))
+    .unwrap();
+    cluster::apply(&Api::<Namespace>::all(client.clone()), &restricted).await;
     let binary = operator::binary("microfleet-operator");
     let kubeconfig = PathBuf::from(std::env::var_os("KUBECONFIG").unwrap_or_default());
     let args = ["--no-leader-election", "--watch-namespace", namespace.as_str()];
@@ -100,6 +106,12 @@ async fn the_example_yields_its_children_and_each_deployment_waits_for_its_migra
         "no Deployment before its migration: {:?}",
         names(&deployments).await
     );
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    eventually("a pod of every Job, admitted under the restricted profile", within, || async {
+        let list = pods.list(&ListParams::default().labels("microfleet.io/ticketingservice=tickets")).await.unwrap();
+        list.items.len() == 5
+    })
+    .await;
     eventually("Reconciling=True while the migrations run", within, || async {
         let status = services.get("tickets").await.unwrap().status.unwrap_or_default();
         status
@@ -113,6 +125,14 @@ async fn the_example_yields_its_children_and_each_deployment_waits_for_its_migra
     let cms_job = names(&jobs).await.into_iter().find(|n| n.starts_with("tickets-cms-migrate-")).unwrap();
     complete(&jobs, &cms_job).await;
     eventually("the CMS Deployment", within, || async { names(&deployments).await == ["tickets-cms"] }).await;
+    eventually("the CMS Deployment's pods, admitted under the restricted profile", within, || async {
+        let list = pods
+            .list(&ListParams::default().labels("microfleet.io/component=cms,microfleet.io/role=serve"))
+            .await
+            .unwrap();
+        list.items.len() == 2
+    })
+    .await;
     eventually("the status shows the CMS migrated", within, || async {
         let status = services.get("tickets").await.unwrap().status.unwrap_or_default();
         status.components.iter().any(|c| c.name == "cms" && c.migration.state == MigrationState::Succeeded)
@@ -164,6 +184,12 @@ async fn the_example_yields_its_children_and_each_deployment_waits_for_its_migra
     fixed.spec.ticketing.replicas = Some(3);
     cluster::apply(&services, &fixed).await;
     eventually("the autoscaler pruned", within, || async { names(&autoscalers).await.is_empty() }).await;
+    // kstatus (what Flux and Argo CD read): in progress while the migrations run, with its generation observed
+    eventually("kstatus InProgress for the new generation", within, || async {
+        let ts = services.get("tickets").await.unwrap();
+        ts.status.as_ref().and_then(|s| s.observed_generation) == ts.metadata.generation && kstatus(&ts) == "InProgress"
+    })
+    .await;
     drop(process);
-    let _ = Api::<k8s_openapi::api::core::v1::Namespace>::all(client).delete(&namespace, &Default::default()).await;
+    let _ = Api::<Namespace>::all(client).delete(&namespace, &Default::default()).await;
 }
