@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::api_error::ApiError;
-use crate::json_body::field_of;
+use crate::query;
 
 /// The page size when `perPage` is absent.
 pub const DEFAULT_PER_PAGE: u32 = 20;
@@ -63,16 +63,12 @@ impl PageQuery {
         })
     }
 
-    /// Takes `q`, `page` and `perPage` out of decoded query pairs (empty values count as absent, as an
-    /// HTML form sends them) and returns the page and the other pairs; a bad value is a 400 naming it.
+    /// Takes `q`, `page` and `perPage` out of decoded query pairs ([`query::pairs`]) and returns the page
+    /// and the other pairs; a bad value is a 400 naming it.
     pub fn from_pairs(pairs: Vec<(String, String)>) -> Result<(PageQuery, Vec<(String, String)>), ApiError> {
         let mut query = PageQuery::default();
         let mut rest = Vec::new();
         for (name, value) in pairs {
-            let value = value.trim().to_string();
-            if value.is_empty() {
-                continue;
-            }
             match name.as_str() {
                 "q" if value.chars().count() > MAX_SEARCH => {
                     return Err(ApiError::bad_request("q", format!("must be at most {MAX_SEARCH} characters")))
@@ -140,18 +136,8 @@ where
 
 /// Parses a raw query string into the page and the filters `F`.
 pub fn parse_listing<F: DeserializeOwned>(raw: &str) -> Result<Listing<F>, ApiError> {
-    let pairs: Vec<(String, String)> =
-        form_urlencoded::parse(raw.as_bytes()).map(|(name, value)| (name.into_owned(), value.into_owned())).collect();
-    let (page, rest) = PageQuery::from_pairs(pairs)?;
-    let encoded = form_urlencoded::Serializer::new(String::new()).extend_pairs(&rest).finish();
-    let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(encoded.as_bytes()));
-    let filters = serde_path_to_error::deserialize(deserializer).map_err(|error| {
-        let field = field_of(&error.path().to_string(), &error.inner().to_string());
-        let field = if field == "body" { "query".to_string() } else { field };
-        ApiError::bad_request(field, error.inner().to_string())
-            .fix("send the query parameters the OpenAPI document (/openapi.json) lists")
-    })?;
-    Ok(Listing(page, filters))
+    let (page, rest) = PageQuery::from_pairs(query::pairs(raw))?;
+    Ok(Listing(page, query::parse(&rest)?))
 }
 
 #[cfg(test)]

@@ -5,13 +5,16 @@
 pub mod events;
 pub mod merchants;
 pub mod orders;
+pub mod payment_methods;
+pub mod stats;
 
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use deadpool_postgres::Pool;
 use jiff::SignedDuration;
+use microfleet_common::api_error::ApiError;
 use microfleet_common::api_key::{require_api_key, ApiKey};
 
 /// The OpenAPI document of this API (checked in as `openapi.json`, served at `/openapi.json`).
@@ -29,13 +32,19 @@ pub struct AppState {
 /// The API's routes: `/openapi.json` open, everything under `/v1` behind the admin API key.
 pub fn router(state: AppState, admin_key: ApiKey) -> Router {
     let api = Router::new()
-        .route("/v1/merchants", post(merchants::create))
+        .route("/v1/merchants", post(merchants::create).get(merchants::list))
+        .route("/v1/merchants/{merchant_id}", get(merchants::get).put(merchants::update))
         .route("/v1/events", post(events::create).get(events::list))
+        .route("/v1/events/{event_id}", get(events::get).put(events::edit))
         .route("/v1/events/{event_id}/approve", post(events::approve))
-        .route("/v1/orders", post(orders::create))
+        .route("/v1/orders", post(orders::create).get(orders::list))
         .route("/v1/orders/{order_number}", get(orders::get))
         .route("/v1/orders/{order_number}/payment", post(orders::confirm_payment))
         .route("/v1/orders/{order_number}/refund", post(orders::refund))
+        .route("/v1/refunds", get(orders::refunds))
+        .route("/v1/payment-methods", get(payment_methods::list).post(payment_methods::create))
+        .route("/v1/payment-methods/{code}", put(payment_methods::update))
+        .route("/v1/stats", get(stats::get))
         .route("/v1/admin/expire-orders", post(orders::expire))
         .route_layer(axum::middleware::from_fn_with_state(admin_key, require_api_key))
         .with_state(state);
@@ -44,4 +53,9 @@ pub fn router(state: AppState, admin_key: ApiKey) -> Router {
 
 async fn openapi() -> impl IntoResponse {
     ([(CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+/// A path segment that must be an integer id, else 400 naming `field`.
+pub fn id(field: &str, value: &str) -> Result<i64, ApiError> {
+    value.parse().map_err(|_| ApiError::bad_request(field, "must be an integer id"))
 }
