@@ -221,13 +221,24 @@ async fn the_served_openapi_document_is_the_checked_in_file_and_lists_every_rout
     assert_eq!(served, serde_json::from_str::<Value>(&file).unwrap());
     let routes = [
         ("post", "/v1/merchants", "/v1/merchants"),
+        ("get", "/v1/merchants", "/v1/merchants"),
+        ("get", "/v1/merchants/{merchant_id}", "/v1/merchants/1"),
+        ("put", "/v1/merchants/{merchant_id}", "/v1/merchants/1"),
         ("post", "/v1/events", "/v1/events"),
         ("get", "/v1/events", "/v1/events"),
+        ("get", "/v1/events/{event_id}", "/v1/events/1"),
+        ("put", "/v1/events/{event_id}", "/v1/events/1"),
         ("post", "/v1/events/{event_id}/approve", "/v1/events/1/approve"),
         ("post", "/v1/orders", "/v1/orders"),
+        ("get", "/v1/orders", "/v1/orders"),
         ("get", "/v1/orders/{order_number}", "/v1/orders/x"),
         ("post", "/v1/orders/{order_number}/payment", "/v1/orders/x/payment"),
         ("post", "/v1/orders/{order_number}/refund", "/v1/orders/x/refund"),
+        ("get", "/v1/refunds", "/v1/refunds"),
+        ("get", "/v1/payment-methods", "/v1/payment-methods"),
+        ("post", "/v1/payment-methods", "/v1/payment-methods"),
+        ("put", "/v1/payment-methods/{code}", "/v1/payment-methods/CASH"),
+        ("get", "/v1/stats", "/v1/stats"),
         ("post", "/v1/admin/expire-orders", "/v1/admin/expire-orders"),
     ];
     let documented: usize =

@@ -432,10 +432,11 @@ mod tests {
     #[test]
     fn check_edit_keeps_sold_seats_and_approved_times() {
         type Edit = fn(&mut EventEdit);
+        type Case = (&'static str, Approval, Edit, Option<(&'static str, ErrorKind)>);
         let new_area = |edit: &mut EventEdit| {
             edit.areas.push(AreaEdit { id: None, name: "Tribune".into(), capacity: 50, price: 5 })
         };
-        let cases: [(&str, Approval, Edit, Option<(&str, ErrorKind)>); 14] = [
+        let cases: [Case; 14] = [
             ("unchanged_waiting", Approval::Waiting, |_| {}, None),
             ("unchanged_approved", Approval::Approved, |_| {}, None),
             (

@@ -1,13 +1,16 @@
 //! Shared by the ticketing tests: a fresh migrated database per test on the real PostgreSQL
-//! (`MICROFLEET_PG_URL`), and an approved event on sale now.
+//! (`MICROFLEET_PG_URL`), the router on it, and an approved event on sale now.
 
 #![allow(dead_code)] // each test binary uses a part
 
+use axum::Router;
 use deadpool_postgres::Pool;
 use jiff::{SignedDuration, Timestamp};
+use microfleet_common::api_key::ApiKey;
 use microfleet_common::{database, migrations, test_database};
 use microfleet_ticketing::domain::event::{NewArea, NewEvent};
 use microfleet_ticketing::domain::order::{self, NewItem, NewOrder, Order};
+use microfleet_ticketing::http::{self, AppState};
 use microfleet_ticketing::repository::{self, RepositoryError};
 use microfleet_ticketing::schema::MIGRATIONS;
 
@@ -17,6 +20,16 @@ pub async fn fresh_database(name: &str, pool_size: usize) -> (Pool, String) {
     let pool = database::connect(&url, pool_size).unwrap();
     migrations::apply(&pool, &MIGRATIONS).await.unwrap();
     (pool, url)
+}
+
+/// The admin API key of [`app`].
+pub const ADMIN_KEY: &str = "0123456789abcdef-test-admin";
+
+/// The API's router on a fresh database (orders hold their seats [`HOLD`]), and the database.
+pub async fn app(name: &str) -> (Router, Pool) {
+    let (pool, _) = fresh_database(name, 4).await;
+    let state = AppState { pool: pool.clone(), order_hold: HOLD };
+    (http::router(state, ApiKey::new(ADMIN_KEY).unwrap()), pool)
 }
 
 /// An approved event on sale now with areas of these (capacity, price); returns the event and area ids.
