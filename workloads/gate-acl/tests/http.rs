@@ -10,26 +10,12 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
-use axum::Router;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use jiff::{SignedDuration, Timestamp};
 use microfleet_common::{plain_http::get as http_get, test_broker, test_request::call};
-use microfleet_gate_acl::http::{self, ApiKeys};
 use serde_json::{json, Value};
-use support::{event, fresh_database, state, ticket_id, EVENT, SEED, VIP};
-
-const ADMIN: &str = "0123456789abcdef-test-admin";
-const GATE: &str = "0123456789abcdef-test-gate";
-
-async fn app(name: &str) -> (Router, deadpool_postgres::Pool) {
-    let (pool, _) = fresh_database(name, 4).await;
-    let keys = ApiKeys {
-        admin: microfleet_common::api_key::ApiKey::new(ADMIN).unwrap(),
-        gate: microfleet_common::api_key::ApiKey::new(GATE).unwrap(),
-    };
-    (http::router(state(pool.clone()), keys), pool)
-}
+use support::{app, event, fresh_database, ticket_id, ADMIN, EVENT, GATE, SEED, VIP};
 
 fn scan_body(qr: &str, gate: i64, direction: &str, nonce: &str) -> String {
     json!({"qr": qr, "gateId": gate, "direction": direction, "deviceId": "gate-north-1a", "nonce": nonce,
@@ -290,6 +276,8 @@ async fn the_served_openapi_document_is_the_checked_in_file_and_lists_every_rout
         ("get", "/v1/access/{ticket_id}", "/v1/access/x"),
         ("post", "/v1/access/{ticket_id}/revoke", "/v1/access/x/revoke"),
         ("post", "/v1/staff", "/v1/staff"),
+        ("get", "/v1/staff", "/v1/staff"),
+        ("get", "/v1/shifts", "/v1/shifts"),
         ("get", "/v1/staff/{staff_id}", "/v1/staff/1"),
         ("post", "/v1/staff/{staff_id}/shifts", "/v1/staff/1/shifts"),
         ("post", "/v1/staff/{staff_id}/shifts/{shift_id}/approve", "/v1/staff/1/shifts/2/approve"),

@@ -1,10 +1,12 @@
 //! Shared by the gate-acl tests: a fresh migrated database per test on the real PostgreSQL
-//! (`MICROFLEET_PG_URL`), the test key, an event with areas and gates, prepared access, and scans.
+//! (`MICROFLEET_PG_URL`), the router with the test API keys, the test signing key, an event with areas and
+//! gates, prepared access, and scans.
 
 #![allow(dead_code)] // each test binary uses a part
 
 use std::sync::Arc;
 
+use axum::Router;
 use deadpool_postgres::Pool;
 use jiff::{SignedDuration, Timestamp};
 use microfleet_common::{database, migrations, test_database};
@@ -12,7 +14,7 @@ use microfleet_gate_acl::domain::acl::{AreaSpec, EventSpec, NewAccess, NewGate, 
 use microfleet_gate_acl::domain::scan::{Direction, ScanRequest};
 use microfleet_gate_acl::domain::token::Keyring;
 use microfleet_gate_acl::http::scans;
-use microfleet_gate_acl::http::AppState;
+use microfleet_gate_acl::http::{self, ApiKeys, AppState};
 use microfleet_gate_acl::metrics::ScanMetrics;
 use microfleet_gate_acl::repository::{self, Scanned};
 use microfleet_gate_acl::scan_batcher::ScanBatcher;
@@ -34,6 +36,21 @@ pub async fn fresh_database(name: &str, pool_size: usize) -> (Pool, String) {
     let pool = database::connect(&url, pool_size).unwrap();
     migrations::apply(&pool, &MIGRATIONS).await.unwrap();
     (pool, url)
+}
+
+/// The admin API key of [`app`].
+pub const ADMIN: &str = "0123456789abcdef-test-admin";
+/// The gate API key of [`app`].
+pub const GATE: &str = "0123456789abcdef-test-gate";
+
+/// The API's router on a fresh database, with the keys [`ADMIN`] and [`GATE`]; and the database.
+pub async fn app(name: &str) -> (Router, Pool) {
+    let (pool, _) = fresh_database(name, 4).await;
+    let keys = ApiKeys {
+        admin: microfleet_common::api_key::ApiKey::new(ADMIN).unwrap(),
+        gate: microfleet_common::api_key::ApiKey::new(GATE).unwrap(),
+    };
+    (http::router(state(pool.clone()), keys), pool)
 }
 
 /// The handlers' state over `pool`, with the test key.
