@@ -142,7 +142,4 @@ pub fn db_error(error: microfleet_common::database::DbError) -> ApiError {
     RepositoryError::Database(error).into()
 }
 
-/// A path segment that must be an integer id, else 400 naming `field`.
-pub fn id(field: &str, value: &str) -> Result<i64, ApiError> {
-    value.parse().map_err(|_| ApiError::bad_request(field, "must be an integer id"))
-}
+pub use microfleet_common::api_error::path_id as id;

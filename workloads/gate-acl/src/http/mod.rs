@@ -13,7 +13,6 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use deadpool_postgres::Pool;
-use microfleet_common::api_error::ApiError;
 use microfleet_common::api_key::{require_api_key, ApiKey};
 use serde::Serialize;
 
@@ -83,7 +82,4 @@ async fn public_keys(axum::extract::State(state): axum::extract::State<AppState>
     Json(KeySet { keys: vec![state.keys.public_key()] })
 }
 
-/// A path segment that must be an integer id, else 400 naming `field`.
-pub fn id(field: &str, value: &str) -> Result<i64, ApiError> {
-    value.parse().map_err(|_| ApiError::bad_request(field, "must be an integer id"))
-}
+pub use microfleet_common::api_error::path_id as id;

@@ -14,7 +14,6 @@ use axum::routing::{get, post, put};
 use axum::Router;
 use deadpool_postgres::Pool;
 use jiff::SignedDuration;
-use microfleet_common::api_error::ApiError;
 use microfleet_common::api_key::{require_api_key, ApiKey};
 
 /// The OpenAPI document of this API (checked in as `openapi.json`, served at `/openapi.json`).
@@ -55,7 +54,4 @@ async fn openapi() -> impl IntoResponse {
     ([(CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
-/// A path segment that must be an integer id, else 400 naming `field`.
-pub fn id(field: &str, value: &str) -> Result<i64, ApiError> {
-    value.parse().map_err(|_| ApiError::bad_request(field, "must be an integer id"))
-}
+pub use microfleet_common::api_error::path_id as id;
