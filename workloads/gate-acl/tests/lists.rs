@@ -6,17 +6,33 @@ mod support;
 use axum::http::{Method, StatusCode};
 use axum::Router;
 use jiff::{SignedDuration, Timestamp};
+use microfleet_auth::test_support::AuthService;
 use microfleet_common::test_request::call;
 use microfleet_gate_acl::domain::acl::{AreaSpec, EventSpec, NewShift, NewStaff};
 use microfleet_gate_acl::repository;
 use serde_json::Value;
-use support::{app, event, ADMIN, EVENT, GATE};
+use support::{event, EVENT};
 
 /// The second event of these tests.
 const OTHER_EVENT: i64 = 2;
 
-async fn get(app: &Router, path: &str) -> (StatusCode, Value) {
-    call(app, Method::GET, path, None, Some(ADMIN)).await
+/// The router over a fresh database, called with an admin's access token (every scope), and a gate device's
+/// key (`gate:scan` only).
+struct Api {
+    router: Router,
+    auth: AuthService,
+    gate_key: String,
+}
+
+impl Api {
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        call(&self.router, Method::GET, path, None, Some(self.auth.admin_token())).await
+    }
+}
+
+async fn app(name: &str) -> (Api, deadpool_postgres::Pool) {
+    let (router, pool, auth, gate_key) = support::app(name).await;
+    (Api { router, auth, gate_key }, pool)
 }
 
 fn ids(page: &Value) -> Vec<i64> {
@@ -73,11 +89,11 @@ async fn staff_are_paged_searched_and_filtered_by_event() {
         ("search_and_event", format!("/v1/staff?q=usher&eventId={EVENT}"), 0, vec![]),
     ];
     for (case, path, total, expected) in cases {
-        let (status, answer) = get(&app, &path).await;
+        let (status, answer) = app.get(&path).await;
         assert_eq!((status, answer["total"].as_i64()), (StatusCode::OK, Some(total)), "{case}: {answer}");
         assert_eq!(ids(&answer), expected, "{case}");
     }
-    let (_, all) = get(&app, "/v1/staff").await;
+    let (_, all) = app.get("/v1/staff").await;
     let first = &all["items"][0];
     assert_eq!(
         (first["name"].as_str(), first["role"].as_str(), first["eventId"].as_i64()),
@@ -95,18 +111,18 @@ async fn staff_are_paged_searched_and_filtered_by_event() {
         ("page", "/v1/staff?page=0", "page"),
         ("event", "/v1/staff?eventId=one", "eventId"),
     ] {
-        let (status, answer) = get(&app, path).await;
+        let (status, answer) = app.get(path).await;
         assert_eq!((status, answer["field"].as_str()), (StatusCode::BAD_REQUEST, Some(field)), "{case}: {answer}");
     }
-    let (status, _) = call(&app, Method::GET, "/v1/staff", None, Some(GATE)).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "the gate key lists no staff");
+    let (status, _) = call(&app.router, Method::GET, "/v1/staff", None, Some(&app.gate_key)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a gate device's key lists no staff");
 }
 
 #[tokio::test]
 async fn shifts_are_listed_by_start_with_their_staff_and_filtered_by_approval_and_event() {
     let (app, pool) = app("lists_shifts").await;
     let staff = staff(&pool).await;
-    let (status, all) = get(&app, "/v1/shifts").await;
+    let (status, all) = app.get("/v1/shifts").await;
     assert_eq!((status, all["total"].as_i64()), (StatusCode::OK, Some(4)), "{all}");
     let staff_of = |page: &Value| -> Vec<(i64, String)> {
         page["items"]
@@ -139,10 +155,10 @@ async fn shifts_are_listed_by_start_with_their_staff_and_filtered_by_approval_an
         ("search", "/v1/shifts?q=putri&perPage=1&page=2".to_string(), vec![by_start[2].clone()]),
     ];
     for (case, path, expected) in cases {
-        let (status, answer) = get(&app, &path).await;
+        let (status, answer) = app.get(&path).await;
         assert_eq!(status, StatusCode::OK, "{case}: {answer}");
         assert_eq!(staff_of(&answer), expected, "{case}");
     }
-    let (status, bad) = get(&app, "/v1/shifts?approval=rejected").await;
+    let (status, bad) = app.get("/v1/shifts?approval=rejected").await;
     assert_eq!((status, bad["field"].as_str()), (StatusCode::BAD_REQUEST, Some("approval")), "{bad}");
 }

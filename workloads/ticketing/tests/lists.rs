@@ -7,18 +7,33 @@ mod support;
 use axum::http::{Method, StatusCode};
 use axum::Router;
 use jiff::{SignedDuration, Timestamp, ToSpan};
+use microfleet_auth::test_support::AuthService;
 use microfleet_common::test_request::call;
 use microfleet_ticketing::domain::event::{NewArea, NewEvent};
 use microfleet_ticketing::repository;
 use serde_json::{json, Value};
-use support::{app, event_on_sale, ADMIN_KEY};
+use support::event_on_sale;
 
-async fn get(app: &Router, path: &str) -> (StatusCode, Value) {
-    call(app, Method::GET, path, None, Some(ADMIN_KEY)).await
+/// The router over a fresh database, called with an admin's access token (every scope; which route needs
+/// which scope is `tests/http.rs`'s business).
+struct Api {
+    router: Router,
+    auth: AuthService,
 }
 
-async fn send(app: &Router, method: Method, path: &str, body: &Value) -> (StatusCode, Value) {
-    call(app, method, path, Some(&body.to_string()), Some(ADMIN_KEY)).await
+impl Api {
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        call(&self.router, Method::GET, path, None, Some(self.auth.admin_token())).await
+    }
+
+    async fn send(&self, method: Method, path: &str, body: &Value) -> (StatusCode, Value) {
+        call(&self.router, method, path, Some(&body.to_string()), Some(self.auth.admin_token())).await
+    }
+}
+
+async fn app(name: &str) -> (Api, deadpool_postgres::Pool) {
+    let (router, pool, auth) = support::app(name).await;
+    (Api { router, auth }, pool)
 }
 
 fn names(page: &Value) -> Vec<String> {
@@ -60,7 +75,7 @@ async fn merchants_page_search_and_rename() {
         ("empty_parameters", "/v1/merchants?q=&page=&perPage=", 26, 1, 20, 20, Some("50%_off Promotions")),
     ];
     for (case, path, total, page, per_page, len, first) in cases {
-        let (status, answer) = get(&app, path).await;
+        let (status, answer) = app.get(path).await;
         assert_eq!(status, StatusCode::OK, "{case}: {answer}");
         assert_eq!(
             (answer["total"].as_i64(), answer["page"].as_u64(), answer["perPage"].as_u64()),
@@ -78,22 +93,22 @@ async fn merchants_page_search_and_rename() {
         ("unknown_parameter", "/v1/merchants?approval=waiting", "approval"),
     ];
     for (case, path, field) in refused {
-        let (status, answer) = get(&app, path).await;
+        let (status, answer) = app.get(path).await;
         assert_eq!((status, answer["field"].as_str()), (StatusCode::BAD_REQUEST, Some(field)), "{case}: {answer}");
     }
 
     let (merchant_id, _) = (repository::create_merchant(&pool, "Promotor Bali").await.unwrap().id, ());
     event(&pool, merchant_id, "Bali night", 24).await;
     event(&pool, merchant_id, "Bali day", 48).await;
-    let (status, merchant) = get(&app, &format!("/v1/merchants/{merchant_id}")).await;
+    let (status, merchant) = app.get(&format!("/v1/merchants/{merchant_id}")).await;
     assert_eq!(
         (status, merchant["name"].as_str(), merchant["events"].as_i64()),
         (StatusCode::OK, Some("Promotor Bali"), Some(2))
     );
-    let (_, listed) = get(&app, "/v1/merchants?q=bali").await;
+    let (_, listed) = app.get("/v1/merchants?q=bali").await;
     assert_eq!(listed["items"][0]["events"], 2, "{listed}");
     let path = format!("/v1/merchants/{merchant_id}");
-    let (status, renamed) = send(&app, Method::PUT, &path, &json!({"name": "Promotor Bali Utara"})).await;
+    let (status, renamed) = app.send(Method::PUT, &path, &json!({"name": "Promotor Bali Utara"})).await;
     assert_eq!((status, renamed["name"].as_str()), (StatusCode::OK, Some("Promotor Bali Utara")), "{renamed}");
     let edits = [
         ("taken_name", path.clone(), json!({"name": "Merchant 01"}), StatusCode::CONFLICT, "name"),
@@ -102,7 +117,7 @@ async fn merchants_page_search_and_rename() {
         ("bad_id", "/v1/merchants/x".to_string(), json!({"name": "x"}), StatusCode::BAD_REQUEST, "merchantId"),
     ];
     for (case, path, body, status, field) in edits {
-        let (got, answer) = send(&app, Method::PUT, &path, &body).await;
+        let (got, answer) = app.send(Method::PUT, &path, &body).await;
         assert_eq!((got, answer["field"].as_str()), (status, Some(field)), "{case}: {answer}");
     }
 }
@@ -127,7 +142,7 @@ async fn events_filter_by_approval_merchant_and_search() {
         ("search_venue", "/v1/events?q=jakarta&perPage=1&page=2".to_string(), vec![approved]),
     ];
     for (case, path, expected) in cases {
-        let (status, answer) = get(&app, &path).await;
+        let (status, answer) = app.get(&path).await;
         assert_eq!(status, StatusCode::OK, "{case}: {answer}");
         let ids: Vec<i64> = answer["items"].as_array().unwrap().iter().map(|e| e["id"].as_i64().unwrap()).collect();
         assert_eq!(ids, expected, "{case}");
@@ -135,19 +150,19 @@ async fn events_filter_by_approval_merchant_and_search() {
             assert_eq!(answer["total"].as_u64(), Some(expected.len() as u64), "{case}");
         }
     }
-    let (_, all) = get(&app, "/v1/events").await;
+    let (_, all) = app.get("/v1/events").await;
     assert_eq!(all["items"][0]["areas"][0]["name"], "Festival", "events come with their areas");
     assert_eq!(all["items"][0]["approval"], "expired");
     for (case, path, field) in [
         ("bad_state", "/v1/events?approval=sold", "approval"),
         ("bad_merchant", "/v1/events?merchantId=x", "merchantId"),
     ] {
-        let (status, answer) = get(&app, path).await;
+        let (status, answer) = app.get(path).await;
         assert_eq!((status, answer["field"].as_str()), (StatusCode::BAD_REQUEST, Some(field)), "{case}: {answer}");
     }
-    let (status, one) = get(&app, &format!("/v1/events/{waiting}")).await;
+    let (status, one) = app.get(&format!("/v1/events/{waiting}")).await;
     assert_eq!((status, one["name"].as_str()), (StatusCode::OK, Some("EXO waiting")));
-    let (status, missing) = get(&app, "/v1/events/424242").await;
+    let (status, missing) = app.get("/v1/events/424242").await;
     assert_eq!((status, missing["field"].as_str()), (StatusCode::NOT_FOUND, Some("eventId")));
 }
 
@@ -157,7 +172,7 @@ async fn an_event_edit_keeps_sold_seats_and_an_approved_events_times() {
     let (event_id, areas) = event_on_sale(&pool, &[(5, 100_000)]).await;
     support::place(&pool, event_id, &[(areas[0], 3)]).await.unwrap();
     let path = format!("/v1/events/{event_id}");
-    let (_, current) = get(&app, &path).await;
+    let (_, current) = app.get(&path).await;
     let edit = |change: &dyn Fn(&mut Value)| {
         let mut body = json!({
             "name": current["name"], "venue": current["venue"], "startsAt": current["startsAt"],
@@ -190,7 +205,7 @@ async fn an_event_edit_keeps_sold_seats_and_an_approved_events_times() {
         ("unknown_field", edit(&|b| b["merchantId"] = json!(1)), StatusCode::BAD_REQUEST, "merchantId"),
     ];
     for (case, body, status, field) in refused {
-        let (got, answer) = send(&app, Method::PUT, &path, &body).await;
+        let (got, answer) = app.send(Method::PUT, &path, &body).await;
         assert_eq!((got, answer["field"].as_str()), (status, Some(field)), "{case}: {answer}");
     }
     let outbox = "SELECT count(*) FROM outbox WHERE topic = 'event.approved'";
@@ -202,7 +217,7 @@ async fn an_event_edit_keeps_sold_seats_and_an_approved_events_times() {
         b["areas"][0]["price"] = json!(90_000);
         b["areas"].as_array_mut().unwrap().push(json!({"name": "Tribune", "capacity": 50, "price": 10_000}));
     });
-    let (status, edited) = send(&app, Method::PUT, &path, &body).await;
+    let (status, edited) = app.send(Method::PUT, &path, &body).await;
     assert_eq!(status, StatusCode::OK, "{edited}");
     assert_eq!(edited["name"], "EXO EXPLORATION (extra night)");
     let area = |index: usize| {
@@ -219,7 +234,7 @@ async fn an_event_edit_keeps_sold_seats_and_an_approved_events_times() {
     // a waiting event may move
     let merchant = repository::create_merchant(&pool, "Promotor Bali").await.unwrap().id;
     let waiting = event(&pool, merchant, "Bali night", 24).await;
-    let (_, current) = get(&app, &format!("/v1/events/{waiting}")).await;
+    let (_, current) = app.get(&format!("/v1/events/{waiting}")).await;
     let later = |field: &str| {
         json!(current[field].as_str().unwrap().parse::<Timestamp>().unwrap() + SignedDuration::from_hours(1))
     };
@@ -228,7 +243,7 @@ async fn an_event_edit_keeps_sold_seats_and_an_approved_events_times() {
         "saleStartsAt": later("saleStartsAt"), "saleEndsAt": later("saleEndsAt"),
         "areas": [{"id": current["areas"][0]["id"], "name": "VIP", "capacity": 10, "price": 100}],
     });
-    let (status, moved) = send(&app, Method::PUT, &format!("/v1/events/{waiting}"), &body).await;
+    let (status, moved) = app.send(Method::PUT, &format!("/v1/events/{waiting}"), &body).await;
     assert_eq!(
         (status, moved["venue"].as_str(), &moved["startsAt"]),
         (StatusCode::OK, Some("Denpasar"), &later("startsAt")),
@@ -265,14 +280,14 @@ async fn orders_and_refunds_are_listed_searched_and_filtered() {
         ("other_event", format!("/v1/orders?eventId={}", event_id + 1), vec![]),
     ];
     for (case, path, expected) in cases {
-        let (status, answer) = get(&app, &path).await;
+        let (status, answer) = app.get(&path).await;
         assert_eq!(status, StatusCode::OK, "{case}: {answer}");
         let got: Vec<&str> =
             answer["items"].as_array().unwrap().iter().map(|o| o["number"].as_str().unwrap()).collect();
         let expected: Vec<&str> = expected.iter().map(|&i| numbers[i].as_str()).collect();
         assert_eq!(got, expected, "{case}");
     }
-    let (_, page) = get(&app, &format!("/v1/orders?q={}", numbers[1])).await;
+    let (_, page) = app.get(&format!("/v1/orders?q={}", numbers[1])).await;
     let item = &page["items"][0];
     assert_eq!(
         (item["eventName"].as_str(), item["customerEmail"].as_str(), item["state"].as_str()),
@@ -289,10 +304,10 @@ async fn orders_and_refunds_are_listed_searched_and_filtered() {
     );
     assert!(item["paidAt"].is_string() && item["createdAt"].is_string() && item["paymentMethod"] == "CASH", "{item}");
     assert!(item.get("items").is_none() && item.get("tickets").is_none(), "the list has no detail: {item}");
-    let (status, bad) = get(&app, "/v1/orders?state=validated").await;
+    let (status, bad) = app.get("/v1/orders?state=validated").await;
     assert_eq!((status, bad["field"].as_str()), (StatusCode::BAD_REQUEST, Some("state")));
 
-    let (status, refunds) = get(&app, "/v1/refunds").await;
+    let (status, refunds) = app.get("/v1/refunds").await;
     assert_eq!((status, refunds["total"].as_i64()), (StatusCode::OK, Some(1)), "{refunds}");
     let refund = &refunds["items"][0];
     assert_eq!(
@@ -311,12 +326,12 @@ async fn orders_and_refunds_are_listed_searched_and_filtered() {
         ("other_number", format!("/v1/refunds?q={}", numbers[1]), 0),
     ];
     for (case, path, total) in cases {
-        let (status, answer) = get(&app, &path).await;
+        let (status, answer) = app.get(&path).await;
         assert_eq!((status, answer["total"].as_i64()), (StatusCode::OK, Some(total)), "{case}: {answer}");
     }
-    let (_, refunded) = get(&app, "/v1/refunds?state=refunded").await;
+    let (_, refunded) = app.get("/v1/refunds?state=refunded").await;
     assert!(refunded["items"][0]["completedAt"].is_string(), "{refunded}");
-    let (status, bad) = get(&app, "/v1/refunds?state=refunding").await;
+    let (status, bad) = app.get("/v1/refunds?state=refunding").await;
     assert_eq!((status, bad["field"].as_str()), (StatusCode::BAD_REQUEST, Some("state")));
 }
 
@@ -324,14 +339,14 @@ async fn orders_and_refunds_are_listed_searched_and_filtered() {
 async fn a_disabled_payment_method_refuses_new_orders() {
     let (app, pool) = app("lists_payment_methods").await;
     let (event_id, areas) = event_on_sale(&pool, &[(5, 1_000)]).await;
-    let (status, methods) = get(&app, "/v1/payment-methods").await;
+    let (status, methods) = app.get("/v1/payment-methods").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         methods,
         json!([{"code": "BANK_TRANSFER", "name": "Bank transfer", "enabled": true}, {"code": "CASH", "name": "Cash", "enabled": true}])
     );
     let (status, created) =
-        send(&app, Method::POST, "/v1/payment-methods", &json!({"code": "E_WALLET", "name": "E-wallet"})).await;
+        app.send(Method::POST, "/v1/payment-methods", &json!({"code": "E_WALLET", "name": "E-wallet"})).await;
     assert_eq!(
         (status, created),
         (StatusCode::CREATED, json!({"code": "E_WALLET", "name": "E-wallet", "enabled": true}))
@@ -371,33 +386,29 @@ async fn a_disabled_payment_method_refuses_new_orders() {
         ),
     ];
     for (case, method, path, body, status, field) in refused {
-        let (got, answer) = send(&app, method, path, &body).await;
+        let (got, answer) = app.send(method, path, &body).await;
         assert_eq!((got, answer["field"].as_str()), (status, Some(field)), "{case}: {answer}");
     }
     let order = json!({"eventId": event_id, "paymentMethod": "CASH", "customerEmail": "a@b.id", "items": [{"areaId": areas[0], "quantity": 1}]});
-    let (status, _) = send(&app, Method::POST, "/v1/orders", &order).await;
+    let (status, _) = app.send(Method::POST, "/v1/orders", &order).await;
     assert_eq!(status, StatusCode::CREATED, "CASH is enabled");
-    let (status, disabled) = send(
-        &app,
-        Method::PUT,
-        "/v1/payment-methods/CASH",
-        &json!({"name": "Cash at the box office", "enabled": false}),
-    )
-    .await;
+    let (status, disabled) = app
+        .send(Method::PUT, "/v1/payment-methods/CASH", &json!({"name": "Cash at the box office", "enabled": false}))
+        .await;
     assert_eq!(
         (status, disabled),
         (StatusCode::OK, json!({"code": "CASH", "name": "Cash at the box office", "enabled": false}))
     );
-    let (status, refused) = send(&app, Method::POST, "/v1/orders", &order).await;
+    let (status, refused) = app.send(Method::POST, "/v1/orders", &order).await;
     assert_eq!(
         (status, refused["field"].as_str(), refused["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("paymentMethod"), Some("this payment method is disabled")),
         "{refused}"
     );
     let (status, _) =
-        send(&app, Method::PUT, "/v1/payment-methods/CASH", &json!({"name": "Cash", "enabled": true})).await;
+        app.send(Method::PUT, "/v1/payment-methods/CASH", &json!({"name": "Cash", "enabled": true})).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = send(&app, Method::POST, "/v1/orders", &order).await;
+    let (status, _) = app.send(Method::POST, "/v1/orders", &order).await;
     assert_eq!(status, StatusCode::CREATED, "enabled again");
     assert_eq!(support::count(&pool, "SELECT count(*) FROM orders").await, 2);
 }
@@ -425,7 +436,7 @@ async fn stats_count_paid_orders_per_day_and_month_minus_refunds() {
     // around today (UTC), so a test running at midnight still finds its orders
     let today = Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
     let (from, to) = (today.checked_sub(1.day()).unwrap(), today.checked_add(1.day()).unwrap());
-    let (status, stats) = get(&app, &format!("/v1/stats?from={from}&to={to}")).await;
+    let (status, stats) = app.get(&format!("/v1/stats?from={from}&to={to}")).await;
     assert_eq!(status, StatusCode::OK, "{stats}");
     assert_eq!(
         (stats["merchants"].as_i64(), stats["events"].as_i64(), stats["customers"].as_i64()),
@@ -444,11 +455,11 @@ async fn stats_count_paid_orders_per_day_and_month_minus_refunds() {
     let month = format!("{:04}-{:02}", today.year(), today.month());
     assert!(stats["byMonth"].as_array().unwrap().iter().any(|m| m["month"] == month.as_str()), "{stats}");
 
-    let (status, default) = get(&app, "/v1/stats").await;
+    let (status, default) = app.get("/v1/stats").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(default["byDay"].as_array().map(Vec::len), Some(30), "the last 30 days");
     assert_eq!(default["byDay"][29]["day"], today.to_string());
-    let (_, before) = get(&app, "/v1/stats?from=2020-01-01&to=2020-12-31").await;
+    let (_, before) = app.get("/v1/stats?from=2020-01-01&to=2020-12-31").await;
     assert_eq!(
         (
             before["orders"].as_i64(),
@@ -463,7 +474,7 @@ async fn stats_count_paid_orders_per_day_and_month_minus_refunds() {
         ("too_long", "from=2020-01-01&to=2023-01-02", "from"),
         ("paged", "page=2", "page"),
     ] {
-        let (status, answer) = get(&app, &format!("/v1/stats?{query}")).await;
+        let (status, answer) = app.get(&format!("/v1/stats?{query}")).await;
         assert_eq!((status, answer["field"].as_str()), (StatusCode::BAD_REQUEST, Some(field)), "{case}: {answer}");
     }
 }

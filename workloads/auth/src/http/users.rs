@@ -1,5 +1,5 @@
-//! Users (admin callers only): create one (its password hashed with Argon2id off the async threads), list
-//! them, read one, confirm one, set their roles, and lift a lock.
+//! Users (callers with `auth:users` only): create one (its password hashed with Argon2id off the async
+//! threads), list them, read one, confirm one, set their roles, and lift a lock.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -9,7 +9,7 @@ use microfleet_common::api_error::ApiError;
 use microfleet_common::json_body::JsonBody;
 use microfleet_common::paging::{Listing, Page};
 
-use super::caller::{Admin, ClientAddress};
+use super::caller::{ClientAddress, UsersAdmin};
 use super::{db_error, id, AppState};
 use crate::domain::user::{check_roles, validate_new_user, NewUser, RolesEdit, User, UserFilters};
 use crate::repository::{self, AuditEvent, AuditKind, Outcome};
@@ -17,7 +17,7 @@ use crate::repository::{self, AuditEvent, AuditKind, Outcome};
 /// Creates a user: 201.
 pub async fn create(
     State(state): State<AppState>,
-    Admin(caller): Admin,
+    UsersAdmin(caller): UsersAdmin,
     ClientAddress(address): ClientAddress,
     JsonBody(body): JsonBody<NewUser>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
@@ -45,7 +45,7 @@ pub async fn create(
 /// A page of users, with their lock states.
 pub async fn list(
     State(state): State<AppState>,
-    Admin(_): Admin,
+    UsersAdmin(_): UsersAdmin,
     Listing(page, filters): Listing<UserFilters>,
 ) -> Result<Json<Page<User>>, ApiError> {
     let (items, total) = repository::list_users(&state.pool, &page, &filters).await.map_err(db_error)?;
@@ -55,7 +55,7 @@ pub async fn list(
 /// Confirms a user's account: from then on they can log in.
 pub async fn confirm(
     State(state): State<AppState>,
-    Admin(caller): Admin,
+    UsersAdmin(caller): UsersAdmin,
     ClientAddress(address): ClientAddress,
     Path(user_id): Path<String>,
 ) -> Result<Json<User>, ApiError> {
@@ -76,7 +76,7 @@ pub async fn confirm(
 /// Sets a user's roles: their next access token carries them.
 pub async fn set_roles(
     State(state): State<AppState>,
-    Admin(caller): Admin,
+    UsersAdmin(caller): UsersAdmin,
     ClientAddress(address): ClientAddress,
     Path(user_id): Path<String>,
     JsonBody(body): JsonBody<RolesEdit>,
@@ -101,7 +101,7 @@ pub async fn set_roles(
 /// A user, with their lock state.
 pub async fn get(
     State(state): State<AppState>,
-    Admin(_): Admin,
+    UsersAdmin(_): UsersAdmin,
     Path(user_id): Path<String>,
 ) -> Result<Json<User>, ApiError> {
     Ok(Json(repository::get_user(&state.pool, id("id", &user_id)?).await?))
@@ -110,7 +110,7 @@ pub async fn get(
 /// Lifts a user's lock and resets their failure count.
 pub async fn unlock(
     State(state): State<AppState>,
-    Admin(caller): Admin,
+    UsersAdmin(caller): UsersAdmin,
     ClientAddress(address): ClientAddress,
     Path(user_id): Path<String>,
 ) -> Result<Json<User>, ApiError> {
