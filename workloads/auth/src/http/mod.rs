@@ -142,4 +142,5 @@ pub fn db_error(error: microfleet_common::database::DbError) -> ApiError {
     RepositoryError::Database(error).into()
 }
 
+/// A path segment that must be an integer id, else a 400 naming the field (the handlers' `id(field, value)`).
 pub use microfleet_common::api_error::path_id as id;

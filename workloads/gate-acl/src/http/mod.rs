@@ -81,4 +81,5 @@ async fn public_keys(axum::extract::State(state): axum::extract::State<AppState>
     Json(KeySet { keys: vec![state.keys.public_key()] })
 }
 
+/// A path segment that must be an integer id, else a 400 naming the field (the handlers' `id(field, value)`).
 pub use microfleet_common::api_error::path_id as id;

@@ -76,4 +76,5 @@ async fn openapi() -> impl IntoResponse {
     ([(CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
+/// A path segment that must be an integer id, else a 400 naming the field (the handlers' `id(field, value)`).
 pub use microfleet_common::api_error::path_id as id;
