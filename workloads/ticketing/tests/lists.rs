@@ -97,7 +97,7 @@ async fn merchants_page_search_and_rename() {
         assert_eq!((status, answer["field"].as_str()), (StatusCode::BAD_REQUEST, Some(field)), "{case}: {answer}");
     }
 
-    let (merchant_id, _) = (repository::create_merchant(&pool, "Promotor Bali").await.unwrap().id, ());
+    let merchant_id = repository::create_merchant(&pool, "Promotor Bali").await.unwrap().id;
     event(&pool, merchant_id, "Bali night", 24).await;
     event(&pool, merchant_id, "Bali day", 48).await;
     let (status, merchant) = app.get(&format!("/v1/merchants/{merchant_id}")).await;
