@@ -257,3 +257,61 @@ fn a_ticketing_service_s_optional_kinds_pass_their_own_crds() {
     bad["spec"]["instances"] = 0.into();
     assert!(microfleet_crds::validate::check_against_crd_schema(&cluster, &bad).is_err(), "no instance");
 }
+
+/// The environment variables a `--help` lists (`[env: NAME=...]`), and the ones its usage line requires
+/// (`--flag <NAME>`, the options without a default).
+fn help_variables(binary: &std::path::Path, command: &str) -> (std::collections::BTreeSet<String>, Vec<String>) {
+    let (ok, help) = microfleet_tests::tools::run(std::process::Command::new(binary).args([command, "--help"]));
+    assert!(ok, "{} {command} --help:\n{help}", binary.display());
+    let known = help
+        .split("[env: ")
+        .skip(1)
+        .map(|rest| rest.split(['=', ']']).next().unwrap_or_default().to_string())
+        .collect();
+    let usage = help.lines().find(|l| l.starts_with("Usage:")).unwrap_or_default();
+    let required = usage
+        .split('<')
+        .skip(1)
+        .filter_map(|rest| rest.split_once('>').map(|(name, _)| name.to_string()))
+        .filter(|name| name.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+        .collect();
+    (known, required)
+}
+
+/// The operator's environment contract with the binaries it runs (`operator/src/ticketingservice/config.rs`),
+/// checked against the binaries themselves: every variable a component gets (its ConfigMap's, its Secrets')
+/// is one its `serve` reads, and every variable `serve` and `migrate` require is given. The CMS is checked
+/// once its workload (`workloads/cms`, binary `ticketing-cms`) is in the workspace.
+#[test]
+fn every_variable_a_component_gets_is_one_its_binary_reads_and_none_it_requires_is_missing() {
+    use microfleet_operator::ticketingservice::{
+        component::ComponentKind,
+        config::{config_data, secret_env_vars},
+    };
+    let manifest = std::fs::read_to_string(repo_root().join("examples/ticketing-service.yaml")).unwrap();
+    let value: serde_json::Value = serde_yaml::from_str(&manifest).unwrap();
+    let ts = microfleet_crds::validate::validate_ticketing_service_manifest(&value).unwrap();
+    let mut kinds = vec![ComponentKind::Ticketing, ComponentKind::GateAcl, ComponentKind::Auth];
+    if repo_root().join("workloads/cms").exists() {
+        kinds.push(ComponentKind::Cms);
+    }
+    let mut failures = Vec::new();
+    for kind in kinds {
+        let binary = microfleet_tests::operator::binary(kind.binary());
+        let ours: Vec<String> =
+            config_data(&ts, kind).into_keys().chain(secret_env_vars(&ts, kind).into_iter().map(|e| e.name)).collect();
+        let (serve_known, serve_required) = help_variables(&binary, "serve");
+        let (_, migrate_required) = help_variables(&binary, "migrate");
+        for variable in &ours {
+            if !serve_known.contains(variable) {
+                failures.push(format!("{}: the operator sets {variable}, which `serve` does not read", kind.binary()));
+            }
+        }
+        for variable in serve_required.iter().chain(&migrate_required) {
+            if !ours.contains(variable) {
+                failures.push(format!("{}: requires {variable}, which the operator does not set", kind.binary()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
