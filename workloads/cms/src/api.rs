@@ -49,7 +49,12 @@ pub struct ApiFailure {
 impl ApiFailure {
     fn unreachable(service: Service, cause: &dyn std::fmt::Display) -> ApiFailure {
         tracing::warn!(service = service.name(), error = %cause, "a service call failed");
-        ApiFailure { status: None, message: format!("the {} cannot be reached; try again shortly", service.name()), field: None, fix: None }
+        ApiFailure {
+            status: None,
+            message: format!("the {} cannot be reached; try again shortly", service.name()),
+            field: None,
+            fix: None,
+        }
     }
 
     /// Whether the service refused the caller's token (401): the session must sign in again.
@@ -135,8 +140,7 @@ impl Backends {
     /// when it trusts `X-Forwarded-For`).
     pub async fn login(&self, username: &str, password: &str, address: &str) -> Result<TokenPair, ApiFailure> {
         let body = serde_json::json!({"username": username, "password": password});
-        let request =
-            self.http.post(format!("{}/v1/login", self.auth)).header("x-forwarded-for", address).json(&body);
+        let request = self.http.post(format!("{}/v1/login", self.auth)).header("x-forwarded-for", address).json(&body);
         pair(answer(Service::Auth, request).await?)
     }
 
@@ -169,7 +173,9 @@ async fn answer(service: Service, request: reqwest::RequestBuilder) -> Result<Va
     }
     let body: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
     Err(match body {
-        Some(body) => ApiFailure { status: Some(status.as_u16()), message: body.error, field: body.field, fix: body.fix },
+        Some(body) => {
+            ApiFailure { status: Some(status.as_u16()), message: body.error, field: body.field, fix: body.fix }
+        }
         None => ApiFailure {
             status: Some(status.as_u16()),
             message: format!("the {} answered {status}", service.name()),
@@ -199,8 +205,12 @@ mod tests {
 
     #[test]
     fn a_path_segment_cannot_escape_its_place() {
-        let cases = [("2023-03-20-345-2612", "2023-03-20-345-2612"), ("CASH", "CASH"), ("../admin", "..%2Fadmin"),
-            ("a b?c", "a%20b%3Fc")];
+        let cases = [
+            ("2023-03-20-345-2612", "2023-03-20-345-2612"),
+            ("CASH", "CASH"),
+            ("../admin", "..%2Fadmin"),
+            ("a b?c", "a%20b%3Fc"),
+        ];
         for (value, expected) in cases {
             assert_eq!(segment(value), expected, "{value}");
         }

@@ -112,9 +112,15 @@ pub fn layout(points: &[ChartPoint], width: f64, height: f64) -> Chart {
             Bar { x: round(centre(index) - slot * 0.3), y, width: round(slot * 0.6), height: round(bottom - y) }
         })
         .collect();
-    let line = points.iter().enumerate().map(|(index, point)| (round(centre(index)), y_of(point.orders, orders_max))).collect();
+    let line = points
+        .iter()
+        .enumerate()
+        .map(|(index, point)| (round(centre(index)), y_of(point.orders, orders_max)))
+        .collect();
     let ticks = |max: i64| {
-        (0..=GRID_LINES).map(|step| Tick { y: y_of(max / GRID_LINES * step, max), value: max / GRID_LINES * step }).collect()
+        (0..=GRID_LINES)
+            .map(|step| Tick { y: y_of(max / GRID_LINES * step, max), value: max / GRID_LINES * step })
+            .collect()
     };
     let every = points.len().div_ceil(MAX_LABELS).max(1);
     let labels = points
@@ -173,7 +179,10 @@ mod tests {
         assert_eq!(chart.bars[0], Bar { x: 91.2, y: 92.0, width: 81.6, height: 80.0 });
         assert_eq!(chart.bars[1], Bar { x: 227.2, y: 12.0, width: 81.6, height: 160.0 });
         assert_eq!(chart.line, vec![(132.0, 92.0), (268.0, 12.0)]);
-        assert_eq!(chart.revenue_ticks.iter().map(|tick| tick.value).collect::<Vec<_>>(), [0, 500_000, 1_000_000, 1_500_000, 2_000_000]);
+        assert_eq!(
+            chart.revenue_ticks.iter().map(|tick| tick.value).collect::<Vec<_>>(),
+            [0, 500_000, 1_000_000, 1_500_000, 2_000_000]
+        );
         assert_eq!(chart.revenue_ticks.iter().map(|tick| tick.y).collect::<Vec<_>>(), [172.0, 132.0, 92.0, 52.0, 12.0]);
         assert_eq!(chart.order_ticks.iter().map(|tick| tick.value).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
         assert_eq!(chart.labels, vec![(132.0, "Nov".to_string()), (268.0, "Dec".to_string())]);

@@ -26,7 +26,7 @@ pub enum Command {
     /// Apply the database schema migrations (the sessions table) and exit
     Migrate(MigrateArgs),
     /// Serve the web application until SIGTERM
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
 }
 
 /// The services the CMS talks to (the auth service's URL is AUTH_URL, with the token verifier's settings).
@@ -63,7 +63,8 @@ pub struct WebArgs {
 impl WebArgs {
     /// The display settings; an unknown time zone is refused.
     pub fn display(&self) -> Result<Display, String> {
-        let time_zone = TimeZone::get(&self.time_zone).map_err(|error| format!("TIME_ZONE {}: {error}", self.time_zone))?;
+        let time_zone =
+            TimeZone::get(&self.time_zone).map_err(|error| format!("TIME_ZONE {}: {error}", self.time_zone))?;
         Ok(Display { time_zone, currency: self.currency_label.clone() })
     }
 

@@ -47,7 +47,7 @@ pub fn grouped(value: i64) -> String {
     let digits = value.unsigned_abs().to_string();
     let mut out = String::new();
     for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
             out.push('.');
         }
         out.push(digit);
@@ -77,7 +77,14 @@ mod tests {
 
     #[test]
     fn amounts_are_grouped_by_thousands() {
-        let cases = [(0, "0"), (999, "999"), (1000, "1.000"), (200_000, "200.000"), (1_250_000, "1.250.000"), (-4500, "-4.500")];
+        let cases = [
+            (0, "0"),
+            (999, "999"),
+            (1000, "1.000"),
+            (200_000, "200.000"),
+            (1_250_000, "1.250.000"),
+            (-4500, "-4.500"),
+        ];
         for (value, expected) in cases {
             assert_eq!(grouped(value), expected, "{value}");
         }

@@ -200,13 +200,23 @@ mod tests {
                    "areas": [{"name": "Festival", "capacity": 100, "price": 750000}, {"name": "VIP", "capacity": 10, "price": 2500000}]})
         );
         assert_eq!(rows, vec![0, 2]);
-        let failure = ApiFailure { status: Some(409), message: "sold".into(), field: Some("areas[1].capacity".into()), fix: None };
+        let failure = ApiFailure {
+            status: Some(409),
+            message: "sold".into(),
+            field: Some("areas[1].capacity".into()),
+            fix: None,
+        };
         assert_eq!(map_area_field(failure, &rows).field.as_deref(), Some("areas[2].capacity"));
     }
 
     #[test]
     fn an_edit_keeps_the_area_ids_and_has_no_merchant() {
-        let values = event_form(&[("areas[0].id", "41"), ("areas[0].name", "Festival"), ("areas[0].capacity", "120"), ("areas[0].price", "1")]);
+        let values = event_form(&[
+            ("areas[0].id", "41"),
+            ("areas[0].name", "Festival"),
+            ("areas[0].capacity", "120"),
+            ("areas[0].price", "1"),
+        ]);
         let (body, _) = event_body(&values, &display(), false).unwrap();
         assert_eq!(body["areas"], json!([{"id": 41, "name": "Festival", "capacity": 120, "price": 1}]));
         assert!(body.get("merchantId").is_none());
@@ -215,7 +225,11 @@ mod tests {
     #[test]
     fn a_bad_value_names_its_field() {
         let cases = [
-            ("capacity", event_form(&[("areas[0].name", "A"), ("areas[0].capacity", "lots"), ("areas[0].price", "1")]), "areas[0].capacity"),
+            (
+                "capacity",
+                event_form(&[("areas[0].name", "A"), ("areas[0].capacity", "lots"), ("areas[0].price", "1")]),
+                "areas[0].capacity",
+            ),
             ("time", event_form(&[("startsAt", "")]).with("areas[0].name", "A"), "startsAt"),
             ("no_area", event_form(&[]), "areas[0].name"),
         ];
@@ -230,8 +244,16 @@ mod tests {
 
     #[test]
     fn a_user_form_carries_the_ticked_roles() {
-        let values = form(&[("name", "Putri"), ("username", "putri"), ("email", "p@mail.com"), ("phone", ""),
-            ("roles", "cashier"), ("roles", "gate_staff"), ("confirmed", "on"), ("password", "a long passphrase")]);
+        let values = form(&[
+            ("name", "Putri"),
+            ("username", "putri"),
+            ("email", "p@mail.com"),
+            ("phone", ""),
+            ("roles", "cashier"),
+            ("roles", "gate_staff"),
+            ("confirmed", "on"),
+            ("password", "a long passphrase"),
+        ]);
         assert_eq!(
             user_body(&values),
             json!({"name": "Putri", "username": "putri", "email": "p@mail.com", "phone": null, "confirmed": true,

@@ -93,10 +93,17 @@ mod tests {
     fn the_query_is_read_leniently() {
         let cases = [
             ("nothing", pairs(&[]), Listing { q: String::new(), page: 1, filters: vec![] }),
-            ("search_and_page", pairs(&[("q", " exo "), ("page", "3")]), Listing { q: "exo".into(), page: 3, filters: vec![] }),
+            (
+                "search_and_page",
+                pairs(&[("q", " exo "), ("page", "3")]),
+                Listing { q: "exo".into(), page: 3, filters: vec![] },
+            ),
             ("bad_page", pairs(&[("page", "-2")]), Listing { q: String::new(), page: 1, filters: vec![] }),
-            ("filter", pairs(&[("approval", "waiting"), ("other", "x"), ("state", "")]),
-                Listing { q: String::new(), page: 1, filters: vec![("approval".into(), "waiting".into())] }),
+            (
+                "filter",
+                pairs(&[("approval", "waiting"), ("other", "x"), ("state", "")]),
+                Listing { q: String::new(), page: 1, filters: vec![("approval".into(), "waiting".into())] },
+            ),
         ];
         for (case, query, expected) in cases {
             assert_eq!(Listing::from_query(&query, &["approval", "state"]), expected, "{case}");
@@ -105,10 +112,14 @@ mod tests {
 
     #[test]
     fn the_service_is_asked_with_paging_and_links_keep_the_search() {
-        let listing = Listing { q: "ayu@example.com & co".into(), page: 2, filters: vec![("state".into(), "paid".into())] };
+        let listing =
+            Listing { q: "ayu@example.com & co".into(), page: 2, filters: vec![("state".into(), "paid".into())] };
         assert_eq!(listing.api_query(), "?q=ayu%40example.com+%26+co&page=2&perPage=20&state=paid");
         assert_eq!(listing.link("/orders", 3), "/orders?q=ayu%40example.com+%26+co&state=paid&page=3");
-        assert_eq!(listing.with_filter("/orders", "state", "expired"), "/orders?q=ayu%40example.com+%26+co&state=expired");
+        assert_eq!(
+            listing.with_filter("/orders", "state", "expired"),
+            "/orders?q=ayu%40example.com+%26+co&state=expired"
+        );
         assert_eq!(Listing::default().link("/orders", 1), "/orders");
         assert_eq!(Listing { page: 1, ..Listing::default() }.api_query(), "?page=1&perPage=20");
     }

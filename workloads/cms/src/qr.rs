@@ -27,7 +27,13 @@ mod tests {
         let short = svg("S1.abc").unwrap();
         assert!(short.starts_with("<svg") && short.contains("<svg") && short.contains("#141a2e"), "{short}");
         let long = svg(&"x".repeat(300)).unwrap();
-        let size = |svg: &str| svg.split("width=\"").nth(1).and_then(|rest| rest.split('"').next()).and_then(|n| n.parse::<u32>().ok()).unwrap();
+        let size = |svg: &str| {
+            svg.split("width=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .and_then(|n| n.parse::<u32>().ok())
+                .unwrap()
+        };
         assert!(size(&long) >= size(&short), "a longer payload needs at least as many modules");
         assert!(svg(&"x".repeat(5000)).is_err(), "too long for any QR version");
     }

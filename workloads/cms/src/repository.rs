@@ -70,15 +70,19 @@ pub async fn create(pool: &Pool, session: &Session, now: Timestamp) -> Result<()
 pub async fn find(pool: &Pool, id_digest: &str, now: Timestamp) -> Result<Option<Session>, DbError> {
     let client = pool.get().await?;
     let row = client
-        .query_opt(&format!("SELECT {COLUMNS} FROM sessions WHERE id_digest = $1 AND expires_at > $2"), &[&id_digest, &now])
+        .query_opt(
+            &format!("SELECT {COLUMNS} FROM sessions WHERE id_digest = $1 AND expires_at > $2"),
+            &[&id_digest, &now],
+        )
         .await?;
     Ok(row.as_ref().map(session))
 }
 
 /// The session, its row locked until `client`'s transaction ends (so one request at a time refreshes it).
 pub async fn lock(client: &impl GenericClient, id_digest: &str) -> Result<Option<Session>, DbError> {
-    let row =
-        client.query_opt(&format!("SELECT {COLUMNS} FROM sessions WHERE id_digest = $1 FOR UPDATE"), &[&id_digest]).await?;
+    let row = client
+        .query_opt(&format!("SELECT {COLUMNS} FROM sessions WHERE id_digest = $1 FOR UPDATE"), &[&id_digest])
+        .await?;
     Ok(row.as_ref().map(session))
 }
 

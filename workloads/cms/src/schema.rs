@@ -4,4 +4,5 @@
 use microfleet_common::migrations::Migration;
 
 /// Every migration, in application order.
-pub const MIGRATIONS: [Migration; 1] = [Migration { version: "0001_cms", sql: include_str!("../migrations/0001_cms.sql") }];
+pub const MIGRATIONS: [Migration; 1] =
+    [Migration { version: "0001_cms", sql: include_str!("../migrations/0001_cms.sql") }];

@@ -52,9 +52,8 @@ pub fn needs_refresh(expires_at: Timestamp, now: Timestamp, margin: SignedDurati
 
 /// Whether the token a form presented is the expected one, in constant time (an absent token never is).
 pub fn csrf_matches(expected: &str, presented: Option<&str>) -> bool {
-    presented.is_some_and(|presented| {
-        !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
-    })
+    presented
+        .is_some_and(|presented| !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes())))
 }
 
 #[cfg(test)]
@@ -75,8 +74,11 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.append("cookie", HeaderValue::from_static("a=1; mf_session=s3cret; b=2"));
         headers.append("cookie", HeaderValue::from_static("mf_login_csrf=t0k"));
-        let cases = [("session", SESSION_COOKIE, Some("s3cret")), ("second_header", LOGIN_CSRF_COOKIE, Some("t0k")),
-            ("absent", "other", None)];
+        let cases = [
+            ("session", SESSION_COOKIE, Some("s3cret")),
+            ("second_header", LOGIN_CSRF_COOKIE, Some("t0k")),
+            ("absent", "other", None),
+        ];
         for (case, name, expected) in cases {
             assert_eq!(cookie(&headers, name), expected, "{case}");
         }
@@ -101,7 +103,8 @@ mod tests {
     fn a_token_is_refreshed_within_the_margin() {
         let now: Timestamp = "2026-12-02T10:00:00Z".parse().unwrap();
         let margin = SignedDuration::from_secs(30);
-        let cases = [("fresh", 300, false), ("at_margin", 30, true), ("inside_margin", 10, true), ("expired", -5, true)];
+        let cases =
+            [("fresh", 300, false), ("at_margin", 30, true), ("inside_margin", 10, true), ("expired", -5, true)];
         for (case, seconds, expected) in cases {
             assert_eq!(needs_refresh(now + SignedDuration::from_secs(seconds), now, margin), expected, "{case}");
         }
@@ -109,8 +112,13 @@ mod tests {
 
     #[test]
     fn csrf_tokens_match_only_exactly() {
-        let cases = [("same", Some("abc"), true), ("other", Some("abd"), false), ("prefix", Some("ab"), false),
-            ("absent", None, false), ("empty", Some(""), false)];
+        let cases = [
+            ("same", Some("abc"), true),
+            ("other", Some("abd"), false),
+            ("prefix", Some("ab"), false),
+            ("absent", None, false),
+            ("empty", Some(""), false),
+        ];
         for (case, presented, expected) in cases {
             assert_eq!(csrf_matches("abc", presented), expected, "{case}");
         }

@@ -74,7 +74,8 @@ async fn a_form_without_its_csrf_token_is_refused() {
     let no_token = browser.post("/login", &[("username", ADMIN), ("password", ADMIN_PASSWORD)]).await;
     assert_eq!(no_token.status, StatusCode::FORBIDDEN, "a login without the form's token");
     browser.cookies.remove("mf_login_csrf");
-    let no_cookie = browser.post("/login", &[("csrf", &login_csrf), ("username", ADMIN), ("password", ADMIN_PASSWORD)]).await;
+    let no_cookie =
+        browser.post("/login", &[("csrf", &login_csrf), ("username", ADMIN), ("password", ADMIN_PASSWORD)]).await;
     assert_eq!(no_cookie.status, StatusCode::FORBIDDEN, "a login whose token is not the browser's own");
     assert_eq!(browser.sign_in(ADMIN, ADMIN_PASSWORD).await.status, StatusCode::SEE_OTHER);
 
@@ -93,7 +94,11 @@ async fn a_form_without_its_csrf_token_is_refused() {
     }
     assert_eq!(browser.get("/users/1/roles").await.status, StatusCode::OK, "the session survived the refused logouts");
     let logout = browser.post("/logout", &[("csrf", &csrf)]).await;
-    assert_eq!((logout.status, logout.location.as_deref()), (StatusCode::SEE_OTHER, Some("/login")), "with the token it works");
+    assert_eq!(
+        (logout.status, logout.location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/login")),
+        "with the token it works"
+    );
 }
 
 #[tokio::test]
@@ -102,7 +107,8 @@ async fn a_page_or_action_outside_the_persons_scopes_is_a_friendly_403() {
     stack.user("gate1", &["gate_staff"]).await;
     let mut gate = stack.browser();
     assert_eq!(gate.sign_in("gate1", PASSWORD).await.status, StatusCode::SEE_OTHER);
-    for path in ["/refunds", "/users", "/staff", "/dashboard", "/orders", "/users/1/roles", "/users/new", "/events/new"] {
+    for path in ["/refunds", "/users", "/staff", "/dashboard", "/orders", "/users/1/roles", "/users/new", "/events/new"]
+    {
         let answer = gate.get(path).await;
         assert_eq!(answer.status, StatusCode::FORBIDDEN, "{path}: {}", answer.body);
         assert!(answer.body.contains("Not available to you") && answer.body.contains("Ask an administrator"), "{path}");

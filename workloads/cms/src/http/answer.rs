@@ -64,7 +64,11 @@ impl PageError {
     /// The sessions database or the auth service cannot be reached.
     pub fn unavailable(cause: &dyn std::fmt::Display) -> PageError {
         tracing::warn!(error = %cause, "a page could not be served");
-        PageError::bare(StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable", "The back office cannot reach a service it needs. Try again in a moment.")
+        PageError::bare(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Temporarily unavailable",
+            "The back office cannot reach a service it needs. Try again in a moment.",
+        )
     }
 }
 

@@ -20,16 +20,27 @@ use crate::views::setup;
 
 type Pairs = Vec<(String, String)>;
 
-async fn merchants_page(state: &AppState, signed: &Signed, listing: &Listing, values: &FormValues, failure: Option<&ApiFailure>, status: StatusCode) -> Answer {
+async fn merchants_page(
+    state: &AppState,
+    signed: &Signed,
+    listing: &Listing,
+    values: &FormValues,
+    failure: Option<&ApiFailure>,
+    status: StatusCode,
+) -> Answer {
     let path = format!("/v1/merchants{}", listing.api_query());
-    let list: Page<Merchant> = signed.get(state, Service::Ticketing, &path).await.map_err(|failure| signed.failed(state, Section::Merchants, &failure))?;
+    let list: Page<Merchant> = signed
+        .get(state, Service::Ticketing, &path)
+        .await
+        .map_err(|failure| signed.failed(state, Section::Merchants, &failure))?;
     Ok(html(status, view::merchants(signed.frame(state, Section::Merchants), listing, &list, values, failure)))
 }
 
 /// `GET /merchants`.
 pub async fn merchants(State(state): State<AppState>, signed: Signed, Query(pairs): Query<Pairs>) -> Answer {
     signed.open(&state, Section::Merchants)?;
-    merchants_page(&state, &signed, &Listing::from_query(&pairs, &[]), &FormValues::default(), None, StatusCode::OK).await
+    merchants_page(&state, &signed, &Listing::from_query(&pairs, &[]), &FormValues::default(), None, StatusCode::OK)
+        .await
 }
 
 /// `POST /merchants`.
@@ -40,27 +51,48 @@ pub async fn create_merchant(State(state): State<AppState>, signed: Signed, Form
     let body = json!({"name": values.get("name").trim()});
     match signed.call(&state, Service::Ticketing, Method::POST, "/v1/merchants", Some(&body)).await {
         Ok(_) => Ok(redirect("/merchants")),
-        Err(failure) => merchants_page(&state, &signed, &Listing::from_query(&[], &[]), &values, Some(&failure), form_status(&failure)).await,
+        Err(failure) => {
+            merchants_page(
+                &state,
+                &signed,
+                &Listing::from_query(&[], &[]),
+                &values,
+                Some(&failure),
+                form_status(&failure),
+            )
+            .await
+        }
     }
 }
 
 /// `GET /merchants/{id}/edit`.
 pub async fn edit_merchant(State(state): State<AppState>, signed: Signed, Path(id): Path<i64>) -> Answer {
     signed.allow(&state, Section::Merchants, Action::EditCatalog)?;
-    let merchant: Merchant = signed.get(&state, Service::Ticketing, &format!("/v1/merchants/{id}")).await.map_err(|failure| signed.failed(&state, Section::Merchants, &failure))?;
+    let merchant: Merchant = signed
+        .get(&state, Service::Ticketing, &format!("/v1/merchants/{id}"))
+        .await
+        .map_err(|failure| signed.failed(&state, Section::Merchants, &failure))?;
     let values = FormValues::default().with("name", merchant.name);
     Ok(html(StatusCode::OK, view::merchant_edit(signed.frame(&state, Section::Merchants), id, &values, None)))
 }
 
 /// `POST /merchants/{id}`.
-pub async fn update_merchant(State(state): State<AppState>, signed: Signed, Path(id): Path<i64>, Form(pairs): Form<Pairs>) -> Answer {
+pub async fn update_merchant(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Form(pairs): Form<Pairs>,
+) -> Answer {
     let values = FormValues(pairs);
     signed.csrf(&values)?;
     signed.allow(&state, Section::Merchants, Action::EditCatalog)?;
     let body = json!({"name": values.get("name").trim()});
     match signed.call(&state, Service::Ticketing, Method::PUT, &format!("/v1/merchants/{id}"), Some(&body)).await {
         Ok(_) => Ok(redirect("/merchants")),
-        Err(failure) => Ok(html(form_status(&failure), view::merchant_edit(signed.frame(&state, Section::Merchants), id, &values, Some(&failure)))),
+        Err(failure) => Ok(html(
+            form_status(&failure),
+            view::merchant_edit(signed.frame(&state, Section::Merchants), id, &values, Some(&failure)),
+        )),
     }
 }
 
@@ -68,17 +100,30 @@ pub async fn update_merchant(State(state): State<AppState>, signed: Signed, Path
 pub async fn events(State(state): State<AppState>, signed: Signed, Query(pairs): Query<Pairs>) -> Answer {
     signed.open(&state, Section::Events)?;
     let listing = Listing::from_query(&pairs, &["approval", "merchantId"]);
-    let list: Page<Event> = signed.get(&state, Service::Ticketing, &format!("/v1/events{}", listing.api_query())).await.map_err(|failure| signed.failed(&state, Section::Events, &failure))?;
+    let list: Page<Event> = signed
+        .get(&state, Service::Ticketing, &format!("/v1/events{}", listing.api_query()))
+        .await
+        .map_err(|failure| signed.failed(&state, Section::Events, &failure))?;
     Ok(html(StatusCode::OK, view::events(signed.frame(&state, Section::Events), &listing, &list)))
 }
 
 async fn event_of(state: &AppState, signed: &Signed, id: i64) -> Result<Event, super::answer::PageError> {
-    signed.get(state, Service::Ticketing, &format!("/v1/events/{id}")).await.map_err(|failure| signed.failed(state, Section::Events, &failure))
+    signed
+        .get(state, Service::Ticketing, &format!("/v1/events/{id}"))
+        .await
+        .map_err(|failure| signed.failed(state, Section::Events, &failure))
 }
 
-async fn event_page(state: &AppState, signed: &Signed, id: i64, failure: Option<&ApiFailure>, status: StatusCode) -> Answer {
+async fn event_page(
+    state: &AppState,
+    signed: &Signed,
+    id: i64,
+    failure: Option<&ApiFailure>,
+    status: StatusCode,
+) -> Answer {
     let event = event_of(state, signed, id).await?;
-    let merchant: Option<Merchant> = signed.get(state, Service::Ticketing, &format!("/v1/merchants/{}", event.merchant_id)).await.ok();
+    let merchant: Option<Merchant> =
+        signed.get(state, Service::Ticketing, &format!("/v1/merchants/{}", event.merchant_id)).await.ok();
     Ok(html(status, view::event(signed.frame(state, Section::Events), &event, merchant.as_ref(), failure)))
 }
 
@@ -89,7 +134,10 @@ pub async fn event(State(state): State<AppState>, signed: Signed, Path(id): Path
 }
 
 async fn merchant_choices(state: &AppState, signed: &Signed) -> Result<Vec<Merchant>, super::answer::PageError> {
-    let page: Page<Merchant> = signed.get(state, Service::Ticketing, "/v1/merchants?page=1&perPage=100").await.map_err(|failure| signed.failed(state, Section::Events, &failure))?;
+    let page: Page<Merchant> = signed
+        .get(state, Service::Ticketing, "/v1/merchants?page=1&perPage=100")
+        .await
+        .map_err(|failure| signed.failed(state, Section::Events, &failure))?;
     Ok(page.items)
 }
 
@@ -97,7 +145,10 @@ async fn merchant_choices(state: &AppState, signed: &Signed) -> Result<Vec<Merch
 pub async fn new_event(State(state): State<AppState>, signed: Signed) -> Answer {
     signed.allow(&state, Section::Events, Action::EditCatalog)?;
     let merchants = merchant_choices(&state, &signed).await?;
-    Ok(html(StatusCode::OK, view::event_form(signed.frame(&state, Section::Events), None, &merchants, &FormValues::default(), None)))
+    Ok(html(
+        StatusCode::OK,
+        view::event_form(signed.frame(&state, Section::Events), None, &merchants, &FormValues::default(), None),
+    ))
 }
 
 /// `POST /events`.
@@ -106,14 +157,20 @@ pub async fn create_event(State(state): State<AppState>, signed: Signed, Form(pa
     signed.csrf(&values)?;
     signed.allow(&state, Section::Events, Action::EditCatalog)?;
     let outcome = match event_body(&values, &state.settings.display, true) {
-        Ok((body, rows)) => signed.call(&state, Service::Ticketing, Method::POST, "/v1/events", Some(&body)).await.map_err(|failure| map_area_field(failure, &rows)),
+        Ok((body, rows)) => signed
+            .call(&state, Service::Ticketing, Method::POST, "/v1/events", Some(&body))
+            .await
+            .map_err(|failure| map_area_field(failure, &rows)),
         Err(failure) => Err(failure),
     };
     match outcome {
         Ok(created) => Ok(redirect(&format!("/events/{}", created["id"].as_i64().unwrap_or_default()))),
         Err(failure) => {
             let merchants = merchant_choices(&state, &signed).await?;
-            Ok(html(form_status(&failure), view::event_form(signed.frame(&state, Section::Events), None, &merchants, &values, Some(&failure))))
+            Ok(html(
+                form_status(&failure),
+                view::event_form(signed.frame(&state, Section::Events), None, &merchants, &values, Some(&failure)),
+            ))
         }
     }
 }
@@ -127,32 +184,60 @@ pub async fn edit_event(State(state): State<AppState>, signed: Signed, Path(id):
 }
 
 /// `POST /events/{id}`.
-pub async fn update_event(State(state): State<AppState>, signed: Signed, Path(id): Path<i64>, Form(pairs): Form<Pairs>) -> Answer {
+pub async fn update_event(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Form(pairs): Form<Pairs>,
+) -> Answer {
     let values = FormValues(pairs);
     signed.csrf(&values)?;
     signed.allow(&state, Section::Events, Action::EditCatalog)?;
     let outcome = match event_body(&values, &state.settings.display, false) {
-        Ok((body, rows)) => signed.call(&state, Service::Ticketing, Method::PUT, &format!("/v1/events/{id}"), Some(&body)).await.map_err(|failure| map_area_field(failure, &rows)),
+        Ok((body, rows)) => signed
+            .call(&state, Service::Ticketing, Method::PUT, &format!("/v1/events/{id}"), Some(&body))
+            .await
+            .map_err(|failure| map_area_field(failure, &rows)),
         Err(failure) => Err(failure),
     };
     match outcome {
         Ok(_) => Ok(redirect(&format!("/events/{id}"))),
-        Err(failure) => Ok(html(form_status(&failure), view::event_form(signed.frame(&state, Section::Events), Some(id), &[], &values, Some(&failure)))),
+        Err(failure) => Ok(html(
+            form_status(&failure),
+            view::event_form(signed.frame(&state, Section::Events), Some(id), &[], &values, Some(&failure)),
+        )),
     }
 }
 
 /// `POST /events/{id}/approve`.
-pub async fn approve_event(State(state): State<AppState>, signed: Signed, Path(id): Path<i64>, Form(pairs): Form<Pairs>) -> Answer {
+pub async fn approve_event(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Form(pairs): Form<Pairs>,
+) -> Answer {
     signed.csrf(&FormValues(pairs))?;
     signed.allow(&state, Section::Events, Action::ApproveEvents)?;
-    match signed.call(&state, Service::Ticketing, Method::POST, &format!("/v1/events/{id}/approve"), Some(&json!({}))).await {
+    match signed
+        .call(&state, Service::Ticketing, Method::POST, &format!("/v1/events/{id}/approve"), Some(&json!({})))
+        .await
+    {
         Ok(_) => Ok(redirect(&format!("/events/{id}"))),
         Err(failure) => event_page(&state, &signed, id, Some(&failure), form_status(&failure)).await,
     }
 }
 
-async fn methods_page(state: &AppState, signed: &Signed, values: &FormValues, failure: Option<&ApiFailure>, status: StatusCode) -> Answer {
-    let methods: Vec<PaymentMethod> = signed.get(state, Service::Ticketing, "/v1/payment-methods").await.map_err(|failure| signed.failed(state, Section::PaymentMethods, &failure))?;
+async fn methods_page(
+    state: &AppState,
+    signed: &Signed,
+    values: &FormValues,
+    failure: Option<&ApiFailure>,
+    status: StatusCode,
+) -> Answer {
+    let methods: Vec<PaymentMethod> = signed
+        .get(state, Service::Ticketing, "/v1/payment-methods")
+        .await
+        .map_err(|failure| signed.failed(state, Section::PaymentMethods, &failure))?;
     Ok(html(status, setup::payment_methods(signed.frame(state, Section::PaymentMethods), &methods, values, failure)))
 }
 
@@ -175,13 +260,23 @@ pub async fn create_payment_method(State(state): State<AppState>, signed: Signed
 }
 
 /// `POST /payment-methods/{code}`: rename, enable or disable.
-pub async fn update_payment_method(State(state): State<AppState>, signed: Signed, Path(code): Path<String>, Form(pairs): Form<Pairs>) -> Answer {
+pub async fn update_payment_method(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(code): Path<String>,
+    Form(pairs): Form<Pairs>,
+) -> Answer {
     let values = FormValues(pairs);
     signed.csrf(&values)?;
     signed.allow(&state, Section::PaymentMethods, Action::EditCatalog)?;
     let body = json!({"name": values.get("name").trim(), "enabled": values.checked("enabled")});
-    match signed.call(&state, Service::Ticketing, Method::PUT, &format!("/v1/payment-methods/{}", segment(&code)), Some(&body)).await {
+    match signed
+        .call(&state, Service::Ticketing, Method::PUT, &format!("/v1/payment-methods/{}", segment(&code)), Some(&body))
+        .await
+    {
         Ok(_) => Ok(redirect("/payment-methods")),
-        Err(failure) => methods_page(&state, &signed, &FormValues::default(), Some(&failure), form_status(&failure)).await,
+        Err(failure) => {
+            methods_page(&state, &signed, &FormValues::default(), Some(&failure), form_status(&failure)).await
+        }
     }
 }

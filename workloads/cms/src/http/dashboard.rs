@@ -3,7 +3,7 @@
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use jiff::{civil::Date, ToSpan, Timestamp};
+use jiff::{civil::Date, Timestamp, ToSpan};
 
 use super::answer::{html, Answer};
 use super::signed::Signed;
@@ -28,7 +28,10 @@ pub async fn show(State(state): State<AppState>, signed: Signed, Query(pairs): Q
     let today = Timestamp::now().to_zoned(state.settings.display.time_zone.clone()).date();
     let choice = choice(&pairs, today);
     let path = format!("/v1/stats?from={}&to={}", choice.from, choice.to);
-    let stats: Stats = signed.get(&state, Service::Ticketing, &path).await.map_err(|failure| signed.failed(&state, Section::Dashboard, &failure))?;
+    let stats: Stats = signed
+        .get(&state, Service::Ticketing, &path)
+        .await
+        .map_err(|failure| signed.failed(&state, Section::Dashboard, &failure))?;
     Ok(html(StatusCode::OK, dashboard(signed.frame(&state, Section::Dashboard), &stats, &choice)))
 }
 
@@ -39,10 +42,15 @@ mod tests {
     #[test]
     fn the_period_defaults_to_the_last_thirty_days() {
         let today: Date = "2026-12-02".parse().unwrap();
-        let pairs = |list: &[(&str, &str)]| list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+        let pairs =
+            |list: &[(&str, &str)]| list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
         let cases = [
             ("default", pairs(&[]), ("2026-11-03", "2026-12-02", false)),
-            ("chosen", pairs(&[("from", "2026-01-01"), ("to", "2026-06-30"), ("by", "month")]), ("2026-01-01", "2026-06-30", true)),
+            (
+                "chosen",
+                pairs(&[("from", "2026-01-01"), ("to", "2026-06-30"), ("by", "month")]),
+                ("2026-01-01", "2026-06-30", true),
+            ),
             ("bad_dates", pairs(&[("from", "yesterday"), ("to", "2026-13-01")]), ("2026-11-03", "2026-12-02", false)),
             ("only_to", pairs(&[("to", "2026-02-28")]), ("2026-01-30", "2026-02-28", false)),
         ];

@@ -20,8 +20,18 @@ use crate::views::gate as view;
 
 type Pairs = Vec<(String, String)>;
 
-async fn staff_page(state: &AppState, signed: &Signed, listing: &Listing, values: &FormValues, failure: Option<&ApiFailure>, status: StatusCode) -> Answer {
-    let list: Page<Staff> = signed.get(state, Service::Gate, &format!("/v1/staff{}", listing.api_query())).await.map_err(|failure| signed.failed(state, Section::EventStaff, &failure))?;
+async fn staff_page(
+    state: &AppState,
+    signed: &Signed,
+    listing: &Listing,
+    values: &FormValues,
+    failure: Option<&ApiFailure>,
+    status: StatusCode,
+) -> Answer {
+    let list: Page<Staff> = signed
+        .get(state, Service::Gate, &format!("/v1/staff{}", listing.api_query()))
+        .await
+        .map_err(|failure| signed.failed(state, Section::EventStaff, &failure))?;
     Ok(html(status, view::event_staff(signed.frame(state, Section::EventStaff), listing, &list, values, failure)))
 }
 
@@ -44,12 +54,25 @@ pub async fn create_staff(State(state): State<AppState>, signed: Signed, Form(pa
     };
     match outcome {
         Ok(created) => Ok(redirect(&format!("/event-staff/{}", created["id"].as_i64().unwrap_or_default()))),
-        Err(failure) => staff_page(&state, &signed, &Listing::from_query(&[], &[]), &values, Some(&failure), form_status(&failure)).await,
+        Err(failure) => {
+            staff_page(&state, &signed, &Listing::from_query(&[], &[]), &values, Some(&failure), form_status(&failure))
+                .await
+        }
     }
 }
 
-async fn badge_page(state: &AppState, signed: &Signed, id: i64, values: &FormValues, failure: Option<&ApiFailure>, status: StatusCode) -> Answer {
-    let staff: Staff = signed.get(state, Service::Gate, &format!("/v1/staff/{id}")).await.map_err(|failure| signed.failed(state, Section::EventStaff, &failure))?;
+async fn badge_page(
+    state: &AppState,
+    signed: &Signed,
+    id: i64,
+    values: &FormValues,
+    failure: Option<&ApiFailure>,
+    status: StatusCode,
+) -> Answer {
+    let staff: Staff = signed
+        .get(state, Service::Gate, &format!("/v1/staff/{id}"))
+        .await
+        .map_err(|failure| signed.failed(state, Section::EventStaff, &failure))?;
     let drawn = staff.qr.as_deref().and_then(|payload| match qr::svg(payload) {
         Ok(svg) => Some(svg),
         Err(error) => {
@@ -57,7 +80,10 @@ async fn badge_page(state: &AppState, signed: &Signed, id: i64, values: &FormVal
             None
         }
     });
-    Ok(html(status, view::staff_badge(signed.frame(state, Section::EventStaff), &staff, drawn.as_deref(), values, failure)))
+    Ok(html(
+        status,
+        view::staff_badge(signed.frame(state, Section::EventStaff), &staff, drawn.as_deref(), values, failure),
+    ))
 }
 
 /// `GET /event-staff/{id}`: the printable badge.
@@ -67,12 +93,19 @@ pub async fn staff_badge(State(state): State<AppState>, signed: Signed, Path(id)
 }
 
 /// `POST /event-staff/{id}/shifts`.
-pub async fn add_shift(State(state): State<AppState>, signed: Signed, Path(id): Path<i64>, Form(pairs): Form<Pairs>) -> Answer {
+pub async fn add_shift(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Form(pairs): Form<Pairs>,
+) -> Answer {
     let values = FormValues(pairs);
     signed.csrf(&values)?;
     signed.allow(&state, Section::EventStaff, Action::ManageGate)?;
     let outcome = match shift_body(&values, &state.settings.display) {
-        Ok(body) => signed.call(&state, Service::Gate, Method::POST, &format!("/v1/staff/{id}/shifts"), Some(&body)).await,
+        Ok(body) => {
+            signed.call(&state, Service::Gate, Method::POST, &format!("/v1/staff/{id}/shifts"), Some(&body)).await
+        }
         Err(failure) => Err(failure),
     };
     match outcome {
@@ -81,9 +114,21 @@ pub async fn add_shift(State(state): State<AppState>, signed: Signed, Path(id): 
     }
 }
 
-async fn schedules_page(state: &AppState, signed: &Signed, listing: &Listing, failure: Option<&ApiFailure>, status: StatusCode) -> Answer {
-    let list: Page<ShiftRow> = signed.get(state, Service::Gate, &format!("/v1/shifts{}", listing.api_query())).await.map_err(|failure| signed.failed(state, Section::Schedules, &failure))?;
-    Ok(html(status, view::schedules(signed.frame(state, Section::Schedules), listing, &list, Timestamp::now(), failure)))
+async fn schedules_page(
+    state: &AppState,
+    signed: &Signed,
+    listing: &Listing,
+    failure: Option<&ApiFailure>,
+    status: StatusCode,
+) -> Answer {
+    let list: Page<ShiftRow> = signed
+        .get(state, Service::Gate, &format!("/v1/shifts{}", listing.api_query()))
+        .await
+        .map_err(|failure| signed.failed(state, Section::Schedules, &failure))?;
+    Ok(html(
+        status,
+        view::schedules(signed.frame(state, Section::Schedules), listing, &list, Timestamp::now(), failure),
+    ))
 }
 
 /// `GET /schedules`.
@@ -93,11 +138,27 @@ pub async fn schedules(State(state): State<AppState>, signed: Signed, Query(pair
 }
 
 /// `POST /schedules/{staff}/{shift}/approve`.
-pub async fn approve_shift(State(state): State<AppState>, signed: Signed, Path((staff, shift)): Path<(i64, i64)>, Form(pairs): Form<Pairs>) -> Answer {
+pub async fn approve_shift(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path((staff, shift)): Path<(i64, i64)>,
+    Form(pairs): Form<Pairs>,
+) -> Answer {
     signed.csrf(&FormValues(pairs))?;
     signed.allow(&state, Section::Schedules, Action::ManageGate)?;
-    match signed.call(&state, Service::Gate, Method::POST, &format!("/v1/staff/{staff}/shifts/{shift}/approve"), Some(&json!({}))).await {
+    match signed
+        .call(
+            &state,
+            Service::Gate,
+            Method::POST,
+            &format!("/v1/staff/{staff}/shifts/{shift}/approve"),
+            Some(&json!({})),
+        )
+        .await
+    {
         Ok(_) => Ok(redirect("/schedules")),
-        Err(failure) => schedules_page(&state, &signed, &Listing::from_query(&[], &[]), Some(&failure), form_status(&failure)).await,
+        Err(failure) => {
+            schedules_page(&state, &signed, &Listing::from_query(&[], &[]), Some(&failure), form_status(&failure)).await
+        }
     }
 }

@@ -40,7 +40,10 @@ fn secret() -> Result<String, PageError> {
 fn login_page(state: &AppState, status: StatusCode, username: &str, error: Option<(&str, &str)>) -> Answer {
     let csrf = secret()?;
     let response = html(status, layout::login(&csrf, username, error));
-    Ok(with_cookie(response, &set_cookie(LOGIN_CSRF_COOKIE, &csrf, SignedDuration::from_hours(1), state.settings.cookie_secure)))
+    Ok(with_cookie(
+        response,
+        &set_cookie(LOGIN_CSRF_COOKIE, &csrf, SignedDuration::from_hours(1), state.settings.cookie_secure),
+    ))
 }
 
 /// `GET /login`.
@@ -64,12 +67,14 @@ pub async fn submit(
     let pair = match state.backends.login(username, values.get("password"), &address).await {
         Ok(pair) => pair,
         Err(failure) => {
-            let status = failure.status.and_then(|status| StatusCode::from_u16(status).ok()).unwrap_or(StatusCode::BAD_GATEWAY);
+            let status =
+                failure.status.and_then(|status| StatusCode::from_u16(status).ok()).unwrap_or(StatusCode::BAD_GATEWAY);
             let field = failure.field.as_deref().unwrap_or("");
             return login_page(&state, status, username, Some((field, &failure.message)));
         }
     };
-    let principal = state.verifier.verify_token(&pair.access_token).await.map_err(|error| PageError::unavailable(&error))?;
+    let principal =
+        state.verifier.verify_token(&pair.access_token).await.map_err(|error| PageError::unavailable(&error))?;
     let now = Timestamp::now();
     let lifetime = state.settings.session_ttl.min(SignedDuration::from_secs(pair.refresh_expires_in));
     let id = secret()?;

@@ -22,17 +22,30 @@ type Pairs = Vec<(String, String)>;
 pub async fn orders(State(state): State<AppState>, signed: Signed, Query(pairs): Query<Pairs>) -> Answer {
     signed.open(&state, Section::Orders)?;
     let listing = Listing::from_query(&pairs, &["state", "eventId"]);
-    let list: Page<OrderRow> = signed.get(&state, Service::Ticketing, &format!("/v1/orders{}", listing.api_query())).await.map_err(|failure| signed.failed(&state, Section::Orders, &failure))?;
+    let list: Page<OrderRow> = signed
+        .get(&state, Service::Ticketing, &format!("/v1/orders{}", listing.api_query()))
+        .await
+        .map_err(|failure| signed.failed(&state, Section::Orders, &failure))?;
     Ok(html(StatusCode::OK, view::orders(signed.frame(&state, Section::Orders), &listing, &list)))
 }
 
 async fn order_of(state: &AppState, signed: &Signed, number: &str) -> Result<Order, PageError> {
-    signed.get(state, Service::Ticketing, &format!("/v1/orders/{}", segment(number))).await.map_err(|failure| signed.failed(state, Section::Orders, &failure))
+    signed
+        .get(state, Service::Ticketing, &format!("/v1/orders/{}", segment(number)))
+        .await
+        .map_err(|failure| signed.failed(state, Section::Orders, &failure))
 }
 
-async fn order_page(state: &AppState, signed: &Signed, number: &str, failure: Option<&ApiFailure>, status: StatusCode) -> Answer {
+async fn order_page(
+    state: &AppState,
+    signed: &Signed,
+    number: &str,
+    failure: Option<&ApiFailure>,
+    status: StatusCode,
+) -> Answer {
     let order = order_of(state, signed, number).await?;
-    let event: Option<Event> = signed.get(state, Service::Ticketing, &format!("/v1/events/{}", order.event_id)).await.ok();
+    let event: Option<Event> =
+        signed.get(state, Service::Ticketing, &format!("/v1/events/{}", order.event_id)).await.ok();
     Ok(html(status, view::order(signed.frame(state, Section::Orders), &order, event.as_ref(), failure)))
 }
 
@@ -53,12 +66,27 @@ pub async fn confirm_refund(State(state): State<AppState>, signed: Signed, Path(
 }
 
 /// `POST /orders/{number}/refund`: the refund, after the confirmation.
-pub async fn refund(State(state): State<AppState>, signed: Signed, Path(number): Path<String>, Form(pairs): Form<Pairs>) -> Answer {
+pub async fn refund(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(number): Path<String>,
+    Form(pairs): Form<Pairs>,
+) -> Answer {
     let values = FormValues(pairs);
     signed.csrf(&values)?;
     signed.allow(&state, Section::Refunds, Action::Refund)?;
     let outcome = match refund_body(&values) {
-        Ok(body) => signed.call(&state, Service::Ticketing, Method::POST, &format!("/v1/orders/{}/refund", segment(&number)), Some(&body)).await,
+        Ok(body) => {
+            signed
+                .call(
+                    &state,
+                    Service::Ticketing,
+                    Method::POST,
+                    &format!("/v1/orders/{}/refund", segment(&number)),
+                    Some(&body),
+                )
+                .await
+        }
         Err(failure) => Err(failure),
     };
     match outcome {
@@ -74,6 +102,9 @@ pub async fn refund(State(state): State<AppState>, signed: Signed, Path(number):
 pub async fn refunds(State(state): State<AppState>, signed: Signed, Query(pairs): Query<Pairs>) -> Answer {
     signed.open(&state, Section::Refunds)?;
     let listing = Listing::from_query(&pairs, &["state"]);
-    let list: Page<RefundRow> = signed.get(&state, Service::Ticketing, &format!("/v1/refunds{}", listing.api_query())).await.map_err(|failure| signed.failed(&state, Section::Refunds, &failure))?;
+    let list: Page<RefundRow> = signed
+        .get(&state, Service::Ticketing, &format!("/v1/refunds{}", listing.api_query()))
+        .await
+        .map_err(|failure| signed.failed(&state, Section::Refunds, &failure))?;
     Ok(html(StatusCode::OK, view::refunds(signed.frame(&state, Section::Refunds), &listing, &list)))
 }

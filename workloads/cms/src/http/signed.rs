@@ -52,7 +52,12 @@ async fn refreshed(state: &AppState, id_digest: &str, now: Timestamp) -> Result<
             repository::store_tokens(&tx, id_digest, &pair.access_token, expires, &pair.refresh_token).await?;
             tx.commit().await.map_err(microfleet_common::database::DbError::from)?;
             tracing::debug!(user = current.user_id, "access token refreshed");
-            Ok(Some(Session { access_token: pair.access_token, access_expires_at: expires, refresh_token: pair.refresh_token, ..current }))
+            Ok(Some(Session {
+                access_token: pair.access_token,
+                access_expires_at: expires,
+                refresh_token: pair.refresh_token,
+                ..current
+            }))
         }
         Err(failure) if failure.status.is_some_and(|status| (400..500).contains(&status)) => {
             repository::delete(&tx, id_digest).await?;
@@ -109,7 +114,12 @@ impl Signed {
         if self.viewer.may_open(section) {
             Ok(())
         } else {
-            Err(self.forbidden(state, section, &format!("the {} page", section.title().to_lowercase()), section.scope()))
+            Err(self.forbidden(
+                state,
+                section,
+                &format!("the {} page", section.title().to_lowercase()),
+                section.scope(),
+            ))
         }
     }
 
@@ -133,12 +143,24 @@ impl Signed {
     }
 
     /// A call to `service` with the person's token.
-    pub async fn call(&self, state: &AppState, service: Service, method: Method, path: &str, body: Option<&Value>) -> Result<Value, ApiFailure> {
+    pub async fn call(
+        &self,
+        state: &AppState,
+        service: Service,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, ApiFailure> {
         state.backends.call(service, method, path, &self.session.access_token, body).await
     }
 
     /// A `GET` read as `T`.
-    pub async fn get<T: DeserializeOwned>(&self, state: &AppState, service: Service, path: &str) -> Result<T, ApiFailure> {
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        state: &AppState,
+        service: Service,
+        path: &str,
+    ) -> Result<T, ApiFailure> {
         state.backends.get(service, path, &self.session.access_token).await
     }
 
@@ -148,8 +170,14 @@ impl Signed {
         match failure.status {
             Some(401) => PageError::LoginRequired { clear: Some(clear_session_cookie(state.settings.cookie_secure)) },
             Some(403) => self.forbidden(state, section, "this", &failure.message),
-            Some(404) => PageError::Page(StatusCode::NOT_FOUND, layout::error(self.frame(state, section), "Not found", &failure.message)),
-            _ => PageError::Page(StatusCode::BAD_GATEWAY, layout::error(self.frame(state, section), "Something went wrong", &failure.message)),
+            Some(404) => PageError::Page(
+                StatusCode::NOT_FOUND,
+                layout::error(self.frame(state, section), "Not found", &failure.message),
+            ),
+            _ => PageError::Page(
+                StatusCode::BAD_GATEWAY,
+                layout::error(self.frame(state, section), "Something went wrong", &failure.message),
+            ),
         }
     }
 }

@@ -34,7 +34,10 @@ pub fn points(stats: &Stats, monthly: bool) -> Vec<ChartPoint> {
             let label = if monthly {
                 period.label.clone()
             } else {
-                period.label.parse::<jiff::civil::Date>().map_or_else(|_| period.label.clone(), |day| day.strftime("%d %b").to_string())
+                period
+                    .label
+                    .parse::<jiff::civil::Date>()
+                    .map_or_else(|_| period.label.clone(), |day| day.strftime("%d %b").to_string())
             };
             ChartPoint { label, orders: period.orders, revenue: period.revenue }
         })
@@ -151,7 +154,8 @@ mod tests {
 
     #[test]
     fn axis_values_are_short() {
-        let cases = [(0, "0"), (900, "900"), (250_000, "250K"), (1_500_000, "1.5M"), (4_000_000, "4M"), (2_500, "2.5K")];
+        let cases =
+            [(0, "0"), (900, "900"), (250_000, "250K"), (1_500_000, "1.5M"), (4_000_000, "4M"), (2_500, "2.5K")];
         for (value, expected) in cases {
             assert_eq!(compact(value), expected, "{value}");
         }

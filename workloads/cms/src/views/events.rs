@@ -17,7 +17,13 @@ use crate::model::{Event, Merchant, Page};
 const NEW_AREA_ROWS: usize = 2;
 
 /// The merchants list with the create form.
-pub fn merchants(frame: Frame<'_>, listing: &Listing, list: &Page<Merchant>, values: &FormValues, failure: Option<&ApiFailure>) -> Markup {
+pub fn merchants(
+    frame: Frame<'_>,
+    listing: &Listing,
+    list: &Page<Merchant>,
+    values: &FormValues,
+    failure: Option<&ApiFailure>,
+) -> Markup {
     let can_edit = frame.viewer.may(Action::EditCatalog);
     let display = frame.display;
     page(
@@ -187,10 +193,25 @@ pub fn event_values(event: &Event, display: &crate::format::Display) -> FormValu
 }
 
 /// The event form: `id` `None` creates (with the merchant choice), else edits.
-pub fn event_form(frame: Frame<'_>, id: Option<i64>, merchants: &[Merchant], values: &FormValues, failure: Option<&ApiFailure>) -> Markup {
+pub fn event_form(
+    frame: Frame<'_>,
+    id: Option<i64>,
+    merchants: &[Merchant],
+    values: &FormValues,
+    failure: Option<&ApiFailure>,
+) -> Markup {
     let rows = area_rows(values) + NEW_AREA_ROWS;
-    let options: Vec<(String, String)> = merchants.iter().map(|merchant| (merchant.id.to_string(), merchant.name.clone())).collect();
-    let mut shown = vec!["merchantId".to_string(), "name".into(), "venue".into(), "startsAt".into(), "endsAt".into(), "saleStartsAt".into(), "saleEndsAt".into()];
+    let options: Vec<(String, String)> =
+        merchants.iter().map(|merchant| (merchant.id.to_string(), merchant.name.clone())).collect();
+    let mut shown = vec![
+        "merchantId".to_string(),
+        "name".into(),
+        "venue".into(),
+        "startsAt".into(),
+        "endsAt".into(),
+        "saleStartsAt".into(),
+        "saleEndsAt".into(),
+    ];
     for row in 0..rows {
         for part in ["name", "capacity", "price"] {
             shown.push(format!("areas[{row}].{part}"));

@@ -37,7 +37,13 @@ pub fn staff_status(staff: &Staff) -> String {
 }
 
 /// The event staff list with the create form.
-pub fn event_staff(frame: Frame<'_>, listing: &Listing, list: &Page<Staff>, values: &FormValues, failure: Option<&ApiFailure>) -> Markup {
+pub fn event_staff(
+    frame: Frame<'_>,
+    listing: &Listing,
+    list: &Page<Staff>,
+    values: &FormValues,
+    failure: Option<&ApiFailure>,
+) -> Markup {
     let display = frame.display;
     let can_manage = frame.viewer.may(Action::ManageGate);
     let fields = ["eventId", "name", "role", "validFrom", "validUntil"];
@@ -90,7 +96,13 @@ pub fn event_staff(frame: Frame<'_>, listing: &Listing, list: &Page<Staff>, valu
 
 /// A staff member's badge: details, QR code (SVG), print and close buttons, their work windows and the
 /// form to add one.
-pub fn staff_badge(frame: Frame<'_>, staff: &Staff, qr_svg: Option<&str>, values: &FormValues, failure: Option<&ApiFailure>) -> Markup {
+pub fn staff_badge(
+    frame: Frame<'_>,
+    staff: &Staff,
+    qr_svg: Option<&str>,
+    values: &FormValues,
+    failure: Option<&ApiFailure>,
+) -> Markup {
     let display = frame.display;
     let can_manage = frame.viewer.may(Action::ManageGate);
     page(
@@ -144,7 +156,13 @@ pub fn staff_badge(frame: Frame<'_>, staff: &Staff, qr_svg: Option<&str>, values
 }
 
 /// The schedules list.
-pub fn schedules(frame: Frame<'_>, listing: &Listing, list: &Page<ShiftRow>, now: Timestamp, failure: Option<&ApiFailure>) -> Markup {
+pub fn schedules(
+    frame: Frame<'_>,
+    listing: &Listing,
+    list: &Page<ShiftRow>,
+    now: Timestamp,
+    failure: Option<&ApiFailure>,
+) -> Markup {
     let display = frame.display;
     let can_approve = frame.viewer.may(Action::ManageGate);
     page(
@@ -193,8 +211,11 @@ mod tests {
     fn a_work_window_is_upcoming_in_progress_or_done() {
         let at = |text: &str| text.parse::<Timestamp>().unwrap();
         let (start, end) = (at("2026-12-02T10:00:00Z"), at("2026-12-02T16:00:00Z"));
-        let cases = [("before", "2026-12-02T09:59:59Z", "upcoming"), ("start", "2026-12-02T10:00:00Z", "in progress"),
-            ("end", "2026-12-02T16:00:00Z", "done")];
+        let cases = [
+            ("before", "2026-12-02T09:59:59Z", "upcoming"),
+            ("start", "2026-12-02T10:00:00Z", "in progress"),
+            ("end", "2026-12-02T16:00:00Z", "done"),
+        ];
         for (case, now, expected) in cases {
             assert_eq!(progress(start, end, at(now)), expected, "{case}");
         }
@@ -204,9 +225,21 @@ mod tests {
     fn the_staff_status_counts_waiting_windows() {
         let at: Timestamp = "2026-12-02T10:00:00Z".parse().unwrap();
         let shift = |approved| Shift { id: 1, starts_at: at, ends_at: at, approved };
-        let staff = |shifts| Staff { id: 1, event_id: 1, name: "Fadria".into(), role: "usher".into(), valid_from: at, valid_until: at, shifts, qr: None };
-        let cases = [("none", vec![], "no work window"), ("approved", vec![shift(true)], "approved"),
-            ("waiting", vec![shift(true), shift(false), shift(false)], "2 waiting")];
+        let staff = |shifts| Staff {
+            id: 1,
+            event_id: 1,
+            name: "Fadria".into(),
+            role: "usher".into(),
+            valid_from: at,
+            valid_until: at,
+            shifts,
+            qr: None,
+        };
+        let cases = [
+            ("none", vec![], "no work window"),
+            ("approved", vec![shift(true)], "approved"),
+            ("waiting", vec![shift(true), shift(false), shift(false)], "2 waiting"),
+        ];
         for (case, shifts, expected) in cases {
             assert_eq!(staff_status(&staff(shifts)), expected, "{case}");
         }

@@ -12,7 +12,12 @@ use crate::forms::FormValues;
 use crate::model::PaymentMethod;
 
 /// The payment methods page.
-pub fn payment_methods(frame: Frame<'_>, methods: &[PaymentMethod], values: &FormValues, failure: Option<&ApiFailure>) -> Markup {
+pub fn payment_methods(
+    frame: Frame<'_>,
+    methods: &[PaymentMethod],
+    values: &FormValues,
+    failure: Option<&ApiFailure>,
+) -> Markup {
     let can_edit = frame.viewer.may(Action::EditCatalog);
     page(
         frame,

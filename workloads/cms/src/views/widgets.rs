@@ -18,7 +18,8 @@ pub fn csrf_input(csrf: &str) -> Markup {
 /// The colour of a state's badge.
 pub fn tone(state: &str) -> &'static str {
     match state {
-        "approved" | "validated" | "paid" | "refunded" | "active" | "confirmed" | "enabled" | "admitted" | "allowed" => "ok",
+        "approved" | "validated" | "paid" | "refunded" | "active" | "confirmed" | "enabled" | "admitted"
+        | "allowed" => "ok",
         "waiting" | "pending" | "refunding" | "issued" | "unconfirmed" | "upcoming" => "warn",
         "expired" | "revoked" | "locked" | "cancelled" | "rejected" | "disabled" | "failed" => "bad",
         "in progress" | "checkout" => "info",
@@ -70,7 +71,13 @@ pub fn field(label: &str, name: &str, kind: &str, values: &FormValues, failure: 
 }
 
 /// A labelled select `name` with `options` (value, label), the form's value selected.
-pub fn select(label: &str, name: &str, options: &[(String, String)], values: &FormValues, failure: Option<&ApiFailure>) -> Markup {
+pub fn select(
+    label: &str,
+    name: &str,
+    options: &[(String, String)],
+    values: &FormValues,
+    failure: Option<&ApiFailure>,
+) -> Markup {
     let error = error_at(failure, name);
     html! {
         div.field.error[error.is_some()] {
@@ -131,7 +138,12 @@ mod tests {
 
     #[test]
     fn a_field_shows_the_error_that_names_it() {
-        let failure = ApiFailure { status: Some(409), message: "10 seats are sold".into(), field: Some("areas[0].capacity".into()), fix: None };
+        let failure = ApiFailure {
+            status: Some(409),
+            message: "10 seats are sold".into(),
+            field: Some("areas[0].capacity".into()),
+            fix: None,
+        };
         let values = FormValues::default().with("areas[0].capacity", "5");
         let named = field("Capacity", "areas[0].capacity", "number", &values, Some(&failure)).into_string();
         assert!(named.contains("class=\"field error\""), "{named}");
@@ -144,7 +156,8 @@ mod tests {
 
     #[test]
     fn badges_colour_states() {
-        let cases = [("approved", "ok"), ("waiting", "warn"), ("expired", "bad"), ("refunded", "ok"), ("something", "")];
+        let cases =
+            [("approved", "ok"), ("waiting", "warn"), ("expired", "bad"), ("refunded", "ok"), ("something", "")];
         for (state, expected) in cases {
             assert_eq!(tone(state), expected, "{state}");
         }

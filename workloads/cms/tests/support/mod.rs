@@ -125,8 +125,14 @@ impl Stack {
     pub async fn user(&self, username: &str, roles: &[&str]) -> i64 {
         let body = json!({"name": format!("{username} tester"), "username": username, "email": format!("{username}@mail.com"),
                           "confirmed": true, "roles": roles, "password": PASSWORD});
-        let response =
-            self.http.post(format!("{}/v1/users", self.auth_url)).bearer_auth(&self.admin_token).json(&body).send().await.unwrap();
+        let response = self
+            .http
+            .post(format!("{}/v1/users", self.auth_url))
+            .bearer_auth(&self.admin_token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 201);
         response.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
     }
@@ -140,7 +146,14 @@ impl Stack {
     /// `POST /v1/token/refresh` at the auth service: its status.
     pub async fn refresh_status(&self, refresh_token: &str) -> u16 {
         let body = json!({"refreshToken": refresh_token});
-        self.http.post(format!("{}/v1/token/refresh", self.auth_url)).json(&body).send().await.unwrap().status().as_u16()
+        self.http
+            .post(format!("{}/v1/token/refresh", self.auth_url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
     }
 
     /// The sessions' (refresh token, access token) rows.
