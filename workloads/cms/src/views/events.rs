@@ -112,14 +112,14 @@ pub fn events(frame: Frame<'_>, listing: &Listing, list: &Page<Event>) -> Markup
                                 td { (display.date_time(event.sale_starts_at)) div.sub { "to " (display.date_time(event.sale_ends_at)) } }
                                 td { a href={ "/events/" (event.id) } { (event.areas.len()) " areas" } div.sub { (event.areas.iter().map(|area| area.capacity).sum::<i64>()) " seats" } }
                                 td { (display.date(event.created_at)) }
-                                td.actions {
+                                td { div.actions {
                                     @if can_edit && event.approval != "expired" { a.button.ghost.small href={ "/events/" (event.id) "/edit" } { "Edit" } }
                                     @if can_approve && event.approval == "waiting" {
                                         form method="post" action={ "/events/" (event.id) "/approve" } {
                                             (csrf_input(frame.csrf)) button.small type="submit" { "Approve" }
                                         }
                                     }
-                                }
+                                } }
                             }
                         }
                         @if list.items.is_empty() { tr { td.empty colspan="7" { "No events found." } } }
@@ -244,7 +244,7 @@ pub fn event_form(
                     p.sub { "Capacity and price per area. Leave a row blank to skip it; areas cannot be removed once created." }
                     @for row in 0..rows {
                         @let id_field = format!("areas[{row}].id");
-                        div.form {
+                        div.form.area-row {
                             @if !values.get(&id_field).is_empty() { input type="hidden" name=(id_field) value=(values.get(&id_field)); }
                             (field("Area name", &format!("areas[{row}].name"), "text", values, failure))
                             (field("Capacity", &format!("areas[{row}].capacity"), "number", values, failure))

@@ -113,7 +113,7 @@ pub fn staff_badge(
             a.button.ghost href="/event-staff" { "Close" }
         },
         html! {
-            div.split {
+            div.split.badge-split {
                 div.card.badge-card {
                     h2 { (staff.name) }
                     div.qr data-test="staff-qr" { @match qr_svg { Some(svg) => (PreEscaped(svg)), None => span.sub { "No QR code for this staff member." } } }

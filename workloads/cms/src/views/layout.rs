@@ -23,7 +23,16 @@ fn head(title: &str) -> Markup {
 }
 
 fn brand() -> Markup {
-    html! { div.brand { span.logo { "🎫" } span { "Microfleet Tickets" } } }
+    html! {
+        div.brand {
+            span.logo {
+                svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true" {
+                    path fill="#fff" d="M3 7a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2v3a2 2 0 0 0 0 4v3a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2v-3a2 2 0 0 0 0-4z" {}
+                }
+            }
+            span { "Microfleet Tickets" }
+        }
+    }
 }
 
 fn sidebar(frame: Frame<'_>) -> Markup {

@@ -62,7 +62,7 @@ pub fn users(frame: Frame<'_>, listing: &Listing, list: &Page<User>, failure: Op
                                 }
                                 td { "Username: " (user.username) div.sub { "Email: " (user.email) } }
                                 td { "Phone: " (user.phone.as_deref().unwrap_or("—")) }
-                                td.actions {
+                                td { div.actions {
                                     @if can_manage && !user.confirmed {
                                         form method="post" action={ "/users/" (user.id) "/confirm" } { (csrf_input(frame.csrf)) button.small type="submit" { "Confirm" } }
                                     }
@@ -72,7 +72,7 @@ pub fn users(frame: Frame<'_>, listing: &Listing, list: &Page<User>, failure: Op
                                             form method="post" action={ "/users/" (user.id) "/unlock" } { (csrf_input(frame.csrf)) button.ghost.small type="submit" { "Unlock" } }
                                         }
                                     }
-                                }
+                                } }
                             }
                         }
                         @if list.items.is_empty() { tr { td.empty colspan="7" { "No users found." } } }
