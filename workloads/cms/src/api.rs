@@ -56,11 +56,6 @@ impl ApiFailure {
             fix: None,
         }
     }
-
-    /// Whether the service refused the caller's token (401): the session must sign in again.
-    pub fn is_unauthorized(&self) -> bool {
-        self.status == Some(401)
-    }
 }
 
 /// The error JSON every service answers with.
