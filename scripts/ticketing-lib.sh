@@ -3,7 +3,7 @@
 # and ticketing-cms on 127.0.0.1 once the auth service runs (scripts/auth-lib.sh's auth_start: $auth_url, and
 # the admin's access token to create each one's API key). Each migrates its own database first, serves in the
 # background (PIDs appended to the caller's `pids` array) and is waited for on /readyz. Keys are written to
-# files readable by their owner only, never printed. Sourced, not run; defines functions only.
+# files readable by their owner only, never printed (their visible prefixes are). Sourced, not run; defines functions only.
 
 # ready URL LOG: waits up to a minute for URL/readyz
 ready() {
@@ -20,7 +20,7 @@ services_start() {
   local ticketing_port="$8" gate_port="$9" logs="${10}"
   local service
   for service in ticketing-service gate-acl-service; do
-    auth_api_key "$admin_token" "$service" "$secrets/$service.key" auth:introspect >/dev/null
+    echo "  -> API key $(auth_api_key "$admin_token" "$service" "$secrets/$service.key" auth:introspect) for $service (auth:introspect)"
   done
   local env=(KAFKA_BOOTSTRAP_SERVERS="$bootstrap" KAFKA_TOPIC_PREFIX="$prefix" OUTBOX_RELAY_INTERVAL_MS=50
     LOG_FORMAT=json AUTH_URL="$auth_url")
@@ -44,7 +44,7 @@ services_start() {
 # exist), talking to $auth_url, $ticketing_url and $gate_url, times in UTC; sets $cms_url.
 cms_start() {
   local bin="$1" secrets="$2" admin_token="$3" database_url="$4" port="$5" logs="$6"
-  auth_api_key "$admin_token" ticketing-cms "$secrets/ticketing-cms.key" auth:introspect >/dev/null
+  echo "  -> API key $(auth_api_key "$admin_token" ticketing-cms "$secrets/ticketing-cms.key" auth:introspect) for ticketing-cms (auth:introspect)"
   local env=(DATABASE_URL="$database_url" LOG_FORMAT=json AUTH_URL="$auth_url"
     AUTH_SERVICE_KEY_FILE="$secrets/ticketing-cms.key" TICKETING_URL="$ticketing_url" GATE_ACL_URL="$gate_url")
   env "${env[@]}" "$bin/ticketing-cms" migrate >>"$logs/migrate.log" 2>&1
