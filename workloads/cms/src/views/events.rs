@@ -260,3 +260,63 @@ pub fn event_form(
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::{viewer_with, Section};
+    use crate::format::Display;
+
+    fn event(approval: &str) -> Event {
+        let at: jiff::Timestamp = "2026-12-24T12:00:00Z".parse().unwrap();
+        Event {
+            id: 7,
+            merchant_id: 1,
+            name: "EXO EXPLORATION".into(),
+            venue: "Istora".into(),
+            starts_at: at,
+            ends_at: at,
+            sale_starts_at: at,
+            sale_ends_at: at,
+            approval: approval.into(),
+            created_at: at,
+            areas: vec![],
+        }
+    }
+
+    #[test]
+    fn the_buttons_follow_the_scopes_and_the_state() {
+        let display = Display { time_zone: jiff::tz::TimeZone::UTC, currency: "Rp".into() };
+        let list = |events: Vec<Event>| Page { items: events, total: 1, page: 1, per_page: 20 };
+        let cases = [
+            ("approver", vec!["ticketing:read", "ticketing:approve"], "waiting", false, true),
+            ("operator", vec!["ticketing:read", "ticketing:catalog"], "waiting", true, false),
+            ("reader", vec!["ticketing:read"], "waiting", false, false),
+            (
+                "approved_event",
+                vec!["ticketing:read", "ticketing:catalog", "ticketing:approve"],
+                "approved",
+                true,
+                false,
+            ),
+            (
+                "expired_event",
+                vec!["ticketing:read", "ticketing:catalog", "ticketing:approve"],
+                "expired",
+                false,
+                false,
+            ),
+        ];
+        for (case, scopes, approval, edit, approve) in cases {
+            let viewer = viewer_with(&[], &scopes);
+            let frame = Frame { viewer: &viewer, csrf: "t0k", active: Section::Events, display: &display };
+            let html = events(frame, &Listing::default(), &list(vec![event(approval)])).into_string();
+            assert_eq!(html.contains("/events/7/edit"), edit, "{case}: edit");
+            assert_eq!(html.contains("/events/7/approve"), approve, "{case}: approve");
+            assert_eq!(html.contains("/events/new"), scopes.contains(&"ticketing:catalog"), "{case}: new");
+            if approve {
+                assert!(html.contains("name=\"csrf\" value=\"t0k\""), "{case}: the form carries the token");
+            }
+        }
+    }
+}
