@@ -71,6 +71,8 @@ const MARGIN_BOTTOM: f64 = 28.0;
 const GRID_LINES: i64 = 4;
 /// Most labels shown under the bars.
 const MAX_LABELS: usize = 8;
+/// The widest bar (a few months would otherwise draw slabs).
+const MAX_BAR: f64 = 56.0;
 
 /// The smallest "nice" number (1, 2, 2.5 or 5 times a power of ten, times the grid lines' count) at or
 /// above `value`, so that every grid line has a round value; 4 for nothing.
@@ -109,7 +111,8 @@ pub fn layout(points: &[ChartPoint], width: f64, height: f64) -> Chart {
         .enumerate()
         .map(|(index, point)| {
             let y = y_of(point.revenue, revenue_max);
-            Bar { x: round(centre(index) - slot * 0.3), y, width: round(slot * 0.6), height: round(bottom - y) }
+            let width = (slot * 0.6).min(MAX_BAR);
+            Bar { x: round(centre(index) - width / 2.0), y, width: round(width), height: round(bottom - y) }
         })
         .collect();
     let line = points
@@ -175,9 +178,9 @@ mod tests {
         // 400 wide, 200 high: the plot is x 64..336, y 12..172 (160 high); two slots of 136
         let chart = layout(&[point("Nov", 2, 1_000_000), point("Dec", 4, 2_000_000)], 400.0, 200.0);
         assert_eq!((chart.left, chart.right, chart.top, chart.bottom), (64.0, 336.0, 12.0, 172.0));
-        // revenue max 2,000,000 (nice: 2,000,000), orders max 4
-        assert_eq!(chart.bars[0], Bar { x: 91.2, y: 92.0, width: 81.6, height: 80.0 });
-        assert_eq!(chart.bars[1], Bar { x: 227.2, y: 12.0, width: 81.6, height: 160.0 });
+        // revenue max 2,000,000 (nice: 2,000,000), orders max 4; bars at most 56 wide (not 0.6 × 136)
+        assert_eq!(chart.bars[0], Bar { x: 104.0, y: 92.0, width: 56.0, height: 80.0 });
+        assert_eq!(chart.bars[1], Bar { x: 240.0, y: 12.0, width: 56.0, height: 160.0 });
         assert_eq!(chart.line, vec![(132.0, 92.0), (268.0, 12.0)]);
         assert_eq!(
             chart.revenue_ticks.iter().map(|tick| tick.value).collect::<Vec<_>>(),
@@ -192,6 +195,8 @@ mod tests {
     fn an_empty_period_draws_flat_and_many_points_thin_their_labels() {
         let zeros: Vec<ChartPoint> = (1..=31).map(|day| point(&format!("{day:02}"), 0, 0)).collect();
         let chart = layout(&zeros, 800.0, 240.0);
+        // 31 slots of (800 - 128) / 31: bars 0.6 of a slot wide
+        assert_eq!(chart.bars[0].width, 13.0);
         assert!(chart.bars.iter().all(|bar| bar.height == 0.0 && bar.y == chart.bottom));
         assert!(chart.line.iter().all(|(_, y)| *y == chart.bottom));
         assert_eq!(chart.labels.len(), 8, "every 4th of 31 days is labelled");

@@ -96,7 +96,7 @@ pub fn dashboard(frame: Frame<'_>, stats: &Stats, choice: &PeriodChoice) -> Mark
                 div.stat.revenue {
                     div.label { "Revenue in the period" }
                     div.value data-test="revenue" { (display.amount(stats.revenue)) }
-                    div.sub data-test="orders" { (grouped(stats.orders)) " paid orders" }
+                    div.sub data-test="orders" { (grouped(stats.orders)) @if stats.orders == 1 { " paid order" } @else { " paid orders" } }
                 }
             }
             div.card.chart {
