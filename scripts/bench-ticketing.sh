@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmark (not a test) of the ticketing saga and the gate scans. In one run on 127.0.0.1, with its own
-# PostgreSQL 15 and Kafka broker (scripts/postgres.sh and scripts/kafka.sh on their own ports and folders) and
-# both services (release builds, each on its own database of that server), it measures side by side
+# PostgreSQL 15 and Kafka broker (scripts/postgres.sh and scripts/kafka.sh on their own ports and folders), the
+# auth service and both services (release builds, each on its own database of that server; the load generator
+# and the gate devices authenticate with API keys the auth service issued, which the services introspect and
+# cache for AUTH_CACHE_TTL_SECONDS), it measures side by side
 #   pgbench    pgbench's default TPC-B script on the same PostgreSQL server: the limit of a small transaction,
 #   insert     a pgbench script of one-row INSERTs: the limit of one commit per request,
 #   saga       paid orders per second through the whole saga — order placed, paid (ticketing), access prepared
@@ -15,7 +17,7 @@
 # Settings: CLIENTS (default 32), DURATION (seconds per measurement, default 15), SCALE (pgbench scale,
 # default 10), AREAS (areas of the saga's event, orders taking turns among them; default SCALE: as many as
 # pgbench's branches, each the row every transaction of it updates), PG_PORT (default 25432), KAFKA_PORT (default 29092; +1..+3 are used too), HTTP_PORT (default
-# 28080: ticketing, +1 gate-acl), RELAY_MS (the services' OUTBOX_RELAY_INTERVAL_MS, default 10), POOL (each
+# 28080: ticketing, +1 gate-acl, +2 auth), RELAY_MS (the services' OUTBOX_RELAY_INTERVAL_MS, default 10), POOL (each
 # service's DATABASE_POOL_SIZE, default 32), PARTITIONS (the saga topics' partitions, and each consumer's
 # members: KAFKA_TOPIC_PARTITIONS and KAFKA_CONSUMER_INSTANCES, default 8), SCAN_BATCH_MAX (default 128), SCAN_BATCH_WORKERS (default 2),
 # BENCH_DIR (default /tmp/microfleet-bench: the servers' folders and the services' logs, deleted at the end
@@ -38,6 +40,8 @@ pg_bin=/usr/lib/postgresql/15/bin
 export MICROFLEET_PG_PORT="$pg_port" MICROFLEET_PG_DIR="$dir/postgres"
 export MICROFLEET_KAFKA_PORT="$kafka_port" MICROFLEET_KAFKA_DIR="$dir/kafka"
 pids=()
+# shellcheck source=scripts/auth-lib.sh
+. scripts/auth-lib.sh
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
@@ -46,7 +50,7 @@ cleanup() {
   if [ "${KEEP:-}" = 1 ]; then echo "logs kept in $dir"; else rm -rf "$dir"; fi
 }
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for port in "$pg_port" "$kafka_port" $((kafka_port + 1)) $((kafka_port + 2)) $((kafka_port + 3)) "$http_port" $((http_port + 1)); do
+for port in "$pg_port" "$kafka_port" $((kafka_port + 1)) $((kafka_port + 2)) $((kafka_port + 3)) "$http_port" $((http_port + 1)) $((http_port + 2)); do
   if port_taken "$port"; then
     echo "port $port on 127.0.0.1 is taken: stop what listens there, or set PG_PORT, KAFKA_PORT, HTTP_PORT" >&2
     exit 1
@@ -56,7 +60,7 @@ trap cleanup EXIT
 mkdir -p "$dir"
 
 echo "building (release)" >&2
-cargo build --release --locked -q -p microfleet-ticketing -p microfleet-gate-acl --bins --example load
+cargo build --release --locked -q -p microfleet-auth -p microfleet-ticketing -p microfleet-gate-acl --bins --example load
 
 echo "starting PostgreSQL and Kafka" >&2
 eval "$(scripts/postgres.sh up)"
@@ -65,25 +69,36 @@ server="${MICROFLEET_PG_URL%/postgres}"
 export PGPASSWORD=microfleet
 # psql_do DATABASE SQL
 psql_do() { "$pg_bin/psql" -q -h 127.0.0.1 -p "$pg_port" -U microfleet -d "$1" -v ON_ERROR_STOP=1 -c "$2" >/dev/null; }
-for db in ticketing gate pgbench; do psql_do postgres "CREATE DATABASE $db"; done
+for db in auth ticketing gate pgbench; do psql_do postgres "CREATE DATABASE $db"; done
+
+# the auth service on HTTP_PORT+2; its admin creates the API keys: one per service (auth:introspect), the load
+# generator's (the back office's scopes) and the gate devices' (gate:scan)
+secrets="$dir/secrets"
+auth_start "$bin" "$secrets" "$server/auth" $((http_port + 2)) "$dir/auth.log" || { KEEP=1; exit 1; }
+pids+=("$auth_pid")
+admin_token="$(auth_login admin "$secrets/admin-password")"
+for service in ticketing-service gate-acl-service; do
+  auth_api_key "$admin_token" "$service" "$secrets/$service.key" auth:introspect >/dev/null
+done
+auth_api_key "$admin_token" load-generator "$secrets/load.key" ticketing:read ticketing:catalog ticketing:approve \
+  ticketing:orders gate:read gate:admin >/dev/null
+auth_api_key "$admin_token" gate-devices "$secrets/gate.key" gate:scan >/dev/null
 
 # the services: ticketing on HTTP_PORT, gate-acl on HTTP_PORT+1; warnings only in their logs
-admin_key="bench-admin-key-0123456789"
-gate_key="bench-gate-key-0123456789"
-service_env=(ADMIN_API_KEY="$admin_key" KAFKA_BOOTSTRAP_SERVERS="$MICROFLEET_KAFKA_BOOTSTRAP" KAFKA_TOPIC_PREFIX=bench
+service_env=(AUTH_URL="$auth_url" KAFKA_BOOTSTRAP_SERVERS="$MICROFLEET_KAFKA_BOOTSTRAP" KAFKA_TOPIC_PREFIX=bench
   OUTBOX_RELAY_INTERVAL_MS="$relay_ms" DATABASE_POOL_SIZE="$pool" KAFKA_TOPIC_PARTITIONS="$partitions"
   KAFKA_CONSUMER_INSTANCES="$partitions" LOG_FORMAT=json RUST_LOG=warn)
 env "${service_env[@]}" DATABASE_URL="$server/ticketing" "$bin/ticketing-service" migrate >/dev/null
 env "${service_env[@]}" DATABASE_URL="$server/gate" "$bin/gate-acl-service" migrate >/dev/null
 env "${service_env[@]}" DATABASE_URL="$server/ticketing" LISTEN_ADDR="127.0.0.1:$http_port" \
-  "$bin/ticketing-service" serve >"$dir/ticketing.log" 2>&1 &
+  AUTH_SERVICE_KEY_FILE="$secrets/ticketing-service.key" "$bin/ticketing-service" serve >"$dir/ticketing.log" 2>&1 &
 pids+=($!)
 env "${service_env[@]}" DATABASE_URL="$server/gate" LISTEN_ADDR="127.0.0.1:$((http_port + 1))" \
-  GATE_API_KEY="$gate_key" SIGNING_KEY="$(head -c 32 /dev/urandom | base64)" \
+  AUTH_SERVICE_KEY_FILE="$secrets/gate-acl-service.key" SIGNING_KEY="$(head -c 32 /dev/urandom | base64)" \
   SCAN_BATCH_MAX="${SCAN_BATCH_MAX:-128}" SCAN_BATCH_WORKERS="${SCAN_BATCH_WORKERS:-2}" \
   "$bin/gate-acl-service" serve >"$dir/gate-acl.log" 2>&1 &
 pids+=($!)
-for port in "$http_port" $((http_port + 1)); do
+for port in "$http_port" $((http_port + 1)) $((http_port + 2)); do
   for _ in $(seq 300); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.2; done
   curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { echo "the service on port $port is not ready; logs in $dir" >&2; KEEP=1; exit 1; }
 done
@@ -91,7 +106,7 @@ done
 # field NAME LINE: the value of NAME=... in a load generator's line
 field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 load() {
-  ADMIN_API_KEY="$admin_key" GATE_API_KEY="$gate_key" TICKETING_DATABASE_URL="$server/ticketing" \
+  LOAD_API_KEY="$(cat "$secrets/load.key")" GATE_DEVICE_KEY="$(cat "$secrets/gate.key")" TICKETING_DATABASE_URL="$server/ticketing" \
     "$bin/examples/load" "$@" --ticketing "http://127.0.0.1:$http_port" --gate "http://127.0.0.1:$((http_port + 1))" \
     --clients "$clients" --seconds "$duration" --areas "$areas"
 }

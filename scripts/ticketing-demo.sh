@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # One concert's story on the ticketing services (`scripts/demo.sh ticketing` runs this), all on 127.0.0.1 with
-# the real HTTP calls: its own PostgreSQL and Kafka (scripts/postgres.sh, scripts/kafka.sh), ticketing-service and
-# gate-acl-service (release builds). A merchant's event with two areas (Festival and VIP) is approved; two orders
+# the real HTTP calls: its own PostgreSQL and Kafka (scripts/postgres.sh, scripts/kafka.sh), auth-service,
+# ticketing-service and gate-acl-service (release builds). The auth service starts first with a bootstrap admin,
+# who logs in and creates API keys through its API: one for each service (auth:introspect) and one for the gate
+# scanner (gate:scan); the admin's access token makes the back-office calls, the scanner's key the scans. A merchant's event with two areas (Festival and VIP) is approved; two orders
 # hold seats; one is paid, and the saga over Kafka makes its ticket active; the ticket's signed QR code is
 # scanned at a gate (allowed), scanned again (refused: already inside), refunded, and scanned again (refused:
 # revoked, once gate-acl has revoked it over the saga's refund leg). The servers stop at the end; the logs stay.
-# Settings: PORT_BASE (default 18280: ticketing, +1 gate-acl), PG_PORT (default 18432), KAFKA_PORT (default
-# 18492; +1..+3 are used too), DEMO_DIR (default /tmp/microfleet-ticketing-demo: the servers' folders and the
-# logs), REFUND_WAIT (seconds to wait for the refund to complete, default 30).
+# Settings: PORT_BASE (default 18280: ticketing, +1 gate-acl, +2 auth), PG_PORT (default 18432), KAFKA_PORT (default
+# 18492; +1..+3 are used too), DEMO_DIR (default /tmp/microfleet-ticketing-demo: the servers' folders, the
+# logs and, in secrets/, the admin's password and the API keys), REFUND_WAIT (seconds to wait for the refund to complete, default 30).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 base="${PORT_BASE:-18280}"
@@ -18,8 +20,9 @@ refund_wait="${REFUND_WAIT:-30}"
 bin="${CARGO_TARGET_DIR:-target}/release"
 ticketing="http://127.0.0.1:$base"
 gate="http://127.0.0.1:$((base + 1))"
-admin_key="demo-admin-key-0123456789"
-gate_key="demo-gate-key-0123456789"
+secrets="$dir/secrets"
+# shellcheck source=scripts/auth-lib.sh
+. scripts/auth-lib.sh
 export MICROFLEET_PG_PORT="$pg_port" MICROFLEET_PG_DIR="$dir/postgres"
 export MICROFLEET_KAFKA_PORT="$kafka_port" MICROFLEET_KAFKA_DIR="$dir/kafka"
 pids=()
@@ -32,14 +35,14 @@ cleanup() {
 }
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for port in "$base" $((base + 1)) "$pg_port" "$kafka_port" $((kafka_port + 1)) $((kafka_port + 2)) $((kafka_port + 3)); do
+for port in "$base" $((base + 1)) $((base + 2)) "$pg_port" "$kafka_port" $((kafka_port + 1)) $((kafka_port + 2)) $((kafka_port + 3)); do
   if port_taken "$port"; then
     echo "port $port on 127.0.0.1 is taken: stop what listens there, or set PORT_BASE, PG_PORT, KAFKA_PORT" >&2
     exit 1
   fi
 done
 trap cleanup EXIT
-rm -rf "$dir/logs"
+rm -rf "$dir/logs" "$secrets"
 mkdir -p "$dir/logs"
 
 # call BASE METHOD PATH KEY [BODY]: prints the call (its body as $shown says when set), and keeps the answer's
@@ -83,27 +86,41 @@ scan() {
 at() { date -u -d "$1" +%FT%TZ; }
 
 say "building (release; the first build takes several minutes; the same build as scripts/bench-ticketing.sh's)"
-cargo build --release --locked -p microfleet-ticketing -p microfleet-gate-acl --bins --example load
+cargo build --release --locked -p microfleet-auth -p microfleet-ticketing -p microfleet-gate-acl --bins --example load
 
 say "PostgreSQL and Kafka on 127.0.0.1:$pg_port and :$kafka_port (Kafka takes a minute to start)"
 eval "$(scripts/postgres.sh up)"
 eval "$(scripts/kafka.sh up)"
 server="${MICROFLEET_PG_URL%/postgres}"
-for db in ticketing gate; do
+for db in auth ticketing gate; do
   PGPASSWORD=microfleet /usr/lib/postgresql/15/bin/psql -q -h 127.0.0.1 -p "$pg_port" -U microfleet -d postgres \
     -c "CREATE DATABASE $db" >/dev/null
 done
 
+say "auth-service on :$((base + 2)) with a bootstrap admin; the admin logs in and creates the API keys"
+auth_start "$bin" "$secrets" "$server/auth" $((base + 2)) "$dir/logs/auth.log"
+pids+=("$auth_pid")
+admin_key="$(auth_login admin "$secrets/admin-password")"
+echo "  -> admin logged in: an access token (JWT, an hour) with every scope; to log in yourself while the demo runs:"
+echo "     curl -s -X POST $auth_url/v1/login -H 'content-type: application/json' \\"
+echo "       --data \"{\\\"username\\\": \\\"admin\\\", \\\"password\\\": \\\"\$(cat $secrets/admin-password)\\\"}\""
+for service in ticketing-service gate-acl-service; do
+  echo "  -> API key $(auth_api_key "$admin_key" "$service" "$secrets/$service.key" auth:introspect) for $service (auth:introspect)"
+done
+echo "  -> API key $(auth_api_key "$admin_key" north-1-scanner "$secrets/north-1-scanner.key" gate:scan) for the gate scanner (gate:scan)"
+gate_key="$(cat "$secrets/north-1-scanner.key")"
+
 say "ticketing-service on :$base and gate-acl-service on :$((base + 1)), each migrating its own database first"
-service_env=(ADMIN_API_KEY="$admin_key" KAFKA_BOOTSTRAP_SERVERS="$MICROFLEET_KAFKA_BOOTSTRAP" KAFKA_TOPIC_PREFIX=demo
-  OUTBOX_RELAY_INTERVAL_MS=50 LOG_FORMAT=json)
+service_env=(KAFKA_BOOTSTRAP_SERVERS="$MICROFLEET_KAFKA_BOOTSTRAP" KAFKA_TOPIC_PREFIX=demo
+  OUTBOX_RELAY_INTERVAL_MS=50 LOG_FORMAT=json AUTH_URL="$auth_url")
 env "${service_env[@]}" DATABASE_URL="$server/ticketing" "$bin/ticketing-service" migrate >"$dir/logs/migrate.log" 2>&1
 env "${service_env[@]}" DATABASE_URL="$server/gate" "$bin/gate-acl-service" migrate >>"$dir/logs/migrate.log" 2>&1
 env "${service_env[@]}" DATABASE_URL="$server/ticketing" LISTEN_ADDR="127.0.0.1:$base" \
-  "$bin/ticketing-service" serve >"$dir/logs/ticketing.log" 2>&1 &
+  AUTH_SERVICE_KEY_FILE="$secrets/ticketing-service.key" "$bin/ticketing-service" serve >"$dir/logs/ticketing.log" 2>&1 &
 pids+=($!)
-env "${service_env[@]}" DATABASE_URL="$server/gate" LISTEN_ADDR="127.0.0.1:$((base + 1))" GATE_API_KEY="$gate_key" \
-  SIGNING_KEY="$(head -c 32 /dev/urandom | base64)" "$bin/gate-acl-service" serve >"$dir/logs/gate-acl.log" 2>&1 &
+env "${service_env[@]}" DATABASE_URL="$server/gate" LISTEN_ADDR="127.0.0.1:$((base + 1))" \
+  AUTH_SERVICE_KEY_FILE="$secrets/gate-acl-service.key" SIGNING_KEY="$(head -c 32 /dev/urandom | base64)" \
+  "$bin/gate-acl-service" serve >"$dir/logs/gate-acl.log" 2>&1 &
 pids+=($!)
 for url in "$ticketing" "$gate"; do
   for _ in $(seq 300); do curl -sf "$url/readyz" >/dev/null && break; sleep 0.2; done
@@ -170,8 +187,10 @@ echo "  -> valid $(get validFrom) .. $(get validUntil), area $(get areaId)"
 echo "  QR payload: $qr"
 echo "  (print it as a QR code with any encoder, e.g. qrencode -t ansiutf8 '<payload>')"
 
-say "6. Budi at gate North 1: the scanner sends the code with a new nonce"
+say "6. Budi at gate North 1: the scanner sends the code with a new nonce (its API key holds gate:scan only)"
 scan 1
+call "$gate" POST "/v1/access/$ticket/revoke" "$gate_key" '{}'
+echo "  (the scanner's key cannot revoke access: $(get error))"
 say "7. the same ticket scanned again (a friend tries it; a new nonce): refused"
 scan 2
 
@@ -197,6 +216,7 @@ say "9. the refunded ticket scanned again"
 scan 3
 
 say "the end: the servers stop now; the logs stay"
+echo "  auth-service:      $dir/logs/auth.log"
 echo "  ticketing-service: $dir/logs/ticketing.log"
 echo "  gate-acl-service:  $dir/logs/gate-acl.log"
 echo "  PostgreSQL:        $dir/logs/postgres.log (copied there when it stops)"

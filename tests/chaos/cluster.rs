@@ -1,7 +1,9 @@
 //! The processes the chaos test runs and kills: its OWN PostgreSQL and Kafka broker (`scripts/postgres.sh`,
 //! `scripts/kafka.sh` on free ports, in a scratch folder — never the shared servers of the other tests), the
 //! two services (`ticketing-service`, `gate-acl-service`) as child processes on their own databases and topic
-//! prefix. It kills and restarts them; it checks nothing about what they do.
+//! prefix, authenticating through a real auth service (in the test's process, `microfleet_auth::test_support`,
+//! its database on the same PostgreSQL — so killing the server takes introspection down too; the auth
+//! service itself is not killed). It kills and restarts them; it checks nothing about what they do.
 
 use std::fs::OpenOptions;
 use std::net::TcpListener;
@@ -9,15 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use microfleet_auth::test_support::AuthService;
 use microfleet_tests::operator::binary;
 use microfleet_tests::repo_root;
 
-/// The ticketing service's admin API key.
-pub const TICKETING_KEY: &str = "chaos-ticketing-admin-key";
-/// The gate-acl service's admin API key.
-pub const GATE_ADMIN_KEY: &str = "chaos-gate-acl-admin-key";
-/// The gate-acl service's key of the gate devices.
-pub const GATE_DEVICE_KEY: &str = "chaos-gate-acl-device-key";
 /// The QR signing key: the base64 of a 32-byte Ed25519 seed (a test key).
 const SIGNING_KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
 /// The saga topics' prefix on the chaos broker.
@@ -54,6 +51,10 @@ pub struct Endpoints {
     pub gate_db: String,
     /// The chaos broker.
     pub bootstrap: String,
+    /// The back office's API key at the auth service (the ticketing scopes, gate:read and gate:admin).
+    pub back_office_key: String,
+    /// The gate devices' API key at the auth service (gate:scan).
+    pub gate_device_key: String,
 }
 
 /// One service process, restartable on the same port, its output appended to one log file.
@@ -112,6 +113,8 @@ pub struct Cluster {
     kafka_port: u16,
     ticketing: Service,
     gate: Service,
+    /// The auth service the two authenticate through (dropped, it stops).
+    _auth: AuthService,
     /// Where to reach it.
     pub endpoints: Endpoints,
 }
@@ -137,8 +140,9 @@ fn free_ports(count: u16) -> u16 {
 }
 
 impl Cluster {
-    /// Starts PostgreSQL and Kafka in a scratch folder, creates and migrates the services' databases, starts
-    /// both services and waits until they are ready.
+    /// Starts PostgreSQL and Kafka in a scratch folder, the auth service on its database there (with the
+    /// API keys of the back office and the gate devices), creates and migrates the services' databases,
+    /// starts both services and waits until they are ready.
     pub async fn start() -> Cluster {
         sweep_killed_runs();
         let dir = std::env::temp_dir().join(format!("{SCRATCH_PREFIX}{}", std::process::id()));
@@ -163,14 +167,42 @@ impl Cluster {
                 ("SHUTDOWN_GRACE_SECONDS", "2".to_string()),
             ]
         };
-        let mut ticketing_env = common(ticketing_port, &ticketing_db);
-        ticketing_env.push(("ADMIN_API_KEY", TICKETING_KEY.to_string()));
-        let mut gate_env = common(gate_port, &gate_db);
-        gate_env.extend([
-            ("ADMIN_API_KEY", GATE_ADMIN_KEY.to_string()),
-            ("GATE_API_KEY", GATE_DEVICE_KEY.to_string()),
-            ("SIGNING_KEY", SIGNING_KEY.to_string()),
-        ]);
+        let started = Instant::now();
+        let servers = |command| script_command(&dir, pg_port, kafka_port, "postgres", command);
+        run_script(servers("up")).await;
+        run_script(script_command(&dir, pg_port, kafka_port, "kafka", "up")).await;
+        println!("chaos: PostgreSQL and Kafka up in {:.1} s", started.elapsed().as_secs_f64());
+        let admin = format!("postgres://microfleet:microfleet@127.0.0.1:{pg_port}/postgres");
+        let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("the chaos PostgreSQL: {e}"));
+        tokio::spawn(connection);
+        // the shared test server trades durability for speed (synchronous_commit off): a crash loses its last
+        // commits, ones a service already acted on (an offset committed, an answer given). Here it must not.
+        for statement in ["ALTER SYSTEM SET synchronous_commit = on", "SELECT pg_reload_conf()"] {
+            client.batch_execute(statement).await.unwrap_or_else(|e| panic!("{statement}: {e:?}"));
+        }
+        client.batch_execute("CREATE DATABASE auth").await.unwrap_or_else(|e| panic!("{e}"));
+        let auth = AuthService::start_on(&format!("postgres://microfleet:microfleet@127.0.0.1:{pg_port}/auth")).await;
+        let back_office_scopes = [
+            "ticketing:read",
+            "ticketing:catalog",
+            "ticketing:approve",
+            "ticketing:orders",
+            "ticketing:refunds",
+            "gate:read",
+            "gate:admin",
+        ];
+        let (_, back_office_key) = auth.api_key("chaos-back-office", &back_office_scopes).await;
+        let (_, gate_device_key) = auth.api_key("chaos-gate-devices", &["gate:scan"]).await;
+        let authenticated = |mut env: Vec<(&'static str, String)>| {
+            env.push(("AUTH_URL", auth.url.clone()));
+            env.push(("AUTH_SERVICE_KEY_FILE", auth.service_key_file().display().to_string()));
+            env
+        };
+        let ticketing_env = authenticated(common(ticketing_port, &ticketing_db));
+        let mut gate_env = authenticated(common(gate_port, &gate_db));
+        gate_env.push(("SIGNING_KEY", SIGNING_KEY.to_string()));
         let mut cluster = Cluster {
             ticketing: Service {
                 name: "ticketing-service",
@@ -192,25 +224,14 @@ impl Cluster {
                 ticketing_db,
                 gate_db,
                 bootstrap,
+                back_office_key,
+                gate_device_key,
             },
+            _auth: auth,
             dir,
             pg_port,
             kafka_port,
         };
-        let started = Instant::now();
-        cluster.script("postgres", "up").await;
-        cluster.script("kafka", "up").await;
-        println!("chaos: PostgreSQL and Kafka up in {:.1} s", started.elapsed().as_secs_f64());
-        let admin = format!("postgres://microfleet:microfleet@127.0.0.1:{pg_port}/postgres");
-        let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|e| panic!("the chaos PostgreSQL: {e}"));
-        tokio::spawn(connection);
-        // the shared test server trades durability for speed (synchronous_commit off): a crash loses its last
-        // commits, ones a service already acted on (an offset committed, an answer given). Here it must not.
-        for statement in ["ALTER SYSTEM SET synchronous_commit = on", "SELECT pg_reload_conf()"] {
-            client.batch_execute(statement).await.unwrap_or_else(|e| panic!("{statement}: {e:?}"));
-        }
         for (service, database, url) in [
             (&cluster.ticketing, "ticketing", &cluster.endpoints.ticketing_db),
             (&cluster.gate, "gate_acl", &cluster.endpoints.gate_db),
@@ -228,14 +249,7 @@ impl Cluster {
 
     /// `scripts/<server>.sh <command>` with this cluster's ports and folders; panics when it fails.
     async fn script(&self, server: &'static str, command: &'static str) {
-        let mut run = script_command(&self.dir, self.pg_port, self.kafka_port, server, command);
-        let output = tokio::task::spawn_blocking(move || run.output()).await;
-        let output = output.unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|e| panic!("scripts/{server}.sh: {e}"));
-        assert!(
-            output.status.success(),
-            "scripts/{server}.sh {command} failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        run_script(script_command(&self.dir, self.pg_port, self.kafka_port, server, command)).await;
     }
 
     /// SIGKILLs a target (a crash: the servers keep their data).
@@ -328,6 +342,14 @@ fn sweep_killed_runs() {
         let _ = std::fs::remove_dir_all(&dir);
         println!("chaos: swept {} (left by a killed run)", dir.display());
     }
+}
+
+/// Runs a `scripts/<server>.sh` command (off the async threads); panics when it fails.
+async fn run_script(mut run: Command) {
+    let name = format!("{:?}", run.get_program());
+    let output = tokio::task::spawn_blocking(move || run.output()).await;
+    let output = output.unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(output.status.success(), "{name} failed:\n{}", String::from_utf8_lossy(&output.stderr));
 }
 
 fn script_command(dir: &Path, pg_port: u16, kafka_port: u16, server: &str, command: &str) -> Command {

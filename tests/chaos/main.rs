@@ -1,5 +1,6 @@
 //! The chaos test of the ticketing saga (issue 12 of Microfleet): the two services as real processes on
 //! their OWN PostgreSQL and Kafka broker (free ports, a scratch folder: never the servers other tests share),
+//! authenticating the clients' API keys through a real auth service whose database is on that PostgreSQL,
 //! a workload of concurrent clients through the HTTP APIs while a chaos task SIGKILLs and restarts the
 //! ticketing service, the gate-acl service, the broker and PostgreSQL (each at least once) at seeded random
 //! moments — then, once the saga has converged, every invariant checked on both databases by SQL.

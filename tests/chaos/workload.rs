@@ -13,7 +13,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch, Mutex};
 
-use crate::cluster::{Endpoints, GATE_ADMIN_KEY, GATE_DEVICE_KEY, TICKETING_KEY};
+use crate::cluster::Endpoints;
 use crate::rng::Rng;
 
 /// Orders placed in all (by every customer together); `CHAOS_ORDERS` sets another number (a shorter run
@@ -131,17 +131,17 @@ impl Api {
     }
 
     async fn ticketing(&self, method: Method, path: &str, body: Option<&Value>) -> Result<(u16, Value, u64), String> {
-        self.call(method, &format!("{}{path}", self.endpoints.ticketing), TICKETING_KEY, body).await
+        self.call(method, &format!("{}{path}", self.endpoints.ticketing), &self.endpoints.back_office_key, body).await
     }
 
-    async fn gate(
-        &self,
-        method: Method,
-        path: &str,
-        key: &str,
-        body: Option<&Value>,
-    ) -> Result<(u16, Value, u64), String> {
-        self.call(method, &format!("{}{path}", self.endpoints.gate), key, body).await
+    /// A call of the gate-acl service by the back office.
+    async fn gate(&self, method: Method, path: &str, body: Option<&Value>) -> Result<(u16, Value, u64), String> {
+        self.call(method, &format!("{}{path}", self.endpoints.gate), &self.endpoints.back_office_key, body).await
+    }
+
+    /// A call of the gate-acl service by a gate device.
+    async fn gate_device(&self, method: Method, path: &str, body: Option<&Value>) -> Result<(u16, Value, u64), String> {
+        self.call(method, &format!("{}{path}", self.endpoints.gate), &self.endpoints.gate_device_key, body).await
     }
 }
 
@@ -184,15 +184,13 @@ pub async fn setup(api: &Api) -> Vec<EventPlan> {
     }
     for event in &mut plan {
         let started = Instant::now();
-        while api.gate(Method::GET, &format!("/v1/events/{}", event.id), GATE_ADMIN_KEY, None).await.map(|a| a.0)
-            != Ok(200)
-        {
+        while api.gate(Method::GET, &format!("/v1/events/{}", event.id), None).await.map(|a| a.0) != Ok(200) {
             assert!(started.elapsed() < Duration::from_secs(60), "gate-acl never learned event {}", event.id);
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         for (index, name) in ["Gate A", "Gate B"].into_iter().enumerate() {
             let new = json!({"eventId": event.id, "name": name, "areaIds": event.areas});
-            let gate = expect(api.gate(Method::POST, "/v1/gates", GATE_ADMIN_KEY, Some(&new)).await, 201, "gate");
+            let gate = expect(api.gate(Method::POST, "/v1/gates", Some(&new)).await, 201, "gate");
             event.gates[index] = gate["id"].as_i64().unwrap_or_else(|| panic!("gate id in {gate}"));
         }
     }
@@ -398,8 +396,7 @@ async fn scanner_task(
 async fn qr_code(api: &Api, ticket: &str) -> Option<String> {
     let started = Instant::now();
     while started.elapsed() < ACCESS_WITHIN {
-        if let Ok((200, access, _)) = api.gate(Method::GET, &format!("/v1/access/{ticket}"), GATE_ADMIN_KEY, None).await
-        {
+        if let Ok((200, access, _)) = api.gate(Method::GET, &format!("/v1/access/{ticket}"), None).await {
             return access["qr"].as_str().map(String::from);
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -424,7 +421,7 @@ async fn scan_ticket(api: &Api, ledger: &Mutex<Ledger>, job: &ScanJob, scanner: 
         })
     };
     let send = |body: Value| async move {
-        match api.gate(Method::POST, "/v1/scans", GATE_DEVICE_KEY, Some(&body)).await {
+        match api.gate_device(Method::POST, "/v1/scans", Some(&body)).await {
             Ok((200, answer, resent)) => Ok((
                 format!("{}/{}", answer["result"].as_str().unwrap_or("?"), answer["reason"].as_str().unwrap_or("?")),
                 answer,

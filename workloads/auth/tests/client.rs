@@ -3,8 +3,9 @@
 //! tokens refused), API keys by introspection with a short cache — a revoked key is still accepted from the
 //! cache within its lifetime and refused after it —, a key rotation published ahead (no valid token refused,
 //! the removed key's tokens refused once the key set is renewed), forged key ids fetching the key set at most
-//! once per rate-limit window, an unreachable auth service reported as such, and the `require` middleware
-//! (401, 403, 503 naming `Authorization`; the caller handed to the handler).
+//! once per rate-limit window, an unreachable auth service reported as such, a missing service key file
+//! refused, and the `require` middleware admitting by scope only (401, 403, 503 naming `Authorization`; a
+//! role without the scope refused; the caller handed to the handler).
 
 mod support;
 
@@ -35,7 +36,7 @@ async fn listen(app: Router, port: u16) {
 fn client(port: u16, service_key: &str, audience: &str) -> AuthClient {
     AuthClient::new(&AuthClientArgs {
         auth_url: format!("http://127.0.0.1:{port}"),
-        auth_service_key: service_key.to_string(),
+        auth_service_key_file: key_file(service_key),
         auth_issuer: "microfleet-auth".into(),
         auth_audience: audience.into(),
         auth_cache_ttl_seconds: CACHE_TTL.as_secs(),
@@ -68,6 +69,7 @@ fn claims_now() -> Claims {
         nbf: now,
         jti: "j".into(),
         roles: Vec::new(),
+        scopes: Vec::new(),
     }
 }
 
@@ -186,6 +188,24 @@ async fn tokens_verify_offline_with_the_fetched_key_set() {
     assert_eq!(elsewhere.verify(&admin).await, Err(AuthError::Token(JwtError::WrongAudience)));
 }
 
+#[test]
+fn a_missing_or_empty_service_key_file_is_refused_naming_the_file() {
+    let empty = key_file("");
+    for (case, path) in [("missing", std::path::PathBuf::from("/nonexistent/service.key")), ("empty", empty)] {
+        let args = AuthClientArgs {
+            auth_url: "http://127.0.0.1:26119".into(),
+            auth_service_key_file: path.clone(),
+            auth_issuer: "microfleet-auth".into(),
+            auth_audience: "microfleet".into(),
+            auth_cache_ttl_seconds: 1,
+            auth_jwks_min_refresh_seconds: 1,
+            auth_jwks_max_age_seconds: 1,
+        };
+        let error = AuthClient::new(&args).err().map(|error| error.to_string()).unwrap_or_default();
+        assert!(error.contains(&path.display().to_string()), "{case}: {error}");
+    }
+}
+
 #[tokio::test]
 async fn an_unreachable_auth_service_is_reported_as_unavailable() {
     let verifier = client(26119, "mf_00000000_0", "microfleet");
@@ -203,6 +223,10 @@ async fn the_middleware_admits_only_callers_with_the_scope() {
     let (_, service_key) = api_key(&app, &admin, "gate-acl-service", &["auth:introspect"]).await;
     let (_, gate_key) = api_key(&app, &admin, "gate-north-1a", &["gate:scan"]).await;
     let (_, other_key) = api_key(&app, &admin, "ticketing-ops", &["ticketing:admin"]).await;
+    user(&app, &admin, "nazar", &["gate_staff"], "gate staff passphrase").await;
+    user(&app, &admin, "putri", &["cashier", "coordinator"], "cashier passphrase!").await;
+    let gate_staff = token(&app, "nazar", "gate staff passphrase").await;
+    let cashier = token(&app, "putri", "cashier passphrase!").await;
     let guard = Guard { client: Arc::new(client(26114, &service_key, "microfleet")), scope: "gate:scan" };
     let protected = Router::new()
         .route(
@@ -213,6 +237,8 @@ async fn the_middleware_admits_only_callers_with_the_scope() {
     let cases = [
         ("gate_key", Some(gate_key.as_str()), StatusCode::OK),
         ("admin_token", Some(admin.as_str()), StatusCode::OK),
+        ("gate_staff_token", Some(gate_staff.as_str()), StatusCode::OK),
+        ("cashier_and_coordinator_token", Some(cashier.as_str()), StatusCode::FORBIDDEN),
         ("no_credentials", None, StatusCode::UNAUTHORIZED),
         ("garbage", Some("a.b.c"), StatusCode::UNAUTHORIZED),
         ("wrong_scope", Some(other_key.as_str()), StatusCode::FORBIDDEN),

@@ -23,6 +23,8 @@ async fn bad_requests_get_4xx_naming_the_field() {
     let (_, cashier) = login(&app, "putri", cashier_password).await;
     let cashier = cashier["accessToken"].as_str().unwrap().to_string();
     let (_, gate_key) = api_key(&app, &admin, "gate-north-1a", &["gate:scan"]).await;
+    let (_, keys_key) = api_key(&app, &admin, "key-desk", &["auth:keys"]).await;
+    let (_, service_key) = api_key(&app, &admin, "ticketing-service", &["auth:introspect"]).await;
     let new_user = |username: &str, email: &str| json!({"name": "Nazar", "username": username, "email": email, "password": "long enough password"});
     type Case = (&'static str, Method, &'static str, Option<Value>, Option<String>, StatusCode, &'static str);
     let cases: Vec<Case> = vec![
@@ -113,6 +115,33 @@ async fn bad_requests_get_4xx_naming_the_field() {
             "/v1/users",
             Some(new_user("nazar", "nazar@mail.com")),
             Some(gate_key.clone()),
+            StatusCode::FORBIDDEN,
+            "Authorization",
+        ),
+        (
+            "users_by_a_key_with_auth_keys_only",
+            Method::POST,
+            "/v1/users",
+            Some(new_user("nazar", "nazar@mail.com")),
+            Some(keys_key.clone()),
+            StatusCode::FORBIDDEN,
+            "Authorization",
+        ),
+        (
+            "keys_by_a_key_with_auth_keys",
+            Method::POST,
+            "/v1/api-keys",
+            Some(json!({"name": "x", "scopes": ["admin"]})),
+            Some(keys_key.clone()),
+            StatusCode::BAD_REQUEST,
+            "scopes[0]",
+        ),
+        (
+            "introspect_by_the_admin_token",
+            Method::POST,
+            "/v1/introspect",
+            Some(json!({"token": "x"})),
+            Some(admin.clone()),
             StatusCode::FORBIDDEN,
             "Authorization",
         ),
@@ -224,7 +253,7 @@ async fn bad_requests_get_4xx_naming_the_field() {
             Method::POST,
             "/v1/introspect",
             Some(json!({})),
-            Some(admin.clone()),
+            Some(service_key.clone()),
             StatusCode::BAD_REQUEST,
             "token",
         ),
@@ -367,6 +396,7 @@ async fn introspection_tells_active_keys_and_tokens_from_every_kind_of_bad_one()
         nbf: Timestamp::now().as_second(),
         jti: "x".into(),
         roles: vec!["admin".into()],
+        scopes: vec!["auth:users".into()],
     });
     let cases: Vec<(&str, String, Value)> = vec![
         (
@@ -389,9 +419,13 @@ async fn introspection_tells_active_keys_and_tokens_from_every_kind_of_bad_one()
     }
     let (status, answer) = introspect(&app, &service, &admin).await;
     assert_eq!(
-        (status, answer["active"].as_bool(), answer["roles"].clone()),
-        (StatusCode::OK, Some(true), json!(["admin"]))
+        (status, answer["active"].as_bool(), answer["roles"].clone(), answer["scopes"].clone()),
+        (StatusCode::OK, Some(true), json!(["admin"]), json!(microfleet_common::scopes::ALL))
     );
+    user(&app, &admin, "nazar", &["gate_staff"], "gate staff passphrase").await;
+    let (_, staff) = login(&app, "nazar", "gate staff passphrase").await;
+    let (_, answer) = introspect(&app, &service, staff["accessToken"].as_str().unwrap()).await;
+    assert_eq!((&answer["roles"], &answer["scopes"]), (&json!(["gate_staff"]), &json!(["gate:read", "gate:scan"])));
     for (case, caller) in [("gate_key_introspects", gate.as_str())] {
         let (status, _) = introspect(&app, caller, &service).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{case}: the key lacks auth:introspect");

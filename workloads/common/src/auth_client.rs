@@ -4,10 +4,13 @@
 //! unknown key (at most one attempt per `jwks_min_refresh`, so forged `kid`s cannot flood the auth service);
 //! API keys (`mf_...`) are checked by the auth service's introspection, whose answers (active or not) are
 //! cached for `cache_ttl` — so a revoked key stops working within that time. Keys and tokens are never
-//! logged; the cache is keyed by their SHA-256. [`require`] is the middleware that admits only callers holding
-//! a scope and hands their [`Principal`] to the handlers.
+//! logged; the cache is keyed by their SHA-256. A caller is allowed what its scopes say (`crate::scopes`;
+//! tokens carry their user's scopes, keys the scopes they were created with) — no role is checked here.
+//! [`require`] is the middleware that admits only callers holding a scope and hands their [`Principal`] to
+//! the handlers.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -19,7 +22,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::RwLock;
 
 use crate::api_error::ApiError;
-use crate::api_key::presented_key;
+use crate::credentials::presented_key;
 
 use crate::auth_wire::{IntrospectRequest, Introspection};
 use crate::jwt::{self, Expectations, Jwks, JwtError, KeySet};
@@ -27,15 +30,16 @@ use crate::jwt::{self, Expectations, Jwks, JwtError, KeySet};
 /// The most introspection answers cached; beyond it, expired ones are dropped (and all, if none expired).
 const MAX_CACHED: usize = 10_000;
 
-/// The settings of a service that authenticates its callers through the auth service.
+/// The settings of a service that authenticates its callers through the auth service (flatten them into
+/// the service's `serve` settings).
 #[derive(clap::Args, Clone)]
 pub struct AuthClientArgs {
     /// Base URL of the auth service, e.g. http://auth-service:8080
     #[arg(long, env = "AUTH_URL")]
     pub auth_url: String,
-    /// This service's own API key at the auth service (scope auth:introspect; set it from a Secret)
-    #[arg(long, env = "AUTH_SERVICE_KEY", hide_env_values = true)]
-    pub auth_service_key: String,
+    /// File holding this service's own API key at the auth service (scope auth:introspect; a mounted Secret)
+    #[arg(long, env = "AUTH_SERVICE_KEY_FILE")]
+    pub auth_service_key_file: PathBuf,
     /// The `iss` access tokens must carry
     #[arg(long, env = "AUTH_ISSUER", default_value = "microfleet-auth")]
     pub auth_issuer: String,
@@ -58,10 +62,30 @@ impl std::fmt::Debug for AuthClientArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthClientArgs")
             .field("auth_url", &self.auth_url)
-            .field("auth_service_key", &"<redacted>")
+            .field("auth_service_key_file", &self.auth_service_key_file)
+            .field("auth_issuer", &self.auth_issuer)
+            .field("auth_audience", &self.auth_audience)
             .field("auth_cache_ttl_seconds", &self.auth_cache_ttl_seconds)
+            .field("auth_jwks_min_refresh_seconds", &self.auth_jwks_min_refresh_seconds)
+            .field("auth_jwks_max_age_seconds", &self.auth_jwks_max_age_seconds)
             .finish()
     }
+}
+
+/// Why the verifier could not be set up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SetupError {
+    /// The service key file could not be read, or is empty (the error names the file, never the key).
+    #[error("AUTH_SERVICE_KEY_FILE {path}: {reason}")]
+    ServiceKey {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The HTTP client could not be built.
+    #[error("cannot build the HTTP client of the auth service: {0}")]
+    Http(String),
 }
 
 /// Who a verified token or key stands for.
@@ -69,18 +93,18 @@ impl std::fmt::Debug for AuthClientArgs {
 pub struct Principal {
     /// A user id (token) or `key:<prefix>` (API key).
     pub subject: String,
-    /// The user's roles (tokens).
+    /// The user's roles (tokens; shown, never checked).
     pub roles: Vec<String>,
-    /// The key's scopes (API keys).
+    /// What it may do: the scopes of the user's roles (tokens) or the key's scopes (API keys).
     pub scopes: Vec<String>,
     /// Expiry, Unix seconds, when there is one.
     pub expires_at: Option<i64>,
 }
 
 impl Principal {
-    /// Whether it holds `scope` (keys) or the `admin` role (users).
+    /// Whether it holds `scope` (the only check: roles grant scopes at the auth service, not here).
     pub fn may(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|held| held == scope) || self.roles.iter().any(|role| role == "admin")
+        self.scopes.iter().any(|held| held == scope)
     }
 }
 
@@ -123,17 +147,24 @@ pub struct AuthClient {
 }
 
 impl AuthClient {
-    /// A verifier from the settings (nothing is fetched yet).
-    pub fn new(args: &AuthClientArgs) -> Result<AuthClient, AuthError> {
+    /// A verifier from the settings, the service key read from its file (nothing is fetched yet).
+    pub fn new(args: &AuthClientArgs) -> Result<AuthClient, SetupError> {
+        let path = args.auth_service_key_file.display().to_string();
+        let service_key = std::fs::read_to_string(&args.auth_service_key_file)
+            .map_err(|error| SetupError::ServiceKey { path: path.clone(), reason: error.kind().to_string() })?;
+        let service_key = service_key.trim().to_string();
+        if service_key.is_empty() {
+            return Err(SetupError::ServiceKey { path, reason: "the file is empty".into() });
+        }
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
-            .map_err(|error| AuthError::Unavailable(error.to_string()))?;
+            .map_err(|error| SetupError::Http(error.to_string()))?;
         Ok(AuthClient {
             http,
             base_url: args.auth_url.trim_end_matches('/').to_string(),
-            service_key: args.auth_service_key.clone(),
+            service_key,
             expect: Expectations {
                 issuer: args.auth_issuer.clone(),
                 audience: args.auth_audience.clone(),
@@ -180,7 +211,7 @@ impl AuthClient {
             other => other,
         }
         .map_err(AuthError::Token)?;
-        Ok(Principal { subject: claims.sub, roles: claims.roles, scopes: Vec::new(), expires_at: Some(claims.exp) })
+        Ok(Principal { subject: claims.sub, roles: claims.roles, scopes: claims.scopes, expires_at: Some(claims.exp) })
     }
 
     /// Fetches the key set, unless a fetch was attempted less than `jwks_min_refresh` ago.
@@ -248,7 +279,7 @@ impl AuthClient {
     }
 }
 
-/// What [`require`] checks: the verifier and the scope a caller must hold (or be an admin user).
+/// What [`require`] checks: the verifier and the scope a caller must hold.
 #[derive(Clone)]
 pub struct Guard {
     /// The verifier.
@@ -282,4 +313,13 @@ pub async fn require(State(guard): State<Guard>, mut request: Request, next: Nex
     }
     request.extensions_mut().insert(principal);
     Ok(next.run(request).await)
+}
+
+/// `routes` behind a [`Guard`] admitting the callers that hold `scope` (a router builds one per scope group
+/// and merges them; routes of one path may sit in several groups, one per method).
+pub fn guarded<S>(client: &Arc<AuthClient>, scope: &'static str, routes: axum::Router<S>) -> axum::Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    routes.route_layer(axum::middleware::from_fn_with_state(Guard { client: client.clone(), scope }, require))
 }

@@ -27,10 +27,10 @@ pub struct Introspection {
     /// The key's name (when an active key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// The key's scopes.
+    /// What it grants: the key's scopes, or the scopes the token carries.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
-    /// The user's roles.
+    /// The user's roles (tokens; shown, never checked).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
     /// Expiry, Unix seconds (when it has one).

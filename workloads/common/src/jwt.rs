@@ -1,6 +1,6 @@
 //! JSON Web Tokens as Microfleet's access tokens: compact JWS (RFC 7515/7519) signed with Ed25519
 //! (`alg: EdDSA`, RFC 8037), the key named by `kid` in the header; the claims (iss, sub, aud, exp, iat, nbf,
-//! jti, roles); the public keys as a JSON Web Key Set; and the checks a verifier makes — algorithm (only
+//! jti, roles, scopes); the public keys as a JSON Web Key Set; and the checks a verifier makes — algorithm (only
 //! EdDSA: `none`, `HS256` and every other value are refused before any key is looked at), known key,
 //! signature, issuer, audience, validity times. It does no I/O and keeps no keys: the auth service signs,
 //! every service verifies (`auth_client`). It never logs a token.
@@ -40,6 +40,9 @@ pub struct Claims {
     /// The user's roles.
     #[serde(default)]
     pub roles: Vec<String>,
+    /// What the user may do: the scopes of their roles (`crate::scopes`), the only thing services check.
+    #[serde(default)]
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -274,6 +277,7 @@ mod tests {
             nbf: NOW,
             jti: "j1".into(),
             roles: vec!["admin".into()],
+            scopes: vec!["gate:scan".into()],
         }
     }
 
@@ -295,7 +299,8 @@ mod tests {
         let keys = KeySet::of_signers([&key]);
         let token = key.sign(&claims());
         let kid = key.kid().to_string();
-        let tampered_claims = encode(&serde_json::to_value(Claims { roles: vec!["root".into()], ..claims() }).unwrap());
+        let tampered_claims =
+            encode(&serde_json::to_value(Claims { scopes: vec!["ticketing:admin".into()], ..claims() }).unwrap());
         let mut flipped = token.clone().into_bytes();
         let last = flipped.len() - 3;
         flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };

@@ -1,11 +1,11 @@
 //! What every Microfleet binary (the operator and the workloads) shares: logging set-up and SIGTERM
 //! handling. With the `service` feature, what every ticketing service repeats: the HTTP service skeleton
-//! (`service`, `http_metrics`, `api_error`, `json_body`, `api_key`, `refusal`), its PostgreSQL database (`database`,
+//! (`service`, `http_metrics`, `api_error`, `json_body`, `credentials`, `refusal`), its PostgreSQL database (`database`,
 //! `migrations`) and the messaging tables (`outbox`, `inbox`); for their tests, `test_database`, `test_process` and `test_request`.
 //! With `kafka`, the saga's messaging over the broker (`kafka`: the relay's publisher; `kafka_consumer`: the
 //! idempotent consumer), and for tests `test_broker`; `topics` names its channels.
 //! With `signing`, Ed25519 keys from a Secret (`signing_key`); with `jwt`, EdDSA JSON Web Tokens (`jwt`) and the
-//! introspection's wire types (`auth_wire`); with
+//! introspection's wire types (`auth_wire`) and the scopes' names (`scopes`); with
 //! `auth-client`, the verifier of the auth service's tokens and API keys (`auth_client`).
 //! `plain_http` is a dependency-free GET for local checks of admin endpoints. Nothing domain-specific belongs here.
 
@@ -15,12 +15,12 @@ pub mod telemetry;
 
 #[cfg(feature = "service")]
 pub mod api_error;
-#[cfg(feature = "service")]
-pub mod api_key;
 #[cfg(feature = "auth-client")]
 pub mod auth_client;
 #[cfg(feature = "jwt")]
 pub mod auth_wire;
+#[cfg(feature = "service")]
+pub mod credentials;
 #[cfg(feature = "service")]
 pub mod database;
 #[cfg(feature = "service")]
@@ -41,6 +41,8 @@ pub mod migrations;
 pub mod outbox;
 #[cfg(feature = "service")]
 pub mod refusal;
+#[cfg(feature = "jwt")]
+pub mod scopes;
 #[cfg(feature = "service")]
 pub mod service;
 #[cfg(feature = "signing")]

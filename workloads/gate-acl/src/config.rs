@@ -1,8 +1,9 @@
 //! The command line and settings of `gate-acl-service`, each also from an environment variable (twelve-
-//! factor); `--help` lists them. Secrets (the database URL, the API keys, the signing key) are never shown
-//! or logged.
+//! factor); `--help` lists them. Secrets (the database URL, the service's key at the auth service — read
+//! from a file —, the signing key) are never shown or logged.
 
 use clap::{Parser, Subcommand};
+use microfleet_common::auth_client::AuthClientArgs;
 use microfleet_common::database::DatabaseArgs;
 use microfleet_common::kafka::KafkaArgs;
 use microfleet_common::migrations::MigrateArgs;
@@ -42,12 +43,9 @@ pub struct ServeArgs {
     /// The broker of the saga.
     #[command(flatten)]
     pub kafka: KafkaArgs,
-    /// API key of the admin role (gates, staff, access), at least 16 characters (set it from a Secret)
-    #[arg(long, env = "ADMIN_API_KEY", hide_env_values = true)]
-    pub admin_api_key: String,
-    /// API key of the gate role (scans only), at least 16 characters (set it from a Secret)
-    #[arg(long, env = "GATE_API_KEY", hide_env_values = true)]
-    pub gate_api_key: String,
+    /// The auth service that authenticates callers (access tokens and API keys with scopes).
+    #[command(flatten)]
+    pub auth: AuthClientArgs,
     /// Ed25519 private key that signs QR codes: PKCS#8 PEM, or the base64 of its 32-byte seed (set it from a
     /// Secret; `openssl genpkey -algorithm ed25519` makes one)
     #[arg(long, env = "SIGNING_KEY", hide_env_values = true)]
@@ -66,8 +64,7 @@ impl std::fmt::Debug for ServeArgs {
             .field("service", &self.service)
             .field("database", &self.database)
             .field("kafka", &self.kafka)
-            .field("admin_api_key", &"<redacted>")
-            .field("gate_api_key", &"<redacted>")
+            .field("auth", &self.auth)
             .field("signing_key", &"<redacted>")
             .field("scan_batch_max", &self.scan_batch_max)
             .field("scan_batch_workers", &self.scan_batch_workers)
@@ -102,8 +99,13 @@ mod tests {
             "KAFKA_TOPIC_REPLICATION",
             "KAFKA_CONSUMER_INSTANCES",
             "SHUTDOWN_GRACE_SECONDS",
-            "ADMIN_API_KEY",
-            "GATE_API_KEY",
+            "AUTH_URL",
+            "AUTH_SERVICE_KEY_FILE",
+            "AUTH_ISSUER",
+            "AUTH_AUDIENCE",
+            "AUTH_CACHE_TTL_SECONDS",
+            "AUTH_JWKS_MIN_REFRESH_SECONDS",
+            "AUTH_JWKS_MAX_AGE_SECONDS",
             "SIGNING_KEY",
             "SCAN_BATCH_MAX",
             "SCAN_BATCH_WORKERS",

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use microfleet_common::api_key::ApiKey;
+use microfleet_common::auth_client::AuthClient;
 use microfleet_common::database;
 use microfleet_common::http_metrics::ServiceMetrics;
 use microfleet_common::kafka;
@@ -15,7 +15,7 @@ use microfleet_common::service::{self, Probes, ReadinessCheck};
 use microfleet_common::shutdown::Shutdown;
 use microfleet_gate_acl::config::{Cli, Command, ServeArgs};
 use microfleet_gate_acl::domain::token::Keyring;
-use microfleet_gate_acl::http::{self, ApiKeys, AppState};
+use microfleet_gate_acl::http::{self, AppState};
 use microfleet_gate_acl::metrics::ScanMetrics;
 use microfleet_gate_acl::scan_batcher::ScanBatcher;
 use microfleet_gate_acl::{saga, schema};
@@ -32,10 +32,7 @@ async fn main() -> ExitCode {
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
     args.logging.init();
-    let api_keys = ApiKeys {
-        admin: ApiKey::new(&args.admin_api_key).map_err(|error| format!("ADMIN_API_KEY: {error}"))?,
-        gate: ApiKey::new(&args.gate_api_key).map_err(|error| format!("GATE_API_KEY: {error}"))?,
-    };
+    let auth = Arc::new(AuthClient::new(&args.auth).map_err(|error| error.to_string())?);
     let keys = Keyring::parse(&args.signing_key).map_err(|error| error.to_string())?;
     let pool = database::connect(&args.database.database_url, args.database.database_pool_size)
         .map_err(|error| error.to_string())?;
@@ -59,7 +56,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let scans = ScanBatcher::start(pool.clone(), args.scan_batch_max as usize, args.scan_batch_workers as usize);
     let state = AppState { pool, keys: Arc::new(keys), metrics: scan_metrics, scans };
     let app = service::router(
-        http::router(state, api_keys),
+        http::router(state, &auth),
         Probes::new(vec![database_check, kafka::readiness_check(producer.clone())], metrics),
     );
     let listener = args.service.bind().await?;

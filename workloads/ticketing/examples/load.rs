@@ -31,9 +31,10 @@ struct Cli {
     /// gate-acl-service's base URL
     #[arg(long, global = true, default_value = "http://127.0.0.1:28081")]
     gate: String,
-    /// Both services' admin API key
-    #[arg(long, global = true, env = "ADMIN_API_KEY", hide_env_values = true, default_value = "")]
-    admin_key: String,
+    /// An API key of the auth service for the back-office calls (ticketing:read, ticketing:catalog,
+    /// ticketing:approve, ticketing:orders, gate:read, gate:admin)
+    #[arg(long, global = true, env = "LOAD_API_KEY", hide_env_values = true, default_value = "")]
+    api_key: String,
     /// Concurrent clients (closed loop), or most operations in flight (open loop)
     #[arg(long, global = true, default_value_t = 32)]
     clients: usize,
@@ -62,8 +63,8 @@ enum Mode {
     },
     /// Gate scans
     Scan {
-        /// The gate role's API key
-        #[arg(long, env = "GATE_API_KEY", hide_env_values = true)]
+        /// An API key of the auth service with gate:scan (the gate devices')
+        #[arg(long, env = "GATE_DEVICE_KEY", hide_env_values = true)]
         gate_key: String,
         /// Tickets prepared for the scans
         #[arg(long, default_value_t = 2000)]
@@ -78,7 +79,7 @@ async fn main() -> Result<(), Failure> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let http = reqwest::Client::builder().pool_max_idle_per_host(cli.clients * 2).build()?;
-    let api = Api { http, ticketing: cli.ticketing.clone(), gate: cli.gate.clone(), admin_key: cli.admin_key.clone() };
+    let api = Api { http, ticketing: cli.ticketing.clone(), gate: cli.gate.clone(), api_key: cli.api_key.clone() };
     let event = api.event_on_sale(cli.areas.max(1)).await?;
     let operation: Arc<dyn Operation> = match &cli.mode {
         Mode::Saga { database_url } => {
@@ -100,7 +101,7 @@ struct Api {
     http: reqwest::Client,
     ticketing: String,
     gate: String,
-    admin_key: String,
+    api_key: String,
 }
 
 /// The benchmark's event (approved, learned by gate-acl), its areas and a gate admitting them all.
@@ -133,7 +134,7 @@ impl Api {
 
     /// A merchant, an approved event on sale with `areas` large areas, known to gate-acl, and a gate for them.
     async fn event_on_sale(&self, areas: usize) -> Result<BenchEvent, Failure> {
-        let (t, key) = (self.ticketing.as_str(), self.admin_key.as_str());
+        let (t, key) = (self.ticketing.as_str(), self.api_key.as_str());
         let now = Timestamp::now();
         let merchant = self
             .call(t, "/v1/merchants", key, Some(&json!({"name": format!("Bench {}", now.as_nanosecond())})))
@@ -185,7 +186,7 @@ impl Api {
                 "validFrom": now - SignedDuration::from_hours(1),
                 "validUntil": now + SignedDuration::from_hours(48),
             });
-            let entry = self.call(&self.gate, "/v1/access", &self.admin_key, Some(&access)).await?;
+            let entry = self.call(&self.gate, "/v1/access", &self.api_key, Some(&access)).await?;
             codes.push(entry["qr"].as_str().ok_or("no qr in the access entry")?.to_string());
         }
         Ok(Scans {
@@ -216,7 +217,7 @@ struct PaidOrder {
 impl Operation for PaidOrder {
     fn once(&self, client: usize) -> futures::future::BoxFuture<'_, Result<(), Failure>> {
         Box::pin(async move {
-            let (t, key) = (self.api.ticketing.as_str(), self.api.admin_key.as_str());
+            let (t, key) = (self.api.ticketing.as_str(), self.api.api_key.as_str());
             let order = json!({
                 "eventId": self.event.id,
                 "paymentMethod": "BANK_TRANSFER",

@@ -1,7 +1,9 @@
 //! The command line and settings of `ticketing-service`, each also from an environment variable (twelve-
-//! factor); `--help` lists them. Secrets (the database URL, the admin key) are never shown or logged.
+//! factor); `--help` lists them. Secrets (the database URL, the service's key at the auth service, read from
+//! a file) are never shown or logged.
 
 use clap::{Parser, Subcommand};
+use microfleet_common::auth_client::AuthClientArgs;
 use microfleet_common::database::DatabaseArgs;
 use microfleet_common::kafka::KafkaArgs;
 use microfleet_common::migrations::MigrateArgs;
@@ -23,7 +25,7 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Serve the HTTP API, expire unpaid orders, relay the outbox to Kafka and consume `access-prepared`, until
     /// SIGTERM
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
 }
 
 /// Settings of `serve`.
@@ -41,9 +43,9 @@ pub struct ServeArgs {
     /// The broker of the saga.
     #[command(flatten)]
     pub kafka: KafkaArgs,
-    /// API key of the admin (CMS) role, at least 16 characters (set it from a Secret)
-    #[arg(long, env = "ADMIN_API_KEY", hide_env_values = true)]
-    pub admin_api_key: String,
+    /// The auth service that authenticates callers (access tokens and API keys with scopes).
+    #[command(flatten)]
+    pub auth: AuthClientArgs,
     /// Seconds an unpaid order holds its seats before it expires
     #[arg(long, env = "ORDER_HOLD_SECONDS", default_value_t = 900, value_parser = clap::value_parser!(u32).range(1..))]
     pub order_hold_seconds: u32,
@@ -58,7 +60,7 @@ impl std::fmt::Debug for ServeArgs {
             .field("service", &self.service)
             .field("database", &self.database)
             .field("kafka", &self.kafka)
-            .field("admin_api_key", &"<redacted>")
+            .field("auth", &self.auth)
             .field("order_hold_seconds", &self.order_hold_seconds)
             .field("expiry_sweep_seconds", &self.expiry_sweep_seconds)
             .finish()
@@ -92,7 +94,13 @@ mod tests {
             "KAFKA_TOPIC_REPLICATION",
             "KAFKA_CONSUMER_INSTANCES",
             "SHUTDOWN_GRACE_SECONDS",
-            "ADMIN_API_KEY",
+            "AUTH_URL",
+            "AUTH_SERVICE_KEY_FILE",
+            "AUTH_ISSUER",
+            "AUTH_AUDIENCE",
+            "AUTH_CACHE_TTL_SECONDS",
+            "AUTH_JWKS_MIN_REFRESH_SECONDS",
+            "AUTH_JWKS_MAX_AGE_SECONDS",
             "ORDER_HOLD_SECONDS",
             "EXPIRY_SWEEP_SECONDS",
         ] {

@@ -2,11 +2,12 @@
 //! in the library; nothing here decides anything about tickets.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
 use jiff::SignedDuration;
-use microfleet_common::api_key::ApiKey;
+use microfleet_common::auth_client::AuthClient;
 use microfleet_common::database;
 use microfleet_common::http_metrics::ServiceMetrics;
 use microfleet_common::kafka;
@@ -23,14 +24,14 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Migrate(args) => args.run(&schema::MIGRATIONS).await,
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
     };
     microfleet_common::service::exit_code("ticketing-service", result)
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
     args.logging.init();
-    let admin_key = ApiKey::new(&args.admin_api_key).map_err(|error| format!("ADMIN_API_KEY: {error}"))?;
+    let auth = Arc::new(AuthClient::new(&args.auth).map_err(|error| error.to_string())?);
     let pool = database::connect(&args.database.database_url, args.database.database_pool_size)
         .map_err(|error| error.to_string())?;
     let metrics = ServiceMetrics::new("ticketing").map_err(|error| error.to_string())?;
@@ -48,7 +49,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let state =
         AppState { pool: pool.clone(), order_hold: SignedDuration::from_secs(i64::from(args.order_hold_seconds)) };
     let app = service::router(
-        http::router(state, admin_key),
+        http::router(state, &auth),
         Probes::new(vec![database_check, kafka::readiness_check(producer.clone())], metrics),
     );
     let listener = args.service.bind().await?;

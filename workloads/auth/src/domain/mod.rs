@@ -1,4 +1,5 @@
-//! The auth domain as plain values and functions: passwords (`password`), users and roles (`user`), the
+//! The auth domain as plain values and functions: passwords (`password`), users and roles (`user`), what
+//! each role may do (`scopes`, the one roles → scopes table), the
 //! login limits (`lockout`), the secrets handed out — refresh tokens and API keys — (`secrets`), and the
 //! signing keys with their rotation (`keys`). Nothing here touches the database or the network; the clock is
 //! a parameter, so every rule is tested with values.
@@ -7,6 +8,7 @@ pub mod api_keys;
 pub mod keys;
 pub mod lockout;
 pub mod password;
+pub mod scopes;
 pub mod secrets;
 pub mod user;
 

@@ -1,4 +1,4 @@
-//! API keys (admin callers): create one (the key is in this answer only; its digest is stored), read one,
+//! API keys (callers with `auth:keys`): create one (the key is in this answer only; its digest is stored), read one,
 //! revoke one; and `POST /v1/introspect` (callers with `auth:introspect`): whether a presented API key or
 //! access token is active, with its subject, scopes or roles and expiry (RFC 7662's shape).
 
@@ -12,7 +12,7 @@ use microfleet_common::json_body::JsonBody;
 use microfleet_common::jwt;
 use serde::Serialize;
 
-use super::caller::{check_api_key, Admin, ClientAddress, Introspector};
+use super::caller::{check_api_key, ClientAddress, Introspector, KeysAdmin};
 use super::{db_error, id, AppState};
 use crate::domain::api_keys::{validate_new_key, ApiKeyInfo, NewApiKey};
 use crate::domain::secrets::{digest, new_api_key, API_KEY_PREFIX};
@@ -32,7 +32,7 @@ pub struct CreatedKey {
 /// Creates an API key: 201 with the key, once.
 pub async fn create(
     State(state): State<AppState>,
-    Admin(caller): Admin,
+    KeysAdmin(caller): KeysAdmin,
     ClientAddress(address): ClientAddress,
     JsonBody(body): JsonBody<NewApiKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
@@ -57,7 +57,7 @@ pub async fn create(
 /// A key's stored facts (never the key).
 pub async fn get(
     State(state): State<AppState>,
-    Admin(_): Admin,
+    KeysAdmin(_): KeysAdmin,
     Path(key_id): Path<String>,
 ) -> Result<Json<ApiKeyInfo>, ApiError> {
     Ok(Json(repository::get_api_key(&state.pool, id("id", &key_id)?).await?))
@@ -66,7 +66,7 @@ pub async fn get(
 /// Revokes a key: it stops working at once here, and at the latest after the verifiers' cache lifetime.
 pub async fn revoke(
     State(state): State<AppState>,
-    Admin(_): Admin,
+    KeysAdmin(_): KeysAdmin,
     ClientAddress(address): ClientAddress,
     Path(key_id): Path<String>,
 ) -> Result<Json<ApiKeyInfo>, ApiError> {
@@ -115,7 +115,7 @@ pub async fn introspect(
                     kind: Some("access_token".into()),
                     sub: Some(claims.sub),
                     name: None,
-                    scopes: Vec::new(),
+                    scopes: claims.scopes,
                     roles: claims.roles,
                     exp: Some(claims.exp),
                 },

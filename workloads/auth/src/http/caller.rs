@@ -1,8 +1,8 @@
 //! Who calls a protected route: an access token (verified here against the service's own keys) or an API
 //! key (looked up by prefix, compared by digest in constant time, refused when revoked or expired), presented
-//! as `Authorization: Bearer ...` or `X-Api-Key`; and the client address of a request. Refusals are 401
-//! (or 403 without the role or scope) naming `Authorization`, and are recorded; the presented secret never
-//! is.
+//! as `Authorization: Bearer ...` or `X-Api-Key`; what the caller may do is its scopes only (a token's, from
+//! its user's roles at login; a key's, from its creation); and the client address of a request. Refusals are
+//! 401 (or 403 without the scope) naming `Authorization`, and are recorded; the presented secret never is.
 
 use std::net::SocketAddr;
 
@@ -11,8 +11,8 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use jiff::Timestamp;
 use microfleet_common::api_error::ApiError;
-use microfleet_common::api_key::presented_key;
-use microfleet_common::jwt;
+use microfleet_common::credentials::presented_key;
+use microfleet_common::{jwt, scopes};
 use subtle::ConstantTimeEq;
 
 use super::{db_error, AppState};
@@ -20,26 +20,21 @@ use crate::domain::api_keys::{check_usable, ApiKeyInfo, KeyRefusal};
 use crate::domain::secrets::{api_key_prefix, digest, API_KEY_PREFIX};
 use crate::repository::{self, AuditEvent, AuditKind, Outcome};
 
-/// The scope that lets a key administer users and keys.
-pub const ADMIN_SCOPE: &str = "auth:admin";
-/// The scope that lets a service introspect tokens and keys.
-pub const INTROSPECT_SCOPE: &str = "auth:introspect";
-
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     /// A user id, or `key:<prefix>` for an API key.
     pub subject: String,
-    /// The user's roles (none for a key).
+    /// The user's roles (none for a key; shown, never checked).
     pub roles: Vec<String>,
-    /// The key's scopes (none for a user).
+    /// What it may do: the token's scopes, or the key's.
     pub scopes: Vec<String>,
 }
 
 impl Caller {
-    /// Whether the caller is an admin user or holds `scope`.
+    /// Whether the caller holds `scope`.
     pub fn may(&self, scope: &str) -> bool {
-        self.roles.iter().any(|role| role == "admin") || self.scopes.iter().any(|held| held == scope)
+        self.scopes.iter().any(|held| held == scope)
     }
 }
 
@@ -64,19 +59,31 @@ impl FromRequestParts<AppState> for ClientAddress {
     }
 }
 
-/// A caller allowed to administer users and API keys (an admin user, or a key with `auth:admin`).
+/// A caller allowed to administer users (scope `auth:users`).
 #[derive(Debug, Clone)]
-pub struct Admin(pub Caller);
+pub struct UsersAdmin(pub Caller);
 
-impl FromRequestParts<AppState> for Admin {
+impl FromRequestParts<AppState> for UsersAdmin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(Admin(require(parts, state, ADMIN_SCOPE).await?))
+        Ok(UsersAdmin(require(parts, state, scopes::AUTH_USERS).await?))
     }
 }
 
-/// A caller allowed to introspect (a key with `auth:introspect`, or an admin).
+/// A caller allowed to administer API keys (scope `auth:keys`).
+#[derive(Debug, Clone)]
+pub struct KeysAdmin(pub Caller);
+
+impl FromRequestParts<AppState> for KeysAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(KeysAdmin(require(parts, state, scopes::AUTH_KEYS).await?))
+    }
+}
+
+/// A caller allowed to introspect (a service's key with `auth:introspect`).
 #[derive(Debug, Clone)]
 pub struct Introspector(pub Caller);
 
@@ -84,7 +91,7 @@ impl FromRequestParts<AppState> for Introspector {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(Introspector(require(parts, state, INTROSPECT_SCOPE).await?))
+        Ok(Introspector(require(parts, state, scopes::AUTH_INTROSPECT).await?))
     }
 }
 
@@ -114,8 +121,7 @@ async fn require(parts: &mut Parts, state: &AppState, scope: &str) -> Result<Cal
     };
     if !caller.may(scope) {
         state.record(AuditEvent { subject: Some(caller.subject.clone()), ..refuse("missing_scope") }).await;
-        return Err(ApiError::new(StatusCode::FORBIDDEN, format!("needs the admin role or the scope {scope}"))
-            .field("Authorization"));
+        return Err(ApiError::new(StatusCode::FORBIDDEN, format!("needs the scope {scope}")).field("Authorization"));
     }
     Ok(caller)
 }
@@ -137,7 +143,7 @@ pub async fn authenticate(
     Ok(verified.map_err(jwt::JwtError::as_str).map(|claims| Caller {
         subject: claims.sub,
         roles: claims.roles,
-        scopes: Vec::new(),
+        scopes: claims.scopes,
     }))
 }
 

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::caller::ClientAddress;
 use super::{db_error, AppState};
 use crate::domain::lockout::{address_blocked_until, locked_until};
+use crate::domain::scopes::scopes_of;
 use crate::domain::secrets::{digest, new_refresh_token, random_id, Secret};
 use crate::domain::user::User;
 use crate::repository::{self, AuditEvent, AuditKind, Outcome, Rotation};
@@ -91,6 +92,7 @@ fn pair(state: &AppState, user: &User, refresh: Secret, now: Timestamp) -> Resul
         nbf: now.as_second(),
         jti: random_id().map_err(|error| ApiError::internal(&error))?,
         roles: user.roles.iter().map(|role| role.as_str().to_string()).collect(),
+        scopes: scopes_of(&user.roles),
     };
     Ok(TokenPair {
         access_token: state.keys.signer().sign(&claims),

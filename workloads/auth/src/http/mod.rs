@@ -108,8 +108,8 @@ impl AppState {
     }
 }
 
-/// The API's routes: login, refresh, logout, JWKS and OpenAPI open; users and API keys behind an admin
-/// caller; introspection behind a caller with `auth:introspect`.
+/// The API's routes: login, refresh, logout, JWKS and OpenAPI open; users behind `auth:users`, API keys
+/// behind `auth:keys`, introspection behind `auth:introspect`.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/openapi.json", get(openapi))

@@ -1,4 +1,4 @@
-//! Users (admin callers only): create one (its password hashed with Argon2id off the async threads), read
+//! Users (callers with `auth:users` only): create one (its password hashed with Argon2id off the async threads), read
 //! one, and lift a lock.
 
 use axum::extract::{Path, State};
@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use microfleet_common::api_error::ApiError;
 use microfleet_common::json_body::JsonBody;
 
-use super::caller::{Admin, ClientAddress};
+use super::caller::{ClientAddress, UsersAdmin};
 use super::{id, AppState};
 use crate::domain::user::{validate_new_user, NewUser, User};
 use crate::repository::{self, AuditEvent, AuditKind, Outcome};
@@ -16,7 +16,7 @@ use crate::repository::{self, AuditEvent, AuditKind, Outcome};
 /// Creates a user: 201.
 pub async fn create(
     State(state): State<AppState>,
-    Admin(caller): Admin,
+    UsersAdmin(caller): UsersAdmin,
     ClientAddress(address): ClientAddress,
     JsonBody(body): JsonBody<NewUser>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
@@ -44,7 +44,7 @@ pub async fn create(
 /// A user, with their lock state.
 pub async fn get(
     State(state): State<AppState>,
-    Admin(_): Admin,
+    UsersAdmin(_): UsersAdmin,
     Path(user_id): Path<String>,
 ) -> Result<Json<User>, ApiError> {
     Ok(Json(repository::get_user(&state.pool, id("id", &user_id)?).await?))
@@ -53,7 +53,7 @@ pub async fn get(
 /// Lifts a user's lock and resets their failure count.
 pub async fn unlock(
     State(state): State<AppState>,
-    Admin(caller): Admin,
+    UsersAdmin(caller): UsersAdmin,
     ClientAddress(address): ClientAddress,
     Path(user_id): Path<String>,
 ) -> Result<Json<User>, ApiError> {

@@ -1,6 +1,9 @@
-//! The HTTP API of the gate-acl service: the routes, the shared state and the two API-key roles — admin
-//! (events, gates, access, staff) and gate (scans only). Handlers are thin: parse, call `domain` and
-//! `repository`, answer; refusals become JSON errors naming the field (`microfleet_common::refusal`).
+//! The HTTP API of the gate-acl service: the routes, the shared state and which scope each route needs —
+//! `gate:read` (reading events, access, staff), `gate:admin` (changing them), `gate:scan` (scans) — with
+//! callers authenticated through the auth service by `microfleet_common::auth_client` (401 without valid
+//! credentials, 403 without the scope, 503 when the auth service cannot be asked). Handlers are thin: parse,
+//! call `domain` and `repository`, answer; refusals become JSON errors naming the field
+//! (`microfleet_common::refusal`).
 
 pub mod access;
 pub mod admin;
@@ -14,7 +17,8 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use deadpool_postgres::Pool;
 use microfleet_common::api_error::ApiError;
-use microfleet_common::api_key::{require_api_key, ApiKey};
+use microfleet_common::auth_client::{guarded, AuthClient};
+use microfleet_common::scopes::{GATE_ADMIN, GATE_READ, GATE_SCAN};
 use serde::Serialize;
 
 use crate::domain::token::{Keyring, PublicKey};
@@ -37,34 +41,28 @@ pub struct AppState {
     pub scans: ScanBatcher,
 }
 
-/// The two roles' keys.
-#[derive(Clone, Debug)]
-pub struct ApiKeys {
-    /// Administration: events, gates, access entries, staff.
-    pub admin: ApiKey,
-    /// Gate devices: scans only.
-    pub gate: ApiKey,
-}
-
-/// The API's routes: `/openapi.json` and `/v1/keys` open, administration behind the admin key, scans behind
-/// the gate key.
-pub fn router(state: AppState, keys: ApiKeys) -> Router {
+/// The API's routes: `/openapi.json` and `/v1/keys` open, the rest behind the scope of its group.
+pub fn router(state: AppState, auth: &Arc<AuthClient>) -> Router {
+    let read = Router::new()
+        .route("/v1/events/{event_id}", get(admin::get_event))
+        .route("/v1/access/{ticket_id}", get(access::get))
+        .route("/v1/staff/{staff_id}", get(admin::get_staff));
     let admin = Router::new()
-        .route("/v1/events/{event_id}", put(admin::put_event).get(admin::get_event))
+        .route("/v1/events/{event_id}", put(admin::put_event))
         .route("/v1/gates", post(admin::create_gate))
         .route("/v1/access", post(access::prepare))
-        .route("/v1/access/{ticket_id}", get(access::get))
         .route("/v1/access/{ticket_id}/revoke", post(access::revoke))
         .route("/v1/staff", post(admin::create_staff))
-        .route("/v1/staff/{staff_id}", get(admin::get_staff))
         .route("/v1/staff/{staff_id}/shifts", post(admin::add_shift))
-        .route("/v1/staff/{staff_id}/shifts/{shift_id}/approve", post(admin::approve_shift))
-        .route_layer(axum::middleware::from_fn_with_state(keys.admin, require_api_key));
-    let gate = Router::new()
-        .route("/v1/scans", post(scans::scan))
-        .route_layer(axum::middleware::from_fn_with_state(keys.gate, require_api_key));
-    let open = Router::new().route("/openapi.json", get(openapi)).route("/v1/keys", get(public_keys));
-    open.merge(admin).merge(gate).with_state(state)
+        .route("/v1/staff/{staff_id}/shifts/{shift_id}/approve", post(admin::approve_shift));
+    let scan = Router::new().route("/v1/scans", post(scans::scan));
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/v1/keys", get(public_keys))
+        .merge(guarded(auth, GATE_READ, read))
+        .merge(guarded(auth, GATE_ADMIN, admin))
+        .merge(guarded(auth, GATE_SCAN, scan))
+        .with_state(state)
 }
 
 async fn openapi() -> impl IntoResponse {

@@ -1,10 +1,14 @@
-//! The HTTP API of the ticketing service: the routes, the shared state and API-key protection; domain
-//! refusals become JSON errors through `microfleet_common::refusal`. Handlers are thin: parse, call `domain`
-//! and `repository`, answer.
+//! The HTTP API of the ticketing service: the routes, the shared state and which scope each route needs
+//! (callers authenticated through the auth service by `microfleet_common::auth_client`: 401 without valid
+//! credentials, 403 without the scope, 503 when the auth service cannot be asked); domain refusals become
+//! JSON errors through `microfleet_common::refusal`. Handlers are thin: parse, call `domain` and
+//! `repository`, answer.
 
 pub mod events;
 pub mod merchants;
 pub mod orders;
+
+use std::sync::Arc;
 
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
@@ -12,7 +16,10 @@ use axum::routing::{get, post};
 use axum::Router;
 use deadpool_postgres::Pool;
 use jiff::SignedDuration;
-use microfleet_common::api_key::{require_api_key, ApiKey};
+use microfleet_common::auth_client::{guarded, AuthClient};
+use microfleet_common::scopes::{
+    TICKETING_ADMIN, TICKETING_APPROVE, TICKETING_CATALOG, TICKETING_ORDERS, TICKETING_READ, TICKETING_REFUNDS,
+};
 
 /// The OpenAPI document of this API (checked in as `openapi.json`, served at `/openapi.json`).
 pub const OPENAPI: &str = include_str!("../../openapi.json");
@@ -26,20 +33,27 @@ pub struct AppState {
     pub order_hold: SignedDuration,
 }
 
-/// The API's routes: `/openapi.json` open, everything under `/v1` behind the admin API key.
-pub fn router(state: AppState, admin_key: ApiKey) -> Router {
-    let api = Router::new()
-        .route("/v1/merchants", post(merchants::create))
-        .route("/v1/events", post(events::create).get(events::list))
-        .route("/v1/events/{event_id}/approve", post(events::approve))
+/// The API's routes: `/openapi.json` open, everything under `/v1` behind the scope of its group.
+pub fn router(state: AppState, auth: &Arc<AuthClient>) -> Router {
+    let read =
+        Router::new().route("/v1/events", get(events::list)).route("/v1/orders/{order_number}", get(orders::get));
+    let catalog =
+        Router::new().route("/v1/merchants", post(merchants::create)).route("/v1/events", post(events::create));
+    let approve = Router::new().route("/v1/events/{event_id}/approve", post(events::approve));
+    let orders = Router::new()
         .route("/v1/orders", post(orders::create))
-        .route("/v1/orders/{order_number}", get(orders::get))
-        .route("/v1/orders/{order_number}/payment", post(orders::confirm_payment))
-        .route("/v1/orders/{order_number}/refund", post(orders::refund))
-        .route("/v1/admin/expire-orders", post(orders::expire))
-        .route_layer(axum::middleware::from_fn_with_state(admin_key, require_api_key))
-        .with_state(state);
-    Router::new().route("/openapi.json", get(openapi)).merge(api)
+        .route("/v1/orders/{order_number}/payment", post(orders::confirm_payment));
+    let refunds = Router::new().route("/v1/orders/{order_number}/refund", post(orders::refund));
+    let admin = Router::new().route("/v1/admin/expire-orders", post(orders::expire));
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .merge(guarded(auth, TICKETING_READ, read))
+        .merge(guarded(auth, TICKETING_CATALOG, catalog))
+        .merge(guarded(auth, TICKETING_APPROVE, approve))
+        .merge(guarded(auth, TICKETING_ORDERS, orders))
+        .merge(guarded(auth, TICKETING_REFUNDS, refunds))
+        .merge(guarded(auth, TICKETING_ADMIN, admin))
+        .with_state(state)
 }
 
 async fn openapi() -> impl IntoResponse {
