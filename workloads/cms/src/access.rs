@@ -3,6 +3,7 @@
 //! side. The services check the same scopes again; this only decides what to show and what to answer 403 to.
 
 use microfleet_common::auth_client::Principal;
+use microfleet_common::scopes;
 
 /// A menu of the CMS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,11 +81,11 @@ impl Section {
     pub fn scope(self) -> &'static str {
         match self {
             Section::Dashboard | Section::Merchants | Section::Events | Section::Orders | Section::PaymentMethods => {
-                "ticketing:read"
+                scopes::TICKETING_READ
             }
-            Section::EventStaff | Section::Schedules => "gate:read",
-            Section::Staff | Section::Users => "auth:users",
-            Section::Refunds => "ticketing:refunds",
+            Section::EventStaff | Section::Schedules => scopes::GATE_READ,
+            Section::Staff | Section::Users => scopes::AUTH_USERS,
+            Section::Refunds => scopes::TICKETING_REFUNDS,
         }
     }
 
@@ -119,11 +120,11 @@ impl Action {
     /// The scope it needs.
     pub fn scope(self) -> &'static str {
         match self {
-            Action::EditCatalog => "ticketing:catalog",
-            Action::ApproveEvents => "ticketing:approve",
-            Action::ManageGate => "gate:admin",
-            Action::Refund => "ticketing:refunds",
-            Action::ManageUsers => "auth:users",
+            Action::EditCatalog => scopes::TICKETING_CATALOG,
+            Action::ApproveEvents => scopes::TICKETING_APPROVE,
+            Action::ManageGate => scopes::GATE_ADMIN,
+            Action::Refund => scopes::TICKETING_REFUNDS,
+            Action::ManageUsers => scopes::AUTH_USERS,
         }
     }
 }
@@ -193,11 +194,12 @@ mod tests {
         assert!(!gate.may(Action::ManageGate));
         let nobody = viewer_with(&["user"], &[]);
         assert!(nobody.menu().is_empty());
+        assert!(viewer_with(&["admin"], &[]).menu().is_empty(), "scopes decide, not role names");
     }
 
     #[test]
-    fn an_admin_sees_every_section() {
-        let admin = viewer_with(&["admin"], &[]);
+    fn every_scope_opens_every_section() {
+        let admin = viewer_with(&["admin"], &scopes::ALL);
         assert_eq!(admin.menu(), SECTIONS.to_vec());
         assert!(admin.may(Action::ManageUsers));
     }

@@ -123,6 +123,7 @@ mod tests {
             "DATABASE_POOL_SIZE",
             "LOG_FORMAT",
             "AUTH_URL",
+            "AUTH_SERVICE_KEY_FILE",
             "AUTH_ISSUER",
             "AUTH_AUDIENCE",
             "TICKETING_URL",

@@ -28,7 +28,6 @@ async fn the_binary_migrates_serves_its_probes_and_stops_on_sigterm() {
         .env("DATABASE_URL", &url)
         .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("AUTH_URL", "http://127.0.0.1:9")
-        .env("AUTH_SERVICE_KEY", "not used by the CMS")
         .env("AUTH_SERVICE_KEY_FILE", &key_file)
         .env("TICKETING_URL", "http://127.0.0.1:9")
         .env("GATE_ACL_URL", "http://127.0.0.1:9")

@@ -107,12 +107,15 @@ async fn a_page_or_action_outside_the_persons_scopes_is_a_friendly_403() {
     stack.user("gate1", &["gate_staff"]).await;
     let mut gate = stack.browser();
     assert_eq!(gate.sign_in("gate1", PASSWORD).await.status, StatusCode::SEE_OTHER);
+    let home = gate.get("/").await;
+    assert_eq!(home.location.as_deref(), Some("/event-staff"), "gate staff start at the first section they may open");
     for path in ["/refunds", "/users", "/staff", "/dashboard", "/orders", "/users/1/roles", "/users/new", "/events/new"]
     {
         let answer = gate.get(path).await;
         assert_eq!(answer.status, StatusCode::FORBIDDEN, "{path}: {}", answer.body);
         assert!(answer.body.contains("Not available to you") && answer.body.contains("Ask an administrator"), "{path}");
         assert!(!answer.body.contains("href=\"/refunds\""), "{path}: the menu has no refunds for gate staff");
+        assert!(answer.body.contains("href=\"/schedules\""), "{path}: but it has their own sections");
         assert!(answer.body.contains("data-test=\"username\">gate1<"), "{path}: the page is inside the shell");
     }
     let refunds = gate.get("/refunds").await;
@@ -126,8 +129,8 @@ async fn a_page_or_action_outside_the_persons_scopes_is_a_friendly_403() {
 
 #[tokio::test]
 async fn expiring_access_tokens_are_refreshed_once_even_by_parallel_pages_and_logout_revokes_the_login() {
-    // a margin longer than the tokens' 5 minutes: every page refreshes first
-    let stack = start("cms_refresh", SignedDuration::from_mins(10)).await;
+    // a margin longer than the tokens' hour: every page refreshes first
+    let stack = start("cms_refresh", SignedDuration::from_hours(2)).await;
     let mut browser = stack.browser();
     assert_eq!(browser.sign_in(ADMIN, ADMIN_PASSWORD).await.status, StatusCode::SEE_OTHER);
     let (first_refresh, first_access) = stack.sessions().await.remove(0);

@@ -1,5 +1,5 @@
-//! Shared by the CMS's HTTP tests: a real auth service (its router over a fresh database on the real
-//! PostgreSQL, served on an ephemeral port), the CMS over its own fresh database served the same way, and a
+//! Shared by the CMS's HTTP tests: a real auth service (`microfleet_auth::test_support`: its router over a
+//! fresh database on the real PostgreSQL, served on an ephemeral port), the CMS over its own fresh database served the same way, and a
 //! small browser (cookies kept by hand, redirects not followed) to sign in and post forms.
 
 #![allow(dead_code)] // each test binary uses a part
@@ -10,25 +10,16 @@ use std::sync::Arc;
 
 use axum::http::{Method, StatusCode};
 use axum::Router;
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use deadpool_postgres::Pool;
-use jiff::{SignedDuration, Timestamp};
-use microfleet_auth::domain::keys::SigningKeys;
-use microfleet_auth::domain::lockout::LoginPolicy;
-use microfleet_auth::domain::password::{HashCost, PasswordHashing};
-use microfleet_auth::metrics::AuthMetrics;
+use jiff::SignedDuration;
+use microfleet_auth::test_support::{self, AuthService};
 use microfleet_cms::api::Backends;
 use microfleet_cms::format::Display;
 use microfleet_cms::http::{AppState, Settings};
-use microfleet_common::auth_client::{AuthClient, AuthClientArgs};
 use microfleet_common::{database, migrations, test_database};
-use serde_json::{json, Value};
+use serde_json::json;
 
-/// The auth service's bootstrap admin.
-pub const ADMIN: &str = "root";
-/// Their password.
-pub const ADMIN_PASSWORD: &str = "admin passphrase for tests";
+pub use microfleet_auth::test_support::{ADMIN, ADMIN_PASSWORD};
 /// The password of every user a test creates.
 pub const PASSWORD: &str = "a user passphrase for tests";
 
@@ -43,61 +34,26 @@ async fn serve(router: Router) -> String {
 
 /// The auth service and the CMS, both served on 127.0.0.1.
 pub struct Stack {
-    /// The auth service's base URL.
-    pub auth_url: String,
+    /// The auth service (in process, on its own database).
+    pub auth: AuthService,
     /// The CMS's base URL.
     pub cms_url: String,
     /// The CMS's sessions database.
     pub cms_pool: Pool,
-    /// The bootstrap admin's access token at the auth service.
-    pub admin_token: String,
     http: reqwest::Client,
 }
 
 /// Starts both; the CMS refreshes access tokens that expire within `refresh_margin` (the auth service's
-/// live 5 minutes). The ticketing and gate-acl services are not there (their URLs refuse connections).
+/// live an hour). The ticketing and gate-acl services are not there (their URLs refuse connections).
 pub async fn start(name: &str, refresh_margin: SignedDuration) -> Stack {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let auth_url = test_database::create(&format!("{name}_auth")).await.unwrap();
-    let auth_pool = database::connect(&auth_url, 4).unwrap();
-    migrations::apply(&auth_pool, &microfleet_auth::schema::MIGRATIONS).await.unwrap();
-    let hashing = PasswordHashing::new(HashCost { memory_kib: 64, iterations: 1, parallelism: 1 }).unwrap();
-    let hash = hashing.hash(ADMIN_PASSWORD).unwrap();
-    microfleet_auth::repository::bootstrap_admin(&auth_pool, ADMIN, &hash, Timestamp::now()).await.unwrap();
-    let keys = SigningKeys::from_values(&[("key0".to_string(), STANDARD.encode([2u8; 32]))], None).unwrap();
-    let settings = microfleet_auth::http::Settings {
-        issuer: "microfleet-auth".into(),
-        audience: "microfleet".into(),
-        access_ttl: SignedDuration::from_mins(5),
-        refresh_ttl: SignedDuration::from_hours(1),
-        policy: LoginPolicy {
-            max_failures: 5,
-            lock_for: SignedDuration::from_mins(15),
-            address_max_failures: 1000,
-            address_window: SignedDuration::from_mins(5),
-        },
-        trust_forwarded_for: false,
-    };
-    let metrics = AuthMetrics::register(&prometheus::Registry::new()).unwrap();
-    let auth_state = microfleet_auth::http::AppState::new(auth_pool, keys, hashing, settings, metrics).unwrap();
-    let auth_url = serve(microfleet_auth::http::router(auth_state)).await;
-
+    let auth = AuthService::start(name).await;
     let cms_database = test_database::create(&format!("{name}_cms")).await.unwrap();
     let cms_pool = database::connect(&cms_database, 4).unwrap();
     migrations::apply(&cms_pool, &microfleet_cms::schema::MIGRATIONS).await.unwrap();
-    let args = AuthClientArgs {
-        auth_url: auth_url.clone(),
-        auth_service_key: "not used: the CMS verifies tokens only".into(),
-        auth_issuer: "microfleet-auth".into(),
-        auth_audience: "microfleet".into(),
-        auth_cache_ttl_seconds: 10,
-        auth_jwks_min_refresh_seconds: 1,
-        auth_jwks_max_age_seconds: 300,
-    };
     let state = AppState {
         pool: cms_pool.clone(),
-        backends: Backends::new(&auth_url, "http://127.0.0.1:9", "http://127.0.0.1:9").unwrap(),
-        verifier: Arc::new(AuthClient::new(&args).unwrap()),
+        backends: Backends::new(&auth.url, "http://127.0.0.1:9", "http://127.0.0.1:9").unwrap(),
+        verifier: auth.client(10),
         settings: Arc::new(Settings {
             display: Display { time_zone: jiff::tz::TimeZone::UTC, currency: "Rp".into() },
             cookie_secure: true,
@@ -106,35 +62,13 @@ pub async fn start(name: &str, refresh_margin: SignedDuration) -> Stack {
         }),
     };
     let cms_url = serve(microfleet_cms::http::router(state)).await;
-    let http = reqwest::Client::new();
-    let login: Value = http
-        .post(format!("{auth_url}/v1/login"))
-        .json(&json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let admin_token = login["accessToken"].as_str().unwrap().to_string();
-    Stack { auth_url, cms_url, cms_pool, admin_token, http }
+    Stack { auth, cms_url, cms_pool, http: reqwest::Client::new() }
 }
 
 impl Stack {
     /// Creates a confirmed user with these roles (password [`PASSWORD`]); their id.
     pub async fn user(&self, username: &str, roles: &[&str]) -> i64 {
-        let body = json!({"name": format!("{username} tester"), "username": username, "email": format!("{username}@mail.com"),
-                          "confirmed": true, "roles": roles, "password": PASSWORD});
-        let response = self
-            .http
-            .post(format!("{}/v1/users", self.auth_url))
-            .bearer_auth(&self.admin_token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201);
-        response.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+        test_support::user(&self.auth.router, self.auth.admin_token(), username, roles, PASSWORD).await
     }
 
     /// A browser at the CMS.
@@ -147,7 +81,7 @@ impl Stack {
     pub async fn refresh_status(&self, refresh_token: &str) -> u16 {
         let body = json!({"refreshToken": refresh_token});
         self.http
-            .post(format!("{}/v1/token/refresh", self.auth_url))
+            .post(format!("{}/v1/token/refresh", self.auth.url))
             .json(&body)
             .send()
             .await
