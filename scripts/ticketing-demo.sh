@@ -71,13 +71,10 @@ print(json.dumps(value) if isinstance(value, (dict, list)) else value)' "$1" "$a
 }
 # seats: each area of the event with its seats sold (held by pending and paid orders) and left
 seats() {
-  call "$ticketing" GET /v1/events "$admin_key"
+  call "$ticketing" GET "/v1/events/$event_id" "$admin_key"
   python3 -c 'import json, sys
-for event in json.loads(sys.argv[1]):
-    if event["id"] == int(sys.argv[2]):
-        for area in event["areas"]:
-            print("  {name:<9} capacity {capacity:>3}   sold {sold:>3}   left {available:>3}".format(**area))' \
-    "$answer" "$event_id"
+for area in json.loads(sys.argv[1])["areas"]:
+    print("  {name:<9} capacity {capacity:>3}   sold {sold:>3}   left {available:>3}".format(**area))' "$answer"
 }
 # scan NONCE: the ticket's code scanned for entry at the gate by one device
 scan() {
