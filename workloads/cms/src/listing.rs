@@ -2,8 +2,8 @@
 //! `eventId`, ...) from the browser's query, the query string the service is asked with (`perPage` fixed),
 //! and the links to other pages and filters of the same list.
 
-/// Rows a list page shows.
-pub const PER_PAGE: i64 = 20;
+/// Rows a list page shows (the services' default).
+pub const PER_PAGE: u32 = microfleet_common::paging::DEFAULT_PER_PAGE;
 
 /// The parameters of one list page.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

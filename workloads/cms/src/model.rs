@@ -1,4 +1,5 @@
-//! The services' answers as the CMS reads them (the contract's JSON, camelCase): pages of lists, merchants,
+//! The services' answers as the CMS reads them (the contract's JSON, camelCase): pages of lists (the
+//! services' own `Page`), merchants,
 //! events and areas, orders, refunds, payment methods, the dashboard's statistics, event staff and their
 //! shifts, users. Only what the screens show; unknown fields are ignored. No behaviour beyond small derived
 //! values.
@@ -6,19 +7,7 @@
 use jiff::Timestamp;
 use serde::Deserialize;
 
-/// One page of a list.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Page<T> {
-    /// The rows.
-    pub items: Vec<T>,
-    /// Rows in the whole list.
-    pub total: i64,
-    /// This page's number (from 1).
-    pub page: i64,
-    /// Rows a page.
-    pub per_page: i64,
-}
+pub use microfleet_common::paging::Page;
 
 /// A merchant.
 #[derive(Debug, Clone, Deserialize)]

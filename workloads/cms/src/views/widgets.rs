@@ -112,21 +112,22 @@ pub fn search(path: &str, listing: &Listing, placeholder: &str, name: &str, tabs
 
 /// The row number of the `index`-th row of `page`.
 pub fn row_number<T>(page: &Page<T>, index: usize) -> i64 {
-    (page.page - 1) * page.per_page + index as i64 + 1
+    (i64::from(page.page) - 1) * i64::from(page.per_page) + index as i64 + 1
 }
 
 /// "Showing 21–40 of 53" and the Previous/Next links.
 pub fn pager<T>(path: &str, listing: &Listing, page: &Page<T>) -> Markup {
-    let pages = page_count(page.total, page.per_page);
+    let pages = page_count(page.total, i64::from(page.per_page));
+    let current = i64::from(page.page);
     let first = if page.items.is_empty() { 0 } else { row_number(page, 0) };
     let last = if page.items.is_empty() { 0 } else { row_number(page, page.items.len() - 1) };
     html! {
         div.pager {
             span { "Showing " (first) "–" (last) " of " (page.total) }
             div.actions {
-                @if page.page > 1 { a href=(listing.link(path, page.page - 1)) rel="prev" { "Previous" } } @else { span { "Previous" } }
+                @if current > 1 { a href=(listing.link(path, current - 1)) rel="prev" { "Previous" } } @else { span { "Previous" } }
                 span.sub { "Page " (page.page) " of " (pages) }
-                @if page.page < pages { a href=(listing.link(path, page.page + 1)) rel="next" { "Next" } } @else { span { "Next" } }
+                @if current < pages { a href=(listing.link(path, current + 1)) rel="next" { "Next" } } @else { span { "Next" } }
             }
         }
     }
