@@ -1,7 +1,7 @@
 //! Paged lists, the same in every service: the query `?q=<search>&page=<1..>&perPage=<1..100>` plus a
 //! list's own filters ([`Listing`], whose rejection is a 400 naming the parameter), and the answer
-//! `{"items": [...], "total": N, "page": P, "perPage": K}` ([`Page`], which the CMS reads back). It owns the wire shape and the
-//! parsing only; what is searched and filtered is each service's repository's business.
+//! `{"items": [...], "total": N, "page": P, "perPage": K}` ([`Page`], which the CMS reads back). It owns the
+//! wire shape and the parsing only; what is searched and filtered is each service's repository's business.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
