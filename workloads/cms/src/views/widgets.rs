@@ -23,6 +23,7 @@ pub fn tone(state: &str) -> &'static str {
         "waiting" | "pending" | "refunding" | "issued" | "unconfirmed" | "upcoming" => "warn",
         "expired" | "revoked" | "locked" | "cancelled" | "rejected" | "disabled" | "failed" => "bad",
         "in progress" | "checkout" => "info",
+        other if other.ends_with(" waiting") => "warn",
         _ => "",
     }
 }
@@ -157,8 +158,14 @@ mod tests {
 
     #[test]
     fn badges_colour_states() {
-        let cases =
-            [("approved", "ok"), ("waiting", "warn"), ("expired", "bad"), ("refunded", "ok"), ("something", "")];
+        let cases = [
+            ("approved", "ok"),
+            ("waiting", "warn"),
+            ("2 waiting", "warn"),
+            ("expired", "bad"),
+            ("refunded", "ok"),
+            ("something", ""),
+        ];
         for (state, expected) in cases {
             assert_eq!(tone(state), expected, "{state}");
         }
