@@ -1,9 +1,10 @@
 // The CMS in a real browser (Debian's chromium driven by playwright-core), against the real services: issue
-// 13's scenario. Run by tests/cms/browser.sh, which starts PostgreSQL, Kafka, auth, ticketing, gate-acl and
-// the CMS and passes their addresses; a screenshot of each main screen goes to SHOTS_DIR. Any failed check
+// 13's scenario. Run by tests/cms/browser.sh, which starts auth, ticketing, gate-acl and the CMS on the
+// running PostgreSQL and Kafka and passes their addresses; a screenshot of each main screen goes to SHOTS_DIR. Any failed check
 // exits non-zero with what was expected.
 //   sign in (a wrong password first: the error at the field) → the dashboard's counts and chart → a merchant
-//   and a payment method → an event with two areas (a bad capacity first: the error at the field), approved
+//   and a payment method → an event with two areas (a bad capacity first: the error at the field), approved,
+//   edited
 //   → a ticket bought and paid through the API → the paid order, the dashboard's counts and chart changed →
 //   the refund, confirmed → the ticket's access revoked (in the CMS and at gate-acl) → event staff with a
 //   QR badge and a work window, approved in the schedules → a gate staff user created, who cannot open the
@@ -149,9 +150,17 @@ async function main() {
   await page.waitForURL(`**/events/${eventId}`);
   assert.equal(await text('.card .badge'), 'approved');
   await shot('07-event-approved');
+  step('the approved event edited: the VIP area grows to 12 seats (its times are kept to the second)');
+  await goto(`/events/${eventId}/edit`);
+  assert.equal(await page.inputValue('[id="areas[1].name"]'), 'VIP');
+  await page.fill('[id="areas[1].capacity"]', '12');
+  await shot('08-event-edit');
+  await page.click(`form[action="/events/${eventId}"] button[type=submit]`);
+  await page.waitForURL(`**/events/${eventId}`);
+  assert.match(await page.locator('tr', { hasText: 'VIP' }).innerText(), /\b12\b/);
   await goto('/events?approval=approved');
   assert.ok(await page.locator('a', { hasText: 'EXO EXPLORATION' }).count() >= 1, 'listed under Approved');
-  await shot('08-events');
+  await shot('09-events');
 
   step('a ticket bought and paid through the API (the cashier\'s till), and the saga makes it active');
   const login = await (await fetch(`${authUrl}/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' },
@@ -174,10 +183,10 @@ async function main() {
   const row = page.locator('tr', { hasText: order.number });
   assert.equal(await row.count(), 1, 'the order is found by its number');
   assert.match(await row.innerText(), /Already paid/);
-  await shot('09-orders');
+  await shot('10-orders');
   await goto(`/orders/${order.number}`);
   assert.equal(await text('[data-test=ticket-state]'), 'active');
-  await shot('10-order-paid');
+  await shot('11-order-paid');
 
   step('the dashboard after: the counts and the chart changed');
   await goto('/dashboard');
@@ -190,16 +199,16 @@ async function main() {
   assert.equal(after.revenue, before.revenue + order.totalPrice);
   const barsAfter = await page.locator('.chart rect.bar').evaluateAll((bars) => bars.map((bar) => Number(bar.getAttribute('height'))));
   assert.ok(Math.max(...barsAfter) > Math.max(0, ...barsBefore), `today's bar grew: ${barsBefore} -> ${barsAfter}`);
-  await shot('11-dashboard-after');
+  await shot('12-dashboard-after');
   await goto('/dashboard?by=month');
-  await shot('12-dashboard-by-month');
+  await shot('13-dashboard-by-month');
 
   step('the refund: asked, confirmed, completed; the ticket\'s access revoked');
   await goto(`/orders/${order.number}`);
   await page.click('a.button.danger');
   await page.waitForURL(`**/orders/${order.number}/refund`);
   assert.match(await text('[data-test=refund-amount]'), /2\.500\.000/);
-  await shot('13-refund-confirm');
+  await shot('14-refund-confirm');
   await page.click('form button.danger');
   await page.waitForURL(`**/orders/${order.number}`);
   await until('the refund to complete and the ticket to be revoked', async () => {
@@ -207,12 +216,12 @@ async function main() {
     const refund = await page.locator('[data-test=refund-state]').count() ? await text('[data-test=refund-state]') : '';
     return /refunded/.test(refund) && (await text('[data-test=ticket-state]')) === 'revoked';
   });
-  await shot('14-order-refunded');
+  await shot('15-order-refunded');
   const access = await api(gateUrl, 'GET', `/v1/access/${ticketId}`, token);
   assert.equal(access.state, 'revoked', 'gate-acl revoked the ticket\'s access');
   await goto('/refunds');
   assert.match(await page.locator('tr', { hasText: order.number }).innerText(), /refunded/);
-  await shot('15-refunds');
+  await shot('16-refunds');
 
   step('event staff with a QR badge and a work window, approved in the schedules');
   await goto(`/event-staff?eventId=${eventId}`);
@@ -227,17 +236,17 @@ async function main() {
   await page.fill('#endsAt', at(28 * 60));
   await page.click('form[action$="/shifts"] button[type=submit]');
   await page.waitForURL(/\/event-staff\/\d+$/);
-  await shot('16-staff-badge');
+  await shot('17-staff-badge');
   await page.emulateMedia({ media: 'print' });
-  await shot('17-staff-badge-print');
+  await shot('18-staff-badge-print');
   await page.emulateMedia({ media: 'screen' });
   await goto(`/event-staff?eventId=${eventId}`);
-  await shot('18-event-staff');
+  await shot('19-event-staff');
   await goto('/schedules?approval=waiting');
   await page.locator('tr', { hasText: 'Irwandi Papatungan' }).locator('button').click();
   await page.waitForURL('**/schedules');
   assert.match(await page.locator('tr', { hasText: 'Irwandi Papatungan' }).innerText(), /approved/);
-  await shot('19-schedules');
+  await shot('20-schedules');
 
   step('a gate staff user created and set up');
   await goto('/users/new');
@@ -250,12 +259,12 @@ async function main() {
   await page.click('form[action="/users"] button[type=submit]');
   await page.waitForURL('**/users');
   assert.match(await page.locator('tr', { hasText: 'Fadria Gate' }).innerText(), /confirmed/);
-  await shot('20-users');
+  await shot('21-users');
   await page.locator('tr', { hasText: 'Fadria Gate' }).locator('a', { hasText: 'Setup' }).click();
   await page.waitForURL(/\/users\/\d+\/roles$/);
-  await shot('21-user-setup');
+  await shot('22-user-setup');
   await goto('/staff');
-  await shot('22-staff');
+  await shot('23-staff');
 
   step('the gate staff user cannot open the refunds page');
   await page.click('form[action="/logout"] button');
@@ -265,7 +274,7 @@ async function main() {
   assert.equal(await page.locator('nav a[href="/refunds"]').count(), 0, 'no refunds in the gate staff\'s menu');
   await goto('/refunds', 403);
   assert.match(await text('h1'), /Not available to you/);
-  await shot('23-refunds-forbidden');
+  await shot('24-refunds-forbidden');
 
   await browser.close();
   console.log('\nthe CMS scenario passed');

@@ -50,8 +50,20 @@ fn integer(values: &FormValues, field: &str) -> Result<i64, ApiFailure> {
     raw.parse().map_err(|_| invalid(field, "must be a whole number"))
 }
 
+/// The name of the hidden field holding a time's stored value (an edit form keeps it: `datetime-local`
+/// shows minutes only, and an unchanged time must be sent back to the second).
+pub fn original(field: &str) -> String {
+    format!("{field}.original")
+}
+
 fn time(values: &FormValues, field: &str, display: &Display) -> Result<Value, ApiFailure> {
-    let at = display.parse_input(values.get(field)).map_err(|message| invalid(field, &message))?;
+    let shown = values.get(field);
+    let kept =
+        values.get(&original(field)).parse::<jiff::Timestamp>().ok().filter(|at| display.input(*at) == shown.trim());
+    let at = match kept {
+        Some(at) => at,
+        None => display.parse_input(shown).map_err(|message| invalid(field, &message))?,
+    };
     Ok(Value::String(at.to_string()))
 }
 
@@ -207,6 +219,16 @@ mod tests {
             fix: None,
         };
         assert_eq!(map_area_field(failure, &rows).field.as_deref(), Some("areas[2].capacity"));
+    }
+
+    #[test]
+    fn an_unchanged_time_is_sent_back_to_the_second() {
+        let kept = event_form(&[("areas[0].name", "A"), ("areas[0].capacity", "1"), ("areas[0].price", "1")])
+            .with("startsAt.original", "2026-12-24T19:00:42Z")
+            .with("endsAt.original", "2026-12-24T22:59:59Z");
+        let (body, _) = event_body(&kept, &display(), false).unwrap();
+        assert_eq!(body["startsAt"], "2026-12-24T19:00:42Z", "shown unchanged: the stored value");
+        assert_eq!(body["endsAt"], "2026-12-24T23:00:00Z", "changed (22:59 shown, 23:00 sent): the new value");
     }
 
     #[test]

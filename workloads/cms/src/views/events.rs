@@ -9,7 +9,7 @@ use super::widgets::{badge, banner, csrf_input, field, pager, row_number, search
 use super::Frame;
 use crate::access::Action;
 use crate::api::ApiFailure;
-use crate::forms::{area_rows, FormValues};
+use crate::forms::{area_rows, original, FormValues};
 use crate::listing::Listing;
 use crate::model::{Event, Merchant, Page};
 
@@ -181,7 +181,11 @@ pub fn event_values(event: &Event, display: &crate::format::Display) -> FormValu
         .with("startsAt", display.input(event.starts_at))
         .with("endsAt", display.input(event.ends_at))
         .with("saleStartsAt", display.input(event.sale_starts_at))
-        .with("saleEndsAt", display.input(event.sale_ends_at));
+        .with("saleEndsAt", display.input(event.sale_ends_at))
+        .with(&original("startsAt"), event.starts_at.to_string())
+        .with(&original("endsAt"), event.ends_at.to_string())
+        .with(&original("saleStartsAt"), event.sale_starts_at.to_string())
+        .with(&original("saleEndsAt"), event.sale_ends_at.to_string());
     for (row, area) in event.areas.iter().enumerate() {
         values = values
             .with(&format!("areas[{row}].id"), area.id.to_string())
@@ -231,6 +235,10 @@ pub fn event_form(
                 (banner(failure, &shown))
                 form method="post" action=(action) {
                     (csrf_input(frame.csrf))
+                    @for time in ["startsAt", "endsAt", "saleStartsAt", "saleEndsAt"] {
+                        @let kept = original(time);
+                        @if !values.get(&kept).is_empty() { input type="hidden" name=(kept) value=(values.get(&kept)); }
+                    }
                     div.form {
                         @if id.is_none() { (select("Merchant", "merchantId", &options, values, failure)) }
                         (field("Name", "name", "text", values, failure))
