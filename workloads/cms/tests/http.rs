@@ -2,7 +2,8 @@
 //! a strict HttpOnly Secure cookie holding only a random id, the tokens kept in the sessions table), pages
 //! behind the session, forms refused without their CSRF token, pages and actions refused (a friendly 403)
 //! without the scope, the access token refreshed under the session's lock (parallel pages never reuse a
-//! refresh token), and logout revoking the login at the auth service.
+//! refresh token), logout revoking the login at the auth service, and a form the auth service refuses shown
+//! again with its error at the field it named (a good one landing in the users and staff lists).
 
 mod support;
 
@@ -167,4 +168,48 @@ async fn expiring_access_tokens_are_refreshed_once_even_by_parallel_pages_and_lo
     let mut replay = stack.browser();
     replay.cookies.insert("mf_session".into(), cookie);
     assert_eq!(replay.get("/users/1/roles").await.location.as_deref(), Some("/login"), "the old cookie opens nothing");
+}
+
+#[tokio::test]
+async fn a_refused_form_shows_the_services_error_at_its_field_and_a_good_one_lands_in_the_lists() {
+    let stack = start("cms_user_form", SignedDuration::from_secs(30)).await;
+    let mut browser = stack.browser();
+    assert_eq!(browser.sign_in(ADMIN, ADMIN_PASSWORD).await.status, StatusCode::SEE_OTHER);
+    let form = browser.get("/users/new").await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    let csrf = csrf_of(&form.body);
+    let fields = |email: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("name", "Putri Kapasitor".to_string()),
+            ("username", "putri".to_string()),
+            ("email", email.to_string()),
+            ("phone", "6261275564756".to_string()),
+            ("password", "a long enough passphrase".to_string()),
+            ("roles", "cashier".to_string()),
+            ("roles", "coordinator".to_string()),
+            ("confirmed", "on".to_string()),
+        ]
+    };
+    let bad = fields("putri-at-mail");
+    let bad: Vec<(&str, &str)> = bad.iter().map(|(key, value)| (*key, value.as_str())).collect();
+    let refused = browser.post("/users", &bad).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "the auth service's 400: {}", refused.body);
+    assert!(
+        refused.body.contains("data-field=\"email\">must be an e-mail address<"),
+        "at the e-mail field: {}",
+        refused.body
+    );
+    assert!(refused.body.contains("value=\"putri\""), "what was typed is kept");
+    assert!(!refused.body.contains("a long enough passphrase"), "but never the password");
+
+    let good = fields("putri@mail.com");
+    let good: Vec<(&str, &str)> = good.iter().map(|(key, value)| (*key, value.as_str())).collect();
+    let created = browser.post("/users", &good).await;
+    assert_eq!(created.location.as_deref(), Some("/users"), "{}", created.body);
+    let users = browser.get("/users?q=putri").await;
+    assert!(users.body.contains("Putri Kapasitor") && users.body.contains("Showing 1–1 of 1"), "{}", users.body);
+    let staff = browser.get("/staff?role=coordinator").await;
+    assert!(staff.body.contains("Putri Kapasitor"), "the staff list filters by role: {}", staff.body);
+    assert_eq!(staff.body.matches("class=\"yes\"").count(), 2, "cashier and co-ordinator ticked: {}", staff.body);
 }
