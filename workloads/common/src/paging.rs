@@ -1,7 +1,7 @@
 //! Paged lists, the same in every service: the query `?q=<search>&page=<1..>&perPage=<1..100>` plus a
 //! list's own filters ([`Listing`], whose rejection is a 400 naming the parameter), and the answer
-//! `{"items": [...], "total": N, "page": P, "perPage": K}` ([`Page`]). It owns the wire shape and the
-//! parsing only; what is searched and filtered is each service's repository's business.
+//! `{"items": [...], "total": N, "page": P, "perPage": K}` ([`Page`], which the CMS reads back). It owns the
+//! wire shape and the parsing only; what is searched and filtered is each service's repository's business.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -92,7 +92,7 @@ fn number(name: &str, value: &str, max: u32) -> Result<u32, ApiError> {
 }
 
 /// One page of a list and where it is in the whole.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Page<T> {
     /// The items of this page.
