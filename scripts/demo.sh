@@ -7,7 +7,7 @@
 # Settings: USERS (default 1000000), PORT_BASE (default 18080: uses PORT_BASE..+2 and +10..+12).
 # `scripts/demo.sh cluster` tells the same story with the operator itself at work on a real control plane
 # (scripts/cluster-demo.sh). `scripts/demo.sh ticketing` tells one concert's story on the ticketing services
-# (scripts/ticketing-demo.sh).
+# (scripts/ticketing-demo.sh), with the back office (ticketing-cms) running alongside: its address is printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = cluster ]; then

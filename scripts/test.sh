@@ -61,3 +61,6 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+step "the CMS in a browser (tests/cms/browser.sh: issue 13's scenario on the broker and database above; screenshots in target/cms-screenshots)"
+tests/cms/browser.sh

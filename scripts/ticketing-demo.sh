@@ -6,8 +6,10 @@
 # scanner (gate:scan); the admin's access token makes the back-office calls, the scanner's key the scans. A merchant's event with two areas (Festival and VIP) is approved; two orders
 # hold seats; one is paid, and the saga over Kafka makes its ticket active; the ticket's signed QR code is
 # scanned at a gate (allowed), scanned again (refused: already inside), refunded, and scanned again (refused:
-# revoked, once gate-acl has revoked it over the saga's refund leg). The servers stop at the end; the logs stay.
-# Settings: PORT_BASE (default 18280: ticketing, +1 gate-acl, +2 auth), PG_PORT (default 18432), KAFKA_PORT (default
+# revoked, once gate-acl has revoked it over the saga's refund leg). The back office, ticketing-cms, runs
+# alongside: its address is printed at the start and the end, and when the demo runs in a terminal the servers
+# stay up until Enter is pressed, so the story can be looked at in the CMS. Then the servers stop; the logs stay.
+# Settings: PORT_BASE (default 18280: ticketing, +1 gate-acl, +2 auth, +3 the CMS), PG_PORT (default 18432), KAFKA_PORT (default
 # 18492; +1..+3 are used too), DEMO_DIR (default /tmp/microfleet-ticketing-demo: the servers' folders, the
 # logs and, in secrets/, the admin's password and the API keys), REFUND_WAIT (seconds to wait for the refund to complete, default 30).
 set -euo pipefail
@@ -23,6 +25,8 @@ gate="http://127.0.0.1:$((base + 1))"
 secrets="$dir/secrets"
 # shellcheck source=scripts/auth-lib.sh
 . scripts/auth-lib.sh
+# shellcheck source=scripts/ticketing-lib.sh
+. scripts/ticketing-lib.sh
 export MICROFLEET_PG_PORT="$pg_port" MICROFLEET_PG_DIR="$dir/postgres"
 export MICROFLEET_KAFKA_PORT="$kafka_port" MICROFLEET_KAFKA_DIR="$dir/kafka"
 pids=()
@@ -35,7 +39,7 @@ cleanup() {
 }
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for port in "$base" $((base + 1)) $((base + 2)) "$pg_port" "$kafka_port" $((kafka_port + 1)) $((kafka_port + 2)) $((kafka_port + 3)); do
+for port in "$base" $((base + 1)) $((base + 2)) $((base + 3)) "$pg_port" "$kafka_port" $((kafka_port + 1)) $((kafka_port + 2)) $((kafka_port + 3)); do
   if port_taken "$port"; then
     echo "port $port on 127.0.0.1 is taken: stop what listens there, or set PORT_BASE, PG_PORT, KAFKA_PORT" >&2
     exit 1
@@ -67,13 +71,10 @@ print(json.dumps(value) if isinstance(value, (dict, list)) else value)' "$1" "$a
 }
 # seats: each area of the event with its seats sold (held by pending and paid orders) and left
 seats() {
-  call "$ticketing" GET /v1/events "$admin_key"
+  call "$ticketing" GET "/v1/events/$event_id" "$admin_key"
   python3 -c 'import json, sys
-for event in json.loads(sys.argv[1]):
-    if event["id"] == int(sys.argv[2]):
-        for area in event["areas"]:
-            print("  {name:<9} capacity {capacity:>3}   sold {sold:>3}   left {available:>3}".format(**area))' \
-    "$answer" "$event_id"
+for area in json.loads(sys.argv[1])["areas"]:
+    print("  {name:<9} capacity {capacity:>3}   sold {sold:>3}   left {available:>3}".format(**area))' "$answer"
 }
 # scan NONCE: the ticket's code scanned for entry at the gate by one device
 scan() {
@@ -86,13 +87,14 @@ scan() {
 at() { date -u -d "$1" +%FT%TZ; }
 
 say "building (release; the first build takes several minutes; the same build as scripts/bench-ticketing.sh's)"
-cargo build --release --locked -p microfleet-auth -p microfleet-ticketing -p microfleet-gate-acl --bins --example load
+cargo build --release --locked -p microfleet-auth -p microfleet-ticketing -p microfleet-gate-acl -p microfleet-cms --bins \
+  --example load
 
 say "PostgreSQL and Kafka on 127.0.0.1:$pg_port and :$kafka_port (Kafka takes a minute to start)"
 eval "$(scripts/postgres.sh up)"
 eval "$(scripts/kafka.sh up)"
 server="${MICROFLEET_PG_URL%/postgres}"
-for db in auth ticketing gate; do
+for db in auth ticketing gate cms; do
   PGPASSWORD=microfleet /usr/lib/postgresql/15/bin/psql -q -h 127.0.0.1 -p "$pg_port" -U microfleet -d postgres \
     -c "CREATE DATABASE $db" >/dev/null
 done
@@ -104,29 +106,15 @@ admin_key="$(auth_login admin "$secrets/admin-password")"
 echo "  -> admin logged in: an access token (JWT, an hour) with every scope; to log in yourself while the demo runs:"
 echo "     curl -s -X POST $auth_url/v1/login -H 'content-type: application/json' \\"
 echo "       --data \"{\\\"username\\\": \\\"admin\\\", \\\"password\\\": \\\"\$(cat $secrets/admin-password)\\\"}\""
-for service in ticketing-service gate-acl-service; do
-  echo "  -> API key $(auth_api_key "$admin_key" "$service" "$secrets/$service.key" auth:introspect) for $service (auth:introspect)"
-done
 echo "  -> API key $(auth_api_key "$admin_key" north-1-scanner "$secrets/north-1-scanner.key" gate:scan) for the gate scanner (gate:scan)"
 gate_key="$(cat "$secrets/north-1-scanner.key")"
 
-say "ticketing-service on :$base and gate-acl-service on :$((base + 1)), each migrating its own database first"
-service_env=(KAFKA_BOOTSTRAP_SERVERS="$MICROFLEET_KAFKA_BOOTSTRAP" KAFKA_TOPIC_PREFIX=demo
-  OUTBOX_RELAY_INTERVAL_MS=50 LOG_FORMAT=json AUTH_URL="$auth_url")
-env "${service_env[@]}" DATABASE_URL="$server/ticketing" "$bin/ticketing-service" migrate >"$dir/logs/migrate.log" 2>&1
-env "${service_env[@]}" DATABASE_URL="$server/gate" "$bin/gate-acl-service" migrate >>"$dir/logs/migrate.log" 2>&1
-env "${service_env[@]}" DATABASE_URL="$server/ticketing" LISTEN_ADDR="127.0.0.1:$base" \
-  AUTH_SERVICE_KEY_FILE="$secrets/ticketing-service.key" "$bin/ticketing-service" serve >"$dir/logs/ticketing.log" 2>&1 &
-pids+=($!)
-env "${service_env[@]}" DATABASE_URL="$server/gate" LISTEN_ADDR="127.0.0.1:$((base + 1))" \
-  AUTH_SERVICE_KEY_FILE="$secrets/gate-acl-service.key" SIGNING_KEY="$(head -c 32 /dev/urandom | base64)" \
-  "$bin/gate-acl-service" serve >"$dir/logs/gate-acl.log" 2>&1 &
-pids+=($!)
-for url in "$ticketing" "$gate"; do
-  for _ in $(seq 300); do curl -sf "$url/readyz" >/dev/null && break; sleep 0.2; done
-  curl -sf "$url/readyz" >/dev/null || { echo "$url is not ready: see $dir/logs" >&2; exit 1; }
-done
-echo "both ready"
+say "ticketing-service on :$base, gate-acl-service on :$((base + 1)) and ticketing-cms on :$((base + 3)), each migrating its own database first"
+: >"$dir/logs/migrate.log"
+services_start "$bin" "$secrets" "$admin_key" "$server/ticketing" "$server/gate" "$MICROFLEET_KAFKA_BOOTSTRAP" demo \
+  "$base" $((base + 1)) "$dir/logs"
+cms_start "$bin" "$secrets" "$admin_key" "$server/cms" $((base + 3)) "$dir/logs"
+echo "all ready; the back office: open $cms_url and sign in as admin with the password in $secrets/admin-password"
 
 say "1. a merchant, and its concert with two areas; the doors opened a minute ago, sales end in five hours"
 call "$ticketing" POST /v1/merchants "$admin_key" '{"name": "Promotor Jakarta"}'
@@ -215,9 +203,16 @@ seats
 say "9. the refunded ticket scanned again"
 scan 3
 
-say "the end: the servers stop now; the logs stay"
+say "the end"
+echo "the whole story is in the back office: $cms_url (admin, password in $secrets/admin-password) — the dashboard,"
+echo "the event and its areas, the orders (Budi's refunded), the refunds"
+if [ -t 0 ] && [ -t 1 ]; then
+  read -r -p "press Enter to stop the servers " _
+fi
+echo "the servers stop now; the logs stay"
 echo "  auth-service:      $dir/logs/auth.log"
 echo "  ticketing-service: $dir/logs/ticketing.log"
 echo "  gate-acl-service:  $dir/logs/gate-acl.log"
+echo "  ticketing-cms:     $dir/logs/cms.log"
 echo "  PostgreSQL:        $dir/logs/postgres.log (copied there when it stops)"
 echo "  Kafka:             $dir/kafka/kafka.log"

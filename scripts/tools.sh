@@ -67,5 +67,22 @@ if [ ! -f "$po_crds/monitoring.coreos.com_prometheusrules.yaml" ]; then
   mkdir -p "$po_crds"
   cp "$po_dir"/example/prometheus-operator-crd/monitoring.coreos.com_{prometheusrules,servicemonitors}.yaml "$po_crds/"
 fi
+# the Gateway API's HTTPRoute and CloudNativePG's Cluster CRDs, from their Go modules' files (a
+# TicketingService's children of those kinds are checked against them: tests/conformance.rs)
+gw_version="${MICROFLEET_GATEWAY_API_VERSION:-1.2.1}"
+cnpg_version="${MICROFLEET_CLOUDNATIVE_PG_VERSION:-1.25.1}"
+optional_crds="$cache/optional-crds/gateway-api-v$gw_version-cnpg-v$cnpg_version"
+if [ ! -f "$optional_crds/postgresql.cnpg.io_clusters.yaml" ]; then
+  echo "fetching the Gateway API v$gw_version and CloudNativePG v$cnpg_version CRDs into $optional_crds (once)" >&2
+  module_dir() {
+    (cd "$(mktemp -d)" && go mod download -json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  }
+  gw_dir="$(module_dir "sigs.k8s.io/gateway-api@v$gw_version")"
+  cnpg_dir="$(module_dir "github.com/cloudnative-pg/cloudnative-pg@v$cnpg_version")"
+  mkdir -p "$optional_crds"
+  cp "$gw_dir/config/crd/standard/gateway.networking.k8s.io_httproutes.yaml" "$optional_crds/"
+  cp "$cnpg_dir/config/crd/bases/postgresql.cnpg.io_clusters.yaml" "$optional_crds/"
+fi
 echo "export MICROFLEET_PROMETHEUS_OPERATOR_CRDS=\"$po_crds\""
+echo "export MICROFLEET_OPTIONAL_CRDS=\"$optional_crds\""
 echo "export PATH=\"$venv/bin:$helm_dir:$kstatus_dir:\$PATH\""

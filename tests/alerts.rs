@@ -269,3 +269,132 @@ fn every_metric_used_by_a_rule_or_a_dashboard_is_exported() {
     let missing: Vec<&String> = used.iter().filter(|m| !exported.contains(m.as_str())).collect();
     assert!(missing.is_empty(), "used but not exported: {missing:?}\nexported: {exported:?}");
 }
+
+/// The example TicketingService's PrometheusRule, as the operator emits it (with the prometheus-operator).
+fn ticketing_rule() -> Value {
+    use microfleet_operator::{
+        render::render_ticketing_service,
+        ticketingservice::{build::BuildConfig, discovery::Discovered},
+    };
+    let manifest = std::fs::read_to_string(repo_root().join("examples/ticketing-service.yaml")).unwrap();
+    let discovered = Discovered { cloud_native_pg: true, prometheus_operator: true, ..Default::default() };
+    let yaml =
+        render_ticketing_service(&manifest, &discovered, &BuildConfig::new("registry.local/microfleet", "0.1.0"))
+            .unwrap();
+    microfleet_tests::tools::documents(&yaml).into_iter().find(|d| d["kind"] == "PrometheusRule").unwrap()
+}
+
+/// The expected alert of `rule` with the series labels the expression keeps.
+fn expected(rule: &Value, series_labels: Value) -> Value {
+    let mut labels = rule["labels"].clone();
+    for (k, v) in series_labels.as_object().unwrap() {
+        labels[k] = v.clone();
+    }
+    json!({"exp_labels": labels, "exp_annotations": rule["annotations"]})
+}
+
+/// Every alert of a TicketingService, firing on the series that should fire it and silent on the others:
+/// the cms without a ready target and the auth service without any, 10% of ticketing's requests answered
+/// 500 (gate-acl's all 200), the outbox's oldest message ageing 30 s a minute, a dead letter, orders slower
+/// than 0.8 s at p99 (scans fast).
+#[test]
+fn ticketing_service_alerts_pass_their_promtool_unit_tests() {
+    let rule = ticketing_rule();
+    let rules = rule["spec"]["groups"][0]["rules"].as_array().unwrap().clone();
+    let dir = scratch("ticketing-alerts");
+    write(&dir, "ticketing.rules.yaml", &serde_yaml::to_string(&rule["spec"]).unwrap());
+    let find = |alert: &str, component: Option<&str>| {
+        rules
+            .iter()
+            .find(|r| r["alert"] == alert && component.is_none_or(|c| r["labels"]["component"] == c))
+            .unwrap_or_else(|| panic!("no rule {alert} {component:?}"))
+            .clone()
+    };
+    let ns = "namespace=\"ticketing\"";
+    let series = |name: &str, labels: &str, values: &str| json!({"series": format!("{name}{{{ns}, {labels}}}"), "values": values});
+    let input = vec![
+        series("up", "service=\"tickets-ticketing\"", "1x20"),
+        series("up", "service=\"tickets-gate-acl\"", "1x20"),
+        series("up", "service=\"tickets-cms\"", "0x20"),
+        series(
+            "ticketing_http_requests_total",
+            "service=\"tickets-ticketing\", method=\"POST\", route=\"/v1/orders\", status=\"500\"",
+            "0+10x20",
+        ),
+        series(
+            "ticketing_http_requests_total",
+            "service=\"tickets-ticketing\", method=\"POST\", route=\"/v1/orders\", status=\"201\"",
+            "0+90x20",
+        ),
+        series(
+            "gate_http_requests_total",
+            "service=\"tickets-gate-acl\", method=\"POST\", route=\"/v1/scans\", status=\"200\"",
+            "0+100x20",
+        ),
+        series("saga_outbox_oldest_pending_age_seconds", "service=\"tickets-ticketing\"", "0+30x20"),
+        series("saga_outbox_oldest_pending_age_seconds", "service=\"tickets-gate-acl\"", "0x20"),
+        series(
+            "saga_dead_letters_total",
+            "service=\"tickets-gate-acl\", consumer=\"order-paid\"",
+            "0 0 0 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1",
+        ),
+        series(
+            "ticketing_http_request_duration_seconds_bucket",
+            "service=\"tickets-ticketing\", method=\"POST\", route=\"/v1/orders\", le=\"1\"",
+            "0x20",
+        ),
+        series(
+            "ticketing_http_request_duration_seconds_bucket",
+            "service=\"tickets-ticketing\", method=\"POST\", route=\"/v1/orders\", le=\"2.5\"",
+            "0+10x20",
+        ),
+        series(
+            "ticketing_http_request_duration_seconds_bucket",
+            "service=\"tickets-ticketing\", method=\"POST\", route=\"/v1/orders\", le=\"+Inf\"",
+            "0+10x20",
+        ),
+        series(
+            "gate_http_request_duration_seconds_bucket",
+            "service=\"tickets-gate-acl\", method=\"POST\", route=\"/v1/scans\", le=\"0.1\"",
+            "0+50x20",
+        ),
+        series(
+            "gate_http_request_duration_seconds_bucket",
+            "service=\"tickets-gate-acl\", method=\"POST\", route=\"/v1/scans\", le=\"+Inf\"",
+            "0+50x20",
+        ),
+    ];
+    let unavailable = |component: &str| expected(&find("TicketingComponentUnavailable", Some(component)), json!({}));
+    let cases = vec![
+        json!({"eval_time": "10m", "alertname": "TicketingComponentUnavailable", "exp_alerts": [
+            unavailable("auth"), unavailable("cms"),
+        ]}),
+        json!({"eval_time": "12m", "alertname": "TicketingErrorRateHigh", "exp_alerts": [
+            expected(&find("TicketingErrorRateHigh", Some("ticketing")), json!({})),
+        ]}),
+        json!({"eval_time": "10m", "alertname": "TicketingSagaBacklog", "exp_alerts": [
+            expected(&find("TicketingSagaBacklog", None), json!({})),
+        ]}),
+        json!({"eval_time": "1m", "alertname": "TicketingSagaBacklog", "exp_alerts": []}),
+        json!({"eval_time": "10m", "alertname": "TicketingDeadLetters", "exp_alerts": [
+            expected(&find("TicketingDeadLetters", None), json!({})),
+        ]}),
+        json!({"eval_time": "2m", "alertname": "TicketingDeadLetters", "exp_alerts": []}),
+        json!({"eval_time": "12m", "alertname": "TicketingOrderLatencyHigh", "exp_alerts": [
+            expected(&find("TicketingOrderLatencyHigh", None), json!({})),
+        ]}),
+        json!({"eval_time": "12m", "alertname": "TicketingScanLatencyHigh", "exp_alerts": []}),
+    ];
+    let tested: BTreeSet<&str> = cases.iter().filter_map(|c| c["alertname"].as_str()).collect();
+    for rule in &rules {
+        assert!(tested.contains(rule["alert"].as_str().unwrap()), "alert {} has no promtool test", rule["alert"]);
+    }
+    let tests = json!({
+        "rule_files": ["ticketing.rules.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": input, "alert_rule_test": cases}],
+    });
+    let test_file = write(&dir, "ticketing.rules.test.yaml", &serde_yaml::to_string(&tests).unwrap());
+    let (ok, text) = run(Command::new(promtool()).args(["test", "rules"]).arg(&test_file));
+    assert!(ok && text.contains("SUCCESS"), "promtool test rules:\n{text}");
+}

@@ -16,6 +16,7 @@ use microfleet_tests::{
 use serde::Deserialize;
 use serde_json::Value;
 
+/// The `.yaml` files of `dir` (not its subdirectories), sorted.
 fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
@@ -74,6 +75,56 @@ async fn every_invalid_manifest_is_refused_by_the_api_server_or_the_operator_wit
     }
     println!("catalogue: {} manifests, by stage {per_stage:?}", files.len());
     assert!(failures.is_empty(), "catalogue mismatches:\n{}", failures.join("\n"));
+}
+
+/// The TicketingService catalogue (`tests/invalid/ticketingservice/*.yaml`): every file refused by the API
+/// server (its schema or a CEL rule) with its message, and by the shared local admission with the same piece.
+#[tokio::test]
+async fn every_invalid_ticketing_service_is_refused_by_the_api_server_with_its_message() {
+    ready_cluster(&["ticketing"]).await;
+    let files = yaml_files(&repo_root().join("tests/invalid/ticketingservice"));
+    assert!(files.len() >= 15, "the TicketingService catalogue must hold at least 15 manifests, has {}", files.len());
+    let mut failures = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        let stage: Stage = header(&text, "expect-stage").expect("expect-stage header").parse().unwrap();
+        let expected = header(&text, "expect-error").expect("expect-error header");
+        match admission::check_ticketing_service(&text) {
+            Ok(_) => failures.push(format!("{name}: accepted, expected refusal by the {stage:?} ({expected})")),
+            Err(rejection) if rejection.stage != stage => {
+                failures.push(format!("{name}: expected the {stage:?} to refuse it, got {rejection}"))
+            }
+            Err(rejection) if !rejection.messages.iter().any(|m| m.contains(&expected)) => {
+                failures.push(format!("{name}: message lacks {expected:?}: {rejection}"))
+            }
+            Err(_) => {}
+        }
+        match admission::local_ticketing_service(&text) {
+            Ok(_) => failures.push(format!("{name}: accepted by the local admission, expected {expected:?}")),
+            Err(messages) if !messages.iter().any(|m| m.contains(&expected)) => {
+                failures.push(format!("{name}: the local admission's messages lack {expected:?}: {messages:?}"))
+            }
+            Err(_) => {}
+        }
+    }
+    println!("TicketingService catalogue: {} manifests", files.len());
+    assert!(failures.is_empty(), "catalogue mismatches:\n{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn the_ticketing_service_example_passes_and_the_server_fills_in_the_defaults() {
+    ready_cluster(&["ticketing"]).await;
+    let text = std::fs::read_to_string(repo_root().join("examples/ticketing-service.yaml")).unwrap();
+    let stored = admission::check_ticketing_service(&text).unwrap_or_else(|r| panic!("the example: {r}"));
+    let local = admission::local_ticketing_service(&text).unwrap_or_else(|r| panic!("the example (local): {r:?}"));
+    assert_eq!(stored.pointer("/spec/kafka/topicsJobImage"), Some(&Value::from("apache/kafka:4.1.1")));
+    assert_eq!(stored.pointer("/spec/network/databasePort"), Some(&Value::from(5432)));
+    assert_eq!(stored.pointer("/spec/alerts/scanP99Milliseconds"), Some(&Value::from(300)));
+    assert_eq!(stored.pointer("/spec/alerts/orderP99Milliseconds"), Some(&Value::from(800)));
+    let server_spec: microfleet_crds::ticketingservice::TicketingServiceSpec =
+        serde_json::from_value(stored["spec"].clone()).unwrap();
+    assert_eq!(server_spec, local.spec, "the local admission fills in the same defaults as the server");
 }
 
 #[tokio::test]
@@ -155,12 +206,14 @@ fn rules_of(schema: &Value, path: &str, out: &mut Vec<(String, String)>) {
 /// The server compiles each CEL rule and checks its cost when the CRD is applied (`install_crds` fails
 /// otherwise); here, that every rule carries a message for the user.
 #[tokio::test]
-async fn the_server_accepts_the_crd_and_every_cel_rule_has_a_message() {
+async fn the_server_accepts_the_crds_and_every_cel_rule_has_a_message() {
     ready_cluster(&[]).await;
-    let text = std::fs::read_to_string(repo_root().join("crds/clusterfetches.microfleet.io.yaml")).unwrap();
-    let crd: Value = serde_yaml::from_str(&text).unwrap();
-    let schema = crd.pointer("/spec/versions/0/schema/openAPIV3Schema").expect("openAPIV3Schema");
-    let mut rules = Vec::new();
-    rules_of(schema, "", &mut rules);
-    assert!(rules.len() >= 15, "expected the CRD to carry its CEL rules, found {}", rules.len());
+    for file in ["crds/clusterfetches.microfleet.io.yaml", "crds/ticketingservices.microfleet.io.yaml"] {
+        let text = std::fs::read_to_string(repo_root().join(file)).unwrap();
+        let crd: Value = serde_yaml::from_str(&text).unwrap();
+        let schema = crd.pointer("/spec/versions/0/schema/openAPIV3Schema").expect("openAPIV3Schema");
+        let mut rules = Vec::new();
+        rules_of(schema, "", &mut rules);
+        assert!(rules.len() >= 15, "expected {file} to carry its CEL rules, found {}", rules.len());
+    }
 }

@@ -38,6 +38,7 @@ use microfleet_crds::{
 use microfleet_tests::{
     cluster::{self, eventually, TestNamespace},
     operator::{self, http_get, sample},
+    tools::kstatus,
 };
 use serde_json::{json, Value};
 
@@ -600,19 +601,6 @@ fn leader() -> Option<f64> {
 }
 
 /// What the kstatus library (tests/kstatus, built by scripts/tools.sh) says of an object.
-fn kstatus(object: &impl serde::Serialize) -> String {
-    use std::io::Write;
-    let mut child = std::process::Command::new("kstatus")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("kstatus on PATH (scripts/tools.sh builds it)");
-    child.stdin.take().unwrap().write_all(&serde_json::to_vec(object).unwrap()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let verdict: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    verdict["status"].as_str().unwrap_or_default().to_string()
-}
-
 async fn scale_operator(story: &Story, replicas: i32) {
     let deployments = Api::<Deployment>::namespaced(story.client.clone(), operator::RELEASE_NAMESPACE);
     let patch = json!({"spec": {"replicas": replicas}});

@@ -6,6 +6,7 @@
 
 pub mod clusterfetch;
 pub mod contract;
+pub mod ticketingservice;
 pub mod validate;
 
 use kube::CustomResourceExt;
@@ -14,7 +15,8 @@ use kube::CustomResourceExt;
 pub mod labels {
     /// Label on every child object: the name of the owning ClusterFetch.
     pub const CLUSTER_FETCH: &str = "microfleet.io/clusterfetch";
-    /// Label on Jobs and Pods: `run` (a fetch) or `notifier` (a failure notification).
+    /// Label on Jobs and Pods: `run` (a fetch) or `notifier` (a failure notification) of a ClusterFetch;
+    /// `serve`, `migrate` or `topics` of a TicketingService.
     pub const ROLE: &str = "microfleet.io/role";
     /// Label value of [`ROLE`] for a fetch run.
     pub const ROLE_RUN: &str = "run";
@@ -26,6 +28,19 @@ pub mod labels {
     pub const RUN_NOW: &str = "microfleet.io/run-now";
     /// Annotation on a Job started by run-now (as `kubectl create job --from` sets it).
     pub const INSTANTIATE: &str = "cronjob.kubernetes.io/instantiate";
+    /// Label on every child of a TicketingService: its name.
+    pub const TICKETING_SERVICE: &str = "microfleet.io/ticketingservice";
+    /// Label on a TicketingService's children that belong to one component: `ticketing`, `gate-acl`, `auth`
+    /// or `cms`.
+    pub const COMPONENT: &str = "microfleet.io/component";
+    /// Label value of [`ROLE`] for a component's serving pods.
+    pub const ROLE_SERVE: &str = "serve";
+    /// Label value of [`ROLE`] for a component's migration Job.
+    pub const ROLE_MIGRATE: &str = "migrate";
+    /// Label value of [`ROLE`] for the Job that creates the saga's topics.
+    pub const ROLE_TOPICS: &str = "topics";
+    /// Annotation on a component's pod template: the hash of its ConfigMap (a change rolls the pods).
+    pub const CONFIG_HASH: &str = "microfleet.io/config-hash";
     /// Standard label: the managing tool.
     pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
     /// Value of [`MANAGED_BY`].
@@ -34,7 +49,7 @@ pub mod labels {
 
 /// Every CRD of Microfleet, as (file name, YAML) pairs, in the order `crds/` lists them.
 pub fn crd_documents() -> Vec<(String, String)> {
-    [clusterfetch::ClusterFetch::crd()]
+    [clusterfetch::ClusterFetch::crd(), ticketingservice::TicketingService::crd()]
         .into_iter()
         .map(|crd| {
             let name = format!("{}.yaml", crd.metadata.name.clone().unwrap_or_default());

@@ -26,12 +26,15 @@ use kube::{
     Api, Client, Resource,
 };
 use microfleet_crds::clusterfetch::ClusterFetch;
-use microfleet_operator::clusterfetch::{
-    build::{build_cronjob, BuildConfig},
-    cronjob_view::CronJobView,
-    fetch_view::ClusterFetchView,
-    in_line::{slim_cronjob, stamp},
-    status::{derive_status, set_condition, Observed, Verdict},
+use microfleet_operator::{
+    clusterfetch::{
+        build::{build_cronjob, BuildConfig},
+        cronjob_view::CronJobView,
+        fetch_view::ClusterFetchView,
+        in_line::{slim_cronjob, stamp},
+        status::{derive_status, Observed, Verdict},
+    },
+    conditions::set_condition,
 };
 use serde::de::DeserializeOwned;
 

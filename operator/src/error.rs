@@ -11,6 +11,9 @@ pub enum Error {
     /// A child object could not be built (the ClusterFetch lacks metadata the API always sets).
     #[error("cannot build child objects: {0}")]
     Build(#[from] BuildError),
+    /// A TicketingService's child could not be built (it lacks metadata the API always sets).
+    #[error("cannot build child objects: {0}")]
+    BuildTicketing(#[from] crate::ticketingservice::build::BuildError),
     /// A write was held back: this replica does not surely hold the leader Lease (retried; a replica that
     /// lost the Lease stops soon after).
     #[error("{0}")]
@@ -23,7 +26,7 @@ impl Error {
         match self {
             Error::Kube(kube::Error::Api(_)) => "api",
             Error::Kube(_) => "client",
-            Error::Build(_) => "build",
+            Error::Build(_) | Error::BuildTicketing(_) => "build",
             Error::NotLeading(_) => "not_leading",
         }
     }

@@ -1,4 +1,5 @@
-//! `microfleet-operator`: `run` the controllers, `crdgen` the CRD YAML, or `render` a ClusterFetch offline.
+//! `microfleet-operator`: `run` the controllers, `crdgen` the CRD YAML, or `render` a ClusterFetch or a
+//! TicketingService offline.
 
 use std::{
     net::SocketAddr,
@@ -11,19 +12,24 @@ use std::{
 };
 
 use clap::{Parser, Subcommand, ValueEnum};
+use futures::FutureExt;
 use kube::{runtime::events::Recorder, Client};
 use microfleet_common::{shutdown::Shutdown, telemetry};
 use microfleet_operator::{
     clusterfetch::{self, build::BuildConfig, Scope, Settings},
     preview::preview_run,
-    render::render,
+    render::{render, render_ticketing_service},
     runtime::{
         leader::{Election, Fence},
         metrics::Metrics,
         server::{self, AdminState},
         watches::WatchHealth,
     },
+    ticketingservice::{self, build::BuildConfig as TicketingBuildConfig, discovery::Discovered},
 };
+
+/// Where the TicketingService components' default images are (`<prefix>/<binary>:<operator version>`).
+const DEFAULT_IMAGE_PREFIX: &str = "ghcr.io/microfleet";
 
 /// The default fetcher image: the one released with this operator.
 const DEFAULT_FETCHER_IMAGE: &str = concat!("ghcr.io/microfleet/microfleet-fetcher:", env!("CARGO_PKG_VERSION"));
@@ -47,12 +53,19 @@ enum Command {
     },
     /// Print the objects the operator would create for a ClusterFetch manifest, without a cluster.
     Render {
-        /// The ClusterFetch manifest (YAML); `-` reads stdin.
+        /// The ClusterFetch or TicketingService manifest (YAML); `-` reads stdin.
         #[arg(short = 'f', long = "filename")]
         file: PathBuf,
         /// Fetcher image used when the spec names none.
         #[arg(long, env = "MICROFLEET_FETCHER_IMAGE", default_value = DEFAULT_FETCHER_IMAGE)]
         fetcher_image: String,
+        /// An optional API to render a TicketingService's children for, as if discovery found it installed
+        /// (repeatable).
+        #[arg(long = "api", value_enum)]
+        apis: Vec<OptionalApiName>,
+        /// Registry and path of the TicketingService components' default images.
+        #[arg(long, env = "MICROFLEET_IMAGE_PREFIX", default_value = DEFAULT_IMAGE_PREFIX)]
+        image_prefix: String,
     },
     /// Print what the operator would record for one finished run: status, Event, notification.
     PreviewRun(PreviewArgs),
@@ -74,6 +87,19 @@ struct PreviewArgs {
     notification_out: Option<PathBuf>,
 }
 
+/// An optional API a TicketingService's children may use.
+#[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
+enum OptionalApiName {
+    /// Strimzi's KafkaTopic.
+    Strimzi,
+    /// CloudNativePG's Cluster.
+    Cloudnativepg,
+    /// The Gateway API's HTTPRoute.
+    Gateway,
+    /// The prometheus-operator's ServiceMonitor and PrometheusRule.
+    Prometheus,
+}
+
 #[derive(Copy, Clone, ValueEnum)]
 enum LogFormat {
     Json,
@@ -91,6 +117,10 @@ struct RunArgs {
     /// A Prometheus Pushgateway the runs push their figures to (for long runs; optional).
     #[arg(long, env = "MICROFLEET_PUSHGATEWAY_URL")]
     pushgateway_url: Option<String>,
+    /// Registry and path of the TicketingService components' default images
+    /// (`<prefix>/<binary>:<operator version>`).
+    #[arg(long, env = "MICROFLEET_IMAGE_PREFIX", default_value = DEFAULT_IMAGE_PREFIX)]
+    image_prefix: String,
     /// Address of the admin server (/metrics, /healthz, /readyz).
     #[arg(long, env = "MICROFLEET_ADMIN_ADDR", default_value = "0.0.0.0:8080")]
     admin_addr: SocketAddr,
@@ -139,7 +169,16 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Crdgen { out } => crdgen(out),
-        Command::Render { file, fetcher_image } => render_file(&file, fetcher_image),
+        Command::Render { file, fetcher_image, apis, image_prefix } => {
+            let discovered = Discovered {
+                strimzi_topics: apis.contains(&OptionalApiName::Strimzi),
+                cloud_native_pg: apis.contains(&OptionalApiName::Cloudnativepg),
+                gateway_api: apis.contains(&OptionalApiName::Gateway),
+                prometheus_operator: apis.contains(&OptionalApiName::Prometheus),
+            };
+            let ticketing = TicketingBuildConfig::new(image_prefix, env!("CARGO_PKG_VERSION"));
+            render_file(&file, fetcher_image, &discovered, &ticketing)
+        }
         Command::PreviewRun(args) => preview(&args),
         Command::Run(args) => {
             telemetry::init(matches!(args.log_format, LogFormat::Json));
@@ -176,7 +215,12 @@ fn crdgen(out: Option<PathBuf>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn render_file(file: &PathBuf, fetcher_image: String) -> ExitCode {
+fn render_file(
+    file: &PathBuf,
+    fetcher_image: String,
+    discovered: &Discovered,
+    ticketing: &TicketingBuildConfig,
+) -> ExitCode {
     let manifest =
         if file.as_os_str() == "-" { std::io::read_to_string(std::io::stdin()) } else { std::fs::read_to_string(file) };
     let manifest = match manifest {
@@ -186,7 +230,12 @@ fn render_file(file: &PathBuf, fetcher_image: String) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match render(&manifest, &BuildConfig::new(fetcher_image)) {
+    let rendered = if manifest.lines().any(|line| line.trim() == "kind: TicketingService") {
+        render_ticketing_service(&manifest, discovered, ticketing)
+    } else {
+        render(&manifest, &BuildConfig::new(fetcher_image))
+    };
+    match rendered {
         Ok(yaml) => {
             print!("{yaml}");
             ExitCode::SUCCESS
@@ -257,6 +306,18 @@ async fn run(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         watches,
         fence: Fence::open(),
     };
+    let ticketing = ticketingservice::Settings {
+        client: client.clone(),
+        scope: Scope { namespace: args.watch_namespace.clone() },
+        recorder: settings.recorder.clone(),
+        config: TicketingBuildConfig {
+            monitoring_labels: args.rule_labels.clone(),
+            ..TicketingBuildConfig::new(args.image_prefix.clone(), env!("CARGO_PKG_VERSION"))
+        },
+        metrics: metrics.clone(),
+        concurrency: args.concurrency,
+        fence: Fence::open(),
+    };
 
     let mut exit = ExitCode::SUCCESS;
     if args.no_leader_election {
@@ -264,11 +325,15 @@ async fn run(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let ready = ready.clone();
             move || ready.store(true, Ordering::Relaxed)
         };
-        clusterfetch::run(settings, shutdown.requested(), on_ready).await;
+        tokio::join!(
+            clusterfetch::run(settings, shutdown.clone().requested(), on_ready),
+            ticketingservice::run(ticketing, shutdown.requested()),
+        );
     } else {
         let namespace = args.lease_namespace.clone().unwrap_or_else(|| client.default_namespace().to_string());
         let mut election = Election::join(client.clone(), &namespace, &args.lease_name, &identity);
         let settings = Settings { fence: election.fence(), ..settings };
+        let ticketing = ticketingservice::Settings { fence: election.fence(), ..ticketing };
         // A standby replica is healthy and ready: it serves metrics and takes over when the leader goes.
         ready.store(true, Ordering::Relaxed);
         tracing::info!(lease = %args.lease_name, %namespace, %identity, "waiting to lead");
@@ -297,7 +362,8 @@ async fn run(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
                     flag.store(true, Ordering::Relaxed);
                 }
             };
-            clusterfetch::run(settings, stop, || {}).await;
+            let stop = stop.shared();
+            tokio::join!(clusterfetch::run(settings, stop.clone(), || {}), ticketingservice::run(ticketing, stop));
             metrics.leader.set(0);
             if lost_lease.load(Ordering::Relaxed) {
                 exit = ExitCode::FAILURE;

@@ -1,4 +1,5 @@
-//! Render: the objects the operator would create for a ClusterFetch manifest, without a cluster.
+//! Render: the objects the operator would create for a ClusterFetch or a TicketingService manifest, without a
+//! cluster.
 //!
 //! Pure: YAML in, YAML out. Validates the manifest as admission and the operator would (the shared
 //! `microfleet_crds::validate`), then uses the same build steps as the reconcile.
@@ -17,7 +18,13 @@ use crate::clusterfetch::{
     build::{build_cronjob, build_notifier_job, build_run_now_job, BuildConfig, BuildError},
     validate::SpecProblem,
 };
-use microfleet_crds::validate::validate_manifest;
+use crate::ticketingservice::{
+    build::{build_children, BuildConfig as TicketingBuildConfig},
+    discovery::Discovered,
+    rollout::Plan,
+    validate::validate as validate_ticketing_service,
+};
+use microfleet_crds::validate::{validate_manifest, validate_ticketing_service_manifest};
 
 /// Why a manifest could not be rendered.
 #[derive(Debug, thiserror::Error)]
@@ -26,11 +33,14 @@ pub enum RenderError {
     #[error("not a ClusterFetch manifest: {0}")]
     Parse(#[from] serde_yaml::Error),
     /// The manifest would be refused by the API server or reported by the operator in the Stalled condition.
-    #[error("this ClusterFetch would be refused: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    #[error("this manifest would be refused: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<SpecProblem>),
     /// Building an object failed.
     #[error(transparent)]
     Build(#[from] BuildError),
+    /// Building a TicketingService's object failed.
+    #[error(transparent)]
+    BuildTicketing(#[from] crate::ticketingservice::build::BuildError),
     /// Writing YAML failed.
     #[error("cannot write YAML: {0}")]
     Write(#[source] serde_yaml::Error),
@@ -70,6 +80,31 @@ pub fn render(manifest: &str, config: &BuildConfig) -> Result<String, RenderErro
     }
     if let Some(job) = build_notifier_job(&cf, &example, 1, config)? {
         push(&mut out, "# The notifier Job one failed run gets (shown for an example failed run).", &job)?;
+    }
+    Ok(out)
+}
+
+/// Renders the children of the TicketingService in `manifest` as a YAML stream, as the operator emits them
+/// once every database serves and every migration has succeeded, in a cluster where discovery found
+/// `discovered`.
+pub fn render_ticketing_service(
+    manifest: &str,
+    discovered: &Discovered,
+    config: &TicketingBuildConfig,
+) -> Result<String, RenderError> {
+    let value: serde_json::Value = serde_yaml::from_str(manifest)?;
+    let mut ts = validate_ticketing_service_manifest(&value).map_err(RenderError::Invalid)?;
+    ts.metadata.namespace.get_or_insert_with(|| "default".into());
+    ts.metadata.uid.get_or_insert_with(|| "00000000-0000-0000-0000-000000000000".into());
+    validate_ticketing_service(&ts, discovered).map_err(RenderError::Invalid)?;
+    let mut out = String::new();
+    for child in build_children(&ts, discovered, &Plan::settled(&ts, config), config)? {
+        let comment = format!(
+            "# {} {}",
+            child["kind"].as_str().unwrap_or_default(),
+            child["metadata"]["name"].as_str().unwrap_or_default()
+        );
+        push(&mut out, &comment, &child)?;
     }
     Ok(out)
 }

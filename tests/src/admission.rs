@@ -2,11 +2,13 @@
 //! (defaults, the CRD's OpenAPI schema, its CEL rules, strict field validation), then the operator's own
 //! `validate_spec` on the object the server returned. The server is the authority; [`local`] is the shared
 //! validation the fetcher's local run and `render` apply without it, which the catalogue holds to the same verdicts.
+//! A TicketingService has the same two ([`check_ticketing_service`], [`local_ticketing_service`]).
 
 use std::{io::Write, process::Stdio};
 
 use microfleet_crds::clusterfetch::ClusterFetch;
-use microfleet_crds::validate::{validate_manifest, validate_spec};
+use microfleet_crds::ticketingservice::TicketingService;
+use microfleet_crds::validate::{validate_manifest, validate_spec, validate_ticketing_service_manifest};
 use serde_json::Value;
 
 /// Who refused a manifest.
@@ -81,4 +83,24 @@ pub fn check(manifest: &str) -> Result<Value, Rejection> {
 pub fn local(manifest: &str) -> Result<ClusterFetch, Vec<String>> {
     let value: Value = serde_yaml::from_str(manifest).map_err(|e| vec![format!("not YAML: {e}")])?;
     validate_manifest(&value).map_err(|problems| problems.iter().map(|p| format!("{}: {p}", p.reason)).collect())
+}
+
+/// Runs a TicketingService manifest through the API server (dry run); on success, the object as the server
+/// would store it, read back as the operator reads it.
+pub fn check_ticketing_service(manifest: &str) -> Result<Value, Rejection> {
+    let stored = dry_run(manifest).map_err(|message| Rejection { stage: Stage::Server, messages: vec![message] })?;
+    serde_json::from_value::<TicketingService>(stored.clone()).map_err(|e| Rejection {
+        stage: Stage::Operator,
+        messages: vec![format!("the operator cannot read what the server stored: {e}")],
+    })?;
+    Ok(stored)
+}
+
+/// The shared schema and CEL admission of a TicketingService without a server
+/// (`microfleet_crds::validate::validate_ticketing_service_manifest`, as `render` applies it): the object, or
+/// one line per problem (`<reason>: <field>: <message>`).
+pub fn local_ticketing_service(manifest: &str) -> Result<TicketingService, Vec<String>> {
+    let value: Value = serde_yaml::from_str(manifest).map_err(|e| vec![format!("not YAML: {e}")])?;
+    validate_ticketing_service_manifest(&value)
+        .map_err(|problems| problems.iter().map(|p| format!("{}: {p}", p.reason)).collect())
 }

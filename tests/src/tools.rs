@@ -1,4 +1,4 @@
-//! External tools of the test tiers: `kubernetes-validate`, `helm`, `promtool`. Each is looked up on PATH
+//! External tools of the test tiers: `kubernetes-validate`, `helm`, `promtool`, `kstatus`. Each is looked up on PATH
 //! (`scripts/tools.sh` installs them); a missing tool fails the test with how to get it, never a pass.
 
 use std::{
@@ -104,4 +104,22 @@ pub fn validate_kubernetes(file: &Path, version: &str) -> Result<(), String> {
     } else {
         Err(text)
     }
+}
+
+/// kstatus' verdict on `object` (`Current`, `InProgress`, `Failed`, ...): the health Flux and Argo CD compute
+/// (`tests/kstatus`, built by `scripts/tools.sh`).
+pub fn kstatus(object: &impl serde::Serialize) -> String {
+    use std::io::Write;
+    let mut child = Command::new("kstatus")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("kstatus on PATH (scripts/tools.sh builds it): {e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        let body = serde_json::to_vec(object).unwrap_or_else(|e| panic!("kstatus input: {e}"));
+        stdin.write_all(&body).unwrap_or_else(|e| panic!("writing to kstatus: {e}"));
+    }
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("kstatus: {e}"));
+    let verdict: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    verdict["status"].as_str().unwrap_or_default().to_string()
 }

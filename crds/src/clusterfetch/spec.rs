@@ -108,7 +108,7 @@ pub struct ClusterFetchSpec {
     /// Fetcher image to run; defaults to the image the operator was installed with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512))]
-    #[x_kube(validation = Rule::new("self.matches('^([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?([.][a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*(:[0-9]+)?/)?[a-z0-9]+(([._]|__|[-]+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|[-]+)[a-z0-9]+)*)*(:[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127})?(@[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$')").message("spec.image must be an image reference such as registry.example:5000/team/fetcher:1.2.3 or team/fetcher@sha256:<digest>: lower-case repository path, no spaces, no scheme"))]
+    #[x_kube(validation = Rule::new(IMAGE_RULE).message("spec.image must be an image reference such as registry.example:5000/team/fetcher:1.2.3 or team/fetcher@sha256:<digest>: lower-case repository path, no spaces, no scheme"))]
     pub image: Option<String>,
 
     /// Compute resources of the fetcher container; defaults to requests 50m CPU / 64Mi, limit 256Mi memory.
@@ -124,9 +124,13 @@ pub struct ClusterFetchSpec {
     pub service_account_name: Option<String>,
 }
 
+/// The CEL rule of an image reference: an optional registry host and port, a lower-case repository path, an
+/// optional tag and an optional digest (the grammar of the distribution reference).
+pub(crate) const IMAGE_RULE: &str = "self.matches('^([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?([.][a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*(:[0-9]+)?/)?[a-z0-9]+(([._]|__|[-]+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|[-]+)[a-z0-9]+)*)*(:[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127})?(@[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$')";
+
 /// Bounds `resources.limits` and `resources.requests` (16 entries, 64 characters each), so the API server can
 /// bound the cost of their CEL rules.
-fn bounded_quantities(schema: &mut schemars::Schema) {
+pub(crate) fn bounded_quantities(schema: &mut schemars::Schema) {
     fn visit(node: &mut serde_json::Map<String, serde_json::Value>) {
         if let Some(properties) = node.get_mut("properties").and_then(|p| p.as_object_mut()) {
             for key in ["limits", "requests"] {
@@ -173,7 +177,7 @@ pub enum ConcurrencyPolicy {
     Replace,
 }
 
-/// A key in a Secret in the ClusterFetch's namespace. Values never appear in the spec, in logs or in Events.
+/// A key in a Secret in the resource's namespace. Values never appear in the spec, in logs or in Events.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct SecretKeyRef {

@@ -12,26 +12,19 @@ use std::{
 
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use kube::{
-    api::{ApiResource, DynamicObject, Patch, PatchParams, PostParams},
+    api::{ApiResource, DynamicObject, Patch, PatchParams},
     runtime::events::{Event, EventType, Recorder},
     Api, Client, Resource, ResourceExt,
 };
 use microfleet_crds::clusterfetch::{ClusterFetch, ClusterFetchStatus};
 
 use super::alerts::PROMETHEUS_RULE_API_VERSION;
-use crate::{error::Error, runtime::leader::Fence};
-
-/// The field manager of every write the operator makes.
-pub const FIELD_MANAGER: &str = "microfleet-operator";
-
-/// Whether a create made the object or found it already there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Created {
-    /// The object was created now.
-    New,
-    /// An object of that name existed already (an earlier reconcile created it).
-    Existing,
-}
+pub use crate::apply::Created;
+use crate::{
+    apply::{create_job_once, FIELD_MANAGER},
+    error::Error,
+    runtime::leader::Fence,
+};
 
 /// What became of the PrometheusRule apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,14 +85,7 @@ impl Writer {
 
     /// Creates `job` unless a Job of that name exists; the stable names make this the once-only guard.
     pub async fn create_job(&self, job: &Job) -> Result<Created, Error> {
-        let api: Api<Job> = Api::namespaced(self.client.clone(), &job.namespace().unwrap_or_default());
-        let params = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
-        self.fence.check()?;
-        match api.create(&params, job).await {
-            Ok(_) => Ok(Created::New),
-            Err(kube::Error::Api(status)) if status.code == 409 => Ok(Created::Existing),
-            Err(e) => Err(e.into()),
-        }
+        create_job_once(&self.client, &self.fence, job).await
     }
 
     fn prometheus_rules(&self, namespace: &str) -> Api<DynamicObject> {

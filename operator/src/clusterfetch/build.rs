@@ -5,24 +5,23 @@
 
 use std::collections::BTreeMap;
 
+use crate::pod::{plain_env, restricted_container_security, restricted_pod_security, secret_env, short_hash, truncate};
 use k8s_openapi::{
     api::{
         batch::v1::{CronJob, CronJobSpec, Job, JobSpec, JobTemplateSpec},
         core::v1::{
-            Capabilities, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, ObjectFieldSelector,
-            PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile, SecretKeySelector,
-            SecurityContext, Volume, VolumeMount,
+            Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, ObjectFieldSelector, PodSpec, PodTemplateSpec,
+            ResourceRequirements, Volume, VolumeMount,
         },
     },
     apimachinery::pkg::{api::resource::Quantity, apis::meta::v1::OwnerReference},
 };
 use kube::{api::ObjectMeta, Resource, ResourceExt};
 use microfleet_crds::{
-    clusterfetch::{ClusterFetch, Credentials, KafkaSink, RunOutcome, RunRecord, SecretKeyRef},
+    clusterfetch::{ClusterFetch, Credentials, KafkaSink, RunOutcome, RunRecord},
     contract::{env, FetchPlan, Notification},
     labels,
 };
-use sha2::{Digest, Sha256};
 
 /// Operator-wide settings the builders need.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,8 +57,6 @@ pub enum BuildError {
 
 const CONTAINER_NAME: &str = "fetcher";
 const TERMINATION_LOG: &str = "/dev/termination-log";
-/// UID/GID the workloads run as (the "nonroot" user of distroless images).
-const NON_ROOT_ID: i64 = 65532;
 /// How long a finished notifier Job stays for inspection.
 const NOTIFIER_TTL_SECONDS: i32 = 86_400;
 /// How long a notifier may try.
@@ -294,30 +291,13 @@ fn restricted_pod(container: Container, service_account: Option<String>) -> PodS
         service_account_name: service_account,
         automount_service_account_token: Some(false),
         enable_service_links: Some(false),
-        security_context: Some(PodSecurityContext {
-            run_as_non_root: Some(true),
-            run_as_user: Some(NON_ROOT_ID),
-            run_as_group: Some(NON_ROOT_ID),
-            seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..Default::default() }),
-            ..Default::default()
-        }),
+        security_context: Some(restricted_pod_security()),
         containers: vec![container],
         volumes: Some(vec![Volume {
             name: "tmp".into(),
             empty_dir: Some(EmptyDirVolumeSource { size_limit: Some(Quantity("64Mi".into())), ..Default::default() }),
             ..Default::default()
         }]),
-        ..Default::default()
-    }
-}
-
-fn restricted_container_security() -> SecurityContext {
-    SecurityContext {
-        allow_privilege_escalation: Some(false),
-        read_only_root_filesystem: Some(true),
-        run_as_non_root: Some(true),
-        capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), ..Default::default() }),
-        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..Default::default() }),
         ..Default::default()
     }
 }
@@ -329,25 +309,6 @@ fn default_resources() -> ResourceRequirements {
             ("memory".into(), Quantity("64Mi".into())),
         ])),
         limits: Some(BTreeMap::from([("memory".into(), Quantity("256Mi".into()))])),
-        ..Default::default()
-    }
-}
-
-fn plain_env(name: &str, value: String) -> EnvVar {
-    EnvVar { name: name.into(), value: Some(value), ..Default::default() }
-}
-
-fn secret_env(name: &str, secret: &SecretKeyRef) -> EnvVar {
-    EnvVar {
-        name: name.into(),
-        value_from: Some(EnvVarSource {
-            secret_key_ref: Some(SecretKeySelector {
-                name: secret.name.clone(),
-                key: secret.key.clone(),
-                optional: Some(false),
-            }),
-            ..Default::default()
-        }),
         ..Default::default()
     }
 }
@@ -401,19 +362,6 @@ fn kafka_env(kafka: &KafkaSink) -> Vec<EnvVar> {
     });
     let ca = kafka.tls.as_ref().and_then(|tls| tls.ca_secret_key_ref.as_ref());
     sasl.chain(ca.map(|ca| secret_env(env::SINK_KAFKA_CA_PEM, ca))).collect()
-}
-
-fn short_hash(value: &str) -> String {
-    let digest = Sha256::digest(value.as_bytes());
-    digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
-}
-
-fn truncate(value: &str, max: usize) -> &str {
-    let mut end = value.len().min(max);
-    while !value.is_char_boundary(end) {
-        end -= 1;
-    }
-    value[..end].trim_end_matches(['-', '.'])
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use super::*;
 use crate::clusterfetch::fixtures::{at, cluster_fetch, spec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use microfleet_crds::clusterfetch::SecretKeyRef;
 use microfleet_crds::{
     clusterfetch::{ClusterFetchStatus, ConcurrencyPolicy, NotificationState, RunOutcome, RunTrigger},
     contract::FailureClass,

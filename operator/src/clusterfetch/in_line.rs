@@ -3,8 +3,10 @@
 //! hash the `AlertsReady` condition records, a status equal to the derived one — and slims CronJobs
 //! before they enter the cache.
 //!
-//! Pure: values in, decisions out. No client, no clock, no I/O. [`Written`] is the only state: what this
-//! process wrote last, so a cache that has not yet seen the operator's own write does not cause a second one.
+//! Pure: values in, decisions out. No client, no clock, no I/O. [`Written`] and [`Settled`] are the only
+//! state: what this process wrote last, so a cache that has not yet seen the operator's own write does not
+//! cause a second one; and what the inputs of each ClusterFetch were when a reconcile last found it in line,
+//! so a reconcile with the same inputs (the periodic requeue) does not even read the object.
 
 use std::{
     collections::HashMap,
@@ -16,20 +18,11 @@ use k8s_openapi::api::batch::v1::CronJob;
 use kube::{runtime::reflector::ObjectRef, Resource, ResourceExt};
 
 use super::cronjob_view::CronJobView;
+pub use crate::apply::{applied_hash, APPLIED_HASH};
 use microfleet_crds::clusterfetch::ClusterFetch;
-use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-/// The annotation carrying the hash of the CronJob as the operator applied it.
-pub const APPLIED_HASH: &str = "microfleet.io/applied-hash";
 /// How long a write of this process is trusted over a cache that has not caught up with it.
 const CACHE_CATCH_UP: Duration = Duration::from_secs(60);
-
-/// The hex SHA-256 (first 16 digits) of `object` as JSON: what a write would send.
-pub fn applied_hash(object: &impl Serialize) -> String {
-    let bytes = serde_json::to_vec(object).unwrap_or_default();
-    Sha256::digest(&bytes).iter().take(8).map(|b| format!("{b:02x}")).collect()
-}
 
 /// Puts the hash of `cronjob` (as built, without the annotation) into its annotations.
 pub fn stamp(cronjob: &mut CronJob) {
@@ -174,6 +167,40 @@ impl Written {
     /// Forgets a deleted ClusterFetch.
     pub fn forget(&self, key: &ObjectRef<ClusterFetch>) {
         self.writes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(key);
+    }
+}
+
+/// The digest of a reconcile's inputs (see `read::inputs_digest`) when a reconcile of a ClusterFetch last
+/// succeeded, by ClusterFetch (a 64-bit hash of namespace and name: 16 bytes an entry).
+#[derive(Debug, Default)]
+pub struct Settled {
+    inputs: Mutex<HashMap<u64, u64>>,
+}
+
+fn short_key(key: &ObjectRef<ClusterFetch>) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(&(&key.namespace, &key.name), &mut hasher);
+    std::hash::Hasher::finish(&hasher)
+}
+
+impl Settled {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<u64, u64>> {
+        self.inputs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// True when the last good reconcile of `cf` saw the same inputs: this one would decide the same.
+    pub fn unchanged(&self, cf: &ObjectRef<ClusterFetch>, inputs: u64) -> bool {
+        self.map().get(&short_key(cf)) == Some(&inputs)
+    }
+
+    /// Records the inputs of a good reconcile of `cf`.
+    pub fn record(&self, cf: &ObjectRef<ClusterFetch>, inputs: u64) {
+        self.map().insert(short_key(cf), inputs);
+    }
+
+    /// Forgets `cf` (deleted, or to be looked at again whatever its inputs).
+    pub fn forget(&self, cf: &ObjectRef<ClusterFetch>) {
+        self.map().remove(&short_key(cf));
     }
 }
 

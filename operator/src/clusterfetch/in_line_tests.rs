@@ -9,8 +9,8 @@ use crate::clusterfetch::{
     build::{build_cronjob, BuildConfig},
     cronjob_view::{CronJobView, CronJobViewSpec},
     fixtures::{at, cluster_fetch, spec},
-    status::set_condition,
 };
+use crate::conditions::set_condition;
 
 fn desired() -> CronJob {
     let mut cronjob = build_cronjob(&cluster_fetch(spec()), &BuildConfig::new("registry.local/fetcher:1")).unwrap();

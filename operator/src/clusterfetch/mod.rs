@@ -35,10 +35,11 @@ use kube::{
         reflector::{self, ObjectRef, Store},
         watcher, Controller, WatchStreamExt,
     },
-    Api, Client, Resource, ResourceExt,
+    Client, Resource, ResourceExt,
 };
 use microfleet_crds::{clusterfetch::ClusterFetch, labels};
 
+pub use crate::runtime::scope::Scope;
 use crate::{
     error::Error,
     runtime::{leader::Fence, metrics::Metrics, watches::WatchHealth},
@@ -47,7 +48,7 @@ use apply::Writer;
 use build::BuildConfig;
 use cronjob_view::CronJobView;
 use fetch_view::ClusterFetchView;
-use in_line::{key_of, slim_cronjob, Written};
+use in_line::{key_of, slim_cronjob, Settled, Written};
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "clusterfetch";
@@ -79,6 +80,8 @@ pub struct Context {
     pub clock: fn() -> Timestamp,
     /// This process's writes the caches have not shown yet.
     pub written: Written,
+    /// The inputs of each ClusterFetch's last good reconcile.
+    pub settled: Settled,
     failures: Mutex<HashMap<ObjectRef<ClusterFetch>, u32>>,
 }
 
@@ -105,6 +108,7 @@ impl Context {
             metrics,
             clock,
             written: Written::default(),
+            settled: Settled::default(),
             failures: Mutex::default(),
         }
     }
@@ -142,25 +146,6 @@ pub fn error_policy(cf: Arc<ClusterFetchView>, error: &Error, ctx: Arc<Context>)
         "reconcile failed"
     );
     Action::requeue(wait)
-}
-
-/// Where the controller watches.
-#[derive(Debug, Clone, Default)]
-pub struct Scope {
-    /// Only this namespace; all namespaces when `None`.
-    pub namespace: Option<String>,
-}
-
-impl Scope {
-    fn api<K>(&self, client: &Client) -> Api<K>
-    where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
-    {
-        match &self.namespace {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        }
-    }
 }
 
 fn owner_of(obj: &impl Resource) -> Option<ObjectRef<ClusterFetchView>> {
@@ -294,6 +279,7 @@ pub async fn run(
                     let mut key = ObjectRef::<ClusterFetch>::new(&obj.name);
                     key.namespace = obj.namespace.clone();
                     forget.written.forget(&key);
+                    forget.settled.forget(&key);
                 }
                 Err(error) => tracing::debug!(%error, "controller event"),
             }

@@ -18,14 +18,14 @@ use super::{
     build::{build_cronjob, build_notifier_job, build_run_now_job, BuildError},
     cronjob_view::CronJobView,
     fetch_view::ClusterFetchView,
-    in_line::{applied_hash, cronjob_in_line, hash_of, rule_applied_message, rule_in_line, stamp},
+    in_line::{applied_hash, cronjob_in_line, hash_of, key_of, rule_applied_message, rule_in_line, stamp},
     read,
     run_now::{plan_run_now, RunNowPlan},
-    status::{derive_status, run_event, set_condition, Verdict},
+    status::{derive_status, run_event, Verdict},
     validate::{validate_spec, SpecProblem},
     Context, CONTROLLER,
 };
-use crate::error::Error;
+use crate::{conditions::set_condition, error::Error};
 
 /// How often a ClusterFetch is looked at again without any change (runs finishing wake it sooner).
 const RESYNC: Duration = Duration::from_secs(300);
@@ -35,17 +35,30 @@ const RULE_KIND_RETRY: Duration = Duration::from_secs(15);
 
 /// Brings the cluster in line with the ClusterFetch of a cached view: reads the whole object (one GET) and
 /// reconciles it ([`reconcile_fetch`]). Makes no request while the cache has not shown this process's last
-/// status write (that write's watch event triggers the next reconcile).
+/// status write (that write's watch event triggers the next reconcile), nor when the inputs in the caches
+/// are those of the last good reconcile (see `read::inputs_digest`): the periodic requeue of an object in
+/// line costs nothing.
 pub async fn reconcile(view: Arc<ClusterFetchView>, ctx: Arc<Context>) -> Result<Action, Error> {
     let _timer = ctx.metrics.reconcile_started(CONTROLLER);
     if ctx.written.status_behind(view.as_ref()) {
         return Ok(Action::requeue(RESYNC));
     }
-    match read::fetch(&ctx.client, &view).await? {
-        Some(cf) => reconcile_fetch(&cf, &ctx).await,
-        // deleted since the cache saw it: its deletion event follows
-        None => Ok(Action::await_change()),
+    let rule_kind = ctx.writer.prometheus_rules_installed().await;
+    let inputs = read::inputs_digest(&view, &ctx.cronjobs, &ctx.jobs, &ctx.pods, rule_kind);
+    let key = key_of(view.as_ref());
+    if ctx.settled.unchanged(&key, inputs) {
+        return Ok(Action::requeue(RESYNC));
     }
+    ctx.settled.forget(&key);
+    let Some(cf) = read::fetch(&ctx.client, &view).await? else {
+        // deleted since the cache saw it: its deletion event follows
+        return Ok(Action::await_change());
+    };
+    let action = reconcile_fetch(&cf, &ctx).await?;
+    if action != Action::requeue(RULE_KIND_RETRY) {
+        ctx.settled.record(&key, inputs);
+    }
+    Ok(action)
 }
 
 /// Brings the cluster in line with one ClusterFetch and records what it observed in status. Writes only
@@ -170,7 +183,9 @@ pub async fn reconcile_fetch(cf: &ClusterFetch, ctx: &Context) -> Result<Action,
         .flat_map(|s| &s.conditions)
         .chain(&derived.status.conditions)
         .any(|c| c.type_ == ALERTS_READY && c.reason == "PrometheusOperatorMissing");
-    Ok(Action::requeue(if kind_missing { RULE_KIND_RETRY } else { RESYNC }))
+    // while discovery says the kind is missing, `rule_kind_changes` reconciles everything once it is served
+    let disagree = kind_missing && ctx.writer.prometheus_rules_installed().await;
+    Ok(Action::requeue(if disagree { RULE_KIND_RETRY } else { RESYNC }))
 }
 
 /// Applies `desired` (stamped with its hash) unless the cached CronJob is in line with it, or this process

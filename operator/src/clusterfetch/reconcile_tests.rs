@@ -273,23 +273,62 @@ async fn a_new_cluster_fetch_gets_its_cronjob_and_status_and_a_second_reconcile_
 }
 
 #[tokio::test]
-async fn the_controller_reconciles_the_whole_object_read_for_its_cached_view() {
+async fn the_controller_reconciles_the_whole_object_read_for_its_cached_view_and_not_again_while_in_line() {
     let mut h = Harness::new();
     let cf = cluster_fetch(spec());
     let view = ClusterFetchView::from(&cf);
     let whole = serde_json::to_value(&cf).unwrap();
-    let mut steps = vec![Step("GET", OBJECT, Reply::Object(whole.clone()))];
-    steps.extend(first(whole));
+    let steps = vec![
+        Step("GET", DISCOVERY, rules_installed()),
+        Step("GET", OBJECT, Reply::Object(whole.clone())),
+        Step("PATCH", CRONJOB, Reply::Echo),
+        Step("PATCH", RULE, Reply::Echo),
+        Step("PATCH", STATUS, Reply::Object(whole)),
+    ];
     let (result, seen) = h.reconcile_view(&view, steps).await;
     result.unwrap();
-    assert_eq!(seen[0].method, "GET");
-    assert_eq!(seen[1].body["spec"]["schedule"], "0 2 * * *", "the CronJob is built from the object read");
+    assert_eq!(seen[1].method, "GET");
+    assert_eq!(seen[2].body["spec"]["schedule"], "0 2 * * *", "the CronJob is built from the object read");
     assert_eq!(condition(&status_of(&seen[4]), "Ready"), ("True".into(), "Scheduled".into()));
 
-    // deleted since the cache saw it: the read finds nothing, nothing is written
-    let (result, seen) = h.reconcile_view(&view, vec![Step("GET", OBJECT, Reply::Error(404, "NotFound"))]).await;
+    // its writes show in the caches (the CronJob; the ClusterFetch with its status, a new resourceVersion):
+    // the inputs changed, so it is read and reconciled once more, and writes nothing
+    let mut written = cf.clone();
+    written.status = Some(status_of(&seen[4]));
+    written.metadata.resource_version = Some("2".into());
+    let whole = serde_json::to_value(&written).unwrap();
+    let steps = vec![Step("GET", DISCOVERY, rules_installed()), Step("GET", OBJECT, Reply::Object(whole))];
+    let view = ClusterFetchView::from(&written);
+    let (result, seen) = h.reconcile_view(&view, steps).await;
     result.unwrap();
-    assert_eq!(seen.len(), 1);
+    assert_eq!(seen.len(), 2, "a read, no write");
+
+    // nothing changed since (the periodic requeue): no read of the object at all
+    let (result, seen) = h.reconcile_view(&view, vec![Step("GET", DISCOVERY, rules_installed())]).await;
+    result.unwrap();
+    assert_eq!(seen.len(), 1, "discovery only (reused for minutes in one process)");
+
+    // a run of it starts (a Job in the cache): read and reconciled again, its status says so
+    h.add_job(run_job("promo-users-29000000", 0, JobState::Active));
+    let whole = serde_json::to_value(&written).unwrap();
+    let steps = vec![
+        Step("GET", DISCOVERY, rules_installed()),
+        Step("GET", OBJECT, Reply::Object(whole.clone())),
+        Step("PATCH", STATUS, Reply::Object(whole)),
+    ];
+    let (result, seen) = h.reconcile_view(&view, steps).await;
+    result.unwrap();
+    assert_eq!(status_of(&seen[2]).active.len(), 1, "the Job changed the inputs");
+}
+
+#[tokio::test]
+async fn a_view_of_a_deleted_object_reads_nothing_and_writes_nothing() {
+    let mut h = Harness::new();
+    let view = ClusterFetchView::from(&cluster_fetch(spec()));
+    let steps = vec![Step("GET", DISCOVERY, rules_installed()), Step("GET", OBJECT, Reply::Error(404, "NotFound"))];
+    let (result, seen) = h.reconcile_view(&view, steps).await;
+    result.unwrap();
+    assert_eq!(seen.len(), 2);
 }
 
 #[tokio::test]
@@ -600,15 +639,7 @@ async fn switching_alerts_off_removes_the_rule_once() {
     s.alerts.enabled = false;
     let mut cf = cluster_fetch(s);
     let mut applied = ClusterFetchStatus::default();
-    crate::clusterfetch::status::set_condition(
-        &mut applied.conditions,
-        "AlertsReady",
-        "True",
-        "RuleApplied",
-        "",
-        Some(1),
-        at(0),
-    );
+    crate::conditions::set_condition(&mut applied.conditions, "AlertsReady", "True", "RuleApplied", "", Some(1), at(0));
     cf.status = Some(applied);
     let reply = serde_json::to_value(&cf).unwrap();
     let (result, seen) = h

@@ -16,13 +16,12 @@ use microfleet_crds::{
 };
 
 use super::validate::SpecProblem;
+use crate::conditions::{set_condition, shorten};
 
 /// The label the Job controller puts on a Job's pods.
 const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
 /// The annotation the CronJob controller puts on the Jobs it schedules (Kubernetes 1.28+).
 const SCHEDULED_AT_ANNOTATION: &str = "batch.kubernetes.io/cronjob-scheduled-timestamp";
-/// Longest failure message kept in status, in bytes.
-const MESSAGE_LIMIT: usize = 1024;
 
 /// The objects of one ClusterFetch, as read from the cluster.
 #[derive(Debug, Default, Clone)]
@@ -470,35 +469,6 @@ fn derive_conditions(
     conditions
 }
 
-/// Sets condition `type_` (in its place, or appended when new), keeping its transition time while its
-/// status is unchanged.
-pub fn set_condition(
-    conditions: &mut Vec<Condition>,
-    type_: &str,
-    status: &str,
-    reason: &str,
-    message: &str,
-    generation: Option<i64>,
-    now: Timestamp,
-) {
-    let last_transition_time = match conditions.iter().find(|c| c.type_ == type_) {
-        Some(old) if old.status == status => old.last_transition_time.clone(),
-        _ => Time(now),
-    };
-    let condition = Condition {
-        type_: type_.to_string(),
-        status: status.to_string(),
-        reason: reason.to_string(),
-        message: shorten(message),
-        observed_generation: generation,
-        last_transition_time,
-    };
-    match conditions.iter_mut().find(|c| c.type_ == type_) {
-        Some(slot) => *slot = condition,
-        None => conditions.push(condition),
-    }
-}
-
 /// The Event a finished run gets: (type, reason, action, note).
 pub fn run_event(run: &RunRecord) -> (EventType, &'static str, &'static str, String) {
     match run.outcome {
@@ -542,17 +512,6 @@ pub fn failure_reason(class: FailureClass) -> &'static str {
 
 fn last_line(text: &str) -> &str {
     text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(text)
-}
-
-fn shorten(text: &str) -> String {
-    if text.len() <= MESSAGE_LIMIT {
-        return text.to_string();
-    }
-    let mut end = MESSAGE_LIMIT - 3;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &text[..end])
 }
 
 #[cfg(test)]

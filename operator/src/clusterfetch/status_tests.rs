@@ -4,6 +4,7 @@ use super::*;
 use crate::clusterfetch::fixtures::{
     at, cluster_fetch, manual, notifier_job, pod, run_job, spec, summary, JobState, PodState,
 };
+use crate::conditions::MESSAGE_LIMIT;
 use microfleet_crds::clusterfetch::ClusterFetchSpec;
 
 fn derive(spec: ClusterFetchSpec, previous: Option<ClusterFetchStatus>, observed: Observed) -> Derived {

@@ -19,15 +19,7 @@ fn named(name: &str, status: Option<ClusterFetchStatus>, suspend: bool) -> Clust
 
 fn ready_status() -> ClusterFetchStatus {
     let mut status = ClusterFetchStatus::default();
-    crate::clusterfetch::status::set_condition(
-        &mut status.conditions,
-        "Ready",
-        "True",
-        "Scheduled",
-        "",
-        Some(1),
-        at(0),
-    );
+    crate::conditions::set_condition(&mut status.conditions, "Ready", "True", "Scheduled", "", Some(1), at(0));
     status
 }
 

@@ -6,12 +6,13 @@
 use deadpool_postgres::Pool;
 use jiff::Timestamp;
 use microfleet_common::database::DbError;
+use microfleet_common::paging::PageQuery;
 use microfleet_common::refusal::RepositoryError;
 use tokio_postgres::Row;
 
 use crate::domain::api_keys::{ApiKeyInfo, NewApiKey};
 use crate::domain::lockout::{self, LoginPolicy};
-use crate::domain::user::{NewUser, Role, User};
+use crate::domain::user::{NewUser, Role, User, UserFilters};
 use crate::domain::DomainError;
 
 /// What an audit row records.
@@ -31,6 +32,10 @@ pub enum AuditKind {
     UserCreate,
     /// `POST /v1/users/{id}/unlock`.
     UserUnlock,
+    /// `POST /v1/users/{id}/confirm`.
+    UserConfirm,
+    /// `PUT /v1/users/{id}/roles`.
+    UserRoles,
     /// `POST /v1/api-keys`.
     ApiKeyCreate,
     /// `POST /v1/api-keys/{id}/revoke`.
@@ -39,7 +44,7 @@ pub enum AuditKind {
 
 impl AuditKind {
     /// Every kind.
-    pub const ALL: [AuditKind; 9] = [
+    pub const ALL: [AuditKind; 11] = [
         AuditKind::Login,
         AuditKind::Refresh,
         AuditKind::Logout,
@@ -47,6 +52,8 @@ impl AuditKind {
         AuditKind::Access,
         AuditKind::UserCreate,
         AuditKind::UserUnlock,
+        AuditKind::UserConfirm,
+        AuditKind::UserRoles,
         AuditKind::ApiKeyCreate,
         AuditKind::ApiKeyRevoke,
     ];
@@ -61,6 +68,8 @@ impl AuditKind {
             AuditKind::Access => "access",
             AuditKind::UserCreate => "user_create",
             AuditKind::UserUnlock => "user_unlock",
+            AuditKind::UserConfirm => "user_confirm",
+            AuditKind::UserRoles => "user_roles",
             AuditKind::ApiKeyCreate => "api_key_create",
             AuditKind::ApiKeyRevoke => "api_key_revoke",
         }
@@ -295,6 +304,39 @@ pub async fn unlock(pool: &Pool, id: i64) -> Result<User, RepositoryError> {
     Ok(user_of(&row)?)
 }
 
+/// A page of users by id: the name, username or e-mail containing the search text, holding the role the
+/// filters ask for; and how many match.
+pub async fn list_users(pool: &Pool, page: &PageQuery, filters: &UserFilters) -> Result<(Vec<User>, i64), DbError> {
+    let client = pool.get().await?;
+    let filter = "WHERE ($1::text IS NULL OR name ILIKE $1 OR username ILIKE $1 OR email ILIKE $1)
+          AND ($2::text IS NULL OR $2 = ANY(roles))";
+    let (pattern, role) = (page.pattern(), filters.role.map(Role::as_str));
+    let rows = client
+        .query(
+            &format!("SELECT {USER_COLUMNS} FROM users {filter} ORDER BY id LIMIT $3 OFFSET $4"),
+            &[&pattern, &role, &page.limit(), &page.offset()],
+        )
+        .await?;
+    let total = client.query_one(&format!("SELECT count(*) FROM users {filter}"), &[&pattern, &role]).await?.get(0);
+    Ok((rows.iter().map(user_of).collect::<Result<_, _>>()?, total))
+}
+
+/// Confirms a user's account (again changes nothing); 404 naming `id`.
+pub async fn confirm_user(pool: &Pool, id: i64) -> Result<User, RepositoryError> {
+    let client = pool.get().await?;
+    let sql = format!("UPDATE users SET confirmed = true WHERE id = $1 RETURNING {USER_COLUMNS}");
+    let row = client.query_opt(&sql, &[&id]).await?;
+    Ok(user_of(&row.ok_or_else(|| DomainError::not_found("id", "no such user"))?)?)
+}
+
+/// Sets a user's roles; 404 naming `id`.
+pub async fn set_roles(pool: &Pool, id: i64, roles: &[Role]) -> Result<User, RepositoryError> {
+    let client = pool.get().await?;
+    let sql = format!("UPDATE users SET roles = $2 WHERE id = $1 RETURNING {USER_COLUMNS}");
+    let row = client.query_opt(&sql, &[&id, &role_names(roles)]).await?;
+    Ok(user_of(&row.ok_or_else(|| DomainError::not_found("id", "no such user"))?)?)
+}
+
 /// Stores a new refresh token (its digest) in a family.
 pub async fn issue_refresh(
     pool: &Pool,
@@ -440,6 +482,21 @@ pub async fn touch_api_key(pool: &Pool, id: i64, now: Timestamp) -> Result<(), D
     let client = pool.get().await?;
     client.execute("UPDATE api_keys SET last_used_at = $2 WHERE id = $1", &[&id, &now]).await?;
     Ok(())
+}
+
+/// A page of API keys by id (never a key): the name or prefix containing the search text; and how many match.
+pub async fn list_api_keys(pool: &Pool, page: &PageQuery) -> Result<(Vec<ApiKeyInfo>, i64), DbError> {
+    let client = pool.get().await?;
+    let filter = "WHERE ($1::text IS NULL OR name ILIKE $1 OR prefix ILIKE $1)";
+    let pattern = page.pattern();
+    let rows = client
+        .query(
+            &format!("SELECT {KEY_COLUMNS} FROM api_keys {filter} ORDER BY id LIMIT $2 OFFSET $3"),
+            &[&pattern, &page.limit(), &page.offset()],
+        )
+        .await?;
+    let total = client.query_one(&format!("SELECT count(*) FROM api_keys {filter}"), &[&pattern]).await?.get(0);
+    Ok((rows.iter().map(key_of).collect(), total))
 }
 
 /// An API key by id; 404 naming `id`.

@@ -485,9 +485,13 @@ async fn the_served_openapi_document_is_the_checked_in_file_and_lists_every_rout
         ("post", "/v1/logout", "/v1/logout", StatusCode::BAD_REQUEST),
         ("post", "/v1/introspect", "/v1/introspect", StatusCode::UNAUTHORIZED),
         ("post", "/v1/users", "/v1/users", StatusCode::UNAUTHORIZED),
+        ("get", "/v1/users", "/v1/users", StatusCode::UNAUTHORIZED),
         ("get", "/v1/users/{id}", "/v1/users/1", StatusCode::UNAUTHORIZED),
+        ("post", "/v1/users/{id}/confirm", "/v1/users/1/confirm", StatusCode::UNAUTHORIZED),
+        ("put", "/v1/users/{id}/roles", "/v1/users/1/roles", StatusCode::UNAUTHORIZED),
         ("post", "/v1/users/{id}/unlock", "/v1/users/1/unlock", StatusCode::UNAUTHORIZED),
         ("post", "/v1/api-keys", "/v1/api-keys", StatusCode::UNAUTHORIZED),
+        ("get", "/v1/api-keys", "/v1/api-keys", StatusCode::UNAUTHORIZED),
         ("get", "/v1/api-keys/{id}", "/v1/api-keys/1", StatusCode::UNAUTHORIZED),
         ("post", "/v1/api-keys/{id}/revoke", "/v1/api-keys/1/revoke", StatusCode::UNAUTHORIZED),
     ];

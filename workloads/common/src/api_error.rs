@@ -75,6 +75,11 @@ impl ApiError {
     }
 }
 
+/// A path segment that must be an integer id (`/v1/events/{event_id}`), else a 400 naming `field`.
+pub fn path_id(field: &str, value: &str) -> Result<i64, ApiError> {
+    value.parse().map_err(|_| ApiError::bad_request(field, "must be an integer id"))
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody { error: &self.error, field: self.field.as_deref(), fix: self.fix.as_deref() };
@@ -112,6 +117,14 @@ mod tests {
             body,
             serde_json::json!({"error": "must be at least 1", "field": "items[0].quantity", "fix": "order 1 or more"})
         );
+    }
+
+    #[test]
+    fn a_path_id_is_an_integer() {
+        assert_eq!(path_id("eventId", "42"), Ok(42));
+        for bad in ["", "x", "4.2", "99999999999999999999"] {
+            assert_eq!(path_id("eventId", bad).unwrap_err().field.as_deref(), Some("eventId"), "{bad:?}");
+        }
     }
 
     #[tokio::test]

@@ -1,6 +1,6 @@
 //! What every Microfleet binary (the operator and the workloads) shares: logging set-up and SIGTERM
 //! handling. With the `service` feature, what every ticketing service repeats: the HTTP service skeleton
-//! (`service`, `http_metrics`, `api_error`, `json_body`, `credentials`, `refusal`), its PostgreSQL database (`database`,
+//! (`service`, `http_metrics`, `api_error`, `json_body`, `query`, `paging`, `credentials`, `refusal`), its PostgreSQL database (`database`,
 //! `migrations`) and the messaging tables (`outbox`, `inbox`); for their tests, `test_database`, `test_process` and `test_request`.
 //! With `kafka`, the saga's messaging over the broker (`kafka`: the relay's publisher; `kafka_consumer`: the
 //! idempotent consumer), and for tests `test_broker`; `topics` names its channels.
@@ -39,6 +39,10 @@ pub mod kafka_consumer;
 pub mod migrations;
 #[cfg(feature = "service")]
 pub mod outbox;
+#[cfg(feature = "service")]
+pub mod paging;
+#[cfg(feature = "service")]
+pub mod query;
 #[cfg(feature = "service")]
 pub mod refusal;
 #[cfg(feature = "jwt")]

@@ -9,11 +9,12 @@
 use deadpool_postgres::{GenericClient, Pool};
 use jiff::Timestamp;
 use microfleet_common::database::DbError;
+use microfleet_common::paging::PageQuery;
 use tokio_postgres::Row;
 
 use crate::domain::acl::{
     self, AccessEntry, AccessState, AreaSpec, Event, EventSpec, Gate, NewAccess, NewGate, NewShift, NewStaff, Shift,
-    Staff,
+    ShiftApproval, ShiftFilters, ShiftSummary, Staff, StaffFilters,
 };
 use crate::domain::scan::{self, Direction, GateView, ScanAnswer, ScanRequest, StaffView, TicketAccess};
 use crate::domain::token::{Claims, Kind};
@@ -348,6 +349,112 @@ async fn read_staff(client: &impl GenericClient, id: i64) -> Result<Staff> {
 pub async fn get_staff(pool: &Pool, id: i64) -> Result<Staff> {
     let client = pool.get().await?;
     read_staff(&client, id).await
+}
+
+/// A page of staff members with their work windows, by id: the name containing the search text, of the
+/// event the filters ask for; and how many match.
+pub async fn list_staff(pool: &Pool, page: &PageQuery, filters: &StaffFilters) -> Result<(Vec<Staff>, i64)> {
+    let client = pool.get().await?;
+    let filter = "WHERE ($1::text IS NULL OR name ILIKE $1) AND ($2::bigint IS NULL OR event_id = $2)";
+    let pattern = page.pattern();
+    let rows = client
+        .query(
+            &client
+                .prepare_cached(&format!(
+                    "SELECT id, event_id, name, role, valid_from, valid_until FROM staff {filter}
+                     ORDER BY id LIMIT $3 OFFSET $4"
+                ))
+                .await?,
+            &[&pattern, &filters.event_id, &page.limit(), &page.offset()],
+        )
+        .await?;
+    let total = client
+        .query_one(
+            &client.prepare_cached(&format!("SELECT count(*) FROM staff {filter}")).await?,
+            &[&pattern, &filters.event_id],
+        )
+        .await?
+        .get(0);
+    let ids: Vec<i64> = rows.iter().map(|row| row.get(0)).collect();
+    let shifts = client
+        .query(
+            &client
+                .prepare_cached(
+                    "SELECT id, starts_at, ends_at, approved_at IS NOT NULL, staff_id FROM shifts
+                     WHERE staff_id = ANY($1) ORDER BY starts_at, id",
+                )
+                .await?,
+            &[&ids],
+        )
+        .await?;
+    let staff = rows
+        .iter()
+        .map(|row| {
+            let id: i64 = row.get(0);
+            Staff {
+                id,
+                event_id: row.get(1),
+                name: row.get(2),
+                role: row.get(3),
+                valid_from: row.get(4),
+                valid_until: row.get(5),
+                shifts: shifts
+                    .iter()
+                    .filter(|shift| shift.get::<_, i64>(4) == id)
+                    .map(|shift| Shift {
+                        id: shift.get(0),
+                        starts_at: shift.get(1),
+                        ends_at: shift.get(2),
+                        approved: shift.get(3),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    Ok((staff, total))
+}
+
+/// A page of work windows with their staff member's name, by start: the name containing the search text,
+/// approved or waiting and of the event the filters ask for; and how many match.
+pub async fn list_shifts(pool: &Pool, page: &PageQuery, filters: &ShiftFilters) -> Result<(Vec<ShiftSummary>, i64)> {
+    let client = pool.get().await?;
+    let filter = "WHERE ($1::text IS NULL OR s.name ILIKE $1) AND ($2::bigint IS NULL OR s.event_id = $2)
+          AND ($3::bool IS NULL OR (w.approved_at IS NOT NULL) = $3)";
+    let (pattern, approved) = (page.pattern(), filters.approval.map(|approval| approval == ShiftApproval::Approved));
+    let rows = client
+        .query(
+            &client
+                .prepare_cached(&format!(
+                    "SELECT w.id, s.id, s.name, s.event_id, w.starts_at, w.ends_at, w.approved_at IS NOT NULL
+                     FROM shifts w JOIN staff s ON s.id = w.staff_id {filter}
+                     ORDER BY w.starts_at, w.id LIMIT $4 OFFSET $5"
+                ))
+                .await?,
+            &[&pattern, &filters.event_id, &approved, &page.limit(), &page.offset()],
+        )
+        .await?;
+    let total = client
+        .query_one(
+            &client
+                .prepare_cached(&format!("SELECT count(*) FROM shifts w JOIN staff s ON s.id = w.staff_id {filter}"))
+                .await?,
+            &[&pattern, &filters.event_id, &approved],
+        )
+        .await?
+        .get(0);
+    let shifts = rows
+        .iter()
+        .map(|row| ShiftSummary {
+            id: row.get(0),
+            staff_id: row.get(1),
+            staff_name: row.get(2),
+            event_id: row.get(3),
+            starts_at: row.get(4),
+            ends_at: row.get(5),
+            approval: ShiftApproval::of(row.get(6)),
+        })
+        .collect();
+    Ok((shifts, total))
 }
 
 /// Adds a work window (not yet approved) to a staff member's schedule.

@@ -11,29 +11,14 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
-use axum::Router;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use jiff::{SignedDuration, Timestamp};
 use microfleet_auth::test_support::AuthService;
 use microfleet_common::plain_http::{get as http_get, get_authorized};
 use microfleet_common::{test_broker, test_request::call};
-use microfleet_gate_acl::http;
 use serde_json::{json, Value};
-use support::{event, fresh_database, state, ticket_id, EVENT, SEED, VIP};
-
-/// The router over a fresh database, authenticating through a fresh auth service (introspection answers
-/// cached for `cache_ttl_seconds`); and a gate device's API key (`gate:scan`).
-async fn app_with(name: &str, cache_ttl_seconds: u64) -> (Router, deadpool_postgres::Pool, AuthService, String) {
-    let (pool, _) = fresh_database(name, 4).await;
-    let auth = AuthService::start(name).await;
-    let (_, gate) = auth.api_key("gate-north-1a", &["gate:scan"]).await;
-    (http::router(state(pool.clone()), &auth.client(cache_ttl_seconds)), pool, auth, gate)
-}
-
-async fn app(name: &str) -> (Router, deadpool_postgres::Pool, AuthService, String) {
-    app_with(name, 10).await
-}
+use support::{app, app_with, event, fresh_database, ticket_id, EVENT, SEED, VIP};
 
 fn scan_body(qr: &str, gate: i64, direction: &str, nonce: &str) -> String {
     json!({"qr": qr, "gateId": gate, "direction": direction, "deviceId": "gate-north-1a", "nonce": nonce,
@@ -382,6 +367,8 @@ async fn the_served_openapi_document_is_the_checked_in_file_and_lists_every_rout
         ("get", "/v1/access/{ticket_id}", "/v1/access/x"),
         ("post", "/v1/access/{ticket_id}/revoke", "/v1/access/x/revoke"),
         ("post", "/v1/staff", "/v1/staff"),
+        ("get", "/v1/staff", "/v1/staff"),
+        ("get", "/v1/shifts", "/v1/shifts"),
         ("get", "/v1/staff/{staff_id}", "/v1/staff/1"),
         ("post", "/v1/staff/{staff_id}/shifts", "/v1/staff/1/shifts"),
         ("post", "/v1/staff/{staff_id}/shifts/{shift_id}/approve", "/v1/staff/1/shifts/2/approve"),

@@ -9,8 +9,15 @@ use microfleet_common::outbox;
 use serde_json::json;
 use tokio_postgres::Row;
 
-use crate::domain::event::{self, Approval, Area, Event, NewEvent};
-use crate::domain::order::{self, NewOrder, Order, OrderItem, OrderState, Refund, Ticket, WantedSeats};
+use microfleet_common::paging::PageQuery;
+
+use crate::domain::event::{self, Approval, Area, Event, EventEdit, EventFilters, NewEvent};
+use crate::domain::order::{
+    self, NewOrder, Order, OrderFilters, OrderItem, OrderState, OrderSummary, Refund, RefundFilters, RefundSummary,
+    Ticket, WantedSeats,
+};
+use crate::domain::payment::{self, NewPaymentMethod, PaymentMethod, PaymentMethodEdit};
+use crate::domain::stats::{Counts, DayTotals};
 use crate::domain::DomainError;
 
 /// The outbox topics this service writes.
@@ -39,6 +46,8 @@ pub struct Merchant {
     pub name: String,
     /// When it was created.
     pub created_at: Timestamp,
+    /// How many events it has.
+    pub events: i64,
 }
 
 /// Creates a merchant; a taken name is a conflict on `name`.
@@ -49,14 +58,83 @@ pub async fn create_merchant(pool: &Pool, name: &str) -> Result<Merchant> {
             &client
                 .prepare_cached(
                     "INSERT INTO merchants (name) VALUES ($1) ON CONFLICT (name) DO NOTHING
-                     RETURNING id, name, created_at",
+                     RETURNING id, name, created_at, 0::bigint",
                 )
                 .await?,
             &[&name.trim()],
         )
         .await?
         .ok_or_else(|| DomainError::conflict("name", "a merchant with this name exists"))?;
-    Ok(Merchant { id: row.get(0), name: row.get(1), created_at: row.get(2) })
+    Ok(merchant_from_row(&row))
+}
+
+const MERCHANT_COLUMNS: &str = "m.id, m.name, m.created_at, (SELECT count(*) FROM events e WHERE e.merchant_id = m.id)";
+
+fn merchant_from_row(row: &Row) -> Merchant {
+    Merchant { id: row.get(0), name: row.get(1), created_at: row.get(2), events: row.get(3) }
+}
+
+/// A page of merchants, newest first, whose name contains the search text; and how many match.
+pub async fn list_merchants(pool: &Pool, page: &PageQuery) -> Result<(Vec<Merchant>, i64)> {
+    let client = pool.get().await?;
+    let filter = "WHERE ($1::text IS NULL OR m.name ILIKE $1)";
+    let pattern = page.pattern();
+    let rows = client
+        .query(
+            &client
+                .prepare_cached(&format!(
+                    "SELECT {MERCHANT_COLUMNS} FROM merchants m {filter} ORDER BY m.id DESC LIMIT $2 OFFSET $3"
+                ))
+                .await?,
+            &[&pattern, &page.limit(), &page.offset()],
+        )
+        .await?;
+    let total = client
+        .query_one(&client.prepare_cached(&format!("SELECT count(*) FROM merchants m {filter}")).await?, &[&pattern])
+        .await?
+        .get(0);
+    Ok((rows.iter().map(merchant_from_row).collect(), total))
+}
+
+/// A merchant by id; 404 naming `merchantId`.
+pub async fn get_merchant(pool: &Pool, id: i64) -> Result<Merchant> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            &client.prepare_cached(&format!("SELECT {MERCHANT_COLUMNS} FROM merchants m WHERE m.id = $1")).await?,
+            &[&id],
+        )
+        .await?
+        .ok_or_else(|| DomainError::not_found("merchantId", "no merchant has this id"))?;
+    Ok(merchant_from_row(&row))
+}
+
+/// Renames a merchant; 404 naming `merchantId`, a taken name is a conflict on `name`.
+pub async fn rename_merchant(pool: &Pool, id: i64, name: &str) -> Result<Merchant> {
+    let client = pool.get().await?;
+    let taken = client
+        .query_opt(
+            &client.prepare_cached("SELECT 1 FROM merchants WHERE name = $1 AND id <> $2").await?,
+            &[&name.trim(), &id],
+        )
+        .await?;
+    if taken.is_some() {
+        return Err(DomainError::conflict("name", "a merchant with this name exists").into());
+    }
+    let updated = client
+        .execute(&client.prepare_cached("UPDATE merchants SET name = $2 WHERE id = $1").await?, &[&id, &name.trim()])
+        .await;
+    match updated {
+        Ok(0) => Err(DomainError::not_found("merchantId", "no merchant has this id").into()),
+        Ok(_) => get_merchant(pool, id).await,
+        Err(error) => match DbError::from(error) {
+            // renamed concurrently to the same name
+            error if error.sql_state() == Some("23505") => {
+                Err(DomainError::conflict("name", "a merchant with this name exists").into())
+            }
+            error => Err(error.into()),
+        },
+    }
 }
 
 /// Creates an event (waiting for approval) with its areas, in one transaction.
@@ -118,17 +196,21 @@ pub async fn approve_event(pool: &Pool, id: i64, now: Timestamp) -> Result<Event
     )
     .await?;
     let approved = read_event(&tx, id, now, false).await?;
+    outbox::append(&tx, topics::EVENT_APPROVED, &approved.id.to_string(), &approved_payload(&approved)).await?;
+    tx.commit().await?;
+    Ok(approved)
+}
+
+/// The `event.approved` message of an approved event: its name, times and areas.
+fn approved_payload(approved: &Event) -> serde_json::Value {
     let areas: Vec<_> = approved.areas.iter().map(|area| json!({"areaId": area.id, "name": area.name})).collect();
-    let payload = json!({
+    json!({
         "eventId": approved.id,
         "name": approved.name,
         "startsAt": approved.starts_at,
         "endsAt": approved.ends_at,
         "areas": areas,
-    });
-    outbox::append(&tx, topics::EVENT_APPROVED, &approved.id.to_string(), &payload).await?;
-    tx.commit().await?;
-    Ok(approved)
+    })
 }
 
 const EVENT_COLUMNS: &str =
@@ -165,10 +247,13 @@ async fn read_event(client: &impl GenericClient, id: i64, now: Timestamp, lock: 
         )
         .await?
         .ok_or_else(|| DomainError::not_found("eventId", "no event has this id"))?;
+    // locked in id order, as orders take them
     let areas = client
         .query(
             &client
-                .prepare_cached("SELECT id, name, capacity, sold, price FROM areas WHERE event_id = $1 ORDER BY id")
+                .prepare_cached(&format!(
+                    "SELECT id, name, capacity, sold, price FROM areas WHERE event_id = $1 ORDER BY id{lock}"
+                ))
                 .await?,
             &[&id],
         )
@@ -176,28 +261,124 @@ async fn read_event(client: &impl GenericClient, id: i64, now: Timestamp, lock: 
     Ok(event_from_row(&row, areas.iter().map(area_from_row).collect(), now))
 }
 
-/// All events with their areas, newest first.
-pub async fn list_events(pool: &Pool, now: Timestamp) -> Result<Vec<Event>> {
+/// A page of events with their areas, newest first: the name or venue containing the search text, in the
+/// approval state at `now` and of the merchant the filters ask for; and how many match.
+pub async fn list_events(
+    pool: &Pool,
+    page: &PageQuery,
+    filters: &EventFilters,
+    now: Timestamp,
+) -> Result<(Vec<Event>, i64)> {
     let client = pool.get().await?;
+    let filter = "WHERE ($1::text IS NULL OR name ILIKE $1 OR venue ILIKE $1)
+          AND ($2::bigint IS NULL OR merchant_id = $2)
+          AND ($3::text IS NULL
+               OR ($3 = 'expired' AND ends_at <= $4)
+               OR ($3 = approval AND ends_at > $4))";
+    let (pattern, approval) = (page.pattern(), filters.approval.map(Approval::as_str));
     let rows = client
-        .query(&client.prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY id DESC")).await?, &[])
+        .query(
+            &client
+                .prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events {filter} ORDER BY id DESC LIMIT $5 OFFSET $6"
+                ))
+                .await?,
+            &[&pattern, &filters.merchant_id, &approval, &now, &page.limit(), &page.offset()],
+        )
         .await?;
+    let total = client
+        .query_one(
+            &client.prepare_cached(&format!("SELECT count(*) FROM events {filter}")).await?,
+            &[&pattern, &filters.merchant_id, &approval, &now],
+        )
+        .await?
+        .get(0);
+    let ids: Vec<i64> = rows.iter().map(|row| row.get(0)).collect();
     let areas = client
         .query(
             &client
-                .prepare_cached("SELECT id, name, capacity, sold, price, event_id FROM areas ORDER BY event_id, id")
+                .prepare_cached(
+                    "SELECT id, name, capacity, sold, price, event_id FROM areas WHERE event_id = ANY($1)
+                     ORDER BY event_id, id",
+                )
                 .await?,
-            &[],
+            &[&ids],
         )
         .await?;
-    Ok(rows
+    let events = rows
         .iter()
         .map(|row| {
             let id: i64 = row.get(0);
             let own = areas.iter().filter(|area| area.get::<_, i64>(5) == id).map(area_from_row).collect();
             event_from_row(row, own, now)
         })
-        .collect())
+        .collect();
+    Ok((events, total))
+}
+
+/// An event with its areas; 404 naming `eventId`.
+pub async fn get_event(pool: &Pool, id: i64, now: Timestamp) -> Result<Event> {
+    let client = pool.get().await?;
+    read_event(&client, id, now, false).await
+}
+
+/// Edits an event under its lock: name, venue, times and areas as `domain::event::check_edit` allows
+/// (areas changed or added, never removed). An approved event's gate-acl copy learns the new names and
+/// areas (outbox `event.approved` again, which it applies as an update).
+pub async fn edit_event(pool: &Pool, id: i64, edit: &EventEdit, now: Timestamp) -> Result<Event> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let current = read_event(&tx, id, now, true).await?;
+    event::check_edit(&current, edit)?;
+    // two areas swapping names would collide midway: park every name first (a control character no one types)
+    tx.execute(&tx.prepare_cached("UPDATE areas SET name = chr(1) || id::text WHERE event_id = $1").await?, &[&id])
+        .await?;
+    tx.execute(
+        &tx.prepare_cached(
+            "UPDATE events SET name = $2, venue = $3, starts_at = $4, ends_at = $5, sale_starts_at = $6,
+                               sale_ends_at = $7
+             WHERE id = $1",
+        )
+        .await?,
+        &[
+            &id,
+            &edit.name.trim(),
+            &edit.venue.trim(),
+            &edit.starts_at,
+            &edit.ends_at,
+            &edit.sale_starts_at,
+            &edit.sale_ends_at,
+        ],
+    )
+    .await?;
+    for area in &edit.areas {
+        match area.id {
+            Some(area_id) => {
+                tx.execute(
+                    &tx.prepare_cached(
+                        "UPDATE areas SET name = $3, capacity = $4, price = $5 WHERE id = $1 AND event_id = $2",
+                    )
+                    .await?,
+                    &[&area_id, &id, &area.name.trim(), &area.capacity, &area.price],
+                )
+                .await?
+            }
+            None => {
+                tx.execute(
+                    &tx.prepare_cached("INSERT INTO areas (event_id, name, capacity, price) VALUES ($1, $2, $3, $4)")
+                        .await?,
+                    &[&id, &area.name.trim(), &area.capacity, &area.price],
+                )
+                .await?
+            }
+        };
+    }
+    let edited = read_event(&tx, id, now, false).await?;
+    if edited.approval == Approval::Approved {
+        outbox::append(&tx, topics::EVENT_APPROVED, &edited.id.to_string(), &approved_payload(&edited)).await?;
+    }
+    tx.commit().await?;
+    Ok(edited)
 }
 
 /// Places an order: checks the event is on sale, holds the seats of every item (or none: a sold-out area
@@ -229,14 +410,14 @@ pub async fn create_order(
         .ok_or_else(|| DomainError::not_found("eventId", "no event has this id"))?;
     let approval = event::approval_at(event.get(0), event.get(1), now);
     event::check_on_sale(approval, event.get(2), event.get(3), now)?;
-    let method = tx
-        .query_opt(&tx.prepare_cached("SELECT 1 FROM payment_methods WHERE code = $1").await?, &[&new.payment_method])
-        .await?;
-    if method.is_none() {
-        return Err(DomainError::invalid("paymentMethod", "unknown payment method")
-            .fix("use one of: CASH, BANK_TRANSFER")
-            .into());
-    }
+    let enabled = tx
+        .query_opt(
+            &tx.prepare_cached("SELECT enabled FROM payment_methods WHERE code = $1 FOR SHARE").await?,
+            &[&new.payment_method],
+        )
+        .await?
+        .map(|row| row.get::<_, bool>(0));
+    payment::check_usable(enabled)?;
     let mut priced = Vec::with_capacity(wanted.len());
     for seats in wanted {
         // the condition is the invariant: a seat is held only while one is left
@@ -593,4 +774,183 @@ async fn read_order(client: &impl GenericClient, number: &str, lock: bool) -> Re
         tickets,
         refund,
     })
+}
+
+/// A page of orders, newest first, with their event's name: the number or e-mail containing the search
+/// text, in the state and of the event the filters ask for; and how many match.
+pub async fn list_orders(pool: &Pool, page: &PageQuery, filters: &OrderFilters) -> Result<(Vec<OrderSummary>, i64)> {
+    let client = pool.get().await?;
+    let filter = "WHERE ($1::text IS NULL OR o.number ILIKE $1 OR o.customer_email ILIKE $1)
+          AND ($2::text IS NULL OR o.state = $2) AND ($3::bigint IS NULL OR o.event_id = $3)";
+    let (pattern, state) = (page.pattern(), filters.state.map(OrderState::as_str));
+    let rows = client
+        .query(
+            &client
+                .prepare_cached(&format!(
+                    "SELECT o.number, o.event_id, e.name, o.customer_email, o.payment_method, o.total_price,
+                            o.payment_received, o.checked_out, o.paid, o.state, o.created_at, o.paid_at
+                     FROM orders o JOIN events e ON e.id = o.event_id {filter}
+                     ORDER BY o.id DESC LIMIT $4 OFFSET $5"
+                ))
+                .await?,
+            &[&pattern, &state, &filters.event_id, &page.limit(), &page.offset()],
+        )
+        .await?;
+    let total = client
+        .query_one(
+            &client.prepare_cached(&format!("SELECT count(*) FROM orders o {filter}")).await?,
+            &[&pattern, &state, &filters.event_id],
+        )
+        .await?
+        .get(0);
+    let orders = rows
+        .iter()
+        .map(|row| {
+            let stored: String = row.get(9);
+            let state = OrderState::parse(&stored)
+                .ok_or_else(|| DbError::Unexpected(format!("an order has the state {stored:?}")))?;
+            Ok(OrderSummary {
+                number: row.get(0),
+                event_id: row.get(1),
+                event_name: row.get(2),
+                customer_email: row.get(3),
+                payment_method: row.get(4),
+                total_price: row.get(5),
+                payment_received: row.get(6),
+                checked_out: row.get(7),
+                paid: row.get(8),
+                state,
+                created_at: row.get(10),
+                paid_at: row.get(11),
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok((orders, total))
+}
+
+/// A page of refunds, newest first: the order number containing the search text, in the state the filters
+/// ask for; and how many match.
+pub async fn list_refunds(pool: &Pool, page: &PageQuery, filters: &RefundFilters) -> Result<(Vec<RefundSummary>, i64)> {
+    let client = pool.get().await?;
+    let filter = "WHERE ($1::text IS NULL OR o.number ILIKE $1) AND ($2::text IS NULL OR r.state = $2)";
+    let (pattern, state) = (page.pattern(), filters.state.map(order::RefundState::as_str));
+    let rows = client
+        .query(
+            &client
+                .prepare_cached(&format!(
+                    "SELECT r.id, o.number, r.amount, r.state, r.created_at, r.refunded_at
+                     FROM refunds r JOIN orders o ON o.id = r.order_id {filter}
+                     ORDER BY r.id DESC LIMIT $3 OFFSET $4"
+                ))
+                .await?,
+            &[&pattern, &state, &page.limit(), &page.offset()],
+        )
+        .await?;
+    let total = client
+        .query_one(
+            &client
+                .prepare_cached(&format!("SELECT count(*) FROM refunds r JOIN orders o ON o.id = r.order_id {filter}"))
+                .await?,
+            &[&pattern, &state],
+        )
+        .await?
+        .get(0);
+    let refunds = rows
+        .iter()
+        .map(|row| RefundSummary {
+            id: row.get(0),
+            order_number: row.get(1),
+            amount: row.get(2),
+            state: row.get(3),
+            created_at: row.get(4),
+            completed_at: row.get(5),
+        })
+        .collect();
+    Ok((refunds, total))
+}
+
+fn payment_method_from_row(row: &Row) -> PaymentMethod {
+    PaymentMethod { code: row.get(0), name: row.get(1), enabled: row.get(2) }
+}
+
+/// Every payment method, by code.
+pub async fn list_payment_methods(pool: &Pool) -> Result<Vec<PaymentMethod>> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(&client.prepare_cached("SELECT code, name, enabled FROM payment_methods ORDER BY code").await?, &[])
+        .await?;
+    Ok(rows.iter().map(payment_method_from_row).collect())
+}
+
+/// Adds an enabled payment method; a taken code is a conflict on `code`.
+pub async fn create_payment_method(pool: &Pool, new: &NewPaymentMethod) -> Result<PaymentMethod> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            &client
+                .prepare_cached(
+                    "INSERT INTO payment_methods (code, name) VALUES ($1, $2) ON CONFLICT (code) DO NOTHING
+                     RETURNING code, name, enabled",
+                )
+                .await?,
+            &[&new.code, &new.name.trim()],
+        )
+        .await?
+        .ok_or_else(|| DomainError::conflict("code", "a payment method with this code exists"))?;
+    Ok(payment_method_from_row(&row))
+}
+
+/// Renames, enables or disables a payment method; 404 naming `code`.
+pub async fn edit_payment_method(pool: &Pool, code: &str, edit: &PaymentMethodEdit) -> Result<PaymentMethod> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            &client
+                .prepare_cached(
+                    "UPDATE payment_methods SET name = $2, enabled = $3 WHERE code = $1 RETURNING code, name, enabled",
+                )
+                .await?,
+            &[&code, &edit.name.trim(), &edit.enabled],
+        )
+        .await?
+        .ok_or_else(|| DomainError::not_found("code", "no payment method has this code"))?;
+    Ok(payment_method_from_row(&row))
+}
+
+/// The dashboard's all-time counts: merchants, events, customers (distinct e-mails with a paid order).
+pub async fn stats_counts(pool: &Pool) -> Result<Counts> {
+    let client = pool.get().await?;
+    let row = client
+        .query_one(
+            &client
+                .prepare_cached(
+                    "SELECT (SELECT count(*) FROM merchants), (SELECT count(*) FROM events),
+                            (SELECT count(DISTINCT lower(customer_email)) FROM orders WHERE paid_at IS NOT NULL)",
+                )
+                .await?,
+            &[],
+        )
+        .await?;
+    Ok(Counts { merchants: row.get(0), events: row.get(1), customers: row.get(2) })
+}
+
+/// Orders paid per day (UTC) from `from` to `to` inclusive, with their revenue: total price minus what was
+/// refunded of them (a refund counts from its request). Days without orders are absent.
+pub async fn paid_per_day(pool: &Pool, from: jiff::civil::Date, to: jiff::civil::Date) -> Result<Vec<DayTotals>> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            &client
+                .prepare_cached(
+                    "SELECT (o.paid_at AT TIME ZONE 'UTC')::date AS day, count(*),
+                            (sum(o.total_price) - coalesce(sum(r.amount), 0))::bigint
+                     FROM orders o LEFT JOIN refunds r ON r.order_id = o.id
+                     WHERE o.paid_at >= ($1::date AT TIME ZONE 'UTC') AND o.paid_at < (($2::date + 1) AT TIME ZONE 'UTC')
+                     GROUP BY day ORDER BY day",
+                )
+                .await?,
+            &[&from, &to],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| DayTotals { day: row.get(0), orders: row.get(1), revenue: row.get(2) }).collect())
 }

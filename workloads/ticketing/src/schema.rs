@@ -5,7 +5,7 @@ use microfleet_common::migrations::Migration;
 use microfleet_common::{inbox, outbox};
 
 /// Every migration, in application order.
-pub const MIGRATIONS: [Migration; 5] = [
+pub const MIGRATIONS: [Migration; 6] = [
     outbox::MIGRATION,
     inbox::MIGRATION,
     Migration { version: "0001_ticketing", sql: include_str!("../migrations/0001_ticketing.sql") },
@@ -14,4 +14,5 @@ pub const MIGRATIONS: [Migration; 5] = [
         version: "0003_order_client_reference",
         sql: include_str!("../migrations/0003_order_client_reference.sql"),
     },
+    Migration { version: "0004_cms_lists", sql: include_str!("../migrations/0004_cms_lists.sql") },
 ];

@@ -10,31 +10,12 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
-use axum::Router;
 use jiff::SignedDuration;
 use microfleet_auth::test_support::AuthService;
 use microfleet_common::plain_http::{get as http_get, get_authorized};
 use microfleet_common::{test_broker, test_request::call};
-use microfleet_ticketing::http::{self, AppState};
 use serde_json::{json, Value};
-use support::{event_on_sale, fresh_database};
-
-/// The router over a fresh database, authenticating through a fresh auth service (introspection answers
-/// cached for `cache_ttl_seconds`).
-async fn app_with(
-    name: &str,
-    hold: SignedDuration,
-    cache_ttl_seconds: u64,
-) -> (Router, deadpool_postgres::Pool, AuthService) {
-    let (pool, _) = fresh_database(name, 4).await;
-    let auth = AuthService::start(name).await;
-    let state = AppState { pool: pool.clone(), order_hold: hold };
-    (http::router(state, &auth.client(cache_ttl_seconds)), pool, auth)
-}
-
-async fn app(name: &str) -> (Router, deadpool_postgres::Pool, AuthService) {
-    app_with(name, SignedDuration::from_mins(15), 10).await
-}
+use support::{app, app_with, event_on_sale, fresh_database};
 
 #[tokio::test]
 async fn bad_requests_get_4xx_naming_the_field() {
@@ -300,13 +281,24 @@ async fn the_served_openapi_document_is_the_checked_in_file_and_lists_every_rout
     assert_eq!(served, serde_json::from_str::<Value>(&file).unwrap());
     let routes = [
         ("post", "/v1/merchants", "/v1/merchants"),
+        ("get", "/v1/merchants", "/v1/merchants"),
+        ("get", "/v1/merchants/{merchant_id}", "/v1/merchants/1"),
+        ("put", "/v1/merchants/{merchant_id}", "/v1/merchants/1"),
         ("post", "/v1/events", "/v1/events"),
         ("get", "/v1/events", "/v1/events"),
+        ("get", "/v1/events/{event_id}", "/v1/events/1"),
+        ("put", "/v1/events/{event_id}", "/v1/events/1"),
         ("post", "/v1/events/{event_id}/approve", "/v1/events/1/approve"),
         ("post", "/v1/orders", "/v1/orders"),
+        ("get", "/v1/orders", "/v1/orders"),
         ("get", "/v1/orders/{order_number}", "/v1/orders/x"),
         ("post", "/v1/orders/{order_number}/payment", "/v1/orders/x/payment"),
         ("post", "/v1/orders/{order_number}/refund", "/v1/orders/x/refund"),
+        ("get", "/v1/refunds", "/v1/refunds"),
+        ("get", "/v1/payment-methods", "/v1/payment-methods"),
+        ("post", "/v1/payment-methods", "/v1/payment-methods"),
+        ("put", "/v1/payment-methods/{code}", "/v1/payment-methods/CASH"),
+        ("get", "/v1/stats", "/v1/stats"),
         ("post", "/v1/admin/expire-orders", "/v1/admin/expire-orders"),
     ];
     let documented: usize =

@@ -121,12 +121,35 @@ pub fn validate_new_user(user: &NewUser) -> Result<(), DomainError> {
             return Err(DomainError::invalid("phone", "must be digits, optionally after +").fix("e.g. 6261275564756"));
         }
     }
-    for (index, role) in user.roles.iter().enumerate() {
-        if user.roles[..index].contains(role) {
+    check_roles(&user.roles)?;
+    check_password("password", &user.password)
+}
+
+/// `PUT /v1/users/{id}/roles`: the user's roles from now on (their next access token carries them).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RolesEdit {
+    /// Every role the user holds (none: no access beyond logging in).
+    pub roles: Vec<Role>,
+}
+
+/// Checks a list of roles: none twice.
+pub fn check_roles(roles: &[Role]) -> Result<(), DomainError> {
+    for (index, role) in roles.iter().enumerate() {
+        if roles[..index].contains(role) {
             return Err(DomainError::invalid(format!("roles[{index}]"), "is listed twice"));
         }
     }
-    check_password("password", &user.password)
+    Ok(())
+}
+
+/// The filters of `GET /v1/users` (besides `q`, a part of the name, username or e-mail, and the page).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UserFilters {
+    /// Only users holding this role.
+    #[serde(default)]
+    pub role: Option<Role>,
 }
 
 #[cfg(test)]
@@ -160,6 +183,14 @@ mod tests {
             assert_eq!(validate_new_user(&new).err().map(|e| e.field), field.map(String::from), "{case}");
         }
         assert!(!format!("{:?}", user()).contains("passphrase"));
+    }
+
+    #[test]
+    fn roles_are_checked_for_repeats() {
+        assert!(check_roles(&[]).is_ok());
+        assert!(check_roles(&[Role::Cashier, Role::GateStaff]).is_ok());
+        let twice = check_roles(&[Role::Cashier, Role::GateStaff, Role::Cashier]).unwrap_err();
+        assert_eq!(twice.field, "roles[2]");
     }
 
     #[test]

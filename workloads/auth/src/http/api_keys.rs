@@ -1,5 +1,6 @@
-//! API keys (callers with `auth:keys`): create one (the key is in this answer only; its digest is stored), read one,
-//! revoke one; and `POST /v1/introspect` (callers with `auth:introspect`): whether a presented API key or
+//! API keys (callers with `auth:keys`): create one (the key is in this answer only; its digest is stored),
+//! list them, read one, revoke one; and `POST /v1/introspect` (callers with `auth:introspect`): whether a
+//! presented API key or
 //! access token is active, with its subject, scopes or roles and expiry (RFC 7662's shape).
 
 use axum::extract::{Path, State};
@@ -10,6 +11,7 @@ use microfleet_common::api_error::ApiError;
 use microfleet_common::auth_wire::{IntrospectRequest, Introspection};
 use microfleet_common::json_body::JsonBody;
 use microfleet_common::jwt;
+use microfleet_common::paging::{Listing, NoFilters, Page};
 use serde::Serialize;
 
 use super::caller::{check_api_key, ClientAddress, Introspector, KeysAdmin};
@@ -52,6 +54,16 @@ pub async fn create(
         })
         .await;
     Ok((StatusCode::CREATED, Json(CreatedKey { key: key.0, info })))
+}
+
+/// A page of keys' stored facts (never a key).
+pub async fn list(
+    State(state): State<AppState>,
+    KeysAdmin(_): KeysAdmin,
+    Listing(page, NoFilters {}): Listing<NoFilters>,
+) -> Result<Json<Page<ApiKeyInfo>>, ApiError> {
+    let (items, total) = repository::list_api_keys(&state.pool, &page).await.map_err(db_error)?;
+    Ok(Json(Page::new(items, total, &page)))
 }
 
 /// A key's stored facts (never the key).

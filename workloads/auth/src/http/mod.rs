@@ -13,7 +13,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use deadpool_postgres::Pool;
 use jiff::SignedDuration;
@@ -118,10 +118,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/token/refresh", post(login::refresh))
         .route("/v1/logout", post(login::logout))
         .route("/v1/introspect", post(api_keys::introspect))
-        .route("/v1/users", post(users::create))
+        .route("/v1/users", post(users::create).get(users::list))
         .route("/v1/users/{id}", get(users::get))
+        .route("/v1/users/{id}/confirm", post(users::confirm))
+        .route("/v1/users/{id}/roles", put(users::set_roles))
         .route("/v1/users/{id}/unlock", post(users::unlock))
-        .route("/v1/api-keys", post(api_keys::create))
+        .route("/v1/api-keys", post(api_keys::create).get(api_keys::list))
         .route("/v1/api-keys/{id}", get(api_keys::get))
         .route("/v1/api-keys/{id}/revoke", post(api_keys::revoke))
         .with_state(state)
@@ -140,7 +142,5 @@ pub fn db_error(error: microfleet_common::database::DbError) -> ApiError {
     RepositoryError::Database(error).into()
 }
 
-/// A path segment that must be an integer id, else 400 naming `field`.
-pub fn id(field: &str, value: &str) -> Result<i64, ApiError> {
-    value.parse().map_err(|_| ApiError::bad_request(field, "must be an integer id"))
-}
+/// A path segment that must be an integer id, else a 400 naming the field (the handlers' `id(field, value)`).
+pub use microfleet_common::api_error::path_id as id;

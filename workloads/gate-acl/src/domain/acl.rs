@@ -335,6 +335,68 @@ pub struct Shift {
     pub approved: bool,
 }
 
+/// The filters of `GET /v1/staff` (besides `q`, a part of the name, and the page).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StaffFilters {
+    /// Only the staff of this event.
+    #[serde(default)]
+    pub event_id: Option<i64>,
+}
+
+/// A work window's approval (the shifts list's `approval` filter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShiftApproval {
+    /// Not approved yet: it does not let the staff member in.
+    Waiting,
+    /// Approved.
+    Approved,
+}
+
+impl ShiftApproval {
+    /// The approval of a window approved or not.
+    pub fn of(approved: bool) -> ShiftApproval {
+        if approved {
+            ShiftApproval::Approved
+        } else {
+            ShiftApproval::Waiting
+        }
+    }
+}
+
+/// The filters of `GET /v1/shifts` (besides `q`, a part of the staff member's name, and the page).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ShiftFilters {
+    /// Only windows waiting for approval, or only approved ones.
+    #[serde(default)]
+    pub approval: Option<ShiftApproval>,
+    /// Only the windows of this event's staff.
+    #[serde(default)]
+    pub event_id: Option<i64>,
+}
+
+/// A work window as the shifts list (the seed's "schedules") shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShiftSummary {
+    /// Its id.
+    pub id: i64,
+    /// The staff member.
+    pub staff_id: i64,
+    /// Their name.
+    pub staff_name: String,
+    /// Their event.
+    pub event_id: i64,
+    /// Starts at.
+    pub starts_at: Timestamp,
+    /// Ends at (exclusive).
+    pub ends_at: Timestamp,
+    /// Waiting or approved.
+    pub approval: ShiftApproval,
+}
+
 /// Checks a new work window (at most a day long).
 pub fn validate_shift(shift: &NewShift) -> Result<(), DomainError> {
     check_validity("startsAt", shift.starts_at, "endsAt", shift.ends_at)?;
@@ -350,6 +412,13 @@ mod tests {
 
     fn at(second: i64) -> Timestamp {
         Timestamp::from_second(1_900_000_000 + second).unwrap()
+    }
+
+    #[test]
+    fn a_shift_is_waiting_until_approved() {
+        assert_eq!(ShiftApproval::of(false), ShiftApproval::Waiting);
+        assert_eq!(ShiftApproval::of(true), ShiftApproval::Approved);
+        assert_eq!(serde_json::to_value(ShiftApproval::of(true)).unwrap(), "approved");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Administration (admin key): events and their areas, gates, staff and their work windows.
+//! Administration (admin key): events and their areas, gates, staff and their work windows, and the staff
+//! and shifts lists.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -6,9 +7,12 @@ use axum::Json;
 use jiff::Timestamp;
 use microfleet_common::api_error::ApiError;
 use microfleet_common::json_body::JsonBody;
+use microfleet_common::paging::{Listing, Page};
 
 use super::{id, AppState};
-use crate::domain::acl::{self, Event, EventSpec, Gate, NewGate, NewShift, NewStaff, Staff, WithQr};
+use crate::domain::acl::{
+    self, Event, EventSpec, Gate, NewGate, NewShift, NewStaff, ShiftFilters, ShiftSummary, Staff, StaffFilters, WithQr,
+};
 use crate::repository;
 
 /// Creates or updates an event and its areas (what the ticketing service's `event.approved` carries).
@@ -44,6 +48,24 @@ pub async fn create_staff(
     acl::validate_staff(&body)?;
     let staff = repository::create_staff(&state.pool, &body, Timestamp::now()).await?;
     Ok((StatusCode::CREATED, Json(WithQr::staff(staff, &state.keys))))
+}
+
+/// A page of staff members with their work windows (no QR codes: `GET /v1/staff/{id}` has one).
+pub async fn list_staff(
+    State(state): State<AppState>,
+    Listing(page, filters): Listing<StaffFilters>,
+) -> Result<Json<Page<Staff>>, ApiError> {
+    let (items, total) = repository::list_staff(&state.pool, &page, &filters).await?;
+    Ok(Json(Page::new(items, total, &page)))
+}
+
+/// A page of work windows (the seed's schedules) with their staff member's name.
+pub async fn list_shifts(
+    State(state): State<AppState>,
+    Listing(page, filters): Listing<ShiftFilters>,
+) -> Result<Json<Page<ShiftSummary>>, ApiError> {
+    let (items, total) = repository::list_shifts(&state.pool, &page, &filters).await?;
+    Ok(Json(Page::new(items, total, &page)))
 }
 
 /// A staff member with their work windows and QR code.

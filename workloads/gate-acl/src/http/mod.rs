@@ -16,7 +16,6 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use deadpool_postgres::Pool;
-use microfleet_common::api_error::ApiError;
 use microfleet_common::auth_client::{guarded, AuthClient};
 use microfleet_common::scopes::{GATE_ADMIN, GATE_READ, GATE_SCAN};
 use serde::Serialize;
@@ -46,7 +45,9 @@ pub fn router(state: AppState, auth: &Arc<AuthClient>) -> Router {
     let read = Router::new()
         .route("/v1/events/{event_id}", get(admin::get_event))
         .route("/v1/access/{ticket_id}", get(access::get))
-        .route("/v1/staff/{staff_id}", get(admin::get_staff));
+        .route("/v1/staff", get(admin::list_staff))
+        .route("/v1/staff/{staff_id}", get(admin::get_staff))
+        .route("/v1/shifts", get(admin::list_shifts));
     let admin = Router::new()
         .route("/v1/events/{event_id}", put(admin::put_event))
         .route("/v1/gates", post(admin::create_gate))
@@ -80,7 +81,5 @@ async fn public_keys(axum::extract::State(state): axum::extract::State<AppState>
     Json(KeySet { keys: vec![state.keys.public_key()] })
 }
 
-/// A path segment that must be an integer id, else 400 naming `field`.
-pub fn id(field: &str, value: &str) -> Result<i64, ApiError> {
-    value.parse().map_err(|_| ApiError::bad_request(field, "must be an integer id"))
-}
+/// A path segment that must be an integer id, else a 400 naming the field (the handlers' `id(field, value)`).
+pub use microfleet_common::api_error::path_id as id;

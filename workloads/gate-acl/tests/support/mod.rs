@@ -1,18 +1,21 @@
 //! Shared by the gate-acl tests: a fresh migrated database per test on the real PostgreSQL
-//! (`MICROFLEET_PG_URL`), the test key, an event with areas and gates, prepared access, and scans.
+//! (`MICROFLEET_PG_URL`), the router authenticating through an in-process auth service, the test signing key, an event with areas and
+//! gates, prepared access, and scans.
 
 #![allow(dead_code)] // each test binary uses a part
 
 use std::sync::Arc;
 
+use axum::Router;
 use deadpool_postgres::Pool;
 use jiff::{SignedDuration, Timestamp};
+use microfleet_auth::test_support::AuthService;
 use microfleet_common::{database, migrations, test_database};
 use microfleet_gate_acl::domain::acl::{AreaSpec, EventSpec, NewAccess, NewGate, WithQr};
 use microfleet_gate_acl::domain::scan::{Direction, ScanRequest};
 use microfleet_gate_acl::domain::token::Keyring;
 use microfleet_gate_acl::http::scans;
-use microfleet_gate_acl::http::AppState;
+use microfleet_gate_acl::http::{self, AppState};
 use microfleet_gate_acl::metrics::ScanMetrics;
 use microfleet_gate_acl::repository::{self, Scanned};
 use microfleet_gate_acl::scan_batcher::ScanBatcher;
@@ -34,6 +37,20 @@ pub async fn fresh_database(name: &str, pool_size: usize) -> (Pool, String) {
     let pool = database::connect(&url, pool_size).unwrap();
     migrations::apply(&pool, &MIGRATIONS).await.unwrap();
     (pool, url)
+}
+
+/// The router over a fresh database, authenticating through a fresh auth service (introspection answers
+/// cached for `cache_ttl_seconds`); and a gate device's API key (`gate:scan`).
+pub async fn app_with(name: &str, cache_ttl_seconds: u64) -> (Router, Pool, AuthService, String) {
+    let (pool, _) = fresh_database(name, 4).await;
+    let auth = AuthService::start(name).await;
+    let (_, gate) = auth.api_key("gate-north-1a", &["gate:scan"]).await;
+    (http::router(state(pool.clone()), &auth.client(cache_ttl_seconds)), pool, auth, gate)
+}
+
+/// [`app_with`] an introspection cache of 10 s.
+pub async fn app(name: &str) -> (Router, Pool, AuthService, String) {
+    app_with(name, 10).await
 }
 
 /// The handlers' state over `pool`, with the test key.

@@ -45,8 +45,8 @@ pub struct NewArea {
     pub price: i64,
 }
 
-/// An event's approval state as shown to clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// An event's approval state as shown to clients (and the events list's `approval` filter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Approval {
     /// Created, not approved yet: not on sale.
@@ -55,6 +55,29 @@ pub enum Approval {
     Approved,
     /// The event has ended.
     Expired,
+}
+
+impl Approval {
+    /// The name on the wire (and in the events list's SQL filter).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Approval::Waiting => "waiting",
+            Approval::Approved => "approved",
+            Approval::Expired => "expired",
+        }
+    }
+}
+
+/// The filters of `GET /v1/events` (besides `q`, on the name or venue, and the page).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EventFilters {
+    /// Only events in this approval state (at the time of reading).
+    #[serde(default)]
+    pub approval: Option<Approval>,
+    /// Only this merchant's events.
+    #[serde(default)]
+    pub merchant_id: Option<i64>,
 }
 
 /// An event with its areas, as stored.
@@ -105,34 +128,137 @@ pub struct Area {
 
 /// Checks a new event's fields; the error names the first field at fault.
 pub fn validate_new_event(event: &NewEvent) -> Result<(), DomainError> {
-    check_text("name", &event.name, 200)?;
-    check_text("venue", &event.venue, 200)?;
-    if event.ends_at <= event.starts_at {
+    check_details(
+        &event.name,
+        &event.venue,
+        [event.starts_at, event.ends_at, event.sale_starts_at, event.sale_ends_at],
+    )?;
+    let areas: Vec<_> = event.areas.iter().map(|area| (area.name.as_str(), area.capacity, area.price)).collect();
+    check_areas(&areas)
+}
+
+/// Checks an event's name, venue and times (`[startsAt, endsAt, saleStartsAt, saleEndsAt]`).
+fn check_details(name: &str, venue: &str, times: [Timestamp; 4]) -> Result<(), DomainError> {
+    let [starts_at, ends_at, sale_starts_at, sale_ends_at] = times;
+    check_text("name", name, 200)?;
+    check_text("venue", venue, 200)?;
+    if ends_at <= starts_at {
         return Err(DomainError::invalid("endsAt", "must be after startsAt"));
     }
-    if event.sale_ends_at <= event.sale_starts_at {
+    if sale_ends_at <= sale_starts_at {
         return Err(DomainError::invalid("saleEndsAt", "must be after saleStartsAt"));
     }
-    if event.sale_ends_at > event.ends_at {
+    if sale_ends_at > ends_at {
         return Err(DomainError::invalid("saleEndsAt", "must not be after the event ends (endsAt)"));
     }
-    if event.areas.is_empty() || event.areas.len() > MAX_AREAS {
+    Ok(())
+}
+
+/// Checks an event's areas as (name, capacity, price): 1 to [`MAX_AREAS`], unique names, capacities and
+/// prices in range.
+fn check_areas(areas: &[(&str, i32, i64)]) -> Result<(), DomainError> {
+    if areas.is_empty() || areas.len() > MAX_AREAS {
         return Err(DomainError::invalid("areas", format!("must list 1 to {MAX_AREAS} areas")));
     }
-    for (index, area) in event.areas.iter().enumerate() {
-        check_text(&format!("areas[{index}].name"), &area.name, 100)?;
-        if event.areas[..index].iter().any(|earlier| earlier.name.trim() == area.name.trim()) {
+    for (index, &(name, capacity, price)) in areas.iter().enumerate() {
+        check_text(&format!("areas[{index}].name"), name, 100)?;
+        if areas[..index].iter().any(|earlier| earlier.0.trim() == name.trim()) {
             return Err(DomainError::invalid(format!("areas[{index}].name"), "is already the name of another area"));
         }
-        if !(1..=MAX_CAPACITY).contains(&area.capacity) {
+        if !(1..=MAX_CAPACITY).contains(&capacity) {
             return Err(DomainError::invalid(
                 format!("areas[{index}].capacity"),
                 format!("must be 1 to {MAX_CAPACITY}"),
             ));
         }
-        if area.price < 0 {
+        if price < 0 {
             return Err(DomainError::invalid(format!("areas[{index}].price"), "must not be negative"));
         }
+    }
+    Ok(())
+}
+
+/// `PUT /v1/events/{id}`: the event's new name, venue, times and areas. Every existing area is listed with
+/// its `id` (areas are never removed); an area without an `id` is added.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EventEdit {
+    /// The event's name.
+    pub name: String,
+    /// Where it takes place.
+    pub venue: String,
+    /// When it starts.
+    pub starts_at: Timestamp,
+    /// When it ends.
+    pub ends_at: Timestamp,
+    /// When ticket sales open.
+    pub sale_starts_at: Timestamp,
+    /// When ticket sales close.
+    pub sale_ends_at: Timestamp,
+    /// Every area: existing ones with their id, new ones without.
+    pub areas: Vec<AreaEdit>,
+}
+
+/// An area in an [`EventEdit`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AreaEdit {
+    /// The existing area's id; absent for a new area.
+    #[serde(default)]
+    pub id: Option<i64>,
+    /// Unique within the event.
+    pub name: String,
+    /// Seats for sale: not below the seats sold.
+    pub capacity: i32,
+    /// Price of one seat.
+    pub price: i64,
+}
+
+/// Whether `edit` may be applied to `current` (read under lock): valid fields, the event not ended, an
+/// approved event's times unchanged (409 naming the time), every existing area listed once and no other
+/// id (404 naming `areas[i].id`), no capacity below the seats sold (409 naming `areas[i].capacity`).
+pub fn check_edit(current: &Event, edit: &EventEdit) -> Result<(), DomainError> {
+    check_details(&edit.name, &edit.venue, [edit.starts_at, edit.ends_at, edit.sale_starts_at, edit.sale_ends_at])?;
+    let areas: Vec<_> = edit.areas.iter().map(|area| (area.name.as_str(), area.capacity, area.price)).collect();
+    check_areas(&areas)?;
+    match current.approval {
+        Approval::Expired => {
+            return Err(DomainError::conflict("eventId", "the event has ended and can no longer be edited"))
+        }
+        Approval::Approved => {
+            let times = [
+                ("startsAt", current.starts_at, edit.starts_at),
+                ("endsAt", current.ends_at, edit.ends_at),
+                ("saleStartsAt", current.sale_starts_at, edit.sale_starts_at),
+                ("saleEndsAt", current.sale_ends_at, edit.sale_ends_at),
+            ];
+            if let Some((field, _, _)) = times.iter().find(|(_, was, asked)| was != asked) {
+                return Err(DomainError::conflict(*field, "an approved event's times cannot change")
+                    .fix("send the times the event has"));
+            }
+        }
+        Approval::Waiting => {}
+    }
+    for (index, area) in edit.areas.iter().enumerate() {
+        let Some(id) = area.id else { continue };
+        if edit.areas[..index].iter().any(|earlier| earlier.id == Some(id)) {
+            return Err(DomainError::invalid(format!("areas[{index}].id"), "lists an area twice"));
+        }
+        let existing = current.areas.iter().find(|existing| existing.id == id).ok_or_else(|| {
+            DomainError::not_found(format!("areas[{index}].id"), "the event has no area with this id")
+        })?;
+        if area.capacity < existing.sold {
+            return Err(DomainError::conflict(
+                format!("areas[{index}].capacity"),
+                format!("{} seats are sold: the capacity cannot be below that", existing.sold),
+            ));
+        }
+    }
+    if let Some(missing) =
+        current.areas.iter().find(|existing| !edit.areas.iter().any(|area| area.id == Some(existing.id)))
+    {
+        return Err(DomainError::invalid("areas", format!("the area {} (id {}) is missing", missing.name, missing.id))
+            .fix("areas cannot be removed: list every existing area with its id"));
     }
     Ok(())
 }
@@ -182,6 +308,7 @@ pub fn check_on_sale(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ErrorKind;
 
     fn at(text: &str) -> Timestamp {
         text.parse().unwrap()
@@ -253,6 +380,119 @@ mod tests {
         ];
         for (case, approval, now, on_sale) in cases {
             assert_eq!(check_on_sale(approval, open, close, at(now)).is_ok(), on_sale, "{case}");
+        }
+    }
+
+    fn stored(approval: Approval) -> Event {
+        let new = concert();
+        let area = |id, name: &str, capacity, sold| Area {
+            id,
+            name: name.into(),
+            capacity,
+            sold,
+            available: capacity - sold,
+            price: 100,
+        };
+        Event {
+            id: 7,
+            merchant_id: 1,
+            name: new.name,
+            venue: new.venue,
+            starts_at: new.starts_at,
+            ends_at: new.ends_at,
+            sale_starts_at: new.sale_starts_at,
+            sale_ends_at: new.sale_ends_at,
+            approval,
+            created_at: at("2023-02-01T00:00:00Z"),
+            areas: vec![area(10, "VIP", 100, 40), area(11, "Festival", 1000, 0)],
+        }
+    }
+
+    fn edit_of(event: &Event) -> EventEdit {
+        EventEdit {
+            name: event.name.clone(),
+            venue: event.venue.clone(),
+            starts_at: event.starts_at,
+            ends_at: event.ends_at,
+            sale_starts_at: event.sale_starts_at,
+            sale_ends_at: event.sale_ends_at,
+            areas: event
+                .areas
+                .iter()
+                .map(|area| AreaEdit {
+                    id: Some(area.id),
+                    name: area.name.clone(),
+                    capacity: area.capacity,
+                    price: area.price,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn check_edit_keeps_sold_seats_and_approved_times() {
+        type Edit = fn(&mut EventEdit);
+        type Case = (&'static str, Approval, Edit, Option<(&'static str, ErrorKind)>);
+        let new_area = |edit: &mut EventEdit| {
+            edit.areas.push(AreaEdit { id: None, name: "Tribune".into(), capacity: 50, price: 5 })
+        };
+        let cases: [Case; 14] = [
+            ("unchanged_waiting", Approval::Waiting, |_| {}, None),
+            ("unchanged_approved", Approval::Approved, |_| {}, None),
+            (
+                "rename_and_reprice",
+                Approval::Approved,
+                |e| {
+                    e.name = "EXO".into();
+                    e.areas[0].price = 5;
+                },
+                None,
+            ),
+            ("add_area", Approval::Approved, new_area, None),
+            ("capacity_down_to_sold", Approval::Approved, |e| e.areas[0].capacity = 40, None),
+            (
+                "capacity_below_sold",
+                Approval::Waiting,
+                |e| e.areas[0].capacity = 39,
+                Some(("areas[0].capacity", ErrorKind::Conflict)),
+            ),
+            ("move_waiting_event", Approval::Waiting, |e| e.starts_at = at("2023-03-18T19:00:00Z"), None),
+            (
+                "move_approved_event",
+                Approval::Approved,
+                |e| e.starts_at = at("2023-03-18T19:00:00Z"),
+                Some(("startsAt", ErrorKind::Conflict)),
+            ),
+            (
+                "approved_sale_end",
+                Approval::Approved,
+                |e| e.sale_ends_at = at("2023-03-18T17:00:00Z"),
+                Some(("saleEndsAt", ErrorKind::Conflict)),
+            ),
+            ("ended", Approval::Expired, |_| {}, Some(("eventId", ErrorKind::Conflict))),
+            (
+                "unknown_area",
+                Approval::Waiting,
+                |e| e.areas[1].id = Some(99),
+                Some(("areas[1].id", ErrorKind::NotFound)),
+            ),
+            ("area_twice", Approval::Waiting, |e| e.areas[1].id = Some(10), Some(("areas[1].id", ErrorKind::Invalid))),
+            (
+                "area_removed",
+                Approval::Waiting,
+                |e| {
+                    e.areas.pop();
+                },
+                Some(("areas", ErrorKind::Invalid)),
+            ),
+            ("invalid_field", Approval::Waiting, |e| e.venue = " ".into(), Some(("venue", ErrorKind::Invalid))),
+        ];
+        for (case, approval, edit, expected) in cases {
+            let current = stored(approval);
+            let mut asked = edit_of(&current);
+            edit(&mut asked);
+            let result = check_edit(&current, &asked).map_err(|error| (error.field, error.kind));
+            assert_eq!(result, expected.map_or(Ok(()), |(field, kind)| Err((field.to_string(), kind))), "{case}");
         }
     }
 

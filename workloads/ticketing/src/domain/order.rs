@@ -51,8 +51,8 @@ pub struct WantedSeats {
     pub quantity: i32,
 }
 
-/// An order's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// An order's state (and the orders list's `state` filter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OrderState {
     /// Seats held, waiting for payment until the hold expires.
@@ -159,6 +159,95 @@ pub struct Refund {
     pub state: String,
     /// When it was requested.
     pub created_at: Timestamp,
+}
+
+/// An order as the orders list shows it (`GET /v1/orders`): no items or tickets, its event's name.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderSummary {
+    /// Its number.
+    pub number: String,
+    /// The event.
+    pub event_id: i64,
+    /// The event's name.
+    pub event_name: String,
+    /// The customer's e-mail.
+    pub customer_email: String,
+    /// The payment method code.
+    pub payment_method: String,
+    /// Sum of quantity × unit price.
+    pub total_price: i64,
+    /// What was paid.
+    pub payment_received: i64,
+    /// Checked out.
+    pub checked_out: bool,
+    /// Paid.
+    pub paid: bool,
+    /// Its state.
+    pub state: OrderState,
+    /// When it was placed.
+    pub created_at: Timestamp,
+    /// When it was paid.
+    pub paid_at: Option<Timestamp>,
+}
+
+/// The filters of `GET /v1/orders` (besides `q`, an order number or e-mail, and the page).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OrderFilters {
+    /// Only orders in this state.
+    #[serde(default)]
+    pub state: Option<OrderState>,
+    /// Only orders of this event.
+    #[serde(default)]
+    pub event_id: Option<i64>,
+}
+
+/// A refund's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RefundState {
+    /// Requested: the order's access is being revoked.
+    Pending,
+    /// Completed: access revoked, the money returned.
+    Refunded,
+}
+
+impl RefundState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundState::Pending => "pending",
+            RefundState::Refunded => "refunded",
+        }
+    }
+}
+
+/// A refund as the refunds list shows it (`GET /v1/refunds`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundSummary {
+    /// Its id.
+    pub id: i64,
+    /// The refunded order's number.
+    pub order_number: String,
+    /// Amount returned.
+    pub amount: i64,
+    /// `pending` or `refunded`.
+    pub state: String,
+    /// When it was requested.
+    pub created_at: Timestamp,
+    /// When it completed.
+    pub completed_at: Option<Timestamp>,
+}
+
+/// The filters of `GET /v1/refunds` (besides `q`, an order number, and the page).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RefundFilters {
+    /// Only refunds in this state.
+    #[serde(default)]
+    pub state: Option<RefundState>,
 }
 
 /// Payment of an order, as the cashier or the payment provider reports it.

@@ -7,12 +7,14 @@
 pub mod events;
 pub mod merchants;
 pub mod orders;
+pub mod payment_methods;
+pub mod stats;
 
 use std::sync::Arc;
 
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use deadpool_postgres::Pool;
 use jiff::SignedDuration;
@@ -35,15 +37,29 @@ pub struct AppState {
 
 /// The API's routes: `/openapi.json` open, everything under `/v1` behind the scope of its group.
 pub fn router(state: AppState, auth: &Arc<AuthClient>) -> Router {
-    let read =
-        Router::new().route("/v1/events", get(events::list)).route("/v1/orders/{order_number}", get(orders::get));
-    let catalog =
-        Router::new().route("/v1/merchants", post(merchants::create)).route("/v1/events", post(events::create));
+    let read = Router::new()
+        .route("/v1/merchants", get(merchants::list))
+        .route("/v1/merchants/{merchant_id}", get(merchants::get))
+        .route("/v1/events", get(events::list))
+        .route("/v1/events/{event_id}", get(events::get))
+        .route("/v1/orders", get(orders::list))
+        .route("/v1/orders/{order_number}", get(orders::get))
+        .route("/v1/payment-methods", get(payment_methods::list))
+        .route("/v1/stats", get(stats::get));
+    let catalog = Router::new()
+        .route("/v1/merchants", post(merchants::create))
+        .route("/v1/merchants/{merchant_id}", put(merchants::update))
+        .route("/v1/events", post(events::create))
+        .route("/v1/events/{event_id}", put(events::edit))
+        .route("/v1/payment-methods", post(payment_methods::create))
+        .route("/v1/payment-methods/{code}", put(payment_methods::update));
     let approve = Router::new().route("/v1/events/{event_id}/approve", post(events::approve));
     let orders = Router::new()
         .route("/v1/orders", post(orders::create))
         .route("/v1/orders/{order_number}/payment", post(orders::confirm_payment));
-    let refunds = Router::new().route("/v1/orders/{order_number}/refund", post(orders::refund));
+    let refunds = Router::new()
+        .route("/v1/orders/{order_number}/refund", post(orders::refund))
+        .route("/v1/refunds", get(orders::refunds));
     let admin = Router::new().route("/v1/admin/expire-orders", post(orders::expire));
     Router::new()
         .route("/openapi.json", get(openapi))
@@ -59,3 +75,6 @@ pub fn router(state: AppState, auth: &Arc<AuthClient>) -> Router {
 async fn openapi() -> impl IntoResponse {
     ([(CONTENT_TYPE, "application/json")], OPENAPI)
 }
+
+/// A path segment that must be an integer id, else a 400 naming the field (the handlers' `id(field, value)`).
+pub use microfleet_common::api_error::path_id as id;

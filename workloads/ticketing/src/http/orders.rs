@@ -1,5 +1,6 @@
-//! `/v1/orders`: place an order (holding seats), read it, confirm its payment, refund it; and the admin call
-//! that expires unpaid orders now (the background sweeper does the same on a timer).
+//! `/v1/orders`: place an order (holding seats), list orders, read one, confirm its payment, refund it; the
+//! refunds list; and the admin call that expires unpaid orders now (the background sweeper does the same on
+//! a timer).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -7,10 +8,13 @@ use axum::Json;
 use jiff::Timestamp;
 use microfleet_common::api_error::ApiError;
 use microfleet_common::json_body::JsonBody;
+use microfleet_common::paging::{Listing, Page};
 use serde::Serialize;
 
 use super::AppState;
-use crate::domain::order::{self, NewOrder, Order, PaymentConfirmation, RefundRequest};
+use crate::domain::order::{
+    self, NewOrder, Order, OrderFilters, OrderSummary, PaymentConfirmation, RefundFilters, RefundRequest, RefundSummary,
+};
 use crate::repository;
 
 /// Most orders one expiry call expires (the sweeper repeats).
@@ -27,6 +31,24 @@ pub async fn create(
         repository::create_order(&state.pool, &body, &wanted, Timestamp::now(), state.order_hold).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(placed)))
+}
+
+/// A page of orders (no items or tickets: `GET /v1/orders/{number}` has them).
+pub async fn list(
+    State(state): State<AppState>,
+    Listing(page, filters): Listing<OrderFilters>,
+) -> Result<Json<Page<OrderSummary>>, ApiError> {
+    let (items, total) = repository::list_orders(&state.pool, &page, &filters).await?;
+    Ok(Json(Page::new(items, total, &page)))
+}
+
+/// A page of refunds.
+pub async fn refunds(
+    State(state): State<AppState>,
+    Listing(page, filters): Listing<RefundFilters>,
+) -> Result<Json<Page<RefundSummary>>, ApiError> {
+    let (items, total) = repository::list_refunds(&state.pool, &page, &filters).await?;
+    Ok(Json(Page::new(items, total, &page)))
 }
 
 /// Reads an order by number.

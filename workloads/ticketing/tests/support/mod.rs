@@ -1,13 +1,17 @@
 //! Shared by the ticketing tests: a fresh migrated database per test on the real PostgreSQL
-//! (`MICROFLEET_PG_URL`), and an approved event on sale now.
+//! (`MICROFLEET_PG_URL`), the router on it authenticating through an in-process auth service, and an approved
+//! event on sale now.
 
 #![allow(dead_code)] // each test binary uses a part
 
+use axum::Router;
 use deadpool_postgres::Pool;
 use jiff::{SignedDuration, Timestamp};
+use microfleet_auth::test_support::AuthService;
 use microfleet_common::{database, migrations, test_database};
 use microfleet_ticketing::domain::event::{NewArea, NewEvent};
 use microfleet_ticketing::domain::order::{self, NewItem, NewOrder, Order};
+use microfleet_ticketing::http::{self, AppState};
 use microfleet_ticketing::repository::{self, RepositoryError};
 use microfleet_ticketing::schema::MIGRATIONS;
 
@@ -17,6 +21,20 @@ pub async fn fresh_database(name: &str, pool_size: usize) -> (Pool, String) {
     let pool = database::connect(&url, pool_size).unwrap();
     migrations::apply(&pool, &MIGRATIONS).await.unwrap();
     (pool, url)
+}
+
+/// The router over a fresh database (orders hold their seats `hold`), authenticating through a fresh auth
+/// service (introspection answers cached for `cache_ttl_seconds`); the database; the auth service.
+pub async fn app_with(name: &str, hold: SignedDuration, cache_ttl_seconds: u64) -> (Router, Pool, AuthService) {
+    let (pool, _) = fresh_database(name, 4).await;
+    let auth = AuthService::start(name).await;
+    let state = AppState { pool: pool.clone(), order_hold: hold };
+    (http::router(state, &auth.client(cache_ttl_seconds)), pool, auth)
+}
+
+/// [`app_with`] orders held [`HOLD`] and an introspection cache of 10 s.
+pub async fn app(name: &str) -> (Router, Pool, AuthService) {
+    app_with(name, HOLD, 10).await
 }
 
 /// An approved event on sale now with areas of these (capacity, price); returns the event and area ids.

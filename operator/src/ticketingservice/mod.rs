@@ -1,0 +1,162 @@
+//! The TicketingService controller: its watches, its context and its error policy. Its steps are one module
+//! each, beside `clusterfetch`: `read` (discovery and the children), `validate` (what depends on the
+//! cluster), `rollout` (the plan: migrate first, then roll), `build` (pure: every child, assembled from
+//! `workload`, `database`, `topics`, `entry`, `network`, `monitoring`), `writes` (pure: what to apply, what to
+//! delete), `status` (pure), sequenced by `reconcile`. `component` holds the four components' facts, `config` the environment contract with their
+//! binaries, `discovery` which optional APIs the cluster has.
+
+pub mod build;
+pub mod component;
+pub mod config;
+pub mod database;
+pub mod discovery;
+pub mod entry;
+pub mod monitoring;
+pub mod network;
+pub mod read;
+pub mod reconcile;
+pub mod rollout;
+pub mod status;
+pub mod topics;
+pub mod validate;
+pub mod workload;
+pub mod writes;
+
+#[cfg(test)]
+pub(crate) mod fixtures;
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use futures::StreamExt;
+use jiff::Timestamp;
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    autoscaling::v2::HorizontalPodAutoscaler,
+    batch::v1::Job,
+    core::v1::{ConfigMap, Service},
+    networking::v1::{Ingress, NetworkPolicy},
+    policy::v1::PodDisruptionBudget,
+};
+use kube::{
+    runtime::{
+        controller::{self, Action},
+        events::Recorder,
+        watcher, Controller,
+    },
+    Client, ResourceExt,
+};
+use microfleet_crds::{labels, ticketingservice::TicketingService};
+
+use crate::{
+    error::Error,
+    runtime::{leader::Fence, metrics::Metrics, scope::Scope},
+};
+use build::BuildConfig;
+
+/// Name of this controller in metrics and logs.
+pub const CONTROLLER: &str = "ticketingservice";
+
+/// Wait before retrying a TicketingService whose reconcile failed.
+const RETRY: Duration = Duration::from_secs(15);
+/// How often every child is applied whatever its applied hash says (puts back what was edited by hand).
+const FULL_APPLY_EVERY: Duration = Duration::from_secs(600);
+
+/// Everything a reconcile needs besides the TicketingService itself.
+pub struct Context {
+    /// API client (reads and writes).
+    pub client: Client,
+    /// Event recorder.
+    pub recorder: Recorder,
+    /// The leader fence every write checks first.
+    pub fence: Fence,
+    /// Settings of the builders.
+    pub config: BuildConfig,
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// The clock (a plain function so tests can fix the time).
+    pub clock: fn() -> Timestamp,
+    /// When each TicketingService (by uid) last had every child applied.
+    full_applies: Mutex<HashMap<String, Instant>>,
+}
+
+impl Context {
+    /// Whether every child of `ts` should be applied now, whatever their applied hashes say: on the first
+    /// reconcile of this process, then every [`FULL_APPLY_EVERY`].
+    fn full_apply_due(&self, ts: &TicketingService) -> bool {
+        let applies = self.full_applies.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let uid = ts.metadata.uid.clone().unwrap_or_default();
+        applies.get(&uid).is_none_or(|at| at.elapsed() >= FULL_APPLY_EVERY)
+    }
+
+    /// Records a full apply of `ts`.
+    fn full_apply_done(&self, ts: &TicketingService) {
+        let mut applies = self.full_applies.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        applies.insert(ts.metadata.uid.clone().unwrap_or_default(), Instant::now());
+    }
+}
+
+/// Requeues a failed TicketingService after [`RETRY`].
+pub fn error_policy(ts: Arc<TicketingService>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_failed(CONTROLLER, error.kind());
+    tracing::warn!(namespace = ts.namespace().unwrap_or_default(), name = ts.name_any(), %error, "reconcile failed");
+    Action::requeue(RETRY)
+}
+
+/// What the controller runs with.
+pub struct Settings {
+    /// API client.
+    pub client: Client,
+    /// Where to watch.
+    pub scope: Scope,
+    /// Event recorder.
+    pub recorder: Recorder,
+    /// Settings of the builders.
+    pub config: BuildConfig,
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// Reconciles that may run at once.
+    pub concurrency: u16,
+    /// The leader fence every write checks first (always open without leader election).
+    pub fence: Fence,
+}
+
+/// Runs the TicketingService controller until `shutdown` resolves: a reconcile on every change of a
+/// TicketingService or of a child it owns (watched by the `microfleet.io/ticketingservice` label).
+pub async fn run(settings: Settings, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let Settings { client, scope, recorder, config, metrics, concurrency, fence } = settings;
+    let children = watcher::Config::default().labels(labels::TICKETING_SERVICE).any_semantic();
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        recorder,
+        fence,
+        config,
+        metrics,
+        clock: Timestamp::now,
+        full_applies: Mutex::default(),
+    });
+    Controller::new(scope.api::<TicketingService>(&client), watcher::Config::default().any_semantic())
+        .owns(scope.api::<Deployment>(&client), children.clone())
+        .owns(scope.api::<Job>(&client), children.clone())
+        .owns(scope.api::<ConfigMap>(&client), children.clone())
+        .owns(scope.api::<Service>(&client), children.clone())
+        .owns(scope.api::<PodDisruptionBudget>(&client), children.clone())
+        .owns(scope.api::<HorizontalPodAutoscaler>(&client), children.clone())
+        .owns(scope.api::<Ingress>(&client), children.clone())
+        .owns(scope.api::<NetworkPolicy>(&client), children)
+        .with_config(controller::Config::default().concurrency(concurrency).debounce(Duration::from_millis(500)))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile::reconcile, error_policy, ctx)
+        .for_each(|result| {
+            match result {
+                Ok((obj, _)) => tracing::debug!(namespace = obj.namespace, name = obj.name, "reconciled"),
+                Err(error) => tracing::debug!(%error, "controller event"),
+            }
+            std::future::ready(())
+        })
+        .await;
+}

@@ -1,0 +1,224 @@
+//! The saga's topics on the broker: their names under the spec's prefix, as Strimzi `KafkaTopic` resources
+//! when that API is installed and the spec names the Strimzi cluster, otherwise as a Job that creates the
+//! missing ones (and describes them all) with `kafka-topics.sh`, Kafka's admin client.
+//!
+//! Pure: the spec and what discovery found in, objects out. No I/O.
+
+use k8s_openapi::{
+    api::{
+        batch::v1::{Job, JobSpec},
+        core::v1::{
+            Container, EmptyDirVolumeSource, KeyToPath, PodSpec, PodTemplateSpec, ProjectedVolumeSource,
+            ResourceRequirements, SecretProjection, Volume, VolumeMount, VolumeProjection,
+        },
+    },
+    apimachinery::pkg::{api::resource::Quantity, apis::meta::v1::ObjectMeta},
+};
+use microfleet_crds::{labels, ticketingservice::TicketingService};
+use serde_json::{json, Value};
+
+use super::{
+    build::{child_labels, child_meta, BuildError},
+    config::security_protocol,
+    discovery::{Discovered, KAFKA_TOPIC},
+};
+use crate::pod::{plain_env, restricted_container_security, restricted_pod_security, secret_env, short_hash};
+
+/// The suffixes of the saga's broker topics (`<prefix>.<suffix>`): the channels the services' outboxes
+/// write (the seed's five request-model topics first, then `event-approved` and `order-expired`) and the
+/// dead-letter topic. The same list as `microfleet_common::topics::Topics::all` (a test holds them equal).
+pub const TOPIC_SUFFIXES: [&str; 8] = [
+    "order-paid",
+    "access-prepared",
+    "ticket-status",
+    "access-revoke",
+    "access-revoked",
+    "event-approved",
+    "order-expired",
+    "dead-letter",
+];
+
+/// Where the Kafka image keeps its command-line tools.
+const KAFKA_BIN: &str = "/opt/kafka/bin";
+/// The longest the topic Job may take, in seconds.
+const TOPICS_DEADLINE_SECONDS: i64 = 600;
+
+/// The saga's topic names under the spec's prefix.
+pub fn topic_names(ts: &TicketingService) -> Vec<String> {
+    TOPIC_SUFFIXES.iter().map(|suffix| format!("{}.{suffix}", ts.spec.kafka.topic_prefix)).collect()
+}
+
+/// Whether the topics are KafkaTopic resources (Strimzi installed and its cluster named) or the Job's.
+pub fn uses_kafka_topics(ts: &TicketingService, discovered: &Discovered) -> bool {
+    discovered.strimzi_topics && ts.spec.kafka.strimzi_cluster.is_some()
+}
+
+/// The objects that provision the topics: one KafkaTopic each, or the topic Job.
+pub fn build_topics(ts: &TicketingService, discovered: &Discovered) -> Result<Vec<Value>, BuildError> {
+    if uses_kafka_topics(ts, discovered) {
+        return TOPIC_SUFFIXES.iter().map(|suffix| build_kafka_topic(ts, suffix)).collect();
+    }
+    Ok(vec![serde_json::to_value(build_topics_job(ts)?)?])
+}
+
+/// The name of a topic's KafkaTopic: `<ts>-<suffix>` (a topic name may hold characters a resource name may
+/// not; `spec.topicName` holds the real one).
+pub fn kafka_topic_name(ts: &TicketingService, suffix: &str) -> String {
+    format!("{}-{suffix}", ts.metadata.name.as_deref().unwrap_or_default())
+}
+
+fn build_kafka_topic(ts: &TicketingService, suffix: &str) -> Result<Value, BuildError> {
+    let kafka = &ts.spec.kafka;
+    let mut meta = child_meta(ts, kafka_topic_name(ts, suffix), None, None)?;
+    if let (Some(labels), Some(cluster)) = (meta.labels.as_mut(), &kafka.strimzi_cluster) {
+        labels.insert("strimzi.io/cluster".into(), cluster.clone());
+    }
+    Ok(json!({
+        "apiVersion": KAFKA_TOPIC.api_version,
+        "kind": KAFKA_TOPIC.kind,
+        "metadata": meta,
+        "spec": {
+            "topicName": format!("{}.{suffix}", kafka.topic_prefix),
+            "partitions": kafka.partitions,
+            "replicas": kafka.replication_factor,
+        },
+    }))
+}
+
+/// The name of the topic Job: one per set of topics and their settings, so a change creates the new ones.
+pub fn topics_job_name(ts: &TicketingService) -> String {
+    let kafka = &ts.spec.kafka;
+    let key = format!(
+        "{}|{}|{}|{}|{}",
+        kafka.bootstrap_servers.join(","),
+        topic_names(ts).join(","),
+        kafka.partitions,
+        kafka.replication_factor,
+        kafka.topics_job_image
+    );
+    format!("{}-topics-{}", ts.metadata.name.as_deref().unwrap_or_default(), short_hash(&key))
+}
+
+/// The shell script of the topic Job: the client settings for TLS and SASL (from the mounted CA and the
+/// credentials' variables), then `kafka-topics.sh --create --if-not-exists` and `--describe` of each topic.
+fn topics_script(ts: &TicketingService) -> String {
+    let kafka = &ts.spec.kafka;
+    let mut script = String::from("set -eu\nconfig=/tmp/client.properties\n: > \"$config\"\n");
+    if let Some(protocol) = security_protocol(kafka) {
+        script.push_str(&format!("echo 'security.protocol={protocol}' >> \"$config\"\n"));
+    }
+    if kafka.tls.as_ref().is_some_and(|tls| tls.ca_secret_key_ref.is_some()) {
+        script.push_str("echo 'ssl.truststore.type=PEM' >> \"$config\"\n");
+        script.push_str("echo 'ssl.truststore.location=/var/run/secrets/kafka/ca.pem' >> \"$config\"\n");
+    }
+    if let Some(sasl) = &kafka.sasl {
+        let module = match sasl.mechanism.as_str() {
+            "PLAIN" => "org.apache.kafka.common.security.plain.PlainLoginModule",
+            _ => "org.apache.kafka.common.security.scram.ScramLoginModule",
+        };
+        script.push_str(&format!("echo 'sasl.mechanism={}' >> \"$config\"\n", sasl.mechanism.as_str()));
+        script.push_str(&format!(
+            "printf 'sasl.jaas.config={module} required username=\"%s\" password=\"%s\";\\n' \"$KAFKA_SASL_USERNAME\" \"$KAFKA_SASL_PASSWORD\" >> \"$config\"\n"
+        ));
+    }
+    for topic in topic_names(ts) {
+        script.push_str(&format!(
+            "{KAFKA_BIN}/kafka-topics.sh --bootstrap-server \"$KAFKA_BOOTSTRAP_SERVERS\" --command-config \"$config\" --create --if-not-exists --topic '{topic}' --partitions {} --replication-factor {}\n",
+            kafka.partitions, kafka.replication_factor
+        ));
+    }
+    script.push_str(&format!(
+        "{KAFKA_BIN}/kafka-topics.sh --bootstrap-server \"$KAFKA_BOOTSTRAP_SERVERS\" --command-config \"$config\" --describe --topic '{}'\n",
+        topic_names(ts).iter().map(|t| regex_escape(t)).collect::<Vec<_>>().join("|")
+    ));
+    script
+}
+
+/// `name` with the regular-expression characters a topic name can hold escaped (`--topic` takes a regex).
+fn regex_escape(name: &str) -> String {
+    name.replace('.', "\\.")
+}
+
+/// The topic Job: the Kafka image's admin client creates the topics that are missing and describes them all.
+pub fn build_topics_job(ts: &TicketingService) -> Result<Job, BuildError> {
+    let kafka = &ts.spec.kafka;
+    let mut env = vec![
+        plain_env("KAFKA_BOOTSTRAP_SERVERS", kafka.bootstrap_servers.join(",")),
+        plain_env("LOG_DIR", "/tmp".into()),
+    ];
+    if let Some(sasl) = &kafka.sasl {
+        env.push(secret_env("KAFKA_SASL_USERNAME", &sasl.username));
+        env.push(secret_env("KAFKA_SASL_PASSWORD", &sasl.password));
+    }
+    let mut mounts = vec![VolumeMount { name: "tmp".into(), mount_path: "/tmp".into(), ..Default::default() }];
+    let mut volumes = vec![Volume {
+        name: "tmp".into(),
+        empty_dir: Some(EmptyDirVolumeSource { size_limit: Some(Quantity("64Mi".into())), ..Default::default() }),
+        ..Default::default()
+    }];
+    if let Some(ca) = kafka.tls.as_ref().and_then(|tls| tls.ca_secret_key_ref.as_ref()) {
+        mounts.push(VolumeMount {
+            name: "kafka-ca".into(),
+            mount_path: "/var/run/secrets/kafka".into(),
+            read_only: Some(true),
+            ..Default::default()
+        });
+        volumes.push(Volume {
+            name: "kafka-ca".into(),
+            projected: Some(ProjectedVolumeSource {
+                sources: Some(vec![VolumeProjection {
+                    secret: Some(SecretProjection {
+                        name: ca.name.clone(),
+                        items: Some(vec![KeyToPath { key: ca.key.clone(), path: "ca.pem".into(), mode: None }]),
+                        optional: Some(false),
+                    }),
+                    ..Default::default()
+                }]),
+                default_mode: Some(0o440),
+            }),
+            ..Default::default()
+        });
+    }
+    let container = Container {
+        name: "topics".into(),
+        image: Some(kafka.topics_job_image.clone()),
+        image_pull_policy: Some("IfNotPresent".into()),
+        command: Some(vec!["/bin/sh".into(), "-c".into(), topics_script(ts)]),
+        env: Some(env),
+        resources: Some(ResourceRequirements {
+            requests: Some(
+                [("cpu".to_string(), Quantity("100m".into())), ("memory".to_string(), Quantity("256Mi".into()))].into(),
+            ),
+            limits: Some([("memory".to_string(), Quantity("512Mi".into()))].into()),
+            ..Default::default()
+        }),
+        security_context: Some(restricted_container_security()),
+        termination_message_policy: Some("FallbackToLogsOnError".into()),
+        volume_mounts: Some(mounts),
+        ..Default::default()
+    };
+    Ok(Job {
+        metadata: child_meta(ts, topics_job_name(ts), None, Some(labels::ROLE_TOPICS))?,
+        spec: Some(JobSpec {
+            backoff_limit: Some(6),
+            active_deadline_seconds: Some(TOPICS_DEADLINE_SECONDS),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(child_labels(ts, None, Some(labels::ROLE_TOPICS))),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    restart_policy: Some("Never".into()),
+                    automount_service_account_token: Some(false),
+                    enable_service_links: Some(false),
+                    security_context: Some(restricted_pod_security()),
+                    containers: vec![container],
+                    volumes: Some(volumes),
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        status: None,
+    })
+}
