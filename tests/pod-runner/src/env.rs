@@ -140,7 +140,7 @@ mod tests {
     use kube::api::ObjectMeta;
 
     fn node() -> NodeFacts {
-        NodeFacts { node_name: "n1".into(), ip: "127.0.0.1".into(), cpu: 2.0, memory: 1e9 }
+        NodeFacts { node_name: "n1".into(), ip: "127.0.0.1".into(), pod_ip: None, cpu: 2.0, memory: 1e9 }
     }
     fn api() -> ApiEndpoint {
         ApiEndpoint { host: "127.0.0.1".into(), port: 6443 }
