@@ -47,6 +47,8 @@ pod_network_up() {
   ip link set "$bridge" up
   # packets from pods to Service ClusterIPs are routed back out to the bridge (this device only)
   sysctl -q -w "net.ipv4.conf.$bridge.forwarding=1"
+  # ... and the kubernetes Service's ClusterIP to the API server on 127.0.0.1 (loopback DNAT, this device only)
+  sysctl -q -w "net.ipv4.conf.$bridge.route_localnet=1"
   MICROFLEET_DNS_POD_ADDR="${pod_cidr%/*}" scripts/coredns.sh up >/dev/null
 }
 

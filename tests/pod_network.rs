@@ -168,3 +168,34 @@ async fn pod_reaches_another_pod_through_a_services_name() {
     assert_ne!(pod_ip(&client), Some(web_ip.clone()), "each pod has an address of its own");
     ns.delete().await;
 }
+
+#[tokio::test]
+async fn pod_on_the_pod_network_reaches_the_api_server_through_the_kubernetes_service() {
+    let ns = TestNamespace::new("pn-api").await;
+    let node = pod_network_node();
+    let env = ["KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"];
+    let containers = json!([
+        {"name": "env", "image": TESTBOX_IMAGE, "args": ["env", env[0], env[1]]},
+        {"name": "whoami", "image": TESTBOX_IMAGE, "args": ["whoami"]},
+    ]);
+    let pod = json!({"metadata": {"name": "who"}, "spec": {"nodeName": node, "restartPolicy": "Never", "containers": containers}});
+    ns.create::<Pod>(pod).await;
+    let pod = wait_for(&ns.api::<Pod>(), "who", TIMEOUT, "a finished pod", |p| {
+        matches!(p.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
+    })
+    .await;
+    let statuses = pod.status.as_ref().and_then(|s| s.container_statuses.clone()).unwrap_or_default();
+    let message = |name: &str| {
+        let status = statuses.iter().find(|s| s.name == name);
+        status.and_then(|s| s.state.as_ref()?.terminated.as_ref()?.message.clone()).unwrap_or_default()
+    };
+    let kubernetes = Api::<Service>::namespaced(ns.client.clone(), "default")
+        .get("kubernetes")
+        .await
+        .expect("the kubernetes Service");
+    let cluster_ip = kubernetes.spec.and_then(|s| s.cluster_ip).unwrap_or_default();
+    assert_eq!(message("env"), format!("KUBERNETES_SERVICE_HOST={cluster_ip}\nKUBERNETES_SERVICE_PORT=443"));
+    // in-cluster config over the ClusterIP (DNATed to the API server), TLS verified against the cluster CA
+    assert_eq!(message("whoami"), format!("user=system:serviceaccount:{}:default\nlist-pods=forbidden", ns.name));
+    ns.delete().await;
+}

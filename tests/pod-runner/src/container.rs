@@ -173,7 +173,11 @@ async fn attempt(
         Err(error) => return not_created("CreateContainerConfigError", error),
     };
     let node = NodeFacts { pod_ip: shared.network.as_ref().map(|a| a.ip.to_string()), ..rt.node.clone() };
-    let vars = match env::resolve(pod, container, &refs, &node, &rt.api, &rt.path_env) {
+    let api = match (&shared.network, &rt.pod_api) {
+        (Some(_), Some(pod_api)) => pod_api,
+        _ => &rt.api,
+    };
+    let vars = match env::resolve(pod, container, &refs, &node, api, &rt.path_env) {
         Ok(vars) => vars,
         Err(error) => return not_created("CreateContainerConfigError", error),
     };

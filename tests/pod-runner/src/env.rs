@@ -12,7 +12,7 @@ use crate::objects::{optional, Refs};
 /// Where pods reach the API server (`KUBERNETES_SERVICE_HOST`/`PORT`).
 #[derive(Debug, Clone)]
 pub struct ApiEndpoint {
-    /// Host (an IP: pods share the host network).
+    /// Host (an IP).
     pub host: String,
     /// Port.
     pub port: u16,

@@ -36,6 +36,22 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+/// The `kubernetes` Service's ClusterIP and port: where pods on the pod network reach the API server.
+async fn kubernetes_service(client: &kube::Client) -> Option<ApiEndpoint> {
+    let services: kube::Api<k8s_openapi::api::core::v1::Service> = kube::Api::namespaced(client.clone(), "default");
+    match services.get("kubernetes").await {
+        Ok(service) => {
+            let spec = service.spec?;
+            let port = spec.ports?.first().and_then(|p| u16::try_from(p.port).ok())?;
+            Some(ApiEndpoint { host: spec.cluster_ip?, port })
+        }
+        Err(error) => {
+            tracing::warn!(%error, "no kubernetes Service: pods on the pod network get the node's API address");
+            None
+        }
+    }
+}
+
 async fn run(args: Args) -> Result<(), StartupError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = Client::try_default().await.map_err(StartupError::Client)?;
@@ -58,6 +74,10 @@ async fn run(args: Args) -> Result<(), StartupError> {
             let dns = args.cluster_dns.unwrap_or(gateway);
             Some(PodNetwork::new(bridge, &args.pod_cidr, dns, &args.cluster_domain).map_err(StartupError::Network)?)
         }
+        None => None,
+    };
+    let pod_api = match &pod_network {
+        Some(_) => kubernetes_service(&client).await,
         None => None,
     };
     let spec = NodeSpec {
@@ -87,6 +107,7 @@ async fn run(args: Args) -> Result<(), StartupError> {
         http,
         path_env: std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
         network: pod_network,
+        pod_api,
     });
     let ready_since = k8s_openapi::jiff::Timestamp::now();
     node::register(&client, &spec, ready_since)
@@ -104,7 +125,8 @@ async fn run(args: Args) -> Result<(), StartupError> {
     let heartbeat = tokio::spawn(node::heartbeat(client.clone(), spec.clone(), ready_since, shutdown.clone()));
     let service_rules = args.pod_bridge.clone().map(|bridge| {
         let subnet = network::subnet(&args.pod_cidr).unwrap_or_default();
-        tokio::spawn(services::sync(client.clone(), bridge, subnet, shutdown.clone()))
+        let api_server = args.api_host.parse().ok().map(|ip| (ip, args.api_port));
+        tokio::spawn(services::sync(client.clone(), bridge, subnet, api_server, shutdown.clone()))
     });
     runner::run(rt, shutdown).await;
     let _ = heartbeat.await;

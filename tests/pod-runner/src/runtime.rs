@@ -34,6 +34,9 @@ pub struct Runtime {
     pub path_env: String,
     /// The pod network; `None`: pods share the host network.
     pub network: Option<PodNetwork>,
+    /// Where pods on the pod network reach the API server: the `kubernetes` Service (its ClusterIP is
+    /// DNATed to the API server by `services.rs`); `None`: as `api`.
+    pub pod_api: Option<ApiEndpoint>,
 }
 
 impl Runtime {

@@ -29,8 +29,10 @@ pub struct Frontend {
     pub backends: Vec<(Ipv4Addr, u16)>,
 }
 
-/// The ClusterIP ports of `services`, each with the ready IPv4 endpoints of its EndpointSlices.
-pub fn frontends(services: &[Service], slices: &[EndpointSlice]) -> Vec<Frontend> {
+/// The ClusterIP ports of `services`, each with the ready IPv4 endpoints of its EndpointSlices; the
+/// `default/kubernetes` Service, which has none when the API server advertises a loopback address, leads to
+/// `api_server`.
+pub fn frontends(services: &[Service], slices: &[EndpointSlice], api_server: Option<(Ipv4Addr, u16)>) -> Vec<Frontend> {
     let mut result = Vec::new();
     for service in services {
         let Some(spec) = &service.spec else { continue };
@@ -63,6 +65,9 @@ pub fn frontends(services: &[Service], slices: &[EndpointSlice]) -> Vec<Frontend
                     let addresses = endpoint.addresses.iter().filter_map(|a| a.parse::<Ipv4Addr>().ok());
                     backends.extend(addresses.map(|a| (a, target)));
                 }
+            }
+            if backends.is_empty() && (namespace, name) == (Some("default"), Some("kubernetes")) {
+                backends.extend(api_server);
             }
             backends.sort();
             backends.dedup();
@@ -105,7 +110,13 @@ pub fn ruleset(table: &str, bridge: &str, subnet: &str, frontends: &[Frontend]) 
 }
 
 /// Keeps the table in step with the cluster's Services until shutdown, then deletes it.
-pub async fn sync(client: Client, bridge: String, subnet: String, shutdown: Shutdown) {
+pub async fn sync(
+    client: Client,
+    bridge: String,
+    subnet: String,
+    api_server: Option<(Ipv4Addr, u16)>,
+    shutdown: Shutdown,
+) {
     let table = format!("microfleet_{}", bridge.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
     let (services, slices): (Api<Service>, Api<EndpointSlice>) = (Api::all(client.clone()), Api::all(client));
     let mut applied: Option<String> = None;
@@ -129,7 +140,7 @@ pub async fn sync(client: Client, bridge: String, subnet: String, shutdown: Shut
                 continue;
             }
         };
-        let rules = ruleset(&table, &bridge, &subnet, &frontends(&services, &slices));
+        let rules = ruleset(&table, &bridge, &subnet, &frontends(&services, &slices, api_server));
         if applied.as_ref() == Some(&rules) {
             continue;
         }
@@ -194,7 +205,18 @@ mod tests {
         .expect("an EndpointSlice");
         let mut elsewhere = slice.clone();
         elsewhere.metadata.namespace = Some("other".into());
-        let found = frontends(&[service, headless], &[slice, elsewhere]);
+        let kubernetes: Service = serde_json::from_value(json!({
+            "metadata": {"name": "kubernetes", "namespace": "default"},
+            "spec": {"clusterIP": "10.0.0.1", "ports": [{"name": "https", "port": 443}]}
+        }))
+        .expect("a Service");
+        let api = (Ipv4Addr::LOCALHOST, 16443);
+        let found = frontends(&[service, headless, kubernetes], &[slice, elsewhere], Some(api));
+        assert_eq!(
+            found[0],
+            Frontend { ip: Ipv4Addr::new(10, 0, 0, 1), protocol: "tcp".into(), port: 443, backends: vec![api] }
+        );
+        let found = found[1..].to_vec();
         let backends = vec![(Ipv4Addr::new(10, 88, 0, 2), 8080), (Ipv4Addr::new(10, 88, 0, 3), 8080)];
         let ip = Ipv4Addr::new(10, 0, 0, 7);
         assert_eq!(
