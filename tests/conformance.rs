@@ -280,13 +280,14 @@ fn help_variables(binary: &std::path::Path, command: &str) -> (std::collections:
 
 /// The operator's environment contract with the binaries it runs (`operator/src/ticketingservice/config.rs`),
 /// checked against the binaries themselves: every variable a component gets (its ConfigMap's, its Secrets')
-/// is one its `serve` reads, and every variable `serve` and `migrate` require is given. The CMS is checked
+/// is one its `serve` reads, every variable only its migration Job gets is one `migrate` reads, and every
+/// variable `serve` and `migrate` require is given. The CMS is checked
 /// once its workload (`workloads/cms`, binary `ticketing-cms`) is in the workspace.
 #[test]
 fn every_variable_a_component_gets_is_one_its_binary_reads_and_none_it_requires_is_missing() {
     use microfleet_operator::ticketingservice::{
         component::ComponentKind,
-        config::{config_data, secret_env_vars},
+        config::{config_data, migrate_env_vars, secret_env_vars},
     };
     let manifest = std::fs::read_to_string(repo_root().join("examples/ticketing-service.yaml")).unwrap();
     let value: serde_json::Value = serde_yaml::from_str(&manifest).unwrap();
@@ -301,7 +302,13 @@ fn every_variable_a_component_gets_is_one_its_binary_reads_and_none_it_requires_
         let ours: Vec<String> =
             config_data(&ts, kind).into_keys().chain(secret_env_vars(&ts, kind).into_iter().map(|e| e.name)).collect();
         let (serve_known, serve_required) = help_variables(&binary, "serve");
-        let (_, migrate_required) = help_variables(&binary, "migrate");
+        let (migrate_known, migrate_required) = help_variables(&binary, "migrate");
+        for variable in migrate_env_vars(&ts, kind).into_iter().map(|e| e.name) {
+            if !migrate_known.contains(&variable) {
+                failures
+                    .push(format!("{}: its migration gets {variable}, which `migrate` does not read", kind.binary()));
+            }
+        }
         for variable in &ours {
             if !serve_known.contains(variable) {
                 failures.push(format!("{}: the operator sets {variable}, which `serve` does not read", kind.binary()));
