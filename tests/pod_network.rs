@@ -199,3 +199,39 @@ async fn pod_on_the_pod_network_reaches_the_api_server_through_the_kubernetes_se
     assert_eq!(message("whoami"), format!("user=system:serviceaccount:{}:default\nlist-pods=forbidden", ns.name));
     ns.delete().await;
 }
+
+/// Serves `HTTP/1.1 200` on a free port of the host's 127.0.0.1 from a thread of the test; returns the port.
+fn host_http_server() -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port on 127.0.0.1");
+    let port = listener.local_addr().expect("its address").port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut buffer = [0u8; 1024];
+            let _ = stream.read(&mut buffer);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn pod_reaches_a_server_on_the_hosts_loopback_at_its_gateway() {
+    let ns = TestNamespace::new("pn-host").await;
+    let port = host_http_server().to_string();
+    // the bridge's address, as scripts/node.sh sets it (MICROFLEET_POD_CIDR)
+    let cidr = std::env::var("MICROFLEET_POD_CIDR").unwrap_or_else(|_| "10.88.0.1/16".into());
+    let gateway = cidr.split('/').next().unwrap_or_default().to_string();
+    let args = ["fetch", gateway.as_str(), port.as_str(), "/", "--within", "30"];
+    let container = json!({"name": "fetch", "image": TESTBOX_IMAGE, "args": args});
+    let spec = json!({"nodeName": pod_network_node(), "restartPolicy": "Never", "containers": [container]});
+    ns.create::<Pod>(json!({"metadata": {"name": "to-host"}, "spec": spec})).await;
+    let pod = wait_for(&ns.api::<Pod>(), "to-host", TIMEOUT, "a finished pod", |p| {
+        matches!(p.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
+    })
+    .await;
+    let statuses = pod.status.as_ref().and_then(|s| s.container_statuses.clone()).unwrap_or_default();
+    let message = statuses.first().and_then(|s| s.state.as_ref()?.terminated.as_ref()?.message.clone());
+    assert_eq!(message.unwrap_or_default(), format!("resolved={gateway} status=200"));
+    ns.delete().await;
+}

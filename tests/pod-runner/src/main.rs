@@ -123,11 +123,16 @@ async fn run(args: Args) -> Result<(), StartupError> {
     );
     let shutdown = Shutdown::on_signals();
     let heartbeat = tokio::spawn(node::heartbeat(client.clone(), spec.clone(), ready_since, shutdown.clone()));
-    let service_rules = args.pod_bridge.clone().map(|bridge| {
-        let subnet = network::subnet(&args.pod_cidr).unwrap_or_default();
-        let api_server = args.api_host.parse().ok().map(|ip| (ip, args.api_port));
-        tokio::spawn(services::sync(client.clone(), bridge, subnet, api_server, shutdown.clone()))
-    });
+    let service_rules = match &args.pod_bridge {
+        Some(name) => {
+            let (gateway, _) = network::parse_cidr(&args.pod_cidr).map_err(StartupError::Network)?;
+            let subnet = network::subnet(&args.pod_cidr).map_err(StartupError::Network)?;
+            let bridge = services::Bridge { name: name.clone(), gateway, subnet };
+            let api_server = args.api_host.parse().ok().map(|ip| (ip, args.api_port));
+            Some(tokio::spawn(services::sync(client.clone(), bridge, api_server, shutdown.clone())))
+        }
+        None => None,
+    };
     runner::run(rt, shutdown).await;
     let _ = heartbeat.await;
     if let Some(task) = service_rules {

@@ -1,9 +1,11 @@
 //! The kube-proxy's part, with the pod network only: Service ClusterIPs reachable from pods. Every 2 s it
-//! reads the Services and EndpointSlices and, when they changed, replaces one nftables table of its own
-//! (`nft -f`, one transaction): packets from the pod bridge to a ClusterIP port are DNATed to a random ready
+//! reads the Services and EndpointSlices and, when they changed (and every 30 s anyway, so a table removed
+//! by hand comes back), replaces one nftables table of its own (`nft -f`, one transaction): packets from the pod bridge to a ClusterIP port are DNATed to a random ready
 //! endpoint, and masqueraded when they go back out to the bridge, so replies come back through the node.
-//! Only packets that enter from this node's bridge are touched (another cluster on the machine may use the
-//! same Service range). It must not touch the pods' namespaces.
+//! TCP to the bridge's own address (any port but DNS's 53) goes to the same port on the node's 127.0.0.1, so
+//! pods reach the servers the tests run there (PostgreSQL, HTTP servers) at the gateway's address. Only
+//! packets that enter from this node's bridge are touched (another cluster on the machine may use the same
+//! Service range). It must not touch the pods' namespaces.
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
@@ -15,6 +17,17 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::{Api, Client};
 use microfleet_common::shutdown::Shutdown;
 use tokio::io::AsyncWriteExt;
+
+/// The node's pod bridge, as the rules see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bridge {
+    /// The bridge device.
+    pub name: String,
+    /// Its address, the pods' gateway.
+    pub gateway: Ipv4Addr,
+    /// The pod subnet, `a.b.c.d/n`.
+    pub subnet: String,
+}
 
 /// One ClusterIP port and the endpoints it leads to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,13 +91,15 @@ pub fn frontends(services: &[Service], slices: &[EndpointSlice], api_server: Opt
     result
 }
 
-/// The nftables script that replaces table `table` with the rules for `frontends`, for packets from
-/// `bridge`, masquerading those DNATed back to `subnet` (e.g. `10.88.0.0/16`).
-pub fn ruleset(table: &str, bridge: &str, subnet: &str, frontends: &[Frontend]) -> String {
+/// The nftables script that replaces table `table` with the rules for `frontends`, for packets from the
+/// bridge, masquerading those DNATed back to the pod subnet, and the gateway's ports to the node's loopback.
+pub fn ruleset(table: &str, bridge: &Bridge, frontends: &[Frontend]) -> String {
+    let Bridge { name: bridge, gateway, subnet } = bridge;
     let mut out = String::new();
     let _ = writeln!(out, "table ip {table}\ndelete table ip {table}\ntable ip {table} {{");
     let _ = writeln!(out, "  chain prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;");
-    let _ = writeln!(out, "    iifname \"{bridge}\" jump services\n  }}");
+    let _ = writeln!(out, "    iifname \"{bridge}\" jump services");
+    let _ = writeln!(out, "    iifname \"{bridge}\" ip daddr {gateway} tcp dport != 53 dnat to 127.0.0.1\n  }}");
     let _ = writeln!(out, "  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;");
     let _ = writeln!(out, "    oifname \"{bridge}\" ct status dnat ip saddr {subnet} masquerade\n  }}");
     let mut chains = String::new();
@@ -110,23 +125,22 @@ pub fn ruleset(table: &str, bridge: &str, subnet: &str, frontends: &[Frontend]) 
 }
 
 /// Keeps the table in step with the cluster's Services until shutdown, then deletes it.
-pub async fn sync(
-    client: Client,
-    bridge: String,
-    subnet: String,
-    api_server: Option<(Ipv4Addr, u16)>,
-    shutdown: Shutdown,
-) {
-    let table = format!("microfleet_{}", bridge.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
+pub async fn sync(client: Client, bridge: Bridge, api_server: Option<(Ipv4Addr, u16)>, shutdown: Shutdown) {
+    let table = format!("microfleet_{}", bridge.name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
     let (services, slices): (Api<Service>, Api<EndpointSlice>) = (Api::all(client.clone()), Api::all(client));
     let mut applied: Option<String> = None;
     let requested = shutdown.requested();
     tokio::pin!(requested);
     let mut tick = tokio::time::interval(Duration::from_secs(2));
+    let mut ticks = 0u32;
     loop {
         tokio::select! {
             () = &mut requested => break,
             _ = tick.tick() => {}
+        }
+        ticks = ticks.wrapping_add(1);
+        if ticks.is_multiple_of(15) {
+            applied = None;
         }
         let listed = async {
             let services = services.list(&Default::default()).await?.items;
@@ -140,7 +154,7 @@ pub async fn sync(
                 continue;
             }
         };
-        let rules = ruleset(&table, &bridge, &subnet, &frontends(&services, &slices, api_server));
+        let rules = ruleset(&table, &bridge, &frontends(&services, &slices, api_server));
         if applied.as_ref() == Some(&rules) {
             continue;
         }
@@ -226,7 +240,10 @@ mod tests {
                 Frontend { ip, protocol: "tcp".into(), port: 80, backends },
             ]
         );
-        let rules = ruleset("microfleet_mfh0", "mfh0", "10.88.0.0/16", &found);
+        let bridge =
+            Bridge { name: "mfh0".into(), gateway: Ipv4Addr::new(10, 88, 0, 1), subnet: "10.88.0.0/16".into() };
+        let rules = ruleset("microfleet_mfh0", &bridge, &found);
+        assert!(rules.contains("iifname \"mfh0\" ip daddr 10.88.0.1 tcp dport != 53 dnat to 127.0.0.1"), "{rules}");
         assert!(rules.starts_with("table ip microfleet_mfh0\ndelete table ip microfleet_mfh0\n"), "{rules}");
         assert!(rules.contains("iifname \"mfh0\" jump services"), "{rules}");
         assert!(rules.contains("ip daddr 10.0.0.7 tcp dport 80 jump svc1\n"), "{rules}");
