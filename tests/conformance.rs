@@ -280,14 +280,15 @@ fn help_variables(binary: &std::path::Path, command: &str) -> (std::collections:
 
 /// The operator's environment contract with the binaries it runs (`operator/src/ticketingservice/config.rs`),
 /// checked against the binaries themselves: every variable a component gets (its ConfigMap's, its Secrets')
-/// is one its `serve` reads, and every variable `serve` and `migrate` require is given — for the example, and
-/// for the example with TLS and SASL to the broker. The CMS is checked once its workload (`workloads/cms`,
-/// binary `ticketing-cms`) is in the workspace.
+/// is one its `serve` reads, every variable only its migration Job gets is one `migrate` reads, and every
+/// variable `serve` and `migrate` require is given — for the example, and for the example with TLS and SASL
+/// to the broker. The CMS is checked once its workload (`workloads/cms`, binary `ticketing-cms`) is in the
+/// workspace.
 #[test]
 fn every_variable_a_component_gets_is_one_its_binary_reads_and_none_it_requires_is_missing() {
     use microfleet_operator::ticketingservice::{
         component::ComponentKind,
-        config::{config_data, secret_env_vars},
+        config::{config_data, migrate_env_vars, secret_env_vars},
     };
     let manifest = std::fs::read_to_string(repo_root().join("examples/ticketing-service.yaml")).unwrap();
     let mut value: serde_json::Value = serde_yaml::from_str(&manifest).unwrap();
@@ -306,26 +307,28 @@ fn every_variable_a_component_gets_is_one_its_binary_reads_and_none_it_requires_
     let mut failures = Vec::new();
     for kind in kinds {
         let binary = microfleet_tests::operator::binary(kind.binary());
+        let name = kind.binary();
         let (serve_known, serve_required) = help_variables(&binary, "serve");
-        let (_, migrate_required) = help_variables(&binary, "migrate");
+        let (migrate_known, migrate_required) = help_variables(&binary, "migrate");
         for (spec, ts) in [("example", &plain), ("example with TLS and SASL", &secured)] {
             let ours: Vec<String> = config_data(ts, kind)
                 .into_keys()
                 .chain(secret_env_vars(ts, kind).into_iter().map(|e| e.name))
                 .collect();
+            for variable in migrate_env_vars(ts, kind).into_iter().map(|e| e.name) {
+                if !migrate_known.contains(&variable) {
+                    failures
+                        .push(format!("{spec}: {name}: its migration gets {variable}, which `migrate` does not read"));
+                }
+            }
             for variable in &ours {
                 if !serve_known.contains(variable) {
-                    let binary = kind.binary();
-                    failures
-                        .push(format!("{spec}: {binary}: the operator sets {variable}, which `serve` does not read"));
+                    failures.push(format!("{spec}: {name}: the operator sets {variable}, which `serve` does not read"));
                 }
             }
             for variable in serve_required.iter().chain(&migrate_required) {
                 if !ours.contains(variable) {
-                    failures.push(format!(
-                        "{spec}: {}: requires {variable}, which the operator does not set",
-                        kind.binary()
-                    ));
+                    failures.push(format!("{spec}: {name}: requires {variable}, which the operator does not set"));
                 }
             }
         }

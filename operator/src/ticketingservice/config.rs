@@ -1,8 +1,9 @@
 //! The contract between the operator and the four binaries: which environment variables (their `--help`
 //! lists them: `workloads/{ticketing,gate-acl,auth}/src/config.rs`, `workloads/common`) each component gets,
-//! which come from its ConfigMap (non-secret) and which from Secrets, and which Secret keys are mounted as
+//! which come from its ConfigMap (non-secret) and which from Secrets, which Secret keys are mounted as
 //! files (every password and key; a Secret value in a variable only where the binary reads it so: the
-//! database URL, gate-acl's `SIGNING_KEY`, the broker's SASL user name).
+//! database URL, gate-acl's `SIGNING_KEY`, the broker's SASL user name), and what a migration Job gets
+//! besides.
 //!
 //! Pure: the spec in, names and values out. The objects that carry them are `workload`'s.
 
@@ -19,6 +20,7 @@ use microfleet_crds::{
 use super::{
     component::{ComponentKind, HTTP_PORT},
     database::database_url_ref,
+    service_keys::{registered_keys, service_key_ref},
 };
 use crate::pod::secret_env;
 
@@ -59,7 +61,7 @@ pub fn config_data(ts: &TicketingService, kind: ComponentKind) -> BTreeMap<Strin
         // served over HTTPS by the entry: the session cookie is Secure
         data.insert("COOKIE_SECURE".into(), "true".into());
     }
-    if secrets.auth_service_key.is_some() {
+    if service_key_ref(ts, kind).is_some() {
         data.insert("AUTH_SERVICE_KEY_FILE".into(), format!("{SECRETS_DIR}/{AUTH_SERVICE_KEY_FILE}"));
     }
     if let Some(admin) = &secrets.bootstrap_admin {
@@ -118,34 +120,55 @@ pub fn secret_env_vars(ts: &TicketingService, kind: ComponentKind) -> Vec<EnvVar
     env
 }
 
+/// The variables only a component's migration Job gets: for the auth service, the directory of the
+/// services' keys it registers (`SERVICE_KEYS_DIR`), when there are any.
+pub fn migrate_env_vars(ts: &TicketingService, kind: ComponentKind) -> Vec<EnvVar> {
+    if kind != ComponentKind::Auth || registered_keys(ts).is_empty() {
+        return Vec::new();
+    }
+    vec![EnvVar {
+        name: "SERVICE_KEYS_DIR".into(),
+        value: Some(format!("{SECRETS_DIR}/{SERVICE_KEYS_SUBDIR}")),
+        ..Default::default()
+    }]
+}
+
 /// The file a signing key is mounted as.
 fn signing_key_file(index: usize) -> String {
     format!("signing-key-{index}")
 }
 const BOOTSTRAP_PASSWORD_FILE: &str = "bootstrap-admin-password";
 const AUTH_SERVICE_KEY_FILE: &str = "auth-service-key";
+/// The directory (under [`SECRETS_DIR`]) of the services' keys in the auth service's migration Job.
+const SERVICE_KEYS_SUBDIR: &str = "service-keys";
 const KAFKA_CA_FILE: &str = "kafka-ca.pem";
 const KAFKA_SASL_PASSWORD_FILE: &str = "kafka-sasl-password";
 
 /// The Secret keys a component reads as files (auth's signing keys and bootstrap password, a service's key at
-/// the auth service, the broker's CA and SASL password),
-/// as one projected volume mounted at [`SECRETS_DIR`]; `None` when it reads none.
-pub fn secret_files_volume(ts: &TicketingService, kind: ComponentKind) -> Option<Volume> {
+/// the auth service, the broker's CA and SASL password; in the auth service's migration Job, with `migrate`,
+/// also every caller's key, in `SERVICE_KEYS_DIR`), as one projected volume mounted at [`SECRETS_DIR`];
+/// `None` when it reads none.
+pub fn secret_files_volume(ts: &TicketingService, kind: ComponentKind, migrate: bool) -> Option<Volume> {
     let secrets = &kind.spec(&ts.spec).secrets;
-    let mut files: Vec<(&SecretKeyRef, String)> =
-        secrets.signing_keys.iter().enumerate().map(|(i, key)| (key, signing_key_file(i))).collect();
+    let mut files: Vec<(SecretKeyRef, String)> =
+        secrets.signing_keys.iter().enumerate().map(|(i, key)| (key.clone(), signing_key_file(i))).collect();
     if let Some(admin) = &secrets.bootstrap_admin {
-        files.push((&admin.password, BOOTSTRAP_PASSWORD_FILE.into()));
+        files.push((admin.password.clone(), BOOTSTRAP_PASSWORD_FILE.into()));
     }
-    if let Some(key) = &secrets.auth_service_key {
+    if let Some(key) = service_key_ref(ts, kind) {
         files.push((key, AUTH_SERVICE_KEY_FILE.into()));
+    }
+    if migrate && kind == ComponentKind::Auth {
+        for (name, key) in registered_keys(ts) {
+            files.push((key, format!("{SERVICE_KEYS_SUBDIR}/{name}")));
+        }
     }
     if kind.uses_broker() {
         if let Some(ca) = ts.spec.kafka.tls.as_ref().and_then(|tls| tls.ca_secret_key_ref.as_ref()) {
-            files.push((ca, KAFKA_CA_FILE.into()));
+            files.push((ca.clone(), KAFKA_CA_FILE.into()));
         }
         if let Some(sasl) = &ts.spec.kafka.sasl {
-            files.push((&sasl.password, KAFKA_SASL_PASSWORD_FILE.into()));
+            files.push((sasl.password.clone(), KAFKA_SASL_PASSWORD_FILE.into()));
         }
     }
     if files.is_empty() {
@@ -155,8 +178,8 @@ pub fn secret_files_volume(ts: &TicketingService, kind: ComponentKind) -> Option
         .into_iter()
         .map(|(key, path)| VolumeProjection {
             secret: Some(SecretProjection {
-                name: key.name.clone(),
-                items: Some(vec![KeyToPath { key: key.key.clone(), path, mode: None }]),
+                name: key.name,
+                items: Some(vec![KeyToPath { key: key.key, path, mode: None }]),
                 optional: Some(false),
             }),
             ..Default::default()
@@ -205,7 +228,7 @@ mod tests {
 
     /// The files of the component's Secrets volume: (Secret, key, file).
     fn files(ts: &TicketingService, kind: ComponentKind) -> Vec<(String, String, String)> {
-        let volume = secret_files_volume(ts, kind);
+        let volume = secret_files_volume(ts, kind, false);
         let sources = volume.and_then(|v| v.projected).and_then(|p| p.sources).unwrap_or_default();
         sources
             .into_iter()
