@@ -12,8 +12,8 @@
 #
 # Settings (environment): MICROFLEET_KAFKA_VERSION (4.1.1), MICROFLEET_KAFKA_DIR (/tmp/microfleet-kafka:
 # config, data, log, PID), MICROFLEET_KAFKA_PORT (19092; the controller listens on the next port, and a
-# SASL_PLAINTEXT listener on the one after: users "microfleet", PLAIN and SCRAM-SHA-512, a super user, and
-# "nobody", PLAIN, no ACLs; password "microfleet-test-password"; and an SSL listener on the next, whose
+# SASL_PLAINTEXT listener on the one after: users "microfleet", PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512, a super
+# user, and "nobody", PLAIN, no ACLs; password "microfleet-test-password"; and an SSL listener on the next, whose
 # certificate a CA made at `up` signed; `up` prints MICROFLEET_KAFKA_SASL_BOOTSTRAP, MICROFLEET_KAFKA_TLS_BOOTSTRAP
 # and MICROFLEET_KAFKA_TLS_CA, that CA's PEM file),
 # MICROFLEET_KAFKA_HEAP (512m), MICROFLEET_KAFKA_START_SECONDS (90: how long `up`/`start` wait for it),
@@ -83,13 +83,15 @@ advertised.listeners=PLAINTEXT://127.0.0.1:$port,SASL_PLAINTEXT://127.0.0.1:$((p
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL
-# the TLS listener (the Kafka sink's tests): a certificate for 127.0.0.1 signed by a CA made here ($dir/tls/ca.crt)
+# the TLS listener (the Kafka sink's and the services' tests): a certificate for 127.0.0.1 signed by a CA made here ($dir/tls/ca.crt)
 listener.name.ssl.ssl.keystore.type=PEM
 listener.name.ssl.ssl.keystore.location=$dir/tls/broker.pem
-# the SASL listener (the Kafka sink's tests): user "microfleet" (PLAIN and SCRAM-SHA-512) may do anything,
+# the SASL listener (the Kafka sink's and the services' tests): user "microfleet" (PLAIN, SCRAM-SHA-256 and
+# SCRAM-SHA-512; the SCRAM credentials are stored by kafka-storage format --add-scram) may do anything,
 # user "nobody" may log in and nothing more; the PLAINTEXT listeners' ANONYMOUS stays a super user
-sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
 listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_microfleet="$sasl_password" user_nobody="$sasl_password";
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 super.users=User:ANONYMOUS;User:microfleet
@@ -146,6 +148,7 @@ up() {
   local started=$SECONDS cluster_id
   cluster_id="$(java_cmd kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)"
   java_cmd kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" \
+    --add-scram "SCRAM-SHA-256=[name=microfleet,password=$sasl_password]" \
     --add-scram "SCRAM-SHA-512=[name=microfleet,password=$sasl_password]" >"$dir/format.log" 2>&1 ||
     die "formatting storage failed: $(cat "$dir/format.log")"
   launch

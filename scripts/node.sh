@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # A node for the local control plane (scripts/cluster.sh): the pod runner (tests/pod-runner) registers Node
 # `microfleet-node` and runs the pods bound to it as local processes, each image mapped to a binary of this
-# workspace (debug build). Pods share the host network: their ports are on 127.0.0.1.
+# workspace (debug build). Pods share the host network: their ports are on 127.0.0.1 — unless
+# MICROFLEET_POD_NETWORK=1: then each pod gets a network namespace of its own, a veth on the bridge
+# MICROFLEET_POD_BRIDGE (mf0, made here) and an address from MICROFLEET_POD_CIDR (10.88.0.1/16: the bridge's
+# address and the pod subnet), its resolv.conf naming the cluster DNS, which is started (or restarted) here
+# with `scripts/coredns.sh up` listening on the bridge's address, port 53, as well; the runner DNATs Service
+# ClusterIPs with nftables (installed here from Debian when missing). Needs root and iproute2.
 #
 #   scripts/node.sh up      # build the binaries, start the runner, wait until the Node is Ready
 #   scripts/node.sh down    # stop it (its pods' processes stop with it)
@@ -10,6 +15,8 @@
 # Needs KUBECONFIG and MICROFLEET_CLUSTER_DIR from `scripts/cluster.sh env`. Settings: MICROFLEET_NODE_NAME
 # (microfleet-node), MICROFLEET_NODE_DIR (/var/lib/microfleet-node: the runner's log, PID and per-pod folders;
 # not under /tmp, which the workloads mount an emptyDir over).
+# MICROFLEET_NODE_TAINTS (space-separated KEY=VALUE:EFFECT; scripts/test.sh taints its second node, the one
+# with the pod network, so that only pods naming it run there).
 # Images: microfleet-operator, microfleet-fetcher, microfleet-demo (also under ghcr.io/microfleet/, the chart's
 # defaults) and microfleet-testbox (the pod runner's test image).
 set -euo pipefail
@@ -20,11 +27,30 @@ cd "$(dirname "$0")/.."
 node="${MICROFLEET_NODE_NAME:-microfleet-node}"
 dir="${MICROFLEET_NODE_DIR:-/var/lib/microfleet-node}"
 cluster_dir="${MICROFLEET_CLUSTER_DIR:-/tmp/microfleet-cluster}"
+pod_network="${MICROFLEET_POD_NETWORK:-0}"
+bridge="${MICROFLEET_POD_BRIDGE:-mf0}"
+pod_cidr="${MICROFLEET_POD_CIDR:-10.88.0.1/16}"
 
 log() { printf 'node: %s\n' "$*" >&2; }
 die() { printf 'node: error: %s\n' "$*" >&2; exit 1; }
 
 running() { pid_running "$dir/runner.pid"; }
+
+# The pod network's bridge, with its address (idempotent), and the cluster DNS listening on it.
+pod_network_up() {
+  command -v nft >/dev/null || {
+    log "installing nftables (Debian; the runner's Service rules)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q nftables >&2
+  }
+  ip link show "$bridge" >/dev/null 2>&1 || ip link add "$bridge" type bridge
+  ip addr replace "$pod_cidr" dev "$bridge"
+  ip link set "$bridge" up
+  # packets from pods to Service ClusterIPs are routed back out to the bridge (this device only)
+  sysctl -q -w "net.ipv4.conf.$bridge.forwarding=1"
+  # ... and the kubernetes Service's ClusterIP to the API server on 127.0.0.1 (loopback DNAT, this device only)
+  sysctl -q -w "net.ipv4.conf.$bridge.route_localnet=1"
+  MICROFLEET_DNS_POD_ADDR="${pod_cidr%/*}" scripts/coredns.sh up >/dev/null
+}
 
 up() {
   [ -n "${KUBECONFIG:-}" ] || die "KUBECONFIG is not set: eval \"\$(scripts/cluster.sh env)\" first"
@@ -47,11 +73,18 @@ up() {
   for b in operator fetcher demo; do
     images+=(--image "ghcr.io/microfleet/microfleet-$b=$store/microfleet-$b")
   done
+  local network_args=()
+  if [ "$pod_network" = 1 ]; then
+    pod_network_up
+    network_args=(--pod-bridge "$bridge" --pod-cidr "$pod_cidr")
+  fi
+  local taint
+  for taint in ${MICROFLEET_NODE_TAINTS:-}; do network_args+=(--taint "$taint"); done
   local api_port
   api_port="$(sed -n 's|.*server: https://127.0.0.1:\([0-9]*\).*|\1|p' "$KUBECONFIG" | head -n 1)"
   mkdir -p "$dir"
   nohup "$target/microfleet-pod-runner" --node-name "$node" --work-dir "$dir/pods" \
-    --api-host 127.0.0.1 --api-port "${api_port:-16443}" --ca-file "$cluster_dir/pki/ca.crt" "${images[@]}" \
+    --api-host 127.0.0.1 --api-port "${api_port:-16443}" --ca-file "$cluster_dir/pki/ca.crt" "${images[@]}" "${network_args[@]}" \
     >"$dir/runner.log" 2>&1 &
   echo $! >"$dir/runner.pid"
   local deadline=$((SECONDS + 60))
@@ -60,11 +93,14 @@ up() {
     [ $SECONDS -lt $deadline ] || die "node $node not Ready within 60 s (log: $dir/runner.log)"
     sleep 0.5
   done
-  log "node $node Ready (runner log: $dir/runner.log)"
+  log "node $node Ready (runner log: $dir/runner.log${network_args:+; pod network on $bridge, $pod_cidr})"
 }
 
 down() {
   stop_pid "$dir/runner.pid"
+  if [ "$pod_network" = 1 ] && ip link show "$bridge" >/dev/null 2>&1; then
+    ip link delete "$bridge"
+  fi
   log "down"
 }
 

@@ -30,17 +30,23 @@ if [ "$(ls crds/*.yaml | wc -l)" != "$(ls "$generated"/*.yaml | wc -l)" ]; then
   exit 1
 fi
 
-step "the real control plane (scripts/cluster.sh), its node (scripts/node.sh), Kafka (scripts/kafka.sh) and PostgreSQL (scripts/postgres.sh)"
+step "the real control plane (scripts/cluster.sh), its nodes (scripts/node.sh: one on the host network, one with the pod network), the cluster DNS (scripts/coredns.sh), Kafka (scripts/kafka.sh) and PostgreSQL (scripts/postgres.sh)"
 # Started here and stopped on exit; one that was already running (a developer's) is used and left running.
 stop=()
 scripts/cluster.sh status | grep -q 'kube-apiserver: running' || stop+=(cluster)
 scripts/node.sh status | grep -q 'node: running' || stop+=(node)
 scripts/kafka.sh status | grep -q 'kafka: running' || stop+=(kafka)
 scripts/postgres.sh status | grep -q 'postgres: running' || stop+=(postgres)
+scripts/coredns.sh status | grep -q 'coredns: running' || stop+=(coredns)
+# the second node: its own pod network (bridge, pod CIDR), tainted so that only pods naming it run there
+pod_net_node=(env MICROFLEET_NODE_NAME=microfleet-pod-net MICROFLEET_NODE_DIR="${MICROFLEET_POD_NET_NODE_DIR:-/var/lib/microfleet-pod-net}"
+  MICROFLEET_POD_NETWORK=1 MICROFLEET_NODE_TAINTS=microfleet.io/pod-network=true:NoSchedule)
+"${pod_net_node[@]}" scripts/node.sh status | grep -q 'node: running' || stop+=(pod-net-node)
 cleanup() {
   rm -rf "$generated"
   # the node first (its pods' processes go with it), the control plane last
-  for s in node kafka postgres cluster; do
+  if [[ " ${stop[*]} " == *" pod-net-node "* ]]; then "${pod_net_node[@]}" scripts/node.sh down || true; fi
+  for s in node coredns kafka postgres cluster; do
     if [[ " ${stop[*]} " == *" $s "* ]]; then scripts/$s.sh down || true; fi
   done
 }
@@ -54,6 +60,11 @@ postgres_env="$(scripts/postgres.sh up)"
 eval "$postgres_env"
 cargo build --workspace --bins --locked
 scripts/node.sh up
+# it also starts the cluster DNS (scripts/coredns.sh), listening on 127.0.0.1 and on its bridge
+"${pod_net_node[@]}" scripts/node.sh up
+coredns_env="$(scripts/coredns.sh env)"
+eval "$coredns_env"
+export MICROFLEET_POD_NETWORK_NODE=microfleet-pod-net
 
 step "tests: every tier, the cluster ones against the control plane, node and broker above"
 if cargo nextest --version >/dev/null 2>&1; then

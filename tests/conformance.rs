@@ -280,17 +280,26 @@ fn help_variables(binary: &std::path::Path, command: &str) -> (std::collections:
 
 /// The operator's environment contract with the binaries it runs (`operator/src/ticketingservice/config.rs`),
 /// checked against the binaries themselves: every variable a component gets (its ConfigMap's, its Secrets')
-/// is one its `serve` reads, and every variable `serve` and `migrate` require is given. The CMS is checked
-/// once its workload (`workloads/cms`, binary `ticketing-cms`) is in the workspace.
+/// is one its `serve` reads, every variable only its migration Job gets is one `migrate` reads, and every
+/// variable `serve` and `migrate` require is given — for the example, and for the example with TLS and SASL
+/// to the broker. The CMS is checked once its workload (`workloads/cms`, binary `ticketing-cms`) is in the
+/// workspace.
 #[test]
 fn every_variable_a_component_gets_is_one_its_binary_reads_and_none_it_requires_is_missing() {
     use microfleet_operator::ticketingservice::{
         component::ComponentKind,
-        config::{config_data, secret_env_vars},
+        config::{config_data, migrate_env_vars, secret_env_vars},
     };
     let manifest = std::fs::read_to_string(repo_root().join("examples/ticketing-service.yaml")).unwrap();
-    let value: serde_json::Value = serde_yaml::from_str(&manifest).unwrap();
-    let ts = microfleet_crds::validate::validate_ticketing_service_manifest(&value).unwrap();
+    let mut value: serde_json::Value = serde_yaml::from_str(&manifest).unwrap();
+    let plain = microfleet_crds::validate::validate_ticketing_service_manifest(&value).unwrap();
+    value["spec"]["kafka"]["tls"] = serde_json::json!({"caSecretKeyRef": {"name": "kafka-ca", "key": "ca.crt"}});
+    value["spec"]["kafka"]["sasl"] = serde_json::json!({
+        "mechanism": "SCRAM-SHA-512",
+        "username": {"name": "kafka-user", "key": "username"},
+        "password": {"name": "kafka-user", "key": "password"},
+    });
+    let secured = microfleet_crds::validate::validate_ticketing_service_manifest(&value).unwrap();
     let mut kinds = vec![ComponentKind::Ticketing, ComponentKind::GateAcl, ComponentKind::Auth];
     if repo_root().join("workloads/cms").exists() {
         kinds.push(ComponentKind::Cms);
@@ -298,18 +307,29 @@ fn every_variable_a_component_gets_is_one_its_binary_reads_and_none_it_requires_
     let mut failures = Vec::new();
     for kind in kinds {
         let binary = microfleet_tests::operator::binary(kind.binary());
-        let ours: Vec<String> =
-            config_data(&ts, kind).into_keys().chain(secret_env_vars(&ts, kind).into_iter().map(|e| e.name)).collect();
+        let name = kind.binary();
         let (serve_known, serve_required) = help_variables(&binary, "serve");
-        let (_, migrate_required) = help_variables(&binary, "migrate");
-        for variable in &ours {
-            if !serve_known.contains(variable) {
-                failures.push(format!("{}: the operator sets {variable}, which `serve` does not read", kind.binary()));
+        let (migrate_known, migrate_required) = help_variables(&binary, "migrate");
+        for (spec, ts) in [("example", &plain), ("example with TLS and SASL", &secured)] {
+            let ours: Vec<String> = config_data(ts, kind)
+                .into_keys()
+                .chain(secret_env_vars(ts, kind).into_iter().map(|e| e.name))
+                .collect();
+            for variable in migrate_env_vars(ts, kind).into_iter().map(|e| e.name) {
+                if !migrate_known.contains(&variable) {
+                    failures
+                        .push(format!("{spec}: {name}: its migration gets {variable}, which `migrate` does not read"));
+                }
             }
-        }
-        for variable in serve_required.iter().chain(&migrate_required) {
-            if !ours.contains(variable) {
-                failures.push(format!("{}: requires {variable}, which the operator does not set", kind.binary()));
+            for variable in &ours {
+                if !serve_known.contains(variable) {
+                    failures.push(format!("{spec}: {name}: the operator sets {variable}, which `serve` does not read"));
+                }
+            }
+            for variable in serve_required.iter().chain(&migrate_required) {
+                if !ours.contains(variable) {
+                    failures.push(format!("{spec}: {name}: requires {variable}, which the operator does not set"));
+                }
             }
         }
     }

@@ -3,7 +3,9 @@
 //! the example TicketingService into its children, whose pods the API server admits; each
 //! component's Deployment appears only once its migration Job has completed (here: marked complete, as no
 //! pod runs); the status and the Events say where each part stands; with nothing to change, reconciles
-//! write nothing (by the API server's audit log); a child the spec no longer asks for is deleted.
+//! write nothing (by the API server's audit log); the Secret of the services' generated keys is created once,
+//! owned and immutable, and a restarted operator leaves it as it is; a child the spec no longer asks for is
+//! deleted.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -11,7 +13,7 @@ use k8s_openapi::api::{
     apps::v1::Deployment,
     autoscaling::v2::HorizontalPodAutoscaler,
     batch::v1::Job,
-    core::v1::{ConfigMap, Event, Namespace, Pod, Service},
+    core::v1::{ConfigMap, Event, Namespace, Pod, Secret, Service},
     networking::v1::{Ingress, NetworkPolicy},
     policy::v1::PodDisruptionBudget,
 };
@@ -145,6 +147,21 @@ async fn the_example_yields_its_children_and_each_deployment_waits_for_its_migra
         list.items.iter().any(|e| e.reason.as_deref() == Some("MigrationSucceeded"))
     })
     .await;
+    // the services' keys: one Secret, generated once, owned by the TicketingService, immutable
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let keys = secrets.get("tickets-service-keys").await.unwrap();
+    let owner = &keys.metadata.owner_references.clone().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+        ("TicketingService", "tickets", Some(true))
+    );
+    assert_eq!(keys.immutable, Some(true));
+    let data = keys.data.clone().unwrap();
+    assert_eq!(data.keys().map(String::as_str).collect::<Vec<_>>(), ["gate-acl", "ticketing"]);
+    for (name, key) in &data {
+        let key = String::from_utf8(key.0.clone()).unwrap();
+        assert!(microfleet_common::api_key::api_key_prefix(&key).is_some(), "{name}: an API key");
+    }
     let deployment = deployments.get("tickets-cms").await.unwrap();
     let pod = deployment.spec.unwrap().template.spec.unwrap();
     assert_eq!(pod.containers[0].args.as_deref(), Some(&["serve".to_string()][..]));
@@ -175,6 +192,25 @@ async fn the_example_yields_its_children_and_each_deployment_waits_for_its_migra
     let writes = audit::writes_in(&client, &namespace).await;
     let idle: Vec<_> = writes.iter().filter(|w| w.user_agent == process.user_agent()).skip(before).collect();
     assert!(idle.is_empty(), "an operator with nothing to change wrote (settled after {settled_at:?}): {idle:#?}");
+    let secret_writes: Vec<_> = writes.iter().filter(|w| w.resource == "secrets").collect();
+    let created: Vec<_> = secret_writes.iter().filter(|w| w.verb == "create" && w.code == 201).collect();
+    assert_eq!(created.len(), 1, "the Secret of the services' keys is created once: {secret_writes:#?}");
+    assert!(secret_writes.iter().all(|w| w.verb == "create"), "and never changed: {secret_writes:#?}");
+
+    // a restarted operator (a full apply) leaves the Secret as it is
+    drop(process);
+    let process = OperatorProcess::start(&binary, &kubeconfig, &namespace, "ts-smoke-2", &args);
+    eventually("the restarted operator's first reconcile", within, || async {
+        let writes = audit::writes_in(&client, &namespace).await;
+        writes.iter().any(|w| w.user_agent == process.user_agent() && w.resource == "secrets" && w.code == 409)
+    })
+    .await;
+    let again = secrets.get("tickets-service-keys").await.unwrap();
+    assert_eq!(
+        (again.metadata.uid, again.metadata.resource_version, again.data),
+        (keys.metadata.uid, keys.metadata.resource_version, Some(data)),
+        "never overwritten"
+    );
 
     // autoscaling unset: the autoscaler goes (pruned), the Deployment gets replicas again
     let autoscalers: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), &namespace);

@@ -18,6 +18,9 @@ pub enum Error {
     /// lost the Lease stops soon after).
     #[error("{0}")]
     NotLeading(#[from] NotLeading),
+    /// No randomness could be had from the operating system (for the services' generated keys).
+    #[error("cannot generate a key: {0}")]
+    Random(String),
 }
 
 impl Error {
@@ -28,6 +31,7 @@ impl Error {
             Error::Kube(_) => "client",
             Error::Build(_) | Error::BuildTicketing(_) => "build",
             Error::NotLeading(_) => "not_leading",
+            Error::Random(_) => "random",
         }
     }
 }

@@ -42,10 +42,8 @@ use crate::clusterfetch::{bounded_quantities, KafkaSasl, KafkaTls, SecretKeyRef,
     validation = Rule::new("self.metadata.name.size() <= 30").message("metadata.name must be at most 30 characters: it prefixes the children's names, e.g. <name>-gate-acl-migrate-<hash>, which may be 63 at most")
 )]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("has(self.ticketing.secrets.authServiceKey)").message("spec.ticketing.secrets.authServiceKey is required: ticketing-service checks its callers at the auth service with its own API key (scope auth:introspect, mounted as AUTH_SERVICE_KEY_FILE); name a key of a Secret").field_path(".ticketing.secrets"))]
-#[x_kube(validation = Rule::new("has(self.gateAcl.secrets.authServiceKey) && has(self.gateAcl.secrets.signingKey)").message("spec.gateAcl.secrets needs authServiceKey and signingKey: gate-acl-service checks its callers at the auth service with its own API key (AUTH_SERVICE_KEY_FILE) and signs QR codes with SIGNING_KEY").field_path(".gateAcl.secrets"))]
+#[x_kube(validation = Rule::new("has(self.gateAcl.secrets.signingKey)").message("spec.gateAcl.secrets.signingKey is required: gate-acl-service signs QR codes with it (SIGNING_KEY); name a key of a Secret holding an Ed25519 key").field_path(".gateAcl.secrets"))]
 #[x_kube(validation = Rule::new("has(self.auth.secrets.signingKeys) && self.auth.secrets.signingKeys.size() >= 1").message("spec.auth.secrets.signingKeys must name at least one Secret key: auth-service signs access tokens with the last one (SIGNING_KEY_FILES)").field_path(".auth.secrets"))]
-#[x_kube(validation = Rule::new("has(self.cms.secrets.authServiceKey)").message("spec.cms.secrets.authServiceKey is required: ticketing-cms checks sign-ins at the auth service with its own API key (scope auth:introspect, mounted as AUTH_SERVICE_KEY_FILE); name a key of a Secret").field_path(".cms.secrets"))]
 #[x_kube(validation = Rule::new("!has(self.ticketing.secrets.signingKey) && !has(self.ticketing.secrets.signingKeys) && !has(self.ticketing.secrets.bootstrapAdmin)").message("spec.ticketing.secrets: ticketing-service reads only authServiceKey; remove the others").field_path(".ticketing.secrets"))]
 #[x_kube(validation = Rule::new("!has(self.gateAcl.secrets.signingKeys) && !has(self.gateAcl.secrets.bootstrapAdmin)").message("spec.gateAcl.secrets: gate-acl-service reads only authServiceKey and signingKey; remove the others").field_path(".gateAcl.secrets"))]
 #[x_kube(validation = Rule::new("!has(self.auth.secrets.signingKey) && !has(self.auth.secrets.authServiceKey)").message("spec.auth.secrets: auth-service reads only signingKeys and bootstrapAdmin; remove the others").field_path(".auth.secrets"))]
@@ -203,8 +201,8 @@ fn default_storage() -> String {
     "1Gi".into()
 }
 
-/// The Secrets a component reads. ticketing, gateAcl and cms: authServiceKey; gateAcl: signingKey; auth:
-/// signingKeys and bootstrapAdmin.
+/// The Secrets a component reads. ticketing, gateAcl and cms: authServiceKey (optional); gateAcl: signingKey;
+/// auth: signingKeys and bootstrapAdmin.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ComponentSecrets {
@@ -220,7 +218,9 @@ pub struct ComponentSecrets {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bootstrap_admin: Option<BootstrapAdmin>,
     /// The component's own API key at the auth service (scope auth:introspect; mounted as a file,
-    /// AUTH_SERVICE_KEY_FILE).
+    /// AUTH_SERVICE_KEY_FILE; the auth service's migration registers it). When ticketing or gateAcl names
+    /// none, the operator generates one, once, into the Secret `<name>-service-keys`; the CMS needs none (it
+    /// accepts access tokens only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_service_key: Option<SecretKeyRef>,
 }

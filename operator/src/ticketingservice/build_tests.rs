@@ -187,16 +187,8 @@ fn each_component_gets_the_settings_its_binary_reads() {
     );
     assert_eq!(
         keys(ComponentKind::Cms),
-        [
-            "AUTH_SERVICE_KEY_FILE",
-            "AUTH_URL",
-            "COOKIE_SECURE",
-            "GATE_ACL_URL",
-            "LISTEN_ADDR",
-            "LOG_FORMAT",
-            "TICKETING_URL"
-        ],
-        "the entry serves HTTPS: a Secure cookie"
+        ["AUTH_URL", "COOKIE_SECURE", "GATE_ACL_URL", "LISTEN_ADDR", "LOG_FORMAT", "TICKETING_URL"],
+        "the entry serves HTTPS: a Secure cookie; no service key (the CMS accepts access tokens only)"
     );
     let ticketing = config_data(&ts, ComponentKind::Ticketing);
     assert_eq!(ticketing["AUTH_SERVICE_KEY_FILE"], "/var/run/secrets/microfleet/auth-service-key");
@@ -227,6 +219,88 @@ fn each_component_gets_the_settings_its_binary_reads() {
     assert_eq!(paths, ["signing-key-0", "bootstrap-admin-password"]);
     let config_map: ConfigMap = typed(&children, "ConfigMap", "tickets-cms");
     assert_eq!(config_map.data.unwrap()["TICKETING_URL"], "http://tickets-ticketing:8080");
+}
+
+/// The sources of a pod's Secret files volume: (Secret, key, path).
+fn secret_files(pod: &k8s_openapi::api::core::v1::PodSpec) -> Vec<(String, String, String)> {
+    let Some(volume) = pod.volumes.iter().flatten().find(|v| v.name == "secrets") else { return Vec::new() };
+    let sources = volume.projected.clone().unwrap().sources.unwrap();
+    sources
+        .into_iter()
+        .map(|source| {
+            let secret = source.secret.unwrap();
+            let item = secret.items.unwrap()[0].clone();
+            (secret.name, item.key, item.path)
+        })
+        .collect()
+}
+
+#[test]
+fn the_generated_service_keys_are_referenced_mounted_and_registered_by_the_auth_migration() {
+    let ts = ticketing_service();
+    let children = settled(&ts, &Discovered::default());
+    assert!(children.iter().all(|c| c["kind"] != "Secret"), "build references the Secret; the write step makes it");
+    let pod = |name: &str| typed::<Deployment>(&children, "Deployment", name).spec.unwrap().template.spec.unwrap();
+    let file = |secret: &str, key: &str, path: &str| (secret.to_string(), key.to_string(), path.to_string());
+    assert_eq!(
+        secret_files(&pod("tickets-ticketing")),
+        [file("tickets-service-keys", "ticketing", "auth-service-key")]
+    );
+    assert!(secret_files(&pod("tickets-gate-acl")).contains(&file(
+        "tickets-service-keys",
+        "gate-acl",
+        "auth-service-key"
+    )));
+    assert!(secret_files(&pod("tickets-cms")).is_empty(), "the CMS needs no key");
+    let serving_auth = secret_files(&pod("tickets-auth"));
+    assert!(
+        serving_auth.iter().all(|(secret, _, _)| secret != "tickets-service-keys"),
+        "serving pods hold no other service's key"
+    );
+
+    let job = |children: &[serde_json::Value]| {
+        let job = children
+            .iter()
+            .find(|c| {
+                c["kind"] == "Job" && c["metadata"]["name"].as_str().unwrap().starts_with("tickets-auth-migrate-")
+            })
+            .unwrap();
+        serde_json::from_value::<Job>(job.clone()).unwrap()
+    };
+    let migrate = job(&children).spec.unwrap().template.spec.unwrap();
+    let files = secret_files(&migrate);
+    assert!(files.contains(&file("tickets-service-keys", "ticketing", "service-keys/ticketing")), "{files:?}");
+    assert!(files.contains(&file("tickets-service-keys", "gate-acl", "service-keys/gate-acl")), "{files:?}");
+    let env = migrate.containers[0].env.clone().unwrap();
+    let dir = env.iter().find(|e| e.name == "SERVICE_KEYS_DIR").and_then(|e| e.value.clone());
+    assert_eq!(dir.as_deref(), Some("/var/run/secrets/microfleet/service-keys"));
+    let serving_env = pod("tickets-auth").containers[0].env.clone().unwrap();
+    assert!(serving_env.iter().all(|e| e.name != "SERVICE_KEYS_DIR"));
+
+    // a key the spec names: mounted instead, registered by a new auth migration (a new Job name)
+    let mut own = ts.clone();
+    own.spec.cms.secrets.auth_service_key =
+        serde_json::from_value(serde_json::json!({"name": "cms-keys", "key": "cms"})).unwrap();
+    let own_children = settled(&own, &Discovered::default());
+    let cms = typed::<Deployment>(&own_children, "Deployment", "tickets-cms").spec.unwrap().template.spec.unwrap();
+    assert_eq!(secret_files(&cms), [file("cms-keys", "cms", "auth-service-key")]);
+    assert_eq!(
+        config_data(&own, ComponentKind::Cms)["AUTH_SERVICE_KEY_FILE"],
+        "/var/run/secrets/microfleet/auth-service-key"
+    );
+    let own_job = job(&own_children);
+    assert!(secret_files(&own_job.spec.clone().unwrap().template.spec.unwrap()).contains(&file(
+        "cms-keys",
+        "cms",
+        "service-keys/cms"
+    )));
+    assert_ne!(
+        own_job.metadata.name,
+        job(&children).metadata.name,
+        "new keys to register: the auth migration runs again"
+    );
+    let ticketing_job = |ts: &TicketingService| migration_job_name(ts, ComponentKind::Ticketing, "img:1");
+    assert_eq!(ticketing_job(&own), ticketing_job(&ts), "the other components' migrations do not");
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! The contract between the operator and the four binaries: which environment variables (their `--help`
 //! lists them: `workloads/{ticketing,gate-acl,auth}/src/config.rs`, `workloads/common`) each component gets,
-//! which come from its ConfigMap (non-secret) and which from Secrets, and which Secret keys are mounted as
-//! files.
+//! which come from its ConfigMap (non-secret) and which from Secrets, which Secret keys are mounted as
+//! files (every password and key; a Secret value in a variable only where the binary reads it so: the
+//! database URL, gate-acl's `SIGNING_KEY`, the broker's SASL user name), and what a migration Job gets
+//! besides.
 //!
 //! Pure: the spec in, names and values out. The objects that carry them are `workload`'s.
 
@@ -18,6 +20,7 @@ use microfleet_crds::{
 use super::{
     component::{ComponentKind, HTTP_PORT},
     database::database_url_ref,
+    service_keys::{registered_keys, service_key_ref},
 };
 use crate::pod::secret_env;
 
@@ -58,7 +61,7 @@ pub fn config_data(ts: &TicketingService, kind: ComponentKind) -> BTreeMap<Strin
         // served over HTTPS by the entry: the session cookie is Secure
         data.insert("COOKIE_SECURE".into(), "true".into());
     }
-    if secrets.auth_service_key.is_some() {
+    if service_key_ref(ts, kind).is_some() {
         data.insert("AUTH_SERVICE_KEY_FILE".into(), format!("{SECRETS_DIR}/{AUTH_SERVICE_KEY_FILE}"));
     }
     if let Some(admin) = &secrets.bootstrap_admin {
@@ -69,8 +72,9 @@ pub fn config_data(ts: &TicketingService, kind: ComponentKind) -> BTreeMap<Strin
     data
 }
 
-/// The broker settings of the saga's services (`KafkaArgs`), and the TLS and SASL settings by the names of
-/// the client properties they map to.
+/// The broker settings of the saga's services (`KafkaArgs` and its `KafkaSecurityArgs` in
+/// `workloads/common/src/kafka`): servers, topics, and the TLS and SASL settings (the CA and the SASL
+/// password as files of the Secrets volume; the user name is a variable from its Secret).
 fn kafka_settings(kafka: &Kafka) -> BTreeMap<String, String> {
     let mut data = BTreeMap::from([
         ("KAFKA_BOOTSTRAP_SERVERS".to_string(), kafka.bootstrap_servers.join(",")),
@@ -83,6 +87,7 @@ fn kafka_settings(kafka: &Kafka) -> BTreeMap<String, String> {
     }
     if let Some(sasl) = &kafka.sasl {
         data.insert("KAFKA_SASL_MECHANISM".into(), sasl.mechanism.as_str().into());
+        data.insert("KAFKA_SASL_PASSWORD_FILE".into(), format!("{SECRETS_DIR}/{KAFKA_SASL_PASSWORD_FILE}"));
     }
     if kafka.tls.as_ref().is_some_and(|tls| tls.ca_secret_key_ref.is_some()) {
         data.insert("KAFKA_SSL_CA_LOCATION".into(), format!("{SECRETS_DIR}/{KAFKA_CA_FILE}"));
@@ -101,7 +106,8 @@ pub fn security_protocol(kafka: &Kafka) -> Option<&'static str> {
 }
 
 /// The secret settings of a component read from variables, each from its Secret key: the database URL, the
-/// QR-code signing key and the broker's SASL credentials (the other Secrets are files).
+/// QR-code signing key and the broker's SASL user name (the other Secrets — the SASL password among them —
+/// are files).
 pub fn secret_env_vars(ts: &TicketingService, kind: ComponentKind) -> Vec<EnvVar> {
     let secrets = &kind.spec(&ts.spec).secrets;
     let mut env = vec![secret_env("DATABASE_URL", &database_url_ref(ts, kind))];
@@ -110,9 +116,21 @@ pub fn secret_env_vars(ts: &TicketingService, kind: ComponentKind) -> Vec<EnvVar
     }
     if let (true, Some(sasl)) = (kind.uses_broker(), &ts.spec.kafka.sasl) {
         env.push(secret_env("KAFKA_SASL_USERNAME", &sasl.username));
-        env.push(secret_env("KAFKA_SASL_PASSWORD", &sasl.password));
     }
     env
+}
+
+/// The variables only a component's migration Job gets: for the auth service, the directory of the
+/// services' keys it registers (`SERVICE_KEYS_DIR`), when there are any.
+pub fn migrate_env_vars(ts: &TicketingService, kind: ComponentKind) -> Vec<EnvVar> {
+    if kind != ComponentKind::Auth || registered_keys(ts).is_empty() {
+        return Vec::new();
+    }
+    vec![EnvVar {
+        name: "SERVICE_KEYS_DIR".into(),
+        value: Some(format!("{SECRETS_DIR}/{SERVICE_KEYS_SUBDIR}")),
+        ..Default::default()
+    }]
 }
 
 /// The file a signing key is mounted as.
@@ -121,24 +139,37 @@ fn signing_key_file(index: usize) -> String {
 }
 const BOOTSTRAP_PASSWORD_FILE: &str = "bootstrap-admin-password";
 const AUTH_SERVICE_KEY_FILE: &str = "auth-service-key";
+/// The directory (under [`SECRETS_DIR`]) of the services' keys in the auth service's migration Job.
+const SERVICE_KEYS_SUBDIR: &str = "service-keys";
 const KAFKA_CA_FILE: &str = "kafka-ca.pem";
+const KAFKA_SASL_PASSWORD_FILE: &str = "kafka-sasl-password";
 
 /// The Secret keys a component reads as files (auth's signing keys and bootstrap password, a service's key at
-/// the auth service, the broker's CA),
-/// as one projected volume mounted at [`SECRETS_DIR`]; `None` when it reads none.
-pub fn secret_files_volume(ts: &TicketingService, kind: ComponentKind) -> Option<Volume> {
+/// the auth service, the broker's CA and SASL password; in the auth service's migration Job, with `migrate`,
+/// also every caller's key, in `SERVICE_KEYS_DIR`), as one projected volume mounted at [`SECRETS_DIR`];
+/// `None` when it reads none.
+pub fn secret_files_volume(ts: &TicketingService, kind: ComponentKind, migrate: bool) -> Option<Volume> {
     let secrets = &kind.spec(&ts.spec).secrets;
-    let mut files: Vec<(&SecretKeyRef, String)> =
-        secrets.signing_keys.iter().enumerate().map(|(i, key)| (key, signing_key_file(i))).collect();
+    let mut files: Vec<(SecretKeyRef, String)> =
+        secrets.signing_keys.iter().enumerate().map(|(i, key)| (key.clone(), signing_key_file(i))).collect();
     if let Some(admin) = &secrets.bootstrap_admin {
-        files.push((&admin.password, BOOTSTRAP_PASSWORD_FILE.into()));
+        files.push((admin.password.clone(), BOOTSTRAP_PASSWORD_FILE.into()));
     }
-    if let Some(key) = &secrets.auth_service_key {
+    if let Some(key) = service_key_ref(ts, kind) {
         files.push((key, AUTH_SERVICE_KEY_FILE.into()));
     }
-    let ca = ts.spec.kafka.tls.as_ref().and_then(|tls| tls.ca_secret_key_ref.as_ref());
-    if let (true, Some(ca)) = (kind.uses_broker(), ca) {
-        files.push((ca, KAFKA_CA_FILE.into()));
+    if migrate && kind == ComponentKind::Auth {
+        for (name, key) in registered_keys(ts) {
+            files.push((key, format!("{SERVICE_KEYS_SUBDIR}/{name}")));
+        }
+    }
+    if kind.uses_broker() {
+        if let Some(ca) = ts.spec.kafka.tls.as_ref().and_then(|tls| tls.ca_secret_key_ref.as_ref()) {
+            files.push((ca.clone(), KAFKA_CA_FILE.into()));
+        }
+        if let Some(sasl) = &ts.spec.kafka.sasl {
+            files.push((sasl.password.clone(), KAFKA_SASL_PASSWORD_FILE.into()));
+        }
     }
     if files.is_empty() {
         return None;
@@ -147,8 +178,8 @@ pub fn secret_files_volume(ts: &TicketingService, kind: ComponentKind) -> Option
         .into_iter()
         .map(|(key, path)| VolumeProjection {
             secret: Some(SecretProjection {
-                name: key.name.clone(),
-                items: Some(vec![KeyToPath { key: key.key.clone(), path, mode: None }]),
+                name: key.name,
+                items: Some(vec![KeyToPath { key: key.key, path, mode: None }]),
                 optional: Some(false),
             }),
             ..Default::default()
@@ -171,4 +202,87 @@ pub fn termination_grace_seconds(ts: &TicketingService, kind: ComponentKind, pre
         .and_then(|v| v.parse::<i64>().ok())
         .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECONDS);
     grace + pre_stop_seconds + 5
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ticketingservice::fixtures::ticketing_service;
+    use microfleet_crds::clusterfetch::{KafkaSasl, KafkaTls, SaslMechanism};
+
+    fn key(name: &str, key: &str) -> SecretKeyRef {
+        SecretKeyRef { name: name.into(), key: key.into() }
+    }
+
+    /// The example with TLS (a CA from a Secret) and SCRAM-SHA-512 to the brokers.
+    fn secured() -> TicketingService {
+        let mut ts = ticketing_service();
+        ts.spec.kafka.tls = Some(KafkaTls { ca_secret_key_ref: Some(key("kafka-ca", "ca.crt")) });
+        ts.spec.kafka.sasl = Some(KafkaSasl {
+            mechanism: SaslMechanism::ScramSha512,
+            username: key("kafka-user", "username"),
+            password: key("kafka-user", "password"),
+        });
+        ts
+    }
+
+    /// The files of the component's Secrets volume: (Secret, key, file).
+    fn files(ts: &TicketingService, kind: ComponentKind) -> Vec<(String, String, String)> {
+        let volume = secret_files_volume(ts, kind, false);
+        let sources = volume.and_then(|v| v.projected).and_then(|p| p.sources).unwrap_or_default();
+        sources
+            .into_iter()
+            .filter_map(|source| source.secret)
+            .flat_map(|secret| {
+                let name = secret.name.clone();
+                secret.items.unwrap_or_default().into_iter().map(move |item| (name.clone(), item.key, item.path))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_brokers_tls_and_sasl_reach_the_services_as_the_settings_they_read() {
+        let ts = secured();
+        for kind in [ComponentKind::Ticketing, ComponentKind::GateAcl] {
+            let data = config_data(&ts, kind);
+            assert_eq!(data["KAFKA_SECURITY_PROTOCOL"], "SASL_SSL", "{kind:?}");
+            assert_eq!(data["KAFKA_SASL_MECHANISM"], "SCRAM-SHA-512", "{kind:?}");
+            assert_eq!(data["KAFKA_SASL_PASSWORD_FILE"], "/var/run/secrets/microfleet/kafka-sasl-password");
+            assert_eq!(data["KAFKA_SSL_CA_LOCATION"], "/var/run/secrets/microfleet/kafka-ca.pem");
+            let env = secret_env_vars(&ts, kind);
+            let username = env.iter().find(|e| e.name == "KAFKA_SASL_USERNAME").and_then(|e| e.value_from.clone());
+            let username = username.and_then(|from| from.secret_key_ref).map(|r| (r.name, r.key));
+            assert_eq!(username, Some(("kafka-user".into(), "username".into())), "{kind:?}");
+            assert!(
+                env.iter().all(|e| !e.name.contains("PASSWORD")),
+                "{kind:?}: the password is a file, never a variable"
+            );
+            let files = files(&ts, kind);
+            let pair = |secret: &str, key: &str, file: &str| (secret.to_string(), key.to_string(), file.to_string());
+            assert!(files.contains(&pair("kafka-user", "password", "kafka-sasl-password")), "{kind:?}: {files:?}");
+            assert!(files.contains(&pair("kafka-ca", "ca.crt", "kafka-ca.pem")), "{kind:?}: {files:?}");
+        }
+        for kind in [ComponentKind::Auth, ComponentKind::Cms] {
+            assert!(config_data(&ts, kind).keys().all(|k| !k.starts_with("KAFKA_")), "{kind:?} uses no broker");
+            assert!(files(&ts, kind).iter().all(|(_, _, file)| !file.starts_with("kafka")), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn the_protocol_follows_tls_and_sasl_and_plain_text_sets_no_security_setting() {
+        let mut ts = secured();
+        ts.spec.kafka.tls = None;
+        let data = config_data(&ts, ComponentKind::Ticketing);
+        assert_eq!(data["KAFKA_SECURITY_PROTOCOL"], "SASL_PLAINTEXT");
+        assert!(!data.contains_key("KAFKA_SSL_CA_LOCATION"));
+        ts.spec.kafka.sasl = None;
+        ts.spec.kafka.tls = Some(KafkaTls { ca_secret_key_ref: None });
+        let data = config_data(&ts, ComponentKind::Ticketing);
+        assert_eq!(data["KAFKA_SECURITY_PROTOCOL"], "SSL", "TLS with the system's roots");
+        assert!(!data.contains_key("KAFKA_SSL_CA_LOCATION") && !data.contains_key("KAFKA_SASL_MECHANISM"));
+        let plain = config_data(&ticketing_service(), ComponentKind::Ticketing);
+        let security =
+            ["KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM", "KAFKA_SASL_PASSWORD_FILE", "KAFKA_SSL_CA_LOCATION"];
+        assert!(security.iter().all(|k| !plain.contains_key(*k)), "{plain:?}");
+    }
 }

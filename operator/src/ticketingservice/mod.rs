@@ -3,7 +3,8 @@
 //! cluster), `rollout` (the plan: migrate first, then roll), `build` (pure: every child, assembled from
 //! `workload`, `database`, `topics`, `entry`, `network`, `monitoring`), `writes` (pure: what to apply, what to
 //! delete), `status` (pure), sequenced by `reconcile`. `component` holds the four components' facts, `config` the environment contract with their
-//! binaries, `discovery` which optional APIs the cluster has.
+//! binaries, `service_keys` which key each service holds at the auth service (and the Secret the operator
+//! generates for them), `discovery` which optional APIs the cluster has.
 
 pub mod build;
 pub mod component;
@@ -16,6 +17,7 @@ pub mod network;
 pub mod read;
 pub mod reconcile;
 pub mod rollout;
+pub mod service_keys;
 pub mod status;
 pub mod topics;
 pub mod validate;

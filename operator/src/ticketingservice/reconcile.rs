@@ -1,18 +1,20 @@
 //! The TicketingService reconcile: read → validate → build → apply → status, in that order and nothing else.
 //!
 //! Decisions live in the pure modules (`validate`, `rollout`, `build`, `status`); this file sequences them
-//! and performs the writes `writes` plans: the children not in line server-side applied with the one field
-//! manager (Jobs created once), the children no longer wanted deleted, the status applied when it changed,
-//! an Event per transition. A reconcile with nothing to change writes nothing.
+//! and performs the writes `writes` plans: the Secret of the services' generated keys created once (its keys
+//! drawn here), the children not in line server-side applied with the one field manager (Jobs created
+//! once), the children no longer wanted deleted, the status applied when it changed, an Event per
+//! transition. A reconcile with nothing to change writes nothing.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
-use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::{batch::v1::Job, core::v1::Secret};
 use kube::{
-    api::{DeleteParams, Patch, PatchParams},
+    api::{DeleteParams, Patch, PatchParams, PostParams},
     runtime::{controller::Action, events::Event},
     Api, Resource, ResourceExt,
 };
+use microfleet_common::api_key::new_api_key;
 use microfleet_crds::ticketingservice::{TicketingService, TicketingServiceStatus};
 use serde_json::json;
 
@@ -20,6 +22,7 @@ use super::{
     build::build_children,
     read,
     rollout::plan_rollout,
+    service_keys::{build_service_keys_secret, generated_components, generates_secret, secret_name},
     status::{derive_status, transition_events, Verdict},
     validate::{validate, SpecProblem},
     writes::{plan_writes, OwnedChild, Writes},
@@ -55,7 +58,7 @@ pub async fn reconcile(ts: Arc<TicketingService>, ctx: Arc<Context>) -> Result<A
             let owned = read::owned_children(&ctx.client, &ts, &discovered).await?;
             let full = ctx.full_apply_due(&ts);
             let writes = plan_writes(&children, &owned, full);
-            match write_children(&ctx, &ts, &writes).await {
+            match write_all(&ctx, &ts, &writes, full).await {
                 Ok(()) => {
                     if full {
                         ctx.full_apply_done(&ts);
@@ -96,6 +99,15 @@ pub async fn reconcile(ts: Arc<TicketingService>, ctx: Arc<Context>) -> Result<A
     Ok(Action::requeue(if ready { RESYNC } else { PROGRESS_POLL }))
 }
 
+/// The writes of one reconcile: with a full apply, the Secret of the services' keys first (when the spec
+/// relies on it), then the children.
+async fn write_all(ctx: &Context, ts: &TicketingService, writes: &Writes, full: bool) -> Result<(), Error> {
+    if full && generates_secret(ts) {
+        create_service_keys(ctx, ts).await?;
+    }
+    write_children(ctx, ts, writes).await
+}
+
 /// Applies the children `writes` names (Jobs are created once: their template cannot change; their names
 /// carry what they run), then deletes the ones no longer wanted.
 async fn write_children(ctx: &Context, ts: &TicketingService, writes: &Writes) -> Result<(), Error> {
@@ -112,6 +124,30 @@ async fn write_children(ctx: &Context, ts: &TicketingService, writes: &Writes) -
         delete_child(ctx, &ts.namespace().unwrap_or_default(), child).await?;
     }
     Ok(())
+}
+
+/// Creates the Secret of the services' generated keys unless it exists — one random key per component that
+/// may rely on it, drawn here, never in `build` — and never rewrites it (it is immutable; an existing one,
+/// 409, is left as it is). Only its name is logged. Runs with the full applies (a process's first reconcile
+/// of `ts`, then periodically), so a settled reconcile makes no call for it.
+async fn create_service_keys(ctx: &Context, ts: &TicketingService) -> Result<(), Error> {
+    let mut keys = BTreeMap::new();
+    for kind in generated_components() {
+        let (key, _prefix) = new_api_key().map_err(|error| Error::Random(error.to_string()))?;
+        keys.insert(kind.suffix().to_string(), key);
+    }
+    let secret = build_service_keys_secret(ts, keys)?;
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ts.namespace().unwrap_or_default());
+    let params = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
+    ctx.fence.check()?;
+    match api.create(&params, &secret).await {
+        Ok(_) => {
+            tracing::info!(secret = secret_name(ts), "created the Secret of the services' keys");
+            Ok(())
+        }
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Deletes a child the TicketingService no longer wants (gone already is fine).

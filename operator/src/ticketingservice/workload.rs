@@ -35,8 +35,10 @@ use super::{
     build::{child_labels, child_meta, serving_selector, BuildError},
     component::{ComponentKind, HTTP_PORT},
     config::{
-        config_data, secret_env_vars, secret_files_volume, termination_grace_seconds, SECRETS_DIR, SECRETS_VOLUME,
+        config_data, migrate_env_vars, secret_env_vars, secret_files_volume, termination_grace_seconds, SECRETS_DIR,
+        SECRETS_VOLUME,
     },
+    service_keys::registered_keys,
 };
 use crate::pod::{restricted_container_security, restricted_pod_security, short_hash, truncate};
 
@@ -75,9 +77,17 @@ pub fn config_hash(config_map: &ConfigMap) -> String {
     digest.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
-/// The name of the migration Job of `image`: one Job per image, so a new version migrates once, first.
+/// The name of the migration Job of `image`: one Job per image, so a new version migrates once, first. The
+/// auth service's also changes with the services' keys it registers (which Secret keys), so a key the spec
+/// names anew is registered before the pods that use it start.
 pub fn migration_job_name(ts: &TicketingService, kind: ComponentKind, image: &str) -> String {
-    format!("{}-migrate-{}", truncate(&kind.name(ts), 45), short_hash(image))
+    let mut inputs = image.to_string();
+    if kind == ComponentKind::Auth {
+        for (name, key) in registered_keys(ts) {
+            inputs.push_str(&format!("\n{name}={}/{}", key.name, key.key));
+        }
+    }
+    format!("{}-migrate-{}", truncate(&kind.name(ts), 45), short_hash(&inputs))
 }
 
 /// The migration Job of `image`: `<binary> migrate` against the component's database, with its settings.
@@ -170,7 +180,8 @@ fn pod_spec(
     serving: Option<&ConfigMap>,
 ) -> PodSpec {
     let component = kind.spec(&ts.spec);
-    let files = secret_files_volume(ts, kind);
+    let migrate = serving.is_none();
+    let files = secret_files_volume(ts, kind, migrate);
     let mut mounts = vec![VolumeMount { name: "tmp".into(), mount_path: "/tmp".into(), ..Default::default() }];
     if files.is_some() {
         mounts.push(VolumeMount {
@@ -200,7 +211,11 @@ fn pod_spec(
             config_map_ref: Some(ConfigMapEnvSource { name: kind.name(ts), optional: Some(false) }),
             ..Default::default()
         }]),
-        env: Some(secret_env_vars(ts, kind)),
+        env: Some(if migrate {
+            secret_env_vars(ts, kind).into_iter().chain(migrate_env_vars(ts, kind)).collect()
+        } else {
+            secret_env_vars(ts, kind)
+        }),
         resources: Some(component.resources.clone().unwrap_or_else(default_resources)),
         security_context: Some(restricted_container_security()),
         termination_message_policy: Some("FallbackToLogsOnError".into()),

@@ -31,6 +31,22 @@ pub struct Args {
     /// Enforce memory limits by polling RSS even where cgroups work.
     #[arg(long)]
     pub poll_memory: bool,
+    /// The pod network's bridge (made by `scripts/node.sh`): with it, each pod gets a network namespace of
+    /// its own on this bridge; without it, pods share the host network.
+    #[arg(long)]
+    pub pod_bridge: Option<String>,
+    /// The bridge's address and the pod subnet (the node's pod CIDR), e.g. `10.88.0.1/16`.
+    #[arg(long, default_value = "10.88.0.1/16")]
+    pub pod_cidr: String,
+    /// The cluster DNS the pods' resolv.conf names (port 53); default: the bridge's address.
+    #[arg(long)]
+    pub cluster_dns: Option<std::net::Ipv4Addr>,
+    /// The cluster domain of the pods' DNS search path.
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// A taint of the Node, `KEY=VALUE:EFFECT` (repeatable).
+    #[arg(long = "taint", value_parser = crate::node::parse_taint)]
+    pub taints: Vec<k8s_openapi::api::core::v1::Taint>,
     /// Log as JSON lines.
     #[arg(long)]
     pub log_json: bool,

@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::Container;
 use k8s_openapi::jiff::Timestamp;
 use tokio::sync::watch;
 
+use crate::downward::NodeFacts;
 use crate::env;
 use crate::logs;
 use crate::objects::Refs;
@@ -171,7 +172,12 @@ async fn attempt(
         Ok(refs) => refs,
         Err(error) => return not_created("CreateContainerConfigError", error),
     };
-    let vars = match env::resolve(pod, container, &refs, &rt.node, &rt.api, &rt.path_env) {
+    let node = NodeFacts { pod_ip: shared.network.as_ref().map(|a| a.ip.to_string()), ..rt.node.clone() };
+    let api = match (&shared.network, &rt.pod_api) {
+        (Some(_), Some(pod_api)) => pod_api,
+        _ => &rt.api,
+    };
+    let vars = match env::resolve(pod, container, &refs, &node, api, &rt.path_env) {
         Ok(vars) => vars,
         Err(error) => return not_created("CreateContainerConfigError", error),
     };
@@ -179,8 +185,7 @@ async fn attempt(
         Ok(identity) => identity,
         Err(error) => return not_created("CreateContainerConfigError", error),
     };
-    let ctx =
-        VolumeContext { client: &rt.client, pod_dir: &shared.dir, node: &rt.node, ca_file: rt.ca_file.as_deref() };
+    let ctx = VolumeContext { client: &rt.client, pod_dir: &shared.dir, node: &node, ca_file: rt.ca_file.as_deref() };
     let mut mounts = match volumes::prepare(&ctx, pod, container, &refs).await {
         Ok(mounts) => mounts,
         Err(error) => return not_created("ContainerCreating", error),
@@ -199,6 +204,13 @@ async fn attempt(
     }
     let message_path = container.termination_message_path.clone().unwrap_or_else(|| "/dev/termination-log".into());
     mounts.push(BindMount { source: message_file.clone(), target: message_path.into(), read_only: false });
+    if let Some(network) = &shared.network {
+        mounts.push(BindMount {
+            source: network.resolv_conf.clone(),
+            target: "/etc/resolv.conf".into(),
+            read_only: true,
+        });
+    }
 
     let limit_bytes = container
         .resources
@@ -226,6 +238,7 @@ async fn attempt(
         cgroup_procs: limit.as_ref().and_then(|l| l.procs_file()),
         user: identity.user,
         read_only_root: identity.read_only_root,
+        netns: shared.network.as_ref().map(|a| a.netns_path()),
     };
     let started_at = Timestamp::now();
     let started = Instant::now();
@@ -261,7 +274,7 @@ async fn attempt(
     });
 
     let grace = pod_grace_period(shared);
-    let target = Target { ip: rt.node.ip.clone(), ports: container.ports.clone().unwrap_or_default(), launch };
+    let target = Target { ip: shared.ip(&rt.node.ip), ports: container.ports.clone().unwrap_or_default(), launch };
     let kill_for = tokio::select! {
         status = child.wait() => Ok(status),
         Ok(requested) = stop.wait_for(Option::is_some) => Err(requested.unwrap_or(grace)),

@@ -13,8 +13,10 @@ use crate::quantity;
 pub struct NodeFacts {
     /// The node's name.
     pub node_name: String,
-    /// The node's IP, also every pod's IP (pods share the host network).
+    /// The node's IP, also every pod's IP on the host network.
     pub ip: String,
+    /// The IP of the pod asking, when it has one of its own (the pod network).
+    pub pod_ip: Option<String>,
     /// Allocatable CPU in cores (the default of an unset CPU limit).
     pub cpu: f64,
     /// Allocatable memory in bytes (the default of an unset memory limit).
@@ -35,7 +37,8 @@ pub fn field_value(pod: &Pod, field_path: &str, node: &NodeFacts) -> Result<Stri
         "spec.serviceAccountName" => {
             spec.and_then(|s| s.service_account_name.clone()).unwrap_or_else(|| "default".to_string())
         }
-        "status.podIP" | "status.podIPs" | "status.hostIP" | "status.hostIPs" => node.ip.clone(),
+        "status.podIP" | "status.podIPs" => node.pod_ip.clone().unwrap_or_else(|| node.ip.clone()),
+        "status.hostIP" | "status.hostIPs" => node.ip.clone(),
         other => {
             let keyed = |prefix: &str| other.strip_prefix(prefix).and_then(|rest| rest.strip_suffix("']"));
             if let Some(key) = keyed("metadata.labels['") {
@@ -102,7 +105,13 @@ mod tests {
     use kube::api::ObjectMeta;
 
     fn node() -> NodeFacts {
-        NodeFacts { node_name: "n1".into(), ip: "127.0.0.1".into(), cpu: 2.0, memory: 8.0 * 1024.0 * 1024.0 * 1024.0 }
+        NodeFacts {
+            node_name: "n1".into(),
+            ip: "127.0.0.1".into(),
+            pod_ip: None,
+            cpu: 2.0,
+            memory: 8.0 * 1024.0 * 1024.0 * 1024.0,
+        }
     }
 
     fn pod() -> Pod {
@@ -144,6 +153,9 @@ mod tests {
         assert_eq!(field_value(&pod, "spec.nodeName", &node).unwrap(), "n1");
         assert_eq!(field_value(&pod, "spec.serviceAccountName", &node).unwrap(), "default");
         assert_eq!(field_value(&pod, "status.podIP", &node).unwrap(), "127.0.0.1");
+        let own = NodeFacts { pod_ip: Some("10.88.0.2".into()), ..node.clone() };
+        assert_eq!(field_value(&pod, "status.podIP", &own).unwrap(), "10.88.0.2");
+        assert_eq!(field_value(&pod, "status.hostIP", &own).unwrap(), "127.0.0.1");
         assert_eq!(
             field_value(&pod, "spec.hostname", &node),
             Err(ConfigError::UnsupportedField("spec.hostname".into()))

@@ -12,7 +12,7 @@ use crate::objects::{optional, Refs};
 /// Where pods reach the API server (`KUBERNETES_SERVICE_HOST`/`PORT`).
 #[derive(Debug, Clone)]
 pub struct ApiEndpoint {
-    /// Host (an IP: pods share the host network).
+    /// Host (an IP).
     pub host: String,
     /// Port.
     pub port: u16,
@@ -140,7 +140,7 @@ mod tests {
     use kube::api::ObjectMeta;
 
     fn node() -> NodeFacts {
-        NodeFacts { node_name: "n1".into(), ip: "127.0.0.1".into(), cpu: 2.0, memory: 1e9 }
+        NodeFacts { node_name: "n1".into(), ip: "127.0.0.1".into(), pod_ip: None, cpu: 2.0, memory: 1e9 }
     }
     fn api() -> ApiEndpoint {
         ApiEndpoint { host: "127.0.0.1".into(), port: 6443 }

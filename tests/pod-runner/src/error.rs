@@ -63,6 +63,9 @@ pub enum StartupError {
         #[source]
         source: kube::Error,
     },
+    /// The pod network's settings are invalid.
+    #[error("{0}")]
+    Network(#[source] NetworkError),
     /// The work directory or the CA file could not be used.
     #[error("{what}: {source}")]
     Io {
@@ -72,4 +75,21 @@ pub enum StartupError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Why a pod could not be put on the pod network (reported as `ContainerCreating` with this message).
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    /// `--pod-cidr` is not `a.b.c.d/n` with n in 8..=30.
+    #[error("invalid pod CIDR {0:?}: expected the bridge's address and prefix, like 10.88.0.1/16")]
+    Cidr(String),
+    /// Every address of the pod CIDR is taken.
+    #[error("the pod CIDR has no free address")]
+    Exhausted,
+    /// An `ip` command failed.
+    #[error("failed to set up the pod network: `ip {0}`: {1}")]
+    Command(String, String),
+    /// The pod's resolv.conf could not be written.
+    #[error("cannot write {0}: {1}")]
+    File(std::path::PathBuf, #[source] std::io::Error),
 }

@@ -5,13 +5,31 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
-use k8s_openapi::api::core::v1::{Node, NodeAddress, NodeCondition, NodeStatus, NodeSystemInfo};
+use k8s_openapi::api::core::v1::{
+    Node, NodeAddress, NodeCondition, NodeSpec as NodeObjectSpec, NodeStatus, NodeSystemInfo, Taint,
+};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, OwnerReference, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ObjectMeta, Patch, PatchParams};
 use kube::{Api, Client};
 use microfleet_common::shutdown::Shutdown;
+
+/// A taint from `KEY=VALUE:EFFECT` (or `KEY:EFFECT`), as `kubectl taint` writes it.
+pub fn parse_taint(text: &str) -> Result<Taint, String> {
+    let (pair, effect) = text.rsplit_once(':').ok_or_else(|| format!("{text:?}: expected KEY=VALUE:EFFECT"))?;
+    if !matches!(effect, "NoSchedule" | "PreferNoSchedule" | "NoExecute") {
+        return Err(format!("{text:?}: the effect must be NoSchedule, PreferNoSchedule or NoExecute"));
+    }
+    let (key, value) = match pair.split_once('=') {
+        Some((key, value)) => (key, Some(value.to_string())),
+        None => (pair, None),
+    };
+    if key.is_empty() {
+        return Err(format!("{text:?}: the key is empty"));
+    }
+    Ok(Taint { key: key.into(), value, effect: effect.into(), time_added: None })
+}
 
 /// The field manager of everything the runner applies.
 pub const FIELD_MANAGER: &str = "microfleet-pod-runner";
@@ -31,6 +49,8 @@ pub struct NodeSpec {
     pub ip: String,
     /// Capacity = allocatable: cpu, memory, pods.
     pub capacity: BTreeMap<String, String>,
+    /// Its taints (e.g. keeping other pods off a node with the pod network).
+    pub taints: Vec<Taint>,
 }
 
 impl NodeSpec {
@@ -48,6 +68,8 @@ impl NodeSpec {
                 labels: Some(labels.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
                 ..ObjectMeta::default()
             },
+            spec: (!self.taints.is_empty())
+                .then(|| NodeObjectSpec { taints: Some(self.taints.clone()), ..NodeObjectSpec::default() }),
             ..Node::default()
         }
     }
@@ -221,6 +243,7 @@ mod tests {
             name: "n1".into(),
             ip: "127.0.0.1".into(),
             capacity: [("cpu".to_string(), "2".to_string()), ("pods".to_string(), "110".to_string())].into(),
+            taints: vec![],
         };
         let value = with_type(&spec.status(true, Timestamp::UNIX_EPOCH, Timestamp::UNIX_EPOCH)).unwrap();
         assert_eq!(value["kind"], "Node");
@@ -231,5 +254,24 @@ mod tests {
         let not_ready = with_type(&spec.status(false, Timestamp::UNIX_EPOCH, Timestamp::UNIX_EPOCH)).unwrap();
         assert_eq!(not_ready["status"]["conditions"][0]["status"], "False");
         assert_eq!(with_type(&spec.object()).unwrap()["metadata"]["labels"]["kubernetes.io/hostname"], "n1");
+    }
+
+    #[test]
+    fn taints_parse_like_kubectl_taint_and_go_into_the_spec() {
+        let taint = parse_taint("microfleet.io/pod-network=true:NoSchedule").unwrap();
+        assert_eq!(
+            (taint.key.as_str(), taint.value.as_deref(), taint.effect.as_str()),
+            ("microfleet.io/pod-network", Some("true"), "NoSchedule")
+        );
+        assert_eq!(parse_taint("dedicated:NoExecute").unwrap().value, None);
+        assert!(
+            parse_taint("a=b").is_err() && parse_taint("a=b:Never").is_err() && parse_taint("=b:NoSchedule").is_err()
+        );
+        let spec =
+            NodeSpec { name: "n1".into(), ip: "127.0.0.1".into(), capacity: BTreeMap::new(), taints: vec![taint] };
+        let object = with_type(&spec.object()).unwrap();
+        assert_eq!(object["spec"]["taints"][0]["effect"], "NoSchedule");
+        let untainted = NodeSpec { taints: vec![], ..spec };
+        assert!(with_type(&untainted.object()).unwrap().get("spec").is_none());
     }
 }

@@ -16,6 +16,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
 use crate::container;
+use crate::network::Attachment;
 use crate::runtime::Runtime;
 use crate::status::{self, ContainerRecord, PodFacts, PodFailure};
 
@@ -47,6 +48,8 @@ pub struct PodShared {
     pub init_count: usize,
     /// The pod's restart policy.
     pub restart_policy: String,
+    /// Its place on the pod network (`None`: the host network).
+    pub network: Option<Attachment>,
     records: Mutex<Vec<ContainerRecord>>,
     changed: Notify,
 }
@@ -80,6 +83,7 @@ impl PodShared {
             containers,
             init_count,
             restart_policy,
+            network: None,
             records: Mutex::new(records),
             changed: Notify::new(),
             pod,
@@ -105,6 +109,11 @@ impl PodShared {
         } else {
             &self.restart_policy
         }
+    }
+
+    /// The pod's IP: its own on the pod network, else the node's.
+    pub fn ip(&self, node_ip: &str) -> String {
+        self.network.as_ref().map_or_else(|| node_ip.to_string(), |a| a.ip.to_string())
     }
 
     /// A copy of container `index`'s record.
@@ -140,10 +149,33 @@ pub async fn run(rt: Arc<Runtime>, mut updates: watch::Receiver<PodView>, shutdo
         }
         return;
     }
-    let shared = Arc::new(PodShared::new(pod.clone(), rt.pod_dir(&pod)));
+    let mut shared = PodShared::new(pod.clone(), rt.pod_dir(&pod));
     tracing::info!(pod = %shared.key, "starting pod");
     let start_time = pod.status.as_ref().and_then(|s| s.start_time.as_ref()).map_or_else(Timestamp::now, |t| t.0);
-    let mut writer = StatusWriter::new(api.clone(), &pod, start_time, rt.node.ip.clone());
+    if let Some(network) = &rt.network {
+        let (uid, namespace) = (pod.metadata.uid.as_deref().unwrap_or(""), pod.metadata.namespace.as_deref());
+        match network.attach(uid, namespace.unwrap_or("default"), &shared.dir).await {
+            Ok(attachment) => {
+                tracing::info!(pod = %shared.key, ip = %attachment.ip, netns = %attachment.netns, "pod attached to the pod network");
+                shared.network = Some(attachment);
+            }
+            Err(error) => {
+                tracing::warn!(pod = %shared.key, %error, "cannot attach the pod to the pod network");
+                for index in 0..shared.containers.len() {
+                    shared.update(index, |r| r.state = status::waiting("ContainerCreating", Some(error.to_string())));
+                }
+                let mut writer = StatusWriter::new(api.clone(), &pod, start_time, rt.node.ip.clone(), None);
+                writer.write(&shared, &pod).await;
+                if await_deletion(&api, updates, shutdown).await {
+                    remove_volumes(&shared.dir);
+                }
+                return;
+            }
+        }
+    }
+    let shared = Arc::new(shared);
+    let pod_ip = shared.network.as_ref().map(|a| a.ip.to_string());
+    let mut writer = StatusWriter::new(api.clone(), &pod, start_time, rt.node.ip.clone(), pod_ip);
     let (stop_tx, stop_rx) = watch::channel(None);
     let mut tasks = JoinSet::new();
     tasks.spawn(run_containers(rt.clone(), shared.clone(), stop_rx));
@@ -192,6 +224,9 @@ pub async fn run(rt: Arc<Runtime>, mut updates: watch::Receiver<PodView>, shutdo
     };
     let _ = stop_tx.send(Some(grace));
     while tasks.join_next().await.is_some() {}
+    if let (Some(network), Some(attachment)) = (&rt.network, &shared.network) {
+        network.detach(attachment).await;
+    }
     match stop {
         Stop::Shutdown => tracing::info!(pod = %shared.key, "pod stopped"),
         Stop::Gone => {
@@ -291,19 +326,21 @@ struct StatusWriter {
     api: Api<Pod>,
     name: String,
     start_time: Timestamp,
-    ip: String,
+    host_ip: String,
+    pod_ip: Option<String>,
     failure: Option<PodFailure>,
     last: Option<Value>,
     failed: bool,
 }
 
 impl StatusWriter {
-    fn new(api: Api<Pod>, pod: &Pod, start_time: Timestamp, ip: String) -> StatusWriter {
+    fn new(api: Api<Pod>, pod: &Pod, start_time: Timestamp, host_ip: String, pod_ip: Option<String>) -> StatusWriter {
         StatusWriter {
             api,
             name: pod.metadata.name.clone().unwrap_or_default(),
             start_time,
-            ip,
+            host_ip,
+            pod_ip,
             failure: None,
             last: None,
             failed: false,
@@ -320,7 +357,8 @@ impl StatusWriter {
             records,
             failure: self.failure.as_ref(),
             start_time: self.start_time,
-            ip: &self.ip,
+            host_ip: &self.host_ip,
+            pod_ip: self.pod_ip.as_deref().unwrap_or(&self.host_ip),
             previous: &previous,
             now: Timestamp::now(),
         };

@@ -1,6 +1,7 @@
 //! Starting a container's process: its own session (so it can be signalled as a group), a private mount
 //! namespace with the pod's volumes bind-mounted at their mount paths, an optional memory cgroup, its user,
-//! death with the runner (the parent-death signal), and its output appended to a log file. Owns the unsafe `pre_exec` code; it must not decide what to mount.
+//! death with the runner (the parent-death signal), its network namespace when the pod has one, and its
+//! output appended to a log file. Owns the unsafe `pre_exec` code; it must not decide what to mount.
 
 use std::ffi::CString;
 use std::fs::{self, OpenOptions};
@@ -45,6 +46,8 @@ pub struct Launch {
     pub user: Option<User>,
     /// Remount `/` read-only after the bind mounts (which stay writable unless read-only themselves).
     pub read_only_root: bool,
+    /// A network namespace to join (`/run/netns/<name>`); `None`: the host network.
+    pub netns: Option<PathBuf>,
 }
 
 /// Starts the process. Mount points missing on the host are created first (directories for directory
@@ -70,13 +73,17 @@ pub fn spawn(launch: &Launch) -> io::Result<Child> {
         .stdout(Stdio::from(log.try_clone()?))
         .stderr(Stdio::from(log))
         .kill_on_drop(false);
-    let setup = ChildSetup::new(launch, &mounts)?;
+    // opened before the fork, kept open until the child has joined it (closed on exec)
+    let netns = launch.netns.as_deref().map(fs::File::open).transpose()?;
+    let setup = ChildSetup::new(launch, &mounts, netns.as_ref().map(std::os::fd::AsRawFd::as_raw_fd))?;
     // SAFETY: the closure runs in the forked child before exec; it only calls async-signal-safe libc
     // functions on data prepared before the fork, and allocates nothing.
     unsafe {
         command.pre_exec(move || setup.apply());
     }
-    command.spawn()
+    let child = command.spawn();
+    drop(netns);
+    child
 }
 
 /// Sends `signal` to the process group the container leads.
@@ -124,6 +131,7 @@ fn ensure_mount_point(source: &Path, target: &Path) -> io::Result<()> {
 
 /// What the child does between fork and exec, prepared as C strings before the fork.
 struct ChildSetup {
+    netns: Option<libc::c_int>,
     mounts: Vec<(CString, CString, bool)>,
     working_dir: Option<CString>,
     cgroup_procs: Option<CString>,
@@ -132,11 +140,12 @@ struct ChildSetup {
 }
 
 impl ChildSetup {
-    fn new(launch: &Launch, mounts: &[BindMount]) -> io::Result<ChildSetup> {
+    fn new(launch: &Launch, mounts: &[BindMount], netns: Option<libc::c_int>) -> io::Result<ChildSetup> {
         let c = |path: &Path| CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other);
         let mounts =
             mounts.iter().map(|m| Ok((c(&m.source)?, c(&m.target)?, m.read_only))).collect::<io::Result<Vec<_>>>()?;
         Ok(ChildSetup {
+            netns,
             mounts,
             working_dir: launch.working_dir.as_deref().map(c).transpose()?,
             cgroup_procs: launch.cgroup_procs.as_deref().map(c).transpose()?,
@@ -150,6 +159,9 @@ impl ChildSetup {
         // SAFETY: plain syscalls on NUL-terminated strings owned by self.
         unsafe {
             check(libc::setsid())?;
+            if let Some(fd) = self.netns {
+                check(libc::setns(fd, libc::CLONE_NEWNET))?;
+            }
             if let Some(procs) = &self.cgroup_procs {
                 join_cgroup(procs)?;
             }

@@ -1,5 +1,5 @@
 //! What every pod task shares: the API client, the node's image map and facts, the work dir and the
-//! memory-limit mechanism. Plain data; no behaviour beyond path helpers.
+//! memory-limit mechanism, the pod network. Plain data; no behaviour beyond path helpers.
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +10,7 @@ use crate::downward::NodeFacts;
 use crate::env::ApiEndpoint;
 use crate::images::ImageMap;
 use crate::memory::Mechanism;
+use crate::network::PodNetwork;
 
 /// The node-wide context of the runner.
 pub struct Runtime {
@@ -31,6 +32,11 @@ pub struct Runtime {
     pub http: reqwest::Client,
     /// The `PATH` every container gets.
     pub path_env: String,
+    /// The pod network; `None`: pods share the host network.
+    pub network: Option<PodNetwork>,
+    /// Where pods on the pod network reach the API server: the `kubernetes` Service (its ClusterIP is
+    /// DNATed to the API server by `services.rs`); `None`: as `api`.
+    pub pod_api: Option<ApiEndpoint>,
 }
 
 impl Runtime {

@@ -214,8 +214,10 @@ pub struct PodFacts<'a> {
     pub failure: Option<&'a PodFailure>,
     /// When the runner accepted the pod.
     pub start_time: Timestamp,
-    /// Pod and host IP.
-    pub ip: &'a str,
+    /// The node's IP.
+    pub host_ip: &'a str,
+    /// The pod's IP (the node's on the host network).
+    pub pod_ip: &'a str,
     /// The conditions the pod has now (others' are kept, ours keep their transition times).
     pub previous: &'a [PodCondition],
     /// The time to stamp changed conditions with.
@@ -273,17 +275,18 @@ pub fn status_patch(facts: &PodFacts) -> Value {
     conditions.extend(facts.previous.iter().filter(|c| !OWNED.contains(&c.type_.as_str())).cloned());
     let statuses: Vec<ContainerStatus> = facts.records.iter().map(ContainerRecord::to_status).collect();
     let init_statuses: Vec<ContainerStatus> = facts.init_records.iter().map(ContainerRecord::to_status).collect();
-    let ips = json!([{ "ip": facts.ip }]);
+    let host_ips = json!([{ "ip": facts.host_ip }]);
+    let pod_ips = json!([{ "ip": facts.pod_ip }]);
     json!({
         "status": {
             "phase": phase,
             "reason": facts.failure.map(|f| f.reason.clone()),
             "message": facts.failure.map(|f| f.message.clone()),
             "startTime": Time(facts.start_time),
-            "hostIP": facts.ip,
-            "hostIPs": ips,
-            "podIP": facts.ip,
-            "podIPs": ips,
+            "hostIP": facts.host_ip,
+            "hostIPs": host_ips,
+            "podIP": facts.pod_ip,
+            "podIPs": pod_ips,
             "conditions": conditions,
             "containerStatuses": statuses,
             "initContainerStatuses": if init_statuses.is_empty() { None } else { Some(init_statuses) },
@@ -338,7 +341,8 @@ mod tests {
             records,
             failure: None,
             start_time: t(0),
-            ip: "127.0.0.1",
+            host_ip: "127.0.0.1",
+            pod_ip: "10.88.0.2",
             previous,
             now: t(9),
         }
@@ -384,7 +388,8 @@ mod tests {
         let patch = status_patch(&facts(&records, &previous));
         let status = &patch["status"];
         assert_eq!(status["phase"], "Running");
-        assert_eq!(status["podIP"], "127.0.0.1");
+        assert_eq!((&status["podIP"], &status["hostIP"]), (&json!("10.88.0.2"), &json!("127.0.0.1")));
+        assert_eq!(status["podIPs"], json!([{"ip": "10.88.0.2"}]));
         assert_eq!(status["reason"], Value::Null);
         let conditions = status["conditions"].as_array().unwrap();
         let find = |ty: &str| conditions.iter().find(|c| c["type"] == ty).unwrap().clone();

@@ -1,6 +1,9 @@
 //! The command line and settings of `auth-service`, each also from an environment variable (twelve-factor);
-//! `--help` lists them. Secrets (the database URL, the signing keys, the bootstrap password) come from files
+//! `--help` lists them. Secrets (the database URL, the signing keys, the bootstrap password, the services'
+//! keys) come from files
 //! or hidden variables and are never shown or logged.
+
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use jiff::SignedDuration;
@@ -23,7 +26,8 @@ pub struct Cli {
 /// The processes of the service.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Apply the database schema migrations, create the bootstrap admin if configured and absent, and exit
+    /// Apply the database schema migrations, create the bootstrap admin if configured and absent, register
+    /// the services' keys of SERVICE_KEYS_DIR, and exit
     Migrate(MigrateCommand),
     /// Serve the HTTP API (login, tokens, users, API keys, introspection, JWKS) until SIGTERM
     Serve(ServeArgs),
@@ -41,6 +45,19 @@ pub struct MigrateCommand {
     /// Password hashing.
     #[command(flatten)]
     pub hashing: HashingArgs,
+    /// The services' pre-provisioned keys.
+    #[command(flatten)]
+    pub service_keys: ServiceKeysArgs,
+}
+
+/// The keys of the services that call the introspection, provisioned before the auth service runs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServiceKeysArgs {
+    /// Directory of service keys to register (mounted Secrets): one file per service, named after it (e.g.
+    /// ticketing), holding its key (mf_<8 hex>_<64 hex>); registered with scope auth:introspect only, once; a
+    /// new key in a file revokes the one registered before under that name
+    #[arg(long, env = "SERVICE_KEYS_DIR")]
+    pub service_keys_dir: Option<PathBuf>,
 }
 
 /// The first admin, created when absent (by `migrate` and at `serve`'s start).
@@ -202,9 +219,13 @@ mod tests {
             assert!(serve.contains(&format!("env: {variable}")), "{variable} missing from:\n{serve}");
         }
         let migrate = command.find_subcommand_mut("migrate").unwrap().render_long_help().to_string();
-        for variable in
-            ["DATABASE_URL", "BOOTSTRAP_ADMIN_USERNAME", "BOOTSTRAP_ADMIN_PASSWORD_FILE", "PASSWORD_HASH_MEMORY_KIB"]
-        {
+        for variable in [
+            "DATABASE_URL",
+            "BOOTSTRAP_ADMIN_USERNAME",
+            "BOOTSTRAP_ADMIN_PASSWORD_FILE",
+            "PASSWORD_HASH_MEMORY_KIB",
+            "SERVICE_KEYS_DIR",
+        ] {
             assert!(migrate.contains(&format!("env: {variable}")), "{variable} missing from:\n{migrate}");
         }
     }

@@ -4,7 +4,7 @@
 //! with reuse detection, API keys for services and gate devices, and their introspection. Data flows one
 //! way: `http` (thin handlers) → `domain` (pure rules) → `repository` (all SQL). Each grant, refusal and
 //! revocation is recorded by `http::AppState::record` as an audit row (after the change it records) and
-//! counted by `metrics`. With the `test-support` feature, `test_support` runs a real auth service in process
+//! counted by `metrics`. `service_keys` registers the services' pre-provisioned keys at `migrate`. With the `test-support` feature, `test_support` runs a real auth service in process
 //! for tests (its own and the services' that authenticate through it).
 
 pub mod config;
@@ -13,5 +13,6 @@ pub mod http;
 pub mod metrics;
 pub mod repository;
 pub mod schema;
+pub mod service_keys;
 #[cfg(feature = "test-support")]
 pub mod test_support;

@@ -1,5 +1,5 @@
 //! `auth-service migrate|serve`: the process set-up (settings, logging, keys, database, the bootstrap admin,
-//! signals). The API is in the library; nothing here decides who may do what.
+//! the services' keys, signals). The API is in the library; nothing here decides who may do what.
 
 use std::process::ExitCode;
 
@@ -10,7 +10,8 @@ use microfleet_auth::domain::keys::SigningKeys;
 use microfleet_auth::domain::password::{check_password, PasswordHashing};
 use microfleet_auth::http::{self, AppState, Settings};
 use microfleet_auth::metrics::AuthMetrics;
-use microfleet_auth::{repository, schema};
+use microfleet_auth::repository::ServiceKeyChange;
+use microfleet_auth::{repository, schema, service_keys};
 use microfleet_common::database;
 use microfleet_common::http_metrics::ServiceMetrics;
 use microfleet_common::service::{self, Probes, ReadinessCheck};
@@ -31,7 +32,20 @@ async fn migrate(args: MigrateCommand) -> Result<(), String> {
     let database = args.migrate.database.clone();
     args.migrate.run(&schema::MIGRATIONS).await?;
     let pool = database::connect(&database.database_url, 1).map_err(|error| error.to_string())?;
-    bootstrap(&pool, &args.bootstrap, &hashing).await
+    bootstrap(&pool, &args.bootstrap, &hashing).await?;
+    let Some(dir) = &args.service_keys.service_keys_dir else { return Ok(()) };
+    let registered =
+        service_keys::register_dir(&pool, dir, Timestamp::now()).await.map_err(|error| error.to_string())?;
+    for key in registered {
+        match key.change {
+            ServiceKeyChange::Present => tracing::info!(name = key.name, prefix = key.prefix, "service key present"),
+            ServiceKeyChange::Registered { revoked, .. } => {
+                let revoked: Vec<String> = revoked.into_iter().map(|old| old.prefix).collect();
+                tracing::info!(name = key.name, prefix = key.prefix, ?revoked, "service key registered");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Creates the first admin when configured and absent.

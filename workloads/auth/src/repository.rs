@@ -12,6 +12,7 @@ use tokio_postgres::Row;
 
 use crate::domain::api_keys::{ApiKeyInfo, NewApiKey};
 use crate::domain::lockout::{self, LoginPolicy};
+use crate::domain::service_keys::{self, Registration, ServiceKey, ServiceKeyError};
 use crate::domain::user::{NewUser, Role, User, UserFilters};
 use crate::domain::DomainError;
 
@@ -513,4 +514,85 @@ pub async fn revoke_api_key(pool: &Pool, id: i64, now: Timestamp) -> Result<ApiK
         format!("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING {KEY_COLUMNS}");
     let row = client.query_opt(&sql, &[&id, &now]).await?;
     Ok(key_of(&row.ok_or_else(|| DomainError::not_found("id", "no such API key"))?))
+}
+
+/// What registering a service key did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceKeyChange {
+    /// The key was there already: nothing changed.
+    Present,
+    /// The key was stored; the keys it replaces (registered earlier under its name) were revoked.
+    Registered {
+        /// The new key's stored facts.
+        key: Box<ApiKeyInfo>,
+        /// The keys revoked.
+        revoked: Vec<ApiKeyInfo>,
+    },
+}
+
+/// Registers the service keys read from files, as `domain::service_keys::plan` decides for each from the
+/// locked rows, all or none (one transaction; concurrent `migrate`s wait for each other on an advisory
+/// lock): each stored by prefix and digest with the scope `auth:introspect` only, the older keys of its name
+/// revoked — or nothing, when it is there already. A refusal (with the index of the key refused) changes
+/// nothing.
+pub async fn register_service_keys(
+    pool: &Pool,
+    keys: &[ServiceKey],
+    now: Timestamp,
+) -> Result<Result<Vec<ServiceKeyChange>, (usize, ServiceKeyError)>, DbError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext('microfleet-auth.service-keys'))", &[]).await?;
+    let mut changes = Vec::with_capacity(keys.len());
+    for (index, key) in keys.iter().enumerate() {
+        let same_prefix = tx
+            .query_opt(
+                &format!("SELECT {KEY_COLUMNS}, key_hash FROM api_keys WHERE prefix = $1 FOR UPDATE"),
+                &[&key.prefix],
+            )
+            .await?
+            .map(|row| (key_of(&row), row.get::<_, Vec<u8>>("key_hash")));
+        let registered: Vec<ApiKeyInfo> = tx
+            .query(
+                &format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys WHERE name = $1 AND created_by = $2 AND revoked_at IS NULL
+                     ORDER BY id FOR UPDATE"
+                ),
+                &[&key.name, &service_keys::CREATED_BY],
+            )
+            .await?
+            .iter()
+            .map(key_of)
+            .collect();
+        let revoke = match service_keys::plan(key, same_prefix.as_ref(), &registered) {
+            Err(refusal) => return Ok(Err((index, refusal))),
+            Ok(Registration::Present) => {
+                changes.push(ServiceKeyChange::Present);
+                continue;
+            }
+            Ok(Registration::Register { revoke }) => revoke,
+        };
+        let revoked = tx
+            .query(
+                &format!("UPDATE api_keys SET revoked_at = $2 WHERE id = ANY($1) RETURNING {KEY_COLUMNS}"),
+                &[&revoke, &now],
+            )
+            .await?
+            .iter()
+            .map(key_of)
+            .collect();
+        let sql = format!(
+            "INSERT INTO api_keys (prefix, key_hash, name, scopes, created_by, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {KEY_COLUMNS}"
+        );
+        let row = tx
+            .query_one(
+                &sql,
+                &[&key.prefix, &key.digest(), &key.name, &service_keys::scopes(), &service_keys::CREATED_BY, &now],
+            )
+            .await?;
+        changes.push(ServiceKeyChange::Registered { key: Box::new(key_of(&row)), revoked });
+    }
+    tx.commit().await?;
+    Ok(Ok(changes))
 }

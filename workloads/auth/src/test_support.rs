@@ -236,7 +236,7 @@ impl AuthService {
     pub fn client_args(&self, cache_ttl_seconds: u64) -> AuthClientArgs {
         AuthClientArgs {
             auth_url: self.url.clone(),
-            auth_service_key_file: self.service_key_file.clone(),
+            auth_service_key_file: Some(self.service_key_file.clone()),
             auth_issuer: ISSUER.into(),
             auth_audience: AUDIENCE.into(),
             auth_cache_ttl_seconds: cache_ttl_seconds,

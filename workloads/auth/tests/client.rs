@@ -5,7 +5,8 @@
 //! the removed key's tokens refused once the key set is renewed), forged key ids fetching the key set at most
 //! once per rate-limit window, an unreachable auth service reported as such, a missing service key file
 //! refused, and the `require` middleware admitting by scope only (401, 403, 503 naming `Authorization`; a
-//! role without the scope refused; the caller handed to the handler).
+//! role without the scope refused; the caller handed to the handler; without a service key of its own,
+//! tokens only: an API key gets 401).
 
 mod support;
 
@@ -33,15 +34,22 @@ async fn listen(app: Router, port: u16) {
     });
 }
 
-fn client(port: u16, service_key: &str, audience: &str) -> AuthClient {
-    AuthClient::new(&AuthClientArgs {
+fn client_args(port: u16, audience: &str) -> AuthClientArgs {
+    AuthClientArgs {
         auth_url: format!("http://127.0.0.1:{port}"),
-        auth_service_key_file: key_file(service_key),
+        auth_service_key_file: None,
         auth_issuer: "microfleet-auth".into(),
         auth_audience: audience.into(),
         auth_cache_ttl_seconds: CACHE_TTL.as_secs(),
         auth_jwks_min_refresh_seconds: MIN_REFRESH.as_secs(),
         auth_jwks_max_age_seconds: MAX_AGE.as_secs(),
+    }
+}
+
+fn client(port: u16, service_key: &str, audience: &str) -> AuthClient {
+    AuthClient::new(&AuthClientArgs {
+        auth_service_key_file: Some(key_file(service_key)),
+        ..client_args(port, audience)
     })
     .unwrap()
 }
@@ -194,7 +202,7 @@ fn a_missing_or_empty_service_key_file_is_refused_naming_the_file() {
     for (case, path) in [("missing", std::path::PathBuf::from("/nonexistent/service.key")), ("empty", empty)] {
         let args = AuthClientArgs {
             auth_url: "http://127.0.0.1:26119".into(),
-            auth_service_key_file: path.clone(),
+            auth_service_key_file: Some(path.clone()),
             auth_issuer: "microfleet-auth".into(),
             auth_audience: "microfleet".into(),
             auth_cache_ttl_seconds: 1,
@@ -256,4 +264,19 @@ async fn the_middleware_admits_only_callers_with_the_scope() {
         .route_layer(axum::middleware::from_fn_with_state(unreachable, require));
     let (status, _) = send(&cut_off, Method::POST, "/v1/scans", None, Some(&gate_key), &[]).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+
+    // a service without a key of its own (no AUTH_SERVICE_KEY_FILE, as the CMS): tokens only
+    let mut args = client_args(26114, "microfleet");
+    args.auth_service_key_file = None;
+    let tokens_only = Guard { client: Arc::new(AuthClient::new(&args).unwrap()), scope: "gate:scan" };
+    let tokens_only = Router::new()
+        .route("/v1/scans", axum::routing::post(|| async { "ok" }))
+        .route_layer(axum::middleware::from_fn_with_state(tokens_only, require));
+    let (status, _) = send(&tokens_only, Method::POST, "/v1/scans", None, Some(&gate_staff), &[]).await;
+    assert_eq!(status, StatusCode::OK, "a token is verified without a service key");
+    let (status, answer) = send(&tokens_only, Method::POST, "/v1/scans", None, Some(&gate_key), &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    assert_eq!(answer["field"].as_str(), Some("Authorization"), "{answer}");
+    let message = answer.to_string();
+    assert!(message.contains("access tokens only") && !message.contains(&gate_key), "{message}");
 }

@@ -3,7 +3,8 @@
 //! `jwks_max_age` (so a key published ahead of a rotation is known before it signs) and when a token names an
 //! unknown key (at most one attempt per `jwks_min_refresh`, so forged `kid`s cannot flood the auth service);
 //! API keys (`mf_...`) are checked by the auth service's introspection, whose answers (active or not) are
-//! cached for `cache_ttl` — so a revoked key stops working within that time. Keys and tokens are never
+//! cached for `cache_ttl` — so a revoked key stops working within that time; a service started without a key
+//! of its own (AUTH_SERVICE_KEY_FILE, e.g. the CMS, which verifies tokens only) refuses API keys with 401. Keys and tokens are never
 //! logged; the cache is keyed by their SHA-256. A caller is allowed what its scopes say (`crate::scopes`;
 //! tokens carry their user's scopes, keys the scopes they were created with) — no role is checked here.
 //! [`require`] is the middleware that admits only callers holding a scope and hands their [`Principal`] to
@@ -22,6 +23,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::RwLock;
 
 use crate::api_error::ApiError;
+use crate::api_key::API_KEY_PREFIX;
 use crate::credentials::presented_key;
 
 use crate::auth_wire::{IntrospectRequest, Introspection};
@@ -37,9 +39,10 @@ pub struct AuthClientArgs {
     /// Base URL of the auth service, e.g. http://auth-service:8080
     #[arg(long, env = "AUTH_URL")]
     pub auth_url: String,
-    /// File holding this service's own API key at the auth service (scope auth:introspect; a mounted Secret)
+    /// File holding this service's own API key at the auth service (scope auth:introspect; a mounted
+    /// Secret). Without it the service accepts access tokens only: an API key presented to it gets 401
     #[arg(long, env = "AUTH_SERVICE_KEY_FILE")]
-    pub auth_service_key_file: PathBuf,
+    pub auth_service_key_file: Option<PathBuf>,
     /// The `iss` access tokens must carry
     #[arg(long, env = "AUTH_ISSUER", default_value = "microfleet-auth")]
     pub auth_issuer: String,
@@ -117,6 +120,10 @@ pub enum AuthError {
     /// The API key is not active (unknown, revoked, expired or malformed).
     #[error("the API key is not active")]
     InactiveKey,
+    /// An API key was presented to a service that has no key of its own to introspect it with (it was
+    /// started without AUTH_SERVICE_KEY_FILE): it accepts access tokens only.
+    #[error("this service accepts access tokens only, not API keys")]
+    KeysNotAccepted,
     /// The auth service could not be asked (the caller may retry; answer 503).
     #[error("the auth service is unavailable: {0}")]
     Unavailable(String),
@@ -137,7 +144,8 @@ struct CachedKeys {
 pub struct AuthClient {
     http: reqwest::Client,
     base_url: String,
-    service_key: String,
+    /// This service's own key at the auth service, to introspect API keys with; `None`: tokens only.
+    service_key: Option<String>,
     expect: Expectations,
     cache_ttl: Duration,
     jwks_min_refresh: Duration,
@@ -147,15 +155,10 @@ pub struct AuthClient {
 }
 
 impl AuthClient {
-    /// A verifier from the settings, the service key read from its file (nothing is fetched yet).
+    /// A verifier from the settings, the service key read from its file when one is named (nothing is
+    /// fetched yet).
     pub fn new(args: &AuthClientArgs) -> Result<AuthClient, SetupError> {
-        let path = args.auth_service_key_file.display().to_string();
-        let service_key = std::fs::read_to_string(&args.auth_service_key_file)
-            .map_err(|error| SetupError::ServiceKey { path: path.clone(), reason: error.kind().to_string() })?;
-        let service_key = service_key.trim().to_string();
-        if service_key.is_empty() {
-            return Err(SetupError::ServiceKey { path, reason: "the file is empty".into() });
-        }
+        let service_key = args.auth_service_key_file.as_deref().map(read_service_key).transpose()?;
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
@@ -180,7 +183,7 @@ impl AuthClient {
 
     /// Verifies what a caller presents: an API key (`mf_...`) or an access token.
     pub async fn verify(&self, presented: &str) -> Result<Principal, AuthError> {
-        if presented.starts_with("mf_") {
+        if presented.starts_with(API_KEY_PREFIX) {
             self.verify_api_key(presented).await
         } else {
             self.verify_token(presented).await
@@ -234,8 +237,10 @@ impl AuthClient {
         Ok(())
     }
 
-    /// Checks an API key by introspection, reusing an answer younger than the cache lifetime.
+    /// Checks an API key by introspection, reusing an answer younger than the cache lifetime; refused at once
+    /// without a service key of our own.
     pub async fn verify_api_key(&self, key: &str) -> Result<Principal, AuthError> {
+        let Some(service_key) = &self.service_key else { return Err(AuthError::KeysNotAccepted) };
         let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         if let Some(answer) = self.cached(&digest) {
             return answer.ok_or(AuthError::InactiveKey);
@@ -245,7 +250,7 @@ impl AuthClient {
         let response = self
             .http
             .post(url)
-            .bearer_auth(&self.service_key)
+            .bearer_auth(service_key)
             .json(&request)
             .send()
             .await
@@ -279,6 +284,18 @@ impl AuthClient {
     }
 }
 
+/// The service key in `path` (trimmed); the error names the file, never its content.
+fn read_service_key(path: &std::path::Path) -> Result<String, SetupError> {
+    let shown = path.display().to_string();
+    let key = std::fs::read_to_string(path)
+        .map_err(|error| SetupError::ServiceKey { path: shown.clone(), reason: error.kind().to_string() })?;
+    let key = key.trim().to_string();
+    if key.is_empty() {
+        return Err(SetupError::ServiceKey { path: shown, reason: "the file is empty".into() });
+    }
+    Ok(key)
+}
+
 /// What [`require`] checks: the verifier and the scope a caller must hold.
 #[derive(Clone)]
 pub struct Guard {
@@ -300,6 +317,11 @@ pub async fn require(State(guard): State<Guard>, mut request: Request, next: Nex
     let principal = match guard.client.verify(presented).await {
         Ok(principal) => principal,
         Err(AuthError::Unavailable(cause)) => return Err(ApiError::unavailable(&cause).field("Authorization")),
+        Err(AuthError::KeysNotAccepted) => {
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, AuthError::KeysNotAccepted.to_string())
+                .field("Authorization")
+                .fix("log in and send `Authorization: Bearer <access token>`"))
+        }
         Err(refusal) => {
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, refusal.to_string())
                 .field("Authorization")

@@ -13,7 +13,7 @@ use prometheus::{IntCounterVec, Opts, Registry};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use rdkafka::topic_partition_list::TopicPartitionList;
 use rdkafka::util::Timeout;
 use rdkafka::Offset;
@@ -21,6 +21,7 @@ use serde_json::Value;
 
 use crate::database::DbError;
 use crate::inbox;
+use crate::kafka::client::{Broker, BrokerContext, Producer};
 use crate::kafka::{self, KafkaError, MESSAGE_ID_HEADER};
 use crate::refusal::RepositoryError;
 use crate::shutdown::Shutdown;
@@ -183,12 +184,11 @@ impl SagaConsumer {
 /// member's join waits that long); this is the broker's minimum (`group.min.session.timeout.ms`).
 pub const SESSION_TIMEOUT_MS: u32 = 6_000;
 
-/// The settings of a saga consumer in group `group_id`: manual offsets, from the earliest message, a short
-/// session (see [`SESSION_TIMEOUT_MS`]).
-pub fn consumer_config(bootstrap: &str, group_id: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
+/// The settings of a saga consumer of `broker` in group `group_id`: manual offsets, from the earliest
+/// message, a short session (see [`SESSION_TIMEOUT_MS`]).
+pub fn consumer_config(broker: &Broker, group_id: &str) -> ClientConfig {
+    let mut config = broker.client_config();
     config
-        .set("bootstrap.servers", bootstrap)
         .set("group.id", group_id)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
@@ -201,13 +201,14 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
 impl SagaConsumer {
-    /// Consumes as group `group_id` from `bootstrap` until `shutdown`; then finishes the in-flight message,
+    /// Consumes as group `group_id` from `broker` until `shutdown`; then finishes the in-flight message,
     /// commits its offset and returns.
-    pub async fn run(self, bootstrap: &str, group_id: &str, shutdown: Shutdown) -> Result<(), KafkaError> {
-        let consumer: StreamConsumer = consumer_config(bootstrap, group_id).create()?;
+    pub async fn run(self, broker: &Broker, group_id: &str, shutdown: Shutdown) -> Result<(), KafkaError> {
+        let consumer: StreamConsumer<BrokerContext> =
+            consumer_config(broker, group_id).create_with_context(BrokerContext::default())?;
         let subscribe: Vec<&str> = self.subscribe.iter().map(String::as_str).collect();
         consumer.subscribe(&subscribe)?;
-        let dead_letters = kafka::producer(bootstrap)?;
+        let dead_letters = kafka::producer(broker)?;
         tracing::info!(consumer = %self.name, topics = ?self.subscribe, "consuming");
         // the next offset of each partition's last processed message: committed without waiting after each
         // message (a lost commit only re-delivers applied messages), and waited for once at shutdown
@@ -250,7 +251,7 @@ impl SagaConsumer {
 
     /// Applies one message until it is applied, a duplicate or dead-lettered (`true`: commit its offset), or
     /// shutdown interrupts the retries of a transient failure (`false`: leave the offset).
-    async fn process(&self, message: &BorrowedMessage<'_>, dead_letters: &FutureProducer, shutdown: &Shutdown) -> bool {
+    async fn process(&self, message: &BorrowedMessage<'_>, dead_letters: &Producer, shutdown: &Shutdown) -> bool {
         let mut backoff = BACKOFF_FIRST;
         loop {
             let result = match delivery(message) {
@@ -280,12 +281,7 @@ impl SagaConsumer {
         }
     }
 
-    async fn dead_letter(
-        &self,
-        message: &BorrowedMessage<'_>,
-        error: &str,
-        producer: &FutureProducer,
-    ) -> Result<(), String> {
+    async fn dead_letter(&self, message: &BorrowedMessage<'_>, error: &str, producer: &Producer) -> Result<(), String> {
         let mut headers = OwnedHeaders::new()
             .insert(Header { key: "error", value: Some(error) })
             .insert(Header { key: "source-topic", value: Some(message.topic()) })
@@ -301,7 +297,11 @@ impl SagaConsumer {
         if let Some(payload) = message.payload() {
             record = record.payload(payload);
         }
-        producer.send(record, Timeout::After(Duration::from_secs(10))).await.map_err(|(error, _)| error.to_string())?;
+        producer
+            .inner()
+            .send(record, Timeout::After(Duration::from_secs(10)))
+            .await
+            .map_err(|(error, _)| error.to_string())?;
         self.metrics.dead_letters.with_label_values(&[self.name.as_str()]).inc();
         tracing::warn!(consumer = %self.name, %error, %topic, "message dead-lettered");
         Ok(())
@@ -338,7 +338,7 @@ mod tests {
 
     #[test]
     fn a_crashed_members_partitions_move_within_seconds() {
-        let config = consumer_config("127.0.0.1:9092", "group");
+        let config = consumer_config(&Broker::plaintext("127.0.0.1:9092"), "group");
         let session: u32 = config.get("session.timeout.ms").and_then(|ms| ms.parse().ok()).unwrap_or(45_000);
         let heartbeat: u32 = config.get("heartbeat.interval.ms").and_then(|ms| ms.parse().ok()).unwrap_or(3_000);
         assert!(session <= 10_000, "a killed consumer's partitions wait {session} ms for another member");

@@ -7,6 +7,7 @@
 //! With `signing`, Ed25519 keys from a Secret (`signing_key`); with `jwt`, EdDSA JSON Web Tokens (`jwt`) and the
 //! introspection's wire types (`auth_wire`) and the scopes' names (`scopes`); with
 //! `auth-client`, the verifier of the auth service's tokens and API keys (`auth_client`).
+//! With `api-key`, the API keys' one format and their generation (`api_key`).
 //! `plain_http` is a dependency-free GET for local checks of admin endpoints. Nothing domain-specific belongs here.
 
 pub mod plain_http;
@@ -15,6 +16,8 @@ pub mod telemetry;
 
 #[cfg(feature = "service")]
 pub mod api_error;
+#[cfg(feature = "api-key")]
+pub mod api_key;
 #[cfg(feature = "auth-client")]
 pub mod auth_client;
 #[cfg(feature = "jwt")]

@@ -1,6 +1,8 @@
 //! The saga's messaging layer against the real broker (`MICROFLEET_KAFKA_BOOTSTRAP`, `scripts/kafka.sh up`) and
 //! the real PostgreSQL (`MICROFLEET_PG_URL`): the outbox relay, the idempotent consumer, dead letters, and a
-//! crash between the database commit and the offset commit. Each test has its own topic prefix and database.
+//! crash between the database commit and the offset commit; the same through the broker's SASL_PLAINTEXT and
+//! SSL listeners (`MICROFLEET_KAFKA_SASL_BOOTSTRAP`, `MICROFLEET_KAFKA_TLS_BOOTSTRAP`), and their refusals. Each
+//! test has its own topic prefix and database.
 
 use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::SeqCst;
@@ -9,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Pool, Transaction};
 use futures::future::BoxFuture;
-use microfleet_common::kafka::{self, KafkaPublisher, MESSAGE_ID_HEADER};
+use microfleet_common::kafka::client::Broker;
+use microfleet_common::kafka::security::{KafkaSecurityArgs, SaslMechanism, SecurityProtocol};
+use microfleet_common::kafka::{self, KafkaArgs, KafkaPublisher, MESSAGE_ID_HEADER};
 use microfleet_common::kafka_consumer::{
     self, ConsumerMetrics, Delivery, Handler, HandlerError, Outcome, SagaConsumer,
 };
@@ -32,10 +36,15 @@ fn bootstrap() -> String {
     test_broker::bootstrap().unwrap_or_else(|error| panic!("{error}"))
 }
 
+/// The test broker's PLAINTEXT listener.
+fn broker() -> Broker {
+    Broker::plaintext(bootstrap())
+}
+
 /// Topic names unique to one test, created with one partition.
 async fn new_topics(name: &str) -> Topics {
     let topics = Topics::new(&unique(name));
-    kafka::ensure_topics(&bootstrap(), &topics, 1, 1).await.unwrap();
+    kafka::ensure_topics(&broker(), &topics, 1, 1).await.unwrap();
     topics
 }
 
@@ -127,9 +136,13 @@ fn consumer_with(pool: &Pool, topics: &Topics, handler: RecordEffect) -> (SagaCo
 }
 
 fn start(consumer: SagaConsumer, group: &str) -> (ShutdownTrigger, tokio::task::JoinHandle<()>) {
+    start_on(broker(), consumer, group)
+}
+
+fn start_on(broker: Broker, consumer: SagaConsumer, group: &str) -> (ShutdownTrigger, tokio::task::JoinHandle<()>) {
     let (trigger, shutdown) = Shutdown::manual();
-    let (bootstrap, group) = (bootstrap(), group.to_string());
-    let task = tokio::spawn(async move { consumer.run(&bootstrap, &group, shutdown).await.unwrap() });
+    let group = group.to_string();
+    let task = tokio::spawn(async move { consumer.run(&broker, &group, shutdown).await.unwrap() });
     (trigger, task)
 }
 
@@ -191,7 +204,7 @@ async fn the_relay_publishes_committed_rows_once_in_order_and_a_rolled_back_row_
         outbox::append(&tx, topics::ORDER_PAID, "same-key", &json!({"orderNumber": "rolled-back"})).await.unwrap();
         tx.rollback().await.unwrap();
     }
-    let publisher = KafkaPublisher::new(kafka::producer(&bootstrap()).unwrap(), topics.clone());
+    let publisher = KafkaPublisher::new(kafka::producer(&broker()).unwrap(), topics.clone());
     let (trigger, shutdown) = Shutdown::manual();
     let metrics = OutboxMetrics::register(&prometheus::Registry::new()).unwrap();
     let relay = tokio::spawn(outbox::run_relay(pool.clone(), publisher, Duration::from_millis(50), metrics, shutdown));
@@ -210,7 +223,7 @@ async fn the_relay_publishes_committed_rows_once_in_order_and_a_rolled_back_row_
 async fn a_message_delivered_twice_has_its_effect_once() {
     let pool = fresh_pool("kafka_twice").await;
     let topics = new_topics("twice").await;
-    let publisher = KafkaPublisher::new(kafka::producer(&bootstrap()).unwrap(), topics.clone());
+    let publisher = KafkaPublisher::new(kafka::producer(&broker()).unwrap(), topics.clone());
     let (twice, after) = ("00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-000000000002");
     for id in [twice, twice, after] {
         publisher.publish(&message(id, json!({"orderNumber": "o-1"}))).await.unwrap();
@@ -232,7 +245,7 @@ async fn poison_messages_go_to_the_dead_letter_topic_and_the_consumer_goes_on() 
     let pool = fresh_pool("kafka_poison").await;
     let topics = new_topics("poison").await;
     let channel = topics.channel(topics::ORDER_PAID).unwrap();
-    let producer = kafka::producer(&bootstrap()).unwrap();
+    let producer = kafka::producer(&broker()).unwrap();
     let id_header = |id: &'static str| OwnedHeaders::new().insert(Header { key: MESSAGE_ID_HEADER, value: Some(id) });
     let cases: [(&str, Option<OwnedHeaders>, &str, &str); 3] = [
         ("body_not_json", Some(id_header("p-1")), "not json", "not JSON"),
@@ -244,7 +257,7 @@ async fn poison_messages_go_to_the_dead_letter_topic_and_the_consumer_goes_on() 
         if let Some(headers) = headers {
             record = record.headers(headers.clone());
         }
-        producer.send(record, Duration::from_secs(10)).await.unwrap();
+        producer.inner().send(record, Duration::from_secs(10)).await.unwrap();
     }
     let good = "00000000-0000-0000-0000-0000000000aa";
     KafkaPublisher::new(producer, topics.clone()).publish(&message(good, json!({}))).await.unwrap();
@@ -270,7 +283,7 @@ async fn poison_messages_go_to_the_dead_letter_topic_and_the_consumer_goes_on() 
 async fn a_consumer_dropped_after_the_database_commit_and_before_the_offset_commit_applies_once() {
     let pool = fresh_pool("kafka_crash").await;
     let topics = new_topics("crash").await;
-    let publisher = KafkaPublisher::new(kafka::producer(&bootstrap()).unwrap(), topics.clone());
+    let publisher = KafkaPublisher::new(kafka::producer(&broker()).unwrap(), topics.clone());
     let (first, second) = ("00000000-0000-0000-0000-0000000000c1", "00000000-0000-0000-0000-0000000000c2");
     publisher.publish(&message(first, json!({}))).await.unwrap();
     // the consumer that crashed: its transaction committed, its offset never did
@@ -298,7 +311,7 @@ async fn a_consumer_dropped_after_the_database_commit_and_before_the_offset_comm
 async fn the_broker_readiness_check() {
     let cases = [("reachable", bootstrap(), true), ("unreachable", "127.0.0.1:1".to_string(), false)];
     for (case, bootstrap, ready) in cases {
-        let producer = kafka::producer(&bootstrap).unwrap();
+        let producer = kafka::producer(&Broker::plaintext(bootstrap)).unwrap();
         let result = kafka::ping(&producer, Duration::from_secs(2)).await;
         assert_eq!(result.is_ok(), ready, "{case}: {result:?}");
     }
@@ -308,7 +321,7 @@ async fn the_broker_readiness_check() {
 async fn a_transient_failure_is_retried_until_applied_and_never_dead_lettered() {
     let pool = fresh_pool("kafka_transient").await;
     let topics = new_topics("transient").await;
-    let publisher = KafkaPublisher::new(kafka::producer(&bootstrap()).unwrap(), topics.clone());
+    let publisher = KafkaPublisher::new(kafka::producer(&broker()).unwrap(), topics.clone());
     let flaky = "00000000-0000-0000-0000-0000000000f1";
     publisher.publish(&message(flaky, json!({"flaky": true}))).await.unwrap();
     let failures = Arc::new(AtomicU32::new(3));
@@ -326,7 +339,7 @@ async fn a_transient_failure_is_retried_until_applied_and_never_dead_lettered() 
 async fn shutdown_finishes_the_in_flight_message_and_commits_its_offset() {
     let pool = fresh_pool("kafka_shutdown").await;
     let topics = new_topics("shutdown").await;
-    let publisher = KafkaPublisher::new(kafka::producer(&bootstrap()).unwrap(), topics.clone());
+    let publisher = KafkaPublisher::new(kafka::producer(&broker()).unwrap(), topics.clone());
     let slow = "00000000-0000-0000-0000-0000000000d1";
     publisher.publish(&message(slow, json!({"slow": true}))).await.unwrap();
     let handler = RecordEffect::default();
@@ -359,7 +372,7 @@ async fn the_backlog_gauges_rise_while_the_broker_is_away_and_fall_once_it_is_ba
     let metrics = OutboxMetrics::register(&prometheus::Registry::new()).unwrap();
     let interval = Duration::from_millis(50);
     // no broker listens there: each send fails after the producer's message timeout and the rows stay
-    let away = KafkaPublisher::new(kafka::producer("127.0.0.1:1").unwrap(), topics.clone());
+    let away = KafkaPublisher::new(kafka::producer(&Broker::plaintext("127.0.0.1:1")).unwrap(), topics.clone());
     let (trigger, shutdown) = Shutdown::manual();
     let relay = tokio::spawn(outbox::run_relay(pool.clone(), away, interval, metrics.clone(), shutdown));
     eventually("the gauges show three waiting rows", || async { metrics.backlog().pending == 3 }).await;
@@ -367,7 +380,7 @@ async fn the_backlog_gauges_rise_while_the_broker_is_away_and_fall_once_it_is_ba
     trigger.fire();
     relay.await.unwrap();
 
-    let back = KafkaPublisher::new(kafka::producer(&bootstrap()).unwrap(), topics.clone());
+    let back = KafkaPublisher::new(kafka::producer(&broker()).unwrap(), topics.clone());
     let (trigger, shutdown) = Shutdown::manual();
     let relay = tokio::spawn(outbox::run_relay(pool.clone(), back, interval, metrics.clone(), shutdown));
     eventually("the gauges fall to zero", || async {
@@ -377,4 +390,123 @@ async fn the_backlog_gauges_rise_while_the_broker_is_away_and_fall_once_it_is_ba
     trigger.fire();
     relay.await.unwrap();
     assert_eq!(read_all(&topics.channel(topics::ORDER_PAID).unwrap(), 3).await.len(), 3);
+}
+
+/// The settings of a service on `servers` under a fresh topic prefix, with `security`.
+fn kafka_args(servers: String, security: KafkaSecurityArgs) -> KafkaArgs {
+    KafkaArgs {
+        kafka_bootstrap_servers: servers,
+        kafka_topic_prefix: unique("secure"),
+        kafka_group_id: None,
+        outbox_relay_interval_ms: 50,
+        kafka_topic_partitions: 1,
+        kafka_topic_replication: 1,
+        kafka_consumer_instances: 1,
+        security,
+    }
+}
+
+/// A file holding `content`, for the password setting.
+fn secret_file(content: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(unique("kafka-password"));
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+fn sasl(mechanism: SaslMechanism, user: &str, password: &str) -> KafkaSecurityArgs {
+    KafkaSecurityArgs {
+        kafka_security_protocol: SecurityProtocol::SaslPlaintext,
+        kafka_sasl_mechanism: Some(mechanism),
+        kafka_sasl_username: Some(user.to_string()),
+        kafka_sasl_password_file: Some(secret_file(&format!("{password}\n"))),
+        kafka_ssl_ca_location: None,
+    }
+}
+
+fn tls(ca: Option<String>) -> KafkaSecurityArgs {
+    KafkaSecurityArgs {
+        kafka_security_protocol: SecurityProtocol::Ssl,
+        kafka_ssl_ca_location: ca.map(Into::into),
+        ..Default::default()
+    }
+}
+
+/// Connects as a service does (the topics created through the listener), publishes a message through the
+/// relay's publisher and has a saga consumer — its own clients from the same settings — apply it.
+async fn round_trip(case: &str, args: &KafkaArgs, pool: &Pool) {
+    let connection = args.connect().await.unwrap_or_else(|error| panic!("{case}: {error}"));
+    let topics = args.topics();
+    let id = unique(case);
+    KafkaPublisher::new(connection.producer.clone(), topics.clone())
+        .publish(&message(&id, json!({})))
+        .await
+        .unwrap_or_else(|error| panic!("{case}: {error}"));
+    let (consumer, _) = consumer(pool, &topics);
+    let (trigger, task) = start_on(connection.broker.clone(), consumer, &unique("secure-group"));
+    eventually(&format!("{case}: the message consumed"), || async { effects(pool, &id).await == 1 }).await;
+    trigger.fire();
+    task.await.unwrap();
+    kafka::ping(&connection.producer, Duration::from_secs(10)).await.unwrap_or_else(|error| panic!("{case}: {error}"));
+}
+
+/// Connecting fails at once (not after [`kafka::CONNECT_TIMEOUT`]) with an error that says what was refused
+/// and which settings to check, never showing the password.
+async fn refused(case: &str, args: &KafkaArgs, says: &[&str], password: &str) {
+    let started = Instant::now();
+    let error = match args.connect().await {
+        Ok(_) => panic!("{case}: connected"),
+        Err(error) => error,
+    };
+    assert!(matches!(error, kafka::KafkaError::Refused(_)), "{case}: {error:?}");
+    let error = error.to_string();
+    for part in says {
+        assert!(error.contains(part), "{case}: {error:?} does not say {part:?}");
+    }
+    assert!(!error.contains(password), "{case}: the error shows the password");
+    let waited = started.elapsed();
+    assert!(waited < kafka::CONNECT_TIMEOUT / 2, "{case}: refused only after {waited:?}");
+}
+
+#[tokio::test]
+async fn a_sasl_login_carries_the_saga_and_a_wrong_password_is_refused_saying_so() {
+    let servers = test_broker::sasl_bootstrap().unwrap_or_else(|error| panic!("{error}"));
+    let pool = fresh_pool("kafka_sasl").await;
+    let (user, password) = (test_broker::SASL_USER, test_broker::SASL_PASSWORD);
+    for (case, mechanism) in [
+        ("plain", SaslMechanism::Plain),
+        ("scram_sha_256", SaslMechanism::ScramSha256),
+        ("scram_sha_512", SaslMechanism::ScramSha512),
+    ] {
+        round_trip(case, &kafka_args(servers.clone(), sasl(mechanism, user, password)), &pool).await;
+    }
+    let wrong = "not-the-password-42";
+    let login = ["refused the SASL login", "KAFKA_SASL_PASSWORD_FILE"];
+    for (case, mechanism, user) in [
+        ("scram_sha_512_wrong_password", SaslMechanism::ScramSha512, user),
+        ("plain_wrong_password", SaslMechanism::Plain, user),
+        ("scram_unknown_user", SaslMechanism::ScramSha512, "nobody-here"),
+    ] {
+        refused(case, &kafka_args(servers.clone(), sasl(mechanism, user, wrong)), &login, wrong).await;
+    }
+}
+
+#[tokio::test]
+async fn tls_with_the_brokers_ca_carries_the_saga_and_without_it_the_handshake_is_refused_saying_so() {
+    let servers = test_broker::tls_bootstrap().unwrap_or_else(|error| panic!("{error}"));
+    let ca = test_broker::tls_ca().unwrap_or_else(|error| panic!("{error}"));
+    let pool = fresh_pool("kafka_tls").await;
+    round_trip("tls_with_ca", &kafka_args(servers.clone(), tls(Some(ca))), &pool).await;
+    let says = ["TLS handshake", "KAFKA_SSL_CA_LOCATION"];
+    refused("tls_system_roots", &kafka_args(servers, tls(None)), &says, test_broker::SASL_PASSWORD).await;
+}
+
+#[tokio::test]
+async fn settings_that_do_not_fit_are_refused_before_any_connection() {
+    // a broker that cannot answer: the settings are refused before it is tried
+    let args = kafka_args(
+        "127.0.0.1:1".into(),
+        KafkaSecurityArgs { kafka_sasl_mechanism: Some(SaslMechanism::ScramSha512), ..Default::default() },
+    );
+    let error = args.connect().await.err().map(|error| error.to_string()).unwrap_or_default();
+    assert!(error.contains("KAFKA_SASL_MECHANISM is set but KAFKA_SECURITY_PROTOCOL is PLAINTEXT"), "{error}");
 }

@@ -39,7 +39,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let metrics = ServiceMetrics::new("gate").map_err(|error| error.to_string())?;
     let consumer_metrics = ConsumerMetrics::register(&metrics.registry).map_err(|error| error.to_string())?;
     let outbox_metrics = OutboxMetrics::register(&metrics.registry).map_err(|error| error.to_string())?;
-    let producer = args.kafka.connect().await.map_err(|error| error.to_string())?;
+    let broker = args.kafka.connect().await.map_err(|error| error.to_string())?;
     let scan_metrics = ScanMetrics::register(&metrics.registry).map_err(|error| error.to_string())?;
     let ping_pool = pool.clone();
     let database_check = ReadinessCheck {
@@ -52,13 +52,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     tracing::info!(kid = keys.kid(), "QR signing key loaded");
     let shutdown = Shutdown::on_signals();
     let consumers = saga::consumers(&pool, &args.kafka.topics(), &consumer_metrics);
-    let messaging = args.kafka.start(saga::SERVICE, &pool, producer.clone(), consumers, outbox_metrics, &shutdown);
+    let broker_check = kafka::readiness_check(broker.producer.clone());
+    let messaging = args.kafka.start(saga::SERVICE, &pool, broker, consumers, outbox_metrics, &shutdown);
     let scans = ScanBatcher::start(pool.clone(), args.scan_batch_max as usize, args.scan_batch_workers as usize);
     let state = AppState { pool, keys: Arc::new(keys), metrics: scan_metrics, scans };
-    let app = service::router(
-        http::router(state, &auth),
-        Probes::new(vec![database_check, kafka::readiness_check(producer.clone())], metrics),
-    );
+    let app = service::router(http::router(state, &auth), Probes::new(vec![database_check, broker_check], metrics));
     let listener = args.service.bind().await?;
     args.service.serve("gate-acl-service", listener, app, shutdown).await?;
     for task in messaging {

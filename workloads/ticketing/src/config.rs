@@ -1,6 +1,6 @@
 //! The command line and settings of `ticketing-service`, each also from an environment variable (twelve-
-//! factor); `--help` lists them. Secrets (the database URL, the service's key at the auth service, read from
-//! a file) are never shown or logged.
+//! factor); `--help` lists them. Secrets (the database URL; the service's key at the auth service and the
+//! broker's SASL password, each read from a file) are never shown or logged.
 
 use clap::{Parser, Subcommand};
 use microfleet_common::auth_client::AuthClientArgs;
@@ -93,6 +93,11 @@ mod tests {
             "KAFKA_TOPIC_PARTITIONS",
             "KAFKA_TOPIC_REPLICATION",
             "KAFKA_CONSUMER_INSTANCES",
+            "KAFKA_SECURITY_PROTOCOL",
+            "KAFKA_SASL_MECHANISM",
+            "KAFKA_SASL_USERNAME",
+            "KAFKA_SASL_PASSWORD_FILE",
+            "KAFKA_SSL_CA_LOCATION",
             "SHUTDOWN_GRACE_SECONDS",
             "AUTH_URL",
             "AUTH_SERVICE_KEY_FILE",

@@ -37,7 +37,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let metrics = ServiceMetrics::new("ticketing").map_err(|error| error.to_string())?;
     let consumer_metrics = ConsumerMetrics::register(&metrics.registry).map_err(|error| error.to_string())?;
     let outbox_metrics = OutboxMetrics::register(&metrics.registry).map_err(|error| error.to_string())?;
-    let producer = args.kafka.connect().await.map_err(|error| error.to_string())?;
+    let broker = args.kafka.connect().await.map_err(|error| error.to_string())?;
     let ping_pool = pool.clone();
     let database_check = ReadinessCheck {
         name: "database",
@@ -50,12 +50,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         AppState { pool: pool.clone(), order_hold: SignedDuration::from_secs(i64::from(args.order_hold_seconds)) };
     let app = service::router(
         http::router(state, &auth),
-        Probes::new(vec![database_check, kafka::readiness_check(producer.clone())], metrics),
+        Probes::new(vec![database_check, kafka::readiness_check(broker.producer.clone())], metrics),
     );
     let listener = args.service.bind().await?;
     let shutdown = Shutdown::on_signals();
     let consumers = saga::consumers(&pool, &args.kafka.topics(), &consumer_metrics);
-    let messaging = args.kafka.start(saga::SERVICE, &pool, producer, consumers, outbox_metrics, &shutdown);
+    let messaging = args.kafka.start(saga::SERVICE, &pool, broker, consumers, outbox_metrics, &shutdown);
     let sweeper = tokio::spawn(sweeper::run(pool, Duration::from_secs(args.expiry_sweep_seconds), shutdown.clone()));
     args.service.serve("ticketing-service", listener, app, shutdown).await?;
     let _ = sweeper.await;

@@ -185,6 +185,7 @@ fn kafka_args() -> KafkaArgs {
         kafka_topic_partitions: 1,
         kafka_topic_replication: 1,
         kafka_consumer_instances: 2,
+        security: Default::default(),
     }
 }
 

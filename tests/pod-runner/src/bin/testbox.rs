@@ -1,6 +1,7 @@
 //! `microfleet-testbox`: the test image the pod runner maps for the cluster tests. Each subcommand does one
-//! thing a test needs (exit with a message, sleep until SIGTERM, allocate memory, serve probes, report its
-//! env or files, ask the API who it is) and reports through the termination-message file and stdout.
+//! thing a test needs (exit with a message, sleep until SIGTERM, allocate memory, serve probes, fetch a URL
+//! by name, report its env or files, ask the API who it is) and reports through the termination-message
+//! file and stdout.
 
 use std::time::{Duration, Instant};
 
@@ -53,16 +54,34 @@ enum Command {
         /// Megabytes.
         mb: usize,
     },
-    /// Serves /healthz and /readyz on 127.0.0.1:PORT.
+    /// Serves /healthz and /readyz on 127.0.0.1:PORT (or `--bind`).
     Serve {
         /// The port.
         port: u16,
+        /// The address to listen on (0.0.0.0 for a pod with an address of its own).
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: String,
         /// /readyz fails until this many seconds after start.
         #[arg(long, default_value_t = 0)]
         ready_after: u64,
         /// /healthz fails from this many seconds after start on.
         #[arg(long)]
         fail_live_after: Option<u64>,
+    },
+    /// Resolves HOST (through the system resolver: /etc/resolv.conf), GETs http://HOST:PORT/PATH, retrying
+    /// for up to `--within` seconds until it answers 200; writes `resolved=IP status=CODE` (or the last
+    /// error) as its termination message and exits 0 on a 200, else 1.
+    Fetch {
+        /// The host name.
+        host: String,
+        /// The port.
+        port: u16,
+        /// The path.
+        #[arg(default_value = "/")]
+        path: String,
+        /// Seconds to keep trying.
+        #[arg(long, default_value_t = 30)]
+        within: u64,
     },
     /// Writes `NAME=value` for each named variable as its termination message.
     Env {
@@ -133,7 +152,10 @@ async fn main() -> std::process::ExitCode {
             println!("allocated {} MiB", blocks.len());
             sleep(3600).await
         }
-        Command::Serve { port, ready_after, fail_live_after } => serve(port, ready_after, fail_live_after).await,
+        Command::Serve { port, bind, ready_after, fail_live_after } => {
+            serve(&bind, port, ready_after, fail_live_after).await
+        }
+        Command::Fetch { host, port, path, within } => fetch(&host, port, &path, within).await,
         Command::Env { names } => {
             let lines: Vec<String> = names
                 .iter()
@@ -178,8 +200,8 @@ async fn sleep(seconds: u64) -> i32 {
     }
 }
 
-async fn serve(port: u16, ready_after: u64, fail_live_after: Option<u64>) -> i32 {
-    let listener = match TcpListener::bind(("127.0.0.1", port)).await {
+async fn serve(bind: &str, port: u16, ready_after: u64, fail_live_after: Option<u64>) -> i32 {
+    let listener = match TcpListener::bind((bind, port)).await {
         Ok(listener) => listener,
         Err(error) => {
             report(&format!("cannot listen on {port}: {error}"));
@@ -209,6 +231,45 @@ async fn serve(port: u16, ready_after: u64, fail_live_after: Option<u64>) -> i32
         println!("GET {path} -> {status}");
         let response = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         let _ = stream.write_all(response.as_bytes()).await;
+    }
+}
+
+async fn fetch(host: &str, port: u16, path: &str, within: u64) -> i32 {
+    let started = Instant::now();
+    loop {
+        let outcome = fetch_once(host, port, path).await;
+        println!("{outcome}");
+        if outcome.ends_with("status=200") || started.elapsed() >= Duration::from_secs(within) {
+            report(&outcome);
+            return if outcome.ends_with("status=200") { 0 } else { 1 };
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// One try: `resolved=IP status=CODE`, or what failed.
+async fn fetch_once(host: &str, port: u16, path: &str) -> String {
+    let address = match tokio::net::lookup_host((host, port)).await.map(|mut a| a.next()) {
+        Ok(Some(address)) => address,
+        Ok(None) => return format!("{host}: no address"),
+        Err(error) => return format!("cannot resolve {host}: {error}"),
+    };
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(address).await?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await?;
+        Ok::<_, std::io::Error>(response)
+    };
+    match tokio::time::timeout(Duration::from_secs(5), exchange).await {
+        Ok(Ok(response)) => {
+            let text = String::from_utf8_lossy(&response);
+            let code = text.split_whitespace().nth(1).unwrap_or("none");
+            format!("resolved={} status={code}", address.ip())
+        }
+        Ok(Err(error)) => format!("resolved={} error={error}", address.ip()),
+        Err(_) => format!("resolved={} error=timed out", address.ip()),
     }
 }
 

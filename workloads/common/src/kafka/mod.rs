@@ -1,15 +1,17 @@
 //! The broker side of the outbox: the Kafka settings every saga service takes, the idempotent producer, the
 //! [`KafkaPublisher`] the outbox relay publishes through, and the broker readiness check. It owns no table
-//! and decides nothing about the messages it carries.
+//! and decides nothing about the messages it carries. `security` holds the TLS and SASL settings; `client`
+//! the one place every client's configuration is made.
 
-use std::time::Duration;
+pub mod client;
+pub mod security;
+
+use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureRecord, Producer as _};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 
@@ -18,6 +20,8 @@ use crate::outbox::{self, OutboxMessage, OutboxMetrics, Publisher};
 use crate::service::ReadinessCheck;
 use crate::shutdown::Shutdown;
 use crate::topics::Topics;
+use client::{Broker, BrokerContext, Producer, Refusal};
+use security::{KafkaSecurityArgs, KafkaSettingsError};
 
 /// The header carrying the outbox message id (consumers deduplicate by it).
 pub const MESSAGE_ID_HEADER: &str = "message-id";
@@ -49,6 +53,22 @@ pub struct KafkaArgs {
     /// many partitions are applied at once (each partition's messages still in order)
     #[arg(long, env = "KAFKA_CONSUMER_INSTANCES", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub kafka_consumer_instances: u32,
+    /// TLS and SASL.
+    #[command(flatten)]
+    pub security: KafkaSecurityArgs,
+}
+
+/// How long a service waits at start-up for the brokers to answer (a refused login or TLS handshake ends
+/// the wait at once).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The brokers a service reached at start-up, and its producer.
+#[derive(Clone)]
+pub struct KafkaConnection {
+    /// The brokers (every other client of the service is configured from them).
+    pub broker: Broker,
+    /// The service's producer (the relay's; the readiness check pings through it).
+    pub producer: Producer,
 }
 
 impl KafkaArgs {
@@ -57,11 +77,21 @@ impl KafkaArgs {
         Topics::new(&self.kafka_topic_prefix)
     }
 
-    /// The service's producer, after creating the saga topics that are missing.
-    pub async fn connect(&self) -> Result<FutureProducer, KafkaError> {
-        let bootstrap = &self.kafka_bootstrap_servers;
-        ensure_topics(bootstrap, &self.topics(), self.kafka_topic_partitions, self.kafka_topic_replication).await?;
-        producer(bootstrap)
+    /// The brokers with the checked security settings (the password file read); refused settings name the
+    /// setting and the fix.
+    pub fn broker(&self) -> Result<Broker, KafkaSettingsError> {
+        Ok(Broker::new(&self.kafka_bootstrap_servers, self.security.resolve()?))
+    }
+
+    /// Checks the settings, waits for the brokers to answer (at most [`CONNECT_TIMEOUT`]; a refused login or
+    /// TLS handshake fails at once, saying which), creates the saga topics that are missing, and returns the
+    /// service's producer.
+    pub async fn connect(&self) -> Result<KafkaConnection, KafkaError> {
+        let broker = self.broker()?;
+        let producer = producer(&broker)?;
+        wait_for_broker(&broker, &producer, CONNECT_TIMEOUT).await?;
+        ensure_topics(&broker, &self.topics(), self.kafka_topic_partitions, self.kafka_topic_replication).await?;
+        Ok(KafkaConnection { broker, producer })
     }
 
     /// Starts the relay of `pool`'s outbox (setting `outbox_metrics`) and each consumer (group
@@ -71,11 +101,12 @@ impl KafkaArgs {
         &self,
         service: &str,
         pool: &Pool,
-        producer: FutureProducer,
+        connection: KafkaConnection,
         consumers: Vec<SagaConsumer>,
         outbox_metrics: OutboxMetrics,
         shutdown: &Shutdown,
     ) -> Vec<tokio::task::JoinHandle<()>> {
+        let KafkaConnection { broker, producer } = connection;
         let publisher = KafkaPublisher::new(producer, self.topics());
         let interval = Duration::from_millis(self.outbox_relay_interval_ms);
         let relay = outbox::run_relay(pool.clone(), publisher, interval, outbox_metrics, shutdown.clone());
@@ -85,12 +116,12 @@ impl KafkaArgs {
             // the consumer's dead-letter series is scraped at 0 from the start, so alerts see it rise
             consumer.metrics.dead_letters(&consumer.name);
             for _ in 0..self.kafka_consumer_instances {
-                let (bootstrap, group, shutdown) =
-                    (self.kafka_bootstrap_servers.clone(), format!("{group_id}.{}", consumer.name), shutdown.clone());
+                let (broker, group, shutdown) =
+                    (broker.clone(), format!("{group_id}.{}", consumer.name), shutdown.clone());
                 let consumer = consumer.clone();
                 tasks.push(tokio::spawn(async move {
                     let name = consumer.name.clone();
-                    if let Err(error) = consumer.run(&bootstrap, &group, shutdown).await {
+                    if let Err(error) = consumer.run(&broker, &group, shutdown).await {
                         tracing::error!(consumer = %name, %error, "consumer stopped");
                     }
                 }));
@@ -100,37 +131,77 @@ impl KafkaArgs {
     }
 }
 
-/// A Kafka client that could not be made.
+/// A Kafka client that could not be made, or brokers that could not be reached.
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {
+    /// The TLS or SASL settings do not fit together, or a file they name cannot serve.
+    #[error(transparent)]
+    Settings(#[from] KafkaSettingsError),
     /// The client configuration was refused.
     #[error("kafka client: {0}")]
     Client(#[from] rdkafka::error::KafkaError),
+    /// The broker refused the SASL login or the TLS handshake.
+    #[error("{0}")]
+    Refused(Refusal),
+    /// The brokers did not answer in time.
+    #[error("the brokers {servers} did not answer within {seconds} s: {reason}")]
+    Unreachable {
+        /// The bootstrap servers.
+        servers: String,
+        /// How long they were waited for.
+        seconds: u64,
+        /// The last error.
+        reason: String,
+    },
     /// A topic could not be created.
     #[error("cannot create topic {0}: {1}")]
     Topic(String, RDKafkaErrorCode),
 }
 
-/// An idempotent producer (`acks=all`): a retried send is written once, in order per partition.
-pub fn producer(bootstrap: &str) -> Result<FutureProducer, KafkaError> {
-    Ok(ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("message.timeout.ms", "10000")
-        .create()?)
+/// An idempotent producer (`acks=all`) on `broker`: a retried send is written once, in order per partition.
+pub fn producer(broker: &Broker) -> Result<Producer, KafkaError> {
+    let mut config = broker.client_config();
+    config.set("enable.idempotence", "true").set("acks", "all").set("message.timeout.ms", "10000");
+    Ok(Producer::create(&config)?)
+}
+
+/// Waits until `broker` answers `producer` (a metadata fetch), at most `timeout`; a refused login or TLS
+/// handshake fails at once.
+pub async fn wait_for_broker(broker: &Broker, producer: &Producer, timeout: Duration) -> Result<(), KafkaError> {
+    let start = Instant::now();
+    loop {
+        let error = match fetch_metadata(producer, Duration::from_secs(1)).await {
+            Ok(()) => return Ok(()),
+            Err(error) => error,
+        };
+        if let Some(refusal) = producer.refusal() {
+            return Err(KafkaError::Refused(refusal));
+        }
+        if start.elapsed() >= timeout {
+            let (servers, seconds) = (broker.servers().to_string(), timeout.as_secs());
+            return Err(KafkaError::Unreachable { servers, seconds, reason: error });
+        }
+    }
+}
+
+async fn fetch_metadata(producer: &Producer, timeout: Duration) -> Result<(), String> {
+    let producer = producer.clone();
+    tokio::task::spawn_blocking(move || producer.inner().client().fetch_metadata(None, timeout).map(|_| ()))
+        .await
+        .map_err(|error| error.to_string())?
+        .map_err(|error| error.to_string())
 }
 
 /// Publishes outbox rows to their broker topic: key = the row's key, the message id in a header.
 #[derive(Clone)]
 pub struct KafkaPublisher {
-    producer: FutureProducer,
+    producer: Producer,
     topics: Topics,
 }
 
 impl KafkaPublisher {
     /// A publisher on `producer` under these topic names.
-    pub fn new(producer: FutureProducer, topics: Topics) -> KafkaPublisher {
+    pub fn new(producer: Producer, topics: Topics) -> KafkaPublisher {
         KafkaPublisher { producer, topics }
     }
 }
@@ -147,6 +218,7 @@ impl Publisher for KafkaPublisher {
             .insert(Header { key: OUTBOX_TOPIC_HEADER, value: Some(message.topic.as_str()) });
         let record = FutureRecord::to(&topic).key(&message.key).payload(&payload).headers(headers);
         self.producer
+            .inner()
             .send(record, Timeout::After(Duration::from_secs(10)))
             .await
             .map_err(|(error, _)| error.to_string())?;
@@ -154,17 +226,17 @@ impl Publisher for KafkaPublisher {
     }
 }
 
-/// Whether the broker answers a metadata request within `timeout` (for `/readyz`).
-pub async fn ping(producer: &FutureProducer, timeout: Duration) -> Result<(), String> {
-    let producer = producer.clone();
-    tokio::task::spawn_blocking(move || producer.client().fetch_metadata(None, timeout).map(|_| ()))
-        .await
-        .map_err(|error| error.to_string())?
-        .map_err(|error| format!("the broker did not answer: {error}"))
+/// Whether the broker answers a metadata request within `timeout` (for `/readyz`); when it does not, why
+/// (a refused login or TLS handshake says so).
+pub async fn ping(producer: &Producer, timeout: Duration) -> Result<(), String> {
+    fetch_metadata(producer, timeout).await.map_err(|error| match producer.refusal() {
+        Some(refusal) => refusal.to_string(),
+        None => format!("the broker did not answer: {error}"),
+    })
 }
 
 /// The `/readyz` check of the broker: a metadata fetch within 2 s.
-pub fn readiness_check(producer: FutureProducer) -> ReadinessCheck {
+pub fn readiness_check(producer: Producer) -> ReadinessCheck {
     ReadinessCheck {
         name: "broker",
         check: Box::new(move || {
@@ -174,14 +246,14 @@ pub fn readiness_check(producer: FutureProducer) -> ReadinessCheck {
     }
 }
 
-/// Creates every saga topic under `topics` (and its dead-letter topic) that does not exist yet.
+/// Creates every saga topic under `topics` (and its dead-letter topic) that does not exist yet, on `broker`.
 pub async fn ensure_topics(
-    bootstrap: &str,
+    broker: &Broker,
     topics: &Topics,
     partitions: i32,
     replication: i32,
 ) -> Result<(), KafkaError> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", bootstrap).create()?;
+    let admin: AdminClient<BrokerContext> = broker.client_config().create_with_context(BrokerContext::default())?;
     let names = topics.all();
     let new: Vec<NewTopic<'_>> =
         names.iter().map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(replication))).collect();
