@@ -5,11 +5,6 @@
 //! goes through [`Writer`], which checks the leader fence immediately before it: no write leaves a replica
 //! that is not surely the leader.
 
-use std::{
-    sync::Mutex,
-    time::{Duration, Instant},
-};
-
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use kube::{
     api::{ApiResource, DynamicObject, Patch, PatchParams},
@@ -35,45 +30,17 @@ pub enum RuleApplied {
     KindMissing,
 }
 
-/// How long a discovery answer that the PrometheusRule kind is missing is reused.
-const KIND_MISSING_REUSE: Duration = Duration::from_secs(2);
-/// How long a discovery answer that the PrometheusRule kind is installed is reused.
-const KIND_PRESENT_REUSE: Duration = Duration::from_secs(300);
-
 /// Makes the controller's writes, each behind the leader fence.
 pub struct Writer {
     client: Client,
     recorder: Recorder,
     fence: Fence,
-    /// The last discovery answer about the PrometheusRule kind, and when it came.
-    rule_kind: Mutex<Option<(bool, Instant)>>,
 }
 
 impl Writer {
     /// A writer through `client` (Events through `recorder`), open while `fence` is.
     pub fn new(client: Client, recorder: Recorder, fence: Fence) -> Writer {
-        Writer { client, recorder, fence, rule_kind: Mutex::new(None) }
-    }
-
-    /// Whether the PrometheusRule kind is served, by API discovery (a read, reused for a while), so that
-    /// a cluster without the prometheus-operator gets no apply that can only fail. An unclear answer says
-    /// yes: the apply then tells.
-    pub async fn prometheus_rules_installed(&self) -> bool {
-        let reuse = |(present, at): (bool, Instant)| {
-            let within = if present { KIND_PRESENT_REUSE } else { KIND_MISSING_REUSE };
-            (at.elapsed() < within).then_some(present)
-        };
-        let last = *self.rule_kind.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(present) = last.and_then(reuse) {
-            return present;
-        }
-        let present = match self.client.list_api_group_resources(PROMETHEUS_RULE_API_VERSION).await {
-            Ok(list) => list.resources.iter().any(|r| r.name == "prometheusrules"),
-            Err(kube::Error::Api(status)) if status.code == 404 => false,
-            Err(_) => true,
-        };
-        *self.rule_kind.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((present, Instant::now()));
-        present
+        Writer { client, recorder, fence }
     }
 
     /// Server-side applies `cronjob` (forcing ownership of its fields) and returns it as stored.
@@ -108,10 +75,7 @@ impl Writer {
         self.fence.check()?;
         match api.patch(name, &params, &Patch::Apply(rule)).await {
             Ok(_) => Ok(RuleApplied::Applied),
-            Err(kube::Error::Api(status)) if status.code == 404 => {
-                *self.rule_kind.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((false, Instant::now()));
-                Ok(RuleApplied::KindMissing)
-            }
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(RuleApplied::KindMissing),
             Err(error) => Err(error.into()),
         }
     }

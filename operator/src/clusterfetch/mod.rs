@@ -9,8 +9,10 @@ pub mod build;
 pub mod cronjob_view;
 pub mod fetch_view;
 pub mod in_line;
+pub mod owned;
 pub mod read;
 pub mod reconcile;
+pub mod rule_kind;
 pub mod run_now;
 pub mod status;
 pub mod validate;
@@ -22,7 +24,7 @@ use std::{
     collections::HashMap,
     future::Future,
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use futures::StreamExt;
@@ -49,6 +51,8 @@ use build::BuildConfig;
 use cronjob_view::CronJobView;
 use fetch_view::ClusterFetchView;
 use in_line::{key_of, slim_cronjob, Settled, Written};
+use owned::{Children, Owned};
+use rule_kind::{Known, RuleKind};
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "clusterfetch";
@@ -68,10 +72,10 @@ pub struct Context {
     pub writer: Writer,
     /// Cache of the operator's CronJobs (their view: no job template, no status).
     pub cronjobs: Store<CronJobView>,
-    /// Cache of the Jobs labelled with a ClusterFetch.
-    pub jobs: Store<Job>,
-    /// Cache of the Pods labelled with a ClusterFetch.
-    pub pods: Store<Pod>,
+    /// Cache of the Jobs labelled with a ClusterFetch, by owner.
+    pub jobs: Children<Job>,
+    /// Cache of the Pods labelled with a ClusterFetch, by owner.
+    pub pods: Children<Pod>,
     /// Settings of the builders.
     pub config: BuildConfig,
     /// Metrics registry.
@@ -82,6 +86,8 @@ pub struct Context {
     pub written: Written,
     /// The inputs of each ClusterFetch's last good reconcile.
     pub settled: Settled,
+    /// Whether the PrometheusRule kind is served, and how often that changed.
+    pub rule_kind: RuleKind,
     failures: Mutex<HashMap<ObjectRef<ClusterFetch>, u32>>,
 }
 
@@ -92,8 +98,8 @@ impl Context {
         client: Client,
         writer: Writer,
         cronjobs: Store<CronJobView>,
-        jobs: Store<Job>,
-        pods: Store<Pod>,
+        jobs: Children<Job>,
+        pods: Children<Pod>,
         config: BuildConfig,
         metrics: Arc<Metrics>,
         clock: fn() -> Timestamp,
@@ -109,8 +115,30 @@ impl Context {
             clock,
             written: Written::default(),
             settled: Settled::default(),
+            rule_kind: RuleKind::default(),
             failures: Mutex::default(),
         }
+    }
+
+    /// Whether the PrometheusRule kind is served: the last answer while fresh (see `rule_kind`), else API
+    /// discovery's (one read).
+    pub async fn rule_kind(&self) -> Known {
+        if let Some(known) = self.rule_kind.reuse(Instant::now()) {
+            return known;
+        }
+        self.ask_rule_kind().await
+    }
+
+    /// Asks API discovery whether the PrometheusRule kind is served, now.
+    async fn ask_rule_kind(&self) -> Known {
+        let answer = read::prometheus_rules_served(&self.client).await;
+        self.rule_kind.observe(answer, Instant::now())
+    }
+
+    /// Records that an apply of a PrometheusRule was answered 404: the kind is not served (yet), whatever
+    /// discovery said.
+    pub fn rule_kind_missing(&self) {
+        self.rule_kind.observe(Some(false), Instant::now());
     }
 
     /// The wait before retrying `cf` after its `n`th consecutive failure.
@@ -178,19 +206,22 @@ pub struct Settings {
     pub fence: Fence,
 }
 
-/// Yields once each time the PrometheusRule kind appears or goes (asked every [`RULE_KIND_POLL`]), so every
-/// ClusterFetch is reconciled then: its rule applied once the prometheus-operator CRDs are installed, without
-/// waiting for its own next change. Reconciles of objects in line make no write, so nothing else is paid.
+/// Yields once after each change of the PrometheusRule kind (discovery is asked every [`RULE_KIND_POLL`];
+/// a reconcile's discovery read or a 404 to its apply counts as well), so every ClusterFetch is reconciled
+/// then: its rule applied once the prometheus-operator CRDs are installed, without waiting for its own next
+/// change. The count of changes is part of every reconcile's inputs, so none of them is skipped as settled;
+/// reconciles of objects in line make no write, so nothing else is paid.
 fn rule_kind_changes(ctx: Arc<Context>) -> impl futures::Stream<Item = ()> + Send + 'static {
-    futures::stream::unfold((ctx, None::<bool>), |(ctx, mut last)| async move {
+    futures::stream::unfold((ctx, 0u64), |(ctx, seen)| async move {
         loop {
             tokio::time::sleep(RULE_KIND_POLL).await;
-            let present = ctx.writer.prometheus_rules_installed().await;
-            let changed = last.is_some_and(|was| was != present);
-            last = Some(present);
-            if changed {
-                tracing::info!(present, "the PrometheusRule kind changed: reconciling every ClusterFetch");
-                return Some(((), (ctx, last)));
+            let known = ctx.ask_rule_kind().await;
+            if known.changes != seen {
+                tracing::info!(
+                    present = known.present,
+                    "the PrometheusRule kind changed: reconciling every ClusterFetch"
+                );
+                return Some(((), (ctx, known.changes)));
             }
         }
     })
@@ -236,16 +267,25 @@ pub async fn run(
         .modify(slim_cronjob)
         .reflect(cronjobs_writer)
         .touched_objects();
-    let job_events = watches
-        .observe("jobs", watcher(scope.api::<Job>(&client), selector.clone()).default_backoff())
-        .modify(|job| job.managed_fields_mut().clear())
-        .reflect(jobs_writer)
-        .touched_objects();
-    let pod_events = watches
-        .observe("pods", watcher(scope.api::<Pod>(&client), selector).default_backoff())
-        .modify(|pod| pod.managed_fields_mut().clear())
-        .reflect(pods_writer)
-        .touched_objects();
+    let (owned_jobs, owned_pods) = (Arc::new(Owned::default()), Arc::new(Owned::default()));
+    let job_events = {
+        let owned = owned_jobs.clone();
+        watches
+            .observe("jobs", watcher(scope.api::<Job>(&client), selector.clone()).default_backoff())
+            .modify(|job| job.managed_fields_mut().clear())
+            .reflect(jobs_writer)
+            .inspect(move |event| event.iter().for_each(|event| owned.apply(event)))
+            .touched_objects()
+    };
+    let pod_events = {
+        let owned = owned_pods.clone();
+        watches
+            .observe("pods", watcher(scope.api::<Pod>(&client), selector).default_backoff())
+            .modify(|pod| pod.managed_fields_mut().clear())
+            .reflect(pods_writer)
+            .inspect(move |event| event.iter().for_each(|event| owned.apply(event)))
+            .touched_objects()
+    };
     if let Err(error) = metrics.register_clusterfetches(fetches.clone()) {
         tracing::warn!(%error, "the per-ClusterFetch metrics are not exported");
     }
@@ -261,6 +301,7 @@ pub async fn run(
         });
     }
     let writer = Writer::new(client.clone(), recorder, fence);
+    let (jobs, pods) = (Children::new(jobs, owned_jobs), Children::new(pods, owned_pods));
     let ctx = Arc::new(Context::new(client, writer, cronjobs, jobs, pods, config, metrics.clone(), Timestamp::now));
     let forget = ctx.clone();
     Controller::for_stream(fetch_events, fetches)

@@ -1,8 +1,9 @@
-//! Read: the ClusterFetch itself from the API server (the cache holds only its view), and its Jobs and Pods
-//! from the controller's caches.
+//! Read: the ClusterFetch itself from the API server (the cache holds only its view), its Jobs and Pods
+//! from the controller's caches, and whether discovery lists the PrometheusRule kind.
 //!
-//! Reads only: at most one GET per reconcile, the rest from the caches the controller's watches fill; and the
-//! digest of a reconcile's inputs in those caches, which tells when the GET and the reconcile can be left out.
+//! Reads only: at most one GET per reconcile (and a discovery read now and then), the rest from the caches
+//! the controller's watches fill; and the digest of a reconcile's inputs in those caches, which tells when
+//! the GET and the reconcile can be left out.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
@@ -12,51 +13,58 @@ use k8s_openapi::{
 };
 use kube::{
     runtime::reflector::{ObjectRef, Store},
-    Api, Client, ResourceExt,
+    Api, Client,
 };
 use microfleet_crds::{clusterfetch::ClusterFetch, labels};
 
-use super::{cronjob_view::CronJobView, fetch_view::ClusterFetchView, status::Observed};
+use super::{
+    alerts::PROMETHEUS_RULE_API_VERSION, cronjob_view::CronJobView, fetch_view::ClusterFetchView, in_line::key_of,
+    owned::Children, rule_kind::Known, status::Observed,
+};
 use crate::error::Error;
 
 /// A digest of what a reconcile of `view` reads besides the object itself, from the caches: the
 /// resourceVersions of the ClusterFetch, of its CronJob (named after it) and of its Jobs and Pods, and
-/// whether the PrometheusRule kind is served. The status derivation reads no clock (but for the transition
-/// times of conditions that change), so equal digests mean a reconcile would decide the same.
+/// whether the PrometheusRule kind is served with the count of its changes (so that a reconcile that settled
+/// before the kind changed, or while discovery and an apply disagreed, is never reused after). Looks at the
+/// object's own children only (through their index by owner). The status derivation reads no clock (but for
+/// the transition times of conditions that change), so equal digests mean a reconcile would decide the same.
 pub fn inputs_digest(
     view: &ClusterFetchView,
     cronjobs: &Store<CronJobView>,
-    jobs: &Store<Job>,
-    pods: &Store<Pod>,
-    rule_kind: bool,
+    jobs: &Children<Job>,
+    pods: &Children<Pod>,
+    rule_kind: Known,
 ) -> u64 {
     fn hash(value: impl Hash) -> u64 {
         let mut hasher = DefaultHasher::new();
         value.hash(&mut hasher);
         hasher.finish()
     }
-    let namespace = view.metadata.namespace.as_deref();
-    let name = view.metadata.name.as_deref().unwrap_or_default();
-    let cronjob = cronjobs.get(&ObjectRef::new(name).within(namespace.unwrap_or_default()));
-    let own = |meta: &ObjectMeta| {
-        meta.namespace.as_deref() == namespace
-            && meta.labels.as_ref().and_then(|l| l.get(labels::CLUSTER_FETCH)).map(String::as_str) == Some(name)
-    };
-    // the caches list in no fixed order: the children's hashes are summed
-    let children = jobs
-        .state()
+    let key = key_of(view);
+    let cronjob = cronjobs.get(&ObjectRef::new(&key.name).within(key.namespace.as_deref().unwrap_or_default()));
+    let versions = |meta: &ObjectMeta| hash((&meta.name, &meta.resource_version));
+    let children: Vec<u64> = jobs
+        .of(&key)
         .iter()
-        .filter(|j| own(&j.metadata))
-        .map(|j| hash((&j.metadata.name, &j.metadata.resource_version)))
-        .chain(
-            pods.state()
-                .iter()
-                .filter(|p| own(&p.metadata))
-                .map(|p| hash((&p.metadata.name, &p.metadata.resource_version))),
-        )
-        .fold(0u64, u64::wrapping_add);
+        .map(|j| versions(&j.metadata))
+        .chain(pods.of(&key).iter().map(|p| versions(&p.metadata)))
+        .collect();
     let cronjob_version = cronjob.as_ref().map(|c| (&c.metadata.uid, &c.metadata.resource_version));
     hash((&view.metadata.uid, &view.metadata.resource_version, cronjob_version, children, rule_kind))
+}
+
+/// Whether API discovery lists the PrometheusRule kind: `Some(false)` when its group/version is not
+/// served, `None` when discovery gave no clear answer.
+pub async fn prometheus_rules_served(client: &Client) -> Option<bool> {
+    match client.list_api_group_resources(PROMETHEUS_RULE_API_VERSION).await {
+        Ok(list) => Some(list.resources.iter().any(|r| r.name == "prometheusrules")),
+        Err(kube::Error::Api(status)) if status.code == 404 => Some(false),
+        Err(error) => {
+            tracing::debug!(%error, "discovery of the PrometheusRule kind gave no answer");
+            None
+        }
+    }
 }
 
 /// The whole ClusterFetch of a cached view, as the API server holds it now; `None` once it is gone.
@@ -67,28 +75,18 @@ pub async fn fetch(client: &Client, view: &ClusterFetchView) -> Result<Option<Cl
 }
 
 /// The runs, notifiers and run pods of `cf`, from the caches.
-pub fn observe(cf: &ClusterFetch, jobs: &Store<Job>, pods: &Store<Pod>) -> Observed {
-    let namespace = cf.namespace();
-    let name = cf.name_any();
-    let belongs = |ns: Option<String>, l: &std::collections::BTreeMap<String, String>| {
-        ns == namespace && l.get(labels::CLUSTER_FETCH) == Some(&name)
-    };
-    let role_of = |l: &std::collections::BTreeMap<String, String>| l.get(labels::ROLE).cloned().unwrap_or_default();
+pub fn observe(cf: &ClusterFetch, jobs: &Children<Job>, pods: &Children<Pod>) -> Observed {
+    let key = key_of(cf);
+    let role_of =
+        |meta: &ObjectMeta| meta.labels.as_ref().and_then(|l| l.get(labels::ROLE)).cloned().unwrap_or_default();
     let mut observed = Observed::default();
-    for job in jobs.state() {
-        if !belongs(job.namespace(), job.labels()) {
-            continue;
-        }
-        match role_of(job.labels()).as_str() {
+    for job in jobs.of(&key) {
+        match role_of(&job.metadata).as_str() {
             labels::ROLE_NOTIFIER => observed.notifiers.push((*job).clone()),
             _ => observed.runs.push((*job).clone()),
         }
     }
-    observed.pods = pods
-        .state()
-        .into_iter()
-        .filter(|p| belongs(p.namespace(), p.labels()) && role_of(p.labels()) == labels::ROLE_RUN)
-        .map(|p| (*p).clone())
-        .collect();
+    observed.pods =
+        pods.of(&key).into_iter().filter(|p| role_of(&p.metadata) == labels::ROLE_RUN).map(|p| (*p).clone()).collect();
     observed
 }

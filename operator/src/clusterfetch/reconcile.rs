@@ -29,9 +29,6 @@ use crate::{conditions::set_condition, error::Error};
 
 /// How often a ClusterFetch is looked at again without any change (runs finishing wake it sooner).
 const RESYNC: Duration = Duration::from_secs(300);
-/// Requeue while the PrometheusRule kind is missing, so a rule follows the CRDs soon after they are
-/// installed even when discovery and the apply disagree for a moment (a read, no write, per object).
-const RULE_KIND_RETRY: Duration = Duration::from_secs(15);
 
 /// Brings the cluster in line with the ClusterFetch of a cached view: reads the whole object (one GET) and
 /// reconciles it ([`reconcile_fetch`]). Makes no request while the cache has not shown this process's last
@@ -43,7 +40,7 @@ pub async fn reconcile(view: Arc<ClusterFetchView>, ctx: Arc<Context>) -> Result
     if ctx.written.status_behind(view.as_ref()) {
         return Ok(Action::requeue(RESYNC));
     }
-    let rule_kind = ctx.writer.prometheus_rules_installed().await;
+    let rule_kind = ctx.rule_kind().await;
     let inputs = read::inputs_digest(&view, &ctx.cronjobs, &ctx.jobs, &ctx.pods, rule_kind);
     let key = key_of(view.as_ref());
     if ctx.settled.unchanged(&key, inputs) {
@@ -55,9 +52,7 @@ pub async fn reconcile(view: Arc<ClusterFetchView>, ctx: Arc<Context>) -> Result
         return Ok(Action::await_change());
     };
     let action = reconcile_fetch(&cf, &ctx).await?;
-    if action != Action::requeue(RULE_KIND_RETRY) {
-        ctx.settled.record(&key, inputs);
-    }
+    ctx.settled.record(&key, inputs);
     Ok(action)
 }
 
@@ -177,15 +172,8 @@ pub async fn reconcile_fetch(cf: &ClusterFetch, ctx: &Context) -> Result<Action,
         return Err(error);
     }
     ctx.forget_failures(cf);
-    let kind_missing = cf
-        .status
-        .iter()
-        .flat_map(|s| &s.conditions)
-        .chain(&derived.status.conditions)
-        .any(|c| c.type_ == ALERTS_READY && c.reason == "PrometheusOperatorMissing");
-    // while discovery says the kind is missing, `rule_kind_changes` reconciles everything once it is served
-    let disagree = kind_missing && ctx.writer.prometheus_rules_installed().await;
-    Ok(Action::requeue(if disagree { RULE_KIND_RETRY } else { RESYNC }))
+    // while the kind is missing, `rule_kind_changes` reconciles everything once it is served
+    Ok(Action::requeue(RESYNC))
 }
 
 /// Applies `desired` (stamped with its hash) unless the cached CronJob is in line with it, or this process
@@ -238,12 +226,17 @@ async fn apply_alerts(cf: &ClusterFetch, ctx: &Context) -> (&'static str, &'stat
         "PrometheusOperatorMissing",
         "monitoring.coreos.com/v1 PrometheusRule is not installed: install the prometheus-operator CRDs for alerts, or set spec.alerts.enabled to false".into(),
     );
-    if !ctx.writer.prometheus_rules_installed().await {
+    if !ctx.rule_kind().await.present {
         return missing;
     }
     match ctx.writer.apply_prometheus_rule(&rule).await {
         Ok(RuleApplied::Applied) => applied,
-        Ok(RuleApplied::KindMissing) => missing,
+        Ok(RuleApplied::KindMissing) => {
+            // discovery listed the kind, but it is not served (yet): a change of the kind, which makes this
+            // reconcile's inputs stale and the next poll look at everything again
+            ctx.rule_kind_missing();
+            missing
+        }
         Err(error) => (
             "False",
             "ApplyFailed",

@@ -31,6 +31,7 @@ use crate::{
         cronjob_view::CronJobView,
         fetch_view::ClusterFetchView,
         fixtures::{at, cluster_fetch, pod, run_job, spec, summary, JobState, PodState},
+        owned::{Children, Owned},
         Context,
     },
     error::Error,
@@ -105,8 +106,8 @@ fn writer(client: Client, fence: Fence) -> FencedWriter {
 struct Harness {
     ctx: Arc<Context>,
     cronjobs: Writer<CronJobView>,
-    jobs: Writer<Job>,
-    pods: Writer<Pod>,
+    jobs: (Writer<Job>, Arc<Owned>),
+    pods: (Writer<Pod>, Arc<Owned>),
     handle: Option<ApiHandle>,
     fence: Fence,
 }
@@ -123,25 +124,31 @@ impl Harness {
         let (cronjob_store, cronjobs) = reflector::store::<CronJobView>();
         let (job_store, jobs) = reflector::store::<Job>();
         let (pod_store, pods) = reflector::store::<Pod>();
+        let (owned_jobs, owned_pods) = (Arc::new(Owned::default()), Arc::new(Owned::default()));
         let ctx = Context::new(
             client.clone(),
             writer(client, fence.clone()),
             cronjob_store,
-            job_store,
-            pod_store,
+            Children::new(job_store, owned_jobs.clone()),
+            Children::new(pod_store, owned_pods.clone()),
             BuildConfig::new("registry.local/fetcher:1"),
             Arc::new(Metrics::new().unwrap()),
             || at(120),
         );
+        let (jobs, pods) = ((jobs, owned_jobs), (pods, owned_pods));
         Harness { ctx: Arc::new(ctx), cronjobs, jobs, pods, handle: Some(handle), fence }
     }
 
     fn add_job(&mut self, job: Job) {
-        self.jobs.apply_watcher_event(&watcher::Event::Apply(job));
+        let event = watcher::Event::Apply(job);
+        self.jobs.0.apply_watcher_event(&event);
+        self.jobs.1.apply(&event);
     }
 
     fn add_pod(&mut self, pod: Pod) {
-        self.pods.apply_watcher_event(&watcher::Event::Apply(pod));
+        let event = watcher::Event::Apply(pod);
+        self.pods.0.apply_watcher_event(&event);
+        self.pods.1.apply(&event);
     }
 
     /// Runs one reconcile of `cf` against the expected `steps`; the CronJob it applied then shows in the
@@ -156,6 +163,18 @@ impl Harness {
     async fn reconcile_view(&mut self, view: &ClusterFetchView, steps: Vec<Step>) -> (Result<(), Error>, Vec<Seen>) {
         let work = reconcile(Arc::new(view.clone()), self.ctx.clone());
         self.serve_while(steps, async move { work.await.map(|_| ()) }).await
+    }
+
+    /// Asks discovery whether the PrometheusRule kind is served, as the controller's poll does; the fake
+    /// API server answers `reply`.
+    async fn ask_rule_kind(&mut self, reply: Reply) {
+        let ctx = self.ctx.clone();
+        let work = async move {
+            ctx.ask_rule_kind().await;
+            Ok(())
+        };
+        let (result, _) = self.serve_while(vec![Step("GET", DISCOVERY, reply)], work).await;
+        result.unwrap();
     }
 
     /// Serves `steps` while `work` runs; the CronJob it applied then shows in the cache.
@@ -297,28 +316,32 @@ async fn the_controller_reconciles_the_whole_object_read_for_its_cached_view_and
     written.status = Some(status_of(&seen[4]));
     written.metadata.resource_version = Some("2".into());
     let whole = serde_json::to_value(&written).unwrap();
-    let steps = vec![Step("GET", DISCOVERY, rules_installed()), Step("GET", OBJECT, Reply::Object(whole))];
+    let steps = vec![Step("GET", OBJECT, Reply::Object(whole))];
     let view = ClusterFetchView::from(&written);
     let (result, seen) = h.reconcile_view(&view, steps).await;
     result.unwrap();
-    assert_eq!(seen.len(), 2, "a read, no write");
+    assert_eq!(seen.len(), 1, "a read (discovery's answer is reused for minutes), no write");
 
-    // nothing changed since (the periodic requeue): no read of the object at all
-    let (result, seen) = h.reconcile_view(&view, vec![Step("GET", DISCOVERY, rules_installed())]).await;
+    // nothing changed since (the periodic requeue): no read at all
+    let (result, seen) = h.reconcile_view(&view, vec![]).await;
     result.unwrap();
-    assert_eq!(seen.len(), 1, "discovery only (reused for minutes in one process)");
+    assert!(seen.is_empty());
 
     // a run of it starts (a Job in the cache): read and reconciled again, its status says so
     h.add_job(run_job("promo-users-29000000", 0, JobState::Active));
     let whole = serde_json::to_value(&written).unwrap();
-    let steps = vec![
-        Step("GET", DISCOVERY, rules_installed()),
-        Step("GET", OBJECT, Reply::Object(whole.clone())),
-        Step("PATCH", STATUS, Reply::Object(whole)),
-    ];
+    let steps = vec![Step("GET", OBJECT, Reply::Object(whole.clone())), Step("PATCH", STATUS, Reply::Object(whole))];
     let (result, seen) = h.reconcile_view(&view, steps).await;
     result.unwrap();
-    assert_eq!(status_of(&seen[2]).active.len(), 1, "the Job changed the inputs");
+    assert_eq!(status_of(&seen[1]).active.len(), 1, "the Job changed the inputs");
+
+    // a Job of another ClusterFetch changes nothing of this one's inputs
+    let mut other = run_job("promo-orders-29000000", 0, JobState::Active);
+    kube::ResourceExt::labels_mut(&mut other).insert(labels::CLUSTER_FETCH.into(), "promo-orders".into());
+    h.add_job(other);
+    let (result, seen) = h.reconcile_view(&view, vec![]).await;
+    result.unwrap();
+    assert!(seen.is_empty(), "another object's child is not an input");
 }
 
 #[tokio::test]
@@ -404,7 +427,6 @@ async fn a_failed_run_gets_one_event_and_one_notifier() {
         .reconcile(
             &cf,
             vec![
-                Step("GET", DISCOVERY, rules_installed()),
                 Step("PATCH", RULE, Reply::Echo),
                 Step("POST", JOBS, Reply::Error(409, "AlreadyExists")),
                 Step("PATCH", STATUS, Reply::Object(status_reply)),
@@ -414,13 +436,13 @@ async fn a_failed_run_gets_one_event_and_one_notifier() {
         .await;
     result.unwrap();
     assert_eq!(
-        status_of(&seen[3]).recent_runs[0].notification,
+        status_of(&seen[2]).recent_runs[0].notification,
         microfleet_crds::clusterfetch::NotificationState::Dispatched
     );
 
     // With the status written, nothing is sent again, and nothing written.
     let mut recorded = cf.clone();
-    recorded.status = Some(status_of(&seen[3]));
+    recorded.status = Some(status_of(&seen[2]));
     let (result, _) = h.reconcile(&recorded, vec![]).await;
     result.unwrap();
 }
@@ -610,24 +632,66 @@ async fn without_the_prometheus_operator_alerts_are_skipped_and_said_so() {
         "alerts do not make the resource unready"
     );
 
-    // later reconciles ask discovery again (a read) and write nothing while the kind is missing
+    // later reconciles write nothing while the kind is missing
     let mut cf2 = cf.clone();
     cf2.status = Some(status);
-    let (result, _) = h.reconcile(&cf2, vec![Step("GET", DISCOVERY, Reply::Error(404, "NotFound"))]).await;
+    let (result, seen) = h.reconcile(&cf2, vec![]).await;
+    result.unwrap();
+    assert!(seen.is_empty());
+
+    // once it is installed (discovery, asked by the controller's poll, says so), the rule is applied
+    h.ask_rule_kind(rules_installed()).await;
+    let reply = serde_json::to_value(&cf2).unwrap();
+    let (result, seen) =
+        h.reconcile(&cf2, vec![Step("PATCH", RULE, Reply::Echo), Step("PATCH", STATUS, Reply::Object(reply))]).await;
+    result.unwrap();
+    assert_eq!(condition(&status_of(&seen[1]), "AlertsReady"), ("True".into(), "RuleApplied".into()));
+}
+
+/// The race behind a failed e2e: discovery lists the PrometheusRule kind as soon as its CRD is installed,
+/// but the first apply is answered 404 (the API server does not serve it yet). The reconcile that met the
+/// 404 settles with AlertsReady=False; once discovery lists the kind again, the object must be reconciled
+/// and its rule applied, not skipped as settled.
+#[tokio::test]
+async fn a_rule_apply_answered_404_after_discovery_listed_the_kind_is_tried_again() {
+    let mut h = Harness::new();
+    let cf = cluster_fetch(spec());
+    let whole = serde_json::to_value(&cf).unwrap();
+    let steps = vec![
+        Step("GET", DISCOVERY, Reply::Error(404, "NotFound")),
+        Step("GET", OBJECT, Reply::Object(whole.clone())),
+        Step("PATCH", CRONJOB, Reply::Echo),
+        Step("PATCH", STATUS, Reply::Object(whole)),
+    ];
+    let (result, seen) = h.reconcile_view(&ClusterFetchView::from(&cf), steps).await;
+    result.unwrap();
+    let mut written = cf.clone();
+    written.status = Some(status_of(&seen[3]));
+    written.metadata.resource_version = Some("2".into());
+    assert_eq!(
+        condition(written.status.as_ref().unwrap(), "AlertsReady"),
+        ("False".into(), "PrometheusOperatorMissing".into())
+    );
+    let whole = serde_json::to_value(&written).unwrap();
+    let view = ClusterFetchView::from(&written);
+    let (result, _) = h.reconcile_view(&view, vec![Step("GET", OBJECT, Reply::Object(whole.clone()))]).await;
     result.unwrap();
 
-    // once it is installed, the rule is applied
-    let reply = serde_json::to_value(&cf2).unwrap();
-    let (result, seen) = h
-        .reconcile(
-            &cf2,
-            vec![
-                Step("GET", DISCOVERY, rules_installed()),
-                Step("PATCH", RULE, Reply::Echo),
-                Step("PATCH", STATUS, Reply::Object(reply)),
-            ],
-        )
-        .await;
+    // the CRD is installed: discovery lists the kind, the apply is answered 404; nothing to write
+    h.ask_rule_kind(rules_installed()).await;
+    let steps =
+        vec![Step("GET", OBJECT, Reply::Object(whole.clone())), Step("PATCH", RULE, Reply::Error(404, "NotFound"))];
+    let (result, _) = h.reconcile_view(&view, steps).await;
+    result.unwrap();
+
+    // discovery, asked again, lists it: the same inputs in the caches, but the kind changed since
+    h.ask_rule_kind(rules_installed()).await;
+    let steps = vec![
+        Step("GET", OBJECT, Reply::Object(whole.clone())),
+        Step("PATCH", RULE, Reply::Echo),
+        Step("PATCH", STATUS, Reply::Object(whole)),
+    ];
+    let (result, seen) = h.reconcile_view(&view, steps).await;
     result.unwrap();
     assert_eq!(condition(&status_of(&seen[2]), "AlertsReady"), ("True".into(), "RuleApplied".into()));
 }
