@@ -6,7 +6,7 @@
 //! Pure: values in, decisions out. No client, no clock, no I/O. [`Written`] and [`Settled`] are the only
 //! state: what this process wrote last, so a cache that has not yet seen the operator's own write does not
 //! cause a second one; and what the inputs of each ClusterFetch were when a reconcile last found it in line,
-//! so a reconcile with the same inputs (the periodic requeue) does not even read the object.
+//! so a reconcile with the same inputs (the controller's periodic pass) does not even read the object.
 
 use std::{
     collections::HashMap,

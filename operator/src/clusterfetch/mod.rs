@@ -61,6 +61,9 @@ pub const CONTROLLER: &str = "clusterfetch";
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// First wait after a failure; doubles with each consecutive failure of the same object.
 const FIRST_BACKOFF: Duration = Duration::from_secs(2);
+/// How often every ClusterFetch is looked at again without any change: the safety net of the watches. A
+/// pass over objects in line reads and writes nothing (their inputs are those of their last reconcile).
+const RESYNC: Duration = Duration::from_secs(300);
 /// How often API discovery is asked whether the PrometheusRule kind appeared or went (one read).
 const RULE_KIND_POLL: Duration = Duration::from_secs(10);
 
@@ -227,6 +230,14 @@ fn rule_kind_changes(ctx: Arc<Context>) -> impl futures::Stream<Item = ()> + Sen
     })
 }
 
+/// Yields every [`RESYNC`]: a pass over every ClusterFetch, in place of a requeue per object.
+fn resync() -> impl futures::Stream<Item = ()> + Send + 'static {
+    futures::stream::unfold((), |()| async {
+        tokio::time::sleep(RESYNC).await;
+        Some(((), ()))
+    })
+}
+
 /// Runs the ClusterFetch controller until `shutdown` resolves. `on_ready` is called once the caches are
 /// filled.
 ///
@@ -306,6 +317,7 @@ pub async fn run(
     let forget = ctx.clone();
     Controller::for_stream(fetch_events, fetches)
         .reconcile_all_on(rule_kind_changes(ctx.clone()))
+        .reconcile_all_on(resync())
         .watches_stream(cronjob_events, |cronjob| named_after(&cronjob))
         .watches_stream(job_events, |job| owner_of(&job))
         .watches_stream(pod_events, |pod| owner_of(&pod))

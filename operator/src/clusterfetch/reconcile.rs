@@ -27,39 +27,53 @@ use super::{
 };
 use crate::{conditions::set_condition, error::Error};
 
-/// How often a ClusterFetch is looked at again without any change (runs finishing wake it sooner).
-const RESYNC: Duration = Duration::from_secs(300);
+/// When a PrometheusRule apply or delete that failed is tried again (other failures back off, see
+/// `error_policy`).
+const RULE_RETRY: Duration = Duration::from_secs(300);
 
 /// Brings the cluster in line with the ClusterFetch of a cached view: reads the whole object (one GET) and
 /// reconciles it ([`reconcile_fetch`]). Makes no request while the cache has not shown this process's last
 /// status write (that write's watch event triggers the next reconcile), nor when the inputs in the caches
-/// are those of the last good reconcile (see `read::inputs_digest`): the periodic requeue of an object in
-/// line costs nothing.
+/// are those of the last good reconcile (see `read::inputs_digest`): the controller's periodic pass over an
+/// object in line costs nothing. Nothing is requeued per object (the controller's queue would hold an entry
+/// for each of them): every input is watched, and the periodic pass is the safety net.
 pub async fn reconcile(view: Arc<ClusterFetchView>, ctx: Arc<Context>) -> Result<Action, Error> {
     let _timer = ctx.metrics.reconcile_started(CONTROLLER);
     if ctx.written.status_behind(view.as_ref()) {
-        return Ok(Action::requeue(RESYNC));
+        return Ok(Action::await_change());
     }
     let rule_kind = ctx.rule_kind().await;
     let inputs = read::inputs_digest(&view, &ctx.cronjobs, &ctx.jobs, &ctx.pods, rule_kind);
     let key = key_of(view.as_ref());
     if ctx.settled.unchanged(&key, inputs) {
-        return Ok(Action::requeue(RESYNC));
+        return Ok(Action::await_change());
     }
     ctx.settled.forget(&key);
     let Some(cf) = read::fetch(&ctx.client, &view).await? else {
         // deleted since the cache saw it: its deletion event follows
         return Ok(Action::await_change());
     };
-    let action = reconcile_fetch(&cf, &ctx).await?;
-    ctx.settled.record(&key, inputs);
-    Ok(action)
+    if reconcile_fetch(&cf, &ctx).await? == Settles::Yes {
+        ctx.settled.record(&key, inputs);
+        return Ok(Action::await_change());
+    }
+    Ok(Action::requeue(RULE_RETRY))
+}
+
+/// Whether a good reconcile left nothing to try again: `No` when the PrometheusRule apply or delete failed
+/// (the same inputs must not skip the retry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settles {
+    /// In line, or waiting for a change of its inputs.
+    Yes,
+    /// To be tried again after [`RULE_RETRY`].
+    No,
 }
 
 /// Brings the cluster in line with one ClusterFetch and records what it observed in status. Writes only
 /// what changes something: a child or a status already in line (see `in_line`) is left alone, so a
 /// reconcile of an object whose inputs did not change writes nothing.
-pub async fn reconcile_fetch(cf: &ClusterFetch, ctx: &Context) -> Result<Action, Error> {
+pub async fn reconcile_fetch(cf: &ClusterFetch, ctx: &Context) -> Result<Settles, Error> {
     let now = (ctx.clock)();
 
     // read
@@ -99,8 +113,12 @@ pub async fn reconcile_fetch(cf: &ClusterFetch, ctx: &Context) -> Result<Action,
     let mut derived = derive_status(cf, &observed, &verdict, now);
     let mut events = Vec::new();
 
+    let mut settles = Settles::Yes;
     if cronjob.is_some() {
         let (status, reason, message) = apply_alerts(cf, ctx).await;
+        if matches!(reason, "ApplyFailed" | "DeleteFailed") {
+            settles = Settles::No;
+        }
         set_condition(
             &mut derived.status.conditions,
             ALERTS_READY,
@@ -173,7 +191,7 @@ pub async fn reconcile_fetch(cf: &ClusterFetch, ctx: &Context) -> Result<Action,
     }
     ctx.forget_failures(cf);
     // while the kind is missing, `rule_kind_changes` reconciles everything once it is served
-    Ok(Action::requeue(RESYNC))
+    Ok(settles)
 }
 
 /// Applies `desired` (stamped with its hash) unless the cached CronJob is in line with it, or this process

@@ -322,7 +322,7 @@ async fn the_controller_reconciles_the_whole_object_read_for_its_cached_view_and
     result.unwrap();
     assert_eq!(seen.len(), 1, "a read (discovery's answer is reused for minutes), no write");
 
-    // nothing changed since (the periodic requeue): no read at all
+    // nothing changed since (the periodic pass): no read at all
     let (result, seen) = h.reconcile_view(&view, vec![]).await;
     result.unwrap();
     assert!(seen.is_empty());
@@ -901,4 +901,44 @@ async fn the_chart_rbac_allows_every_call_the_operator_makes() {
     }
     let missing: Vec<_> = needed.iter().filter(|a| !allowed(a)).collect();
     assert!(missing.is_empty(), "the chart's RBAC lacks {missing:?}");
+}
+
+#[tokio::test]
+async fn a_rule_apply_that_failed_is_not_taken_as_settled() {
+    let mut h = Harness::new();
+    let cf = cluster_fetch(spec());
+    let whole = serde_json::to_value(&cf).unwrap();
+    let view = ClusterFetchView::from(&cf);
+    let steps = vec![
+        Step("GET", DISCOVERY, rules_installed()),
+        Step("GET", OBJECT, Reply::Object(whole.clone())),
+        Step("PATCH", CRONJOB, Reply::Echo),
+        Step("PATCH", RULE, Reply::Error(500, "InternalError")),
+        Step("PATCH", STATUS, Reply::Object(whole.clone())),
+    ];
+    let (result, seen) = h.reconcile_view(&view, steps).await;
+    result.unwrap();
+    assert_eq!(condition(&status_of(&seen[4]), "AlertsReady"), ("False".into(), "ApplyFailed".into()));
+    // its status write and CronJob now in the caches: read again, the apply fails again; nothing to write
+    let mut written = cf.clone();
+    written.status = Some(status_of(&seen[4]));
+    written.metadata.resource_version = Some("2".into());
+    let whole = serde_json::to_value(&written).unwrap();
+    let view = ClusterFetchView::from(&written);
+    let steps = vec![
+        Step("GET", OBJECT, Reply::Object(whole.clone())),
+        Step("PATCH", RULE, Reply::Error(500, "InternalError")),
+    ];
+    let (result, _) = h.reconcile_view(&view, steps).await;
+    result.unwrap();
+
+    // the same inputs (the retry, or the periodic pass): read again and the rule applied
+    let steps = vec![
+        Step("GET", OBJECT, Reply::Object(whole.clone())),
+        Step("PATCH", RULE, Reply::Echo),
+        Step("PATCH", STATUS, Reply::Object(whole)),
+    ];
+    let (result, seen) = h.reconcile_view(&view, steps).await;
+    result.unwrap();
+    assert_eq!(condition(&status_of(&seen[2]), "AlertsReady"), ("True".into(), "RuleApplied".into()));
 }
