@@ -22,7 +22,7 @@ use super::{
     config::security_protocol,
     discovery::{Discovered, KAFKA_TOPIC},
 };
-use crate::pod::{plain_env, restricted_container_security, restricted_pod_security, secret_env, short_hash};
+use crate::pod::{place, plain_env, restricted_container_security, restricted_pod_security, secret_env, short_hash};
 
 /// The suffixes of the saga's broker topics (`<prefix>.<suffix>`): the channels the services' outboxes
 /// write (the seed's five request-model topics first, then `event-approved` and `order-expired`) and the
@@ -197,6 +197,16 @@ pub fn build_topics_job(ts: &TicketingService) -> Result<Job, BuildError> {
         volume_mounts: Some(mounts),
         ..Default::default()
     };
+    let mut pod = PodSpec {
+        restart_policy: Some("Never".into()),
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        security_context: Some(restricted_pod_security()),
+        containers: vec![container],
+        volumes: Some(volumes),
+        ..Default::default()
+    };
+    place(&mut pod, ts.spec.placement.as_ref());
     Ok(Job {
         metadata: child_meta(ts, topics_job_name(ts), None, Some(labels::ROLE_TOPICS))?,
         spec: Some(JobSpec {
@@ -207,15 +217,7 @@ pub fn build_topics_job(ts: &TicketingService) -> Result<Job, BuildError> {
                     labels: Some(child_labels(ts, None, Some(labels::ROLE_TOPICS))),
                     ..Default::default()
                 }),
-                spec: Some(PodSpec {
-                    restart_policy: Some("Never".into()),
-                    automount_service_account_token: Some(false),
-                    enable_service_links: Some(false),
-                    security_context: Some(restricted_pod_security()),
-                    containers: vec![container],
-                    volumes: Some(volumes),
-                    ..Default::default()
-                }),
+                spec: Some(pod),
             },
             ..Default::default()
         }),
