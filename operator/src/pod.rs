@@ -21,12 +21,15 @@ pub fn place(pod: &mut PodSpec, placement: Option<&Placement>) {
 /// UID/GID the workloads run as (the "nonroot" user of distroless images).
 pub const NON_ROOT_ID: i64 = 65532;
 
-/// The pod-level half of the restricted profile: a non-root user and group, the runtime's seccomp profile.
+/// The pod-level half of the restricted profile: a non-root user and group (also the volumes' group), the
+/// runtime's seccomp profile.
 pub fn restricted_pod_security() -> PodSecurityContext {
     PodSecurityContext {
         run_as_non_root: Some(true),
         run_as_user: Some(NON_ROOT_ID),
         run_as_group: Some(NON_ROOT_ID),
+        // Secret volumes group-owned by it: their files (mode 0440 and the like) readable by the user above
+        fs_group: Some(NON_ROOT_ID),
         seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..Default::default() }),
         ..Default::default()
     }

@@ -68,6 +68,12 @@ pub async fn prepare(
         let (dir, always_read_only) = materialise(ctx, pod, container, volume, refs)
             .await
             .map_err(|e| ConfigError::Volume(format!("MountVolume.SetUp failed for volume {:?} : {e}", volume.name)))?;
+        let fs_group = pod.spec.as_ref().and_then(|s| s.security_context.as_ref()).and_then(|c| c.fs_group);
+        if let (true, Some(group)) = (always_read_only, fs_group) {
+            let group =
+                u32::try_from(group).map_err(|_| ConfigError::Volume(format!("fsGroup {group} is not a group id")))?;
+            own_by_group(&dir, group)?;
+        }
         let sub_path = mount.sub_path.as_deref().filter(|s| !s.is_empty());
         let source = match sub_path {
             Some(sub) => {
@@ -292,6 +298,22 @@ fn write_file(dir: &Path, path: &str, content: &[u8], mode: i32) -> Result<(), C
     fs::write(&file, content).map_err(io_error)?;
     let mode = u32::try_from(mode).unwrap_or(0o644) & 0o7777;
     fs::set_permissions(&file, fs::Permissions::from_mode(mode)).map_err(io_error)
+}
+
+/// The kubelet's volume ownership for `fsGroup`, on a Secret, ConfigMap, downward-API or projected volume:
+/// every file and folder group-owned by it and group-readable, so that the pod's non-root users read them
+/// whatever the volume's mode.
+fn own_by_group(path: &Path, group: u32) -> Result<(), ConfigError> {
+    std::os::unix::fs::chown(path, None, Some(group)).map_err(io_error)?;
+    let mode = fs::metadata(path).map_err(io_error)?.permissions().mode();
+    let readable = if path.is_dir() { 0o050 } else { 0o040 };
+    fs::set_permissions(path, fs::Permissions::from_mode((mode | readable) & 0o7777)).map_err(io_error)?;
+    if path.is_dir() {
+        for entry in fs::read_dir(path).map_err(io_error)? {
+            own_by_group(&entry.map_err(io_error)?.path(), group)?;
+        }
+    }
+    Ok(())
 }
 
 /// A relative path that stays inside its directory.
