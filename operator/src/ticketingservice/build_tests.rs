@@ -513,3 +513,34 @@ fn a_cloud_native_pg_database_is_migrated_once_it_serves() {
     // without CloudNativePG installed it never serves (validate reports it)
     assert!(!plan_rollout(&ts, &Discovered::default(), &observed, &config()).component(ComponentKind::Auth).migrate);
 }
+
+#[test]
+fn every_pod_goes_where_the_placement_says_a_components_own_over_the_specs() {
+    let mut ts = ticketing_service();
+    let placement = |node: &str| {
+        serde_json::from_value(serde_json::json!({
+            "nodeSelector": {"kubernetes.io/hostname": node},
+            "tolerations": [{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}],
+        }))
+        .unwrap()
+    };
+    let unplaced = settled(&ts, &Discovered::default());
+    ts.spec.placement = Some(placement("pool-a"));
+    ts.spec.gate_acl.placement = Some(placement("pool-b"));
+    let children = settled(&ts, &Discovered::default());
+    let node = |pod: &Value| pod["nodeSelector"]["kubernetes.io/hostname"].clone();
+    let pods: Vec<(String, &Value)> = children
+        .iter()
+        .filter(|c| c["kind"] == "Deployment" || c["kind"] == "Job")
+        .map(|c| (c["metadata"]["name"].as_str().unwrap().to_string(), &c["spec"]["template"]["spec"]))
+        .collect();
+    assert_eq!(pods.len(), 9, "four Deployments, four migration Jobs, the topic Job");
+    for (name, pod) in pods {
+        let expected = if name.starts_with("tickets-gate-acl") { "pool-b" } else { "pool-a" };
+        assert_eq!(node(pod), expected, "{name}");
+        assert_eq!(pod["tolerations"][0]["key"], "dedicated", "{name}");
+    }
+    let deployment = named(&unplaced, "Deployment", "tickets-ticketing");
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert!(pod.get("nodeSelector").is_none() && pod.get("tolerations").is_none(), "none without a placement");
+}

@@ -40,3 +40,78 @@ pub async fn pre_stop(container: &Container, target: &Target, http: &reqwest::Cl
     }
     grace.saturating_sub(started.elapsed()).max(MIN_GRACE_AFTER_HOOK)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{Lifecycle, LifecycleHandler, SleepAction};
+
+    fn http() -> reqwest::Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::new()
+    }
+
+    fn target() -> Target {
+        let launch = crate::process::Launch {
+            program: "/bin/true".into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            working_dir: None,
+            mounts: Vec::new(),
+            log_file: "/dev/null".into(),
+            cgroup_procs: None,
+            user: None,
+            read_only_root: false,
+            netns: None,
+        };
+        Target { ip: "127.0.0.1".into(), ports: Vec::new(), launch }
+    }
+
+    fn sleeping(seconds: i64) -> Container {
+        let handler = LifecycleHandler { sleep: Some(SleepAction { seconds }), ..Default::default() };
+        Container {
+            name: "c".into(),
+            lifecycle: Some(Lifecycle { pre_stop: Some(handler), ..Default::default() }),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sleep_hook_runs_first_and_shortens_the_grace_period() {
+        let http = http();
+        let grace = Duration::from_secs(30);
+        let started = Instant::now();
+        let left = pre_stop(&sleeping(1), &target(), &http, grace).await;
+        assert!(started.elapsed() >= Duration::from_secs(1), "the hook's sleep came first");
+        assert!(
+            left <= Duration::from_secs(29) && left > Duration::from_secs(20),
+            "the hook's time is taken: {left:?}"
+        );
+        // a hook longer than the grace period is cut short, and SIGTERM still gets its 2 s
+        let (started, short) = (Instant::now(), Duration::from_secs(1));
+        assert_eq!(pre_stop(&sleeping(60), &target(), &http, short).await, MIN_GRACE_AFTER_HOOK);
+        assert!(started.elapsed() >= short && started.elapsed() < Duration::from_secs(20));
+        let plain = Container { name: "c".into(), ..Default::default() };
+        assert_eq!(pre_stop(&plain, &target(), &http, grace).await, grace, "no hook, the whole grace period");
+    }
+
+    #[tokio::test]
+    async fn an_exec_hook_runs_its_command() {
+        let dir = std::env::temp_dir().join(format!("pod-runner-hook-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let marker = dir.join("ran");
+        let command = vec!["/bin/sh".to_string(), "-c".into(), format!("touch {}", marker.display())];
+        let handler = LifecycleHandler {
+            exec: Some(k8s_openapi::api::core::v1::ExecAction { command: Some(command) }),
+            ..Default::default()
+        };
+        let container = Container {
+            name: "c".into(),
+            lifecycle: Some(Lifecycle { pre_stop: Some(handler), ..Default::default() }),
+            ..Default::default()
+        };
+        pre_stop(&container, &target(), &http(), Duration::from_secs(10)).await;
+        assert!(marker.exists(), "the hook's command ran");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -335,6 +335,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn fs_group_owns_read_only_volumes_and_may_read_them() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("pod-runner-fs-group-{}", std::process::id()));
+        let missing = |key: &str| ConfigError::Volume(format!("no {key}"));
+        let data = [("key".to_string(), b"secret".to_vec())].into();
+        let items = [KeyToPath { key: "key".into(), path: "sub/key".into(), mode: None }];
+        write_keys(&dir, &data, Some(&items), Some(0o400), None, missing).unwrap();
+        own_by_group(&dir, 65532).unwrap();
+        let file = fs::metadata(dir.join("sub/key")).unwrap();
+        assert_eq!((file.gid(), file.permissions().mode() & 0o777), (65532, 0o440));
+        let sub = fs::metadata(dir.join("sub")).unwrap();
+        assert_eq!((sub.gid(), sub.permissions().mode() & 0o050), (65532, 0o050));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn keys_and_items_are_written_with_modes() {
         let dir = std::env::temp_dir().join(format!("pod-runner-volumes-{}", std::process::id()));
         let data = [("a".to_string(), b"1".to_vec()), ("b".to_string(), b"2".to_vec())].into();
