@@ -244,7 +244,10 @@ env_lines() {
   echo "export MICROFLEET_KAFKA_SASL_BOOTSTRAP=127.0.0.1:$((port + 2))"
   echo "export MICROFLEET_KAFKA_TLS_BOOTSTRAP=127.0.0.1:$((port + 3))"
   echo "export MICROFLEET_KAFKA_TLS_CA=$dir/tls/ca.crt"
-  if [ -n "$pod_addr" ]; then echo "export MICROFLEET_KAFKA_POD_BOOTSTRAP=$pod_addr:$((port + 4))"; fi
+  # the pods' listener as the running broker advertises it (one started without it has none)
+  local pod_bootstrap
+  pod_bootstrap="$(sed -n 's|^advertised\.listeners=.*POD://\([^,]*\).*|\1|p' "$dir/server.properties" 2>/dev/null)"
+  if [ -n "$pod_bootstrap" ]; then echo "export MICROFLEET_KAFKA_POD_BOOTSTRAP=$pod_bootstrap"; fi
 }
 
 down() {
