@@ -317,13 +317,6 @@ pub async fn record_failure(
     Ok(locked)
 }
 
-/// Records a successful login: the failure count starts again.
-pub async fn record_success(pool: &Pool, user_id: i64) -> Result<(), DbError> {
-    let client = pool.get().await?;
-    client.execute("UPDATE users SET failed_logins = 0 WHERE id = $1", &[&user_id]).await?;
-    Ok(())
-}
-
 /// Runs `update` (an `UPDATE users ... WHERE id = $1 RETURNING` the user's columns) on user `id` with
 /// `params` after it, and writes `audit` about the user in the same transaction; 404 naming `id`.
 async fn update_user_audited(
@@ -383,22 +376,27 @@ pub async fn set_roles(
     update_user_audited(pool, "UPDATE users SET roles = $2 WHERE id = $1", id, &[&role_names(roles)], audit).await
 }
 
-/// Stores a new refresh token (its digest) in a family.
-pub async fn issue_refresh(
+/// Grants a login, with its audit row (`audit`), in one transaction: the user's failure count starts again
+/// and the login's first refresh token (its digest) is stored in a new family.
+pub async fn grant_login(
     pool: &Pool,
     user_id: i64,
     family: &str,
     token_hash: &[u8],
     now: Timestamp,
     expires_at: Timestamp,
+    audit: &AuditEvent,
 ) -> Result<(), DbError> {
-    let client = pool.get().await?;
-    client
-        .execute(
-            "INSERT INTO refresh_tokens (token_hash, family, user_id, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-            &[&token_hash, &family, &user_id, &now, &expires_at],
-        )
-        .await?;
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    tx.execute("UPDATE users SET failed_logins = 0 WHERE id = $1", &[&user_id]).await?;
+    tx.execute(
+        "INSERT INTO refresh_tokens (token_hash, family, user_id, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        &[&token_hash, &family, &user_id, &now, &expires_at],
+    )
+    .await?;
+    insert_audit(&tx, audit).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -417,14 +415,16 @@ pub enum Rotation {
     Reused(i64),
 }
 
-/// Uses a refresh token: one-time, so a second use revokes its family (RFC 9700 §4.14.2).
+/// Uses a refresh token: one-time, so a second use revokes its family (RFC 9700 §4.14.2). The audit row of
+/// what it did (`audit` of the rotation) is written in the same transaction.
 pub async fn rotate_refresh(
     pool: &Pool,
     old_hash: &[u8],
     new_hash: &[u8],
     now: Timestamp,
     expires_at: Timestamp,
-) -> Result<Rotation, DbError> {
+    audit: impl FnOnce(&Rotation) -> AuditEvent,
+) -> Result<(Rotation, AuditEvent), DbError> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let row = tx
@@ -434,11 +434,28 @@ pub async fn rotate_refresh(
             &[&old_hash],
         )
         .await?;
-    let Some(row) = row else { return Ok(Rotation::Unknown) };
+    let outcome = match row {
+        None => Rotation::Unknown,
+        Some(row) => rotate(&tx, &row, new_hash, now, expires_at).await?,
+    };
+    let event = audit(&outcome);
+    insert_audit(&tx, &event).await?;
+    tx.commit().await?;
+    Ok((outcome, event))
+}
+
+/// The rotation of the refresh token `row` (locked), in `tx`.
+async fn rotate(
+    tx: &deadpool_postgres::Transaction<'_>,
+    row: &Row,
+    new_hash: &[u8],
+    now: Timestamp,
+    expires_at: Timestamp,
+) -> Result<Rotation, DbError> {
     let (id, family, user_id): (i64, String, i64) = (row.get(0), row.get(1), row.get(2));
     let (expires, used, revoked): (Timestamp, Option<Timestamp>, Option<Timestamp>) =
         (row.get(3), row.get(4), row.get(5));
-    let outcome = if revoked.is_some() {
+    Ok(if revoked.is_some() {
         Rotation::Revoked
     } else if used.is_some() {
         tx.execute(
@@ -458,15 +475,20 @@ pub async fn rotate_refresh(
         .await?;
         let user = tx.query_one(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"), &[&user_id]).await?;
         Rotation::Rotated(user_of(&user)?, family)
-    };
-    tx.commit().await?;
-    Ok(outcome)
+    })
 }
 
-/// Revokes the family of a refresh token (logout); the user's id, or `None` for an unknown token.
-pub async fn revoke_family(pool: &Pool, token_hash: &[u8], now: Timestamp) -> Result<Option<i64>, DbError> {
-    let client = pool.get().await?;
-    let row = client
+/// Revokes the family of a refresh token (logout), with the audit row (`audit` of the user's id, `None` for
+/// an unknown token) in the same transaction.
+pub async fn revoke_family(
+    pool: &Pool,
+    token_hash: &[u8],
+    now: Timestamp,
+    audit: impl FnOnce(Option<i64>) -> AuditEvent,
+) -> Result<AuditEvent, DbError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let row = tx
         .query_opt(
             "WITH token AS (SELECT family, user_id FROM refresh_tokens WHERE token_hash = $1),
                   revoked AS (UPDATE refresh_tokens SET revoked_at = $2
@@ -475,7 +497,10 @@ pub async fn revoke_family(pool: &Pool, token_hash: &[u8], now: Timestamp) -> Re
             &[&token_hash, &now],
         )
         .await?;
-    Ok(row.map(|row| row.get(0)))
+    let event = audit(row.map(|row| row.get(0)));
+    insert_audit(&tx, &event).await?;
+    tx.commit().await?;
+    Ok(event)
 }
 
 const KEY_COLUMNS: &str = "id, prefix, name, scopes, created_by, created_at, expires_at, last_used_at, revoked_at";

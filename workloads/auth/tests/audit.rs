@@ -1,12 +1,13 @@
-//! The audit rows of the admins' changes against a real PostgreSQL: each change and its row are one
-//! transaction — every successful change has exactly its row, a refused change leaves none, and a change
-//! whose row cannot be written does not happen (the database made to refuse the row for the test).
+//! The audit rows of the changes against a real PostgreSQL: an admin's change, a login, a refresh and a
+//! logout are each one transaction with their row — every successful change has exactly its row, a refused
+//! change leaves no grant, and a change whose row cannot be written does not happen (the database made to
+//! refuse the row for the test).
 
 mod support;
 
 use axum::http::{Method, StatusCode};
 use serde_json::json;
-use support::{admin_token, api_key, app, count, send, user};
+use support::{admin_token, api_key, app, count, login, send, user};
 
 /// How many audit rows of `kind` and `outcome` there are about `subject`.
 async fn rows(pool: &deadpool_postgres::Pool, kind: &str, outcome: &str, subject: &str) -> i64 {
@@ -62,9 +63,7 @@ async fn a_change_whose_audit_row_cannot_be_written_does_not_happen() {
     let admin = admin_token(&app).await;
     let id = user(&app, &admin, "dewi", &["cashier"], "correct horse battery").await;
     let (key_id, _) = api_key(&app, &admin, "gate-south-1", &["gate:scan"]).await;
-    let refuse = "ALTER TABLE audit_events ADD CONSTRAINT audit_refused_for_the_test
-                  CHECK (kind NOT IN ('user_create', 'user_roles', 'api_key_create', 'api_key_revoke')) NOT VALID";
-    pool.get().await.unwrap().batch_execute(refuse).await.unwrap();
+    refuse_audit(&pool, "'user_create', 'user_roles', 'api_key_create', 'api_key_revoke'").await;
 
     let new_user = json!({"name": "Ayu", "username": "ayu", "email": "ayu@mail.com", "phone": "6261275564756",
                           "confirmed": true, "roles": ["cashier"], "password": "correct horse battery"});
@@ -94,10 +93,57 @@ async fn a_change_whose_audit_row_cannot_be_written_does_not_happen() {
     assert_eq!(revoked, 1, "no unaudited revocation");
 
     // once the rows can be written, the same changes happen, each with its row
-    let allow = "ALTER TABLE audit_events DROP CONSTRAINT audit_refused_for_the_test";
-    pool.get().await.unwrap().batch_execute(allow).await.unwrap();
+    allow_audit(&pool).await;
     let (status, answer) = send(&app, Method::POST, "/v1/users", Some(new_user), Some(&admin), &[]).await;
     assert_eq!(status, StatusCode::CREATED, "{answer}");
     let ayu = answer["id"].as_i64().unwrap().to_string();
     assert_eq!(rows(&pool, "user_create", "granted", &ayu).await, 1);
+}
+
+/// Makes the database refuse audit rows of `kinds` (until [`allow_audit`]).
+async fn refuse_audit(pool: &deadpool_postgres::Pool, kinds: &str) {
+    let sql =
+        format!("ALTER TABLE audit_events ADD CONSTRAINT refused_for_the_test CHECK (kind NOT IN ({kinds})) NOT VALID");
+    pool.get().await.unwrap().batch_execute(&sql).await.unwrap();
+}
+
+async fn allow_audit(pool: &deadpool_postgres::Pool) {
+    let sql = "ALTER TABLE audit_events DROP CONSTRAINT refused_for_the_test";
+    pool.get().await.unwrap().batch_execute(sql).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_login_refresh_or_logout_whose_audit_row_cannot_be_written_does_not_happen() {
+    let (app, pool) = app("auth_audit_sessions").await;
+    let admin = admin_token(&app).await;
+    let id = user(&app, &admin, "sari", &["cashier"], "correct horse battery").await;
+    let tokens = format!("SELECT count(*) FROM refresh_tokens WHERE user_id = {id}");
+
+    refuse_audit(&pool, "'login'").await;
+    let (status, _) = login(&app, "sari", "correct horse battery").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(count(&pool, &tokens).await, 0, "no unaudited login");
+    allow_audit(&pool).await;
+    let (status, pair) = login(&app, "sari", "correct horse battery").await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    assert_eq!(rows(&pool, "login", "granted", &id.to_string()).await, 1);
+    let refresh_token = pair["refreshToken"].as_str().unwrap().to_string();
+    let presented = json!({"refreshToken": refresh_token});
+
+    refuse_audit(&pool, "'refresh', 'logout'").await;
+    let (status, _) = send(&app, Method::POST, "/v1/token/refresh", Some(presented.clone()), None, &[]).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    let (status, _) = send(&app, Method::POST, "/v1/logout", Some(presented.clone()), None, &[]).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    let unused =
+        format!("SELECT count(*) FROM refresh_tokens WHERE user_id = {id} AND used_at IS NULL AND revoked_at IS NULL");
+    assert_eq!(count(&pool, &unused).await, 1, "no unaudited rotation or revocation: the token is as it was");
+    allow_audit(&pool).await;
+    let (status, answer) = send(&app, Method::POST, "/v1/token/refresh", Some(presented), None, &[]).await;
+    assert_eq!(status, StatusCode::OK, "the token still works once: {answer}");
+    assert_eq!(rows(&pool, "refresh", "granted", &id.to_string()).await, 1);
+    let next = json!({"refreshToken": answer["refreshToken"]});
+    let (status, _) = send(&app, Method::POST, "/v1/logout", Some(next), None, &[]).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(rows(&pool, "logout", "revoked", &id.to_string()).await, 1);
 }
