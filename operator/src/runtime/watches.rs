@@ -19,6 +19,9 @@ use kube::runtime::watcher;
 
 use super::metrics::Metrics;
 
+/// What a watcher yields: an event, or why it could not list or watch.
+type WatchItem<K> = Result<watcher::Event<K>, watcher::Error>;
+
 /// The last error of each failing watch, by resource; shared by the controllers and the admin server.
 #[derive(Clone)]
 pub struct WatchHealth {
@@ -57,8 +60,8 @@ impl WatchHealth {
     pub fn observe<K: Send>(
         &self,
         resource: &'static str,
-        events: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
-    ) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send {
+        events: impl Stream<Item = WatchItem<K>> + Send,
+    ) -> impl Stream<Item = WatchItem<K>> + Send {
         let health = self.clone();
         health.metrics.watch_healthy(resource, true);
         events.filter(move |event| {
@@ -108,8 +111,8 @@ impl FirstLists {
     pub fn track<K: Send>(
         &self,
         resource: &'static str,
-        events: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
-    ) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send {
+        events: impl Stream<Item = WatchItem<K>> + Send,
+    ) -> impl Stream<Item = WatchItem<K>> + Send {
         let lists = self.clone();
         events.inspect(move |event| {
             if matches!(event, Ok(watcher::Event::InitDone)) {
