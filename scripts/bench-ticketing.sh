@@ -21,7 +21,7 @@
 # service's DATABASE_POOL_SIZE, default 32), PARTITIONS (the saga topics' partitions, and each consumer's
 # members: KAFKA_TOPIC_PARTITIONS and KAFKA_CONSUMER_INSTANCES, default 8), SCAN_BATCH_MAX (default 128), SCAN_BATCH_WORKERS (default 2),
 # BENCH_DIR (default /tmp/microfleet-bench: the servers' folders and the services' logs, deleted at the end
-# unless KEEP=1).
+# unless KEEP=1), ONLY (`scans`: measure only the one-row INSERTs and the scans, skipping TPC-B and the saga).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 clients="${CLIENTS:-32}"
@@ -35,6 +35,8 @@ relay_ms="${RELAY_MS:-10}"
 pool="${POOL:-32}"
 partitions="${PARTITIONS:-8}"
 dir="${BENCH_DIR:-/tmp/microfleet-bench}"
+only="${ONLY:-}"
+case "$only" in "" | scans) ;; *) echo "ONLY is empty or scans, not $only" >&2; exit 1 ;; esac
 bin="${CARGO_TARGET_DIR:-target}/release"
 pg_bin=/usr/lib/postgresql/15/bin
 export MICROFLEET_PG_PORT="$pg_port" MICROFLEET_PG_DIR="$dir/postgres"
@@ -118,15 +120,20 @@ echo "pgbench: initialising scale $scale" >&2
 psql_do pgbench "CREATE TABLE one_row (id BIGSERIAL PRIMARY KEY, value INTEGER NOT NULL, at TIMESTAMPTZ NOT NULL DEFAULT now())"
 printf '\\set value random(1, 1000000)\nINSERT INTO one_row (value) VALUES (:value);\n' >"$dir/one-row.sql"
 pgbench_run() { "$pg_bin/pgbench" -h 127.0.0.1 -p "$pg_port" -U microfleet -c "$clients" -j "$(nproc)" -T "$duration" "$@" 2>/dev/null; }
-echo "measuring: pgbench TPC-B, $clients clients, ${duration} s, scale $scale, default (simple) query protocol" >&2
-tpcb="$(pgbench_run pgbench)"
+tpcb="" saga="" saga_half=""
+if [ -z "$only" ]; then
+  echo "measuring: pgbench TPC-B, $clients clients, ${duration} s, scale $scale, default (simple) query protocol" >&2
+  tpcb="$(pgbench_run pgbench)"
+fi
 echo "measuring: pgbench one-row INSERTs" >&2
 insert="$(pgbench_run -n -f "$dir/one-row.sql" pgbench)"
-echo "measuring: saga at its peak ($clients clients)" >&2
-saga="$(load saga)"
-saga_half_rate="$(awk -v r="$(field rate "$saga")" 'BEGIN { printf "%.1f", r / 2 }')"
-echo "measuring: saga open loop at $saga_half_rate orders/s" >&2
-saga_half="$(load saga --rate "$saga_half_rate")"
+if [ -z "$only" ]; then
+  echo "measuring: saga at its peak ($clients clients)" >&2
+  saga="$(load saga)"
+  saga_half_rate="$(awk -v r="$(field rate "$saga")" 'BEGIN { printf "%.1f", r / 2 }')"
+  echo "measuring: saga open loop at $saga_half_rate orders/s" >&2
+  saga_half="$(load saga --rate "$saga_half_rate")"
+fi
 echo "measuring: scans at their peak ($clients clients)" >&2
 scans="$(load scan)"
 scan_half_rate="$(awk -v r="$(field rate "$scans")" 'BEGIN { printf "%.1f", r / 2 }')"
@@ -139,16 +146,19 @@ echo "settings: $(nproc) cores; CLIENTS=$clients DURATION=${duration}s SCALE=$sc
   "OUTBOX_RELAY_INTERVAL_MS=$relay_ms KAFKA_TOPIC_PARTITIONS=KAFKA_CONSUMER_INSTANCES=$partitions SCAN_BATCH_MAX=${SCAN_BATCH_MAX:-128} SCAN_BATCH_WORKERS=${SCAN_BATCH_WORKERS:-2};" \
   "PostgreSQL with fsync and synchronous_commit off (scripts/postgres.sh)"
 printf '%-22s %12s %9s %9s %8s\n' what per-second "p50 ms" "p99 ms" errors
-printf '%-22s %12.1f %9s %9s %8s   (latency average %s ms)\n' "pgbench TPC-B" "$(pgbench_tps "$tpcb")" - - - "$(pgbench_latency "$tpcb")"
+[ -z "$tpcb" ] || printf '%-22s %12.1f %9s %9s %8s   (latency average %s ms)\n' "pgbench TPC-B" "$(pgbench_tps "$tpcb")" - - - "$(pgbench_latency "$tpcb")"
 printf '%-22s %12.1f %9s %9s %8s   (latency average %s ms)\n' "pgbench one-row INSERT" "$(pgbench_tps "$insert")" - - - "$(pgbench_latency "$insert")"
 for row in "saga (peak)|$saga" "saga @ half peak|$saga_half" "scans (peak)|$scans" "scans @ half peak|$scans_half"; do
   line="${row#*|}"
+  [ -n "$line" ] || continue
   printf '%-22s %12.1f %9.2f %9.2f %8d\n' "${row%%|*}" "$(field rate "$line")" "$(field p50_ms "$line")" "$(field p99_ms "$line")" "$(field errors "$line")"
   first_error="$(field first_error "$line")"
   [ -z "$first_error" ] || echo "  first error: ${line#*first_error=}"
 done
 awk -v saga="$(field rate "$saga")" -v tpcb="$(pgbench_tps "$tpcb")" -v scans="$(field rate "$scans")" \
   -v insert="$(pgbench_tps "$insert")" -v p99="$(field p99_ms "$scans_half")" -v saga_p99="$(field p99_ms "$saga_half")" 'BEGIN {
-  printf "targets: saga at %.0f%% of pgbench TPC-B (>= 50%%: %s); scans at %.0f%% of one-row INSERTs (>= 100%%: %s); scan p99 at half peak %.2f ms (<= 5: %s); saga p99 at half peak %.2f ms\n",
-    100 * saga / tpcb, (saga / tpcb >= 0.5 ? "met" : "MISSED"), 100 * scans / insert, (scans >= insert ? "met" : "MISSED"),
-    p99, (p99 <= 5 ? "met" : "MISSED"), saga_p99 }'
+  if (tpcb > 0) printf "targets: saga at %.0f%% of pgbench TPC-B (>= 50%%: %s); saga p99 at half peak %.2f ms\n",
+    100 * saga / tpcb, (saga / tpcb >= 0.5 ? "met" : "MISSED"), saga_p99
+  printf "targets: scans at %.0f%% of one-row INSERTs (>= 100%%: %s); scan p99 at half peak %.2f ms (<= 5: %s)\n",
+    100 * scans / insert, (scans >= insert ? "met" : "MISSED"),
+    p99, (p99 <= 5 ? "met" : "MISSED") }'
