@@ -8,6 +8,8 @@
 # `scripts/demo.sh cluster` tells the same story with the operator itself at work on a real control plane
 # (scripts/cluster-demo.sh). `scripts/demo.sh ticketing` tells one concert's story on the ticketing services
 # (scripts/ticketing-demo.sh), with the back office (ticketing-cms) running alongside: its address is printed.
+# `scripts/demo.sh ticketing-cluster` runs the example TicketingService on the local control plane with the pod
+# network, the operator installed by Helm, and one order through the saga (scripts/ticketing-cluster-demo.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = cluster ]; then
@@ -15,6 +17,9 @@ if [ "${1:-}" = cluster ]; then
 fi
 if [ "${1:-}" = ticketing ]; then
   exec scripts/ticketing-demo.sh
+fi
+if [ "${1:-}" = ticketing-cluster ]; then
+  exec scripts/ticketing-cluster-demo.sh
 fi
 users="${USERS:-1000000}"
 base="${PORT_BASE:-18080}"

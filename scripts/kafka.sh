@@ -3,6 +3,8 @@
 # dependencies, resolved with Maven), KRaft mode, one process that is both broker and controller.
 #
 #   scripts/kafka.sh fetch   # resolve the classpath once (cached in ~/.cache/microfleet/kafka/<version>)
+#   scripts/kafka.sh tools   # resolve Kafka's command-line tools (org.apache.kafka:kafka-tools) once; prints
+#                            # the folder of their classpath (scripts/node.sh runs them as the apache/kafka image)
 #   scripts/kafka.sh up      # fetch if needed, format storage, start; prints the env to use
 #   scripts/kafka.sh env     # eval "$(scripts/kafka.sh env)": MICROFLEET_KAFKA_BOOTSTRAP
 #   scripts/kafka.sh down    # stop it (by PID) and delete its data
@@ -16,6 +18,10 @@
 # user, and "nobody", PLAIN, no ACLs; password "microfleet-test-password"; and an SSL listener on the next, whose
 # certificate a CA made at `up` signed; `up` prints MICROFLEET_KAFKA_SASL_BOOTSTRAP, MICROFLEET_KAFKA_TLS_BOOTSTRAP
 # and MICROFLEET_KAFKA_TLS_CA, that CA's PEM file),
+# MICROFLEET_KAFKA_POD_ADDR (unset): also a plain-text listener on 127.0.0.1:<port + 4> advertised as
+# <it>:<port + 4>, for pods on the pod network (scripts/node.sh with MICROFLEET_POD_NETWORK=1), which reach the
+# host's 127.0.0.1 at their bridge's address: set it to that address (e.g. 10.88.0.1); `up` then prints
+# MICROFLEET_KAFKA_POD_BOOTSTRAP,
 # MICROFLEET_KAFKA_HEAP (512m), MICROFLEET_KAFKA_START_SECONDS (90: how long `up`/`start` wait for it),
 # MICROFLEET_CACHE (~/.cache/microfleet). Needs Java 17+ and Maven.
 set -euo pipefail
@@ -31,6 +37,7 @@ heap="${MICROFLEET_KAFKA_HEAP:-512m}"
 start_seconds="${MICROFLEET_KAFKA_START_SECONDS:-90}"
 # the password of the SASL listener's test users (a test broker on 127.0.0.1; not a secret)
 sasl_password="microfleet-test-password"
+pod_addr="${MICROFLEET_KAFKA_POD_ADDR:-}"
 libs="$cache/kafka/$version/libs"
 
 log() { printf 'kafka: %s\n' "$*" >&2; }
@@ -65,6 +72,36 @@ EOF
   log "fetched in $((SECONDS - started)) s"
 }
 
+# tools: the classpath of Kafka's command-line tools (kafka-topics.sh is org.apache.kafka.tools.TopicCommand),
+# resolved once into its own folder
+tools() {
+  local tools_libs="$cache/kafka/$version/tools-libs"
+  if [ ! -f "$tools_libs/kafka-tools-$version.jar" ]; then
+    command -v mvn >/dev/null || die "Maven (mvn) is not installed"
+    local work
+    work="$(mktemp -d)"
+    cat >"$work/pom.xml" <<EOF
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>local.microfleet</groupId>
+  <artifactId>kafka-tools-classpath</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$version</version></dependency>
+  </dependencies>
+</project>
+EOF
+    log "resolving org.apache.kafka:kafka-tools:$version and its dependencies (once; cached in $tools_libs)"
+    rm -rf "$tools_libs.partial" && mkdir -p "$tools_libs.partial"
+    (cd "$work" && mvn -q -B dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tools_libs.partial") >&2 ||
+      die "resolving Kafka's tools $version from Maven Central failed (see above)"
+    rm -rf "$tools_libs" && mv "$tools_libs.partial" "$tools_libs"
+    rm -rf "$work"
+  fi
+  echo "$tools_libs"
+}
+
 java_cmd() { # main class, args...
   java -Xms128m -Xmx"$heap" -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$libs/*" "$@"
@@ -74,15 +111,21 @@ running() { pid_running "$dir/kafka.pid"; }
 
 config() {
   mkdir -p "$dir/data"
+  # the pods' listener (MICROFLEET_KAFKA_POD_ADDR): on the loopback, advertised at the pods' gateway
+  local pod_listener="" pod_advertised=""
+  if [ -n "$pod_addr" ]; then
+    pod_listener=",POD://127.0.0.1:$((port + 4))"
+    pod_advertised=",POD://$pod_addr:$((port + 4))"
+  fi
   cat >"$dir/server.properties" <<EOF
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$((port + 1))
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$((port + 1)),SASL_PLAINTEXT://127.0.0.1:$((port + 2)),SSL://127.0.0.1:$((port + 3))
-advertised.listeners=PLAINTEXT://127.0.0.1:$port,SASL_PLAINTEXT://127.0.0.1:$((port + 2)),SSL://127.0.0.1:$((port + 3))
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$((port + 1)),SASL_PLAINTEXT://127.0.0.1:$((port + 2)),SSL://127.0.0.1:$((port + 3))$pod_listener
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,SASL_PLAINTEXT://127.0.0.1:$((port + 2)),SSL://127.0.0.1:$((port + 3))$pod_advertised
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,POD:PLAINTEXT
 # the TLS listener (the Kafka sink's and the services' tests): a certificate for 127.0.0.1 signed by a CA made here ($dir/tls/ca.crt)
 listener.name.ssl.ssl.keystore.type=PEM
 listener.name.ssl.ssl.keystore.location=$dir/tls/broker.pem
@@ -201,6 +244,10 @@ env_lines() {
   echo "export MICROFLEET_KAFKA_SASL_BOOTSTRAP=127.0.0.1:$((port + 2))"
   echo "export MICROFLEET_KAFKA_TLS_BOOTSTRAP=127.0.0.1:$((port + 3))"
   echo "export MICROFLEET_KAFKA_TLS_CA=$dir/tls/ca.crt"
+  # the pods' listener as the running broker advertises it (one started without it has none)
+  local pod_bootstrap
+  pod_bootstrap="$(sed -n 's|^advertised\.listeners=.*POD://\([^,]*\).*|\1|p' "$dir/server.properties" 2>/dev/null)"
+  if [ -n "$pod_bootstrap" ]; then echo "export MICROFLEET_KAFKA_POD_BOOTSTRAP=$pod_bootstrap"; fi
 }
 
 down() {
@@ -211,11 +258,12 @@ down() {
 
 case "${1:-}" in
   fetch) fetch ;;
+  tools) tools ;;
   up) up ;;
   down) down ;;
   kill) crash ;;
   start) start ;;
   env) env_lines ;;
   status) if running; then echo "kafka: running (pid $(cat "$dir/kafka.pid"))"; else echo "kafka: stopped"; fi ;;
-  *) die "usage: scripts/kafka.sh fetch|up|down|kill|start|env|status" ;;
+  *) die "usage: scripts/kafka.sh fetch|tools|up|down|kill|start|env|status" ;;
 esac

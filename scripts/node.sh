@@ -18,7 +18,10 @@
 # MICROFLEET_NODE_TAINTS (space-separated KEY=VALUE:EFFECT; scripts/test.sh taints its second node, the one
 # with the pod network, so that only pods naming it run there).
 # Images: microfleet-operator, microfleet-fetcher, microfleet-demo (also under ghcr.io/microfleet/, the chart's
-# defaults) and microfleet-testbox (the pod runner's test image).
+# defaults), microfleet-testbox (the pod runner's test image), the ticketing services ticketing-service,
+# gate-acl-service, auth-service and ticketing-cms (also under ghcr.io/microfleet/, a TicketingService's
+# defaults), and apache/kafka (a TicketingService's topic Job): /bin/sh, its scripts' /opt/kafka/bin/kafka-topics.sh
+# being Kafka's own tool on the classpath `scripts/kafka.sh tools` resolves (run by the host's Java).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -52,6 +55,30 @@ pod_network_up() {
   MICROFLEET_DNS_POD_ADDR="${pod_cidr%/*}" scripts/coredns.sh up >/dev/null
 }
 
+# kafka_image DIR: the apache/kafka image in DIR — `sh`, a shell that runs its `-c` script with
+# /opt/kafka/bin/ read as DIR/bin/, where kafka-topics.sh runs Kafka's TopicCommand on a copy of its classpath
+# (readable by the pods' users)
+kafka_image() {
+  local image="$1" tools
+  tools="$(scripts/kafka.sh tools)"
+  mkdir -p "$image/bin"
+  cp -r "$tools" "$image/libs"
+  cat >"$image/bin/kafka-topics.sh" <<EOF
+#!/bin/sh
+exec java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:-UsePerfData -cp '$image/libs/*' org.apache.kafka.tools.TopicCommand "\$@"
+EOF
+  cat >"$image/sh" <<EOF
+#!/bin/sh
+if [ "\$1" = -c ]; then
+  script="\$(printf '%s' "\$2" | sed 's|/opt/kafka/bin/|$image/bin/|g')"
+  shift 2
+  exec /bin/sh -c "\$script" "\$@"
+fi
+exec /bin/sh "\$@"
+EOF
+  chmod 755 "$image/sh" "$image/bin/kafka-topics.sh"
+}
+
 up() {
   [ -n "${KUBECONFIG:-}" ] || die "KUBECONFIG is not set: eval \"\$(scripts/cluster.sh env)\" first"
   if running; then
@@ -73,6 +100,12 @@ up() {
   for b in operator fetcher demo; do
     images+=(--image "ghcr.io/microfleet/microfleet-$b=$store/microfleet-$b")
   done
+  for b in ticketing-service gate-acl-service auth-service ticketing-cms; do
+    cp "$target/$b" "$store/$b"
+    images+=(--image "$b=$store/$b" --image "ghcr.io/microfleet/$b=$store/$b")
+  done
+  kafka_image "$store/kafka"
+  images+=(--image "apache/kafka=$store/kafka/sh")
   local network_args=()
   if [ "$pod_network" = 1 ]; then
     pod_network_up

@@ -10,7 +10,10 @@
 #   scripts/postgres.sh status
 #
 # Settings (environment): MICROFLEET_PG_DIR (/tmp/microfleet-postgres: data, log, socket),
-# MICROFLEET_PG_PORT (15432), MICROFLEET_PG_VERSION (15). initdb refuses to run as root: as root the server
+# MICROFLEET_PG_PORT (15432), MICROFLEET_PG_VERSION (15), MICROFLEET_PG_POD_CIDR (unset): also accept password
+# logins from that subnet, e.g. 10.88.0.0/16 — pods on the pod network (scripts/node.sh with
+# MICROFLEET_POD_NETWORK=1) reach the server at their bridge's address, DNATed to 127.0.0.1 with their own
+# address as the source. initdb refuses to run as root: as root the server
 # runs as the unprivileged `postgres` system user (created if missing). Tests create one database each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +24,7 @@ port="${MICROFLEET_PG_PORT:-15432}"
 bin="/usr/lib/postgresql/$version/bin"
 data="$dir/data"
 superuser="microfleet"
+pod_cidr="${MICROFLEET_PG_POD_CIDR:-}"
 password="microfleet"
 
 log() { printf 'postgres: %s\n' "$*" >&2; }
@@ -76,16 +80,28 @@ log_min_messages = warning
 EOF
 }
 
+# pod_access: the pg_hba.conf line of MICROFLEET_PG_POD_CIDR (once); reloads a running server
+pod_access() {
+  [ -n "$pod_cidr" ] || return 0
+  local line="host all all $pod_cidr scram-sha-256"
+  grep -qxF "$line" "$data/pg_hba.conf" && return
+  printf '%s\n' "$line" | as_owner tee -a "$data/pg_hba.conf" >/dev/null
+  if running; then as_owner "$bin/pg_ctl" -D "$data" reload >/dev/null; fi
+  log "accepting logins from $pod_cidr"
+}
+
 up() {
   install
   owner_account
   if running; then
+    pod_access
     log "already running (dir $dir)"
     env_lines
     return
   fi
   local started=$SECONDS
   init
+  pod_access
   as_owner "$bin/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -t 60 start >/dev/null ||
     die "PostgreSQL did not start: $(tail -n 20 "$dir/postgres.log" 2>/dev/null)"
   log "PostgreSQL $version up in $((SECONDS - started)) s on 127.0.0.1:$port (dir $dir)"

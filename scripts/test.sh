@@ -53,6 +53,12 @@ cleanup() {
 trap cleanup EXIT
 cluster_env="$(scripts/cluster.sh up)"
 eval "$cluster_env"
+# pods on the second node's pod network reach Kafka and PostgreSQL at their gateway (the bridge's address):
+# Kafka advertises a listener there, PostgreSQL accepts logins from the pod subnet (the TicketingService e2e)
+pod_cidr="${MICROFLEET_POD_CIDR:-10.88.0.1/16}"
+export MICROFLEET_KAFKA_POD_ADDR="${MICROFLEET_KAFKA_POD_ADDR:-${pod_cidr%/*}}"
+MICROFLEET_PG_POD_CIDR="${MICROFLEET_PG_POD_CIDR:-$(python3 -c 'import ipaddress, sys; print(ipaddress.ip_interface(sys.argv[1]).network)' "$pod_cidr")}"
+export MICROFLEET_PG_POD_CIDR
 kafka_env="$(scripts/kafka.sh up)"
 eval "$kafka_env"
 # the ticketing services' tests: each creates its own database on this server (MICROFLEET_PG_URL)

@@ -282,8 +282,8 @@ fn help_variables(binary: &std::path::Path, command: &str) -> (std::collections:
 /// checked against the binaries themselves: every variable a component gets (its ConfigMap's, its Secrets')
 /// is one its `serve` reads, every variable only its migration Job gets is one `migrate` reads, and every
 /// variable `serve` and `migrate` require is given — for the example, and for the example with TLS and SASL
-/// to the broker. The CMS is checked once its workload (`workloads/cms`, binary `ticketing-cms`) is in the
-/// workspace.
+/// to the broker; the topic Job's variables are the services' (`ticketing` reads them all). The CMS is
+/// checked once its workload (`workloads/cms`, binary `ticketing-cms`) is in the workspace.
 #[test]
 fn every_variable_a_component_gets_is_one_its_binary_reads_and_none_it_requires_is_missing() {
     use microfleet_operator::ticketingservice::{
@@ -329,6 +329,18 @@ fn every_variable_a_component_gets_is_one_its_binary_reads_and_none_it_requires_
             for variable in serve_required.iter().chain(&migrate_required) {
                 if !ours.contains(variable) {
                     failures.push(format!("{spec}: {name}: requires {variable}, which the operator does not set"));
+                }
+            }
+            if kind == ComponentKind::Ticketing {
+                // the topic Job's script reads the broker's settings under the services' names
+                let mut stored = ts.clone();
+                stored.metadata.uid = Some("uid".into());
+                let job = microfleet_operator::ticketingservice::topics::build_topics_job(&stored).unwrap();
+                let pod = job.spec.unwrap().template.spec.unwrap();
+                for variable in pod.containers[0].env.iter().flatten().map(|e| &e.name) {
+                    if variable != "LOG_DIR" && !serve_known.contains(variable) {
+                        failures.push(format!("{spec}: the topic Job gets {variable}, which the services do not read"));
+                    }
                 }
             }
         }

@@ -23,7 +23,7 @@ use microfleet_operator::{
         leader::{Election, Fence},
         metrics::Metrics,
         server::{self, AdminState},
-        watches::WatchHealth,
+        watches::{FirstLists, WatchHealth},
     },
     ticketingservice::{self, build::BuildConfig as TicketingBuildConfig, discovery::Discovered},
 };
@@ -316,18 +316,26 @@ async fn run(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         },
         metrics: metrics.clone(),
         concurrency: args.concurrency,
+        watches: settings.watches.clone(),
         fence: Fence::open(),
     };
 
     let mut exit = ExitCode::SUCCESS;
     if args.no_leader_election {
-        let on_ready = {
+        // ready once both controllers' watches have listed their resources
+        let controllers = {
             let ready = ready.clone();
-            move || ready.store(true, Ordering::Relaxed)
+            FirstLists::new(&[clusterfetch::CONTROLLER, ticketingservice::CONTROLLER], move || {
+                ready.store(true, Ordering::Relaxed)
+            })
+        };
+        let synced = |controller: &'static str| {
+            let controllers = controllers.clone();
+            move || controllers.listed(controller)
         };
         tokio::join!(
-            clusterfetch::run(settings, shutdown.clone().requested(), on_ready),
-            ticketingservice::run(ticketing, shutdown.requested()),
+            clusterfetch::run(settings, shutdown.clone().requested(), synced(clusterfetch::CONTROLLER)),
+            ticketingservice::run(ticketing, shutdown.requested(), synced(ticketingservice::CONTROLLER)),
         );
     } else {
         let namespace = args.lease_namespace.clone().unwrap_or_else(|| client.default_namespace().to_string());
@@ -363,7 +371,10 @@ async fn run(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 }
             };
             let stop = stop.shared();
-            tokio::join!(clusterfetch::run(settings, stop.clone(), || {}), ticketingservice::run(ticketing, stop));
+            tokio::join!(
+                clusterfetch::run(settings, stop.clone(), || {}),
+                ticketingservice::run(ticketing, stop, || {})
+            );
             metrics.leader.set(0);
             if lost_lease.load(Ordering::Relaxed) {
                 exit = ExitCode::FAILURE;

@@ -1,25 +1,35 @@
 //! What every pod the operator emits shares, whatever the controller: the restricted Pod Security profile
 //! (a non-root user, no privilege escalation, no capabilities, the runtime's seccomp profile, a read-only
-//! root), environment variables from values and from Secrets, and the short hashes and truncations that
+//! root), where they run (node selector, tolerations), environment variables from values and from Secrets, and the short hashes and truncations that
 //! keep child names within Kubernetes' limits.
 //!
 //! Pure: values in, objects out. Which pods exist, and what they run, is each controller's `build`.
 
 use k8s_openapi::api::core::v1::{
-    Capabilities, EnvVar, EnvVarSource, PodSecurityContext, SeccompProfile, SecretKeySelector, SecurityContext,
+    Capabilities, EnvVar, EnvVarSource, PodSecurityContext, PodSpec, SeccompProfile, SecretKeySelector, SecurityContext,
 };
-use microfleet_crds::clusterfetch::SecretKeyRef;
+use microfleet_crds::{clusterfetch::SecretKeyRef, ticketingservice::Placement};
 use sha2::{Digest, Sha256};
+
+/// Sets the pod's `nodeSelector` and `tolerations` from `placement` (none: the pod's stay unset).
+pub fn place(pod: &mut PodSpec, placement: Option<&Placement>) {
+    let Some(placement) = placement else { return };
+    pod.node_selector = (!placement.node_selector.is_empty()).then(|| placement.node_selector.clone());
+    pod.tolerations = (!placement.tolerations.is_empty()).then(|| placement.tolerations.clone());
+}
 
 /// UID/GID the workloads run as (the "nonroot" user of distroless images).
 pub const NON_ROOT_ID: i64 = 65532;
 
-/// The pod-level half of the restricted profile: a non-root user and group, the runtime's seccomp profile.
+/// The pod-level half of the restricted profile: a non-root user and group (also the volumes' group), the
+/// runtime's seccomp profile.
 pub fn restricted_pod_security() -> PodSecurityContext {
     PodSecurityContext {
         run_as_non_root: Some(true),
         run_as_user: Some(NON_ROOT_ID),
         run_as_group: Some(NON_ROOT_ID),
+        // Secret volumes group-owned by it: their files (mode 0440 and the like) readable by the user above
+        fs_group: Some(NON_ROOT_ID),
         seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..Default::default() }),
         ..Default::default()
     }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::ResourceRequirements;
+use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
@@ -67,6 +67,24 @@ pub struct TicketingServiceSpec {
     /// The alerts of the system (a PrometheusRule, when the prometheus-operator is installed).
     #[serde(default)]
     pub alerts: Alerts,
+    /// Where every pod of the system runs (the components' and the topic Job's), unless a component's own
+    /// placement says otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
+}
+
+/// Where pods may run: the pod spec's `nodeSelector` and `tolerations`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Placement {
+    /// Labels a node must have to run the pods, e.g. {"kubernetes.io/os": "linux"}.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 16))]
+    pub node_selector: BTreeMap<String, String>,
+    /// Taints of nodes the pods tolerate, e.g. [{key: dedicated, value: ticketing, effect: NoSchedule}].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub tolerations: Vec<Toleration>,
 }
 
 /// The Kafka broker of the saga and the topics the operator provisions on it.
@@ -158,6 +176,10 @@ pub struct Component {
     #[x_kube(validation = Rule::new("self.all(k, k.matches('^[A-Z][A-Z0-9_]{0,63}$'))").message("config keys are environment variable names such as ORDER_HOLD_SECONDS: upper-case letters, digits and '_', starting with a letter"))]
     #[x_kube(validation = Rule::new("self.all(k, self[k].size() <= 1024)").message("config values are at most 1024 characters"))]
     pub config: BTreeMap<String, String>,
+    /// Where the component's pods (its Deployment's and its migration Jobs') run; replaces `spec.placement`
+    /// for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
 }
 
 /// Where a component's database comes from. Set exactly one.

@@ -343,6 +343,117 @@ fn the_topics_are_kafka_topics_with_strimzi_and_a_job_without() {
     );
 }
 
+/// The example with TLS (a CA from a Secret) and SCRAM-SHA-512 to the brokers.
+fn secured() -> TicketingService {
+    let mut ts = ticketing_service();
+    ts.spec.kafka.tls =
+        serde_json::from_value(serde_json::json!({"caSecretKeyRef": {"name": "kafka-ca", "key": "ca.crt"}})).unwrap();
+    ts.spec.kafka.sasl = serde_json::from_value(serde_json::json!({
+        "mechanism": "SCRAM-SHA-512",
+        "username": {"name": "kafka-user", "key": "username"},
+        "password": {"name": "kafka-user", "key": "password"},
+    }))
+    .unwrap();
+    ts
+}
+
+/// The topic Job's pod for `ts`.
+fn topics_pod(ts: &TicketingService) -> k8s_openapi::api::core::v1::PodSpec {
+    crate::ticketingservice::topics::build_topics_job(ts).unwrap().spec.unwrap().template.spec.unwrap()
+}
+
+#[test]
+fn the_topic_job_reads_the_brokers_settings_as_the_services_do_the_password_from_a_file() {
+    let ts = secured();
+    let pod = topics_pod(&ts);
+    let container = &pod.containers[0];
+    let env = container.env.clone().unwrap();
+    let plain: BTreeMap<String, String> =
+        env.iter().filter_map(|e| Some((e.name.clone(), e.value.clone()?))).filter(|(n, _)| n != "LOG_DIR").collect();
+    let services = config_data(&ts, ComponentKind::Ticketing);
+    for (name, value) in &plain {
+        assert_eq!(services.get(name), Some(value), "{name}: the topic Job and the services share one contract");
+    }
+    assert_eq!(plain["KAFKA_SASL_PASSWORD_FILE"], "/var/run/secrets/microfleet/kafka-sasl-password");
+    let from_secrets: Vec<(String, String, String)> = env
+        .iter()
+        .filter_map(|e| {
+            let r = e.value_from.clone()?.secret_key_ref?;
+            Some((e.name.clone(), r.name, r.key))
+        })
+        .collect();
+    assert_eq!(
+        from_secrets,
+        [("KAFKA_SASL_USERNAME".to_string(), "kafka-user".to_string(), "username".to_string())],
+        "the password is a file, never a variable"
+    );
+    let file = |secret: &str, key: &str, path: &str| (secret.to_string(), key.to_string(), path.to_string());
+    assert_eq!(
+        secret_files(&pod),
+        [file("kafka-ca", "ca.crt", "kafka-ca.pem"), file("kafka-user", "password", "kafka-sasl-password")]
+    );
+    let mount = container.volume_mounts.iter().flatten().find(|m| m.name == "secrets").unwrap();
+    assert_eq!((mount.mount_path.as_str(), mount.read_only), ("/var/run/secrets/microfleet", Some(true)));
+
+    let plain_text = topics_pod(&ticketing_service());
+    assert!(secret_files(&plain_text).is_empty(), "plain text: no Secret files");
+    assert_eq!(env_names(plain_text.containers[0].env.as_ref().unwrap()), ["KAFKA_BOOTSTRAP_SERVERS", "LOG_DIR"]);
+}
+
+/// Runs the topic Job's script under `/bin/sh` with its pod's variables (the Secret files and the user name
+/// given by the test) and a stand-in `kafka-topics.sh` that keeps the client settings it is given; returns
+/// them.
+fn client_settings_of_the_topic_job(ts: &TicketingService, username: &str, password_file: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("microfleet-topics-job-{}-{username}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let password_path = dir.join("kafka-sasl-password");
+    std::fs::write(&password_path, password_file).unwrap();
+    let settings = dir.join("settings");
+    let stub = dir.join("kafka-topics.sh");
+    std::fs::write(&stub, format!("#!/bin/sh\ncat \"$4\" > '{}'\n", settings.display())).unwrap();
+    std::fs::set_permissions(&stub, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let pod = topics_pod(ts);
+    let container = &pod.containers[0];
+    let script = container.command.as_ref().unwrap()[2].replace("/opt/kafka/bin", &dir.display().to_string());
+    let mut command = std::process::Command::new("/bin/sh");
+    command.args(["-c", &script]).env_clear().env("PATH", "/usr/bin:/bin").env("TMPDIR", &dir);
+    for var in container.env.iter().flatten() {
+        let value = match var.name.as_str() {
+            "KAFKA_SASL_USERNAME" => username.to_string(),
+            "KAFKA_SASL_PASSWORD_FILE" => password_path.display().to_string(),
+            _ => var.value.clone().unwrap(),
+        };
+        command.env(&var.name, value);
+    }
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.stdout.is_empty() && output.stderr.is_empty(), "the script prints nothing");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    text
+}
+
+#[test]
+fn the_topic_job_s_script_logs_in_with_the_password_of_the_mounted_file() {
+    let settings = client_settings_of_the_topic_job(&secured(), "svc", "from-the-file\n");
+    assert_eq!(
+        settings,
+        "security.protocol=SASL_SSL\n\
+         ssl.truststore.type=PEM\n\
+         ssl.truststore.location=/var/run/secrets/microfleet/kafka-ca.pem\n\
+         sasl.mechanism=SCRAM-SHA-512\n\
+         sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"svc\" password=\"from-the-file\";\n"
+    );
+    // quotes and backslashes: escaped for JAAS, then the backslashes again for the properties file
+    let settings = client_settings_of_the_topic_job(&secured(), "quoting", "a\"b\\c");
+    assert!(settings.contains(r#"password="a\\"b\\\\c";"#), "{settings}");
+
+    let mut plain = secured();
+    plain.spec.kafka.sasl = None;
+    plain.spec.kafka.tls = None;
+    assert_eq!(client_settings_of_the_topic_job(&plain, "plain", ""), "", "plain text: no settings");
+}
+
 #[test]
 fn the_entry_routes_the_cms_and_the_public_apis_only() {
     let ts = ticketing_service();
@@ -512,4 +623,35 @@ fn a_cloud_native_pg_database_is_migrated_once_it_serves() {
     assert!(plan_rollout(&ts, &discovered, &observed, &config()).component(ComponentKind::Auth).migrate);
     // without CloudNativePG installed it never serves (validate reports it)
     assert!(!plan_rollout(&ts, &Discovered::default(), &observed, &config()).component(ComponentKind::Auth).migrate);
+}
+
+#[test]
+fn every_pod_goes_where_the_placement_says_a_components_own_over_the_specs() {
+    let mut ts = ticketing_service();
+    let placement = |node: &str| {
+        serde_json::from_value(serde_json::json!({
+            "nodeSelector": {"kubernetes.io/hostname": node},
+            "tolerations": [{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}],
+        }))
+        .unwrap()
+    };
+    let unplaced = settled(&ts, &Discovered::default());
+    ts.spec.placement = Some(placement("pool-a"));
+    ts.spec.gate_acl.placement = Some(placement("pool-b"));
+    let children = settled(&ts, &Discovered::default());
+    let node = |pod: &Value| pod["nodeSelector"]["kubernetes.io/hostname"].clone();
+    let pods: Vec<(String, &Value)> = children
+        .iter()
+        .filter(|c| c["kind"] == "Deployment" || c["kind"] == "Job")
+        .map(|c| (c["metadata"]["name"].as_str().unwrap().to_string(), &c["spec"]["template"]["spec"]))
+        .collect();
+    assert_eq!(pods.len(), 9, "four Deployments, four migration Jobs, the topic Job");
+    for (name, pod) in pods {
+        let expected = if name.starts_with("tickets-gate-acl") { "pool-b" } else { "pool-a" };
+        assert_eq!(node(pod), expected, "{name}");
+        assert_eq!(pod["tolerations"][0]["key"], "dedicated", "{name}");
+    }
+    let deployment = named(&unplaced, "Deployment", "tickets-ticketing");
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert!(pod.get("nodeSelector").is_none() && pod.get("tolerations").is_none(), "none without a placement");
 }

@@ -3,9 +3,9 @@
 //! which come from its ConfigMap (non-secret) and which from Secrets, which Secret keys are mounted as
 //! files (every password and key; a Secret value in a variable only where the binary reads it so: the
 //! database URL, gate-acl's `SIGNING_KEY`, the broker's SASL user name), and what a migration Job gets
-//! besides.
+//! besides. The topic Job gets the broker's settings and files of the same contract.
 //!
-//! Pure: the spec in, names and values out. The objects that carry them are `workload`'s.
+//! Pure: the spec in, names and values out. The objects that carry them are `workload`'s and `topics`'.
 
 use std::collections::BTreeMap;
 
@@ -82,6 +82,15 @@ fn kafka_settings(kafka: &Kafka) -> BTreeMap<String, String> {
         ("KAFKA_TOPIC_PARTITIONS".to_string(), kafka.partitions.to_string()),
         ("KAFKA_TOPIC_REPLICATION".to_string(), kafka.replication_factor.to_string()),
     ]);
+    data.extend(kafka_security_settings(kafka));
+    data
+}
+
+/// The broker's TLS and SASL settings (`KafkaSecurityArgs`' variables), read by the services and by the
+/// topic Job alike: the protocol, the SASL mechanism, and the paths of the CA and of the SASL password in
+/// the Secrets volume ([`kafka_secret_files`]). Empty for plain text.
+pub fn kafka_security_settings(kafka: &Kafka) -> BTreeMap<String, String> {
+    let mut data = BTreeMap::new();
     if let Some(protocol) = security_protocol(kafka) {
         data.insert("KAFKA_SECURITY_PROTOCOL".into(), protocol.into());
     }
@@ -89,14 +98,37 @@ fn kafka_settings(kafka: &Kafka) -> BTreeMap<String, String> {
         data.insert("KAFKA_SASL_MECHANISM".into(), sasl.mechanism.as_str().into());
         data.insert("KAFKA_SASL_PASSWORD_FILE".into(), format!("{SECRETS_DIR}/{KAFKA_SASL_PASSWORD_FILE}"));
     }
-    if kafka.tls.as_ref().is_some_and(|tls| tls.ca_secret_key_ref.is_some()) {
+    if kafka_ca_ref(kafka).is_some() {
         data.insert("KAFKA_SSL_CA_LOCATION".into(), format!("{SECRETS_DIR}/{KAFKA_CA_FILE}"));
     }
     data
 }
 
+/// The Secret key of the brokers' CA, when the spec names one.
+fn kafka_ca_ref(kafka: &Kafka) -> Option<&SecretKeyRef> {
+    kafka.tls.as_ref().and_then(|tls| tls.ca_secret_key_ref.as_ref())
+}
+
+/// The broker's Secret keys read as files of the Secrets volume (the CA, the SASL password), each with its
+/// file name under [`SECRETS_DIR`] (the paths [`kafka_security_settings`] gives).
+pub fn kafka_secret_files(kafka: &Kafka) -> Vec<(SecretKeyRef, String)> {
+    let mut files = Vec::new();
+    if let Some(ca) = kafka_ca_ref(kafka) {
+        files.push((ca.clone(), KAFKA_CA_FILE.into()));
+    }
+    if let Some(sasl) = &kafka.sasl {
+        files.push((sasl.password.clone(), KAFKA_SASL_PASSWORD_FILE.into()));
+    }
+    files
+}
+
+/// The variable of the broker's SASL user name, from its Secret key, when the spec sets SASL.
+pub fn kafka_sasl_username_env(kafka: &Kafka) -> Option<EnvVar> {
+    kafka.sasl.as_ref().map(|sasl| secret_env("KAFKA_SASL_USERNAME", &sasl.username))
+}
+
 /// Kafka's `security.protocol` for the spec's TLS and SASL; `None` for plain text.
-pub fn security_protocol(kafka: &Kafka) -> Option<&'static str> {
+fn security_protocol(kafka: &Kafka) -> Option<&'static str> {
     match (kafka.tls.is_some(), kafka.sasl.is_some()) {
         (false, false) => None,
         (true, false) => Some("SSL"),
@@ -114,8 +146,8 @@ pub fn secret_env_vars(ts: &TicketingService, kind: ComponentKind) -> Vec<EnvVar
     if let Some(key) = &secrets.signing_key {
         env.push(secret_env("SIGNING_KEY", key));
     }
-    if let (true, Some(sasl)) = (kind.uses_broker(), &ts.spec.kafka.sasl) {
-        env.push(secret_env("KAFKA_SASL_USERNAME", &sasl.username));
+    if kind.uses_broker() {
+        env.extend(kafka_sasl_username_env(&ts.spec.kafka));
     }
     env
 }
@@ -164,13 +196,14 @@ pub fn secret_files_volume(ts: &TicketingService, kind: ComponentKind, migrate: 
         }
     }
     if kind.uses_broker() {
-        if let Some(ca) = ts.spec.kafka.tls.as_ref().and_then(|tls| tls.ca_secret_key_ref.as_ref()) {
-            files.push((ca.clone(), KAFKA_CA_FILE.into()));
-        }
-        if let Some(sasl) = &ts.spec.kafka.sasl {
-            files.push((sasl.password.clone(), KAFKA_SASL_PASSWORD_FILE.into()));
-        }
+        files.extend(kafka_secret_files(&ts.spec.kafka));
     }
+    secrets_volume(files)
+}
+
+/// The Secrets volume holding `files` (each a Secret key and its path under [`SECRETS_DIR`]), readable by the
+/// pod's group only; `None` when there are none.
+pub fn secrets_volume(files: Vec<(SecretKeyRef, String)>) -> Option<Volume> {
     if files.is_empty() {
         return None;
     }

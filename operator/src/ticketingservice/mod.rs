@@ -45,10 +45,11 @@ use k8s_openapi::api::{
     policy::v1::PodDisruptionBudget,
 };
 use kube::{
+    core::PartialObjectMeta,
     runtime::{
         controller::{self, Action},
         events::Recorder,
-        watcher, Controller,
+        reflector, watcher, Controller, WatchStreamExt,
     },
     Client, ResourceExt,
 };
@@ -56,7 +57,12 @@ use microfleet_crds::{labels, ticketingservice::TicketingService};
 
 use crate::{
     error::Error,
-    runtime::{leader::Fence, metrics::Metrics, scope::Scope},
+    runtime::{
+        leader::Fence,
+        metrics::Metrics,
+        scope::Scope,
+        watches::{FirstLists, WatchHealth},
+    },
 };
 use build::BuildConfig;
 
@@ -123,15 +129,59 @@ pub struct Settings {
     pub metrics: Arc<Metrics>,
     /// Reconciles that may run at once.
     pub concurrency: u16,
+    /// Where the watches report their health (shared with the ClusterFetch controller and `/readyz`).
+    pub watches: WatchHealth,
     /// The leader fence every write checks first (always open without leader election).
     pub fence: Fence,
 }
 
+/// The names of the controller's watches in `/readyz`, the logs and `microfleet_watch_healthy`: the
+/// TicketingServices, then each kind of child (named apart from the ClusterFetch controller's watches).
+const WATCHES: [&str; 9] = [
+    "ticketingservices",
+    "deployments (ticketingservice)",
+    "jobs (ticketingservice)",
+    "configmaps (ticketingservice)",
+    "services (ticketingservice)",
+    "poddisruptionbudgets (ticketingservice)",
+    "horizontalpodautoscalers (ticketingservice)",
+    "ingresses (ticketingservice)",
+    "networkpolicies (ticketingservice)",
+];
+
+/// The TicketingService controller's trigger on the children of kind `K` it owns (by the
+/// `microfleet.io/ticketingservice` label): their metadata only, the watch's health recorded (its errors kept
+/// from the controller) and its first list noted.
+fn children<K>(
+    api: kube::Api<PartialObjectMeta<K>>,
+    resource: &'static str,
+    watches: &WatchHealth,
+    lists: &FirstLists,
+) -> impl futures::Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static
+where
+    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + 'static,
+{
+    let config = watcher::Config::default().labels(labels::TICKETING_SERVICE).any_semantic();
+    let events = watcher(api, config).default_backoff();
+    lists.track(resource, watches.observe(resource, events)).touched_objects()
+}
+
 /// Runs the TicketingService controller until `shutdown` resolves: a reconcile on every change of a
-/// TicketingService or of a child it owns (watched by the `microfleet.io/ticketingservice` label).
-pub async fn run(settings: Settings, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
-    let Settings { client, scope, recorder, config, metrics, concurrency, fence } = settings;
-    let children = watcher::Config::default().labels(labels::TICKETING_SERVICE).any_semantic();
+/// TicketingService or of a child it owns (watched by the `microfleet.io/ticketingservice` label). A watch
+/// that fails is reported (metrics, logs, `/readyz`) and retries on its own backoff without holding up the
+/// reconciles; `on_ready` is called once every watch has listed its resource.
+pub async fn run(
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+    on_ready: impl FnOnce() + Send + 'static,
+) {
+    let Settings { client, scope, recorder, config, metrics, concurrency, watches, fence } = settings;
+    let lists = FirstLists::new(&WATCHES, on_ready);
+    let [own, deployments, jobs, config_maps, services, budgets, autoscalers, ingresses, policies] = WATCHES;
+    let (store, writer) = reflector::store::<TicketingService>();
+    let events =
+        watcher(scope.api::<TicketingService>(&client), watcher::Config::default().any_semantic()).default_backoff();
+    let events = lists.track(own, watches.observe(own, events)).reflect(writer).applied_objects();
     let ctx = Arc::new(Context {
         client: client.clone(),
         recorder,
@@ -141,15 +191,20 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()> + Send +
         clock: Timestamp::now,
         full_applies: Mutex::default(),
     });
-    Controller::new(scope.api::<TicketingService>(&client), watcher::Config::default().any_semantic())
-        .owns(scope.api::<Deployment>(&client), children.clone())
-        .owns(scope.api::<Job>(&client), children.clone())
-        .owns(scope.api::<ConfigMap>(&client), children.clone())
-        .owns(scope.api::<Service>(&client), children.clone())
-        .owns(scope.api::<PodDisruptionBudget>(&client), children.clone())
-        .owns(scope.api::<HorizontalPodAutoscaler>(&client), children.clone())
-        .owns(scope.api::<Ingress>(&client), children.clone())
-        .owns(scope.api::<NetworkPolicy>(&client), children)
+    Controller::for_stream(events, store)
+        .owns_stream(children(scope.api::<PartialObjectMeta<Deployment>>(&client), deployments, &watches, &lists))
+        .owns_stream(children(scope.api::<PartialObjectMeta<Job>>(&client), jobs, &watches, &lists))
+        .owns_stream(children(scope.api::<PartialObjectMeta<ConfigMap>>(&client), config_maps, &watches, &lists))
+        .owns_stream(children(scope.api::<PartialObjectMeta<Service>>(&client), services, &watches, &lists))
+        .owns_stream(children(scope.api::<PartialObjectMeta<PodDisruptionBudget>>(&client), budgets, &watches, &lists))
+        .owns_stream(children(
+            scope.api::<PartialObjectMeta<HorizontalPodAutoscaler>>(&client),
+            autoscalers,
+            &watches,
+            &lists,
+        ))
+        .owns_stream(children(scope.api::<PartialObjectMeta<Ingress>>(&client), ingresses, &watches, &lists))
+        .owns_stream(children(scope.api::<PartialObjectMeta<NetworkPolicy>>(&client), policies, &watches, &lists))
         .with_config(controller::Config::default().concurrency(concurrency).debounce(Duration::from_millis(500)))
         .graceful_shutdown_on(shutdown)
         .run(reconcile::reconcile, error_policy, ctx)

@@ -1,6 +1,8 @@
 //! The saga's topics on the broker: their names under the spec's prefix, as Strimzi `KafkaTopic` resources
 //! when that API is installed and the spec names the Strimzi cluster, otherwise as a Job that creates the
-//! missing ones (and describes them all) with `kafka-topics.sh`, Kafka's admin client.
+//! missing ones (and describes them all) with `kafka-topics.sh`, Kafka's admin client. The Job gets the
+//! broker's TLS and SASL settings as the services do (`config`'s variables and Secret files: the SASL
+//! password is a mounted file, never a variable).
 //!
 //! Pure: the spec and what discovery found in, objects out. No I/O.
 
@@ -8,8 +10,7 @@ use k8s_openapi::{
     api::{
         batch::v1::{Job, JobSpec},
         core::v1::{
-            Container, EmptyDirVolumeSource, KeyToPath, PodSpec, PodTemplateSpec, ProjectedVolumeSource,
-            ResourceRequirements, SecretProjection, Volume, VolumeMount, VolumeProjection,
+            Container, EmptyDirVolumeSource, PodSpec, PodTemplateSpec, ResourceRequirements, Volume, VolumeMount,
         },
     },
     apimachinery::pkg::{api::resource::Quantity, apis::meta::v1::ObjectMeta},
@@ -19,10 +20,10 @@ use serde_json::{json, Value};
 
 use super::{
     build::{child_labels, child_meta, BuildError},
-    config::security_protocol,
+    config::{kafka_sasl_username_env, kafka_secret_files, kafka_security_settings, secrets_volume, SECRETS_DIR},
     discovery::{Discovered, KAFKA_TOPIC},
 };
-use crate::pod::{plain_env, restricted_container_security, restricted_pod_security, secret_env, short_hash};
+use crate::pod::{place, plain_env, restricted_container_security, restricted_pod_security, short_hash};
 
 /// The suffixes of the saga's broker topics (`<prefix>.<suffix>`): the channels the services' outboxes
 /// write (the seed's five request-model topics first, then `event-approved` and `order-expired`) and the
@@ -99,28 +100,39 @@ pub fn topics_job_name(ts: &TicketingService) -> String {
     format!("{}-topics-{}", ts.metadata.name.as_deref().unwrap_or_default(), short_hash(&key))
 }
 
-/// The shell script of the topic Job: the client settings for TLS and SASL (from the mounted CA and the
-/// credentials' variables), then `kafka-topics.sh --create --if-not-exists` and `--describe` of each topic.
+/// The start of the topic Job's shell script: it writes the admin client's settings from the same variables the
+/// services read (`KafkaSecurityArgs`: `KAFKA_SECURITY_PROTOCOL`, `KAFKA_SSL_CA_LOCATION`,
+/// `KAFKA_SASL_MECHANISM`, `KAFKA_SASL_USERNAME`, and the password read from `KAFKA_SASL_PASSWORD_FILE`, a
+/// mounted Secret file). The user name and password stand inside the JAAS setting's double quotes in a
+/// properties file: `\` and `"` are escaped for JAAS, then `\` again for the file. Nothing is echoed (no `-x`).
+const CLIENT_SETTINGS_SCRIPT: &str = r#"set -eu
+config="${TMPDIR:-/tmp}/client.properties"
+: > "$config"
+quoted() { printf '%s' "$1" | sed -e 's/\\/\\\\\\\\/g' -e 's/"/\\\\"/g'; }
+if [ -n "${KAFKA_SECURITY_PROTOCOL:-}" ]; then
+  printf 'security.protocol=%s\n' "$KAFKA_SECURITY_PROTOCOL" >> "$config"
+fi
+if [ -n "${KAFKA_SSL_CA_LOCATION:-}" ]; then
+  printf 'ssl.truststore.type=PEM\nssl.truststore.location=%s\n' "$KAFKA_SSL_CA_LOCATION" >> "$config"
+fi
+if [ -n "${KAFKA_SASL_MECHANISM:-}" ]; then
+  case "$KAFKA_SASL_MECHANISM" in
+    PLAIN) module=org.apache.kafka.common.security.plain.PlainLoginModule ;;
+    *) module=org.apache.kafka.common.security.scram.ScramLoginModule ;;
+  esac
+  username="$(quoted "$KAFKA_SASL_USERNAME")"
+  password="$(cat "$KAFKA_SASL_PASSWORD_FILE")"
+  password="$(quoted "$password")"
+  printf 'sasl.mechanism=%s\nsasl.jaas.config=%s required username="%s" password="%s";\n' \
+    "$KAFKA_SASL_MECHANISM" "$module" "$username" "$password" >> "$config"
+fi
+"#;
+
+/// The shell script of the topic Job: the client settings ([`CLIENT_SETTINGS_SCRIPT`]), then
+/// `kafka-topics.sh --create --if-not-exists` and `--describe` of each topic.
 fn topics_script(ts: &TicketingService) -> String {
     let kafka = &ts.spec.kafka;
-    let mut script = String::from("set -eu\nconfig=/tmp/client.properties\n: > \"$config\"\n");
-    if let Some(protocol) = security_protocol(kafka) {
-        script.push_str(&format!("echo 'security.protocol={protocol}' >> \"$config\"\n"));
-    }
-    if kafka.tls.as_ref().is_some_and(|tls| tls.ca_secret_key_ref.is_some()) {
-        script.push_str("echo 'ssl.truststore.type=PEM' >> \"$config\"\n");
-        script.push_str("echo 'ssl.truststore.location=/var/run/secrets/kafka/ca.pem' >> \"$config\"\n");
-    }
-    if let Some(sasl) = &kafka.sasl {
-        let module = match sasl.mechanism.as_str() {
-            "PLAIN" => "org.apache.kafka.common.security.plain.PlainLoginModule",
-            _ => "org.apache.kafka.common.security.scram.ScramLoginModule",
-        };
-        script.push_str(&format!("echo 'sasl.mechanism={}' >> \"$config\"\n", sasl.mechanism.as_str()));
-        script.push_str(&format!(
-            "printf 'sasl.jaas.config={module} required username=\"%s\" password=\"%s\";\\n' \"$KAFKA_SASL_USERNAME\" \"$KAFKA_SASL_PASSWORD\" >> \"$config\"\n"
-        ));
-    }
+    let mut script = String::from(CLIENT_SETTINGS_SCRIPT);
     for topic in topic_names(ts) {
         script.push_str(&format!(
             "{KAFKA_BIN}/kafka-topics.sh --bootstrap-server \"$KAFKA_BOOTSTRAP_SERVERS\" --command-config \"$config\" --create --if-not-exists --topic '{topic}' --partitions {} --replication-factor {}\n",
@@ -146,38 +158,22 @@ pub fn build_topics_job(ts: &TicketingService) -> Result<Job, BuildError> {
         plain_env("KAFKA_BOOTSTRAP_SERVERS", kafka.bootstrap_servers.join(",")),
         plain_env("LOG_DIR", "/tmp".into()),
     ];
-    if let Some(sasl) = &kafka.sasl {
-        env.push(secret_env("KAFKA_SASL_USERNAME", &sasl.username));
-        env.push(secret_env("KAFKA_SASL_PASSWORD", &sasl.password));
-    }
+    env.extend(kafka_security_settings(kafka).into_iter().map(|(name, value)| plain_env(&name, value)));
+    env.extend(kafka_sasl_username_env(kafka));
     let mut mounts = vec![VolumeMount { name: "tmp".into(), mount_path: "/tmp".into(), ..Default::default() }];
     let mut volumes = vec![Volume {
         name: "tmp".into(),
         empty_dir: Some(EmptyDirVolumeSource { size_limit: Some(Quantity("64Mi".into())), ..Default::default() }),
         ..Default::default()
     }];
-    if let Some(ca) = kafka.tls.as_ref().and_then(|tls| tls.ca_secret_key_ref.as_ref()) {
+    if let Some(secrets) = secrets_volume(kafka_secret_files(kafka)) {
         mounts.push(VolumeMount {
-            name: "kafka-ca".into(),
-            mount_path: "/var/run/secrets/kafka".into(),
+            name: secrets.name.clone(),
+            mount_path: SECRETS_DIR.into(),
             read_only: Some(true),
             ..Default::default()
         });
-        volumes.push(Volume {
-            name: "kafka-ca".into(),
-            projected: Some(ProjectedVolumeSource {
-                sources: Some(vec![VolumeProjection {
-                    secret: Some(SecretProjection {
-                        name: ca.name.clone(),
-                        items: Some(vec![KeyToPath { key: ca.key.clone(), path: "ca.pem".into(), mode: None }]),
-                        optional: Some(false),
-                    }),
-                    ..Default::default()
-                }]),
-                default_mode: Some(0o440),
-            }),
-            ..Default::default()
-        });
+        volumes.push(secrets);
     }
     let container = Container {
         name: "topics".into(),
@@ -197,6 +193,16 @@ pub fn build_topics_job(ts: &TicketingService) -> Result<Job, BuildError> {
         volume_mounts: Some(mounts),
         ..Default::default()
     };
+    let mut pod = PodSpec {
+        restart_policy: Some("Never".into()),
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        security_context: Some(restricted_pod_security()),
+        containers: vec![container],
+        volumes: Some(volumes),
+        ..Default::default()
+    };
+    place(&mut pod, ts.spec.placement.as_ref());
     Ok(Job {
         metadata: child_meta(ts, topics_job_name(ts), None, Some(labels::ROLE_TOPICS))?,
         spec: Some(JobSpec {
@@ -207,15 +213,7 @@ pub fn build_topics_job(ts: &TicketingService) -> Result<Job, BuildError> {
                     labels: Some(child_labels(ts, None, Some(labels::ROLE_TOPICS))),
                     ..Default::default()
                 }),
-                spec: Some(PodSpec {
-                    restart_policy: Some("Never".into()),
-                    automount_service_account_token: Some(false),
-                    enable_service_links: Some(false),
-                    security_context: Some(restricted_pod_security()),
-                    containers: vec![container],
-                    volumes: Some(volumes),
-                    ..Default::default()
-                }),
+                spec: Some(pod),
             },
             ..Default::default()
         }),

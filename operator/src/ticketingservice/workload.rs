@@ -40,7 +40,7 @@ use super::{
     },
     service_keys::registered_keys,
 };
-use crate::pod::{restricted_container_security, restricted_pod_security, short_hash, truncate};
+use crate::pod::{place, restricted_container_security, restricted_pod_security, short_hash, truncate};
 
 /// Pods a component runs when the spec says neither replicas nor autoscaling.
 pub const DEFAULT_REPLICAS: i32 = 2;
@@ -170,7 +170,7 @@ pub fn build_deployment(
 }
 
 /// The pod of a component running `<binary> <command>`: the restricted profile, the ConfigMap's settings,
-/// the Secrets' values and files, a writable /tmp. Serving pods (`probes_from` given) also get the port,
+/// the Secrets' values and files, a writable /tmp, the component's placement (else the spec's). Serving pods (`probes_from` given) also get the port,
 /// the probes and a pre-stop pause.
 fn pod_spec(
     ts: &TicketingService,
@@ -246,14 +246,16 @@ fn pod_spec(
         ..Default::default()
     }];
     volumes.extend(files);
-    PodSpec {
+    let mut pod = PodSpec {
         automount_service_account_token: Some(false),
         enable_service_links: Some(false),
         security_context: Some(restricted_pod_security()),
         containers: vec![container],
         volumes: Some(volumes),
         ..Default::default()
-    }
+    };
+    place(&mut pod, component.placement.as_ref().or(ts.spec.placement.as_ref()));
+    pod
 }
 
 fn default_resources() -> ResourceRequirements {

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::downward::NodeFacts;
 use crate::env;
+use crate::hooks;
 use crate::logs;
 use crate::objects::Refs;
 use crate::pod::PodShared;
@@ -275,18 +276,20 @@ async fn attempt(
 
     let grace = pod_grace_period(shared);
     let target = Target { ip: shared.ip(&rt.node.ip), ports: container.ports.clone().unwrap_or_default(), launch };
+    // Err((grace, hook)): stop it within the grace period, running its preStop hook first when `hook`
     let kill_for = tokio::select! {
         status = child.wait() => Ok(status),
-        Ok(requested) = stop.wait_for(Option::is_some) => Err(requested.unwrap_or(grace)),
+        Ok(requested) = stop.wait_for(Option::is_some) => Err((requested.unwrap_or(grace), true)),
         () = probe(rt, shared, index, container, &target) => {
             tracing::info!(pod = %shared.key, container = %container.name, "liveness probe failed; restarting");
-            Err(grace)
+            Err((grace, true))
         }
-        () = async { match &limit { Some(limit) => limit.enforce(pid).await, None => std::future::pending().await } } => Err(grace),
+        () = async { match &limit { Some(limit) => limit.enforce(pid).await, None => std::future::pending().await } } => Err((grace, false)),
     };
     let status = match kill_for {
         Ok(status) => status,
-        Err(grace) => {
+        Err((grace, hook)) => {
+            let grace = if hook { hooks::pre_stop(container, &target, &rt.http, grace).await } else { grace };
             process::signal_group(pid, libc::SIGTERM);
             match tokio::time::timeout(grace, child.wait()).await {
                 Ok(status) => status,

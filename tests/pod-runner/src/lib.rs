@@ -2,7 +2,7 @@
 //! local processes (no container runtime), reporting their status like a kubelet.
 //!
 //! [`runner`] watches the node's pods and gives each a [`pod`] task, which runs a [`container`] task per
-//! container; [`network`] gives a pod an address of its own when the runner has a pod network, and
+//! container (its `preStop` hook: [`hooks`]); [`network`] gives a pod an address of its own when the runner has a pod network, and
 //! [`services`] makes Service ClusterIPs reachable on it. Pure parts
 //! (status derivation, env resolution, quantities, image references, termination messages, security
 //! contexts) are in [`status`], [`env`], [`downward`], [`quantity`], [`images`], [`logs`] and [`security`].
@@ -12,6 +12,7 @@ pub mod container;
 pub mod downward;
 pub mod env;
 pub mod error;
+pub mod hooks;
 pub mod images;
 pub mod logs;
 pub mod memory;

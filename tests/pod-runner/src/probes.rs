@@ -65,8 +65,8 @@ impl<'a> Prober<'a> {
         }
     }
 
-    /// One attempt.
-    async fn check(&self) -> bool {
+    /// One attempt (also how `hooks` runs an exec or httpGet handler).
+    pub(crate) async fn check(&self) -> bool {
         let timeout = Duration::from_secs(self.probe.timeout_seconds.unwrap_or(1).max(1) as u64);
         if let Some(get) = &self.probe.http_get {
             let Some(port) = self.port(&get.port) else { return false };

@@ -68,6 +68,12 @@ pub async fn prepare(
         let (dir, always_read_only) = materialise(ctx, pod, container, volume, refs)
             .await
             .map_err(|e| ConfigError::Volume(format!("MountVolume.SetUp failed for volume {:?} : {e}", volume.name)))?;
+        let fs_group = pod.spec.as_ref().and_then(|s| s.security_context.as_ref()).and_then(|c| c.fs_group);
+        if let (true, Some(group)) = (always_read_only, fs_group) {
+            let group =
+                u32::try_from(group).map_err(|_| ConfigError::Volume(format!("fsGroup {group} is not a group id")))?;
+            own_by_group(&dir, group)?;
+        }
         let sub_path = mount.sub_path.as_deref().filter(|s| !s.is_empty());
         let source = match sub_path {
             Some(sub) => {
@@ -294,6 +300,22 @@ fn write_file(dir: &Path, path: &str, content: &[u8], mode: i32) -> Result<(), C
     fs::set_permissions(&file, fs::Permissions::from_mode(mode)).map_err(io_error)
 }
 
+/// The kubelet's volume ownership for `fsGroup`, on a Secret, ConfigMap, downward-API or projected volume:
+/// every file and folder group-owned by it and group-readable, so that the pod's non-root users read them
+/// whatever the volume's mode.
+fn own_by_group(path: &Path, group: u32) -> Result<(), ConfigError> {
+    std::os::unix::fs::chown(path, None, Some(group)).map_err(io_error)?;
+    let mode = fs::metadata(path).map_err(io_error)?.permissions().mode();
+    let readable = if path.is_dir() { 0o050 } else { 0o040 };
+    fs::set_permissions(path, fs::Permissions::from_mode((mode | readable) & 0o7777)).map_err(io_error)?;
+    if path.is_dir() {
+        for entry in fs::read_dir(path).map_err(io_error)? {
+            own_by_group(&entry.map_err(io_error)?.path(), group)?;
+        }
+    }
+    Ok(())
+}
+
 /// A relative path that stays inside its directory.
 fn relative(path: &str) -> Result<&Path, ConfigError> {
     let p = Path::new(path);
@@ -311,6 +333,22 @@ fn io_error(error: std::io::Error) -> ConfigError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fs_group_owns_read_only_volumes_and_may_read_them() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("pod-runner-fs-group-{}", std::process::id()));
+        let missing = |key: &str| ConfigError::Volume(format!("no {key}"));
+        let data = [("key".to_string(), b"secret".to_vec())].into();
+        let items = [KeyToPath { key: "key".into(), path: "sub/key".into(), mode: None }];
+        write_keys(&dir, &data, Some(&items), Some(0o400), None, missing).unwrap();
+        own_by_group(&dir, 65532).unwrap();
+        let file = fs::metadata(dir.join("sub/key")).unwrap();
+        assert_eq!((file.gid(), file.permissions().mode() & 0o777), (65532, 0o440));
+        let sub = fs::metadata(dir.join("sub")).unwrap();
+        assert_eq!((sub.gid(), sub.permissions().mode() & 0o050), (65532, 0o050));
+        let _ = fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn keys_and_items_are_written_with_modes() {

@@ -1,9 +1,11 @@
 //! All SQL of the auth service: users and their login counters, the per-address failure windows, refresh
-//! token families, API keys and the audit rows. Each change that must be atomic is one transaction; the
+//! token families, API keys and the audit rows. Each change that must be atomic is one transaction, and a
+//! change an admin or a service-key file makes writes its audit row in that same transaction (both or
+//! neither: no change goes unaudited, no row tells of a change that did not happen); the
 //! decisions come from `domain` (passed the locked rows), so the SQL only reads and writes. No secret is
 //! ever written here in the clear: passwords arrive hashed, tokens and keys as SHA-256 digests.
 
-use deadpool_postgres::Pool;
+use deadpool_postgres::{GenericClient, Pool};
 use jiff::Timestamp;
 use microfleet_common::database::DbError;
 use microfleet_common::paging::PageQuery;
@@ -115,9 +117,21 @@ pub struct AuditEvent {
     pub reason: Option<&'static str>,
 }
 
-/// Writes an audit row.
-pub async fn audit(pool: &Pool, event: &AuditEvent) -> Result<(), DbError> {
-    let client = pool.get().await?;
+impl AuditEvent {
+    /// The event of a change: `kind` and `outcome` asked from `address`, its subject set once the change is
+    /// made ([`AuditEvent::of`]).
+    pub fn change(kind: AuditKind, outcome: Outcome, address: Option<String>) -> AuditEvent {
+        AuditEvent { kind, outcome, subject: None, address, reason: None }
+    }
+
+    /// This event about `subject`.
+    fn of(&self, subject: String) -> AuditEvent {
+        AuditEvent { subject: Some(subject), ..self.clone() }
+    }
+}
+
+/// Writes an audit row on `client` (the pool's, or the transaction of the change it records).
+async fn insert_audit(client: &impl GenericClient, event: &AuditEvent) -> Result<(), DbError> {
     client
         .execute(
             "INSERT INTO audit_events (kind, outcome, subject, address, reason) VALUES ($1, $2, $3, $4, $5)",
@@ -125,6 +139,11 @@ pub async fn audit(pool: &Pool, event: &AuditEvent) -> Result<(), DbError> {
         )
         .await?;
     Ok(())
+}
+
+/// Writes the audit row of an event that changed nothing (a refusal, a login, an introspection).
+pub async fn audit(pool: &Pool, event: &AuditEvent) -> Result<(), DbError> {
+    insert_audit(&pool.get().await?, event).await
 }
 
 const USER_COLUMNS: &str =
@@ -154,19 +173,22 @@ fn role_names(roles: &[Role]) -> Vec<String> {
     roles.iter().map(|role| role.as_str().to_string()).collect()
 }
 
-/// Creates a user with an already hashed password; 409 naming `username` or `email` when taken.
+/// Creates a user with an already hashed password, and its audit row (`audit` about the new user's id), in one
+/// transaction; 409 naming `username` or `email` when taken.
 pub async fn create_user(
     pool: &Pool,
     new: &NewUser,
     password_hash: &str,
     now: Timestamp,
-) -> Result<User, RepositoryError> {
-    let client = pool.get().await?;
+    audit: &AuditEvent,
+) -> Result<(User, AuditEvent), RepositoryError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
     let sql = format!(
         "INSERT INTO users (name, username, email, phone, confirmed, roles, password_hash, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {USER_COLUMNS}"
     );
-    let result = client
+    let result = tx
         .query_one(
             &sql,
             &[
@@ -182,7 +204,13 @@ pub async fn create_user(
         )
         .await;
     match result {
-        Ok(row) => Ok(user_of(&row)?),
+        Ok(row) => {
+            let user = user_of(&row)?;
+            let event = audit.of(user.id.to_string());
+            insert_audit(&tx, &event).await?;
+            tx.commit().await.map_err(DbError::from)?;
+            Ok((user, event))
+        }
         Err(error) => {
             let constraint = error.as_db_error().and_then(|db| db.constraint()).unwrap_or_default().to_string();
             match DbError::from(error) {
@@ -289,20 +317,31 @@ pub async fn record_failure(
     Ok(locked)
 }
 
-/// Records a successful login: the failure count starts again.
-pub async fn record_success(pool: &Pool, user_id: i64) -> Result<(), DbError> {
-    let client = pool.get().await?;
-    client.execute("UPDATE users SET failed_logins = 0 WHERE id = $1", &[&user_id]).await?;
-    Ok(())
+/// Runs `update` (an `UPDATE users ... WHERE id = $1 RETURNING` the user's columns) on user `id` with
+/// `params` after it, and writes `audit` about the user in the same transaction; 404 naming `id`.
+async fn update_user_audited(
+    pool: &Pool,
+    update: &str,
+    id: i64,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    audit: &AuditEvent,
+) -> Result<(User, AuditEvent), RepositoryError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let all: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+        std::iter::once(&id as _).chain(params.iter().copied()).collect();
+    let row = tx.query_opt(&format!("{update} RETURNING {USER_COLUMNS}"), &all).await?;
+    let user = user_of(&row.ok_or_else(|| DomainError::not_found("id", "no such user"))?)?;
+    let event = audit.of(user.id.to_string());
+    insert_audit(&tx, &event).await?;
+    tx.commit().await.map_err(DbError::from)?;
+    Ok((user, event))
 }
 
-/// Lifts a user's lock (an admin's `unlock`); 404 naming `id`.
-pub async fn unlock(pool: &Pool, id: i64) -> Result<User, RepositoryError> {
-    let client = pool.get().await?;
-    let sql = format!("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1 RETURNING {USER_COLUMNS}");
-    let row = client.query_opt(&sql, &[&id]).await?;
-    let row = row.ok_or_else(|| DomainError::not_found("id", "no such user"))?;
-    Ok(user_of(&row)?)
+/// Lifts a user's lock (an admin's `unlock`), audited; 404 naming `id`.
+pub async fn unlock(pool: &Pool, id: i64, audit: &AuditEvent) -> Result<(User, AuditEvent), RepositoryError> {
+    let update = "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1";
+    update_user_audited(pool, update, id, &[], audit).await
 }
 
 /// A page of users by id: the name, username or e-mail containing the search text, holding the role the
@@ -322,38 +361,42 @@ pub async fn list_users(pool: &Pool, page: &PageQuery, filters: &UserFilters) ->
     Ok((rows.iter().map(user_of).collect::<Result<_, _>>()?, total))
 }
 
-/// Confirms a user's account (again changes nothing); 404 naming `id`.
-pub async fn confirm_user(pool: &Pool, id: i64) -> Result<User, RepositoryError> {
-    let client = pool.get().await?;
-    let sql = format!("UPDATE users SET confirmed = true WHERE id = $1 RETURNING {USER_COLUMNS}");
-    let row = client.query_opt(&sql, &[&id]).await?;
-    Ok(user_of(&row.ok_or_else(|| DomainError::not_found("id", "no such user"))?)?)
+/// Confirms a user's account (again changes nothing), audited; 404 naming `id`.
+pub async fn confirm_user(pool: &Pool, id: i64, audit: &AuditEvent) -> Result<(User, AuditEvent), RepositoryError> {
+    update_user_audited(pool, "UPDATE users SET confirmed = true WHERE id = $1", id, &[], audit).await
 }
 
-/// Sets a user's roles; 404 naming `id`.
-pub async fn set_roles(pool: &Pool, id: i64, roles: &[Role]) -> Result<User, RepositoryError> {
-    let client = pool.get().await?;
-    let sql = format!("UPDATE users SET roles = $2 WHERE id = $1 RETURNING {USER_COLUMNS}");
-    let row = client.query_opt(&sql, &[&id, &role_names(roles)]).await?;
-    Ok(user_of(&row.ok_or_else(|| DomainError::not_found("id", "no such user"))?)?)
+/// Sets a user's roles, audited; 404 naming `id`.
+pub async fn set_roles(
+    pool: &Pool,
+    id: i64,
+    roles: &[Role],
+    audit: &AuditEvent,
+) -> Result<(User, AuditEvent), RepositoryError> {
+    update_user_audited(pool, "UPDATE users SET roles = $2 WHERE id = $1", id, &[&role_names(roles)], audit).await
 }
 
-/// Stores a new refresh token (its digest) in a family.
-pub async fn issue_refresh(
+/// Grants a login, with its audit row (`audit`), in one transaction: the user's failure count starts again
+/// and the login's first refresh token (its digest) is stored in a new family.
+pub async fn grant_login(
     pool: &Pool,
     user_id: i64,
     family: &str,
     token_hash: &[u8],
     now: Timestamp,
     expires_at: Timestamp,
+    audit: &AuditEvent,
 ) -> Result<(), DbError> {
-    let client = pool.get().await?;
-    client
-        .execute(
-            "INSERT INTO refresh_tokens (token_hash, family, user_id, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-            &[&token_hash, &family, &user_id, &now, &expires_at],
-        )
-        .await?;
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    tx.execute("UPDATE users SET failed_logins = 0 WHERE id = $1", &[&user_id]).await?;
+    tx.execute(
+        "INSERT INTO refresh_tokens (token_hash, family, user_id, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        &[&token_hash, &family, &user_id, &now, &expires_at],
+    )
+    .await?;
+    insert_audit(&tx, audit).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -372,14 +415,16 @@ pub enum Rotation {
     Reused(i64),
 }
 
-/// Uses a refresh token: one-time, so a second use revokes its family (RFC 9700 §4.14.2).
+/// Uses a refresh token: one-time, so a second use revokes its family (RFC 9700 §4.14.2). The audit row of
+/// what it did (`audit` of the rotation) is written in the same transaction.
 pub async fn rotate_refresh(
     pool: &Pool,
     old_hash: &[u8],
     new_hash: &[u8],
     now: Timestamp,
     expires_at: Timestamp,
-) -> Result<Rotation, DbError> {
+    audit: impl FnOnce(&Rotation) -> AuditEvent,
+) -> Result<(Rotation, AuditEvent), DbError> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let row = tx
@@ -389,11 +434,28 @@ pub async fn rotate_refresh(
             &[&old_hash],
         )
         .await?;
-    let Some(row) = row else { return Ok(Rotation::Unknown) };
+    let outcome = match row {
+        None => Rotation::Unknown,
+        Some(row) => rotate(&tx, &row, new_hash, now, expires_at).await?,
+    };
+    let event = audit(&outcome);
+    insert_audit(&tx, &event).await?;
+    tx.commit().await?;
+    Ok((outcome, event))
+}
+
+/// The rotation of the refresh token `row` (locked), in `tx`.
+async fn rotate(
+    tx: &deadpool_postgres::Transaction<'_>,
+    row: &Row,
+    new_hash: &[u8],
+    now: Timestamp,
+    expires_at: Timestamp,
+) -> Result<Rotation, DbError> {
     let (id, family, user_id): (i64, String, i64) = (row.get(0), row.get(1), row.get(2));
     let (expires, used, revoked): (Timestamp, Option<Timestamp>, Option<Timestamp>) =
         (row.get(3), row.get(4), row.get(5));
-    let outcome = if revoked.is_some() {
+    Ok(if revoked.is_some() {
         Rotation::Revoked
     } else if used.is_some() {
         tx.execute(
@@ -413,15 +475,20 @@ pub async fn rotate_refresh(
         .await?;
         let user = tx.query_one(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"), &[&user_id]).await?;
         Rotation::Rotated(user_of(&user)?, family)
-    };
-    tx.commit().await?;
-    Ok(outcome)
+    })
 }
 
-/// Revokes the family of a refresh token (logout); the user's id, or `None` for an unknown token.
-pub async fn revoke_family(pool: &Pool, token_hash: &[u8], now: Timestamp) -> Result<Option<i64>, DbError> {
-    let client = pool.get().await?;
-    let row = client
+/// Revokes the family of a refresh token (logout), with the audit row (`audit` of the user's id, `None` for
+/// an unknown token) in the same transaction.
+pub async fn revoke_family(
+    pool: &Pool,
+    token_hash: &[u8],
+    now: Timestamp,
+    audit: impl FnOnce(Option<i64>) -> AuditEvent,
+) -> Result<AuditEvent, DbError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let row = tx
         .query_opt(
             "WITH token AS (SELECT family, user_id FROM refresh_tokens WHERE token_hash = $1),
                   revoked AS (UPDATE refresh_tokens SET revoked_at = $2
@@ -430,7 +497,10 @@ pub async fn revoke_family(pool: &Pool, token_hash: &[u8], now: Timestamp) -> Re
             &[&token_hash, &now],
         )
         .await?;
-    Ok(row.map(|row| row.get(0)))
+    let event = audit(row.map(|row| row.get(0)));
+    insert_audit(&tx, &event).await?;
+    tx.commit().await?;
+    Ok(event)
 }
 
 const KEY_COLUMNS: &str = "id, prefix, name, scopes, created_by, created_at, expires_at, last_used_at, revoked_at";
@@ -449,7 +519,8 @@ fn key_of(row: &Row) -> ApiKeyInfo {
     }
 }
 
-/// Stores a new API key (its prefix and digest).
+/// Stores a new API key (its prefix and digest) and its audit row (`audit` about `key:<prefix>`) in one
+/// transaction.
 pub async fn create_api_key(
     pool: &Pool,
     new: &NewApiKey,
@@ -457,16 +528,21 @@ pub async fn create_api_key(
     key_hash: &[u8],
     created_by: &str,
     now: Timestamp,
-) -> Result<ApiKeyInfo, DbError> {
-    let client = pool.get().await?;
+    audit: &AuditEvent,
+) -> Result<(ApiKeyInfo, AuditEvent), DbError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
     let sql = format!(
         "INSERT INTO api_keys (prefix, key_hash, name, scopes, created_by, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {KEY_COLUMNS}"
     );
-    let row = client
-        .query_one(&sql, &[&prefix, &key_hash, &new.name, &new.scopes, &created_by, &now, &new.expires_at])
-        .await?;
-    Ok(key_of(&row))
+    let row =
+        tx.query_one(&sql, &[&prefix, &key_hash, &new.name, &new.scopes, &created_by, &now, &new.expires_at]).await?;
+    let key = key_of(&row);
+    let event = audit.of(format!("key:{}", key.prefix));
+    insert_audit(&tx, &event).await?;
+    tx.commit().await?;
+    Ok((key, event))
 }
 
 /// An API key and its stored digest, by prefix.
@@ -507,13 +583,24 @@ pub async fn get_api_key(pool: &Pool, id: i64) -> Result<ApiKeyInfo, RepositoryE
     Ok(key_of(&row.ok_or_else(|| DomainError::not_found("id", "no such API key"))?))
 }
 
-/// Revokes an API key (again is a no-op keeping the first time); 404 naming `id`.
-pub async fn revoke_api_key(pool: &Pool, id: i64, now: Timestamp) -> Result<ApiKeyInfo, RepositoryError> {
-    let client = pool.get().await?;
+/// Revokes an API key (again is a no-op keeping the first time), with its audit row in the same transaction;
+/// 404 naming `id`.
+pub async fn revoke_api_key(
+    pool: &Pool,
+    id: i64,
+    now: Timestamp,
+    audit: &AuditEvent,
+) -> Result<(ApiKeyInfo, AuditEvent), RepositoryError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
     let sql =
         format!("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING {KEY_COLUMNS}");
-    let row = client.query_opt(&sql, &[&id, &now]).await?;
-    Ok(key_of(&row.ok_or_else(|| DomainError::not_found("id", "no such API key"))?))
+    let row = tx.query_opt(&sql, &[&id, &now]).await?;
+    let key = key_of(&row.ok_or_else(|| DomainError::not_found("id", "no such API key"))?);
+    let event = audit.of(format!("key:{}", key.prefix));
+    insert_audit(&tx, &event).await?;
+    tx.commit().await.map_err(DbError::from)?;
+    Ok((key, event))
 }
 
 /// What registering a service key did.
@@ -533,7 +620,8 @@ pub enum ServiceKeyChange {
 /// Registers the service keys read from files, as `domain::service_keys::plan` decides for each from the
 /// locked rows, all or none (one transaction; concurrent `migrate`s wait for each other on an advisory
 /// lock): each stored by prefix and digest with the scope `auth:introspect` only, the older keys of its name
-/// revoked — or nothing, when it is there already. A refusal (with the index of the key refused) changes
+/// revoked — or nothing, when it is there already — each key stored or revoked with its audit row (reason
+/// `service_key_file`) in the same transaction. A refusal (with the index of the key refused) changes
 /// nothing.
 pub async fn register_service_keys(
     pool: &Pool,
@@ -572,7 +660,7 @@ pub async fn register_service_keys(
             }
             Ok(Registration::Register { revoke }) => revoke,
         };
-        let revoked = tx
+        let revoked: Vec<ApiKeyInfo> = tx
             .query(
                 &format!("UPDATE api_keys SET revoked_at = $2 WHERE id = ANY($1) RETURNING {KEY_COLUMNS}"),
                 &[&revoke, &now],
@@ -581,6 +669,9 @@ pub async fn register_service_keys(
             .iter()
             .map(key_of)
             .collect();
+        for old in &revoked {
+            insert_audit(&tx, &service_key_event(AuditKind::ApiKeyRevoke, Outcome::Revoked, &old.prefix)).await?;
+        }
         let sql = format!(
             "INSERT INTO api_keys (prefix, key_hash, name, scopes, created_by, created_at)
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING {KEY_COLUMNS}"
@@ -591,8 +682,21 @@ pub async fn register_service_keys(
                 &[&key.prefix, &key.digest(), &key.name, &service_keys::scopes(), &service_keys::CREATED_BY, &now],
             )
             .await?;
-        changes.push(ServiceKeyChange::Registered { key: Box::new(key_of(&row)), revoked });
+        let stored = key_of(&row);
+        insert_audit(&tx, &service_key_event(AuditKind::ApiKeyCreate, Outcome::Granted, &stored.prefix)).await?;
+        changes.push(ServiceKeyChange::Registered { key: Box::new(stored), revoked });
     }
     tx.commit().await?;
     Ok(Ok(changes))
+}
+
+/// The audit event of a service key stored or revoked from a key file.
+fn service_key_event(kind: AuditKind, outcome: Outcome, prefix: &str) -> AuditEvent {
+    AuditEvent {
+        kind,
+        outcome,
+        subject: Some(format!("key:{prefix}")),
+        address: None,
+        reason: Some("service_key_file"),
+    }
 }

@@ -1,7 +1,7 @@
 //! `migrate`'s registration of the pre-provisioned service keys: reads `SERVICE_KEYS_DIR` (one file per
 //! service, named after it, holding its key; hidden entries — a mounted Secret's `..data` — and directories
 //! skipped), checks every file first, then registers the keys through `repository` all or none (a refused file
-//! changes nothing) and records an audit row per key stored or revoked. Errors name the file and the fix, never
+//! changes nothing), each key stored or revoked with its audit row in that transaction. Errors name the file and the fix, never
 //! the key; the decisions are `domain::service_keys`'.
 
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use microfleet_common::database::DbError;
 
 use crate::domain::service_keys::{parse, ServiceKey, ServiceKeyError};
-use crate::repository::{self, AuditEvent, AuditKind, Outcome, ServiceKeyChange};
+use crate::repository::{self, ServiceKeyChange};
 
 /// The largest key file read (a key is 76 characters).
 const MAX_FILE_BYTES: u64 = 4096;
@@ -100,22 +100,10 @@ pub async fn register_dir(pool: &Pool, dir: &Path, now: Timestamp) -> Result<Vec
         let file = files.get(index).map(|(path, _)| path.display().to_string()).unwrap_or_default();
         RegisterError::Key { file, error }
     })?;
-    let mut done = Vec::with_capacity(keys.len());
-    for (key, change) in keys.into_iter().zip(changes) {
-        if let ServiceKeyChange::Registered { key: stored, revoked } = &change {
-            let event = |kind, outcome, prefix: &str| AuditEvent {
-                kind,
-                outcome,
-                subject: Some(format!("key:{prefix}")),
-                address: None,
-                reason: Some("service_key_file"),
-            };
-            for old in revoked {
-                repository::audit(pool, &event(AuditKind::ApiKeyRevoke, Outcome::Revoked, &old.prefix)).await?;
-            }
-            repository::audit(pool, &event(AuditKind::ApiKeyCreate, Outcome::Granted, &stored.prefix)).await?;
-        }
-        done.push(Registered { name: key.name, prefix: key.prefix, change });
-    }
-    Ok(done)
+    // the audit rows were written with the changes, in their transaction
+    Ok(keys
+        .into_iter()
+        .zip(changes)
+        .map(|(key, change)| Registered { name: key.name, prefix: key.prefix, change })
+        .collect())
 }

@@ -1,9 +1,11 @@
 //! What every Microfleet binary (the operator and the workloads) shares: logging set-up and SIGTERM
 //! handling. With the `service` feature, what every ticketing service repeats: the HTTP service skeleton
 //! (`service`, `http_metrics`, `api_error`, `json_body`, `query`, `paging`, `credentials`, `refusal`), its PostgreSQL database (`database`,
-//! `migrations`) and the messaging tables (`outbox`, `inbox`); for their tests, `test_database`, `test_process` and `test_request`.
+//! `migrations`) and the messaging tables (`outbox`, `inbox`); for their tests, `test_cli`, `test_database`, `test_process` and `test_request`.
 //! With `kafka`, the saga's messaging over the broker (`kafka`: the relay's publisher; `kafka_consumer`: the
-//! idempotent consumer), and for tests `test_broker`; `topics` names its channels.
+//! idempotent consumer), and for tests `test_broker`; `topics` names its channels. With `kafka-client` alone,
+//! `kafka::security` and `kafka::client`: the broker's TLS and SASL settings and the clients' configuration
+//! (the fetcher's Kafka sink).
 //! With `signing`, Ed25519 keys from a Secret (`signing_key`); with `jwt`, EdDSA JSON Web Tokens (`jwt`) and the
 //! introspection's wire types (`auth_wire`) and the scopes' names (`scopes`); with
 //! `auth-client`, the verifier of the auth service's tokens and API keys (`auth_client`).
@@ -34,7 +36,7 @@ pub mod inbox;
 pub mod json_body;
 #[cfg(feature = "jwt")]
 pub mod jwt;
-#[cfg(feature = "kafka")]
+#[cfg(feature = "kafka-client")]
 pub mod kafka;
 #[cfg(feature = "kafka")]
 pub mod kafka_consumer;
@@ -56,6 +58,8 @@ pub mod service;
 pub mod signing_key;
 #[cfg(feature = "kafka")]
 pub mod test_broker;
+#[cfg(feature = "service")]
+pub mod test_cli;
 #[cfg(feature = "service")]
 pub mod test_database;
 #[cfg(feature = "service")]

@@ -41,18 +41,12 @@ pub async fn create(
     let now = Timestamp::now();
     validate_new_key(&body, now)?;
     let (key, prefix) = new_api_key().map_err(|error| ApiError::internal(&error))?;
-    let info = repository::create_api_key(&state.pool, &body, &prefix, &digest(&key.0), &caller.subject, now)
-        .await
-        .map_err(db_error)?;
-    state
-        .record(AuditEvent {
-            kind: AuditKind::ApiKeyCreate,
-            outcome: Outcome::Granted,
-            subject: Some(format!("key:{prefix}")),
-            address: Some(address),
-            reason: None,
-        })
-        .await;
+    let audit = AuditEvent::change(AuditKind::ApiKeyCreate, Outcome::Granted, Some(address));
+    let (info, event) =
+        repository::create_api_key(&state.pool, &body, &prefix, &digest(&key.0), &caller.subject, now, &audit)
+            .await
+            .map_err(db_error)?;
+    state.recorded(&event);
     Ok((StatusCode::CREATED, Json(CreatedKey { key: key.0, info })))
 }
 
@@ -82,16 +76,9 @@ pub async fn revoke(
     ClientAddress(address): ClientAddress,
     Path(key_id): Path<String>,
 ) -> Result<Json<ApiKeyInfo>, ApiError> {
-    let info = repository::revoke_api_key(&state.pool, id("id", &key_id)?, Timestamp::now()).await?;
-    state
-        .record(AuditEvent {
-            kind: AuditKind::ApiKeyRevoke,
-            outcome: Outcome::Revoked,
-            subject: Some(format!("key:{}", info.prefix)),
-            address: Some(address),
-            reason: None,
-        })
-        .await;
+    let audit = AuditEvent::change(AuditKind::ApiKeyRevoke, Outcome::Revoked, Some(address));
+    let (info, event) = repository::revoke_api_key(&state.pool, id("id", &key_id)?, Timestamp::now(), &audit).await?;
+    state.recorded(&event);
     Ok(Json(info))
 }
 

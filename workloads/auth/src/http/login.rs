@@ -151,15 +151,16 @@ pub async fn login(
         state.record(event(AuditKind::Login, Outcome::Refused, subject, &address, Some("unconfirmed"))).await;
         return Err(ApiError::new(StatusCode::FORBIDDEN, "the account is not confirmed yet").field("username"));
     }
-    repository::record_success(&state.pool, user.id).await.map_err(db_error)?;
     let refresh = new_refresh_token().map_err(|error| ApiError::internal(&error))?;
     let family = random_id().map_err(|error| ApiError::internal(&error))?;
     let expires = now + state.settings.refresh_ttl;
-    repository::issue_refresh(&state.pool, user.id, &family, &digest(&refresh.0), now, expires)
+    let refresh_hash = digest(&refresh.0);
+    let answer = pair(&state, &user, refresh, now)?;
+    let granted = event(AuditKind::Login, Outcome::Granted, subject, &address, None);
+    repository::grant_login(&state.pool, user.id, &family, &refresh_hash, now, expires, &granted)
         .await
         .map_err(db_error)?;
-    let answer = pair(&state, &user, refresh, now)?;
-    state.record(event(AuditKind::Login, Outcome::Granted, subject, &address, None)).await;
+    state.recorded(&granted);
     Ok(Json(answer))
 }
 
@@ -173,29 +174,32 @@ pub async fn refresh(
     let now = Timestamp::now();
     let next = new_refresh_token().map_err(|error| ApiError::internal(&error))?;
     let expires = now + state.settings.refresh_ttl;
-    let rotation =
-        repository::rotate_refresh(&state.pool, &digest(&body.refresh_token), &digest(&next.0), now, expires)
+    let audit = |rotation: &Rotation| {
+        let (outcome, subject, reason) = match rotation {
+            Rotation::Rotated(user, _) => (Outcome::Granted, Some(user.id.to_string()), None),
+            Rotation::Unknown => (Outcome::Refused, None, Some("unknown")),
+            Rotation::Expired => (Outcome::Refused, None, Some("expired")),
+            Rotation::Revoked => (Outcome::Refused, None, Some("revoked")),
+            Rotation::Reused(user_id) => (Outcome::Revoked, Some(user_id.to_string()), Some("reuse")),
+        };
+        event(AuditKind::Refresh, outcome, subject, &address, reason)
+    };
+    let (rotation, recorded) =
+        repository::rotate_refresh(&state.pool, &digest(&body.refresh_token), &digest(&next.0), now, expires, audit)
             .await
             .map_err(db_error)?;
+    state.recorded(&recorded);
     let refuse = |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, message).field("refreshToken");
-    let (outcome, subject, reason, result) = match rotation {
-        Rotation::Rotated(user, _) => {
-            let answer = pair(&state, &user, next, now)?;
-            (Outcome::Granted, Some(user.id.to_string()), None, Ok(answer))
-        }
-        Rotation::Unknown => (Outcome::Refused, None, Some("unknown"), Err(refuse("unknown refresh token"))),
-        Rotation::Expired => (Outcome::Refused, None, Some("expired"), Err(refuse("the refresh token has expired"))),
-        Rotation::Revoked => (Outcome::Refused, None, Some("revoked"), Err(refuse("the refresh token was revoked"))),
-        Rotation::Reused(user_id) => (
-            Outcome::Revoked,
-            Some(user_id.to_string()),
-            Some("reuse"),
+    match rotation {
+        Rotation::Rotated(user, _) => Ok(Json(pair(&state, &user, next, now)?)),
+        Rotation::Unknown => Err(refuse("unknown refresh token")),
+        Rotation::Expired => Err(refuse("the refresh token has expired")),
+        Rotation::Revoked => Err(refuse("the refresh token was revoked")),
+        Rotation::Reused(_) => {
             Err(refuse("the refresh token was already used: every token of this login is now revoked")
-                .fix("log in again")),
-        ),
-    };
-    state.record(event(AuditKind::Refresh, outcome, subject, &address, reason)).await;
-    result.map(Json)
+                .fix("log in again"))
+        }
+    }
 }
 
 /// Revokes the refresh token and every token of its login: 204 (also for an unknown token).
@@ -204,13 +208,13 @@ pub async fn logout(
     ClientAddress(address): ClientAddress,
     JsonBody(body): JsonBody<RefreshRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let user = repository::revoke_family(&state.pool, &digest(&body.refresh_token), Timestamp::now())
-        .await
-        .map_err(db_error)?;
-    let recorded = match user {
+    let audit = |user: Option<i64>| match user {
         Some(id) => event(AuditKind::Logout, Outcome::Revoked, Some(id.to_string()), &address, None),
         None => event(AuditKind::Logout, Outcome::Refused, None, &address, Some("unknown")),
     };
-    state.record(recorded).await;
+    let recorded = repository::revoke_family(&state.pool, &digest(&body.refresh_token), Timestamp::now(), audit)
+        .await
+        .map_err(db_error)?;
+    state.recorded(&recorded);
     Ok(StatusCode::NO_CONTENT)
 }

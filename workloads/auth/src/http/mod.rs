@@ -91,8 +91,17 @@ impl AppState {
         })
     }
 
-    /// Records a grant, refusal or revocation: an audit row, a metric and a log line (none with a secret).
+    /// Records a refusal, or a grant that changed nothing stored (a login, an introspection): an audit row,
+    /// a metric and a log line (none with a secret).
     pub async fn record(&self, event: AuditEvent) {
+        self.recorded(&event);
+        if let Err(error) = repository::audit(&self.pool, &event).await {
+            tracing::error!(%error, kind = event.kind.as_str(), "writing an audit row failed");
+        }
+    }
+
+    /// Counts and logs a change whose audit row the repository wrote in the change's own transaction.
+    pub fn recorded(&self, event: &AuditEvent) {
         self.metrics.count(event.kind, event.outcome);
         tracing::info!(
             kind = event.kind.as_str(),
@@ -102,9 +111,6 @@ impl AppState {
             reason = event.reason,
             "auth event"
         );
-        if let Err(error) = repository::audit(&self.pool, &event).await {
-            tracing::error!(%error, kind = event.kind.as_str(), "writing an audit row failed");
-        }
     }
 }
 

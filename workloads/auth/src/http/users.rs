@@ -28,16 +28,9 @@ pub async fn create(
         .await
         .map_err(|error| ApiError::internal(&error))?
         .map_err(|error| ApiError::internal(&error))?;
-    let user = repository::create_user(&state.pool, &body, &hash, Timestamp::now()).await?;
-    state
-        .record(AuditEvent {
-            kind: AuditKind::UserCreate,
-            outcome: Outcome::Granted,
-            subject: Some(user.id.to_string()),
-            address: Some(address),
-            reason: None,
-        })
-        .await;
+    let audit = AuditEvent::change(AuditKind::UserCreate, Outcome::Granted, Some(address));
+    let (user, event) = repository::create_user(&state.pool, &body, &hash, Timestamp::now(), &audit).await?;
+    state.recorded(&event);
     tracing::info!(by = caller.subject, user = user.id, "user created");
     Ok((StatusCode::CREATED, Json(user)))
 }
@@ -59,16 +52,9 @@ pub async fn confirm(
     ClientAddress(address): ClientAddress,
     Path(user_id): Path<String>,
 ) -> Result<Json<User>, ApiError> {
-    let user = repository::confirm_user(&state.pool, id("id", &user_id)?).await?;
-    state
-        .record(AuditEvent {
-            kind: AuditKind::UserConfirm,
-            outcome: Outcome::Granted,
-            subject: Some(user.id.to_string()),
-            address: Some(address),
-            reason: None,
-        })
-        .await;
+    let audit = AuditEvent::change(AuditKind::UserConfirm, Outcome::Granted, Some(address));
+    let (user, event) = repository::confirm_user(&state.pool, id("id", &user_id)?, &audit).await?;
+    state.recorded(&event);
     tracing::info!(by = caller.subject, user = user.id, "user confirmed");
     Ok(Json(user))
 }
@@ -83,16 +69,9 @@ pub async fn set_roles(
 ) -> Result<Json<User>, ApiError> {
     let user_id = id("id", &user_id)?;
     check_roles(&body.roles)?;
-    let user = repository::set_roles(&state.pool, user_id, &body.roles).await?;
-    state
-        .record(AuditEvent {
-            kind: AuditKind::UserRoles,
-            outcome: Outcome::Granted,
-            subject: Some(user.id.to_string()),
-            address: Some(address),
-            reason: None,
-        })
-        .await;
+    let audit = AuditEvent::change(AuditKind::UserRoles, Outcome::Granted, Some(address));
+    let (user, event) = repository::set_roles(&state.pool, user_id, &body.roles, &audit).await?;
+    state.recorded(&event);
     let roles: Vec<&str> = user.roles.iter().map(|role| role.as_str()).collect();
     tracing::info!(by = caller.subject, user = user.id, roles = ?roles, "user roles set");
     Ok(Json(user))
@@ -114,16 +93,9 @@ pub async fn unlock(
     ClientAddress(address): ClientAddress,
     Path(user_id): Path<String>,
 ) -> Result<Json<User>, ApiError> {
-    let user = repository::unlock(&state.pool, id("id", &user_id)?).await?;
-    state
-        .record(AuditEvent {
-            kind: AuditKind::UserUnlock,
-            outcome: Outcome::Granted,
-            subject: Some(user.id.to_string()),
-            address: Some(address),
-            reason: None,
-        })
-        .await;
+    let audit = AuditEvent::change(AuditKind::UserUnlock, Outcome::Granted, Some(address));
+    let (user, event) = repository::unlock(&state.pool, id("id", &user_id)?, &audit).await?;
+    state.recorded(&event);
     tracing::info!(by = caller.subject, user = user.id, "user unlocked");
     Ok(Json(user))
 }

@@ -1,5 +1,6 @@
-//! The one place the services' Kafka clients are configured: a [`Broker`] (bootstrap servers and checked
-//! security settings) gives every producer, consumer and admin client its base `ClientConfig`, and each client
+//! The one place Kafka clients are configured (the services' and the fetcher sink's): a [`Broker`] (bootstrap
+//! servers and checked security settings) gives every producer, consumer and admin client its base
+//! `ClientConfig`, and each client
 //! a [`BrokerContext`] that logs the client's errors through `tracing` and keeps why the broker refused a SASL
 //! login or a TLS handshake — which librdkafka reports only there (a call waiting on the broker just times
 //! out). It sends nothing and holds no secret but inside the configs it makes.
@@ -82,6 +83,24 @@ pub enum Refusal {
     Tls(String),
 }
 
+impl Refusal {
+    /// What was refused: `SASL login` or `TLS handshake`.
+    pub fn what(&self) -> &'static str {
+        match self {
+            Refusal::Login(_) => "SASL login",
+            Refusal::Tls(_) => "TLS handshake",
+        }
+    }
+
+    /// librdkafka's reason.
+    pub fn reason(&self) -> &str {
+        match self {
+            Refusal::Login(reason) | Refusal::Tls(reason) => reason,
+        }
+    }
+}
+
+/// The services' message: the refusal and the settings to check (`KAFKA_*`).
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -119,8 +138,9 @@ impl ClientContext for BrokerContext {
         };
         match refusal {
             Some(refusal) => {
-                // librdkafka's reason names the mechanism and the broker, never the password
-                tracing::error!(error = %refusal, "Kafka client refused");
+                // librdkafka's reason names the mechanism and the broker, never the password; what to check is
+                // the caller's to say (its settings have their own names)
+                tracing::error!(refused = refusal.what(), reason, "the broker refused the Kafka client");
                 if let Ok(mut last) = self.refusal.lock() {
                     *last = Some(refusal);
                 }
@@ -140,7 +160,7 @@ mod tests {
     #[test]
     fn every_client_config_carries_the_servers_and_the_security_settings() {
         let login = SaslLogin::new(SaslMechanism::Plain, "ticketing", "pa55");
-        let security = KafkaSecurity { protocol: SecurityProtocol::SaslSsl, sasl: Some(login), ca_location: None };
+        let security = KafkaSecurity { protocol: SecurityProtocol::SaslSsl, sasl: Some(login), ca: None };
         let config = Broker::new("a:9092,b:9092", security).client_config();
         assert_eq!(config.get("bootstrap.servers"), Some("a:9092,b:9092"));
         assert_eq!(config.get("security.protocol"), Some("SASL_SSL"));

@@ -1,8 +1,9 @@
-//! How the services reach a broker that requires TLS and/or SASL: the settings (`KAFKA_SECURITY_PROTOCOL`,
-//! `KAFKA_SASL_MECHANISM`, `KAFKA_SASL_USERNAME`, `KAFKA_SASL_PASSWORD_FILE`, `KAFKA_SSL_CA_LOCATION`), their
-//! validation at start-up (errors name the setting and the fix), and the client properties they become. It
-//! reads the password file and never shows the password: not in `Debug`, not in an error, not in a log line.
-//! It builds no client (`client` does).
+//! How a client reaches a broker that requires TLS and/or SASL: the services' settings
+//! (`KAFKA_SECURITY_PROTOCOL`, `KAFKA_SASL_MECHANISM`, `KAFKA_SASL_USERNAME`, `KAFKA_SASL_PASSWORD_FILE`,
+//! `KAFKA_SSL_CA_LOCATION`) and their validation at start-up (errors name the setting and the fix), the checked
+//! [`KafkaSecurity`] (which the fetcher's sink builds from its ClusterFetch's spec and Secrets instead), and
+//! the client properties it becomes. It reads the password file and never shows the password: not in `Debug`,
+//! not in an error, not in a log line. It builds no client (`client` does).
 
 use std::path::{Path, PathBuf};
 
@@ -34,6 +35,16 @@ impl SecurityProtocol {
             SecurityProtocol::Ssl => "SSL",
             SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
             SecurityProtocol::SaslSsl => "SASL_SSL",
+        }
+    }
+
+    /// The protocol with TLS or not, and SASL or not.
+    pub fn of(tls: bool, sasl: bool) -> SecurityProtocol {
+        match (tls, sasl) {
+            (false, false) => SecurityProtocol::Plaintext,
+            (true, false) => SecurityProtocol::Ssl,
+            (false, true) => SecurityProtocol::SaslPlaintext,
+            (true, true) => SecurityProtocol::SaslSsl,
         }
     }
 
@@ -176,15 +187,24 @@ impl std::fmt::Debug for SaslLogin {
     }
 }
 
-/// Checked security settings, the password read: what every client of the service is configured with.
+/// The CA(s) that signed the brokers' certificates, when not the system's roots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustedCa {
+    /// A PEM file (`ssl.ca.location`): the services' `KAFKA_SSL_CA_LOCATION`.
+    File(PathBuf),
+    /// PEM text (`ssl.ca.pem`): the fetcher's CA from its Secret.
+    Pem(String),
+}
+
+/// Checked security settings, the password read: what every client is configured with.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KafkaSecurity {
     /// TLS or not, SASL or not.
     pub protocol: SecurityProtocol,
     /// The login, with SASL_PLAINTEXT and SASL_SSL.
     pub sasl: Option<SaslLogin>,
-    /// The CA file, with SSL and SASL_SSL (`None`: the system's roots).
-    pub ca_location: Option<PathBuf>,
+    /// The CA, with SSL and SASL_SSL (`None`: the system's roots).
+    pub ca: Option<TrustedCa>,
 }
 
 impl KafkaSecurity {
@@ -197,9 +217,11 @@ impl KafkaSecurity {
                 .set("sasl.username", &login.username)
                 .set("sasl.password", &login.password);
         }
-        if let Some(ca) = &self.ca_location {
-            config.set("ssl.ca.location", ca.display().to_string());
-        }
+        match &self.ca {
+            Some(TrustedCa::File(file)) => config.set("ssl.ca.location", file.display().to_string()),
+            Some(TrustedCa::Pem(pem)) => config.set("ssl.ca.pem", pem),
+            None => config,
+        };
     }
 }
 
@@ -234,7 +256,7 @@ impl KafkaSecurityArgs {
         if let Some(ca) = &self.kafka_ssl_ca_location {
             check_ca_file(ca)?;
         }
-        Ok(KafkaSecurity { protocol, sasl, ca_location: self.kafka_ssl_ca_location.clone() })
+        Ok(KafkaSecurity { protocol, sasl, ca: self.kafka_ssl_ca_location.clone().map(TrustedCa::File) })
     }
 
     fn login(&self, protocol: &'static str) -> Result<SaslLogin, KafkaSettingsError> {
@@ -361,6 +383,37 @@ mod tests {
             }
             assert!(!format!("{security:?} {args:?}").contains(PASSWORD), "{case}: Debug shows the password");
         }
+    }
+
+    #[test]
+    fn the_protocol_follows_tls_and_sasl() {
+        let cases = [
+            (false, false, SecurityProtocol::Plaintext),
+            (true, false, SecurityProtocol::Ssl),
+            (false, true, SecurityProtocol::SaslPlaintext),
+            (true, true, SecurityProtocol::SaslSsl),
+        ];
+        for (tls, sasl, expected) in cases {
+            let protocol = SecurityProtocol::of(tls, sasl);
+            assert_eq!(protocol, expected, "tls {tls}, sasl {sasl}");
+            assert_eq!((protocol.uses_tls(), protocol.uses_sasl()), (tls, sasl));
+        }
+    }
+
+    #[test]
+    fn a_ca_given_as_pem_text_is_set_as_such() {
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let security = KafkaSecurity {
+            protocol: SecurityProtocol::SaslSsl,
+            sasl: Some(SaslLogin::new(SaslMechanism::ScramSha256, "fetcher", PASSWORD)),
+            ca: Some(TrustedCa::Pem(pem.into())),
+        };
+        let mut config = ClientConfig::new();
+        security.apply(&mut config);
+        assert_eq!(config.get("ssl.ca.pem"), Some(pem));
+        assert_eq!(config.get("ssl.ca.location"), None);
+        assert_eq!(config.get("sasl.mechanism"), Some("SCRAM-SHA-256"));
+        assert!(!format!("{security:?}").contains(PASSWORD));
     }
 
     #[test]

@@ -5,21 +5,26 @@
 //! `keyField`, header `microfleet-run`) and wait for its delivery; `commit` = `commit_transaction`;
 //! `abort` = `abort_transaction`. Once the commit was requested the run is never aborted: it may be live.
 //!
+//! Its TLS and SASL settings and its client context are the services' (`microfleet_common::kafka`: the
+//! spec's `tls` and `sasl` and their Secrets become a `KafkaSecurity`); its messages name the spec's fields.
+//!
 //! It must not create topics, hold a secret anywhere but the producer's config, or log one.
 
 use std::sync::{
     atomic::{AtomicBool, AtomicU32, Ordering},
-    Arc, Mutex,
+    Arc,
 };
 use std::time::Duration;
 
-use microfleet_crds::clusterfetch::KafkaSink as KafkaSinkSpec;
+use microfleet_common::kafka::{
+    client::{Broker, BrokerContext, Producer, Refusal},
+    security::{KafkaSecurity, SaslLogin, SaslMechanism, SecurityProtocol, TrustedCa},
+};
+use microfleet_crds::clusterfetch::{KafkaSink as KafkaSinkSpec, SaslMechanism as SaslMechanismSpec};
 use rdkafka::{
-    client::ClientContext,
-    config::ClientConfig,
     error::{KafkaError, RDKafkaErrorCode},
     message::{Header, OwnedHeaders},
-    producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer},
+    producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _},
     util::Timeout,
 };
 
@@ -35,37 +40,11 @@ use crate::{
 /// its partitions at most that long.
 const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(900);
 
-/// The producer's client context: keeps why the brokers refused the login or the TLS handshake failed,
-/// which shows only there (the call waiting on the brokers just times out).
-#[derive(Default, Clone)]
-struct Context {
-    refusal: Arc<Mutex<Option<(RDKafkaErrorCode, String)>>>,
-}
-
-impl ClientContext for Context {
-    fn error(&self, error: KafkaError, reason: &str) {
-        tracing::debug!(%error, reason, "Kafka client error");
-        let code = error.rdkafka_error_code();
-        if let Some(code @ (RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SSL)) = code {
-            if let Ok(mut refusal) = self.refusal.lock() {
-                *refusal = Some((code, reason.to_string()));
-            }
-        }
-    }
-}
-
-impl Context {
-    fn refusal(&self) -> Option<(RDKafkaErrorCode, String)> {
-        self.refusal.lock().ok().and_then(|refusal| refusal.clone())
-    }
-}
-
 /// A Kafka topic of one run, written in one transaction.
 #[derive(Clone)]
 pub struct KafkaSink {
-    producer: FutureProducer<Context>,
-    /// The producer's context (shared with it), for why the brokers refused it.
-    context: Context,
+    /// The producer, and why the brokers refused it (the client context shared with the services).
+    producer: Producer,
     topic: String,
     key_field: Option<String>,
     run_id: String,
@@ -104,29 +83,17 @@ impl KafkaSink {
         let servers = spec.bootstrap_servers.join(",");
         let prefix = spec.transactional_id_prefix.as_deref().unwrap_or("microfleet");
         let delivery = timeout.min(TRANSACTION_TIMEOUT);
-        let mut config = ClientConfig::new();
+        let mut config = Broker::new(servers.clone(), security(spec, secrets)).client_config();
         config
-            .set("bootstrap.servers", &servers)
             .set("client.id", "microfleet-fetcher")
             .set("transactional.id", format!("{prefix}-{cluster_fetch}-{run_id}"))
             .set("transaction.timeout.ms", TRANSACTION_TIMEOUT.as_millis().to_string())
             .set("message.timeout.ms", delivery.as_millis().to_string())
-            .set("allow.auto.create.topics", "false")
-            .set("security.protocol", security_protocol(spec.tls.is_some(), spec.sasl.is_some()));
-        if let Some(ca) = &secrets.ca_pem {
-            config.set("ssl.ca.pem", ca);
-        }
-        if let (Some(sasl), Some((username, password))) = (&spec.sasl, &secrets.sasl) {
-            config.set("sasl.mechanism", sasl.mechanism.as_str()).set("sasl.username", username);
-            config.set("sasl.password", password);
-        }
-        let context = Context::default();
-        let producer: FutureProducer<Context> = config
-            .create_with_context(context.clone())
+            .set("allow.auto.create.topics", "false");
+        let producer = Producer::create(&config)
             .map_err(|e| Fault::permanent(format!("spec.sink.kafka: the Kafka client refused its settings: {e}")))?;
         Ok(KafkaSink {
             producer,
-            context,
             topic: spec.topic.clone(),
             key_field: spec.key_field.clone(),
             run_id: run_id.to_string(),
@@ -142,10 +109,10 @@ impl KafkaSink {
     /// Runs a blocking producer call on the blocking pool.
     async fn blocking<T: Send + 'static>(
         &self,
-        call: impl FnOnce(&FutureProducer<Context>) -> Result<T, KafkaError> + Send + 'static,
+        call: impl FnOnce(&FutureProducer<BrokerContext>) -> Result<T, KafkaError> + Send + 'static,
     ) -> Result<T, Fault> {
         let producer = self.producer.clone();
-        let joined = tokio::task::spawn_blocking(move || call(&producer)).await;
+        let joined = tokio::task::spawn_blocking(move || call(producer.inner())).await;
         match joined {
             Ok(result) => result.map_err(|e| self.fault(&e)),
             Err(e) => Err(Fault::permanent(format!("sink kafka: a producer call failed: {e}"))),
@@ -161,11 +128,15 @@ impl KafkaSink {
             KafkaError::Transaction(e) => e.is_retriable(),
             _ => timed_out(code),
         };
-        let refusal = self.context.refusal().filter(|_| timed_out(code));
+        let refusal = self.producer.refusal().filter(|_| timed_out(code));
         let mut reason = None;
-        if let Some((refused, why)) = refusal {
+        if let Some(refusal) = refusal {
             // the call timed out because the login or the handshake was refused: no retry will change that
-            (code, retriable, reason) = (Some(refused), false, Some(why));
+            let refused = match refusal {
+                Refusal::Login(_) => RDKafkaErrorCode::Authentication,
+                Refusal::Tls(_) => RDKafkaErrorCode::SSL,
+            };
+            (code, retriable, reason) = (Some(refused), false, Some(refusal.reason().to_string()));
         }
         let message = match code {
             Some(
@@ -293,7 +264,7 @@ impl KafkaSink {
                 record = record.key(key.as_slice());
             }
             loop {
-                match self.producer.send_result(record) {
+                match self.producer.inner().send_result(record) {
                     Ok(delivery) => break pending.push(delivery),
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), again)) => {
                         // the client's queue is full: wait for what is in flight, then enqueue again
@@ -326,7 +297,7 @@ impl KafkaSink {
         }
         let Some(error) = failed else { return Ok(()) };
         // a fatal error (e.g. fenced) is the cause of whatever failed after it
-        let fatal = self.producer.client().fatal_error().map(|(code, _)| code);
+        let fatal = self.producer.inner().client().fatal_error().map(|(code, _)| code);
         let fault = self.fault(&fatal.map_or(error, KafkaError::MessageProduction));
         Err(Fault::permanent(format!("a record was not delivered: {fault}")))
     }
@@ -408,32 +379,27 @@ impl KafkaSink {
     }
 }
 
-/// Kafka's `security.protocol` for a sink with or without TLS and SASL.
-fn security_protocol(tls: bool, sasl: bool) -> &'static str {
-    match (tls, sasl) {
-        (false, false) => "plaintext",
-        (true, false) => "ssl",
-        (false, true) => "sasl_plaintext",
-        (true, true) => "sasl_ssl",
+/// The sink's TLS and SASL settings in the services' form: TLS when `tls` is set (the CA from its Secret, or
+/// the system's roots), the SASL login from its Secrets.
+fn security(spec: &KafkaSinkSpec, secrets: &KafkaSecrets) -> KafkaSecurity {
+    let sasl = spec.sasl.as_ref().zip(secrets.sasl.as_ref()).map(|(sasl, (username, password))| {
+        let mechanism = match sasl.mechanism {
+            SaslMechanismSpec::Plain => SaslMechanism::Plain,
+            SaslMechanismSpec::ScramSha256 => SaslMechanism::ScramSha256,
+            SaslMechanismSpec::ScramSha512 => SaslMechanism::ScramSha512,
+        };
+        SaslLogin::new(mechanism, username, password)
+    });
+    KafkaSecurity {
+        protocol: SecurityProtocol::of(spec.tls.is_some(), spec.sasl.is_some()),
+        sasl,
+        ca: secrets.ca_pem.clone().map(TrustedCa::Pem),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_security_protocol_follows_tls_and_sasl() {
-        let cases = [
-            (false, false, "plaintext"),
-            (true, false, "ssl"),
-            (false, true, "sasl_plaintext"),
-            (true, true, "sasl_ssl"),
-        ];
-        for (tls, sasl, expected) in cases {
-            assert_eq!(security_protocol(tls, sasl), expected, "tls {tls}, sasl {sasl}");
-        }
-    }
 
     fn sink(key_field: Option<&str>, tls: bool, sasl: bool) -> Result<KafkaSink, Fault> {
         let yaml = format!(
@@ -450,6 +416,28 @@ mod tests {
         let secrets = KafkaSecrets { sasl: sasl.then(|| ("u".into(), "p".into())), ca_pem: None };
         let policy = Policy { attempts: 1, initial: Duration::from_millis(1), max: Duration::from_millis(1) };
         KafkaSink::new(&spec, "run-1", "promo/users", &secrets, policy, Arc::default())
+    }
+
+    #[test]
+    fn the_spec_s_tls_and_sasl_become_the_services_settings() {
+        let yaml = "bootstrapServers: [127.0.0.1:1]\ntopic: t\ntls: {caSecretKeyRef: {name: s, key: ca}}\n\
+                    sasl: {mechanism: SCRAM-SHA-256, username: {name: s, key: u}, password: {name: s, key: p}}\n";
+        let spec: KafkaSinkSpec = serde_yaml::from_str(yaml).unwrap();
+        let secrets = KafkaSecrets { sasl: Some(("user".into(), "pa55".into())), ca_pem: Some("PEM".into()) };
+        let mut config = rdkafka::config::ClientConfig::new();
+        security(&spec, &secrets).apply(&mut config);
+        for (key, value) in [
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "SCRAM-SHA-256"),
+            ("sasl.username", "user"),
+            ("sasl.password", "pa55"),
+            ("ssl.ca.pem", "PEM"),
+        ] {
+            assert_eq!(config.get(key), Some(value), "{key}");
+        }
+        let plain: KafkaSinkSpec = serde_yaml::from_str("bootstrapServers: [127.0.0.1:1]\ntopic: t\n").unwrap();
+        let security = security(&plain, &KafkaSecrets::default());
+        assert_eq!((security.protocol, security.sasl, security.ca), (SecurityProtocol::Plaintext, None, None));
     }
 
     #[test]

@@ -1,0 +1,185 @@
+//! The TicketingService controller's watches and readiness against the real control plane of `KUBECONFIG`
+//! (`scripts/cluster.sh up`): run as a user whose Role lacks NetworkPolicies, the controller is not ready and
+//! `/readyz` names that watch; once the Role grants them, the watch recovers, every watch has listed, and
+//! `/readyz` answers 200. The controller runs in this process (as `microfleet-operator run` runs it), the
+//! user impersonated by the test's admin client, in a namespace of its own.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use k8s_openapi::{
+    api::{core::v1::Namespace, rbac::v1::Role},
+    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+};
+use kube::{
+    api::{DeleteParams, Patch, PatchParams},
+    runtime::{
+        events::{Recorder, Reporter},
+        wait::{await_condition, conditions},
+    },
+    Api, Client, CustomResourceExt,
+};
+use microfleet_crds::ticketingservice::TicketingService;
+use microfleet_operator::{
+    runtime::{
+        leader::Fence,
+        metrics::Metrics,
+        scope::Scope,
+        server::{serve_on, AdminState},
+        watches::WatchHealth,
+    },
+    ticketingservice::{self, build::BuildConfig},
+};
+use serde_json::json;
+
+const NO_CLUSTER: &str = "no cluster: `eval \"$(scripts/cluster.sh up)\"` and run the test again";
+const FIELD_MANAGER: &str = "microfleet-operator-tests";
+/// The user the controller runs as (impersonated; RBAC applies to it as to a service account).
+const USER: &str = "ticketing-watch-tester";
+
+async fn apply<K>(api: &Api<K>, name: &str, object: serde_json::Value)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(object))
+        .await
+        .unwrap_or_else(|e| panic!("apply {name}: {e}"));
+}
+
+/// The Role of [`USER`]: read and watch everything the controller watches, NetworkPolicies only with
+/// `network_policies`.
+fn role(namespace: &str, network_policies: bool) -> serde_json::Value {
+    let read = ["get", "list", "watch"];
+    let mut rules = vec![
+        json!({"apiGroups": ["microfleet.io"], "resources": ["ticketingservices"], "verbs": read}),
+        json!({"apiGroups": ["apps"], "resources": ["deployments"], "verbs": read}),
+        json!({"apiGroups": ["batch"], "resources": ["jobs"], "verbs": read}),
+        json!({"apiGroups": [""], "resources": ["configmaps", "services"], "verbs": read}),
+        json!({"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": read}),
+        json!({"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": read}),
+        json!({"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": read}),
+    ];
+    if network_policies {
+        rules.push(json!({"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": read}));
+    }
+    json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "ticketing-watches", "namespace": namespace},
+        "rules": rules,
+    })
+}
+
+/// `(status, body)` of `GET /readyz`.
+async fn readyz(base: &str) -> (u16, String) {
+    let answer = reqwest::get(format!("{base}/readyz")).await.unwrap_or_else(|e| panic!("GET /readyz: {e}"));
+    (answer.status().as_u16(), answer.text().await.unwrap_or_default())
+}
+
+/// Polls `check` every 500 ms until it holds; panics with `what` and the last `/readyz` after `within`.
+async fn eventually(base: &str, what: &str, within: Duration, check: impl Fn(u16, &str) -> bool) {
+    let started = Instant::now();
+    loop {
+        let (status, body) = readyz(base).await;
+        if check(status, &body) {
+            return;
+        }
+        assert!(started.elapsed() < within, "{what}: not within {within:?}; /readyz {status}: {body}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_forbidden_watch_keeps_the_controller_unready_naming_it_until_it_is_granted() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    assert!(std::env::var_os("KUBECONFIG").is_some(), "{NO_CLUSTER}");
+    let admin = Client::try_default().await.unwrap_or_else(|e| panic!("{NO_CLUSTER}: {e}"));
+
+    let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
+    let crd = TicketingService::crd();
+    let crd_name = crd.metadata.name.clone().unwrap_or_default();
+    apply(&crds, &crd_name, serde_json::to_value(&crd).unwrap()).await;
+    tokio::time::timeout(Duration::from_secs(30), await_condition(crds, &crd_name, conditions::is_crd_established()))
+        .await
+        .unwrap_or_else(|_| panic!("CRD {crd_name} not established within 30 s"))
+        .unwrap();
+
+    let namespace = format!("mf-ts-watches-{}", std::process::id());
+    let namespaces: Api<Namespace> = Api::all(admin.clone());
+    apply(&namespaces, &namespace, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}))
+        .await;
+    let roles: Api<Role> = Api::namespaced(admin.clone(), &namespace);
+    apply(&roles, "ticketing-watches", role(&namespace, false)).await;
+    let bindings: Api<k8s_openapi::api::rbac::v1::RoleBinding> = Api::namespaced(admin.clone(), &namespace);
+    let binding = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "ticketing-watches", "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "ticketing-watches"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": USER}],
+    });
+    apply(&bindings, "ticketing-watches", binding).await;
+
+    let mut config = kube::Config::infer().await.unwrap();
+    config.auth_info.impersonate = Some(USER.into());
+    let client = Client::try_from(config).unwrap();
+    let metrics = Arc::new(Metrics::new().unwrap());
+    let watches = WatchHealth::new(metrics.clone());
+    let ready = Arc::new(AtomicBool::new(false));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let admin_state = AdminState { metrics: metrics.clone(), ready: ready.clone(), watches: watches.clone() };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stopped_server = stopped.clone();
+    let server = tokio::spawn(serve_on(listener, admin_state, async move {
+        let _ = stopped_server.clone().wait_for(|stop| *stop).await;
+    }));
+    let settings = ticketingservice::Settings {
+        client: client.clone(),
+        scope: Scope { namespace: Some(namespace.clone()) },
+        recorder: Recorder::new(client, Reporter { controller: "microfleet-operator".into(), instance: None }),
+        config: BuildConfig::new("registry.local/microfleet", "0.1.0"),
+        metrics: metrics.clone(),
+        concurrency: 1,
+        watches: watches.clone(),
+        fence: Fence::open(),
+    };
+    let on_ready = {
+        let ready = ready.clone();
+        move || ready.store(true, Ordering::Relaxed)
+    };
+    let controller = tokio::spawn(ticketingservice::run(
+        settings,
+        async move {
+            let _ = stopped.clone().wait_for(|stop| *stop).await;
+        },
+        on_ready,
+    ));
+
+    let forbidden = "watch of networkpolicies (ticketingservice) failing";
+    eventually(&base, "/readyz names the forbidden watch", Duration::from_secs(60), |status, body| {
+        status == 503 && body.contains(forbidden)
+    })
+    .await;
+    assert!(!ready.load(Ordering::Relaxed), "not every watch has listed: not ready");
+    let failing = watches.failing();
+    assert_eq!(failing.keys().copied().collect::<Vec<_>>(), ["networkpolicies (ticketingservice)"], "{failing:?}");
+    assert!(
+        metrics.render().contains("microfleet_watch_healthy{resource=\"networkpolicies (ticketingservice)\"} 0"),
+        "the metric shows it"
+    );
+
+    apply(&roles, "ticketing-watches", role(&namespace, true)).await;
+    // the watch retries on its own backoff (up to about 30 s between attempts)
+    eventually(&base, "/readyz is 200 once the watch is granted", Duration::from_secs(120), |status, _| status == 200)
+        .await;
+    assert!(ready.load(Ordering::Relaxed) && watches.failing().is_empty());
+
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), controller).await.expect("the controller stops").unwrap();
+    server.await.unwrap().unwrap();
+    namespaces.delete(&namespace, &DeleteParams::default()).await.unwrap();
+}
