@@ -1,6 +1,7 @@
 //! The transactional outbox: a service writes the message it must send in the same transaction as the
 //! change it announces ([`append`]); a relay later publishes unpublished rows in order and marks them
-//! ([`relay_batch`] with a [`Publisher`]), and after a pass (at most once a second) sets the backlog gauges ([`OutboxMetrics`]).
+//! ([`relay_batch`] with a [`Publisher`]), and after a pass (at most once a second) sets the backlog gauges
+//! ([`OutboxMetrics`]).
 //! Delivery is at-least-once: a crash between publishing and marking re-publishes, so consumers deduplicate
 //! by `message_id` (see `inbox`). The broker client is not here.
 
