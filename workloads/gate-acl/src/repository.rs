@@ -244,12 +244,13 @@ pub async fn prepare_order_access(
         prepare_access_in(tx, access, now).await?;
     }
     let ticket_ids: Vec<&str> = tickets.iter().map(|access| access.ticket_id.as_str()).collect();
-    tx.execute(
-        "UPDATE access_entries SET order_number = $1
-         WHERE ticket_id = ANY($2::text[]::uuid[]) AND order_number IS NULL",
-        &[&order_number, &ticket_ids],
-    )
-    .await?;
+    let mark = tx
+        .prepare_cached(
+            "UPDATE access_entries SET order_number = $1
+             WHERE ticket_id = ANY($2::text[]::uuid[]) AND order_number IS NULL",
+        )
+        .await?;
+    tx.execute(&mark, &[&order_number, &ticket_ids]).await?;
     if let Some(revoked_at) = revoked_at {
         revoke_entries(tx, order_number, &[], revoked_at).await?;
     }
@@ -274,15 +275,14 @@ pub async fn revoke_order_access(
 /// of the order waits); `revoke` at a time records the revocation (the first time kept). Returns when the
 /// order's access was revoked, if it was.
 async fn lock_order(tx: &impl GenericClient, number: &str, revoke: Option<Timestamp>) -> Result<Option<Timestamp>> {
-    Ok(tx
-        .query_one(
+    let upsert = tx
+        .prepare_cached(
             "INSERT INTO orders (number, revoked_at) VALUES ($1, $2)
              ON CONFLICT (number) DO UPDATE SET revoked_at = coalesce(orders.revoked_at, excluded.revoked_at)
              RETURNING revoked_at",
-            &[&number, &revoke],
         )
-        .await?
-        .get(0))
+        .await?;
+    Ok(tx.query_one(&upsert, &[&number, &revoke]).await?.get(0))
 }
 
 async fn revoke_entries(
@@ -291,13 +291,13 @@ async fn revoke_entries(
     ticket_ids: &[String],
     at: Timestamp,
 ) -> Result<u64> {
-    Ok(tx
-        .execute(
+    let revoke = tx
+        .prepare_cached(
             "UPDATE access_entries SET state = 'revoked', revoked_at = $3
              WHERE (order_number = $1 OR ticket_id = ANY($2::text[]::uuid[])) AND state <> 'revoked'",
-            &[&order_number, &ticket_ids, &at],
         )
-        .await?)
+        .await?;
+    Ok(tx.execute(&revoke, &[&order_number, &ticket_ids, &at]).await?)
 }
 
 /// Registers a staff member of an event.
