@@ -19,9 +19,15 @@
 # pgbench's branches, each the row every transaction of it updates), PG_PORT (default 25432), KAFKA_PORT (default 29092; +1..+3 are used too), HTTP_PORT (default
 # 28080: ticketing, +1 gate-acl, +2 auth), RELAY_MS (the services' OUTBOX_RELAY_INTERVAL_MS, default 10), POOL (each
 # service's DATABASE_POOL_SIZE, default 32), PARTITIONS (the saga topics' partitions, and each consumer's
-# members: KAFKA_TOPIC_PARTITIONS and KAFKA_CONSUMER_INSTANCES, default 8), SCAN_BATCH_MAX (default 128), SCAN_BATCH_WORKERS (default 2),
+# members: KAFKA_TOPIC_PARTITIONS and KAFKA_CONSUMER_INSTANCES, default 2: consumers apply what they received
+# in one transaction, so more members mostly add the broker's per-member work), SCAN_BATCH_MAX (default 128), SCAN_BATCH_WORKERS (default 2),
 # BENCH_DIR (default /tmp/microfleet-bench: the servers' folders and the services' logs, deleted at the end
-# unless KEEP=1).
+# unless KEEP=1), ONLY=saga (measure pgbench TPC-B and the saga only: a quicker run while working on the saga) or
+# ONLY=scans (measure only the one-row INSERTs and the scans, skipping TPC-B and the saga),
+# STATEMENTS=1 (load pg_stat_statements and print the statements run per paid order at the saga's peak).
+# After the saga's peak it prints where an order's cost went: CPU ms per order of each process (PostgreSQL's
+# server with all its backends, the broker, each service, the load generator) and committed transactions per
+# order in each database — against pgbench's one transaction per TPC-B.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 clients="${CLIENTS:-32}"
@@ -33,8 +39,10 @@ kafka_port="${KAFKA_PORT:-29092}"
 http_port="${HTTP_PORT:-28080}"
 relay_ms="${RELAY_MS:-10}"
 pool="${POOL:-32}"
-partitions="${PARTITIONS:-8}"
+partitions="${PARTITIONS:-2}"
 dir="${BENCH_DIR:-/tmp/microfleet-bench}"
+only="${ONLY:-}"
+case "$only" in "" | saga | scans) ;; *) echo "ONLY must be saga, scans or unset, not $only" >&2; exit 1 ;; esac
 bin="${CARGO_TARGET_DIR:-target}/release"
 pg_bin=/usr/lib/postgresql/15/bin
 export MICROFLEET_PG_PORT="$pg_port" MICROFLEET_PG_DIR="$dir/postgres"
@@ -69,6 +77,13 @@ server="${MICROFLEET_PG_URL%/postgres}"
 export PGPASSWORD=microfleet
 # psql_do DATABASE SQL
 psql_do() { "$pg_bin/psql" -q -h 127.0.0.1 -p "$pg_port" -U microfleet -d "$1" -v ON_ERROR_STOP=1 -c "$2" >/dev/null; }
+# psql_value DATABASE SQL: the one value the query answers
+psql_value() { "$pg_bin/psql" -qAt -h 127.0.0.1 -p "$pg_port" -U microfleet -d "$1" -v ON_ERROR_STOP=1 -c "$2"; }
+if [ "${STATEMENTS:-}" = 1 ]; then
+  psql_do postgres "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"
+  scripts/postgres.sh kill >/dev/null 2>&1 && scripts/postgres.sh start >/dev/null
+  psql_do postgres "CREATE EXTENSION pg_stat_statements"
+fi
 for db in auth ticketing gate pgbench; do psql_do postgres "CREATE DATABASE $db"; done
 
 # the auth service on HTTP_PORT+2; its admin creates the API keys: one per service (auth:introspect), the load
@@ -92,11 +107,13 @@ env "${service_env[@]}" DATABASE_URL="$server/ticketing" "$bin/ticketing-service
 env "${service_env[@]}" DATABASE_URL="$server/gate" "$bin/gate-acl-service" migrate >/dev/null
 env "${service_env[@]}" DATABASE_URL="$server/ticketing" LISTEN_ADDR="127.0.0.1:$http_port" \
   AUTH_SERVICE_KEY_FILE="$secrets/ticketing-service.key" "$bin/ticketing-service" serve >"$dir/ticketing.log" 2>&1 &
+ticketing_pid=$!
 pids+=($!)
 env "${service_env[@]}" DATABASE_URL="$server/gate" LISTEN_ADDR="127.0.0.1:$((http_port + 1))" \
   AUTH_SERVICE_KEY_FILE="$secrets/gate-acl-service.key" SIGNING_KEY="$(head -c 32 /dev/urandom | base64)" \
   SCAN_BATCH_MAX="${SCAN_BATCH_MAX:-128}" SCAN_BATCH_WORKERS="${SCAN_BATCH_WORKERS:-2}" \
   "$bin/gate-acl-service" serve >"$dir/gate-acl.log" 2>&1 &
+gate_pid=$!
 pids+=($!)
 for port in "$http_port" $((http_port + 1)) $((http_port + 2)); do
   for _ in $(seq 300); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.2; done
@@ -107,8 +124,25 @@ done
 field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 load() {
   LOAD_API_KEY="$(cat "$secrets/load.key")" GATE_DEVICE_KEY="$(cat "$secrets/gate.key")" TICKETING_DATABASE_URL="$server/ticketing" \
-    "$bin/examples/load" "$@" --ticketing "http://127.0.0.1:$http_port" --gate "http://127.0.0.1:$((http_port + 1))" \
+    /usr/bin/time -f '%U %S' -o "$dir/load.cpu" "$bin/examples/load" "$@" --ticketing "http://127.0.0.1:$http_port" --gate "http://127.0.0.1:$((http_port + 1))" \
     --clients "$clients" --seconds "$duration" --areas "$areas"
+}
+# cpu_ticks: "NAME TICKS" per process of the saga (user + system clock ticks so far; PostgreSQL: the postmaster
+# and every live backend — not the reaped ones, such as pgbench's)
+cpu_ticks() {
+  local postmaster
+  postmaster="$(head -n 1 "$MICROFLEET_PG_DIR/data/postmaster.pid")"
+  ticks() { awk '{ s += $14 + $15 } END { print s + 0 }' "$@" 2>/dev/null || echo 0; }
+  echo "postgres $(ticks "/proc/$postmaster/stat" $(pgrep -P "$postmaster" | sed 's|.*|/proc/&/stat|'))"
+  echo "kafka $(ticks "/proc/$(cat "$MICROFLEET_KAFKA_DIR/kafka.pid")/stat")"
+  echo "ticketing $(ticks "/proc/$ticketing_pid/stat")"
+  echo "gate-acl $(ticks "/proc/$gate_pid/stat")"
+  echo "auth $(ticks "/proc/$auth_pid/stat")"
+}
+# commits: "DATABASE COMMITS" per database of the saga (pg_stat_database)
+commits() {
+  psql_value postgres "SELECT pg_stat_clear_snapshot()" >/dev/null
+  psql_value postgres "SELECT datname || ' ' || xact_commit FROM pg_stat_database WHERE datname IN ('ticketing', 'gate', 'auth') ORDER BY 1" | tr '|' ' '
 }
 pgbench_tps() { sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$1"; }
 pgbench_latency() { sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$1"; }
@@ -118,37 +152,84 @@ echo "pgbench: initialising scale $scale" >&2
 psql_do pgbench "CREATE TABLE one_row (id BIGSERIAL PRIMARY KEY, value INTEGER NOT NULL, at TIMESTAMPTZ NOT NULL DEFAULT now())"
 printf '\\set value random(1, 1000000)\nINSERT INTO one_row (value) VALUES (:value);\n' >"$dir/one-row.sql"
 pgbench_run() { "$pg_bin/pgbench" -h 127.0.0.1 -p "$pg_port" -U microfleet -c "$clients" -j "$(nproc)" -T "$duration" "$@" 2>/dev/null; }
-echo "measuring: pgbench TPC-B, $clients clients, ${duration} s, scale $scale, default (simple) query protocol" >&2
-tpcb="$(pgbench_run pgbench)"
-echo "measuring: pgbench one-row INSERTs" >&2
-insert="$(pgbench_run -n -f "$dir/one-row.sql" pgbench)"
-echo "measuring: saga at its peak ($clients clients)" >&2
-saga="$(load saga)"
-saga_half_rate="$(awk -v r="$(field rate "$saga")" 'BEGIN { printf "%.1f", r / 2 }')"
-echo "measuring: saga open loop at $saga_half_rate orders/s" >&2
-saga_half="$(load saga --rate "$saga_half_rate")"
-echo "measuring: scans at their peak ($clients clients)" >&2
-scans="$(load scan)"
-scan_half_rate="$(awk -v r="$(field rate "$scans")" 'BEGIN { printf "%.1f", r / 2 }')"
-echo "measuring: scans open loop at $scan_half_rate scans/s" >&2
-scans_half="$(load scan --rate "$scan_half_rate")"
-
+run_saga="" run_scans=""
+[ "$only" = scans ] || run_saga=1
+[ "$only" = saga ] || run_scans=1
+tpcb="" insert="" saga="" saga_half="" scans="" scans_half=""
+if [ -n "$run_saga" ]; then
+  echo "measuring: pgbench TPC-B, $clients clients, ${duration} s, scale $scale, default (simple) query protocol" >&2
+  tpcb="$(pgbench_run pgbench)"
+fi
+if [ -n "$run_scans" ]; then
+  echo "measuring: pgbench one-row INSERTs" >&2
+  insert="$(pgbench_run -n -f "$dir/one-row.sql" pgbench)"
+fi
+if [ -n "$run_saga" ]; then
+  echo "measuring: saga at its peak ($clients clients)" >&2
+  ticks_before="$(cpu_ticks)" commits_before="$(commits)"
+  [ "${STATEMENTS:-}" != 1 ] || psql_value postgres "SELECT pg_stat_statements_reset()" >/dev/null
+  saga="$(load saga)"
+  ticks_after="$(cpu_ticks)" commits_after="$(commits)"
+  cp "$dir/load.cpu" "$dir/load-saga.cpu"
+  saga_orders="$(field all "$saga")"
+  if [ "${STATEMENTS:-}" = 1 ]; then
+    statements="$(psql_value postgres "SELECT to_char(s.calls::float8 / $saga_orders, 'FM9990.00') || ' ' ||
+        to_char(s.total_exec_time * 1000 / $saga_orders, 'FM999990') || ' ' || d.datname || ' ' ||
+        regexp_replace(left(s.query, 110), '\s+', ' ', 'g')
+      FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+      WHERE d.datname IN ('ticketing', 'gate', 'auth') ORDER BY s.calls DESC LIMIT 40")"
+  fi
+  saga_half_rate="$(awk -v r="$(field rate "$saga")" 'BEGIN { printf "%.1f", r / 2 }')"
+  echo "measuring: saga open loop at $saga_half_rate orders/s" >&2
+  saga_half="$(load saga --rate "$saga_half_rate")"
+fi
+if [ -n "$run_scans" ]; then
+  echo "measuring: scans at their peak ($clients clients)" >&2
+  scans="$(load scan)"
+  scan_half_rate="$(awk -v r="$(field rate "$scans")" 'BEGIN { printf "%.1f", r / 2 }')"
+  echo "measuring: scans open loop at $scan_half_rate scans/s" >&2
+  scans_half="$(load scan --rate "$scan_half_rate")"
+fi
 echo
 echo "settings: $(nproc) cores; CLIENTS=$clients DURATION=${duration}s SCALE=$scale AREAS=$areas; pgbench -c $clients -j $(nproc) -T $duration" \
   "(TPC-B: its default script and protocol; insert: -n -f one-row.sql); services: DATABASE_POOL_SIZE=$pool" \
   "OUTBOX_RELAY_INTERVAL_MS=$relay_ms KAFKA_TOPIC_PARTITIONS=KAFKA_CONSUMER_INSTANCES=$partitions SCAN_BATCH_MAX=${SCAN_BATCH_MAX:-128} SCAN_BATCH_WORKERS=${SCAN_BATCH_WORKERS:-2};" \
   "PostgreSQL with fsync and synchronous_commit off (scripts/postgres.sh)"
 printf '%-22s %12s %9s %9s %8s\n' what per-second "p50 ms" "p99 ms" errors
-printf '%-22s %12.1f %9s %9s %8s   (latency average %s ms)\n' "pgbench TPC-B" "$(pgbench_tps "$tpcb")" - - - "$(pgbench_latency "$tpcb")"
-printf '%-22s %12.1f %9s %9s %8s   (latency average %s ms)\n' "pgbench one-row INSERT" "$(pgbench_tps "$insert")" - - - "$(pgbench_latency "$insert")"
+[ -z "$tpcb" ] ||
+  printf '%-22s %12.1f %9s %9s %8s   (latency average %s ms)\n' "pgbench TPC-B" "$(pgbench_tps "$tpcb")" - - - "$(pgbench_latency "$tpcb")"
+[ -z "$insert" ] ||
+  printf '%-22s %12.1f %9s %9s %8s   (latency average %s ms)\n' "pgbench one-row INSERT" "$(pgbench_tps "$insert")" - - - "$(pgbench_latency "$insert")"
 for row in "saga (peak)|$saga" "saga @ half peak|$saga_half" "scans (peak)|$scans" "scans @ half peak|$scans_half"; do
   line="${row#*|}"
+  [ -n "$line" ] || continue
   printf '%-22s %12.1f %9.2f %9.2f %8d\n' "${row%%|*}" "$(field rate "$line")" "$(field p50_ms "$line")" "$(field p99_ms "$line")" "$(field errors "$line")"
   first_error="$(field first_error "$line")"
   [ -z "$first_error" ] || echo "  first error: ${line#*first_error=}"
 done
+if [ -n "$run_saga" ]; then
+  # where the saga's orders went, at its peak (the whole load run, warm-up included: $saga_orders orders)
+  tck="$(getconf CLK_TCK)"
+  read -r load_user load_system <"$dir/load-saga.cpu"
+  { echo "$ticks_before" | sed 's/^/before /'; echo "$ticks_after" | sed 's/^/after /'; } | awk -v n="$saga_orders" -v tck="$tck" \
+    -v load="$(awk -v u="$load_user" -v s="$load_system" 'BEGIN { print u + s }')" '
+    $1 == "before" { before[$2] = $3 } $1 == "after" { order[++k] = $2; after[$2] = $3 }
+    END { line = "saga CPU ms per order:"; for (i = 1; i <= k; i++) { p = order[i]; ms = (after[p] - before[p]) * 1000 / tck / n; total += ms
+            line = line sprintf(" %s %.2f,", p, ms) }
+          total += load * 1000 / n; printf "%s load %.2f; total %.2f (%d orders)\n", line, load * 1000 / n, total, n }'
+  { echo "$commits_before" | sed 's/^/before /'; echo "$commits_after" | sed 's/^/after /'; } | awk -v n="$saga_orders" '
+    $1 == "before" { before[$2] = $3 } $1 == "after" { order[++k] = $2; after[$2] = $3 }
+    END { line = "saga transactions per order (committed, pgbench TPC-B: 1):"; for (i = 1; i <= k; i++) { p = order[i]
+            t = (after[p] - before[p]) / n; total += t; line = line sprintf(" %s %.2f,", p, t) } printf "%s total %.2f\n", line, total }'
+  if [ -n "${statements:-}" ]; then
+    echo "saga statements per order (calls, execution µs, database, statement):"
+    echo "$statements" | sed 's/^/  /'
+  fi
+fi
 awk -v saga="$(field rate "$saga")" -v tpcb="$(pgbench_tps "$tpcb")" -v scans="$(field rate "$scans")" \
-  -v insert="$(pgbench_tps "$insert")" -v p99="$(field p99_ms "$scans_half")" -v saga_p99="$(field p99_ms "$saga_half")" 'BEGIN {
-  printf "targets: saga at %.0f%% of pgbench TPC-B (>= 50%%: %s); scans at %.0f%% of one-row INSERTs (>= 100%%: %s); scan p99 at half peak %.2f ms (<= 5: %s); saga p99 at half peak %.2f ms\n",
-    100 * saga / tpcb, (saga / tpcb >= 0.5 ? "met" : "MISSED"), 100 * scans / insert, (scans >= insert ? "met" : "MISSED"),
-    p99, (p99 <= 5 ? "met" : "MISSED"), saga_p99 }'
+  -v insert="$(pgbench_tps "$insert")" -v p99="$(field p99_ms "$scans_half")" -v saga_p99="$(field p99_ms "$saga_half")" \
+  -v run_saga="$run_saga" -v run_scans="$run_scans" 'BEGIN {
+  if (run_saga) printf "targets: saga at %.0f%% of pgbench TPC-B (>= 50%%: %s); saga p99 at half peak %.2f ms\n",
+    100 * saga / tpcb, (saga / tpcb >= 0.5 ? "met" : "MISSED"), saga_p99
+  if (run_scans) printf "targets: scans at %.0f%% of one-row INSERTs (>= 100%%: %s); scan p99 at half peak %.2f ms (<= 5: %s)\n",
+    100 * scans / insert, (scans >= insert ? "met" : "MISSED"), p99, (p99 <= 5 ? "met" : "MISSED") }'

@@ -1,6 +1,8 @@
 //! The idempotent consumer's table: a consumer records each message id it applies, in the same transaction
 //! as the effect, so a message delivered twice has its effect once. It does not read from the broker.
 
+use std::collections::HashSet;
+
 use deadpool_postgres::GenericClient;
 
 use crate::database::DbError;
@@ -17,12 +19,20 @@ pub const MIGRATION: Migration = Migration {
     );",
 };
 
-/// Records that `consumer` applies `message_id`, in the caller's transaction: `true` the first time, `false`
-/// when it was applied before (then skip the effect and acknowledge the message).
-pub async fn first_delivery(tx: &impl GenericClient, consumer: &str, message_id: &str) -> Result<bool, DbError> {
+/// Records that `consumer` applies `message_ids`, in the caller's transaction, in one statement: the ids
+/// delivered for the first time (each once, however often it is listed); the others were applied before
+/// (skip their effect and acknowledge them).
+pub async fn first_deliveries(
+    tx: &impl GenericClient,
+    consumer: &str,
+    message_ids: &[&str],
+) -> Result<HashSet<String>, DbError> {
     let insert = tx
-        .prepare_cached("INSERT INTO processed_messages (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .prepare_cached(
+            "INSERT INTO processed_messages (consumer, message_id) SELECT $1, unnest($2::text[])
+             ON CONFLICT DO NOTHING RETURNING message_id",
+        )
         .await?;
-    let inserted = tx.execute(&insert, &[&consumer, &message_id]).await?;
-    Ok(inserted == 1)
+    let inserted = tx.query(&insert, &[&consumer, &message_ids]).await?;
+    Ok(inserted.iter().map(|row| row.get(0)).collect())
 }

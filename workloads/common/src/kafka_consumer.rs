@@ -1,6 +1,8 @@
-//! The idempotent consumer of the saga: subscribes a group to topics with manual offsets; each message's effect
-//! runs in ONE database transaction that first records the message id (`inbox`), the transaction commits, and
-//! only then the offset (sent without waiting; the last ones waited for at shutdown). A permanent failure goes
+//! The idempotent consumer of the saga: subscribes a group to topics with manual offsets; the messages received
+//! at once (up to [`BATCH_MAX`]) have their effects run in ONE database transaction that first records their
+//! message ids (`inbox`), the transaction commits, and only then the offsets (sent without waiting; the last
+//! ones waited for at shutdown). A batch that fails is rolled back and its messages applied one by one, each
+//! in its own transaction. A permanent failure goes
 //! to `<prefix>.dead-letter`; a transient one is retried with backoff. It knows no domain: the service's
 //! [`Handler`] does.
 
@@ -9,6 +11,7 @@ use std::time::Duration;
 
 use deadpool_postgres::{Pool, Transaction};
 use futures::future::BoxFuture;
+use futures::FutureExt as _;
 use prometheus::{IntCounterVec, Opts, Registry};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
@@ -102,15 +105,36 @@ pub async fn apply(
     handler: &dyn Handler,
     delivery: &Delivery,
 ) -> Result<Outcome, HandlerError> {
+    let applied = apply_batch(pool, consumer, handler, std::slice::from_ref(delivery)).await?;
+    Ok(if applied == 1 { Outcome::Applied } else { Outcome::Duplicate })
+}
+
+/// Most messages applied in one transaction: the ones the consumer has received when it starts a batch.
+pub const BATCH_MAX: usize = 64;
+
+/// Runs `handler` on each of `deliveries` in order, in ONE transaction that first records their message ids
+/// for `consumer` (a message applied before, or listed twice, has its effect once), and commits it; any
+/// failure rolls the whole batch back. Returns how many effects were applied. The offsets are the caller's
+/// business.
+pub async fn apply_batch(
+    pool: &Pool,
+    consumer: &str,
+    handler: &dyn Handler,
+    deliveries: &[Delivery],
+) -> Result<usize, HandlerError> {
     let mut client = pool.get().await.map_err(DbError::from)?;
     let tx = client.transaction().await.map_err(DbError::from)?;
-    if !inbox::first_delivery(&tx, consumer, &delivery.message_id).await? {
-        tx.commit().await.map_err(DbError::from)?;
-        return Ok(Outcome::Duplicate);
+    let ids: Vec<&str> = deliveries.iter().map(|delivery| delivery.message_id.as_str()).collect();
+    let mut first = inbox::first_deliveries(&tx, consumer, &ids).await?;
+    let mut applied = 0;
+    for delivery in deliveries {
+        if first.remove(&delivery.message_id) {
+            handler.handle(&tx, delivery).await?;
+            applied += 1;
+        }
     }
-    handler.handle(&tx, delivery).await?;
     tx.commit().await.map_err(DbError::from)?;
-    Ok(Outcome::Applied)
+    Ok(applied)
 }
 
 /// The consumer's counters.
@@ -211,7 +235,7 @@ impl SagaConsumer {
         let dead_letters = kafka::producer(broker)?;
         tracing::info!(consumer = %self.name, topics = ?self.subscribe, "consuming");
         // the next offset of each partition's last processed message: committed without waiting after each
-        // message (a lost commit only re-delivers applied messages), and waited for once at shutdown
+        // batch (a lost commit only re-delivers applied messages), and waited for once at shutdown
         let mut processed = TopicPartitionList::new();
         loop {
             let message = tokio::select! {
@@ -227,17 +251,37 @@ impl SagaConsumer {
                     continue;
                 }
             };
-            if !self.process(&message, &dead_letters, &shutdown).await {
+            // the messages already received join the batch; none is waited for
+            let mut batch = vec![message];
+            while batch.len() < BATCH_MAX {
+                match consumer.recv().now_or_never() {
+                    Some(Ok(message)) => batch.push(message),
+                    Some(Err(error)) => {
+                        tracing::warn!(consumer = %self.name, %error, "receiving failed; applying what came");
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            if !self.process_batch(&batch, &dead_letters, &shutdown).await {
                 break;
             }
-            let next = Offset::Offset(message.offset() + 1);
-            let noted = match processed.find_partition(message.topic(), message.partition()) {
-                Some(_) => processed.set_partition_offset(message.topic(), message.partition(), next),
-                None => processed.add_partition_offset(message.topic(), message.partition(), next),
-            };
-            if let Err(error) = noted.and_then(|()| consumer.commit_message(&message, CommitMode::Async)) {
-                // the message comes again (a rebalance, the broker away) and is found applied: no harm
-                tracing::warn!(consumer = %self.name, %error, "committing the offset failed");
+            let mut batch_offsets = TopicPartitionList::new();
+            for message in &batch {
+                let next = Offset::Offset(message.offset() + 1);
+                let noted = [&mut processed, &mut batch_offsets].into_iter().try_for_each(|offsets| {
+                    match offsets.find_partition(message.topic(), message.partition()) {
+                        Some(_) => offsets.set_partition_offset(message.topic(), message.partition(), next),
+                        None => offsets.add_partition_offset(message.topic(), message.partition(), next),
+                    }
+                });
+                if let Err(error) = noted {
+                    tracing::warn!(consumer = %self.name, %error, "noting an offset failed");
+                }
+            }
+            if let Err(error) = consumer.commit(&batch_offsets, CommitMode::Async) {
+                // the messages come again (a rebalance, the broker away) and are found applied: no harm
+                tracing::warn!(consumer = %self.name, %error, "committing the offsets failed");
             }
         }
         if processed.count() > 0 {
@@ -247,6 +291,33 @@ impl SagaConsumer {
         }
         tracing::info!(consumer = %self.name, "stopped consuming");
         Ok(())
+    }
+
+    /// Applies a batch of messages in one transaction; when that fails (or a message cannot be read), each
+    /// one by one ([`Self::process`]). `true`: commit their offsets; `false`: shutdown interrupted the retries.
+    async fn process_batch(&self, batch: &[BorrowedMessage<'_>], dead_letters: &Producer, shutdown: &Shutdown) -> bool {
+        if batch.len() > 1 {
+            let deliveries: Result<Vec<Delivery>, HandlerError> = batch.iter().map(delivery).collect();
+            let result = match deliveries {
+                Ok(deliveries) => apply_batch(&self.pool, &self.name, self.handler.as_ref(), &deliveries).await,
+                Err(error) => Err(error),
+            };
+            match result {
+                Ok(applied) => {
+                    tracing::debug!(consumer = %self.name, messages = batch.len(), applied, "batch processed");
+                    return true;
+                }
+                Err(error) => {
+                    tracing::debug!(consumer = %self.name, %error, "batch rolled back; applying its messages one by one")
+                }
+            }
+        }
+        for message in batch {
+            if !self.process(message, dead_letters, shutdown).await {
+                return false;
+            }
+        }
+        true
     }
 
     /// Applies one message until it is applied, a duplicate or dead-lettered (`true`: commit its offset), or

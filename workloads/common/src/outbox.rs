@@ -1,6 +1,7 @@
 //! The transactional outbox: a service writes the message it must send in the same transaction as the
 //! change it announces ([`append`]); a relay later publishes unpublished rows in order and marks them
-//! ([`relay_batch`] with a [`Publisher`]), and after each pass sets the backlog gauges ([`OutboxMetrics`]).
+//! ([`relay_batch`] with a [`Publisher`]), and after a pass (at most once a second) sets the backlog gauges
+//! ([`OutboxMetrics`]).
 //! Delivery is at-least-once: a crash between publishing and marking re-publishes, so consumers deduplicate
 //! by `message_id` (see `inbox`). The broker client is not here.
 
@@ -65,13 +66,13 @@ pub trait Publisher {
 pub async fn relay_batch(pool: &Pool, publisher: &impl Publisher, limit: i64) -> Result<usize, DbError> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    let rows = tx
-        .query(
+    let unpublished = tx
+        .prepare_cached(
             "SELECT id, message_id::text, topic, message_key, payload FROM outbox
              WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
-            &[&limit],
         )
         .await?;
+    let rows = tx.query(&unpublished, &[&limit]).await?;
     let messages: Vec<OutboxMessage> = rows
         .iter()
         .map(|row| OutboxMessage {
@@ -84,6 +85,10 @@ pub async fn relay_batch(pool: &Pool, publisher: &impl Publisher, limit: i64) ->
         .collect();
     // all sent at once (the producer batches them and keeps each partition's order); the ones before the
     // first failure are marked, the rest are published again in a later pass (consumers deduplicate)
+    if messages.is_empty() {
+        tx.commit().await?;
+        return Ok(0);
+    }
     let outcomes = futures::future::join_all(messages.iter().map(|message| publisher.publish(message))).await;
     let mut published = Vec::with_capacity(messages.len());
     for (message, outcome) in messages.iter().zip(outcomes) {
@@ -94,7 +99,8 @@ pub async fn relay_batch(pool: &Pool, publisher: &impl Publisher, limit: i64) ->
         }
         published.push(message.id);
     }
-    tx.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1)", &[&published]).await?;
+    let mark = tx.prepare_cached("UPDATE outbox SET published_at = now() WHERE id = ANY($1)").await?;
+    tx.execute(&mark, &[&published]).await?;
     tx.commit().await?;
     Ok(published.len())
 }
@@ -152,8 +158,11 @@ impl OutboxMetrics {
     }
 }
 
+/// How often the relay reads the backlog for its gauges (a count over the unpublished rows).
+const BACKLOG_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The relay: publishes a batch every `interval` until `shutdown`, setting `metrics` to the backlog after
-/// each pass; the batch in flight when shutdown comes is finished (its published rows marked) before
+/// a pass at most every [`BACKLOG_EVERY`]; the batch in flight when shutdown comes is finished (its published rows marked) before
 /// returning. Database failures are logged and retried.
 pub async fn run_relay(
     pool: Pool,
@@ -163,14 +172,18 @@ pub async fn run_relay(
     shutdown: crate::shutdown::Shutdown,
 ) {
     const BATCH: i64 = 500;
+    let mut backlog_read: Option<tokio::time::Instant> = None;
     loop {
         let pass = relay_batch(&pool, &publisher, BATCH).await;
-        match pool.get().await.map_err(DbError::from) {
-            Ok(client) => match backlog(&client).await {
-                Ok(backlog) => metrics.set(backlog),
+        if backlog_read.is_none_or(|read| read.elapsed() >= BACKLOG_EVERY) {
+            backlog_read = Some(tokio::time::Instant::now());
+            match pool.get().await.map_err(DbError::from) {
+                Ok(client) => match backlog(&client).await {
+                    Ok(backlog) => metrics.set(backlog),
+                    Err(error) => tracing::debug!(%error, "reading the outbox backlog failed"),
+                },
                 Err(error) => tracing::debug!(%error, "reading the outbox backlog failed"),
-            },
-            Err(error) => tracing::debug!(%error, "reading the outbox backlog failed"),
+            }
         }
         match pass {
             // a full batch: more may be waiting

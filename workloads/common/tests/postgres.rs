@@ -1,6 +1,7 @@
 //! The shared service parts against a real PostgreSQL (`MICROFLEET_PG_URL`, from `scripts/postgres.sh up`):
 //! migrations, the outbox and its relay, the processed-message table. Each test has its own database.
 
+use std::collections::HashSet;
 use std::sync::Mutex;
 
 use deadpool_postgres::Pool;
@@ -99,21 +100,28 @@ async fn a_message_is_processed_once_per_consumer() {
     let pool = fresh_pool("common_inbox").await;
     migrations::apply(&pool, &KIT).await.unwrap();
     let mut client = pool.get().await.unwrap();
-    let cases = [
-        ("first", "ticketing", "m1", true),
-        ("again", "ticketing", "m1", false),
-        ("other_consumer", "acl", "m1", true),
+    let set = |ids: &[&str]| ids.iter().map(|id| id.to_string()).collect::<HashSet<String>>();
+    let cases: [(&str, &str, &[&str], &[&str]); 5] = [
+        ("first", "ticketing", &["m1"], &["m1"]),
+        ("again", "ticketing", &["m1"], &[]),
+        ("other_consumer", "acl", &["m1"], &["m1"]),
+        ("batch_with_one_applied_before", "ticketing", &["m1", "m3", "m4"], &["m3", "m4"]),
+        ("listed_twice_in_a_batch", "ticketing", &["m5", "m5"], &["m5"]),
     ];
-    for (case, consumer, message, expected) in cases {
+    for (case, consumer, messages, expected) in cases {
         let tx = client.transaction().await.unwrap();
-        assert_eq!(inbox::first_delivery(&tx, consumer, message).await.unwrap(), expected, "{case}");
+        assert_eq!(inbox::first_deliveries(&tx, consumer, messages).await.unwrap(), set(expected), "{case}");
         tx.commit().await.unwrap();
     }
     let tx = client.transaction().await.unwrap();
-    assert!(inbox::first_delivery(&tx, "ticketing", "m2").await.unwrap());
+    assert_eq!(inbox::first_deliveries(&tx, "ticketing", &["m2"]).await.unwrap(), set(&["m2"]));
     tx.rollback().await.unwrap();
     let tx = client.transaction().await.unwrap();
-    assert!(inbox::first_delivery(&tx, "ticketing", "m2").await.unwrap(), "a rolled-back effect did not count");
+    assert_eq!(
+        inbox::first_deliveries(&tx, "ticketing", &["m2"]).await.unwrap(),
+        set(&["m2"]),
+        "a rolled-back effect did not count"
+    );
 }
 
 #[tokio::test]

@@ -244,12 +244,13 @@ pub async fn prepare_order_access(
         prepare_access_in(tx, access, now).await?;
     }
     let ticket_ids: Vec<&str> = tickets.iter().map(|access| access.ticket_id.as_str()).collect();
-    tx.execute(
-        "UPDATE access_entries SET order_number = $1
-         WHERE ticket_id = ANY($2::text[]::uuid[]) AND order_number IS NULL",
-        &[&order_number, &ticket_ids],
-    )
-    .await?;
+    let mark = tx
+        .prepare_cached(
+            "UPDATE access_entries SET order_number = $1
+             WHERE ticket_id = ANY($2::text[]::uuid[]) AND order_number IS NULL",
+        )
+        .await?;
+    tx.execute(&mark, &[&order_number, &ticket_ids]).await?;
     if let Some(revoked_at) = revoked_at {
         revoke_entries(tx, order_number, &[], revoked_at).await?;
     }
@@ -274,15 +275,14 @@ pub async fn revoke_order_access(
 /// of the order waits); `revoke` at a time records the revocation (the first time kept). Returns when the
 /// order's access was revoked, if it was.
 async fn lock_order(tx: &impl GenericClient, number: &str, revoke: Option<Timestamp>) -> Result<Option<Timestamp>> {
-    Ok(tx
-        .query_one(
+    let upsert = tx
+        .prepare_cached(
             "INSERT INTO orders (number, revoked_at) VALUES ($1, $2)
              ON CONFLICT (number) DO UPDATE SET revoked_at = coalesce(orders.revoked_at, excluded.revoked_at)
              RETURNING revoked_at",
-            &[&number, &revoke],
         )
-        .await?
-        .get(0))
+        .await?;
+    Ok(tx.query_one(&upsert, &[&number, &revoke]).await?.get(0))
 }
 
 async fn revoke_entries(
@@ -291,13 +291,13 @@ async fn revoke_entries(
     ticket_ids: &[String],
     at: Timestamp,
 ) -> Result<u64> {
-    Ok(tx
-        .execute(
+    let revoke = tx
+        .prepare_cached(
             "UPDATE access_entries SET state = 'revoked', revoked_at = $3
              WHERE (order_number = $1 OR ticket_id = ANY($2::text[]::uuid[])) AND state <> 'revoked'",
-            &[&order_number, &ticket_ids, &at],
         )
-        .await?)
+        .await?;
+    Ok(tx.execute(&revoke, &[&order_number, &ticket_ids, &at]).await?)
 }
 
 /// Registers a staff member of an event.
@@ -524,10 +524,12 @@ pub async fn record_scans(pool: &Pool, jobs: &[ScanJob]) -> Result<Vec<Result<Sc
     // finds its stored answer
     for _ in 0..2 {
         let tx = client.transaction().await?;
-        let (results, new_scans) = decide_batch(&tx, jobs).await?;
-        if insert_scans(&tx, &new_scans).await? == new_scans.len() {
+        let decided = decide_batch(&tx, jobs).await?;
+        let ((), inserted) =
+            tokio::try_join!(update_inside(&tx, &decided.inside_states), insert_scans(&tx, &decided.new_scans))?;
+        if inserted == decided.new_scans.len() {
             tx.commit().await?;
-            return Ok(results);
+            return Ok(decided.results);
         }
         // dropping the transaction rolls the effects back
     }
@@ -541,53 +543,54 @@ struct NewScan<'a> {
     answer: ScanAnswer,
 }
 
-/// Reads, under lock, what the batch's scans need, decides each in order, and writes the access entries'
-/// new inside states. Returns each job's result and the scans to store.
-async fn decide_batch<'a>(
-    tx: &deadpool_postgres::Transaction<'_>,
-    jobs: &'a [ScanJob],
-) -> Result<(Vec<Result<Scanned>>, Vec<NewScan<'a>>)> {
+/// What [`decide_batch`] decided: each job's result, the scans to store, the entries' new inside states.
+struct Decided<'a> {
+    results: Vec<Result<Scanned>>,
+    new_scans: Vec<NewScan<'a>>,
+    inside_states: InsideStates,
+}
+
+/// Reads, under lock, what the batch's scans need and decides each in order. The reads are sent together
+/// (pipelined on the connection: one round trip), as are the two writes in [`record_scans`].
+async fn decide_batch<'a>(tx: &deadpool_postgres::Transaction<'_>, jobs: &'a [ScanJob]) -> Result<Decided<'a>> {
     let fingerprints: Vec<String> = jobs.iter().map(|job| job.request.fingerprint()).collect();
-    let stored = stored_answers(tx, jobs).await?;
     let gate_ids: Vec<i64> = jobs.iter().map(|job| job.request.gate_id).collect();
-    let gates: std::collections::HashMap<i64, (i64, bool)> = tx
-        .query(
-            &tx.prepare_cached(
-                "SELECT g.id, g.event_id, e.reentry_allowed FROM gates g JOIN events e ON e.id = g.event_id
-                 WHERE g.id = ANY($1)",
-            )
-            .await?,
-            &[&gate_ids],
-        )
-        .await?
-        .iter()
-        .map(|row| (row.get(0), (row.get(1), row.get(2))))
-        .collect();
-    let admitted: std::collections::HashSet<(i64, i64, i64)> = tx
-        .query(
-            &tx.prepare_cached("SELECT gate_id, event_id, area_id FROM gate_areas WHERE gate_id = ANY($1)").await?,
-            &[&gate_ids],
-        )
-        .await?
-        .iter()
-        .map(|row| (row.get(0), row.get(1), row.get(2)))
-        .collect();
     let ticket_ids: Vec<&str> = jobs
         .iter()
         .filter(|job| job.claims.kind == Kind::Ticket && acl::check_uuid("qr", &job.claims.sub).is_ok())
         .map(|job| job.claims.sub.as_str())
         .collect();
-    // locked in ticket order, so that concurrent batches never deadlock
-    let mut tickets: std::collections::HashMap<String, (i64, TicketAccess)> = tx
-        .query(
-            &tx.prepare_cached(
-                "SELECT ticket_id::text, area_id, event_id, valid_from, valid_until, state = 'revoked', inside, entries
-                 FROM access_entries WHERE ticket_id = ANY($1::text[]::uuid[]) ORDER BY ticket_id FOR UPDATE",
-            )
-            .await?,
-            &[&ticket_ids],
+    let gates = tx
+        .prepare_cached(
+            "SELECT g.id, g.event_id, e.reentry_allowed FROM gates g JOIN events e ON e.id = g.event_id
+             WHERE g.id = ANY($1)",
         )
-        .await?
+        .await?;
+    let admitted =
+        tx.prepare_cached("SELECT gate_id, event_id, area_id FROM gate_areas WHERE gate_id = ANY($1)").await?;
+    // locked in ticket order, so that concurrent batches never deadlock
+    let tickets = tx
+        .prepare_cached(
+            "SELECT ticket_id::text, area_id, event_id, valid_from, valid_until, state = 'revoked', inside, entries
+             FROM access_entries WHERE ticket_id = ANY($1::text[]::uuid[]) ORDER BY ticket_id FOR UPDATE",
+        )
+        .await?;
+    // the scans table starts empty when an event opens and grows fast: a plan cached on the empty table
+    // would read it whole for every batch, so this transaction's plans use the indexes whatever its size
+    // `biased`: polled in this order, so sent in this order (the SET first)
+    let ((), stored, gates, admitted, tickets) = tokio::try_join!(
+        biased;
+        async { Ok::<_, RepositoryError>(tx.batch_execute("SET LOCAL enable_seqscan = off").await?) },
+        stored_answers(tx, jobs),
+        async { Ok::<_, RepositoryError>(tx.query(&gates, &[&gate_ids]).await?) },
+        async { Ok::<_, RepositoryError>(tx.query(&admitted, &[&gate_ids]).await?) },
+        async { Ok::<_, RepositoryError>(tx.query(&tickets, &[&ticket_ids]).await?) },
+    )?;
+    let gates: std::collections::HashMap<i64, (i64, bool)> =
+        gates.iter().map(|row| (row.get(0), (row.get(1), row.get(2)))).collect();
+    let admitted: std::collections::HashSet<(i64, i64, i64)> =
+        admitted.iter().map(|row| (row.get(0), row.get(1), row.get(2))).collect();
+    let mut tickets: std::collections::HashMap<String, (i64, TicketAccess)> = tickets
         .iter()
         .map(|row| {
             let access = TicketAccess {
@@ -656,28 +659,40 @@ async fn decide_batch<'a>(
         results.push(Ok(Scanned { answer: answer.clone(), replayed: false }));
         new_scans.push(NewScan { job, fingerprint, answer });
     }
-    let mut ids = Vec::with_capacity(changed.len());
-    let (mut inside, mut entries) = (Vec::with_capacity(changed.len()), Vec::with_capacity(changed.len()));
+    let mut inside_states = InsideStates::default();
     for id in changed {
         if let Some((_, access)) = tickets.get(&id) {
-            inside.push(access.inside);
-            entries.push(access.entries);
-            ids.push(id);
+            inside_states.inside.push(access.inside);
+            inside_states.entries.push(access.entries);
+            inside_states.ids.push(id);
         }
     }
-    if !ids.is_empty() {
-        tx.execute(
-            &tx.prepare_cached(
-                "UPDATE access_entries a SET inside = u.inside, entries = u.entries
-                 FROM unnest($1::text[], $2::bool[], $3::int[]) AS u (id, inside, entries)
-                 WHERE a.ticket_id = u.id::uuid",
-            )
-            .await?,
-            &[&ids, &inside, &entries],
+    Ok(Decided { results, new_scans, inside_states })
+}
+
+/// The access entries a batch changed: their new inside states, column by column.
+#[derive(Default)]
+struct InsideStates {
+    ids: Vec<String>,
+    inside: Vec<bool>,
+    entries: Vec<i32>,
+}
+
+/// Writes a batch's new inside states (the rows are locked by [`decide_batch`]).
+async fn update_inside(tx: &impl GenericClient, states: &InsideStates) -> Result<()> {
+    if states.ids.is_empty() {
+        return Ok(());
+    }
+    // `a.ticket_id = ANY` keeps it an index lookup whatever the planner thinks of the unnest's size
+    let statement = tx
+        .prepare_cached(
+            "UPDATE access_entries a SET inside = u.inside, entries = u.entries
+             FROM unnest($1::text[]::uuid[], $2::bool[], $3::int[]) AS u (id, inside, entries)
+             WHERE a.ticket_id = u.id AND a.ticket_id = ANY($1::text[]::uuid[])",
         )
         .await?;
-    }
-    Ok((results, new_scans))
+    tx.execute(&statement, &[&states.ids, &states.inside, &states.entries]).await?;
+    Ok(())
 }
 
 fn scan_key(job: &ScanJob) -> (&str, &str) {
@@ -701,9 +716,11 @@ async fn stored_answers<'a>(
         .query(
             &client
                 .prepare_cached(
-                    "SELECT s.device_id, s.nonce, s.fingerprint, s.answer FROM scans s
-                     JOIN unnest($1::text[], $2::text[]) AS k (device_id, nonce)
-                       ON s.device_id = k.device_id AND s.nonce = k.nonce",
+                    // LATERAL ... LIMIT 1: one index lookup per key
+                    "SELECT s.device_id, s.nonce, s.fingerprint, s.answer
+                     FROM unnest($1::text[], $2::text[]) AS k (device_id, nonce)
+                     CROSS JOIN LATERAL (SELECT device_id, nonce, fingerprint, answer FROM scans
+                                         WHERE device_id = k.device_id AND nonce = k.nonce LIMIT 1) AS s",
                 )
                 .await?,
             &[&devices, &nonces],

@@ -1,5 +1,6 @@
 //! The gate-acl saga consumers' effects against a real PostgreSQL (`MICROFLEET_PG_URL`), through the
-//! consumer's own transaction (`kafka_consumer::apply`, what the Kafka loop runs per message): `order.paid`
+//! consumer's own transaction (`kafka_consumer::apply` and `apply_batch`, what the Kafka loop runs per batch of
+//! messages received at once: each applied once, or the whole batch rolled back): `order.paid`
 //! prepares access and writes `access.prepared` once; `order.refund_requested` revokes every entry of the
 //! order (a ticket inside too) and writes `access.revoked` once; a revocation before the prepare, also
 //! concurrent with it, leaves no admitting access; a re-delivery changes nothing; each bad message is
@@ -77,6 +78,33 @@ async fn outbox_rows(pool: &Pool) -> i64 {
 async fn outbox_rows_of(pool: &Pool, topic: &str) -> i64 {
     let client = pool.get().await.unwrap();
     client.query_one("SELECT count(*) FROM outbox WHERE topic = $1", &[&topic]).await.unwrap().get(0)
+}
+
+#[tokio::test]
+async fn a_batch_applies_each_message_once_in_one_transaction_or_none_of_them() {
+    let (pool, _) = fresh_database("saga_batch", 2).await;
+    event(&pool, false).await;
+    let consumer = prepare_access(&pool);
+    let batch = |deliveries: Vec<Delivery>| {
+        let (pool, consumer) = (pool.clone(), consumer.clone());
+        async move { kafka_consumer::apply_batch(&pool, &consumer.name, consumer.handler.as_ref(), &deliveries).await }
+    };
+    let first = order_paid("b-1", paid_order("2026-12-01-1-0101", EVENT, &[(ticket_id(101), VIP)]));
+    let second = order_paid("b-2", paid_order("2026-12-01-1-0102", EVENT, &[(ticket_id(102), FESTIVAL)]));
+    let unknown_event = order_paid("b-3", paid_order("2026-12-01-1-0103", 999, &[(ticket_id(103), VIP)]));
+    let failed = batch(vec![first.clone(), unknown_event]).await;
+    assert!(matches!(failed, Err(HandlerError::Transient(_))), "{failed:?}");
+    assert_eq!(outbox_rows(&pool).await, 0, "a failed batch is rolled back whole");
+    assert!(repository::get_access(&pool, &ticket_id(101)).await.is_err(), "nothing of the failed batch stays");
+    let applied = batch(vec![first.clone(), first.clone(), second.clone()]).await.unwrap();
+    assert_eq!(applied, 2, "a message listed twice is applied once");
+    let applied = batch(vec![second, first]).await.unwrap();
+    assert_eq!(applied, 0, "a re-delivered batch changes nothing");
+    assert_eq!(outbox_rows(&pool).await, 2, "one access.prepared per order");
+    for (ticket, area) in [(ticket_id(101), VIP), (ticket_id(102), FESTIVAL)] {
+        let access = repository::get_access(&pool, &ticket).await.unwrap();
+        assert_eq!((access.area_id, access.state), (area, AccessState::Active));
+    }
 }
 
 #[tokio::test]

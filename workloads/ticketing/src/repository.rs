@@ -397,27 +397,22 @@ pub async fn create_order(
         return Ok((placed, false));
     }
     let tx = client.transaction().await?;
+    // the event and the payment method, both locked against changes until the order is placed
     let event = tx
         .query_opt(
             &tx.prepare_cached(
-                "SELECT approval = 'approved', ends_at, sale_starts_at, sale_ends_at FROM events WHERE id = $1
-                 FOR SHARE",
+                "SELECT e.approval = 'approved', e.ends_at, e.sale_starts_at, e.sale_ends_at,
+                        (SELECT enabled FROM payment_methods WHERE code = $2 FOR SHARE)
+                 FROM events e WHERE e.id = $1 FOR SHARE OF e",
             )
             .await?,
-            &[&new.event_id],
+            &[&new.event_id, &new.payment_method],
         )
         .await?
         .ok_or_else(|| DomainError::not_found("eventId", "no event has this id"))?;
     let approval = event::approval_at(event.get(0), event.get(1), now);
     event::check_on_sale(approval, event.get(2), event.get(3), now)?;
-    let enabled = tx
-        .query_opt(
-            &tx.prepare_cached("SELECT enabled FROM payment_methods WHERE code = $1 FOR SHARE").await?,
-            &[&new.payment_method],
-        )
-        .await?
-        .map(|row| row.get::<_, bool>(0));
-    payment::check_usable(enabled)?;
+    payment::check_usable(event.get::<_, Option<bool>>(4))?;
     let mut priced = Vec::with_capacity(wanted.len());
     for seats in wanted {
         // the condition is the invariant: a seat is held only while one is left
@@ -452,11 +447,12 @@ pub async fn create_order(
         now.checked_add(hold).map_err(|_| DomainError::invalid("items", "the hold time is out of range"))?;
     let reference = new.client_reference.as_deref().map(str::trim);
     let inserted = tx
-        .execute(
+        .query_opt(
             &tx.prepare_cached(
                 "INSERT INTO orders (id, number, event_id, payment_method, customer_email, total_price, created_at,
                                      expires_at, client_reference)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (event_id, client_reference) DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (event_id, client_reference) DO NOTHING
+                 RETURNING created_at, expires_at",
             )
             .await?,
             &[
@@ -472,14 +468,14 @@ pub async fn create_order(
             ],
         )
         .await?;
-    if inserted == 0 {
+    let Some(inserted) = inserted else {
         // the same reference was placed concurrently: drop this attempt (its held seats) and answer that one
         drop(tx);
         let placed = placed_before(&client, new, wanted)
             .await?
             .ok_or_else(|| DbError::Unexpected("an order's client reference was taken and not readable".into()))?;
         return Ok((placed, false));
-    }
+    };
     for (area_id, quantity, price) in &priced {
         tx.execute(
             &tx.prepare_cached(
@@ -490,8 +486,29 @@ pub async fn create_order(
         )
         .await?;
     }
-    let order = read_order(&tx, &number, false).await?;
     tx.commit().await?;
+    // what `read_order` would read back (the items in area order, as `wanted` is), the times as stored
+    let order = Order {
+        number,
+        client_reference: reference.map(str::to_string),
+        event_id: new.event_id,
+        state: OrderState::Pending,
+        payment_method: new.payment_method.clone(),
+        customer_email: new.customer_email.trim().to_string(),
+        total_price: total,
+        payment_received: 0,
+        checked_out: false,
+        paid: false,
+        created_at: inserted.get(0),
+        expires_at: inserted.get(1),
+        paid_at: None,
+        items: priced
+            .iter()
+            .map(|&(area_id, quantity, unit_price)| OrderItem { area_id, quantity, unit_price })
+            .collect(),
+        tickets: Vec::new(),
+        refund: None,
+    };
     Ok((order, true))
 }
 
@@ -547,35 +564,49 @@ pub async fn confirm_payment(pool: &Pool, number: &str, amount: i64, now: Timest
     let tx = client.transaction().await?;
     let current = read_order(&tx, number, true).await?;
     order::check_payment(current.state, current.total_price, current.expires_at, amount, now)?;
-    let id: i64 = tx
+    // the access is valid while the event runs
+    let paid_row = tx
         .query_one(
             &tx.prepare_cached(
-                "UPDATE orders SET state = 'paid', paid = true, checked_out = true, payment_received = $2, paid_at = $3
-             WHERE number = $1 RETURNING id",
+                "UPDATE orders o SET state = 'paid', paid = true, checked_out = true, payment_received = $2,
+                                     paid_at = $3
+                 FROM events e WHERE o.number = $1 AND e.id = o.event_id
+                 RETURNING o.id, o.paid_at, e.starts_at, e.ends_at",
             )
             .await?,
             &[&number, &amount, &now],
         )
-        .await?
-        .get(0);
-    tx.execute(
-        &tx.prepare_cached(
-            "INSERT INTO tickets (order_id, area_id, created_at)
-         SELECT i.order_id, i.area_id, $2 FROM order_items i, generate_series(1, i.quantity)
-         WHERE i.order_id = $1 ORDER BY i.area_id",
+        .await?;
+    let (id, paid_at, valid_from, valid_until): (i64, Timestamp, Timestamp, Timestamp) =
+        (paid_row.get(0), paid_row.get(1), paid_row.get(2), paid_row.get(3));
+    let mut tickets: Vec<Ticket> = tx
+        .query(
+            &tx.prepare_cached(
+                "INSERT INTO tickets (order_id, area_id, created_at)
+                 SELECT i.order_id, i.area_id, $2 FROM order_items i, generate_series(1, i.quantity)
+                 WHERE i.order_id = $1 ORDER BY i.area_id
+                 RETURNING id::text, area_id, state",
+            )
+            .await?,
+            &[&id, &now],
         )
-        .await?,
-        &[&id, &now],
-    )
-    .await?;
-    let paid = read_order(&tx, number, false).await?;
+        .await?
+        .iter()
+        .map(ticket_from_row)
+        .collect();
+    // as `read_order` lists them (a UUID's text sorts as its bytes)
+    tickets.sort_by(|a, b| (a.area_id, &a.id).cmp(&(b.area_id, &b.id)));
+    let paid = Order {
+        state: OrderState::Paid,
+        paid: true,
+        checked_out: true,
+        payment_received: amount,
+        paid_at: Some(paid_at),
+        tickets,
+        ..current
+    };
     let tickets: Vec<_> =
         paid.tickets.iter().map(|ticket| json!({"ticketId": ticket.id, "areaId": ticket.area_id})).collect();
-    // the access is valid while the event runs
-    let event = tx
-        .query_one(&tx.prepare_cached("SELECT starts_at, ends_at FROM events WHERE id = $1").await?, &[&paid.event_id])
-        .await?;
-    let (valid_from, valid_until): (Timestamp, Timestamp) = (event.get(0), event.get(1));
     let payload = json!({
         "orderNumber": paid.number,
         "eventId": paid.event_id,
@@ -586,6 +617,10 @@ pub async fn confirm_payment(pool: &Pool, number: &str, amount: i64, now: Timest
     outbox::append(&tx, topics::ORDER_PAID, number, &payload).await?;
     tx.commit().await?;
     Ok(paid)
+}
+
+fn ticket_from_row(row: &Row) -> Ticket {
+    Ticket { id: row.get(0), area_id: row.get(1), state: row.get(2) }
 }
 
 /// Marks the order's issued tickets `active` (the gate-acl service prepared their access), in the caller's
@@ -747,7 +782,7 @@ async fn read_order(client: &impl GenericClient, number: &str, lock: bool) -> Re
         )
         .await?
         .iter()
-        .map(|ticket| Ticket { id: ticket.get(0), area_id: ticket.get(1), state: ticket.get(2) })
+        .map(ticket_from_row)
         .collect();
     let refund = client
         .query_opt(

@@ -3,6 +3,8 @@
 //! repository read under lock (the access entry, the gate, the staff member); they never read anything
 //! themselves, so every reason is tested with values.
 
+use std::fmt::Write as _;
+
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -209,7 +211,12 @@ impl ScanRequest {
             hasher.update(part.as_bytes());
             hasher.update([0]);
         }
-        hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect()
+        let mut hex = String::with_capacity(64);
+        for byte in hasher.finalize() {
+            // writing into a String cannot fail
+            let _ = write!(hex, "{byte:02x}");
+        }
+        hex
     }
 }
 

@@ -1,8 +1,9 @@
 //! Signed QR codes: the claims a code carries (kind, subject, event, area, validity, key id), signing them
 //! with the service's Ed25519 key and verifying a scanned code — with no database read, so a forged or
 //! altered code is refused first and a gate device can do the same offline with the public key
-//! (`GET /v1/keys`). The code is `MF1.<claims>.<signature>` (unpadded base64url). It owns the key material
-//! and must never log or print the private key.
+//! (`GET /v1/keys`). The code is `MF1.<claims>.<signature>` (unpadded base64url); a code that verified is
+//! remembered (`code_memo`), so scanning it again skips the signature check. It owns the key material and
+//! must never log or print the private key.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -10,6 +11,8 @@ use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use jiff::Timestamp;
 use microfleet_common::signing_key::{key_id, parse_seed};
 use serde::{Deserialize, Serialize};
+
+use super::code_memo::{self, CodeMemo};
 
 /// The prefix of every code (the format's version).
 pub const PREFIX: &str = "MF1";
@@ -88,6 +91,7 @@ pub struct Keyring {
     signing: SigningKey,
     verifying: VerifyingKey,
     kid: String,
+    verified: CodeMemo,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -117,7 +121,7 @@ impl Keyring {
         let signing = SigningKey::from_bytes(seed);
         let verifying = signing.verifying_key();
         let kid = key_id(&verifying);
-        Keyring { signing, verifying, kid }
+        Keyring { signing, verifying, kid, verified: CodeMemo::new(code_memo::CAPACITY) }
     }
 
     /// A keyring from `SIGNING_KEY`'s value: a PKCS#8 PEM private key, or the base64 of a 32-byte seed.
@@ -152,11 +156,16 @@ impl Keyring {
         format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
     }
 
-    /// Verifies a code and returns its claims; validity times are checked separately ([`check_window`]).
+    /// Verifies a code and returns its claims; validity times are checked separately ([`check_window`]). A
+    /// code that verified before is answered from the memo.
     pub fn verify(&self, code: &str) -> Result<Claims, TokenError> {
         if code.len() > MAX_CODE_LENGTH {
             return Err(TokenError::Malformed);
         }
+        self.verified.get_or_verify(code, || self.verify_signature(code))
+    }
+
+    fn verify_signature(&self, code: &str) -> Result<Claims, TokenError> {
         let (signed, signature) = code.rsplit_once('.').ok_or(TokenError::Malformed)?;
         let encoded =
             signed.strip_prefix(PREFIX).and_then(|rest| rest.strip_prefix('.')).ok_or(TokenError::Malformed)?;
@@ -248,6 +257,7 @@ mod tests {
             ("other_prefix", code.replacen(PREFIX, "MF2", 1), Err(TokenError::Malformed)),
             ("garbage", "hello".into(), Err(TokenError::Malformed)),
             ("too_long", format!("{code}{}", "A".repeat(MAX_CODE_LENGTH)), Err(TokenError::Malformed)),
+            ("valid_again_from_the_memo", code.clone(), Ok(signed.clone())),
         ];
         for (case, code, expected) in cases {
             assert_eq!(keys.verify(&code), expected, "{case}");
