@@ -8,10 +8,11 @@
 # KEEP=1 leaves the cluster running at the end (stop it with scripts/node.sh down; scripts/cluster.sh down).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 users="${USERS:-200000}"
 base="${PORT_BASE:-18080}"
 admin_port="${ADMIN_PORT:-18090}"
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 watcher=""
 cleanup() {
   [ -n "$watcher" ] && kill "$watcher" 2>/dev/null
@@ -21,14 +22,6 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
-wait_until() { # seconds, command...
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || { echo "timed out waiting for: $*" >&2; return 1; }
-    sleep 1
-  done
-}
 
 say "the tools, the control plane and its node (first time: builds Kubernetes, etcd and Helm, ~10 min)"
 tool_env="$(scripts/tools.sh)"

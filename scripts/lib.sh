@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Shared by scripts/cluster.sh, kafka.sh and node.sh: a background process known by its PID file.
+# Shared by the scripts: a background process known by its PID file (cluster.sh, kafka.sh, node.sh…), and the
+# demos' headings and waits.
 # Sourced, not run; defines functions only.
 
 # pid_running PIDFILE: true while the process the file names is alive.
@@ -15,4 +16,17 @@ stop_pid() {
     kill -9 "$pid" 2>/dev/null || true
   fi
   rm -f "$1"
+}
+
+# say TEXT: a heading of a demo's step.
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+# wait_until SECONDS COMMAND...: runs COMMAND (quietly) every second until it succeeds; fails after SECONDS.
+wait_until() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || { echo "timed out waiting for: $*" >&2; return 1; }
+    sleep 1
+  done
 }

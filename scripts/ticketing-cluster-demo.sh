@@ -15,6 +15,8 @@
 # node with MICROFLEET_POD_NETWORK=1). Needs root (the pod network).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 admin_port="${ADMIN_PORT:-18090}"
 pod_cidr="${MICROFLEET_POD_CIDR:-10.88.0.1/16}"
 gateway="${pod_cidr%/*}"
@@ -22,7 +24,6 @@ export MICROFLEET_POD_NETWORK=1 MICROFLEET_KAFKA_POD_ADDR="$gateway"
 MICROFLEET_PG_POD_CIDR="$(python3 -c 'import ipaddress, sys; print(ipaddress.ip_interface(sys.argv[1]).network)' "$pod_cidr")"
 export MICROFLEET_PG_POD_CIDR
 ns=ticketing
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 watcher=""
 cleanup() {
   [ -n "$watcher" ] && kill "$watcher" 2>/dev/null
@@ -34,14 +35,6 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
-wait_until() { # seconds, command...
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || { echo "timed out waiting for: $*" >&2; return 1; }
-    sleep 1
-  done
-}
 
 say "the tools, the control plane, PostgreSQL and Kafka (first time: builds Kubernetes, etcd, CoreDNS and Helm, ~15 min)"
 tool_env="$(scripts/tools.sh)"

@@ -27,6 +27,8 @@ secrets="$dir/secrets"
 . scripts/auth-lib.sh
 # shellcheck source=scripts/ticketing-lib.sh
 . scripts/ticketing-lib.sh
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 export MICROFLEET_PG_PORT="$pg_port" MICROFLEET_PG_DIR="$dir/postgres"
 export MICROFLEET_KAFKA_PORT="$kafka_port" MICROFLEET_KAFKA_DIR="$dir/kafka"
 pids=()
@@ -37,7 +39,6 @@ cleanup() {
   cp "$dir/postgres/postgres.log" "$dir/logs/postgres.log" 2>/dev/null || true
   scripts/postgres.sh down >/dev/null 2>&1 || true
 }
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for port in "$base" $((base + 1)) $((base + 2)) $((base + 3)) "$pg_port" "$kafka_port" $((kafka_port + 1)) $((kafka_port + 2)) $((kafka_port + 3)); do
   if port_taken "$port"; then

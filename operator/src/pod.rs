@@ -6,7 +6,8 @@
 //! Pure: values in, objects out. Which pods exist, and what they run, is each controller's `build`.
 
 use k8s_openapi::api::core::v1::{
-    Capabilities, EnvVar, EnvVarSource, PodSecurityContext, PodSpec, SeccompProfile, SecretKeySelector, SecurityContext,
+    Capabilities, Container, EnvVar, EnvVarSource, PodSecurityContext, PodSpec, SeccompProfile, SecretKeySelector,
+    SecurityContext, Volume,
 };
 use microfleet_crds::{clusterfetch::SecretKeyRef, ticketingservice::Placement};
 use sha2::{Digest, Sha256};
@@ -16,6 +17,21 @@ pub fn place(pod: &mut PodSpec, placement: Option<&Placement>) {
     let Some(placement) = placement else { return };
     pod.node_selector = (!placement.node_selector.is_empty()).then(|| placement.node_selector.clone());
     pod.tolerations = (!placement.tolerations.is_empty()).then(|| placement.tolerations.clone());
+}
+
+/// A pod of one `container` with `volumes` under the restricted profile, without a service account token or
+/// service links, placed by `placement`.
+pub fn restricted_pod(container: Container, volumes: Vec<Volume>, placement: Option<&Placement>) -> PodSpec {
+    let mut pod = PodSpec {
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        security_context: Some(restricted_pod_security()),
+        containers: vec![container],
+        volumes: Some(volumes),
+        ..Default::default()
+    };
+    place(&mut pod, placement);
+    pod
 }
 
 /// UID/GID the workloads run as (the "nonroot" user of distroless images).

@@ -23,7 +23,7 @@ use super::{
     config::{kafka_sasl_username_env, kafka_secret_files, kafka_security_settings, secrets_volume, SECRETS_DIR},
     discovery::{Discovered, KAFKA_TOPIC},
 };
-use crate::pod::{place, plain_env, restricted_container_security, restricted_pod_security, short_hash};
+use crate::pod::{plain_env, restricted_container_security, restricted_pod, short_hash};
 
 /// The suffixes of the saga's broker topics (`<prefix>.<suffix>`): the channels the services' outboxes
 /// write (the seed's five request-model topics first, then `event-approved` and `order-expired`) and the
@@ -193,16 +193,10 @@ pub fn build_topics_job(ts: &TicketingService) -> Result<Job, BuildError> {
         volume_mounts: Some(mounts),
         ..Default::default()
     };
-    let mut pod = PodSpec {
+    let pod = PodSpec {
         restart_policy: Some("Never".into()),
-        automount_service_account_token: Some(false),
-        enable_service_links: Some(false),
-        security_context: Some(restricted_pod_security()),
-        containers: vec![container],
-        volumes: Some(volumes),
-        ..Default::default()
+        ..restricted_pod(container, volumes, ts.spec.placement.as_ref())
     };
-    place(&mut pod, ts.spec.placement.as_ref());
     Ok(Job {
         metadata: child_meta(ts, topics_job_name(ts), None, Some(labels::ROLE_TOPICS))?,
         spec: Some(JobSpec {

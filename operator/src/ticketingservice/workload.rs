@@ -40,7 +40,7 @@ use super::{
     },
     service_keys::registered_keys,
 };
-use crate::pod::{place, restricted_container_security, restricted_pod_security, short_hash, truncate};
+use crate::pod::{restricted_container_security, restricted_pod, short_hash, truncate};
 
 /// Pods a component runs when the spec says neither replicas nor autoscaling.
 pub const DEFAULT_REPLICAS: i32 = 2;
@@ -246,16 +246,7 @@ fn pod_spec(
         ..Default::default()
     }];
     volumes.extend(files);
-    let mut pod = PodSpec {
-        automount_service_account_token: Some(false),
-        enable_service_links: Some(false),
-        security_context: Some(restricted_pod_security()),
-        containers: vec![container],
-        volumes: Some(volumes),
-        ..Default::default()
-    };
-    place(&mut pod, component.placement.as_ref().or(ts.spec.placement.as_ref()));
-    pod
+    restricted_pod(container, volumes, component.placement.as_ref().or(ts.spec.placement.as_ref()))
 }
 
 fn default_resources() -> ResourceRequirements {
