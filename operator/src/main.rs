@@ -334,8 +334,8 @@ async fn run(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             move || controllers.listed(controller)
         };
         tokio::join!(
-            clusterfetch::run(settings, shutdown.clone().requested(), synced(clusterfetch::CONTROLLER)),
-            ticketingservice::run(ticketing, shutdown.requested(), synced(ticketingservice::CONTROLLER)),
+            clusterfetch::run(settings, shutdown.clone().requested().shared(), synced(clusterfetch::CONTROLLER)),
+            ticketingservice::run(ticketing, shutdown.requested().shared(), synced(ticketingservice::CONTROLLER)),
         );
     } else {
         let namespace = args.lease_namespace.clone().unwrap_or_else(|| client.default_namespace().to_string());

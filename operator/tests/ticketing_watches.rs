@@ -1,7 +1,8 @@
 //! The TicketingService controller's watches and readiness against the real control plane of `KUBECONFIG`
 //! (`scripts/cluster.sh up`): run as a user whose Role lacks NetworkPolicies, the controller is not ready and
 //! `/readyz` names that watch; once the Role grants them, the watch recovers, every watch has listed, and
-//! `/readyz` answers 200. The controller runs in this process (as `microfleet-operator run` runs it), the
+//! `/readyz` answers 200; run as a user who may not list TicketingServices, it still stops at once when asked
+//! (its cache never filled). The controller runs in this process (as `microfleet-operator run` runs it), the
 //! user impersonated by the test's admin client, in a namespace of its own.
 
 use std::{
@@ -12,6 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use futures::FutureExt;
 use k8s_openapi::{
     api::{core::v1::Namespace, rbac::v1::Role},
     apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
@@ -93,8 +95,23 @@ async fn eventually(base: &str, what: &str, within: Duration, check: impl Fn(u16
     }
 }
 
-#[tokio::test]
-async fn a_forbidden_watch_keeps_the_controller_unready_naming_it_until_it_is_granted() {
+/// The controller, run in this process as [`USER`] in a namespace of its own, and its admin server.
+struct Running {
+    admin: Client,
+    namespace: String,
+    roles: Api<Role>,
+    base: String,
+    metrics: Arc<Metrics>,
+    watches: WatchHealth,
+    ready: Arc<AtomicBool>,
+    stop: tokio::sync::watch::Sender<bool>,
+    controller: tokio::task::JoinHandle<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Installs the CRD, creates a namespace `mf-ts-<purpose>-<pid>` whose Role for [`USER`] is `role` (of the
+/// namespace's name), and starts the controller as that user with its admin server.
+async fn start(purpose: &str, role: fn(&str) -> serde_json::Value) -> Running {
     let _ = rustls::crypto::ring::default_provider().install_default();
     assert!(std::env::var_os("KUBECONFIG").is_some(), "{NO_CLUSTER}");
     let admin = Client::try_default().await.unwrap_or_else(|e| panic!("{NO_CLUSTER}: {e}"));
@@ -108,12 +125,12 @@ async fn a_forbidden_watch_keeps_the_controller_unready_naming_it_until_it_is_gr
         .unwrap_or_else(|_| panic!("CRD {crd_name} not established within 30 s"))
         .unwrap();
 
-    let namespace = format!("mf-ts-watches-{}", std::process::id());
+    let namespace = format!("mf-ts-{purpose}-{}", std::process::id());
     let namespaces: Api<Namespace> = Api::all(admin.clone());
     apply(&namespaces, &namespace, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}))
         .await;
     let roles: Api<Role> = Api::namespaced(admin.clone(), &namespace);
-    apply(&roles, "ticketing-watches", role(&namespace, false)).await;
+    apply(&roles, "ticketing-watches", role(&namespace)).await;
     let bindings: Api<k8s_openapi::api::rbac::v1::RoleBinding> = Api::namespaced(admin.clone(), &namespace);
     let binding = json!({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
@@ -155,31 +172,70 @@ async fn a_forbidden_watch_keeps_the_controller_unready_naming_it_until_it_is_gr
         settings,
         async move {
             let _ = stopped.clone().wait_for(|stop| *stop).await;
-        },
+        }
+        .shared(),
         on_ready,
     ));
+    Running { admin, namespace, roles, base, metrics, watches, ready, stop, controller, server }
+}
 
+impl Running {
+    /// Asks the controller to stop; panics unless it and the server stop within `within`. Deletes the
+    /// namespace.
+    async fn stop_within(self, within: Duration) {
+        self.stop.send(true).unwrap();
+        tokio::time::timeout(within, self.controller)
+            .await
+            .unwrap_or_else(|_| panic!("the controller did not stop within {within:?}"))
+            .unwrap();
+        self.server.await.unwrap().unwrap();
+        let namespaces: Api<Namespace> = Api::all(self.admin);
+        namespaces.delete(&self.namespace, &DeleteParams::default()).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_forbidden_watch_keeps_the_controller_unready_naming_it_until_it_is_granted() {
+    let running = start("watches", |namespace| role(namespace, false)).await;
+    let base = &running.base;
     let forbidden = "watch of networkpolicies (ticketingservice) failing";
-    eventually(&base, "/readyz names the forbidden watch", Duration::from_secs(60), |status, body| {
+    eventually(base, "/readyz names the forbidden watch", Duration::from_secs(60), |status, body| {
         status == 503 && body.contains(forbidden)
     })
     .await;
-    assert!(!ready.load(Ordering::Relaxed), "not every watch has listed: not ready");
-    let failing = watches.failing();
+    assert!(!running.ready.load(Ordering::Relaxed), "not every watch has listed: not ready");
+    let failing = running.watches.failing();
     assert_eq!(failing.keys().copied().collect::<Vec<_>>(), ["networkpolicies (ticketingservice)"], "{failing:?}");
     assert!(
-        metrics.render().contains("microfleet_watch_healthy{resource=\"networkpolicies (ticketingservice)\"} 0"),
+        running
+            .metrics
+            .render()
+            .contains("microfleet_watch_healthy{resource=\"networkpolicies (ticketingservice)\"} 0"),
         "the metric shows it"
     );
 
-    apply(&roles, "ticketing-watches", role(&namespace, true)).await;
+    apply(&running.roles, "ticketing-watches", role(&running.namespace, true)).await;
     // the watch retries on its own backoff (up to about 30 s between attempts)
-    eventually(&base, "/readyz is 200 once the watch is granted", Duration::from_secs(120), |status, _| status == 200)
+    eventually(base, "/readyz is 200 once the watch is granted", Duration::from_secs(120), |status, _| status == 200)
         .await;
-    assert!(ready.load(Ordering::Relaxed) && watches.failing().is_empty());
+    assert!(running.ready.load(Ordering::Relaxed) && running.watches.failing().is_empty());
+    running.stop_within(Duration::from_secs(30)).await;
+}
 
-    stop.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(30), controller).await.expect("the controller stops").unwrap();
-    server.await.unwrap().unwrap();
-    namespaces.delete(&namespace, &DeleteParams::default()).await.unwrap();
+/// kube-runtime's graceful shutdown alone waits forever for a cache whose first list never succeeded (here
+/// the TicketingServices' own list is forbidden; a CRD not installed is the same): the controller must stop
+/// at once all the same, well inside the grace given to reconciles in flight.
+#[tokio::test]
+async fn a_controller_that_could_never_list_its_resource_stops_at_once() {
+    let running = start("unlisted", |namespace| {
+        let mut role = role(namespace, true);
+        role["rules"].as_array_mut().unwrap().retain(|rule| rule["resources"][0] != "ticketingservices");
+        role
+    })
+    .await;
+    eventually(&running.base, "/readyz names the forbidden watch", Duration::from_secs(60), |status, body| {
+        status == 503 && body.contains("watch of ticketingservices failing")
+    })
+    .await;
+    running.stop_within(microfleet_operator::runtime::stopping::SHUTDOWN_GRACE / 2).await;
 }

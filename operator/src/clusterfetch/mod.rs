@@ -44,7 +44,7 @@ use microfleet_crds::{clusterfetch::ClusterFetch, labels};
 pub use crate::runtime::scope::Scope;
 use crate::{
     error::Error,
-    runtime::{leader::Fence, metrics::Metrics, watches::WatchHealth},
+    runtime::{leader::Fence, metrics::Metrics, stopping::forced_stop, watches::WatchHealth},
 };
 use apply::Writer;
 use build::BuildConfig;
@@ -249,7 +249,7 @@ fn resync() -> impl futures::Stream<Item = ()> + Send + 'static {
 /// drops its run counters.
 pub async fn run(
     settings: Settings,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+    shutdown: impl Future<Output = ()> + Clone + Send + Sync + 'static,
     on_ready: impl FnOnce() + Send + 'static,
 ) {
     let Settings { client, scope, recorder, config, metrics, concurrency, watches, fence } = settings;
@@ -315,6 +315,7 @@ pub async fn run(
     let (jobs, pods) = (Children::new(jobs, owned_jobs), Children::new(pods, owned_pods));
     let ctx = Arc::new(Context::new(client, writer, cronjobs, jobs, pods, config, metrics.clone(), Timestamp::now));
     let forget = ctx.clone();
+    let cache = fetches.clone();
     Controller::for_stream(fetch_events, fetches)
         .reconcile_all_on(rule_kind_changes(ctx.clone()))
         .reconcile_all_on(resync())
@@ -322,8 +323,9 @@ pub async fn run(
         .watches_stream(job_events, |job| owner_of(&job))
         .watches_stream(pod_events, |pod| owner_of(&pod))
         .with_config(controller::Config::default().concurrency(concurrency).debounce(Duration::from_millis(500)))
-        .graceful_shutdown_on(shutdown)
+        .graceful_shutdown_on(shutdown.clone())
         .run(reconcile::reconcile, error_policy, ctx)
+        .take_until(forced_stop(CONTROLLER, shutdown, cache))
         .for_each(|result| {
             match result {
                 Ok((obj, _)) => tracing::debug!(namespace = obj.namespace, name = obj.name, "reconciled"),

@@ -863,9 +863,9 @@ async fn the_chart_rbac_allows_every_call_the_operator_makes() {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let controller = tokio::spawn(crate::clusterfetch::run(
         settings,
-        async {
+        futures::FutureExt::shared(async {
             let _ = stopped.await;
-        },
+        }),
         || {},
     ));
     let election = crate::runtime::leader::Election::join(client, "microfleet-system", "microfleet-operator", "test");

@@ -1,4 +1,4 @@
-//! The per-ClusterFetch collector's output, from a cache filled with plain values.
+//! The per-ClusterFetch series' output, from a cache filled with plain values, against the prometheus crate's encoder.
 
 use kube::runtime::{reflector, watcher};
 use microfleet_crds::clusterfetch::{ActiveRun, ClusterFetchStatus};
@@ -110,4 +110,74 @@ fn run_counters_count_and_are_forgotten() {
     assert_eq!(sample(&metrics.render(), line), Some(2.0));
     metrics.forget_clusterfetch("promo", "ran");
     assert_eq!(sample(&metrics.render(), line), None);
+}
+
+/// The page the `prometheus` crate's own `TextEncoder` writes for the same families, built as its metric
+/// objects: the authority [`write_clusterfetch_series`] must match byte for byte.
+fn encoded_by_the_prometheus_crate(fetches: &[Arc<ClusterFetchView>]) -> String {
+    use prometheus::proto::{Gauge, LabelPair, Metric, MetricFamily, MetricType};
+    let label = |name: &str, value: &str| {
+        let mut pair = LabelPair::default();
+        pair.set_name(name.to_string());
+        pair.set_value(value.to_string());
+        pair
+    };
+    let mut sorted = fetches.to_vec();
+    sorted.sort_by_key(|cf| (cf.metadata.namespace.clone(), cf.metadata.name.clone()));
+    let families: Vec<MetricFamily> = FAMILIES
+        .iter()
+        .filter_map(|(name, help, value)| {
+            let metrics: Vec<Metric> = sorted
+                .iter()
+                .filter_map(|cf| {
+                    let mut gauge = Gauge::default();
+                    gauge.set_value(value(cf)?);
+                    let mut metric = Metric::default();
+                    metric.set_label(vec![
+                        label("name", cf.metadata.name.as_deref().unwrap_or_default()),
+                        label("namespace", cf.metadata.namespace.as_deref().unwrap_or_default()),
+                    ]);
+                    metric.set_gauge(gauge);
+                    Some(metric)
+                })
+                .collect();
+            if metrics.is_empty() {
+                return None;
+            }
+            let mut family = MetricFamily::default();
+            family.set_name(name.to_string());
+            family.set_help(help.to_string());
+            family.set_field_type(MetricType::GAUGE);
+            family.set_metric(metrics);
+            Some(family)
+        })
+        .collect();
+    let mut buffer = Vec::new();
+    TextEncoder::new().encode(&families, &mut buffer).unwrap();
+    String::from_utf8(buffer).unwrap()
+}
+
+#[test]
+fn the_series_are_written_as_the_prometheus_crates_encoder_writes_them() {
+    let mut ran = ready_status();
+    ran.recent_runs = vec![serde_json::from_value(json!({
+        "jobName": "ran-1", "outcome": "Succeeded", "items": 12345, "durationSeconds": 0.125
+    }))
+    .unwrap()];
+    ran.last_successful_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(at(61)));
+    let mut odd = named("odd", None, false);
+    // not a valid Kubernetes name, but the text format's escapes must hold for any label value
+    odd.metadata.namespace = Some("a\"b\\c\nd".into());
+    let fetches: Vec<Arc<ClusterFetchView>> =
+        [named("zeta", Some(ready_status()), true), named("alpha", Some(ran), false), odd]
+            .iter()
+            .map(|cf| Arc::new(ClusterFetchView::from(cf)))
+            .collect();
+    let mut text = String::new();
+    write_clusterfetch_series(&mut text, &fetches);
+    assert_eq!(text, encoded_by_the_prometheus_crate(&fetches));
+    assert!(text.contains("namespace=\"a\\\"b\\\\c\\nd\""), "{text}");
+    let mut none = String::new();
+    write_clusterfetch_series(&mut none, &[]);
+    assert_eq!(none, "");
 }

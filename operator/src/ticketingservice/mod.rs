@@ -61,6 +61,7 @@ use crate::{
         leader::Fence,
         metrics::Metrics,
         scope::Scope,
+        stopping::forced_stop,
         watches::{FirstLists, WatchHealth},
     },
 };
@@ -172,7 +173,7 @@ where
 /// reconciles; `on_ready` is called once every watch has listed its resource.
 pub async fn run(
     settings: Settings,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+    shutdown: impl Future<Output = ()> + Clone + Send + Sync + 'static,
     on_ready: impl FnOnce() + Send + 'static,
 ) {
     let Settings { client, scope, recorder, config, metrics, concurrency, watches, fence } = settings;
@@ -191,6 +192,7 @@ pub async fn run(
         clock: Timestamp::now,
         full_applies: Mutex::default(),
     });
+    let cache = store.clone();
     Controller::for_stream(events, store)
         .owns_stream(children(scope.api::<PartialObjectMeta<Deployment>>(&client), deployments, &watches, &lists))
         .owns_stream(children(scope.api::<PartialObjectMeta<Job>>(&client), jobs, &watches, &lists))
@@ -206,8 +208,9 @@ pub async fn run(
         .owns_stream(children(scope.api::<PartialObjectMeta<Ingress>>(&client), ingresses, &watches, &lists))
         .owns_stream(children(scope.api::<PartialObjectMeta<NetworkPolicy>>(&client), policies, &watches, &lists))
         .with_config(controller::Config::default().concurrency(concurrency).debounce(Duration::from_millis(500)))
-        .graceful_shutdown_on(shutdown)
+        .graceful_shutdown_on(shutdown.clone())
         .run(reconcile::reconcile, error_policy, ctx)
+        .take_until(forced_stop(CONTROLLER, shutdown, cache))
         .for_each(|result| {
             match result {
                 Ok((obj, _)) => tracing::debug!(namespace = obj.namespace, name = obj.name, "reconciled"),
