@@ -13,6 +13,7 @@
 #              writes by verb and resource (the API server's audit log, by the operator's User-Agent),
 #              the size of one /metrics scrape
 #   idle       IDLE_SECONDS with nothing changing: its writes and its reconciles (microfleet_reconciles_total)
+#   stop       SIGTERM: the seconds until the process is gone (the run fails if it has not exited in 60 s)
 # and at the largest N, leader failover: two operators with leader election; the first leads and passes
 # over everything (a restart: its writes are counted too), the leader is stopped (SIGTERM: it releases the
 # Lease), and the new leader's writes in its first full pass are counted (Lease renewals aside).
@@ -64,6 +65,18 @@ reconciles() { metrics "$1" | awk '/^microfleet_reconciles_total/ { print $2 }';
 is_leader() { [ "$(metrics "$1" | awk '/^microfleet_leader / { print $2 }')" = 1 ]; }
 kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 mb() { awk -v kb="$1" 'BEGIN { printf "%.1f", kb / 1024 }'; }
+# stop PID: SIGTERM, then the seconds until the process is gone (it is not this shell's child: polled);
+# fails after 60 s, naming the hang
+stop() {
+  local started=$EPOCHREALTIME
+  kill -TERM "$1"
+  for _ in $(seq 600); do
+    kill -0 "$1" 2>/dev/null || { awk -v a="$started" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; return; }
+    sleep 0.1
+  done
+  log "the operator (pid $1) did not exit within 60 s of SIGTERM"
+  exit 1
+}
 
 # audit_mark NAMESPACE: writes a marker ConfigMap, waits until the (batched) audit log holds it; prints
 # the log's line count then: every earlier write is before that line
@@ -133,7 +146,7 @@ quiet() {
 # agent_writes AGENT: how many writes (Lease renewals aside) of AGENT the audit log holds
 agent_writes() { grep -F "$1" "$audit" | grep -c -v '"resource":"leases"' || true; }
 
-printf '%s\n' "N create_s baseline_s ready_s ready/baseline peak_rss_MB rss_ready_MB writes/CF idle_writes idle_reconciles metrics_bytes" >"$work/table"
+printf '%s\n' "N create_s baseline_s ready_s ready/baseline peak_rss_MB rss_ready_MB writes/CF idle_writes idle_reconciles metrics_bytes sigterm_to_exit_s" >"$work/table"
 largest=""
 for n in $sizes; do
   largest="$n"
@@ -168,11 +181,10 @@ for n in $sizes; do
   idle_writes="$(writes "$to" "$to_idle" "(bench-$n)" | tail -1)"
   bytes="$(metrics "$port" | wc -c)"
   peak="$(kb "$pid" VmHWM)"
-  kill "$pid"
-  wait "$pid" 2>/dev/null || true
+  stop_s="$(stop "$pid")"
   per_cf="$(awk -v w="$total" -v n="$n" 'BEGIN { printf "%.2f", w / n }')"
   ratio="$(awk -v r="$ready_s" -v b="$baseline_s" 'BEGIN { printf "%.2f", r / b }')"
-  row="$n $create_s $baseline_s $ready_s $ratio $(mb "$peak") $(mb "$rss_ready") $per_cf $idle_writes $((r1 - r0)) $bytes"
+  row="$n $create_s $baseline_s $ready_s $ratio $(mb "$peak") $(mb "$rss_ready") $per_cf $idle_writes $((r1 - r0)) $bytes $stop_s"
   log "N=$n: $row"
   printf '%s\n' "$row" >>"$work/table"
 done
@@ -190,8 +202,10 @@ pids+=("$b")
 wait_until 120 "bench-b to stand by" curl -sf "http://127.0.0.1:$((port + 2))/readyz" -o /dev/null
 restart_writes="$(writes "$from" "$(audit_mark "$ns")" "(bench-a)" | tail -1)"
 from="$(audit_mark "$ns")"
-kill -TERM "$a"
+stopped_at=$EPOCHREALTIME
+a_stop_s="$(stop "$a")"
 wait_until 120 "bench-b to lead" is_leader "$((port + 2))"
+led_s="$(awk -v a="$stopped_at" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')"
 wait_until 1800 "bench-b's first pass" reconciled "$((port + 2))" "$largest"
 wait_until 600 "bench-b to settle" quiet "(bench-b)"
 failover_reconciles="$(reconciles "$((port + 2))")"
@@ -203,11 +217,12 @@ echo "operator at N ClusterFetches (OPERATOR_CONCURRENCY=$op_concurrency, BASE_C
 column -t "$work/table"
 echo
 echo "leader failover at N=$largest: a restarted leader's first pass made $restart_writes writes;"
+echo "  the leader exited ${a_stop_s} s after SIGTERM, the standby led ${led_s} s after it (Lease released, polled every 2 s);"
 echo "  the new leader's first pass ($failover_reconciles reconciles) made $failover_writes writes (target 0)"
 echo
 echo "targets (issue 15):"
 awk -v largest="$largest" 'NR > 1 {
-  printf "  N=%-6s ready/baseline %5s (<= 2)   peak RSS %6s MB (<= 64, stretch 40)   writes/CF %s (2: CronJob + status)   idle writes %s (0)   /metrics %.2f MB (<= 2)\n", $1, $5, $6, $8, $9, $11 / 1e6
+  printf "  N=%-6s ready/baseline %5s (<= 2)   peak RSS %6s MB (<= 64, stretch 40)   writes/CF %s (2: CronJob + status)   idle writes %s (0)   /metrics %.2f MB (<= 2)   SIGTERM to exit %s s\n", $1, $5, $6, $8, $9, $11 / 1e6, $12
   if (NR == 2) { n0 = $1; r0 = $6 } else { n1 = $1; r1 = $6 }
 }
 END { if (n1) printf "  RSS growth: %.1f MB per 1000 ClusterFetches (from N=%s to N=%s)\n", (r1 - r0) / (n1 - n0) * 1000, n0, n1 }' "$work/table"
