@@ -51,6 +51,10 @@ struct Cli {
     /// order of it updates, as a pgbench branch is)
     #[arg(long, global = true, default_value_t = 1)]
     areas: usize,
+    /// Writes each measured operation as "start_ms latency_ms" (start from the measurement's start; open
+    /// loop: the scheduled start) to this file, to see when the slow ones happened
+    #[arg(long, global = true)]
+    timeline: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -358,19 +362,20 @@ impl std::fmt::Display for Report {
 /// A task's tally.
 #[derive(Default)]
 struct Tally {
-    latencies: Vec<Duration>,
+    /// Each measured operation's start (open loop: its scheduled start) and latency.
+    samples: Vec<(Instant, Duration)>,
     all: usize,
     errors: usize,
     first_error: Option<String>,
 }
 
 impl Tally {
-    fn record(&mut self, result: Result<(), Failure>, took: Duration, measured: bool) {
+    fn record(&mut self, result: Result<(), Failure>, started: Instant, took: Duration, measured: bool) {
         if result.is_ok() {
             self.all += 1;
         }
         match result {
-            Ok(()) if measured => self.latencies.push(took),
+            Ok(()) if measured => self.samples.push((started, took)),
             Ok(()) => {}
             Err(error) => {
                 self.errors += 1;
@@ -390,14 +395,29 @@ async fn run(cli: &Cli, operation: Arc<dyn Operation>) -> Report {
     };
     let mut report =
         Report { done: 0, all: 0, errors: 0, seconds: cli.seconds as f64, latencies: Vec::new(), first_error: None };
+    let mut samples = Vec::new();
     for tally in tallies {
         report.errors += tally.errors;
         report.all += tally.all;
-        report.latencies.extend(tally.latencies);
+        samples.extend(tally.samples);
         if report.first_error.is_none() {
             report.first_error = tally.first_error;
         }
     }
+    if let Some(path) = &cli.timeline {
+        samples.sort();
+        let lines: String = samples
+            .iter()
+            .map(|(started, took)| {
+                let at = started.saturating_duration_since(measure_from);
+                format!("{:.3} {:.3}\n", at.as_secs_f64() * 1000.0, took.as_secs_f64() * 1000.0)
+            })
+            .collect();
+        if let Err(error) = std::fs::write(path, lines) {
+            eprintln!("timeline {}: {error}", path.display());
+        }
+    }
+    report.latencies = samples.into_iter().map(|(_, took)| took).collect();
     report.done = report.latencies.len();
     report.latencies.sort();
     report
@@ -416,7 +436,7 @@ async fn closed_loop(clients: usize, operation: Arc<dyn Operation>, from: Instan
                         return tally;
                     }
                     let result = operation.once(client).await;
-                    tally.record(result, started.elapsed(), started >= from && Instant::now() <= end);
+                    tally.record(result, started, started.elapsed(), started >= from && Instant::now() <= end);
                 }
             })
         })
@@ -454,14 +474,14 @@ async fn open_loop(
         let client = sequence;
         tokio::spawn(async move {
             let result = operation.once(client).await;
-            let _ = done.send((result, scheduled.elapsed(), scheduled >= from));
+            let _ = done.send((result, scheduled, scheduled.elapsed(), scheduled >= from));
             drop(slot);
         });
     }
     drop(done);
     let mut tally = Tally::default();
-    while let Some((result, took, measured)) = results.recv().await {
-        tally.record(result, took, measured);
+    while let Some((result, scheduled, took, measured)) = results.recv().await {
+        tally.record(result, scheduled, took, measured);
     }
     vec![tally]
 }
