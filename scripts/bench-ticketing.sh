@@ -79,6 +79,10 @@ export PGPASSWORD=microfleet
 psql_do() { "$pg_bin/psql" -q -h 127.0.0.1 -p "$pg_port" -U microfleet -d "$1" -v ON_ERROR_STOP=1 -c "$2" >/dev/null; }
 # psql_value DATABASE SQL: the one value the query answers
 psql_value() { "$pg_bin/psql" -qAt -h 127.0.0.1 -p "$pg_port" -U microfleet -d "$1" -v ON_ERROR_STOP=1 -c "$2"; }
+# autovacuum's and checkpoints' work in the server's log, to set beside the scans' slow moments
+psql_do postgres "ALTER SYSTEM SET log_autovacuum_min_duration = 0"
+psql_do postgres "ALTER SYSTEM SET log_checkpoints = on"
+psql_do postgres "SELECT pg_reload_conf()"
 if [ "${STATEMENTS:-}" = 1 ]; then
   psql_do postgres "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"
   scripts/postgres.sh kill >/dev/null 2>&1 && scripts/postgres.sh start >/dev/null
@@ -237,8 +241,12 @@ if [ -n "${scan_metrics_after:-}" ]; then
           for (name in total) if (total[name] > 0) printf "scans @ half peak, %s at gate-acl (cumulative of %d):%s\n", name, total[name], le[name] }'
   echo "scans @ half peak, PostgreSQL: $((checkpoints_after - checkpoints_before)) checkpoints during the run; gate's tables after it:" \
     "$(echo "$gate_tables" | paste -sd ';' | sed 's/;/; /g')"
-  awk '{ n++; if ($2 > 5) { slow++; s = int($1 / 1000); per[s]++ } } END {
-    line = sprintf("scans @ half peak, load generator: %d of %d over 5 ms; per second of the run:", slow, n)
+  echo "scans @ half peak, $(sed -n 's/^# //p' "$dir/scans-half.timeline"); autovacuum of gate's tables and checkpoints (the whole benchmark):"
+  awk '/automatic (vacuum|analyze) of table "gate\./ { at = $2; what = $6 " " $9; next }
+    /checkpoint complete/ { print "  " $2 " checkpoint " $0; next }
+    what != "" && /system usage/ { sub(/.*CPU: /, ""); print "  " at " " what " " $0; what = "" }' "$MICROFLEET_PG_DIR/postgres.log" | cut -c 1-160
+  awk '/^#/ { next } { n++; if ($3 > 1) late++; if ($2 > 5) { slow++; if ($3 > 1) slow_late++; s = int($1 / 1000); per[s]++ } } END {
+    line = sprintf("scans @ half peak, load generator: %d of %d sent over 1 ms late; %d over 5 ms (%d of them sent over 1 ms late); per second of the run:", late, n, slow, slow_late)
     for (s = 0; s in per || s < 20; s++) if (s in per) line = line sprintf(" %ds:%d", s, per[s]); print line }' "$dir/scans-half.timeline"
 fi
 if [ -n "$run_saga" ]; then

@@ -6,6 +6,8 @@
 //! revocation is never overtaken by a prepare that would admit. Rules are decided by `domain` on rows read
 //! here. Nothing here parses requests, answers HTTP or holds a key.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use deadpool_postgres::{GenericClient, Pool};
 use jiff::Timestamp;
 use microfleet_common::database::DbError;
@@ -525,23 +527,78 @@ pub struct ScanJob {
 /// hands back their stored answers; then the transaction is rolled back and the batch decided again, knowing
 /// them. So the `scans` table, which grows with every scan, is only ever reached through that index.
 pub async fn record_scans(pool: &Pool, jobs: &[ScanJob]) -> Result<Vec<Result<Scanned>>> {
-    let mut client = pool.get().await?;
+    let mut tx = ScanTransaction { client: Some(pool.get().await?), open: AtomicBool::new(false) };
     let mut stored: Vec<StoredScan> = Vec::new();
     // each round learns the stored answers its insert met; a third is needed only when a concurrent batch
     // stored one of our pairs between our first two rounds
     for _ in 0..3 {
-        let tx = client.transaction().await?;
-        let decided = decide_batch(&tx, jobs, &stored).await?;
-        let ((), met) =
-            tokio::try_join!(update_inside(&tx, &decided.inside_states), insert_scans(&tx, &decided.new_scans))?;
-        if met.is_empty() {
-            tx.commit().await?;
-            return Ok(decided.results);
+        let round = async {
+            let decided = decide_batch(&tx, jobs, &stored).await?;
+            let client = tx.client()?;
+            let ((), met) = tokio::try_join!(
+                update_inside(client, &decided.inside_states),
+                insert_scans(client, &decided.new_scans)
+            )?;
+            Ok::<_, RepositoryError>((decided.results, met))
+        };
+        match round.await {
+            Ok((results, met)) if met.is_empty() => {
+                tx.end("COMMIT").await?;
+                return Ok(results);
+            }
+            Ok((_, met)) => {
+                tx.end("ROLLBACK").await?;
+                stored.extend(met);
+            }
+            Err(error) => {
+                // failing, it leaves the transaction open: the connection is closed
+                let _ = tx.end("ROLLBACK").await;
+                return Err(error);
+            }
         }
-        stored.extend(met);
-        // dropping the transaction rolls the effects back
     }
     Err(DbError::Unexpected("a scan's nonce was taken and not readable three times in a row".to_string()).into())
+}
+
+/// A batch's connection and its transaction, whose `BEGIN` is sent with the transaction's first statements
+/// (pipelined: no round trip of its own; `tokio_postgres`' transactions wait for it). Dropped with the
+/// transaction open — its future cancelled, or a `COMMIT` or `ROLLBACK` that failed —, the connection is closed
+/// instead of going back to the pool, so PostgreSQL rolls the transaction back.
+struct ScanTransaction {
+    client: Option<deadpool_postgres::Object>,
+    open: AtomicBool,
+}
+
+impl ScanTransaction {
+    fn client(&self) -> Result<&deadpool_postgres::Object> {
+        self.client.as_ref().ok_or_else(|| DbError::Unexpected("the batch's connection was closed".to_string()).into())
+    }
+
+    /// `BEGIN`, sent before whatever the caller sends next on the connection (poll it first); marks the
+    /// transaction open.
+    async fn begin(&self) -> Result<()> {
+        self.open.store(true, Ordering::Relaxed);
+        Ok(self.client()?.batch_execute("BEGIN").await?)
+    }
+
+    /// `COMMIT` or `ROLLBACK` of the open transaction (none: nothing to do); the transaction stays marked
+    /// open (the connection to be closed) if it fails.
+    async fn end(&mut self, statement: &str) -> Result<()> {
+        if !*self.open.get_mut() {
+            return Ok(());
+        }
+        self.client()?.batch_execute(statement).await?;
+        self.open.store(false, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl Drop for ScanTransaction {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take().filter(|_| *self.open.get_mut()) {
+            drop(deadpool_postgres::Object::take(client));
+        }
+    }
 }
 
 /// A (device, nonce) pair stored before, with its fingerprint and answer.
@@ -570,10 +627,11 @@ struct Decided<'a> {
 /// known to be `stored`. The reads are sent together (pipelined on the connection: one round trip), as are the
 /// two writes in [`record_scans`].
 async fn decide_batch<'a>(
-    tx: &deadpool_postgres::Transaction<'_>,
+    transaction: &ScanTransaction,
     jobs: &'a [ScanJob],
     stored: &'a [StoredScan],
 ) -> Result<Decided<'a>> {
+    let tx = transaction.client()?;
     let fingerprints: Vec<String> = jobs.iter().map(|job| job.request.fingerprint()).collect();
     let gate_ids: Vec<i64> = jobs.iter().map(|job| job.request.gate_id).collect();
     let ticket_ids: Vec<&str> = jobs
@@ -596,7 +654,10 @@ async fn decide_batch<'a>(
              FROM access_entries WHERE ticket_id = ANY($1::text[]::uuid[]) ORDER BY ticket_id FOR UPDATE",
         )
         .await?;
-    let (gates, admitted, tickets) = tokio::try_join!(
+    // `biased`: polled in this order, so sent in this order (BEGIN first)
+    let ((), gates, admitted, tickets) = tokio::try_join!(
+        biased;
+        transaction.begin(),
         async { Ok::<_, RepositoryError>(tx.query(&gates, &[&gate_ids]).await?) },
         async { Ok::<_, RepositoryError>(tx.query(&admitted, &[&gate_ids]).await?) },
         async { Ok::<_, RepositoryError>(tx.query(&tickets, &[&ticket_ids]).await?) },

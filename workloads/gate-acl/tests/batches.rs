@@ -2,7 +2,8 @@
 //! ticket admit it once, a re-sent scan gets the earlier answer identically and is stored once, a nonce
 //! reused for another scan and an unknown gate are refused alone; a batch that fails in the database is
 //! retried scan by scan, so its batch-mates are answered; the `scans` table, growing with every scan, is never
-//! read whole, even by plans made while it was empty. Each test has its own database.
+//! read whole, even by plans made while it was empty; a batch given up midway leaves no transaction open on a
+//! pooled connection. Each test has its own database.
 
 mod support;
 
@@ -171,4 +172,35 @@ async fn the_growing_scans_table_is_never_read_whole_even_by_plans_made_while_it
         assert!(results[1].as_ref().unwrap().replayed, "scan {} sent again", n - 8);
     }
     assert_eq!(sequential_scans(&pool, "scans").await, before, "no batch read the scans table whole");
+}
+
+#[tokio::test]
+async fn a_batch_given_up_midway_leaves_no_transaction_open_in_the_pool() {
+    let (pool, _) = fresh_database("batch_cancelled", 2).await;
+    let state = state(pool.clone());
+    let gates = event(&pool, false).await;
+    let code = vip_ticket(&state, 1).await;
+    let mut locker = pool.get().await.unwrap();
+    let lock = locker.transaction().await.unwrap();
+    lock.execute("SELECT 1 FROM access_entries WHERE ticket_id = $1::text::uuid FOR UPDATE", &[&ticket_id(1)])
+        .await
+        .unwrap();
+    // the batch waits for the ticket's lock inside its transaction, and is given up
+    let entry = job(&state, &request(&code, gates.north_1, Direction::Entry, "north-1", "1"));
+    let batch = repository::record_scans(&pool, std::slice::from_ref(&entry));
+    assert!(tokio::time::timeout(std::time::Duration::from_millis(300), batch).await.is_err(), "still waiting");
+    lock.rollback().await.unwrap();
+    drop(locker);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let open = "SELECT count(*) FROM pg_stat_activity
+                WHERE datname = current_database() AND state LIKE 'idle in transaction%'";
+    // a connection pooled with the transaction open would hold the ticket's lock: bounded waits
+    let within = std::time::Duration::from_secs(5);
+    let still_open = tokio::time::timeout(within, count(&pool, open)).await.expect("the pool answers");
+    assert_eq!(still_open, 0, "its connection was closed, not pooled with the transaction open");
+    let results = tokio::time::timeout(within, repository::record_scans(&pool, &[entry]))
+        .await
+        .expect("the ticket is not locked any more")
+        .unwrap();
+    assert_eq!(results[0].as_ref().unwrap().answer.reason, Reason::Ok, "the scan sent again is decided afresh");
 }
