@@ -160,6 +160,18 @@ scan_metrics() {
       -e 's/^gate_scan_batch_duration_seconds_bucket{le="\([^"]*\)"} \([0-9]*\)$/batch \1 \2/p' \
       -e 's/^gate_scan_batch_size_bucket{le="\([^"]*\)"} \([0-9]*\)$/batch-size \1 \2/p'
 }
+# cpu_per_operation TITLE NOUN COUNT TICKS_BEFORE TICKS_AFTER LOAD_CPU_FILE: CPU ms per operation of each process
+# (from cpu_ticks before and after the run, and the load generator's user and system seconds), on one line
+cpu_per_operation() {
+  local load_user load_system
+  read -r load_user load_system <"$6"
+  { echo "$4" | sed 's/^/before /'; echo "$5" | sed 's/^/after /'; } | awk -v title="$1" -v noun="$2" -v n="$3" \
+    -v tck="$(getconf CLK_TCK)" -v load="$(awk -v u="$load_user" -v s="$load_system" 'BEGIN { print u + s }')" '
+    $1 == "before" { before[$2] = $3 } $1 == "after" { order[++k] = $2; after[$2] = $3 }
+    END { line = title; for (i = 1; i <= k; i++) { p = order[i]; ms = (after[p] - before[p]) * 1000 / tck / n; total += ms
+            line = line sprintf(" %s %.3f,", p, ms) }
+          total += load * 1000 / n; printf "%s load %.3f; total %.3f (%d %s)\n", line, load * 1000 / n, total, n, noun }'
+}
 # checkpoints: PostgreSQL's checkpoints so far (timed and requested)
 checkpoints() { psql_value postgres "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"; }
 pgbench_tps() { sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$1"; }
@@ -204,7 +216,10 @@ if [ -n "$run_saga" ]; then
 fi
 if [ -n "$run_scans" ]; then
   echo "measuring: scans at their peak ($clients clients)" >&2
+  scan_ticks_before="$(cpu_ticks)"
   scans="$(load scan)"
+  scan_ticks_after="$(cpu_ticks)"
+  cp "$dir/load.cpu" "$dir/load-scans.cpu"
   scan_half_rate="$(awk -v r="$(field rate "$scans")" 'BEGIN { printf "%.1f", r / 2 }')"
   echo "measuring: scans open loop at $scan_half_rate scans/s" >&2
   scan_metrics_before="$(scan_metrics)" checkpoints_before="$(checkpoints)"
@@ -231,6 +246,11 @@ for row in "saga (peak)|$saga" "saga @ half peak|$saga_half" "scans (peak)|$scan
   first_error="$(field first_error "$line")"
   [ -z "$first_error" ] || echo "  first error: ${line#*first_error=}"
 done
+if [ -n "$run_scans" ]; then
+  # where the scans' CPU went, at their peak (the whole load run: warm-up and the tickets' preparation included)
+  cpu_per_operation "scans CPU ms per scan at the peak:" scans "$(field all "$scans")" "$scan_ticks_before" "$scan_ticks_after" \
+    "$dir/load-scans.cpu"
+fi
 if [ -n "${scan_metrics_after:-}" ]; then
   # the half-peak run's latency as gate-acl saw it (warm-up included), against the load generator's
   { echo "$scan_metrics_before" | sed 's/^/before /'; echo "$scan_metrics_after" | sed 's/^/after /'; } | awk '
@@ -251,14 +271,7 @@ if [ -n "${scan_metrics_after:-}" ]; then
 fi
 if [ -n "$run_saga" ]; then
   # where the saga's orders went, at its peak (the whole load run, warm-up included: $saga_orders orders)
-  tck="$(getconf CLK_TCK)"
-  read -r load_user load_system <"$dir/load-saga.cpu"
-  { echo "$ticks_before" | sed 's/^/before /'; echo "$ticks_after" | sed 's/^/after /'; } | awk -v n="$saga_orders" -v tck="$tck" \
-    -v load="$(awk -v u="$load_user" -v s="$load_system" 'BEGIN { print u + s }')" '
-    $1 == "before" { before[$2] = $3 } $1 == "after" { order[++k] = $2; after[$2] = $3 }
-    END { line = "saga CPU ms per order:"; for (i = 1; i <= k; i++) { p = order[i]; ms = (after[p] - before[p]) * 1000 / tck / n; total += ms
-            line = line sprintf(" %s %.2f,", p, ms) }
-          total += load * 1000 / n; printf "%s load %.2f; total %.2f (%d orders)\n", line, load * 1000 / n, total, n }'
+  cpu_per_operation "saga CPU ms per order:" orders "$saga_orders" "$ticks_before" "$ticks_after" "$dir/load-saga.cpu"
   { echo "$commits_before" | sed 's/^/before /'; echo "$commits_after" | sed 's/^/after /'; } | awk -v n="$saga_orders" '
     $1 == "before" { before[$2] = $3 } $1 == "after" { order[++k] = $2; after[$2] = $3 }
     END { line = "saga transactions per order (committed, pgbench TPC-B: 1):"; for (i = 1; i <= k; i++) { p = order[i]
