@@ -79,6 +79,10 @@ export PGPASSWORD=microfleet
 psql_do() { "$pg_bin/psql" -q -h 127.0.0.1 -p "$pg_port" -U microfleet -d "$1" -v ON_ERROR_STOP=1 -c "$2" >/dev/null; }
 # psql_value DATABASE SQL: the one value the query answers
 psql_value() { "$pg_bin/psql" -qAt -h 127.0.0.1 -p "$pg_port" -U microfleet -d "$1" -v ON_ERROR_STOP=1 -c "$2"; }
+# autovacuum's and checkpoints' work in the server's log, to set beside the scans' slow moments
+psql_do postgres "ALTER SYSTEM SET log_autovacuum_min_duration = 0"
+psql_do postgres "ALTER SYSTEM SET log_checkpoints = on"
+psql_do postgres "SELECT pg_reload_conf()"
 if [ "${STATEMENTS:-}" = 1 ]; then
   psql_do postgres "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"
   scripts/postgres.sh kill >/dev/null 2>&1 && scripts/postgres.sh start >/dev/null
@@ -144,9 +148,36 @@ commits() {
   psql_value postgres "SELECT pg_stat_clear_snapshot()" >/dev/null
   psql_value postgres "SELECT datname || ' ' || xact_commit FROM pg_stat_database WHERE datname IN ('ticketing', 'gate', 'auth') ORDER BY 1" | tr '|' ' '
 }
+# scan_metrics: gate-acl's cumulative histogram buckets of the scans, "NAME LE COUNT" per line: the HTTP request's
+# latency (auth and JSON included), the scan handler's (verification, queue and batch), the queue's wait for a
+# batch worker, the batch transaction's duration and the batch size
+scan_metrics() {
+  curl -sf "http://127.0.0.1:$((http_port + 1))/metrics" |
+    sed -n -e 's/^gate_http_request_duration_seconds_bucket{.*le="\([^"]*\)",.*route="\/v1\/scans"} \([0-9]*\)$/http \1 \2/p' \
+      -e 's/^gate_http_request_duration_seconds_bucket{.*route="\/v1\/scans".*le="\([^"]*\)"} \([0-9]*\)$/http \1 \2/p' \
+      -e 's/^gate_scan_duration_seconds_bucket{le="\([^"]*\)"} \([0-9]*\)$/handler \1 \2/p' \
+      -e 's/^gate_scan_queue_wait_seconds_bucket{le="\([^"]*\)"} \([0-9]*\)$/queue-wait \1 \2/p' \
+      -e 's/^gate_scan_batch_duration_seconds_bucket{le="\([^"]*\)"} \([0-9]*\)$/batch \1 \2/p' \
+      -e 's/^gate_scan_batch_size_bucket{le="\([^"]*\)"} \([0-9]*\)$/batch-size \1 \2/p'
+}
+# cpu_per_operation TITLE NOUN COUNT TICKS_BEFORE TICKS_AFTER LOAD_CPU_FILE: CPU ms per operation of each process
+# (from cpu_ticks before and after the run, and the load generator's user and system seconds), on one line
+cpu_per_operation() {
+  local load_user load_system
+  read -r load_user load_system <"$6"
+  { echo "$4" | sed 's/^/before /'; echo "$5" | sed 's/^/after /'; } | awk -v title="$1" -v noun="$2" -v n="$3" \
+    -v tck="$(getconf CLK_TCK)" -v load="$(awk -v u="$load_user" -v s="$load_system" 'BEGIN { print u + s }')" '
+    $1 == "before" { before[$2] = $3 } $1 == "after" { order[++k] = $2; after[$2] = $3 }
+    END { line = title; for (i = 1; i <= k; i++) { p = order[i]; ms = (after[p] - before[p]) * 1000 / tck / n; total += ms
+            line = line sprintf(" %s %.3f,", p, ms) }
+          total += load * 1000 / n; printf "%s load %.3f; total %.3f (%d %s)\n", line, load * 1000 / n, total, n, noun }'
+}
+# checkpoints: PostgreSQL's checkpoints so far (timed and requested)
+checkpoints() { psql_value postgres "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"; }
 pgbench_tps() { sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$1"; }
 pgbench_latency() { sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$1"; }
 
+load_average_before="$(cut -d ' ' -f 1-3 /proc/loadavg)"
 echo "pgbench: initialising scale $scale" >&2
 "$pg_bin/pgbench" -q -i -s "$scale" -h 127.0.0.1 -p "$pg_port" -U microfleet pgbench >/dev/null 2>&1
 psql_do pgbench "CREATE TABLE one_row (id BIGSERIAL PRIMARY KEY, value INTEGER NOT NULL, at TIMESTAMPTZ NOT NULL DEFAULT now())"
@@ -185,16 +216,24 @@ if [ -n "$run_saga" ]; then
 fi
 if [ -n "$run_scans" ]; then
   echo "measuring: scans at their peak ($clients clients)" >&2
+  scan_ticks_before="$(cpu_ticks)"
   scans="$(load scan)"
+  scan_ticks_after="$(cpu_ticks)"
+  cp "$dir/load.cpu" "$dir/load-scans.cpu"
   scan_half_rate="$(awk -v r="$(field rate "$scans")" 'BEGIN { printf "%.1f", r / 2 }')"
   echo "measuring: scans open loop at $scan_half_rate scans/s" >&2
-  scans_half="$(load scan --rate "$scan_half_rate")"
+  scan_metrics_before="$(scan_metrics)" checkpoints_before="$(checkpoints)"
+  scans_half="$(load scan --rate "$scan_half_rate" --timeline "$dir/scans-half.timeline")"
+  scan_metrics_after="$(scan_metrics)" checkpoints_after="$(checkpoints)"
+  gate_tables="$(psql_value gate "SELECT relname || ': ' || seq_scan || ' sequential scans, ' || coalesce(idx_scan, 0) ||
+      ' index scans, ' || n_tup_upd || ' updates (' || n_tup_hot_upd || ' HOT), ' || autovacuum_count || ' autovacuums, ' ||
+      autoanalyze_count || ' autoanalyzes' FROM pg_stat_user_tables WHERE relname IN ('scans', 'access_entries') ORDER BY 1")"
 fi
 echo
 echo "settings: $(nproc) cores; CLIENTS=$clients DURATION=${duration}s SCALE=$scale AREAS=$areas; pgbench -c $clients -j $(nproc) -T $duration" \
   "(TPC-B: its default script and protocol; insert: -n -f one-row.sql); services: DATABASE_POOL_SIZE=$pool" \
   "OUTBOX_RELAY_INTERVAL_MS=$relay_ms KAFKA_TOPIC_PARTITIONS=KAFKA_CONSUMER_INSTANCES=$partitions SCAN_BATCH_MAX=${SCAN_BATCH_MAX:-128} SCAN_BATCH_WORKERS=${SCAN_BATCH_WORKERS:-2};" \
-  "PostgreSQL with fsync and synchronous_commit off (scripts/postgres.sh)"
+  "PostgreSQL with fsync and synchronous_commit off (scripts/postgres.sh); load average before $load_average_before, after $(cut -d ' ' -f 1-3 /proc/loadavg)"
 printf '%-22s %12s %9s %9s %8s\n' what per-second "p50 ms" "p99 ms" errors
 [ -z "$tpcb" ] ||
   printf '%-22s %12.1f %9s %9s %8s   (latency average %s ms)\n' "pgbench TPC-B" "$(pgbench_tps "$tpcb")" - - - "$(pgbench_latency "$tpcb")"
@@ -207,16 +246,32 @@ for row in "saga (peak)|$saga" "saga @ half peak|$saga_half" "scans (peak)|$scan
   first_error="$(field first_error "$line")"
   [ -z "$first_error" ] || echo "  first error: ${line#*first_error=}"
 done
+if [ -n "$run_scans" ]; then
+  # where the scans' CPU went, at their peak (the whole load run: warm-up and the tickets' preparation included)
+  cpu_per_operation "scans CPU ms per scan at the peak:" scans "$(field all "$scans")" "$scan_ticks_before" "$scan_ticks_after" \
+    "$dir/load-scans.cpu"
+fi
+if [ -n "${scan_metrics_after:-}" ]; then
+  # the half-peak run's latency as gate-acl saw it (warm-up included), against the load generator's
+  { echo "$scan_metrics_before" | sed 's/^/before /'; echo "$scan_metrics_after" | sed 's/^/after /'; } | awk '
+    $1 == "before" { before[$2 " " $3] = $4 } $1 == "after" { key = $2 " " $3; if (!(key in seen)) { seen[key] = 1; keys[++k] = key }; after[key] = $4 }
+    END { for (i = 1; i <= k; i++) { split(keys[i], part, " "); n = after[keys[i]] - before[keys[i]]
+            if (part[2] == "+Inf") total[part[1]] = n
+            else le[part[1]] = le[part[1]] sprintf(part[1] == "batch-size" ? " <=%g:%s" : " <=%gms:%s", part[1] == "batch-size" ? part[2] : part[2] * 1000, n) }
+          for (name in total) if (total[name] > 0) printf "scans @ half peak, %s at gate-acl (cumulative of %d):%s\n", name, total[name], le[name] }'
+  echo "scans @ half peak, PostgreSQL: $((checkpoints_after - checkpoints_before)) checkpoints during the run; gate's tables after it:" \
+    "$(echo "$gate_tables" | paste -sd ';' | sed 's/;/; /g')"
+  echo "scans @ half peak, $(sed -n 's/^# //p' "$dir/scans-half.timeline"); autovacuum of gate's tables and checkpoints (the whole benchmark):"
+  awk '/automatic (vacuum|analyze) of table "gate\./ { at = $2; what = $6 " " $9; next }
+    /checkpoint complete/ { print "  " $2 " checkpoint " $0; next }
+    what != "" && /system usage/ { sub(/.*CPU: /, ""); print "  " at " " what " " $0; what = "" }' "$MICROFLEET_PG_DIR/postgres.log" | cut -c 1-160
+  awk '/^#/ { next } { n++; if ($3 > 1) late++; if ($2 > 5) { slow++; if ($3 > 1) slow_late++; s = int($1 / 1000); per[s]++ } } END {
+    line = sprintf("scans @ half peak, load generator: %d of %d sent over 1 ms late; %d over 5 ms (%d of them sent over 1 ms late); per second of the run:", late, n, slow, slow_late)
+    for (s = 0; s in per || s < 20; s++) if (s in per) line = line sprintf(" %ds:%d", s, per[s]); print line }' "$dir/scans-half.timeline"
+fi
 if [ -n "$run_saga" ]; then
   # where the saga's orders went, at its peak (the whole load run, warm-up included: $saga_orders orders)
-  tck="$(getconf CLK_TCK)"
-  read -r load_user load_system <"$dir/load-saga.cpu"
-  { echo "$ticks_before" | sed 's/^/before /'; echo "$ticks_after" | sed 's/^/after /'; } | awk -v n="$saga_orders" -v tck="$tck" \
-    -v load="$(awk -v u="$load_user" -v s="$load_system" 'BEGIN { print u + s }')" '
-    $1 == "before" { before[$2] = $3 } $1 == "after" { order[++k] = $2; after[$2] = $3 }
-    END { line = "saga CPU ms per order:"; for (i = 1; i <= k; i++) { p = order[i]; ms = (after[p] - before[p]) * 1000 / tck / n; total += ms
-            line = line sprintf(" %s %.2f,", p, ms) }
-          total += load * 1000 / n; printf "%s load %.2f; total %.2f (%d orders)\n", line, load * 1000 / n, total, n }'
+  cpu_per_operation "saga CPU ms per order:" orders "$saga_orders" "$ticks_before" "$ticks_after" "$dir/load-saga.cpu"
   { echo "$commits_before" | sed 's/^/before /'; echo "$commits_after" | sed 's/^/after /'; } | awk -v n="$saga_orders" '
     $1 == "before" { before[$2] = $3 } $1 == "after" { order[++k] = $2; after[$2] = $3 }
     END { line = "saga transactions per order (committed, pgbench TPC-B: 1):"; for (i = 1; i <= k; i++) { p = order[i]

@@ -54,7 +54,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let consumers = saga::consumers(&pool, &args.kafka.topics(), &consumer_metrics);
     let broker_check = kafka::readiness_check(broker.producer.clone());
     let messaging = args.kafka.start(saga::SERVICE, &pool, broker, consumers, outbox_metrics, &shutdown);
-    let scans = ScanBatcher::start(pool.clone(), args.scan_batch_max as usize, args.scan_batch_workers as usize);
+    let scans = ScanBatcher::start(
+        pool.clone(),
+        args.scan_batch_max as usize,
+        args.scan_batch_workers as usize,
+        scan_metrics.clone(),
+    );
     let state = AppState { pool, keys: Arc::new(keys), metrics: scan_metrics, scans };
     let app = service::router(http::router(state, &auth), Probes::new(vec![database_check, broker_check], metrics));
     let listener = args.service.bind().await?;

@@ -6,6 +6,8 @@
 //! revocation is never overtaken by a prepare that would admit. Rules are decided by `domain` on rows read
 //! here. Nothing here parses requests, answers HTTP or holds a key.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use deadpool_postgres::{GenericClient, Pool};
 use jiff::Timestamp;
 use microfleet_common::database::DbError;
@@ -518,22 +520,93 @@ pub struct ScanJob {
 /// answer and changes nothing; the same nonce for another scan is a conflict on `nonce`; an unknown gate is
 /// not found on `gateId`. Those refusals are the scan's own `Err`, one per job in job order, and do not touch
 /// the others. `Err` for the whole call is a database failure: nothing was applied.
+///
+/// The stored answers are not looked up first: the batch is decided as if none of its (device, nonce) pairs
+/// were stored, and the scans' insert finds any that were (a re-sent scan, or one a concurrent batch stored
+/// first) through the pair's unique index — its conflict arbiter, never a plan the planner may pick —, which
+/// hands back their stored answers; then the transaction is rolled back and the batch decided again, knowing
+/// them. So the `scans` table, which grows with every scan, is only ever reached through that index.
 pub async fn record_scans(pool: &Pool, jobs: &[ScanJob]) -> Result<Vec<Result<Scanned>>> {
-    let mut client = pool.get().await?;
-    // a concurrent transaction storing one of our nonces first makes our insert skip it: the second round
-    // finds its stored answer
-    for _ in 0..2 {
-        let tx = client.transaction().await?;
-        let decided = decide_batch(&tx, jobs).await?;
-        let ((), inserted) =
-            tokio::try_join!(update_inside(&tx, &decided.inside_states), insert_scans(&tx, &decided.new_scans))?;
-        if inserted == decided.new_scans.len() {
-            tx.commit().await?;
-            return Ok(decided.results);
+    let mut tx = ScanTransaction { client: Some(pool.get().await?), open: AtomicBool::new(false) };
+    let mut stored: Vec<StoredScan> = Vec::new();
+    // each round learns the stored answers its insert met; a third is needed only when a concurrent batch
+    // stored one of our pairs between our first two rounds
+    for _ in 0..3 {
+        let round = async {
+            let decided = decide_batch(&tx, jobs, &stored).await?;
+            let client = tx.client()?;
+            let ((), met) = tokio::try_join!(
+                update_inside(client, &decided.inside_states),
+                insert_scans(client, &decided.new_scans)
+            )?;
+            Ok::<_, RepositoryError>((decided.results, met))
+        };
+        match round.await {
+            Ok((results, met)) if met.is_empty() => {
+                tx.end("COMMIT").await?;
+                return Ok(results);
+            }
+            Ok((_, met)) => {
+                tx.end("ROLLBACK").await?;
+                stored.extend(met);
+            }
+            Err(error) => {
+                // failing, it leaves the transaction open: the connection is closed
+                let _ = tx.end("ROLLBACK").await;
+                return Err(error);
+            }
         }
-        // dropping the transaction rolls the effects back
     }
-    Err(DbError::Unexpected("a scan's nonce was taken and not readable twice in a row".to_string()).into())
+    Err(DbError::Unexpected("a scan's nonce was taken and not readable three times in a row".to_string()).into())
+}
+
+/// A batch's connection and its transaction, whose `BEGIN` is sent with the transaction's first statements
+/// (pipelined: no round trip of its own; `tokio_postgres`' transactions wait for it). Dropped with the
+/// transaction open — its future cancelled, or a `COMMIT` or `ROLLBACK` that failed —, the connection is closed
+/// instead of going back to the pool, so PostgreSQL rolls the transaction back.
+struct ScanTransaction {
+    client: Option<deadpool_postgres::Object>,
+    open: AtomicBool,
+}
+
+impl ScanTransaction {
+    fn client(&self) -> Result<&deadpool_postgres::Object> {
+        self.client.as_ref().ok_or_else(|| DbError::Unexpected("the batch's connection was closed".to_string()).into())
+    }
+
+    /// `BEGIN`, sent before whatever the caller sends next on the connection (poll it first); marks the
+    /// transaction open.
+    async fn begin(&self) -> Result<()> {
+        self.open.store(true, Ordering::Relaxed);
+        Ok(self.client()?.batch_execute("BEGIN").await?)
+    }
+
+    /// `COMMIT` or `ROLLBACK` of the open transaction (none: nothing to do); the transaction stays marked
+    /// open (the connection to be closed) if it fails.
+    async fn end(&mut self, statement: &str) -> Result<()> {
+        if !*self.open.get_mut() {
+            return Ok(());
+        }
+        self.client()?.batch_execute(statement).await?;
+        self.open.store(false, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl Drop for ScanTransaction {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take().filter(|_| *self.open.get_mut()) {
+            drop(deadpool_postgres::Object::take(client));
+        }
+    }
+}
+
+/// A (device, nonce) pair stored before, with its fingerprint and answer.
+struct StoredScan {
+    device_id: String,
+    nonce: String,
+    fingerprint: String,
+    answer: ScanAnswer,
 }
 
 /// A decided scan to store, with its answer.
@@ -550,9 +623,15 @@ struct Decided<'a> {
     inside_states: InsideStates,
 }
 
-/// Reads, under lock, what the batch's scans need and decides each in order. The reads are sent together
-/// (pipelined on the connection: one round trip), as are the two writes in [`record_scans`].
-async fn decide_batch<'a>(tx: &deadpool_postgres::Transaction<'_>, jobs: &'a [ScanJob]) -> Result<Decided<'a>> {
+/// Reads, under lock, what the batch's scans need and decides each in order, with the (device, nonce) pairs
+/// known to be `stored`. The reads are sent together (pipelined on the connection: one round trip), as are the
+/// two writes in [`record_scans`].
+async fn decide_batch<'a>(
+    transaction: &ScanTransaction,
+    jobs: &'a [ScanJob],
+    stored: &'a [StoredScan],
+) -> Result<Decided<'a>> {
+    let tx = transaction.client()?;
     let fingerprints: Vec<String> = jobs.iter().map(|job| job.request.fingerprint()).collect();
     let gate_ids: Vec<i64> = jobs.iter().map(|job| job.request.gate_id).collect();
     let ticket_ids: Vec<&str> = jobs
@@ -575,13 +654,10 @@ async fn decide_batch<'a>(tx: &deadpool_postgres::Transaction<'_>, jobs: &'a [Sc
              FROM access_entries WHERE ticket_id = ANY($1::text[]::uuid[]) ORDER BY ticket_id FOR UPDATE",
         )
         .await?;
-    // the scans table starts empty when an event opens and grows fast: a plan cached on the empty table
-    // would read it whole for every batch, so this transaction's plans use the indexes whatever its size
-    // `biased`: polled in this order, so sent in this order (the SET first)
-    let ((), stored, gates, admitted, tickets) = tokio::try_join!(
+    // `biased`: polled in this order, so sent in this order (BEGIN first)
+    let ((), gates, admitted, tickets) = tokio::try_join!(
         biased;
-        async { Ok::<_, RepositoryError>(tx.batch_execute("SET LOCAL enable_seqscan = off").await?) },
-        stored_answers(tx, jobs),
+        transaction.begin(),
         async { Ok::<_, RepositoryError>(tx.query(&gates, &[&gate_ids]).await?) },
         async { Ok::<_, RepositoryError>(tx.query(&admitted, &[&gate_ids]).await?) },
         async { Ok::<_, RepositoryError>(tx.query(&tickets, &[&ticket_ids]).await?) },
@@ -610,13 +686,17 @@ async fn decide_batch<'a>(tx: &deadpool_postgres::Transaction<'_>, jobs: &'a [Sc
     for (job, fingerprint) in jobs.iter().zip(fingerprints) {
         let request = &job.request;
         let key = (request.device_id.as_str(), request.nonce.as_str());
-        let earlier = stored.get(&key).map(|(print, answer)| (print.as_str(), answer)).or_else(|| {
-            new_scans
-                .iter()
-                .rev()
-                .find(|scan| scan_key(scan.job) == key)
-                .map(|scan| (scan.fingerprint.as_str(), &scan.answer))
-        });
+        let earlier = stored
+            .iter()
+            .find(|scan| (scan.device_id.as_str(), scan.nonce.as_str()) == key)
+            .map(|scan| (scan.fingerprint.as_str(), &scan.answer))
+            .or_else(|| {
+                new_scans
+                    .iter()
+                    .rev()
+                    .find(|scan| scan_key(scan.job) == key)
+                    .map(|scan| (scan.fingerprint.as_str(), &scan.answer))
+            });
         if let Some((print, answer)) = earlier {
             results.push(if print == fingerprint {
                 Ok(Scanned { answer: answer.clone(), replayed: true })
@@ -705,44 +785,19 @@ fn nonce_taken() -> RepositoryError {
         .into()
 }
 
-/// The stored (fingerprint, answer) of the batch's (device, nonce) pairs seen before.
-async fn stored_answers<'a>(
-    client: &impl GenericClient,
-    jobs: &'a [ScanJob],
-) -> Result<std::collections::HashMap<(&'a str, &'a str), (String, ScanAnswer)>> {
-    let devices: Vec<&str> = jobs.iter().map(|job| job.request.device_id.as_str()).collect();
-    let nonces: Vec<&str> = jobs.iter().map(|job| job.request.nonce.as_str()).collect();
-    let rows = client
-        .query(
-            &client
-                .prepare_cached(
-                    // LATERAL ... LIMIT 1: one index lookup per key
-                    "SELECT s.device_id, s.nonce, s.fingerprint, s.answer
-                     FROM unnest($1::text[], $2::text[]) AS k (device_id, nonce)
-                     CROSS JOIN LATERAL (SELECT device_id, nonce, fingerprint, answer FROM scans
-                                         WHERE device_id = k.device_id AND nonce = k.nonce LIMIT 1) AS s",
-                )
-                .await?,
-            &[&devices, &nonces],
-        )
-        .await?;
-    let mut stored = std::collections::HashMap::with_capacity(rows.len());
-    for row in rows {
-        let (device, nonce): (&str, &str) = (row.get(0), row.get(1));
-        let Some(job) = jobs.iter().find(|job| scan_key(job) == (device, nonce)) else { continue };
-        let answer = serde_json::from_value(row.get(3)).map_err(|error| DbError::Unexpected(error.to_string()))?;
-        stored.insert(scan_key(job), (row.get(2), answer));
-    }
-    Ok(stored)
-}
-
-/// Stores the decided scans; returns how many were new (fewer: another transaction stored one first).
-async fn insert_scans(tx: &impl GenericClient, scans: &[NewScan<'_>]) -> Result<usize> {
+/// Stores the decided scans, in (device, nonce) order (so that two batches meeting each other's pairs wait
+/// for each other in one order, never in a cycle). Returns the pairs that were stored already — by an earlier
+/// scan, or by a concurrent batch that committed first —, with their stored answers: none when every scan
+/// was new. A pair met is found through the unique index on (device_id, nonce), the insert's arbiter, and its
+/// row is returned by a no-op update (the only way an insert hands back a row it did not write).
+async fn insert_scans(tx: &impl GenericClient, scans: &[NewScan<'_>]) -> Result<Vec<StoredScan>> {
     if scans.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
+    let mut ordered: Vec<&NewScan<'_>> = scans.iter().collect();
+    ordered.sort_by(|a, b| scan_key(a.job).cmp(&scan_key(b.job)));
     let mut columns = ScanColumns::default();
-    for scan in scans {
+    for scan in ordered {
         let (request, claims, reason) = (&scan.job.request, &scan.job.claims, scan.answer.reason);
         columns.device_id.push(request.device_id.as_str());
         columns.nonce.push(request.nonce.as_str());
@@ -759,19 +814,21 @@ async fn insert_scans(tx: &impl GenericClient, scans: &[NewScan<'_>]) -> Result<
             .answer
             .push(serde_json::to_value(&scan.answer).map_err(|error| DbError::Unexpected(error.to_string()))?);
     }
+    // `xmax = 0` only on a row this statement inserted; the no-op update of a row met sets it
     let statement = tx
         .prepare_cached(
-            "INSERT INTO scans (device_id, nonce, fingerprint, gate_id, kind, subject, direction, result, reason,
-                                scanned_at, answered_at, answer)
+            "INSERT INTO scans AS s (device_id, nonce, fingerprint, gate_id, kind, subject, direction, result,
+                                     reason, scanned_at, answered_at, answer)
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
                                   $7::text[], $8::text[], $9::text[], $10::timestamptz[], $11::timestamptz[],
                                   $12::jsonb[])
-             ON CONFLICT (device_id, nonce) DO NOTHING",
+             ON CONFLICT (device_id, nonce) DO UPDATE SET nonce = s.nonce
+             RETURNING s.device_id, s.nonce, s.fingerprint, s.answer, s.xmax = '0'::xid",
         )
         .await?;
     let c = &columns;
-    let inserted = tx
-        .execute(
+    let rows = tx
+        .query(
             &statement,
             &[
                 &c.device_id,
@@ -789,7 +846,12 @@ async fn insert_scans(tx: &impl GenericClient, scans: &[NewScan<'_>]) -> Result<
             ],
         )
         .await?;
-    Ok(usize::try_from(inserted).unwrap_or(usize::MAX))
+    let mut met = Vec::new();
+    for row in rows.iter().filter(|row| !row.get::<_, bool>(4)) {
+        let answer = serde_json::from_value(row.get(3)).map_err(|error| DbError::Unexpected(error.to_string()))?;
+        met.push(StoredScan { device_id: row.get(0), nonce: row.get(1), fingerprint: row.get(2), answer });
+    }
+    Ok(met)
 }
 
 /// The `scans` rows of a batch, column by column (for one `INSERT ... SELECT FROM unnest`).

@@ -5,6 +5,7 @@
 //! decides nothing itself: the repository decides each scan in the batch's order.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use deadpool_postgres::Pool;
 use jiff::Timestamp;
@@ -13,14 +14,16 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::domain::scan::ScanRequest;
 use crate::domain::token::Claims;
+use crate::metrics::ScanMetrics;
 use crate::repository::{self, RepositoryError, ScanJob, Scanned};
 
 /// Scans queued for the workers before a handler waits to queue its own.
 const QUEUE: usize = 4096;
 
-/// A scan and where its answer goes.
+/// A scan, when it was queued and where its answer goes.
 struct Queued {
     job: ScanJob,
+    queued_at: Instant,
     answer: oneshot::Sender<Result<Scanned, RepositoryError>>,
 }
 
@@ -31,13 +34,13 @@ pub struct ScanBatcher {
 }
 
 impl ScanBatcher {
-    /// Starts `workers` workers (at least one) recording batches of at most `max_batch` scans in `pool`. Call
-    /// inside the Tokio runtime.
-    pub fn start(pool: Pool, max_batch: usize, workers: usize) -> ScanBatcher {
+    /// Starts `workers` workers (at least one) recording batches of at most `max_batch` scans in `pool`,
+    /// observed in `metrics`. Call inside the Tokio runtime.
+    pub fn start(pool: Pool, max_batch: usize, workers: usize, metrics: ScanMetrics) -> ScanBatcher {
         let (queue, waiting) = mpsc::channel(QUEUE);
         let waiting = Arc::new(Mutex::new(waiting));
         for _ in 0..workers.max(1) {
-            tokio::spawn(work(pool.clone(), waiting.clone(), max_batch.max(1)));
+            tokio::spawn(work(pool.clone(), waiting.clone(), max_batch.max(1), metrics.clone()));
         }
         ScanBatcher { queue }
     }
@@ -53,14 +56,14 @@ impl ScanBatcher {
         let (answer, answered) = oneshot::channel();
         let job = ScanJob { request: request.clone(), claims: claims.clone(), now };
         let stopped = || RepositoryError::from(DbError::Unexpected("the scan workers stopped".to_string()));
-        self.queue.send(Queued { job, answer }).await.map_err(|_| stopped())?;
+        self.queue.send(Queued { job, queued_at: Instant::now(), answer }).await.map_err(|_| stopped())?;
         answered.await.map_err(|_| stopped())?
     }
 }
 
 /// One worker: takes the first waiting scan and every other one queued behind it (up to `max_batch`),
 /// records them, answers each, and again, until the queue closes.
-async fn work(pool: Pool, waiting: Arc<Mutex<mpsc::Receiver<Queued>>>, max_batch: usize) {
+async fn work(pool: Pool, waiting: Arc<Mutex<mpsc::Receiver<Queued>>>, max_batch: usize, metrics: ScanMetrics) {
     loop {
         let mut batch = Vec::new();
         {
@@ -69,9 +72,15 @@ async fn work(pool: Pool, waiting: Arc<Mutex<mpsc::Receiver<Queued>>>, max_batch
                 return;
             }
         }
+        let started = Instant::now();
+        for queued in &batch {
+            metrics.observe_queue_wait(started.saturating_duration_since(queued.queued_at));
+        }
         let (jobs, answers): (Vec<ScanJob>, Vec<_>) =
             batch.into_iter().map(|queued| (queued.job, queued.answer)).unzip();
-        match repository::record_scans(&pool, &jobs).await {
+        let recorded = repository::record_scans(&pool, &jobs).await;
+        metrics.observe_batch(jobs.len(), started.elapsed());
+        match recorded {
             Ok(results) => {
                 for (answer, result) in answers.into_iter().zip(results) {
                     let _ = answer.send(result);

@@ -1,7 +1,9 @@
 //! Group commit of scans against a real PostgreSQL (`MICROFLEET_PG_URL`): in ONE batch, two entries of one
 //! ticket admit it once, a re-sent scan gets the earlier answer identically and is stored once, a nonce
 //! reused for another scan and an unknown gate are refused alone; a batch that fails in the database is
-//! retried scan by scan, so its batch-mates are answered. Each test has its own database.
+//! retried scan by scan, so its batch-mates are answered; the `scans` table, growing with every scan, is never
+//! read whole, even by plans made while it was empty; a batch given up midway leaves no transaction open on a
+//! pooled connection. Each test has its own database.
 
 mod support;
 
@@ -85,7 +87,7 @@ async fn a_scan_failing_in_the_database_fails_alone() {
     assert!(repository::record_scans(&pool, &[job(&state, &poisoned)]).await.is_err(), "the database refuses it");
 
     // one worker, held on a locked access row, so that the next scans queue up and make one batch
-    let batcher = ScanBatcher::start(pool.clone(), 64, 1);
+    let batcher = ScanBatcher::start(pool.clone(), 64, 1, state.metrics.clone());
     let mut locker = pool.get().await.unwrap();
     let lock = locker.transaction().await.unwrap();
     lock.execute("SELECT 1 FROM access_entries WHERE ticket_id = $1::text::uuid FOR UPDATE", &[&ticket_id(6)])
@@ -119,4 +121,86 @@ async fn a_scan_failing_in_the_database_fails_alone() {
     }
     assert_eq!(count(&pool, "SELECT count(*) FROM scans").await, 5);
     assert_eq!(count(&pool, "SELECT sum(entries)::bigint FROM access_entries").await, 5);
+}
+
+/// Sequential scans of `table` so far (the server's statistics, flushed first: one connection in `pool`).
+async fn sequential_scans(pool: &deadpool_postgres::Pool, table: &str) -> i64 {
+    let client = pool.get().await.unwrap();
+    client.batch_execute("SELECT pg_stat_force_next_flush()").await.unwrap();
+    client.query_one("SELECT seq_scan FROM pg_stat_user_tables WHERE relname = $1", &[&table]).await.unwrap().get(0)
+}
+
+#[tokio::test]
+async fn the_growing_scans_table_is_never_read_whole_even_by_plans_made_while_it_was_empty() {
+    // one connection: the plans it keeps are the batches'
+    let (pool, _) = fresh_database("batch_plans", 1).await;
+    let state = state(pool.clone());
+    // re-entry allowed: the ticket goes in and out
+    let gates = event(&pool, true).await;
+    let code = vip_ticket(&state, 1).await;
+    let scans: Vec<ScanJob> = (0..16)
+        .map(|n| {
+            let direction = if n % 2 == 0 { Direction::Entry } else { Direction::Exit };
+            job(&state, &request(&code, gates.north_1, direction, "north-1", &n.to_string()))
+        })
+        .collect();
+    let scan = |n: usize| scans[n].clone();
+    // analyzed empty, as when a service opens its first event; then more batches than PostgreSQL plans
+    // afresh (5) before it keeps a plan for the connection
+    pool.get().await.unwrap().batch_execute("ANALYZE").await.unwrap();
+    for n in 0..8 {
+        let results = repository::record_scans(&pool, &[scan(n)]).await.unwrap();
+        assert_eq!(results[0].as_ref().unwrap().answer.reason, Reason::Ok, "scan {n}");
+    }
+    // the event's scans pour in faster than the statistics follow
+    pool.get()
+        .await
+        .unwrap()
+        .batch_execute(&format!(
+            "INSERT INTO scans (device_id, nonce, fingerprint, gate_id, kind, subject, direction, result, reason,
+                                scanned_at, answered_at, answer)
+             SELECT 'south-' || n % 16, n::text, 'f', {south}, 'ticket', 't', 'entry', 'allow', 'ok', now(), now(), '{{}}'
+             FROM generate_series(1, 20000) AS n",
+            south = gates.south
+        ))
+        .await
+        .unwrap();
+    let before = sequential_scans(&pool, "scans").await;
+    for n in 8..16 {
+        let results = repository::record_scans(&pool, &[scan(n), scan(n - 8)]).await.unwrap();
+        assert_eq!(results[0].as_ref().unwrap().answer.reason, Reason::Ok, "scan {n}");
+        assert!(results[1].as_ref().unwrap().replayed, "scan {} sent again", n - 8);
+    }
+    assert_eq!(sequential_scans(&pool, "scans").await, before, "no batch read the scans table whole");
+}
+
+#[tokio::test]
+async fn a_batch_given_up_midway_leaves_no_transaction_open_in_the_pool() {
+    let (pool, _) = fresh_database("batch_cancelled", 2).await;
+    let state = state(pool.clone());
+    let gates = event(&pool, false).await;
+    let code = vip_ticket(&state, 1).await;
+    let mut locker = pool.get().await.unwrap();
+    let lock = locker.transaction().await.unwrap();
+    lock.execute("SELECT 1 FROM access_entries WHERE ticket_id = $1::text::uuid FOR UPDATE", &[&ticket_id(1)])
+        .await
+        .unwrap();
+    // the batch waits for the ticket's lock inside its transaction, and is given up
+    let entry = job(&state, &request(&code, gates.north_1, Direction::Entry, "north-1", "1"));
+    let batch = repository::record_scans(&pool, std::slice::from_ref(&entry));
+    assert!(tokio::time::timeout(std::time::Duration::from_millis(300), batch).await.is_err(), "still waiting");
+    lock.rollback().await.unwrap();
+    drop(locker);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let open = "SELECT count(*) FROM pg_stat_activity
+                WHERE datname = current_database() AND state LIKE 'idle in transaction%'";
+    // a connection pooled with the transaction open would hold the ticket's lock: bounded waits
+    let within = std::time::Duration::from_secs(5);
+    let still_open = tokio::time::timeout(within, count(&pool, open)).await.expect("the pool answers");
+    assert_eq!(still_open, 0, "its connection was closed, not pooled with the transaction open");
+    let results = tokio::time::timeout(within, repository::record_scans(&pool, &[entry]))
+        .await
+        .expect("the ticket is not locked any more")
+        .unwrap();
+    assert_eq!(results[0].as_ref().unwrap().answer.reason, Reason::Ok, "the scan sent again is decided afresh");
 }

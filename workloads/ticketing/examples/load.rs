@@ -51,6 +51,11 @@ struct Cli {
     /// order of it updates, as a pgbench branch is)
     #[arg(long, global = true, default_value_t = 1)]
     areas: usize,
+    /// Writes each measured operation as "start_ms latency_ms lag_ms" (start from the measurement's start;
+    /// open loop: the scheduled start, and lag how late this generator sent it) to this file, to see when the
+    /// slow ones happened and whether they left late
+    #[arg(long, global = true)]
+    timeline: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -358,19 +363,21 @@ impl std::fmt::Display for Report {
 /// A task's tally.
 #[derive(Default)]
 struct Tally {
-    latencies: Vec<Duration>,
+    /// Each measured operation's start (open loop: its scheduled start), its lag (open loop: how late it was
+    /// sent) and its latency.
+    samples: Vec<(Instant, Duration, Duration)>,
     all: usize,
     errors: usize,
     first_error: Option<String>,
 }
 
 impl Tally {
-    fn record(&mut self, result: Result<(), Failure>, took: Duration, measured: bool) {
+    fn record(&mut self, result: Result<(), Failure>, started: Instant, lag: Duration, took: Duration, measured: bool) {
         if result.is_ok() {
             self.all += 1;
         }
         match result {
-            Ok(()) if measured => self.latencies.push(took),
+            Ok(()) if measured => self.samples.push((started, lag, took)),
             Ok(()) => {}
             Err(error) => {
                 self.errors += 1;
@@ -390,14 +397,31 @@ async fn run(cli: &Cli, operation: Arc<dyn Operation>) -> Report {
     };
     let mut report =
         Report { done: 0, all: 0, errors: 0, seconds: cli.seconds as f64, latencies: Vec::new(), first_error: None };
+    let mut samples = Vec::new();
     for tally in tallies {
         report.errors += tally.errors;
         report.all += tally.all;
-        report.latencies.extend(tally.latencies);
+        samples.extend(tally.samples);
         if report.first_error.is_none() {
             report.first_error = tally.first_error;
         }
     }
+    if let Some(path) = &cli.timeline {
+        samples.sort();
+        let wall = Timestamp::now() - SignedDuration::try_from(measure_from.elapsed()).unwrap_or_default();
+        let header = format!("# measured from {wall}\n");
+        let lines: String = std::iter::once(header)
+            .chain(samples.iter().map(|(started, lag, took)| {
+                let at = started.saturating_duration_since(measure_from);
+                let ms = |duration: Duration| duration.as_secs_f64() * 1000.0;
+                format!("{:.3} {:.3} {:.3}\n", ms(at), ms(*took), ms(*lag))
+            }))
+            .collect();
+        if let Err(error) = std::fs::write(path, lines) {
+            eprintln!("timeline {}: {error}", path.display());
+        }
+    }
+    report.latencies = samples.into_iter().map(|(_, _, took)| took).collect();
     report.done = report.latencies.len();
     report.latencies.sort();
     report
@@ -416,7 +440,8 @@ async fn closed_loop(clients: usize, operation: Arc<dyn Operation>, from: Instan
                         return tally;
                     }
                     let result = operation.once(client).await;
-                    tally.record(result, started.elapsed(), started >= from && Instant::now() <= end);
+                    let measured = started >= from && Instant::now() <= end;
+                    tally.record(result, started, Duration::ZERO, started.elapsed(), measured);
                 }
             })
         })
@@ -429,7 +454,9 @@ async fn closed_loop(clients: usize, operation: Arc<dyn Operation>, from: Instan
 }
 
 /// One operation every `1 / rate` seconds, each in its own task, at most `in_flight` at once (a late start
-/// still counts from its scheduled time).
+/// still counts from its scheduled time). The schedule is kept by a thread of its own sleeping until each
+/// operation's time (to tens of µs), not by Tokio's timer: its 1 ms ticks would send the operations of each
+/// millisecond together, up to 1 ms late, and count that against the service.
 async fn open_loop(
     rate: f64,
     in_flight: usize,
@@ -440,28 +467,34 @@ async fn open_loop(
     let slots = Arc::new(tokio::sync::Semaphore::new(in_flight.max(1) * 16));
     let every = Duration::from_secs_f64(1.0 / rate.max(0.001));
     let (done, mut results) = tokio::sync::mpsc::unbounded_channel();
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let mut sequence = 0;
-    loop {
-        let scheduled = ticker.tick().await.into_std();
-        if scheduled >= end {
-            break;
+    let (ticks, mut due) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        let mut next = Instant::now();
+        while next < end {
+            std::thread::sleep(next.saturating_duration_since(Instant::now()));
+            if ticks.send(next).is_err() {
+                return;
+            }
+            next += every;
         }
+    });
+    let mut sequence = 0;
+    while let Some(scheduled) = due.recv().await {
         let Ok(slot) = slots.clone().acquire_owned().await else { break };
         let (operation, done) = (operation.clone(), done.clone());
         sequence += 1;
         let client = sequence;
         tokio::spawn(async move {
+            let lag = scheduled.elapsed();
             let result = operation.once(client).await;
-            let _ = done.send((result, scheduled.elapsed(), scheduled >= from));
+            let _ = done.send((result, scheduled, lag, scheduled.elapsed(), scheduled >= from));
             drop(slot);
         });
     }
     drop(done);
     let mut tally = Tally::default();
-    while let Some((result, took, measured)) = results.recv().await {
-        tally.record(result, took, measured);
+    while let Some((result, scheduled, lag, took, measured)) = results.recv().await {
+        tally.record(result, scheduled, lag, took, measured);
     }
     vec![tally]
 }

@@ -309,11 +309,12 @@ async fn an_order_is_paid_activated_refunded_and_revoked_across_both_services() 
     .await
     .unwrap()
     .id;
+    let scan_metrics = ScanMetrics::register(&prometheus::Registry::new()).unwrap();
     let gate_state = microfleet_gate_acl::http::AppState {
         pool: gate.clone(),
         keys: Arc::new(Keyring::from_seed(&[7; 32])),
-        metrics: ScanMetrics::register(&prometheus::Registry::new()).unwrap(),
-        scans: microfleet_gate_acl::scan_batcher::ScanBatcher::start(gate.clone(), 64, 2),
+        metrics: scan_metrics.clone(),
+        scans: microfleet_gate_acl::scan_batcher::ScanBatcher::start(gate.clone(), 64, 2, scan_metrics),
     };
     let seat = active.tickets.iter().find(|ticket| ticket.area_id == areas[0]).unwrap();
     let entry = microfleet_gate_acl::repository::get_access(&gate, &seat.id).await.unwrap();

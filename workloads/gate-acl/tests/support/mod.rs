@@ -55,12 +55,12 @@ pub async fn app(name: &str) -> (Router, Pool, AuthService, String) {
 
 /// The handlers' state over `pool`, with the test key.
 pub fn state(pool: Pool) -> AppState {
-    let registry = prometheus::Registry::new();
+    let metrics = ScanMetrics::register(&prometheus::Registry::new()).unwrap();
     AppState {
         pool: pool.clone(),
         keys: Arc::new(Keyring::from_seed(&SEED)),
-        metrics: ScanMetrics::register(&registry).unwrap(),
-        scans: ScanBatcher::start(pool, 64, 2),
+        metrics: metrics.clone(),
+        scans: ScanBatcher::start(pool, 64, 2, metrics),
     }
 }
 
