@@ -24,10 +24,14 @@
 # BENCH_DIR (default /tmp/microfleet-bench: the servers' folders and the services' logs, deleted at the end
 # unless KEEP=1), ONLY=saga (measure pgbench TPC-B and the saga only: a quicker run while working on the saga) or
 # ONLY=scans (measure only the one-row INSERTs and the scans, skipping TPC-B and the saga),
-# STATEMENTS=1 (load pg_stat_statements and print the statements run per paid order at the saga's peak).
+# STATEMENTS=1 (load pg_stat_statements and print the statements run per paid order at the saga's peak),
+# WARMUP (seconds of saga run before its peak, neither measured nor counted, default 10: the freshly started broker's JIT
+# compiler otherwise spends about as much CPU during the peak as its request handlers, which no running broker does).
 # After the saga's peak it prints where an order's cost went: CPU ms per order of each process (PostgreSQL's
 # server with all its backends, the broker, each service, the load generator) and committed transactions per
-# order in each database — against pgbench's one transaction per TPC-B.
+# order in each database — against pgbench's one transaction per TPC-B — and the Kafka requests per order the
+# broker served, by type (its RequestsPerSec counters, read over JMX: the broker's JMX agent is started on
+# KAFKA_PORT+5 with jcmd, and read with Kafka's JmxTool from scripts/kafka.sh tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 clients="${CLIENTS:-32}"
@@ -42,6 +46,7 @@ pool="${POOL:-32}"
 partitions="${PARTITIONS:-2}"
 dir="${BENCH_DIR:-/tmp/microfleet-bench}"
 only="${ONLY:-}"
+warmup="${WARMUP:-10}"
 case "$only" in "" | saga | scans) ;; *) echo "ONLY must be saga, scans or unset, not $only" >&2; exit 1 ;; esac
 bin="${CARGO_TARGET_DIR:-target}/release"
 pg_bin=/usr/lib/postgresql/15/bin
@@ -58,7 +63,8 @@ cleanup() {
   if [ "${KEEP:-}" = 1 ]; then echo "logs kept in $dir"; else rm -rf "$dir"; fi
 }
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for port in "$pg_port" "$kafka_port" $((kafka_port + 1)) $((kafka_port + 2)) $((kafka_port + 3)) "$http_port" $((http_port + 1)) $((http_port + 2)); do
+jmx_port=$((kafka_port + 5))
+for port in "$pg_port" "$kafka_port" $((kafka_port + 1)) $((kafka_port + 2)) $((kafka_port + 3)) "$jmx_port" "$http_port" $((http_port + 1)) $((http_port + 2)); do
   if port_taken "$port"; then
     echo "port $port on 127.0.0.1 is taken: stop what listens there, or set PG_PORT, KAFKA_PORT, HTTP_PORT" >&2
     exit 1
@@ -73,6 +79,9 @@ cargo build --release --locked -q -p microfleet-auth -p microfleet-ticketing -p 
 echo "starting PostgreSQL and Kafka" >&2
 eval "$(scripts/postgres.sh up)"
 eval "$(scripts/kafka.sh up)"
+kafka_tools="$(scripts/kafka.sh tools)"
+jcmd "$(cat "$MICROFLEET_KAFKA_DIR/kafka.pid")" ManagementAgent.start jmxremote.port="$jmx_port" jmxremote.rmi.port="$jmx_port" \
+  jmxremote.authenticate=false jmxremote.ssl=false jmxremote.host=127.0.0.1 >/dev/null
 server="${MICROFLEET_PG_URL%/postgres}"
 export PGPASSWORD=microfleet
 # psql_do DATABASE SQL
@@ -129,7 +138,7 @@ field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 load() {
   LOAD_API_KEY="$(cat "$secrets/load.key")" GATE_DEVICE_KEY="$(cat "$secrets/gate.key")" TICKETING_DATABASE_URL="$server/ticketing" \
     /usr/bin/time -f '%U %S' -o "$dir/load.cpu" "$bin/examples/load" "$@" --ticketing "http://127.0.0.1:$http_port" --gate "http://127.0.0.1:$((http_port + 1))" \
-    --clients "$clients" --seconds "$duration" --areas "$areas"
+    --clients "$clients" --seconds "${load_seconds:-$duration}" --areas "$areas"
 }
 # cpu_ticks: "NAME TICKS" per process of the saga (user + system clock ticks so far; PostgreSQL: the postmaster
 # and every live backend — not the reaped ones, such as pgbench's)
@@ -174,6 +183,19 @@ cpu_per_operation() {
 }
 # checkpoints: PostgreSQL's checkpoints so far (timed and requested)
 checkpoints() { psql_value postgres "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"; }
+# kafka_requests: "TYPE COUNT" per request type the broker served so far (all versions summed)
+kafka_requests() {
+  java -cp "$kafka_tools/*" org.apache.kafka.tools.JmxTool --one-time true --attributes Count \
+    --jmx-url "service:jmx:rmi:///jndi/rmi://127.0.0.1:$jmx_port/jmxrmi" \
+    --object-name 'kafka.network:type=RequestMetrics,name=RequestsPerSec,*' 2>/dev/null | python3 -c '
+import collections, csv, re, sys
+rows = [row for row in csv.reader(sys.stdin) if row and (row[0] == "time" or row[0].isdigit())]
+counts = collections.Counter()
+for name, value in zip(rows[0][1:], rows[-1][1:]):
+    counts[re.search(r"request=([^,]+)", name).group(1)] += int(value)
+for name, value in sorted(counts.items()):
+    print(name, value)'
+}
 pgbench_tps() { sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$1"; }
 pgbench_latency() { sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$1"; }
 
@@ -196,11 +218,17 @@ if [ -n "$run_scans" ]; then
   insert="$(pgbench_run -n -f "$dir/one-row.sql" pgbench)"
 fi
 if [ -n "$run_saga" ]; then
+  if [ "$warmup" -gt 0 ]; then
+    echo "warming up: saga for $warmup s" >&2
+    load_seconds="$warmup" load saga >/dev/null
+  fi
   echo "measuring: saga at its peak ($clients clients)" >&2
+  requests_before="$(kafka_requests)"
   ticks_before="$(cpu_ticks)" commits_before="$(commits)"
   [ "${STATEMENTS:-}" != 1 ] || psql_value postgres "SELECT pg_stat_statements_reset()" >/dev/null
   saga="$(load saga)"
   ticks_after="$(cpu_ticks)" commits_after="$(commits)"
+  requests_after="$(kafka_requests)"
   cp "$dir/load.cpu" "$dir/load-saga.cpu"
   saga_orders="$(field all "$saga")"
   if [ "${STATEMENTS:-}" = 1 ]; then
@@ -230,7 +258,7 @@ if [ -n "$run_scans" ]; then
       autoanalyze_count || ' autoanalyzes' FROM pg_stat_user_tables WHERE relname IN ('scans', 'access_entries') ORDER BY 1")"
 fi
 echo
-echo "settings: $(nproc) cores; CLIENTS=$clients DURATION=${duration}s SCALE=$scale AREAS=$areas; pgbench -c $clients -j $(nproc) -T $duration" \
+echo "settings: $(nproc) cores; CLIENTS=$clients DURATION=${duration}s WARMUP=${warmup}s SCALE=$scale AREAS=$areas; pgbench -c $clients -j $(nproc) -T $duration" \
   "(TPC-B: its default script and protocol; insert: -n -f one-row.sql); services: DATABASE_POOL_SIZE=$pool" \
   "OUTBOX_RELAY_INTERVAL_MS=$relay_ms KAFKA_TOPIC_PARTITIONS=KAFKA_CONSUMER_INSTANCES=$partitions SCAN_BATCH_MAX=${SCAN_BATCH_MAX:-128} SCAN_BATCH_WORKERS=${SCAN_BATCH_WORKERS:-2};" \
   "PostgreSQL with fsync and synchronous_commit off (scripts/postgres.sh); load average before $load_average_before, after $(cut -d ' ' -f 1-3 /proc/loadavg)"
@@ -276,6 +304,10 @@ if [ -n "$run_saga" ]; then
     $1 == "before" { before[$2] = $3 } $1 == "after" { order[++k] = $2; after[$2] = $3 }
     END { line = "saga transactions per order (committed, pgbench TPC-B: 1):"; for (i = 1; i <= k; i++) { p = order[i]
             t = (after[p] - before[p]) / n; total += t; line = line sprintf(" %s %.2f,", p, t) } printf "%s total %.2f\n", line, total }'
+  { echo "$requests_before" | sed 's/^/before /'; echo "$requests_after" | sed 's/^/after /'; } | awk -v n="$saga_orders" '
+    $1 == "before" { before[$2] = $3 } $1 == "after" { order[++k] = $2; after[$2] = $3 }
+    END { line = "saga Kafka requests per order (the broker'"'"'s):"; for (i = 1; i <= k; i++) { p = order[i]; t = (after[p] - before[p]) / n
+            if (t >= 0.005) line = line sprintf(" %s %.2f,", p, t); if (p != "FetchConsumer") total += t } printf "%s total %.2f\n", line, total }'
   if [ -n "${statements:-}" ]; then
     echo "saga statements per order (calls, execution µs, database, statement):"
     echo "$statements" | sed 's/^/  /'

@@ -1,10 +1,11 @@
-//! The idempotent consumer of the saga: subscribes a group to topics with manual offsets; the messages received
-//! at once (up to [`BATCH_MAX`]) have their effects run in ONE database transaction that first records their
-//! message ids (`inbox`), the transaction commits, and only then the offsets (sent without waiting; the last
-//! ones waited for at shutdown). A batch that fails is rolled back and its messages applied one by one, each
-//! in its own transaction. A permanent failure goes
-//! to `<prefix>.dead-letter`; a transient one is retried with backoff. It knows no domain: the service's
-//! [`Handler`] does.
+//! The idempotent consumer of the saga: subscribes a group to topics; the messages received at once (up to
+//! [`BATCH_MAX`]) have their effects run in ONE database transaction that first records their message ids
+//! (`inbox`), the transaction commits, and only then are their offsets stored in the client, which commits the
+//! stored offsets to the broker every [`COMMIT_INTERVAL_MS`] (and on a rebalance, and at shutdown within
+//! [`CLOSE_TIMEOUT`]): a crash re-delivers at most that interval's applied messages, found applied. A batch
+//! that fails is rolled back and its messages applied one by one, each in its own transaction. A permanent
+//! failure goes to `<prefix>.dead-letter`; a transient one is retried with backoff. It knows no domain: the
+//! service's [`Handler`] does.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
 use rdkafka::topic_partition_list::TopicPartitionList;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 use rdkafka::Offset;
 use serde_json::Value;
@@ -208,13 +210,25 @@ impl SagaConsumer {
 /// member's join waits that long); this is the broker's minimum (`group.min.session.timeout.ms`).
 pub const SESSION_TIMEOUT_MS: u32 = 6_000;
 
-/// The settings of a saga consumer of `broker` in group `group_id`: manual offsets, from the earliest
-/// message, a short session (see [`SESSION_TIMEOUT_MS`]).
+/// How often the consumer commits the offsets it stored (each batch's, after its transaction committed), in
+/// ms: one offset commit per interval and member instead of one per batch. A crash loses at most this
+/// interval's commits, whose messages come again and are found applied (`inbox`).
+pub const COMMIT_INTERVAL_MS: u32 = 1_000;
+
+/// How long a stopping consumer waits for the broker to take its last offsets and its leaving the group: with
+/// the broker away, shutdown ends after that (the uncommitted messages come again and are found applied).
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The settings of a saga consumer of `broker` in group `group_id`: offsets stored by the consumer after the
+/// effect's transaction (never by the client on delivery) and committed every [`COMMIT_INTERVAL_MS`], from the
+/// earliest message, a short session (see [`SESSION_TIMEOUT_MS`]).
 pub fn consumer_config(broker: &Broker, group_id: &str) -> ClientConfig {
     let mut config = broker.client_config();
     config
         .set("group.id", group_id)
-        .set("enable.auto.commit", "false")
+        .set("enable.auto.commit", "true")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.commit.interval.ms", COMMIT_INTERVAL_MS.to_string())
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", SESSION_TIMEOUT_MS.to_string())
         .set("heartbeat.interval.ms", (SESSION_TIMEOUT_MS / 3).to_string());
@@ -225,8 +239,8 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
 impl SagaConsumer {
-    /// Consumes as group `group_id` from `broker` until `shutdown`; then finishes the in-flight message,
-    /// commits its offset and returns.
+    /// Consumes as group `group_id` from `broker` until `shutdown`; then finishes the in-flight batch, commits
+    /// the stored offsets and leaves the group (at most [`CLOSE_TIMEOUT`]) and returns.
     pub async fn run(self, broker: &Broker, group_id: &str, shutdown: Shutdown) -> Result<(), KafkaError> {
         let consumer: StreamConsumer<BrokerContext> =
             consumer_config(broker, group_id).create_with_context(BrokerContext::default())?;
@@ -234,9 +248,6 @@ impl SagaConsumer {
         consumer.subscribe(&subscribe)?;
         let dead_letters = kafka::producer(broker)?;
         tracing::info!(consumer = %self.name, topics = ?self.subscribe, "consuming");
-        // the next offset of each partition's last processed message: committed without waiting after each
-        // batch (a lost commit only re-delivers applied messages), and waited for once at shutdown
-        let mut processed = TopicPartitionList::new();
         loop {
             let message = tokio::select! {
                 biased;
@@ -266,29 +277,13 @@ impl SagaConsumer {
             if !self.process_batch(&batch, &dead_letters, &shutdown).await {
                 break;
             }
-            let mut batch_offsets = TopicPartitionList::new();
-            for message in &batch {
-                let next = Offset::Offset(message.offset() + 1);
-                let noted = [&mut processed, &mut batch_offsets].into_iter().try_for_each(|offsets| {
-                    match offsets.find_partition(message.topic(), message.partition()) {
-                        Some(_) => offsets.set_partition_offset(message.topic(), message.partition(), next),
-                        None => offsets.add_partition_offset(message.topic(), message.partition(), next),
-                    }
-                });
-                if let Err(error) = noted {
-                    tracing::warn!(consumer = %self.name, %error, "noting an offset failed");
-                }
-            }
-            if let Err(error) = consumer.commit(&batch_offsets, CommitMode::Async) {
-                // the messages come again (a rebalance, the broker away) and are found applied: no harm
-                tracing::warn!(consumer = %self.name, %error, "committing the offsets failed");
+            // only now, the effects committed: the client commits the stored offsets on its timer
+            if let Err(error) = consumer.store_offsets(&next_offsets(&batch)) {
+                // a partition taken away meanwhile: its new owner gets the messages again and finds them applied
+                tracing::debug!(consumer = %self.name, %error, "storing the offsets failed");
             }
         }
-        if processed.count() > 0 {
-            if let Err(error) = consumer.commit(&processed, CommitMode::Sync) {
-                tracing::warn!(consumer = %self.name, %error, "committing the last offsets failed");
-            }
-        }
+        close(consumer, &self.name).await;
         tracing::info!(consumer = %self.name, "stopped consuming");
         Ok(())
     }
@@ -379,6 +374,58 @@ impl SagaConsumer {
     }
 }
 
+/// The offset after each partition's last message of `batch` (messages of a partition come in order).
+fn next_offsets(batch: &[BorrowedMessage<'_>]) -> TopicPartitionList {
+    let mut offsets = TopicPartitionList::new();
+    for message in batch {
+        let next = Offset::Offset(message.offset() + 1);
+        let noted = match offsets.find_partition(message.topic(), message.partition()) {
+            Some(_) => offsets.set_partition_offset(message.topic(), message.partition(), next),
+            None => offsets.add_partition_offset(message.topic(), message.partition(), next),
+        };
+        if let Err(error) = noted {
+            tracing::warn!(%error, "noting an offset failed");
+        }
+    }
+    offsets
+}
+
+/// Commits `consumer`'s stored offsets and leaves its group, waiting at most [`CLOSE_TIMEOUT`]: librdkafka
+/// blocks in both for as long as the broker is away.
+async fn close(consumer: StreamConsumer<BrokerContext>, name: &str) {
+    let closed = on_thread_within(CLOSE_TIMEOUT, move || {
+        let committed = consumer.commit_consumer_state(CommitMode::Sync);
+        drop(consumer);
+        committed
+    });
+    match closed.await {
+        Some(Ok(()) | Err(rdkafka::error::KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset))) => {}
+        Some(Err(error)) => tracing::warn!(consumer = %name, %error, "committing the last offsets failed"),
+        None => tracing::warn!(
+            consumer = %name,
+            seconds = CLOSE_TIMEOUT.as_secs(),
+            "the broker did not take the last offsets in time; their messages come again and are found applied"
+        ),
+    }
+}
+
+/// Runs the blocking `work` on a thread of its own and waits for it at most `timeout`: `None` past it (the
+/// thread is left to finish, or to end with the process) or when no thread could be started.
+async fn on_thread_within<T: Send + 'static>(
+    timeout: Duration,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new().name("kafka-close".to_string()).spawn(move || {
+        let _ = sender.send(work());
+    });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "no thread to close the consumer");
+        return None;
+    }
+    tokio::time::timeout(timeout, receiver).await.ok()?.ok()
+}
+
 fn header(message: &BorrowedMessage<'_>, name: &str) -> Option<String> {
     let headers = message.headers()?;
     headers
@@ -414,6 +461,16 @@ mod tests {
         let heartbeat: u32 = config.get("heartbeat.interval.ms").and_then(|ms| ms.parse().ok()).unwrap_or(3_000);
         assert!(session <= 10_000, "a killed consumer's partitions wait {session} ms for another member");
         assert!(heartbeat * 3 <= session, "at least three heartbeats per session");
-        assert_eq!(config.get("enable.auto.commit"), Some("false"), "offsets only after the database commit");
+        assert_eq!(config.get("enable.auto.offset.store"), Some("false"), "offsets only after the database commit");
+    }
+
+    #[tokio::test]
+    async fn closing_waits_for_the_client_at_most_its_timeout() {
+        let quick = on_thread_within(Duration::from_secs(5), || 7).await;
+        assert_eq!(quick, Some(7), "a client that closes in time is waited for");
+        let started = std::time::Instant::now();
+        let stuck = on_thread_within(Duration::from_millis(200), || std::thread::sleep(Duration::from_secs(30))).await;
+        assert_eq!(stuck, None);
+        assert!(started.elapsed() < Duration::from_secs(5), "a client blocked by an absent broker is given up");
     }
 }

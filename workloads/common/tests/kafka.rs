@@ -351,12 +351,51 @@ async fn shutdown_finishes_the_in_flight_message_and_commits_its_offset() {
     trigger.fire();
     task.await.unwrap();
     assert_eq!(effects(&pool, slow).await, 1, "the in-flight message was finished");
-    let group_member: BaseConsumer =
-        ClientConfig::new().set("bootstrap.servers", bootstrap()).set("group.id", &group).create().unwrap();
-    let mut partitions = TopicPartitionList::new();
-    partitions.add_partition(&topics.channel(topics::ORDER_PAID).unwrap(), 0);
-    let committed = group_member.committed_offsets(partitions, Duration::from_secs(10)).unwrap();
-    assert_eq!(committed.elements()[0].offset(), Offset::Offset(1), "its offset was committed");
+    let topic = topics.channel(topics::ORDER_PAID).unwrap();
+    assert_eq!(committed(&group, &topic).await, Offset::Offset(1), "its offset was committed");
+}
+
+/// The offset group `group` committed on partition 0 of `topic` (`Offset::Invalid`: none yet).
+async fn committed(group: &str, topic: &str) -> Offset {
+    let (group, topic) = (group.to_string(), topic.to_string());
+    tokio::task::spawn_blocking(move || {
+        let reader: BaseConsumer =
+            ClientConfig::new().set("bootstrap.servers", bootstrap()).set("group.id", &group).create().unwrap();
+        let mut partitions = TopicPartitionList::new();
+        partitions.add_partition(&topic, 0);
+        let committed = reader.committed_offsets(partitions, Duration::from_secs(10)).unwrap();
+        committed.elements()[0].offset()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn offsets_are_committed_on_the_timer_and_only_after_the_effects_transaction() {
+    let pool = fresh_pool("kafka_offsets").await;
+    let topics = new_topics("offsets").await;
+    let topic = topics.channel(topics::ORDER_PAID).unwrap();
+    let publisher = KafkaPublisher::new(kafka::producer(&broker()).unwrap(), topics.clone());
+    let flaky = "00000000-0000-0000-0000-0000000000e1";
+    publisher.publish(&message(flaky, json!({"flaky": true}))).await.unwrap();
+    let failures = Arc::new(AtomicU32::new(u32::MAX));
+    let (consumer, _) =
+        consumer_with(&pool, &topics, RecordEffect { flaky_failures: failures.clone(), ..RecordEffect::default() });
+    let group = unique("group");
+    let (trigger, task) = start(consumer, &group);
+    // received and failing: for three commit intervals its offset stays uncommitted
+    eventually("the message delivered", || async { failures.load(SeqCst) < u32::MAX }).await;
+    let interval = Duration::from_millis(u64::from(kafka_consumer::COMMIT_INTERVAL_MS));
+    tokio::time::sleep(interval * 3).await;
+    assert_eq!(effects(&pool, flaky).await, 0);
+    assert_eq!(committed(&group, &topic).await, Offset::Invalid, "an offset committed before its effect");
+    // applied: the timer commits its offset while the consumer runs on (no shutdown, no message after it)
+    failures.store(0, SeqCst);
+    eventually("the message applied", || async { effects(&pool, flaky).await == 1 }).await;
+    eventually("its offset committed by the timer", || async { committed(&group, &topic).await == Offset::Offset(1) })
+        .await;
+    trigger.fire();
+    task.await.unwrap();
 }
 
 #[tokio::test]

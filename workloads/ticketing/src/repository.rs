@@ -562,7 +562,8 @@ async fn unavailable(client: &impl GenericClient, event_id: i64, seats: &WantedS
 pub async fn confirm_payment(pool: &Pool, number: &str, amount: i64, now: Timestamp) -> Result<Order> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    let current = read_order(&tx, number, true).await?;
+    // a payable order is pending: it has no tickets yet and no refund
+    let (_, current) = read_order_and_items(&tx, number, true).await?;
     order::check_payment(current.state, current.total_price, current.expires_at, amount, now)?;
     // the access is valid while the event runs
     let paid_row = tx
@@ -741,7 +742,32 @@ pub async fn get_order(pool: &Pool, number: &str) -> Result<Order> {
     read_order(&client, number, false).await
 }
 
+/// An order by number, with its items, tickets and refund; `lock`: `FOR UPDATE`.
 async fn read_order(client: &impl GenericClient, number: &str, lock: bool) -> Result<Order> {
+    let (id, order) = read_order_and_items(client, number, lock).await?;
+    let tickets = client
+        .query(
+            &client
+                .prepare_cached("SELECT id::text, area_id, state FROM tickets WHERE order_id = $1 ORDER BY area_id, id")
+                .await?,
+            &[&id],
+        )
+        .await?
+        .iter()
+        .map(ticket_from_row)
+        .collect();
+    let refund = client
+        .query_opt(
+            &client.prepare_cached("SELECT amount, state, created_at FROM refunds WHERE order_id = $1").await?,
+            &[&id],
+        )
+        .await?
+        .map(|refund| Refund { amount: refund.get(0), state: refund.get(1), created_at: refund.get(2) });
+    Ok(Order { tickets, refund, ..order })
+}
+
+/// An order's id and the order by number with its items only (no tickets, no refund); `lock`: `FOR UPDATE`.
+async fn read_order_and_items(client: &impl GenericClient, number: &str, lock: bool) -> Result<(i64, Order)> {
     let lock = if lock { " FOR UPDATE" } else { "" };
     let row = client
         .query_opt(
@@ -773,25 +799,7 @@ async fn read_order(client: &impl GenericClient, number: &str, lock: bool) -> Re
         .iter()
         .map(|item| OrderItem { area_id: item.get(0), quantity: item.get(1), unit_price: item.get(2) })
         .collect();
-    let tickets = client
-        .query(
-            &client
-                .prepare_cached("SELECT id::text, area_id, state FROM tickets WHERE order_id = $1 ORDER BY area_id, id")
-                .await?,
-            &[&id],
-        )
-        .await?
-        .iter()
-        .map(ticket_from_row)
-        .collect();
-    let refund = client
-        .query_opt(
-            &client.prepare_cached("SELECT amount, state, created_at FROM refunds WHERE order_id = $1").await?,
-            &[&id],
-        )
-        .await?
-        .map(|refund| Refund { amount: refund.get(0), state: refund.get(1), created_at: refund.get(2) });
-    Ok(Order {
+    let order = Order {
         number: row.get(1),
         client_reference: row.get(13),
         event_id: row.get(2),
@@ -806,9 +814,10 @@ async fn read_order(client: &impl GenericClient, number: &str, lock: bool) -> Re
         expires_at: row.get(11),
         paid_at: row.get(12),
         items,
-        tickets,
-        refund,
-    })
+        tickets: Vec::new(),
+        refund: None,
+    };
+    Ok((id, order))
 }
 
 /// A page of orders, newest first, with their event's name: the number or e-mail containing the search
