@@ -25,8 +25,9 @@
 # unless KEEP=1), ONLY=saga (measure pgbench TPC-B and the saga only: a quicker run while working on the saga) or
 # ONLY=scans (measure only the one-row INSERTs and the scans, skipping TPC-B and the saga),
 # STATEMENTS=1 (load pg_stat_statements and print the statements run per paid order at the saga's peak),
-# WARMUP (seconds of saga run before its peak, neither measured nor counted, default 10: the freshly started broker's JIT
-# compiler otherwise spends about as much CPU during the peak as its request handlers, which no running broker does).
+# WARMUP (seconds of saga run before its peak, neither measured nor counted, default 45: the freshly started broker's JIT
+# compiler otherwise spends about as much CPU during the peak as its request handlers — still a third after 10 s of
+# warm-up —, which no long-running broker does).
 # After the saga's peak it prints where an order's cost went: CPU ms per order of each process (PostgreSQL's
 # server with all its backends, the broker, each service, the load generator) and committed transactions per
 # order in each database — against pgbench's one transaction per TPC-B — and the Kafka requests per order the
@@ -46,7 +47,7 @@ pool="${POOL:-32}"
 partitions="${PARTITIONS:-2}"
 dir="${BENCH_DIR:-/tmp/microfleet-bench}"
 only="${ONLY:-}"
-warmup="${WARMUP:-10}"
+warmup="${WARMUP:-45}"
 case "$only" in "" | saga | scans) ;; *) echo "ONLY must be saga, scans or unset, not $only" >&2; exit 1 ;; esac
 bin="${CARGO_TARGET_DIR:-target}/release"
 pg_bin=/usr/lib/postgresql/15/bin
