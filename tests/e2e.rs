@@ -2,7 +2,9 @@
 //! its node (`scripts/node.sh`). The CRDs are applied server-side; the chart is installed by the real `helm`;
 //! the operator runs as the chart's Deployment (in-cluster, with the chart's ServiceAccount, so the chart's
 //! RBAC is enforced), the fetcher runs in the Jobs the CronJob and the operator create, and the sample
-//! services run as a Deployment of `microfleet-demo`.
+//! services run as a Deployment of `microfleet-demo`. The chart is installed with `watchNamespace` set to the
+//! test's namespace: the namespaced mode (a Role instead of a ClusterRole) is the one proven here, and the
+//! operator leaves alone the resources of the other cluster tests running beside it.
 //!
 //! One test, one story: the scenarios that leave the operator alone run at once, each in its own task; then
 //! those that restart the operator or change its RBAC run one after another. Every scenario prints its result
@@ -22,7 +24,7 @@ use k8s_openapi::{
         batch::v1::{CronJob, Job},
         core::v1::{Pod, Secret},
         events::v1::Event,
-        rbac::v1::ClusterRole,
+        rbac::v1::Role,
     },
     apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
 };
@@ -73,12 +75,13 @@ async fn the_operator_on_the_real_control_plane() {
     let client = cluster::node_client().await;
     cluster::install_crds(&client).await;
     remove_prometheus_rule_crd(&client).await;
+    let namespace = TestNamespace::new("e2e").await;
     operator::install_chart(&[
         "replicaCount=1",
         &format!("metrics.port={}", admin_port()),
         "podDisruptionBudget.enabled=false",
+        &format!("watchNamespace={}", namespace.name),
     ]);
-    let namespace = TestNamespace::new("e2e").await;
     let story = Arc::new(Story {
         client: client.clone(),
         namespace: namespace.name.clone(),
@@ -350,7 +353,7 @@ async fn notification_survives_operator_restarts(story: Arc<Story>) {
 }
 
 async fn pods_forbidden(story: Arc<Story>) {
-    let roles = Api::<ClusterRole>::all(story.client.clone());
+    let roles = Api::<Role>::namespaced(story.client.clone(), &story.namespace);
     let role_name = operator::RELEASE;
     let original = roles.get(role_name).await.unwrap();
     let mut restricted = original.clone();
