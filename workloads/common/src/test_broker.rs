@@ -59,8 +59,14 @@ pub fn unique(prefix: &str) -> String {
 /// the three after it). Unset, free ports are found.
 pub const OWN_PORT_VARIABLE: &str = "MICROFLEET_TEST_OWN_KAFKA_PORT";
 
+/// How long the own broker's controller waits for the broker's heartbeat before fencing it, in ms: longer than
+/// the pauses of a test. Past Kafka's default 9 s, a single-node broker resumed from a pause was fenced and
+/// served nothing for over a minute.
+pub const OWN_BROKER_SESSION_MS: u32 = 60_000;
+
 /// A Kafka broker of one test's own: `scripts/kafka.sh up` with its own ports ([`OWN_PORT_VARIABLE`] or free
-/// ones) and a scratch folder in the temp folder, without the pod listener. The test may pause and resume it;
+/// ones) and a scratch folder in the temp folder, without the pod listener, fenced by its controller only after
+/// [`OWN_BROKER_SESSION_MS`] without a heartbeat. The test may pause and resume it;
 /// dropped, it is resumed, stopped (`scripts/kafka.sh down`) and its folder deleted (kept, with its log, when the
 /// test fails).
 pub struct OwnBroker {
@@ -113,6 +119,7 @@ impl OwnBroker {
             .arg(command)
             .env("MICROFLEET_KAFKA_PORT", self.port.to_string())
             .env("MICROFLEET_KAFKA_DIR", &self.dir)
+            .env("MICROFLEET_KAFKA_BROKER_SESSION_MS", OWN_BROKER_SESSION_MS.to_string())
             .env_remove("MICROFLEET_KAFKA_POD_ADDR")
             .stdin(Stdio::null())
             .output()

@@ -12,7 +12,7 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -101,10 +101,16 @@ impl Service {
 }
 
 impl Drop for Service {
+    /// Kills a process still running; deletes the log's folder, kept when the test fails.
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("the service's log is kept in {}", self.log.display());
+        } else if let Some(folder) = self.log.parent() {
+            let _ = std::fs::remove_dir_all(folder);
         }
     }
 }
@@ -170,7 +176,8 @@ async fn sigterm_with_the_broker_frozen_exits_within_its_bound_and_loses_no_paid
     println!("own broker up at {} in {:.1} s", broker.bootstrap(), started.elapsed().as_secs_f64());
     let prefix = test_broker::unique("broker-away");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let scratch = tempdir(&prefix);
+    let scratch = std::env::temp_dir().join(&prefix);
+    std::fs::create_dir_all(&scratch).unwrap();
     let mut service = Service {
         env: vec![
             ("DATABASE_URL", url),
@@ -263,7 +270,6 @@ async fn sigterm_with_the_broker_frozen_exits_within_its_bound_and_loses_no_paid
     // the test's own clients leave while the broker is still there
     drop((reader, producer));
     drop(broker);
-    let _ = std::fs::remove_dir_all(&scratch);
 }
 
 /// How many deliveries the consumers' debug lines in `logs` say were found applied before.
@@ -280,11 +286,4 @@ fn found_applied(logs: &str) -> u64 {
             }
         })
         .sum()
-}
-
-/// A fresh folder for the service's log.
-fn tempdir(name: &str) -> PathBuf {
-    let dir = Path::new(&std::env::temp_dir()).join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
