@@ -24,7 +24,7 @@
 # MICROFLEET_KAFKA_POD_BOOTSTRAP,
 # MICROFLEET_KAFKA_BROKER_SESSION_MS (9000, Kafka's default: how long the controller waits for the broker's
 # heartbeat before it fences the broker; a test that freezes the broker with SIGSTOP sets it above the freeze —
-# here, a single-node broker fenced after a 11 s freeze still served nothing a minute later),
+# here, after an 11 s freeze, a service could not check its topics on the fenced broker for a minute),
 # MICROFLEET_KAFKA_HEAP (512m), MICROFLEET_KAFKA_START_SECONDS (90: how long `up`/`start` wait for it),
 # MICROFLEET_CACHE (~/.cache/microfleet). Needs Java 17+ and Maven.
 set -euo pipefail

@@ -60,14 +60,14 @@ pub fn unique(prefix: &str) -> String {
 pub const OWN_PORT_VARIABLE: &str = "MICROFLEET_TEST_OWN_KAFKA_PORT";
 
 /// How long the own broker's controller waits for the broker's heartbeat before fencing it, in ms: longer than
-/// the pauses of a test. Past Kafka's default 9 s, a single-node broker resumed from a pause was fenced and
-/// served nothing for over a minute.
+/// the pauses of a test. Past Kafka's default 9 s, a single-node broker resumed from a pause was fenced, and a
+/// service started then could not check its topics for a minute.
 pub const OWN_BROKER_SESSION_MS: u32 = 60_000;
 
 /// A Kafka broker of one test's own: `scripts/kafka.sh up` with its own ports ([`OWN_PORT_VARIABLE`] or free
 /// ones) and a scratch folder in the temp folder, without the pod listener, fenced by its controller only after
-/// [`OWN_BROKER_SESSION_MS`] without a heartbeat. The test may pause and resume it;
-/// dropped, it is resumed, stopped (`scripts/kafka.sh down`) and its folder deleted (kept, with its log, when the
+/// [`OWN_BROKER_SESSION_MS`] without a heartbeat. The test may pause it
+/// ([`OwnBroker::pause`]); dropped, it is stopped (`scripts/kafka.sh down`) and its folder deleted (kept, with its log, when the
 /// test fails).
 pub struct OwnBroker {
     dir: PathBuf,
@@ -93,14 +93,11 @@ impl OwnBroker {
     }
 
     /// Freezes the broker process (SIGSTOP): its sockets stay open and its peers get no answer, as with a
-    /// broker that hangs or a network partition.
-    pub fn pause(&self) -> Result<(), String> {
-        self.signal("-STOP")
-    }
-
-    /// Lets a paused broker run again (SIGCONT).
-    pub fn resume(&self) -> Result<(), String> {
-        self.signal("-CONT")
+    /// broker that hangs or a network partition. It runs again when the guard is dropped (also when the test
+    /// fails: declare the guard after the test's own clients, whose closing would wait for the frozen broker).
+    pub fn pause(&self) -> Result<Paused<'_>, String> {
+        self.signal("-STOP")?;
+        Ok(Paused(self))
     }
 
     fn signal(&self, signal: &str) -> Result<(), String> {
@@ -132,10 +129,19 @@ impl OwnBroker {
     }
 }
 
+/// A paused [`OwnBroker`]: dropped, the broker runs again (SIGCONT).
+pub struct Paused<'a>(&'a OwnBroker);
+
+impl Drop for Paused<'_> {
+    fn drop(&mut self) {
+        if let Err(error) = self.0.signal("-CONT") {
+            eprintln!("resuming the own broker: {error}");
+        }
+    }
+}
+
 impl Drop for OwnBroker {
     fn drop(&mut self) {
-        // a paused process would not see the SIGTERM of `down` until its SIGKILL
-        let _ = self.resume();
         let _ = self.script("down");
         if std::thread::panicking() {
             eprintln!("the own broker's log is kept in {}", self.dir.join("kafka.log").display());

@@ -218,7 +218,7 @@ async fn sigterm_with_the_broker_frozen_exits_within_its_bound_and_loses_no_paid
     wait_active(&pool, &before, &service).await;
 
     // frozen at once: the last batch's offsets are likely stored and not committed yet (every 1 s)
-    broker.pause().unwrap();
+    let frozen = broker.pause().unwrap();
     let during = pay(&pool, event_id, areas[0]).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (took, status) = service.stop(EXITS_WITHIN).await;
@@ -231,7 +231,7 @@ async fn sigterm_with_the_broker_frozen_exits_within_its_bound_and_loses_no_paid
     assert!(logs.contains("ticketing-service stopped"), "{logs}");
 
     // the broker back, the service again: the waiting command goes out, nothing is lost or doubled
-    broker.resume().unwrap();
+    drop(frozen);
     let restart_log_from = logs.len();
     service.start();
     // the broker, frozen longer than its session with its own controller, is fenced for a while
@@ -276,14 +276,12 @@ async fn sigterm_with_the_broker_frozen_exits_within_its_bound_and_loses_no_paid
 fn found_applied(logs: &str) -> u64 {
     let lines = logs.lines().filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok());
     lines
-        .map(|line| {
-            match line["message"].as_str() {
-                Some("batch processed") => {
-                    line["messages"].as_u64().unwrap_or(0).saturating_sub(line["applied"].as_u64().unwrap_or(0))
-                }
-                Some("message processed") => u64::from(line["outcome"] == "Duplicate"),
-                _ => 0,
+        .map(|line| match line["message"].as_str() {
+            Some("batch processed") => {
+                line["messages"].as_u64().unwrap_or(0).saturating_sub(line["applied"].as_u64().unwrap_or(0))
             }
+            Some("message processed") => u64::from(line["outcome"] == "Duplicate"),
+            _ => 0,
         })
         .sum()
 }
