@@ -22,6 +22,9 @@
 # <it>:<port + 4>, for pods on the pod network (scripts/node.sh with MICROFLEET_POD_NETWORK=1), which reach the
 # host's 127.0.0.1 at their bridge's address: set it to that address (e.g. 10.88.0.1); `up` then prints
 # MICROFLEET_KAFKA_POD_BOOTSTRAP,
+# MICROFLEET_KAFKA_BROKER_SESSION_MS (9000, Kafka's default: how long the controller waits for the broker's
+# heartbeat before it fences the broker; a test that freezes the broker with SIGSTOP sets it above the freeze —
+# here, after an 11 s freeze, a service could not check its topics on the fenced broker for a minute),
 # MICROFLEET_KAFKA_HEAP (512m), MICROFLEET_KAFKA_START_SECONDS (90: how long `up`/`start` wait for it),
 # MICROFLEET_CACHE (~/.cache/microfleet). Needs Java 17+ and Maven.
 set -euo pipefail
@@ -34,6 +37,7 @@ cache="${MICROFLEET_CACHE:-$HOME/.cache/microfleet}"
 dir="${MICROFLEET_KAFKA_DIR:-/tmp/microfleet-kafka}"
 port="${MICROFLEET_KAFKA_PORT:-19092}"
 heap="${MICROFLEET_KAFKA_HEAP:-512m}"
+broker_session_ms="${MICROFLEET_KAFKA_BROKER_SESSION_MS:-9000}"
 start_seconds="${MICROFLEET_KAFKA_START_SECONDS:-90}"
 # the password of the SASL listener's test users (a test broker on 127.0.0.1; not a secret)
 sasl_password="microfleet-test-password"
@@ -124,6 +128,7 @@ controller.quorum.voters=1@127.0.0.1:$((port + 1))
 listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$((port + 1)),SASL_PLAINTEXT://127.0.0.1:$((port + 2)),SSL://127.0.0.1:$((port + 3))$pod_listener
 advertised.listeners=PLAINTEXT://127.0.0.1:$port,SASL_PLAINTEXT://127.0.0.1:$((port + 2)),SSL://127.0.0.1:$((port + 3))$pod_advertised
 controller.listener.names=CONTROLLER
+broker.session.timeout.ms=$broker_session_ms
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,POD:PLAINTEXT
 # the TLS listener (the Kafka sink's and the services' tests): a certificate for 127.0.0.1 signed by a CA made here ($dir/tls/ca.crt)

@@ -6,12 +6,12 @@
 //! service itself is not killed). It kills and restarts them; it checks nothing about what they do.
 
 use std::fs::OpenOptions;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use microfleet_auth::test_support::AuthService;
+use microfleet_common::test_broker;
 use microfleet_tests::operator::binary;
 use microfleet_tests::repo_root;
 
@@ -119,24 +119,9 @@ pub struct Cluster {
     pub endpoints: Endpoints,
 }
 
-/// The first of `count` consecutive ports nothing listens on now, below the kernel's ephemeral range
-/// (32768 and up on Linux): a port of that range, free while its server is killed, may be taken meanwhile
-/// as the local port of some outgoing connection (even a client's reconnect to itself), and the restarted
-/// server could not listen again.
+/// The first of `count` consecutive free ports below the kernel's ephemeral range ([`test_broker::free_ports`]).
 fn free_ports(count: u16) -> u16 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    let mut state = u64::from(std::process::id()) << 32 | u64::from(nanos);
-    for _ in 0..1_000 {
-        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed) | 1);
-        let first = 20_000 + ((state >> 33) % 12_000) as u16;
-        if (0..count).all(|offset| TcpListener::bind(("127.0.0.1", first + offset)).is_ok()) {
-            return first;
-        }
-    }
-    panic!("no {count} consecutive free ports in 20000..32000");
+    test_broker::free_ports(count).unwrap_or_else(|error| panic!("{error}"))
 }
 
 impl Cluster {
