@@ -172,12 +172,31 @@ async fn run_with_env(
     sigterm_after: Option<Duration>,
     env: &[(&str, &str)],
 ) -> Outcome {
-    let pagination = match source.paging {
+    let paging = source.paging;
+    let (addr, _clustering) = serve(source).await;
+    run_at(run_id, addr, paging, sink, checks, sigterm_after, env).await
+}
+
+/// The sample clustering service with `source`, serving on a free port, and a handle on what it sees.
+async fn serve(source: clustering::Config) -> (SocketAddr, clustering::Clustering) {
+    let (router, clustering) = clustering::router(source);
+    (spawn(router, "127.0.0.1:0".parse().unwrap()).await.unwrap(), clustering)
+}
+
+/// [`run_with_env`] against a clustering service already serving at `addr` with `paging`.
+async fn run_at(
+    run_id: &str,
+    addr: SocketAddr,
+    paging: Paging,
+    sink: serde_json::Value,
+    checks: serde_json::Value,
+    sigterm_after: Option<Duration>,
+    env: &[(&str, &str)],
+) -> Outcome {
+    let pagination = match paging {
         Paging::Page => serde_json::json!({"type": "page"}),
         _ => serde_json::json!({"type": "cursor", "cursorPath": "/next_cursor"}),
     };
-    let (router, _clustering) = clustering::router(source);
-    let addr: SocketAddr = spawn(router, "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let plan = serde_json::json!({
         "source": {
             "url": format!("http://{addr}/v1/users"), "method": "GET", "format": "json", "itemPath": "/users",
@@ -366,11 +385,20 @@ async fn a_run_started_again_fences_the_first_attempt_and_only_its_list_is_commi
     let slow: Vec<Fault> =
         (0..10).map(|page| Fault::Delay { page, delay: Duration::from_millis(400), times: 1 }).collect();
     let zombie_source = clustering::Config { faults: slow, ..users(10_000) };
+    let paging = zombie_source.paging;
+    let (zombie_addr, zombie_seen) = serve(zombie_source).await;
     let sink = kafka_sink(&topic, serde_json::json!({}));
     let id = run_id(&topic, 1);
-    let zombie = run(&id, zombie_source, sink.clone(), checks(), None);
+    let zombie = run_at(&id, zombie_addr, paging, sink.clone(), checks(), None, &[]);
+    // the second attempt starts once the first one's transaction has begun: the fetcher begins it before its
+    // first request (a fixed delay was not enough on a loaded machine: the second attempt registered its
+    // transactional id first, and the first one fenced it)
     let again = async {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while zombie_seen.seen().total == 0 {
+            assert!(Instant::now() < deadline, "the first attempt never asked for a page");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         run(&id, users(1200), sink.clone(), checks(), None).await
     };
     let (zombie, again) = tokio::join!(zombie, again);

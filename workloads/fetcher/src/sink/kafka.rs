@@ -123,11 +123,15 @@ impl KafkaSink {
     fn fault(&self, error: &KafkaError) -> Fault {
         let timed_out =
             |code| matches!(code, Some(RDKafkaErrorCode::OperationTimedOut | RDKafkaErrorCode::RequestTimedOut));
-        let mut code = error.rdkafka_error_code();
-        let mut retriable = match error {
-            KafkaError::Transaction(e) => e.is_retriable(),
-            _ => timed_out(code),
-        };
+        // a fatal error (e.g. fenced) is the cause of whatever failed after it: a record refused at once
+        // (`Fatal`) as much as one purged in flight
+        let fatal = self.producer.inner().client().fatal_error().map(|(code, _)| code);
+        let mut code = fatal.or_else(|| error.rdkafka_error_code());
+        let mut retriable = fatal.is_none()
+            && match error {
+                KafkaError::Transaction(e) => e.is_retriable(),
+                _ => timed_out(code),
+            };
         let refusal = self.producer.refusal().filter(|_| timed_out(code));
         let mut reason = None;
         if let Some(refusal) = refusal {
@@ -296,9 +300,7 @@ impl KafkaSink {
             }
         }
         let Some(error) = failed else { return Ok(()) };
-        // a fatal error (e.g. fenced) is the cause of whatever failed after it
-        let fatal = self.producer.inner().client().fatal_error().map(|(code, _)| code);
-        let fault = self.fault(&fatal.map_or(error, KafkaError::MessageProduction));
+        let fault = self.fault(&error);
         Err(Fault::permanent(format!("a record was not delivered: {fault}")))
     }
 
