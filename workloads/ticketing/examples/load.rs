@@ -235,7 +235,8 @@ impl Operation for PaidOrder {
             let number = placed["number"].as_str().ok_or("no order number")?.to_string();
             let payment = json!({"amount": self.event.price});
             let paid = self.api.call(t, &format!("/v1/orders/{number}/payment"), key, Some(&payment)).await?;
-            let ticket = paid["tickets"][0]["id"].as_str().ok_or_else(|| format!("order {number}: no ticket in {paid}"))?;
+            let ticket =
+                paid["tickets"][0]["id"].as_str().ok_or_else(|| format!("order {number}: no ticket in {paid}"))?;
             let (active, activated) = oneshot::channel();
             // an activation before this insert is still seen: the watcher reads the ticket's state, not a change
             lock(&self.waiting).insert(ticket.to_string(), active);
