@@ -1,5 +1,6 @@
 //! A service's own PostgreSQL database: the settings (`DATABASE_URL`, pool size), the connection pool, the
-//! readiness ping and the error type of every query. It knows no table; the service's repository does.
+//! readiness ping, the error type of every query and [`PipelinedTransaction`] (a transaction whose `BEGIN` and
+//! `COMMIT` travel with its statements). It knows no table; the service's repository does.
 //!
 //! Why `tokio-postgres` + `deadpool-postgres` and not `sqlx`: the services write plain SQL in one repository
 //! module each and need no compile-time query checking (so no database at build time) and no ORM; the plain
@@ -7,9 +8,10 @@
 //! expose PostgreSQL's own error codes (serialization failures, unique violations) directly, and migrations
 //! are a few lines (`migrations.rs`).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 /// The database settings every service takes, from the environment.
@@ -55,6 +57,14 @@ impl DbError {
     pub fn sql_state(&self) -> Option<&str> {
         match self {
             DbError::Query(error) => error.code().map(|code| code.code()),
+            _ => None,
+        }
+    }
+
+    /// The constraint a failed statement violated, when the server named one.
+    pub fn constraint(&self) -> Option<&str> {
+        match self {
+            DbError::Query(error) => error.as_db_error().and_then(|error| error.constraint()),
             _ => None,
         }
     }
@@ -111,6 +121,68 @@ pub fn connect(url: &str, max_size: usize) -> Result<Pool, DbError> {
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .build()
         .map_err(|error| DbError::Url(error.to_string()))
+}
+
+/// A transaction on a pooled connection whose `BEGIN` and `COMMIT` cost no round trip of their own: join
+/// [`begin`](Self::begin) with the first statements and [`commit`](Self::commit) with the last ones
+/// (`tokio::join!` sends them in that order before awaiting any answer: tokio-postgres pipelines them).
+/// Statements joined after a failed one fail too (the server aborted the transaction), and a `COMMIT` after
+/// a failed statement rolls back, so a pipeline never half-writes. Finish with [`end`](Self::end), which rolls
+/// back a transaction left open by an error; one dropped while open (its request cancelled) closes the
+/// connection instead of returning it to the pool, which rolls back on the server.
+pub struct PipelinedTransaction {
+    client: Option<Object>,
+    open: AtomicBool,
+}
+
+impl PipelinedTransaction {
+    /// Wraps a pooled connection; nothing is sent yet.
+    pub fn new(client: Object) -> Self {
+        PipelinedTransaction { client: Some(client), open: AtomicBool::new(false) }
+    }
+
+    /// The connection to send the transaction's statements on.
+    pub fn client(&self) -> &Object {
+        // `client` is only taken by `drop`
+        self.client
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("a pipelined transaction's connection is taken only on drop"))
+    }
+
+    /// Sends `BEGIN`; join it with the transaction's first statements.
+    pub async fn begin(&self) -> Result<(), DbError> {
+        self.open.store(true, Ordering::SeqCst);
+        Ok(self.client().batch_execute("BEGIN").await?)
+    }
+
+    /// Sends `COMMIT`; join it with the transaction's last statements (when one of them failed, the server
+    /// rolls back instead).
+    pub async fn commit(&self) -> Result<(), DbError> {
+        let committed = self.client().batch_execute("COMMIT").await;
+        // answered, so the transaction is over, committed or not
+        self.open.store(false, Ordering::SeqCst);
+        Ok(committed?)
+    }
+
+    /// Returns `result`, after rolling back when the transaction is still open (an error before its
+    /// `COMMIT`); a connection whose `ROLLBACK` fails is not reused.
+    pub async fn end<T, E>(self, result: Result<T, E>) -> Result<T, E> {
+        if self.open.load(Ordering::SeqCst) && self.client().batch_execute("ROLLBACK").await.is_ok() {
+            self.open.store(false, Ordering::SeqCst);
+        }
+        result
+    }
+}
+
+impl Drop for PipelinedTransaction {
+    fn drop(&mut self) {
+        if self.open.load(Ordering::SeqCst) {
+            if let Some(client) = self.client.take() {
+                // detached from the pool and dropped: the connection closes and the server rolls back
+                drop(Object::take(client));
+            }
+        }
+    }
 }
 
 /// Whether the database answers `SELECT 1` within a second (for `/readyz`).

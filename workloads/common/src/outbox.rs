@@ -8,6 +8,7 @@
 use deadpool_postgres::{GenericClient, Pool};
 use prometheus::{Gauge, IntGauge, Registry};
 use serde_json::Value;
+use tokio_postgres::Statement;
 
 use crate::database::DbError;
 use crate::migrations::Migration;
@@ -45,12 +46,29 @@ pub struct OutboxMessage {
 /// Writes a message in the caller's transaction (pass the transaction, never the pool); returns its
 /// message id.
 pub async fn append(tx: &impl GenericClient, topic: &str, key: &str, payload: &Value) -> Result<String, DbError> {
-    let insert = tx
+    let insert = append_statement(tx).await?;
+    append_with(tx, &insert, topic, key, payload).await
+}
+
+/// The statement [`append_with`] runs, prepared on this connection (once: it is cached): prepare it before
+/// sending the append in a pipeline.
+pub async fn append_statement(client: &impl GenericClient) -> Result<Statement, DbError> {
+    Ok(client
         .prepare_cached(
             "INSERT INTO outbox (topic, message_key, payload) VALUES ($1, $2, $3) RETURNING message_id::text",
         )
-        .await?;
-    let row = tx.query_one(&insert, &[&topic, &key, payload]).await?;
+        .await?)
+}
+
+/// [`append`] with its statement prepared by [`append_statement`]: sends the message as soon as it is polled.
+pub async fn append_with(
+    tx: &impl GenericClient,
+    insert: &Statement,
+    topic: &str,
+    key: &str,
+    payload: &Value,
+) -> Result<String, DbError> {
+    let row = tx.query_one(insert, &[&topic, &key, payload]).await?;
     Ok(row.get(0))
 }
 

@@ -1,5 +1,6 @@
 //! The shared service parts against a real PostgreSQL (`MICROFLEET_PG_URL`, from `scripts/postgres.sh up`):
-//! migrations, the outbox and its relay, the processed-message table. Each test has its own database.
+//! migrations, the outbox and its relay, the processed-message table, the pipelined transaction. Each test has
+//! its own database.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -137,4 +138,74 @@ async fn a_session_the_server_ends_fails_transiently_and_a_refused_statement_per
     let refused = database::DbError::from(killer.query_one("SELECT 1/0", &[]).await.unwrap_err());
     assert!(!refused.is_transient(), "{refused}");
     assert!(refused.to_string().contains("22012"), "the message names the SQLSTATE: {refused}");
+}
+
+/// A pool of one connection over a table `counter (n INT)` holding one row, 0.
+async fn counter_pool(name: &str) -> Pool {
+    let url = test_database::create(name).await.unwrap_or_else(|error| panic!("{error}"));
+    let pool = database::connect(&url, 1).unwrap();
+    pool.get()
+        .await
+        .unwrap()
+        .batch_execute("CREATE TABLE counter (n INT); INSERT INTO counter VALUES (0)")
+        .await
+        .unwrap();
+    pool
+}
+
+/// The counter, and whether the connection that read it was inside a transaction that wrote (the pool has one).
+async fn counter_and_in_transaction(pool: &Pool) -> (i32, bool) {
+    let client = pool.get().await.unwrap();
+    let n: i32 = client.query_one("SELECT n FROM counter", &[]).await.unwrap().get(0);
+    // a transaction left open by a write has its id; a fresh statement reading only has none
+    let open: bool = client.query_one("SELECT pg_current_xact_id_if_assigned() IS NOT NULL", &[]).await.unwrap().get(0);
+    (n, open)
+}
+
+#[tokio::test]
+async fn a_pipelined_transaction_commits_with_its_statements_and_rolls_back_when_one_fails() {
+    let pool = counter_pool("common_pipelined").await;
+    let tx = database::PipelinedTransaction::new(pool.get().await.unwrap());
+    let client = tx.client();
+    // prepared first: a statement prepared inside the join would run after the COMMIT
+    let bump = client.prepare_cached("UPDATE counter SET n = n + 1").await.unwrap();
+    let fail = client.prepare_cached("SELECT 1 / (n - n) FROM counter").await.unwrap();
+    let (begun, bumped, committed) = tokio::join!(tx.begin(), client.execute(&bump, &[]), tx.commit());
+    assert!(begun.is_ok() && bumped.is_ok() && committed.is_ok());
+    assert!(tx.end(Ok::<(), ()>(())).await.is_ok());
+    assert_eq!(counter_and_in_transaction(&pool).await, (1, false));
+
+    // a failing statement fails the ones after it, and the COMMIT sent with them rolls back
+    let tx = database::PipelinedTransaction::new(pool.get().await.unwrap());
+    let client = tx.client();
+    let (begun, bumped, failed, after, committed) = tokio::join!(
+        tx.begin(),
+        client.execute(&bump, &[]),
+        client.execute(&fail, &[]),
+        client.execute(&bump, &[]),
+        tx.commit()
+    );
+    assert!(begun.is_ok() && bumped.is_ok() && failed.is_err() && after.is_err() && committed.is_ok());
+    assert!(tx.end(Ok::<(), ()>(())).await.is_ok());
+    assert_eq!(counter_and_in_transaction(&pool).await, (1, false));
+}
+
+#[tokio::test]
+async fn a_pipelined_transaction_ended_or_dropped_before_its_commit_writes_nothing_and_leaves_no_open_transaction() {
+    let pool = counter_pool("common_pipelined_open").await;
+    // ended with an error (a refusal decided between two round trips): rolled back on the same connection
+    let tx = database::PipelinedTransaction::new(pool.get().await.unwrap());
+    let bump = tx.client().prepare_cached("UPDATE counter SET n = n + 1").await.unwrap();
+    let (begun, bumped) = tokio::join!(tx.begin(), tx.client().execute(&bump, &[]));
+    assert!(begun.is_ok() && bumped.is_ok());
+    assert_eq!(tx.end(Err::<(), &str>("refused")).await, Err("refused"));
+    assert_eq!(counter_and_in_transaction(&pool).await, (0, false));
+
+    // dropped while open (its request cancelled): its connection is not reused
+    let tx = database::PipelinedTransaction::new(pool.get().await.unwrap());
+    let bump = tx.client().prepare_cached("UPDATE counter SET n = n + 1").await.unwrap();
+    let (begun, bumped) = tokio::join!(tx.begin(), tx.client().execute(&bump, &[]));
+    assert!(begun.is_ok() && bumped.is_ok());
+    drop(tx);
+    assert_eq!(counter_and_in_transaction(&pool).await, (0, false));
 }

@@ -4,7 +4,8 @@
 //!
 //! - `saga`: each operation places an order of one seat, pays it, and ends when its ticket is `active`
 //!   (gate-acl prepared its access over Kafka). Activation is observed in ticketing's database, one query
-//!   every 5 ms for every waiting order, so the observation adds no HTTP load.
+//!   every 5 ms for every waiting order (its ticket's row, by the id the payment answered: one primary-key
+//!   lookup per waiting order), so the observation adds no HTTP load.
 //! - `scan`: each operation is one `POST /v1/scans` of a prepared ticket at a gate (entries and exits taking
 //!   turns, one device per client, a new nonce each scan).
 //!
@@ -210,7 +211,8 @@ trait Operation: Send + Sync {
     fn once(&self, client: usize) -> futures::future::BoxFuture<'_, Result<(), Failure>>;
 }
 
-/// Orders waiting for their ticket to turn active, by number.
+/// Orders waiting for their ticket to turn active, by the id of their (first) ticket: the saga activates an
+/// order's tickets together.
 type Waiting = Arc<Mutex<HashMap<String, oneshot::Sender<()>>>>;
 
 struct PaidOrder {
@@ -231,13 +233,13 @@ impl Operation for PaidOrder {
             });
             let placed = self.api.call(t, "/v1/orders", key, Some(&order)).await?;
             let number = placed["number"].as_str().ok_or("no order number")?.to_string();
-            let (active, activated) = oneshot::channel();
-            lock(&self.waiting).insert(number.clone(), active);
             let payment = json!({"amount": self.event.price});
-            if let Err(error) = self.api.call(t, &format!("/v1/orders/{number}/payment"), key, Some(&payment)).await {
-                lock(&self.waiting).remove(&number);
-                return Err(error);
-            }
+            let paid = self.api.call(t, &format!("/v1/orders/{number}/payment"), key, Some(&payment)).await?;
+            let ticket =
+                paid["tickets"][0]["id"].as_str().ok_or_else(|| format!("order {number}: no ticket in {paid}"))?;
+            let (active, activated) = oneshot::channel();
+            // an activation before this insert is still seen: the watcher reads the ticket's state, not a change
+            lock(&self.waiting).insert(ticket.to_string(), active);
             tokio::time::timeout(Duration::from_secs(60), activated)
                 .await
                 .map_err(|_| format!("order {number}: ticket not active within 60 s"))??;
@@ -251,19 +253,18 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Every 5 ms, asks ticketing's database which waiting orders have their ticket active (one prepared query
-/// for all of them), and wakes them.
+/// for all of them, by the tickets' primary key), and wakes them.
 async fn observe_activation(pool: deadpool_postgres::Pool, waiting: Waiting) {
-    const ACTIVE: &str = "SELECT o.number FROM orders o JOIN tickets t ON t.order_id = o.id
-                          WHERE o.number = ANY($1) AND t.state = 'active'";
+    const ACTIVE: &str = "SELECT id::text FROM tickets WHERE id = ANY($1::text[]::uuid[]) AND state = 'active'";
     loop {
         tokio::time::sleep(Duration::from_millis(5)).await;
-        let numbers: Vec<String> = lock(&waiting).keys().cloned().collect();
-        if numbers.is_empty() {
+        let tickets: Vec<String> = lock(&waiting).keys().cloned().collect();
+        if tickets.is_empty() {
             continue;
         }
         let rows = match pool.get().await {
             Ok(client) => match client.prepare_cached(ACTIVE).await {
-                Ok(active) => client.query(&active, &[&numbers]).await,
+                Ok(active) => client.query(&active, &[&tickets]).await,
                 Err(error) => Err(error),
             },
             Err(error) => {

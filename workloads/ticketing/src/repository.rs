@@ -4,9 +4,10 @@
 
 use deadpool_postgres::{GenericClient, Pool};
 use jiff::{SignedDuration, Timestamp};
-use microfleet_common::database::DbError;
+use microfleet_common::database::{DbError, PipelinedTransaction};
 use microfleet_common::outbox;
 use serde_json::json;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use microfleet_common::paging::PageQuery;
@@ -392,109 +393,126 @@ pub async fn create_order(
     now: Timestamp,
     hold: SignedDuration,
 ) -> Result<(Order, bool)> {
-    let mut client = pool.get().await?;
+    let client = pool.get().await?;
     if let Some(placed) = placed_before(&client, new, wanted).await? {
         return Ok((placed, false));
     }
-    let tx = client.transaction().await?;
-    // the event and the payment method, both locked against changes until the order is placed
-    let event = tx
-        .query_opt(
-            &tx.prepare_cached(
-                "SELECT e.approval = 'approved', e.ends_at, e.sale_starts_at, e.sale_ends_at,
-                        (SELECT enabled FROM payment_methods WHERE code = $2 FOR SHARE)
-                 FROM events e WHERE e.id = $1 FOR SHARE OF e",
-            )
-            .await?,
-            &[&new.event_id, &new.payment_method],
+    let tx = PipelinedTransaction::new(client);
+    let placed = place_order(&tx, new, wanted, now, hold).await;
+    let placed = tx.end(placed).await;
+    match placed {
+        Err(RepositoryError::Database(error)) if error.constraint() == Some("orders_event_client_reference") => {
+            // the same reference was placed concurrently: this attempt (its held seats) rolled back; answer that one
+            let client = pool.get().await?;
+            let placed = placed_before(&client, new, wanted)
+                .await?
+                .ok_or_else(|| DbError::Unexpected("an order's client reference was taken and not readable".into()))?;
+            Ok((placed, false))
+        }
+        placed => Ok((placed?, true)),
+    }
+}
+
+/// [`create_order`]'s transaction, in two round trips: `BEGIN`, the event read under lock and every item's
+/// seats held, all sent at once (a refusal rolls the holds back); then the order and its items written in one
+/// statement, with `COMMIT`.
+async fn place_order(
+    tx: &PipelinedTransaction,
+    new: &NewOrder,
+    wanted: &[WantedSeats],
+    now: Timestamp,
+    hold: SignedDuration,
+) -> Result<Order> {
+    let client = tx.client();
+    // the event and the payment method, both locked against changes until the order is placed; the order's id
+    // and code drawn with them
+    let read_event = client
+        .prepare_cached(
+            "SELECT e.approval = 'approved', e.ends_at, e.sale_starts_at, e.sale_ends_at,
+                    (SELECT enabled FROM payment_methods WHERE code = $2 FOR SHARE),
+                    nextval(pg_get_serial_sequence('orders', 'id')), floor(random() * 10000)::int
+             FROM events e WHERE e.id = $1 FOR SHARE OF e",
         )
-        .await?
-        .ok_or_else(|| DomainError::not_found("eventId", "no event has this id"))?;
+        .await?;
+    // the condition is the invariant: a seat is held only while one is left
+    let hold_seats = client
+        .prepare_cached(
+            "UPDATE areas SET sold = sold + $3 WHERE id = $1 AND event_id = $2 AND sold + $3 <= capacity
+             RETURNING price",
+        )
+        .await?;
+    let hold_params: Vec<[&(dyn ToSql + Sync); 3]> =
+        wanted.iter().map(|seats| [&seats.area_id as &(dyn ToSql + Sync), &new.event_id, &seats.quantity]).collect();
+    let holds = hold_params.iter().map(|params| client.query_opt(&hold_seats, params));
+    let event_params: [&(dyn ToSql + Sync); 2] = [&new.event_id, &new.payment_method];
+    let (begun, event, held) =
+        tokio::join!(tx.begin(), client.query_opt(&read_event, &event_params), futures::future::join_all(holds));
+    begun?;
+    let event = event?.ok_or_else(|| DomainError::not_found("eventId", "no event has this id"))?;
     let approval = event::approval_at(event.get(0), event.get(1), now);
     event::check_on_sale(approval, event.get(2), event.get(3), now)?;
     payment::check_usable(event.get::<_, Option<bool>>(4))?;
     let mut priced = Vec::with_capacity(wanted.len());
-    for seats in wanted {
-        // the condition is the invariant: a seat is held only while one is left
-        let held = tx
-            .query_opt(
-                &tx.prepare_cached(
-                    "UPDATE areas SET sold = sold + $3 WHERE id = $1 AND event_id = $2 AND sold + $3 <= capacity
-                 RETURNING price",
-                )
-                .await?,
-                &[&seats.area_id, &new.event_id, &seats.quantity],
-            )
-            .await?;
-        match held {
+    for (seats, held) in wanted.iter().zip(held) {
+        match held? {
             Some(row) => priced.push((seats.area_id, seats.quantity, row.get::<_, i64>(0))),
-            None => return Err(unavailable(&tx, new.event_id, seats).await?.into()),
+            None => return Err(unavailable(client, new.event_id, seats).await?.into()),
         }
     }
     let pairs: Vec<(i32, i64)> = priced.iter().map(|&(_, quantity, price)| (quantity, price)).collect();
     let total = order::total_price(&pairs).ok_or_else(|| DomainError::invalid("items", "the total is too large"))?;
-    let row = tx
-        .query_one(
-            &tx.prepare_cached("SELECT nextval(pg_get_serial_sequence('orders', 'id')), floor(random() * 10000)::int")
-                .await?,
-            &[],
-        )
-        .await?;
-    let (id, code): (i64, i32) = (row.get(0), row.get(1));
+    let (id, code): (i64, i32) = (event.get(5), event.get(6));
     let placed_on = now.to_zoned(jiff::tz::TimeZone::UTC).date();
     let number = order::order_number(placed_on, id, u16::try_from(code).unwrap_or(0));
     let expires_at =
         now.checked_add(hold).map_err(|_| DomainError::invalid("items", "the hold time is out of range"))?;
     let reference = new.client_reference.as_deref().map(str::trim);
-    let inserted = tx
-        .query_opt(
-            &tx.prepare_cached(
-                "INSERT INTO orders (id, number, event_id, payment_method, customer_email, total_price, created_at,
+    // a reference placed concurrently fails the statement (`orders_event_client_reference`), and the COMMIT
+    // sent with it rolls the held seats back
+    let insert = client
+        .prepare_cached(
+            "WITH placed AS (
+                 INSERT INTO orders (id, number, event_id, payment_method, customer_email, total_price, created_at,
                                      expires_at, client_reference)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (event_id, client_reference) DO NOTHING
-                 RETURNING created_at, expires_at",
-            )
-            .await?,
-            &[
-                &id,
-                &number,
-                &new.event_id,
-                &new.payment_method,
-                &new.customer_email.trim(),
-                &total,
-                &now,
-                &expires_at,
-                &reference,
-            ],
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 RETURNING id, created_at, expires_at
+             ), items AS (
+                 INSERT INTO order_items (order_id, area_id, quantity, unit_price)
+                 SELECT placed.id, item.area_id, item.quantity, item.unit_price
+                 FROM placed, unnest($10::bigint[], $11::int[], $12::bigint[]) AS item (area_id, quantity, unit_price)
+             )
+             SELECT created_at, expires_at FROM placed",
         )
         .await?;
-    let Some(inserted) = inserted else {
-        // the same reference was placed concurrently: drop this attempt (its held seats) and answer that one
-        drop(tx);
-        let placed = placed_before(&client, new, wanted)
-            .await?
-            .ok_or_else(|| DbError::Unexpected("an order's client reference was taken and not readable".into()))?;
-        return Ok((placed, false));
-    };
-    for (area_id, quantity, price) in &priced {
-        tx.execute(
-            &tx.prepare_cached(
-                "INSERT INTO order_items (order_id, area_id, quantity, unit_price) VALUES ($1, $2, $3, $4)",
-            )
-            .await?,
-            &[&id, area_id, quantity, price],
-        )
-        .await?;
-    }
-    tx.commit().await?;
+    let area_ids: Vec<i64> = priced.iter().map(|&(area_id, _, _)| area_id).collect();
+    let quantities: Vec<i32> = priced.iter().map(|&(_, quantity, _)| quantity).collect();
+    let prices: Vec<i64> = priced.iter().map(|&(_, _, price)| price).collect();
+    let email = new.customer_email.trim();
+    let insert_params: [&(dyn ToSql + Sync); 12] = [
+        &id,
+        &number,
+        &new.event_id,
+        &new.payment_method,
+        &email,
+        &total,
+        &now,
+        &expires_at,
+        &reference,
+        &area_ids,
+        &quantities,
+        &prices,
+    ];
+    let (inserted, committed) = tokio::join!(client.query_one(&insert, &insert_params), tx.commit());
+    let inserted = inserted.map_err(DbError::from)?;
+    committed?;
     // what `read_order` would read back (the items in area order, as `wanted` is), the times as stored
-    let order = Order {
+    Ok(Order {
         number,
         client_reference: reference.map(str::to_string),
         event_id: new.event_id,
         state: OrderState::Pending,
         payment_method: new.payment_method.clone(),
-        customer_email: new.customer_email.trim().to_string(),
+        customer_email: email.to_string(),
         total_price: total,
         payment_received: 0,
         checked_out: false,
@@ -508,8 +526,7 @@ pub async fn create_order(
             .collect(),
         tickets: Vec::new(),
         refund: None,
-    };
-    Ok((order, true))
+    })
 }
 
 /// The order placed before with `new`'s client reference for its event, when there is one and it asked for
@@ -558,46 +575,92 @@ async fn unavailable(client: &impl GenericClient, event_id: i64, seats: &WantedS
 }
 
 /// Confirms payment: the order becomes paid, one ticket per seat is issued, and the gate-acl service is
-/// told (outbox `order.paid`), all in one transaction.
+/// told (outbox `order.paid`), all in one transaction of two round trips: `BEGIN` with the order read under
+/// lock (its items, its event's dates and an id for each ticket to issue with it); then the order paid and its
+/// tickets issued in one statement, the outbox message and `COMMIT`, sent at once.
 pub async fn confirm_payment(pool: &Pool, number: &str, amount: i64, now: Timestamp) -> Result<Order> {
-    let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
-    // a payable order is pending: it has no tickets yet and no refund
-    let (_, current) = read_order_and_items(&tx, number, true).await?;
+    let tx = PipelinedTransaction::new(pool.get().await?);
+    let paid = pay_order(&tx, number, amount, now).await;
+    tx.end(paid).await
+}
+
+/// [`confirm_payment`]'s transaction.
+async fn pay_order(tx: &PipelinedTransaction, number: &str, amount: i64, now: Timestamp) -> Result<Order> {
+    let client = tx.client();
+    // a payable order is pending: it has no tickets yet and no refund; the access is valid while the event runs
+    let read = client
+        .prepare_cached(&format!(
+            "SELECT {ORDER_COLUMNS}, e.starts_at, e.ends_at,
+                    ARRAY(SELECT gen_random_uuid()::text FROM order_items i, generate_series(1, i.quantity)
+                          WHERE i.order_id = o.id)
+             FROM orders o JOIN events e ON e.id = o.event_id WHERE o.number = $1 FOR UPDATE OF o"
+        ))
+        .await?;
+    let read_params: [&(dyn ToSql + Sync); 1] = [&number];
+    let (begun, row) = tokio::join!(tx.begin(), client.query_opt(&read, &read_params));
+    begun?;
+    let row = row?.ok_or_else(|| DomainError::not_found("orderNumber", "no order has this number"))?;
+    let (id, current) = order_from_row(&row)?;
     order::check_payment(current.state, current.total_price, current.expires_at, amount, now)?;
-    // the access is valid while the event runs
-    let paid_row = tx
-        .query_one(
-            &tx.prepare_cached(
-                "UPDATE orders o SET state = 'paid', paid = true, checked_out = true, payment_received = $2,
-                                     paid_at = $3
-                 FROM events e WHERE o.number = $1 AND e.id = o.event_id
-                 RETURNING o.id, o.paid_at, e.starts_at, e.ends_at",
-            )
-            .await?,
-            &[&number, &amount, &now],
+    let (valid_from, valid_until): (Timestamp, Timestamp) =
+        (row.get(ORDER_COLUMN_COUNT), row.get(ORDER_COLUMN_COUNT + 1));
+    let ticket_ids: Vec<String> = row.get(ORDER_COLUMN_COUNT + 2);
+    // one ticket per seat, item by item in area order
+    let ticket_areas: Vec<i64> = current
+        .items
+        .iter()
+        .flat_map(|item| std::iter::repeat_n(item.area_id, usize::try_from(item.quantity).unwrap_or(0)))
+        .collect();
+    if ticket_ids.len() != ticket_areas.len() {
+        return Err(DbError::Unexpected(format!(
+            "order {number}: {} ticket ids for {} seats",
+            ticket_ids.len(),
+            ticket_areas.len()
+        ))
+        .into());
+    }
+    let issue = client
+        .prepare_cached(
+            "WITH paid AS (
+                 UPDATE orders SET state = 'paid', paid = true, checked_out = true, payment_received = $2, paid_at = $3
+                     WHERE id = $1 RETURNING id, paid_at
+             ), issued AS (
+                 INSERT INTO tickets (id, order_id, area_id, created_at)
+                 SELECT ticket.id::uuid, paid.id, ticket.area_id, $3
+                 FROM paid, unnest($4::text[], $5::bigint[]) AS ticket (id, area_id)
+                 RETURNING id, area_id, state
+             )
+             SELECT issued.id::text, issued.area_id, issued.state, paid.paid_at FROM issued, paid",
         )
         .await?;
-    let (id, paid_at, valid_from, valid_until): (i64, Timestamp, Timestamp, Timestamp) =
-        (paid_row.get(0), paid_row.get(1), paid_row.get(2), paid_row.get(3));
-    let mut tickets: Vec<Ticket> = tx
-        .query(
-            &tx.prepare_cached(
-                "INSERT INTO tickets (order_id, area_id, created_at)
-                 SELECT i.order_id, i.area_id, $2 FROM order_items i, generate_series(1, i.quantity)
-                 WHERE i.order_id = $1 ORDER BY i.area_id
-                 RETURNING id::text, area_id, state",
-            )
-            .await?,
-            &[&id, &now],
-        )
-        .await?
+    let append = outbox::append_statement(client).await?;
+    let tickets: Vec<_> = ticket_ids
         .iter()
-        .map(ticket_from_row)
+        .zip(&ticket_areas)
+        .map(|(ticket_id, area_id)| json!({"ticketId": ticket_id, "areaId": area_id}))
         .collect();
+    let payload = json!({
+        "orderNumber": current.number,
+        "eventId": current.event_id,
+        "validFrom": valid_from,
+        "validUntil": valid_until,
+        "tickets": tickets,
+    });
+    let issue_params: [&(dyn ToSql + Sync); 5] = [&id, &amount, &now, &ticket_ids, &ticket_areas];
+    let (issued, appended, committed) = tokio::join!(
+        client.query(&issue, &issue_params),
+        outbox::append_with(client, &append, topics::ORDER_PAID, number, &payload),
+        tx.commit()
+    );
+    let issued = issued.map_err(DbError::from)?;
+    appended?;
+    committed?;
+    // as stored (to the microsecond); an order always has a seat, so a ticket row
+    let paid_at = issued.first().map_or(now, |row| row.get(3));
+    let mut tickets: Vec<Ticket> = issued.iter().map(ticket_from_row).collect();
     // as `read_order` lists them (a UUID's text sorts as its bytes)
     tickets.sort_by(|a, b| (a.area_id, &a.id).cmp(&(b.area_id, &b.id)));
-    let paid = Order {
+    Ok(Order {
         state: OrderState::Paid,
         paid: true,
         checked_out: true,
@@ -605,19 +668,7 @@ pub async fn confirm_payment(pool: &Pool, number: &str, amount: i64, now: Timest
         paid_at: Some(paid_at),
         tickets,
         ..current
-    };
-    let tickets: Vec<_> =
-        paid.tickets.iter().map(|ticket| json!({"ticketId": ticket.id, "areaId": ticket.area_id})).collect();
-    let payload = json!({
-        "orderNumber": paid.number,
-        "eventId": paid.event_id,
-        "validFrom": valid_from,
-        "validUntil": valid_until,
-        "tickets": tickets,
-    });
-    outbox::append(&tx, topics::ORDER_PAID, number, &payload).await?;
-    tx.commit().await?;
-    Ok(paid)
+    })
 }
 
 fn ticket_from_row(row: &Row) -> Ticket {
@@ -766,41 +817,31 @@ async fn read_order(client: &impl GenericClient, number: &str, lock: bool) -> Re
     Ok(Order { tickets, refund, ..order })
 }
 
-/// An order's id and the order by number with its items only (no tickets, no refund); `lock`: `FOR UPDATE`.
-async fn read_order_and_items(client: &impl GenericClient, number: &str, lock: bool) -> Result<(i64, Order)> {
-    let lock = if lock { " FOR UPDATE" } else { "" };
-    let row = client
-        .query_opt(
-            &client
-                .prepare_cached(&format!(
-                    "SELECT id, number, event_id, state, payment_method, customer_email, total_price, payment_received,
-                        checked_out, paid, created_at, expires_at, paid_at, client_reference
-                 FROM orders WHERE number = $1{lock}"
-                ))
-                .await?,
-            &[&number],
-        )
-        .await?
-        .ok_or_else(|| DomainError::not_found("orderNumber", "no order has this number"))?;
+/// The columns [`order_from_row`] reads, of `orders o`: the order and its items (as arrays, in area order).
+const ORDER_COLUMNS: &str = "o.id, o.number, o.event_id, o.state, o.payment_method, o.customer_email, o.total_price,
+    o.payment_received, o.checked_out, o.paid, o.created_at, o.expires_at, o.paid_at, o.client_reference,
+    ARRAY(SELECT area_id FROM order_items WHERE order_id = o.id ORDER BY area_id),
+    ARRAY(SELECT quantity FROM order_items WHERE order_id = o.id ORDER BY area_id),
+    ARRAY(SELECT unit_price FROM order_items WHERE order_id = o.id ORDER BY area_id)";
+/// How many columns [`ORDER_COLUMNS`] lists: a statement's own columns follow them.
+const ORDER_COLUMN_COUNT: usize = 17;
+
+/// An order's id and the order with its items only (no tickets, no refund), from [`ORDER_COLUMNS`].
+fn order_from_row(row: &Row) -> Result<(i64, Order)> {
     let id: i64 = row.get(0);
+    let number: String = row.get(1);
     let stored: String = row.get(3);
     let state = OrderState::parse(&stored)
         .ok_or_else(|| DbError::Unexpected(format!("order {number} has the state {stored:?}")))?;
-    let items = client
-        .query(
-            &client
-                .prepare_cached(
-                    "SELECT area_id, quantity, unit_price FROM order_items WHERE order_id = $1 ORDER BY area_id",
-                )
-                .await?,
-            &[&id],
-        )
-        .await?
-        .iter()
-        .map(|item| OrderItem { area_id: item.get(0), quantity: item.get(1), unit_price: item.get(2) })
+    let (areas, quantities, prices): (Vec<i64>, Vec<i32>, Vec<i64>) = (row.get(14), row.get(15), row.get(16));
+    let items = areas
+        .into_iter()
+        .zip(quantities)
+        .zip(prices)
+        .map(|((area_id, quantity), unit_price)| OrderItem { area_id, quantity, unit_price })
         .collect();
     let order = Order {
-        number: row.get(1),
+        number,
         client_reference: row.get(13),
         event_id: row.get(2),
         state,
@@ -818,6 +859,19 @@ async fn read_order_and_items(client: &impl GenericClient, number: &str, lock: b
         refund: None,
     };
     Ok((id, order))
+}
+
+/// An order's id and the order by number with its items only (no tickets, no refund); `lock`: `FOR UPDATE`.
+async fn read_order_and_items(client: &impl GenericClient, number: &str, lock: bool) -> Result<(i64, Order)> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
+    let row = client
+        .query_opt(
+            &client.prepare_cached(&format!("SELECT {ORDER_COLUMNS} FROM orders o WHERE o.number = $1{lock}")).await?,
+            &[&number],
+        )
+        .await?
+        .ok_or_else(|| DomainError::not_found("orderNumber", "no order has this number"))?;
+    order_from_row(&row)
 }
 
 /// A page of orders, newest first, with their event's name: the number or e-mail containing the search

@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use microfleet_common::test_database;
-use microfleet_ticketing::domain::order::{Order, OrderState};
+use microfleet_ticketing::domain::event::{NewArea, NewEvent};
+use microfleet_ticketing::domain::order::{self, Order, OrderState};
 use microfleet_ticketing::domain::ErrorKind;
 use microfleet_ticketing::repository::{self, RepositoryError};
 use support::{count, event_on_sale, fresh_database, place, HOLD};
@@ -228,4 +229,61 @@ async fn a_sold_out_second_area_leaves_nothing_half_written() {
         assert_eq!(count(&pool, "SELECT count(*) FROM orders").await, 1, "{case}");
         assert_eq!(count(&pool, "SELECT count(*) FROM order_items").await, 1, "{case}");
     }
+}
+
+#[tokio::test]
+async fn a_refused_order_leaves_no_seat_held_on_the_connection_used_next() {
+    // one connection: the next order runs on the one the refused order used
+    let (pool, _) = fresh_database("refused_clean", 1).await;
+    let now = Timestamp::now();
+    let (on_sale, on_sale_areas) = event_on_sale(&pool, &[(5, 100_000)]).await;
+    let merchant = repository::create_merchant(&pool, "Promotor Bandung").await.unwrap();
+    let unapproved = NewEvent {
+        merchant_id: merchant.id,
+        name: "Not yet approved".into(),
+        venue: "Bandung".into(),
+        starts_at: now + SignedDuration::from_hours(24),
+        ends_at: now + SignedDuration::from_hours(48),
+        sale_starts_at: now - SignedDuration::from_hours(1),
+        sale_ends_at: now + SignedDuration::from_hours(24),
+        areas: vec![NewArea { name: "Floor".into(), capacity: 5, price: 100_000 }],
+    };
+    let unapproved = repository::create_event(&pool, &unapproved, now).await.unwrap();
+    let area = unapproved.areas[0].id;
+    // its seats are held in the same round trip as the event is read, then rolled back by the refusal
+    let refused = place(&pool, unapproved.id, &[(area, 2)]).await;
+    assert!(matches!(refused, Err(RepositoryError::Rejected(_))), "{refused:?}");
+    place(&pool, on_sale, &[(on_sale_areas[0], 1)]).await.unwrap();
+    assert_eq!(count(&pool, &format!("SELECT sold::bigint FROM areas WHERE id = {area}")).await, 0);
+    assert_eq!(count(&pool, "SELECT count(*) FROM orders").await, 1);
+}
+
+#[tokio::test]
+async fn concurrent_orders_sent_with_one_client_reference_place_it_once() {
+    let (pool, _) = fresh_database("reference_race", 20).await;
+    test_database::warm_up(&pool, 20).await.unwrap();
+    let (event_id, areas) = event_on_sale(&pool, &[(100, 100_000)]).await;
+    let mut new = support::new_order(event_id, &[(areas[0], 2)]);
+    new.client_reference = Some("checkout-42".into());
+    let wanted = order::validate_new_order(&new).unwrap();
+    let start = Arc::new(tokio::sync::Barrier::new(20));
+    let senders: Vec<_> = (0..20)
+        .map(|_| {
+            let (pool, start, new, wanted) = (pool.clone(), start.clone(), new.clone(), wanted.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                repository::create_order(&pool, &new, &wanted, Timestamp::now(), HOLD).await
+            })
+        })
+        .collect();
+    let mut numbers = std::collections::HashSet::new();
+    let mut created = 0;
+    for sender in senders {
+        let (placed, placed_now) = sender.await.unwrap().unwrap();
+        numbers.insert(placed.number);
+        created += usize::from(placed_now);
+    }
+    assert_eq!((numbers.len(), created), (1, 1), "every sender got the one order, placed by one of them");
+    assert_eq!(count(&pool, &format!("SELECT sold::bigint FROM areas WHERE id = {}", areas[0])).await, 2);
+    assert_eq!(count(&pool, "SELECT count(*) FROM order_items").await, 1);
 }
