@@ -25,6 +25,8 @@
 # unless KEEP=1), ONLY=saga (measure pgbench TPC-B and the saga only: a quicker run while working on the saga) or
 # ONLY=scans (measure only the one-row INSERTs and the scans, skipping TPC-B and the saga),
 # STATEMENTS=1 (load pg_stat_statements and print the statements run per paid order at the saga's peak),
+# BIN_DIR (run the release binaries in this folder — the services' and examples/load — instead of building them:
+# to alternate runs of two builds),
 # WARMUP (seconds of saga run before its peak, neither measured nor counted, default 45: the freshly started broker's JIT
 # compiler otherwise spends about as much CPU during the peak as its request handlers — still a third after 10 s of
 # warm-up —, which no long-running broker does).
@@ -49,7 +51,7 @@ dir="${BENCH_DIR:-/tmp/microfleet-bench}"
 only="${ONLY:-}"
 warmup="${WARMUP:-45}"
 case "$only" in "" | saga | scans) ;; *) echo "ONLY must be saga, scans or unset, not $only" >&2; exit 1 ;; esac
-bin="${CARGO_TARGET_DIR:-target}/release"
+bin="${BIN_DIR:-${CARGO_TARGET_DIR:-target}/release}"
 pg_bin=/usr/lib/postgresql/15/bin
 export MICROFLEET_PG_PORT="$pg_port" MICROFLEET_PG_DIR="$dir/postgres"
 export MICROFLEET_KAFKA_PORT="$kafka_port" MICROFLEET_KAFKA_DIR="$dir/kafka"
@@ -74,8 +76,10 @@ done
 trap cleanup EXIT
 mkdir -p "$dir"
 
-echo "building (release)" >&2
-cargo build --release --locked -q -p microfleet-auth -p microfleet-ticketing -p microfleet-gate-acl --bins --example load
+if [ -z "${BIN_DIR:-}" ]; then
+  echo "building (release)" >&2
+  cargo build --release --locked -q -p microfleet-auth -p microfleet-ticketing -p microfleet-gate-acl --bins --example load
+fi
 
 echo "starting PostgreSQL and Kafka" >&2
 eval "$(scripts/postgres.sh up)"

@@ -27,7 +27,7 @@ use serde_json::Value;
 use crate::database::DbError;
 use crate::inbox;
 use crate::kafka::client::{Broker, BrokerContext, Producer};
-use crate::kafka::{self, KafkaError, MESSAGE_ID_HEADER};
+use crate::kafka::{KafkaError, MESSAGE_ID_HEADER};
 use crate::refusal::RepositoryError;
 use crate::shutdown::Shutdown;
 use crate::topics::Topics;
@@ -239,14 +239,21 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
 impl SagaConsumer {
-    /// Consumes as group `group_id` from `broker` until `shutdown`; then finishes the in-flight batch, commits
-    /// the stored offsets and leaves the group (at most [`CLOSE_TIMEOUT`]) and returns.
-    pub async fn run(self, broker: &Broker, group_id: &str, shutdown: Shutdown) -> Result<(), KafkaError> {
+    /// Consumes as group `group_id` from `broker` until `shutdown`, sending dead letters through
+    /// `dead_letters` (the service's producer: one librdkafka producer, with its threads and their wake-ups,
+    /// per service rather than per consumer); then finishes the in-flight batch, commits the stored offsets
+    /// and leaves the group (at most [`CLOSE_TIMEOUT`]) and returns.
+    pub async fn run(
+        self,
+        broker: &Broker,
+        group_id: &str,
+        dead_letters: &Producer,
+        shutdown: Shutdown,
+    ) -> Result<(), KafkaError> {
         let consumer: StreamConsumer<BrokerContext> =
             consumer_config(broker, group_id).create_with_context(BrokerContext::default())?;
         let subscribe: Vec<&str> = self.subscribe.iter().map(String::as_str).collect();
         consumer.subscribe(&subscribe)?;
-        let dead_letters = kafka::producer(broker)?;
         tracing::info!(consumer = %self.name, topics = ?self.subscribe, "consuming");
         loop {
             let message = tokio::select! {
@@ -274,7 +281,7 @@ impl SagaConsumer {
                     None => break,
                 }
             }
-            if !self.process_batch(&batch, &dead_letters, &shutdown).await {
+            if !self.process_batch(&batch, dead_letters, &shutdown).await {
                 break;
             }
             // only now, the effects committed: the client commits the stored offsets on its timer

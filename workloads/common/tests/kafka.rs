@@ -142,7 +142,10 @@ fn start(consumer: SagaConsumer, group: &str) -> (ShutdownTrigger, tokio::task::
 fn start_on(broker: Broker, consumer: SagaConsumer, group: &str) -> (ShutdownTrigger, tokio::task::JoinHandle<()>) {
     let (trigger, shutdown) = Shutdown::manual();
     let group = group.to_string();
-    let task = tokio::spawn(async move { consumer.run(&broker, &group, shutdown).await.unwrap() });
+    let task = tokio::spawn(async move {
+        let dead_letters = kafka::producer(&broker).unwrap();
+        consumer.run(&broker, &group, &dead_letters, shutdown).await.unwrap()
+    });
     (trigger, task)
 }
 

@@ -6,12 +6,11 @@
 //! revocation is never overtaken by a prepare that would admit. Rules are decided by `domain` on rows read
 //! here. Nothing here parses requests, answers HTTP or holds a key.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use deadpool_postgres::{GenericClient, Pool};
 use jiff::Timestamp;
 use microfleet_common::database::DbError;
 use microfleet_common::paging::PageQuery;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use crate::domain::acl::{
@@ -521,81 +520,78 @@ pub struct ScanJob {
 /// not found on `gateId`. Those refusals are the scan's own `Err`, one per job in job order, and do not touch
 /// the others. `Err` for the whole call is a database failure: nothing was applied.
 ///
-/// The stored answers are not looked up first: the batch is decided as if none of its (device, nonce) pairs
-/// were stored, and the scans' insert finds any that were (a re-sent scan, or one a concurrent batch stored
-/// first) through the pair's unique index — its conflict arbiter, never a plan the planner may pick —, which
-/// hands back their stored answers; then the transaction is rolled back and the batch decided again, knowing
-/// them. So the `scans` table, which grows with every scan, is only ever reached through that index.
+/// Two round trips: `BEGIN` and the reads, then the writes and `COMMIT`. The stored answers are not looked up
+/// first: the batch is decided as if none of its (device, nonce) pairs were stored, and the scans' insert
+/// fails on the pair's unique index if one was (a re-sent scan, or one a concurrent batch stored first), which
+/// turns the `COMMIT` sent behind it into a rollback. Then a probe — the same insert with the index as its
+/// conflict arbiter, never a plan the planner may pick, rolled back in its round trip — hands back the stored
+/// answers, and the batch is decided again, knowing them. So the `scans` table, which grows with every scan,
+/// is only ever reached through that index.
 pub async fn record_scans(pool: &Pool, jobs: &[ScanJob]) -> Result<Vec<Result<Scanned>>> {
-    let mut tx = ScanTransaction { client: Some(pool.get().await?), open: AtomicBool::new(false) };
+    let connection = ScanConnection(Some(pool.get().await?));
     let mut stored: Vec<StoredScan> = Vec::new();
-    // each round learns the stored answers its insert met; a third is needed only when a concurrent batch
-    // stored one of our pairs between our first two rounds
+    // each probe learns the stored answers the insert met; a third round is needed only when a concurrent
+    // batch stored one of our pairs between our first two
     for _ in 0..3 {
-        let round = async {
-            let decided = decide_batch(&tx, jobs, &stored).await?;
-            let client = tx.client()?;
-            let ((), met) = tokio::try_join!(
-                update_inside(client, &decided.inside_states),
-                insert_scans(client, &decided.new_scans)
-            )?;
-            Ok::<_, RepositoryError>((decided.results, met))
-        };
-        match round.await {
-            Ok((results, met)) if met.is_empty() => {
-                tx.end("COMMIT").await?;
-                return Ok(results);
+        let decided = decide_batch(&connection, jobs, &stored).await?;
+        let client = connection.client()?;
+        let columns = ScanColumns::of(&decided.new_scans)?;
+        let states = &decided.inside_states;
+        let mut params = columns.params();
+        params.extend([&states.ids as &(dyn ToSql + Sync), &states.inside, &states.entries]);
+        // prepared first, so that the write is sent when first polled, before the COMMIT; `biased`: polled in
+        // this order. A write that fails makes the COMMIT a rollback; one refused before it was sent (its
+        // parameters) leaves the COMMIT nothing to commit.
+        let write = client.prepare_cached(WRITE_BATCH).await?;
+        let (written, committed) =
+            tokio::join!(biased; client.execute(&write, &params), client.batch_execute("COMMIT"));
+        // failing, it may leave the transaction open: the connection is closed
+        committed?;
+        match written {
+            Ok(_) => {
+                connection.release();
+                return Ok(decided.results);
             }
-            Ok((_, met)) => {
-                tx.end("ROLLBACK").await?;
-                stored.extend(met);
+            Err(error) if pair_taken(&error) => {
+                let probe = client.prepare_cached(PROBE_SCANS).await?;
+                let params = columns.params();
+                let (begun, rows, rolled_back) = tokio::join!(
+                    biased;
+                    client.batch_execute("BEGIN"),
+                    client.query(&probe, &params),
+                    client.batch_execute("ROLLBACK"),
+                );
+                let ((), rows, ()) = (begun?, rows?, rolled_back?);
+                stored.extend(met_scans(&rows)?);
             }
             Err(error) => {
-                // failing, it leaves the transaction open: the connection is closed
-                let _ = tx.end("ROLLBACK").await;
-                return Err(error);
+                connection.release();
+                return Err(error.into());
             }
         }
     }
     Err(DbError::Unexpected("a scan's nonce was taken and not readable three times in a row".to_string()).into())
 }
 
-/// A batch's connection and its transaction, whose `BEGIN` is sent with the transaction's first statements
-/// (pipelined: no round trip of its own; `tokio_postgres`' transactions wait for it). Dropped with the
-/// transaction open — its future cancelled, or a `COMMIT` or `ROLLBACK` that failed —, the connection is closed
-/// instead of going back to the pool, so PostgreSQL rolls the transaction back.
-struct ScanTransaction {
-    client: Option<deadpool_postgres::Object>,
-    open: AtomicBool,
-}
+/// A batch's pooled connection. It goes back to the pool only through [`ScanConnection::release`], once its
+/// transaction ended; dropped otherwise — an error, or its future cancelled mid-transaction — it is closed, so
+/// PostgreSQL rolls back whatever was open and no pooled connection holds a transaction's locks.
+struct ScanConnection(Option<deadpool_postgres::Object>);
 
-impl ScanTransaction {
+impl ScanConnection {
     fn client(&self) -> Result<&deadpool_postgres::Object> {
-        self.client.as_ref().ok_or_else(|| DbError::Unexpected("the batch's connection was closed".to_string()).into())
+        self.0.as_ref().ok_or_else(|| DbError::Unexpected("the batch's connection was released".to_string()).into())
     }
 
-    /// `BEGIN`, sent before whatever the caller sends next on the connection (poll it first); marks the
-    /// transaction open.
-    async fn begin(&self) -> Result<()> {
-        self.open.store(true, Ordering::Relaxed);
-        Ok(self.client()?.batch_execute("BEGIN").await?)
-    }
-
-    /// `COMMIT` or `ROLLBACK` of the open transaction (none: nothing to do); the transaction stays marked
-    /// open (the connection to be closed) if it fails.
-    async fn end(&mut self, statement: &str) -> Result<()> {
-        if !*self.open.get_mut() {
-            return Ok(());
-        }
-        self.client()?.batch_execute(statement).await?;
-        self.open.store(false, Ordering::Relaxed);
-        Ok(())
+    /// Returns the connection to the pool: call only when no transaction is open on it.
+    fn release(mut self) {
+        drop(self.0.take());
     }
 }
 
-impl Drop for ScanTransaction {
+impl Drop for ScanConnection {
     fn drop(&mut self) {
-        if let Some(client) = self.client.take().filter(|_| *self.open.get_mut()) {
+        if let Some(client) = self.0.take() {
             drop(deadpool_postgres::Object::take(client));
         }
     }
@@ -623,15 +619,15 @@ struct Decided<'a> {
     inside_states: InsideStates,
 }
 
-/// Reads, under lock, what the batch's scans need and decides each in order, with the (device, nonce) pairs
-/// known to be `stored`. The reads are sent together (pipelined on the connection: one round trip), as are the
-/// two writes in [`record_scans`].
+/// Begins the batch's transaction, reads under lock what the batch's scans need and decides each in order,
+/// with the (device, nonce) pairs known to be `stored`. `BEGIN` and the reads are sent together (pipelined on
+/// the connection: one round trip), as are the writes and `COMMIT` in [`record_scans`].
 async fn decide_batch<'a>(
-    transaction: &ScanTransaction,
+    connection: &ScanConnection,
     jobs: &'a [ScanJob],
     stored: &'a [StoredScan],
 ) -> Result<Decided<'a>> {
-    let tx = transaction.client()?;
+    let tx = connection.client()?;
     let fingerprints: Vec<String> = jobs.iter().map(|job| job.request.fingerprint()).collect();
     let gate_ids: Vec<i64> = jobs.iter().map(|job| job.request.gate_id).collect();
     let ticket_ids: Vec<&str> = jobs
@@ -657,7 +653,7 @@ async fn decide_batch<'a>(
     // `biased`: polled in this order, so sent in this order (BEGIN first)
     let ((), gates, admitted, tickets) = tokio::try_join!(
         biased;
-        transaction.begin(),
+        async { Ok::<_, RepositoryError>(tx.batch_execute("BEGIN").await?) },
         async { Ok::<_, RepositoryError>(tx.query(&gates, &[&gate_ids]).await?) },
         async { Ok::<_, RepositoryError>(tx.query(&admitted, &[&gate_ids]).await?) },
         async { Ok::<_, RepositoryError>(tx.query(&tickets, &[&ticket_ids]).await?) },
@@ -758,23 +754,6 @@ struct InsideStates {
     entries: Vec<i32>,
 }
 
-/// Writes a batch's new inside states (the rows are locked by [`decide_batch`]).
-async fn update_inside(tx: &impl GenericClient, states: &InsideStates) -> Result<()> {
-    if states.ids.is_empty() {
-        return Ok(());
-    }
-    // `a.ticket_id = ANY` keeps it an index lookup whatever the planner thinks of the unnest's size
-    let statement = tx
-        .prepare_cached(
-            "UPDATE access_entries a SET inside = u.inside, entries = u.entries
-             FROM unnest($1::text[]::uuid[], $2::bool[], $3::int[]) AS u (id, inside, entries)
-             WHERE a.ticket_id = u.id AND a.ticket_id = ANY($1::text[]::uuid[])",
-        )
-        .await?;
-    tx.execute(&statement, &[&states.ids, &states.inside, &states.entries]).await?;
-    Ok(())
-}
-
 fn scan_key(job: &ScanJob) -> (&str, &str) {
     (job.request.device_id.as_str(), job.request.nonce.as_str())
 }
@@ -785,67 +764,51 @@ fn nonce_taken() -> RepositoryError {
         .into()
 }
 
-/// Stores the decided scans, in (device, nonce) order (so that two batches meeting each other's pairs wait
-/// for each other in one order, never in a cycle). Returns the pairs that were stored already — by an earlier
-/// scan, or by a concurrent batch that committed first —, with their stored answers: none when every scan
-/// was new. A pair met is found through the unique index on (device_id, nonce), the insert's arbiter, and its
-/// row is returned by a no-op update (the only way an insert hands back a row it did not write).
-async fn insert_scans(tx: &impl GenericClient, scans: &[NewScan<'_>]) -> Result<Vec<StoredScan>> {
-    if scans.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut ordered: Vec<&NewScan<'_>> = scans.iter().collect();
-    ordered.sort_by(|a, b| scan_key(a.job).cmp(&scan_key(b.job)));
-    let mut columns = ScanColumns::default();
-    for scan in ordered {
-        let (request, claims, reason) = (&scan.job.request, &scan.job.claims, scan.answer.reason);
-        columns.device_id.push(request.device_id.as_str());
-        columns.nonce.push(request.nonce.as_str());
-        columns.fingerprint.push(scan.fingerprint.as_str());
-        columns.gate_id.push(request.gate_id);
-        columns.kind.push(claims.kind.as_str());
-        columns.subject.push(claims.sub.as_str());
-        columns.direction.push(request.direction.as_str());
-        columns.result.push(reason.verdict().as_str());
-        columns.reason.push(reason.as_str());
-        columns.scanned_at.push(request.scanned_at);
-        columns.answered_at.push(scan.job.now);
-        columns
-            .answer
-            .push(serde_json::to_value(&scan.answer).map_err(|error| DbError::Unexpected(error.to_string()))?);
-    }
-    // `xmax = 0` only on a row this statement inserted; the no-op update of a row met sets it
-    let statement = tx
-        .prepare_cached(
-            "INSERT INTO scans AS s (device_id, nonce, fingerprint, gate_id, kind, subject, direction, result,
-                                     reason, scanned_at, answered_at, answer)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
-                                  $7::text[], $8::text[], $9::text[], $10::timestamptz[], $11::timestamptz[],
-                                  $12::jsonb[])
-             ON CONFLICT (device_id, nonce) DO UPDATE SET nonce = s.nonce
-             RETURNING s.device_id, s.nonce, s.fingerprint, s.answer, s.xmax = '0'::xid",
-        )
-        .await?;
-    let c = &columns;
-    let rows = tx
-        .query(
-            &statement,
-            &[
-                &c.device_id,
-                &c.nonce,
-                &c.fingerprint,
-                &c.gate_id,
-                &c.kind,
-                &c.subject,
-                &c.direction,
-                &c.result,
-                &c.reason,
-                &c.scanned_at,
-                &c.answered_at,
-                &c.answer,
-            ],
-        )
-        .await?;
+/// The insert of a batch's scans, from its columns ([`ScanColumns::params`]).
+macro_rules! insert_scans_sql {
+    () => {
+        "INSERT INTO scans AS s (device_id, nonce, fingerprint, gate_id, kind, subject, direction, result, reason,
+                                 scanned_at, answered_at, answer)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
+                              $7::text[], $8::text[], $9::text[], $10::timestamptz[], $11::timestamptz[], $12::jsonb[])"
+    };
+}
+
+/// A batch's writes, in one statement: its scans ($1 to $12, [`ScanColumns::params`]) and its access entries'
+/// new inside states ($13 to $15, [`InsideStates`]; the rows are locked by [`decide_batch`]; `a.ticket_id =
+/// ANY` keeps it an index lookup whatever the planner thinks of the unnest's size). Fails on the (device,
+/// nonce) unique index if one of its pairs was stored already.
+const WRITE_BATCH: &str = concat!(
+    "WITH inside AS (
+       UPDATE access_entries a SET inside = u.inside, entries = u.entries
+       FROM unnest($13::text[]::uuid[], $14::bool[], $15::int[]) AS u (id, inside, entries)
+       WHERE a.ticket_id = u.id AND a.ticket_id = ANY($13::text[]::uuid[]))
+     ",
+    insert_scans_sql!()
+);
+
+/// The probe for the stored pairs: returns each row of a pair met on the unique index (its conflict arbiter),
+/// by a no-op update (the only way an insert hands back a row it did not write), with `xmax` set — `xmax = 0`
+/// only on a row this statement inserted. Run it only in a transaction that is rolled back.
+const PROBE_SCANS: &str = concat!(
+    insert_scans_sql!(),
+    " ON CONFLICT (device_id, nonce) DO UPDATE SET nonce = s.nonce
+     RETURNING s.device_id, s.nonce, s.fingerprint, s.answer, s.xmax = '0'::xid"
+);
+
+/// The name of the (device, nonce) unique index of `scans`.
+const SCAN_PAIR_INDEX: &str = "scans_device_id_nonce_key";
+
+/// Whether `error` is [`WRITE_BATCH`] meeting a stored (device, nonce) pair.
+fn pair_taken(error: &tokio_postgres::Error) -> bool {
+    error.as_db_error().is_some_and(|error| {
+        *error.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION
+            && error.constraint() == Some(SCAN_PAIR_INDEX)
+    })
+}
+
+/// The stored pairs, with their answers, among the rows of [`PROBE_SCANS`].
+fn met_scans(rows: &[Row]) -> Result<Vec<StoredScan>> {
     let mut met = Vec::new();
     for row in rows.iter().filter(|row| !row.get::<_, bool>(4)) {
         let answer = serde_json::from_value(row.get(3)).map_err(|error| DbError::Unexpected(error.to_string()))?;
@@ -869,6 +832,52 @@ struct ScanColumns<'a> {
     scanned_at: Vec<Timestamp>,
     answered_at: Vec<Timestamp>,
     answer: Vec<serde_json::Value>,
+}
+
+impl<'a> ScanColumns<'a> {
+    /// The columns of the decided scans, in (device, nonce) order (so that two batches meeting each other's
+    /// pairs wait for each other in one order, never in a cycle).
+    fn of(scans: &'a [NewScan<'a>]) -> Result<ScanColumns<'a>> {
+        let mut ordered: Vec<&NewScan<'_>> = scans.iter().collect();
+        ordered.sort_by(|a, b| scan_key(a.job).cmp(&scan_key(b.job)));
+        let mut columns = ScanColumns::default();
+        for scan in ordered {
+            let (request, claims, reason) = (&scan.job.request, &scan.job.claims, scan.answer.reason);
+            columns.device_id.push(request.device_id.as_str());
+            columns.nonce.push(request.nonce.as_str());
+            columns.fingerprint.push(scan.fingerprint.as_str());
+            columns.gate_id.push(request.gate_id);
+            columns.kind.push(claims.kind.as_str());
+            columns.subject.push(claims.sub.as_str());
+            columns.direction.push(request.direction.as_str());
+            columns.result.push(reason.verdict().as_str());
+            columns.reason.push(reason.as_str());
+            columns.scanned_at.push(request.scanned_at);
+            columns.answered_at.push(scan.job.now);
+            columns
+                .answer
+                .push(serde_json::to_value(&scan.answer).map_err(|error| DbError::Unexpected(error.to_string()))?);
+        }
+        Ok(columns)
+    }
+
+    /// The parameters $1 to $12 of the scans' insert (`insert_scans_sql!`).
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        vec![
+            &self.device_id,
+            &self.nonce,
+            &self.fingerprint,
+            &self.gate_id,
+            &self.kind,
+            &self.subject,
+            &self.direction,
+            &self.result,
+            &self.reason,
+            &self.scanned_at,
+            &self.answered_at,
+            &self.answer,
+        ]
+    }
 }
 
 async fn scan_staff(

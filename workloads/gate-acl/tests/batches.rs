@@ -3,7 +3,8 @@
 //! reused for another scan and an unknown gate are refused alone; a batch that fails in the database is
 //! retried scan by scan, so its batch-mates are answered; the `scans` table, growing with every scan, is never
 //! read whole, even by plans made while it was empty; a batch given up midway leaves no transaction open on a
-//! pooled connection. Each test has its own database.
+//! pooled connection; a batch is one committed transaction, its writes inside it, also when it meets a stored
+//! (device, nonce) pair. Each test has its own database.
 
 mod support;
 
@@ -203,4 +204,55 @@ async fn a_batch_given_up_midway_leaves_no_transaction_open_in_the_pool() {
         .expect("the ticket is not locked any more")
         .unwrap();
     assert_eq!(results[0].as_ref().unwrap().answer.reason, Reason::Ok, "the scan sent again is decided afresh");
+}
+
+/// Transactions committed and rolled back in the pool's database so far (the server's statistics, flushed
+/// first; the call itself adds a constant count).
+async fn transactions(pool: &deadpool_postgres::Pool) -> (i64, i64) {
+    let client = pool.get().await.unwrap();
+    client.batch_execute("SELECT pg_stat_force_next_flush()").await.unwrap();
+    let row = client
+        .query_one("SELECT xact_commit, xact_rollback FROM pg_stat_database WHERE datname = current_database()", &[])
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+#[tokio::test]
+async fn a_batch_is_one_transaction_committed_with_its_writes() {
+    // one connection, its statements prepared by batches of another ticket (a scan, and the scan re-sent)
+    let (pool, _) = fresh_database("batch_commits", 1).await;
+    let state = state(pool.clone());
+    let gates = event(&pool, false).await;
+    let (code, other) = (vip_ticket(&state, 1).await, vip_ticket(&state, 2).await);
+    let warm_up = job(&state, &request(&other, gates.north_1, Direction::Entry, "north-1", "0"));
+    for _ in 0..2 {
+        repository::record_scans(&pool, std::slice::from_ref(&warm_up)).await.unwrap();
+    }
+    let entry = job(&state, &request(&code, gates.north_1, Direction::Entry, "north-1", "1"));
+    let exit = job(&state, &request(&code, gates.north_1, Direction::Exit, "north-1", "2"));
+    let (before, _) = transactions(&pool).await;
+    let (idle, _) = transactions(&pool).await;
+    let measuring = idle - before;
+
+    let first = transactions(&pool).await;
+    let results = repository::record_scans(&pool, std::slice::from_ref(&entry)).await.unwrap();
+    assert_eq!(results[0].as_ref().unwrap().answer.reason, Reason::Ok);
+    let after = transactions(&pool).await;
+    assert_eq!(after.0 - first.0 - measuring, 1, "one commit: the batch's writes ran inside its transaction");
+    assert_eq!(after.1, first.1, "nothing rolled back");
+
+    // a re-sent scan beside a new one: its insert fails and the COMMIT behind it rolls back, a probe (rolled
+    // back) reads the stored answer, and the batch decided again commits once
+    let results = repository::record_scans(&pool, &[entry.clone(), exit]).await.unwrap();
+    assert!(results[0].as_ref().unwrap().replayed, "the stored answer");
+    assert_eq!(results[1].as_ref().unwrap().answer.reason, Reason::Ok, "the exit, decided after the stored entry");
+    let last = transactions(&pool).await;
+    assert_eq!(last.0 - after.0 - measuring, 1, "one commit");
+    assert_eq!(last.1 - after.1, 2, "the failed write and the probe rolled back");
+    assert_eq!(count(&pool, "SELECT count(*) FROM scans").await, 3);
+    assert_eq!(
+        count(&pool, &format!("SELECT entries::bigint FROM access_entries WHERE ticket_id = '{}'", ticket_id(1))).await,
+        1
+    );
 }

@@ -2,8 +2,8 @@
 //! the router (4xx answers naming the field, a gate device's key kept out of administration and a
 //! co-ordinator out of scans, a ticket's story from access to revocation, the public key verifying a code
 //! offline, the served OpenAPI document equal to the checked-in file and every documented route routed),
-//! and the real `gate-acl-service` binary (migrate, serve, an authenticated call, /readyz, /metrics, JSON
-//! logs without secrets, SIGTERM).
+//! and the real `gate-acl-service` binary (migrate, serve, an authenticated call, /readyz, one Kafka producer,
+//! /metrics, JSON logs without secrets, SIGTERM).
 
 mod support;
 
@@ -429,6 +429,17 @@ async fn the_binary_migrates_serves_and_stops_on_sigterm() {
         let answer = tokio::task::spawn_blocking(move || get_authorized(port, "/v1/staff/1", credential.as_deref()));
         assert_eq!(answer.await.unwrap().map(|(status, _)| status), Some(expected), "{case}");
     }
+    // one Kafka producer for the relay and every consumer's dead letters: each one is librdkafka's threads
+    // and a polling thread that wakes ten times a second, idle or not (rdkafka names it "producer polling
+    // thread", cut to 15 characters)
+    let pollers = std::fs::read_dir(format!("/proc/{}/task", server.id()))
+        .unwrap()
+        .filter(|task| {
+            let comm = std::fs::read_to_string(task.as_ref().unwrap().path().join("comm")).unwrap_or_default();
+            comm.trim_end() == "producer pollin"
+        })
+        .count();
+    assert_eq!(pollers, 1, "one producer in the service");
     let (status, metrics) = http_get(port, "/metrics").unwrap();
     assert_eq!(status, 200);
     for metric in [

@@ -92,7 +92,8 @@ impl KafkaArgs {
 
     /// Starts the relay of `pool`'s outbox (setting `outbox_metrics`) and each consumer (group
     /// `<group id>.<consumer name>`, the group id defaulting to `service`; `kafka_consumer_instances` members
-    /// each); they stop at `shutdown`. Await the handles to finish their in-flight work.
+    /// each; their dead letters go through the connection's producer, the relay's: one producer per service);
+    /// they stop at `shutdown`. Await the handles to finish their in-flight work.
     pub fn start(
         &self,
         service: &str,
@@ -103,7 +104,7 @@ impl KafkaArgs {
         shutdown: &Shutdown,
     ) -> Vec<tokio::task::JoinHandle<()>> {
         let KafkaConnection { broker, producer } = connection;
-        let publisher = KafkaPublisher::new(producer, self.topics());
+        let publisher = KafkaPublisher::new(producer.clone(), self.topics());
         let interval = Duration::from_millis(self.outbox_relay_interval_ms);
         let relay = outbox::run_relay(pool.clone(), publisher, interval, outbox_metrics, shutdown.clone());
         let mut tasks = vec![tokio::spawn(relay)];
@@ -114,10 +115,10 @@ impl KafkaArgs {
             for _ in 0..self.kafka_consumer_instances {
                 let (broker, group, shutdown) =
                     (broker.clone(), format!("{group_id}.{}", consumer.name), shutdown.clone());
-                let consumer = consumer.clone();
+                let (consumer, dead_letters) = (consumer.clone(), producer.clone());
                 tasks.push(tokio::spawn(async move {
                     let name = consumer.name.clone();
-                    if let Err(error) = consumer.run(&broker, &group, shutdown).await {
+                    if let Err(error) = consumer.run(&broker, &group, &dead_letters, shutdown).await {
                         tracing::error!(consumer = %name, %error, "consumer stopped");
                     }
                 }));
