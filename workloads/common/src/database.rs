@@ -129,7 +129,9 @@ pub fn connect(url: &str, max_size: usize) -> Result<Pool, DbError> {
 /// Statements joined after a failed one fail too (the server aborted the transaction), and a `COMMIT` after
 /// a failed statement rolls back, so a pipeline never half-writes. Finish with [`end`](Self::end), which rolls
 /// back a transaction left open by an error; one dropped while open (its request cancelled) closes the
-/// connection instead of returning it to the pool, which rolls back on the server.
+/// connection instead of returning it to the pool, which rolls back on the server. Prepare the statements
+/// before the join (a statement prepared inside it is sent after the `COMMIT`), and join with `biased;` to
+/// pin the order. `open` is atomic because `begin` and `commit` run inside joins that share `&self`.
 pub struct PipelinedTransaction {
     client: Option<Object>,
     open: AtomicBool,
@@ -162,6 +164,14 @@ impl PipelinedTransaction {
         // answered, so the transaction is over, committed or not
         self.open.store(false, Ordering::SeqCst);
         Ok(committed?)
+    }
+
+    /// Sends `ROLLBACK`; join it with the statements of a transaction that only reads what it did (a probe).
+    pub async fn rollback(&self) -> Result<(), DbError> {
+        let rolled_back = self.client().batch_execute("ROLLBACK").await;
+        // answered, so the transaction is over
+        self.open.store(false, Ordering::SeqCst);
+        Ok(rolled_back?)
     }
 
     /// Returns `result`, after rolling back when the transaction is still open (an error before its

@@ -8,7 +8,7 @@
 
 use deadpool_postgres::{GenericClient, Pool};
 use jiff::Timestamp;
-use microfleet_common::database::DbError;
+use microfleet_common::database::{DbError, PipelinedTransaction};
 use microfleet_common::paging::PageQuery;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
@@ -528,13 +528,19 @@ pub struct ScanJob {
 /// answers, and the batch is decided again, knowing them. So the `scans` table, which grows with every scan,
 /// is only ever reached through that index.
 pub async fn record_scans(pool: &Pool, jobs: &[ScanJob]) -> Result<Vec<Result<Scanned>>> {
-    let connection = ScanConnection(Some(pool.get().await?));
+    let tx = PipelinedTransaction::new(pool.get().await?);
+    let recorded = record_batch(&tx, jobs).await;
+    tx.end(recorded).await
+}
+
+/// [`record_scans`]'s transactions on one connection.
+async fn record_batch(tx: &PipelinedTransaction, jobs: &[ScanJob]) -> Result<Vec<Result<Scanned>>> {
+    let client = tx.client();
     let mut stored: Vec<StoredScan> = Vec::new();
     // each probe learns the stored answers the insert met; a third round is needed only when a concurrent
     // batch stored one of our pairs between our first two
     for _ in 0..3 {
-        let decided = decide_batch(&connection, jobs, &stored).await?;
-        let client = connection.client()?;
+        let decided = decide_batch(tx, jobs, &stored).await?;
         let columns = ScanColumns::of(&decided.new_scans)?;
         let states = &decided.inside_states;
         let mut params = columns.params();
@@ -543,58 +549,22 @@ pub async fn record_scans(pool: &Pool, jobs: &[ScanJob]) -> Result<Vec<Result<Sc
         // this order. A write that fails makes the COMMIT a rollback; one refused before it was sent (its
         // parameters) leaves the COMMIT nothing to commit.
         let write = client.prepare_cached(WRITE_BATCH).await?;
-        let (written, committed) =
-            tokio::join!(biased; client.execute(&write, &params), client.batch_execute("COMMIT"));
-        // failing, it may leave the transaction open: the connection is closed
+        let (written, committed) = tokio::join!(biased; client.execute(&write, &params), tx.commit());
         committed?;
         match written {
-            Ok(_) => {
-                connection.release();
-                return Ok(decided.results);
-            }
+            Ok(_) => return Ok(decided.results),
             Err(error) if pair_taken(&error) => {
                 let probe = client.prepare_cached(PROBE_SCANS).await?;
                 let params = columns.params();
-                let (begun, rows, rolled_back) = tokio::join!(
-                    biased;
-                    client.batch_execute("BEGIN"),
-                    client.query(&probe, &params),
-                    client.batch_execute("ROLLBACK"),
-                );
+                let (begun, rows, rolled_back) =
+                    tokio::join!(biased; tx.begin(), client.query(&probe, &params), tx.rollback());
                 let ((), rows, ()) = (begun?, rows?, rolled_back?);
                 stored.extend(met_scans(&rows)?);
             }
-            Err(error) => {
-                connection.release();
-                return Err(error.into());
-            }
+            Err(error) => return Err(error.into()),
         }
     }
     Err(DbError::Unexpected("a scan's nonce was taken and not readable three times in a row".to_string()).into())
-}
-
-/// A batch's pooled connection. It goes back to the pool only through [`ScanConnection::release`], once its
-/// transaction ended; dropped otherwise — an error, or its future cancelled mid-transaction — it is closed, so
-/// PostgreSQL rolls back whatever was open and no pooled connection holds a transaction's locks.
-struct ScanConnection(Option<deadpool_postgres::Object>);
-
-impl ScanConnection {
-    fn client(&self) -> Result<&deadpool_postgres::Object> {
-        self.0.as_ref().ok_or_else(|| DbError::Unexpected("the batch's connection was released".to_string()).into())
-    }
-
-    /// Returns the connection to the pool: call only when no transaction is open on it.
-    fn release(mut self) {
-        drop(self.0.take());
-    }
-}
-
-impl Drop for ScanConnection {
-    fn drop(&mut self) {
-        if let Some(client) = self.0.take() {
-            drop(deadpool_postgres::Object::take(client));
-        }
-    }
 }
 
 /// A (device, nonce) pair stored before, with its fingerprint and answer.
@@ -623,11 +593,11 @@ struct Decided<'a> {
 /// with the (device, nonce) pairs known to be `stored`. `BEGIN` and the reads are sent together (pipelined on
 /// the connection: one round trip), as are the writes and `COMMIT` in [`record_scans`].
 async fn decide_batch<'a>(
-    connection: &ScanConnection,
+    transaction: &PipelinedTransaction,
     jobs: &'a [ScanJob],
     stored: &'a [StoredScan],
 ) -> Result<Decided<'a>> {
-    let tx = connection.client()?;
+    let tx = transaction.client();
     let fingerprints: Vec<String> = jobs.iter().map(|job| job.request.fingerprint()).collect();
     let gate_ids: Vec<i64> = jobs.iter().map(|job| job.request.gate_id).collect();
     let ticket_ids: Vec<&str> = jobs
@@ -653,7 +623,7 @@ async fn decide_batch<'a>(
     // `biased`: polled in this order, so sent in this order (BEGIN first)
     let ((), gates, admitted, tickets) = tokio::try_join!(
         biased;
-        async { Ok::<_, RepositoryError>(tx.batch_execute("BEGIN").await?) },
+        async { Ok::<_, RepositoryError>(transaction.begin().await?) },
         async { Ok::<_, RepositoryError>(tx.query(&gates, &[&gate_ids]).await?) },
         async { Ok::<_, RepositoryError>(tx.query(&admitted, &[&gate_ids]).await?) },
         async { Ok::<_, RepositoryError>(tx.query(&tickets, &[&ticket_ids]).await?) },
