@@ -11,6 +11,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use microfleet_common::plain_http::get as http_get;
+use microfleet_common::test_process::{stop_and_read_json_logs, KillOnDrop};
 use microfleet_common::{database, test_database};
 use serde_json::{json, Value};
 use support::{count, ADMIN_PASSWORD, NEW_SEED};
@@ -43,14 +44,16 @@ async fn the_binary_bootstraps_serves_without_leaking_secrets_and_stops_on_sigte
     let pool = database::connect(&url, 1).unwrap();
     assert_eq!(count(&pool, "SELECT count(*) FROM users WHERE 'admin' = ANY(roles)").await, 1, "one bootstrap admin");
 
-    let mut server = Command::new(binary)
-        .arg("serve")
-        .envs(common_env)
-        .env("SIGNING_KEY_FILES", key_file.display().to_string())
-        .env("LISTEN_ADDR", format!("127.0.0.1:{PORT}"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut server = KillOnDrop(
+        Command::new(binary)
+            .arg("serve")
+            .envs(common_env)
+            .env("SIGNING_KEY_FILES", key_file.display().to_string())
+            .env("LISTEN_ADDR", format!("127.0.0.1:{PORT}"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut ready = None;
     for _ in 0..200 {
         ready = http_get(PORT, "/readyz");
@@ -101,7 +104,7 @@ async fn the_binary_bootstraps_serves_without_leaking_secrets_and_stops_on_sigte
         assert!(metrics.contains(metric), "{metric} missing from {metrics}");
     }
 
-    let logs = microfleet_common::test_process::stop_and_read_json_logs(&mut server).await;
+    let logs = stop_and_read_json_logs(&mut server).await;
     assert!(logs.contains("auth event"), "{logs}");
     let rows: String = pool
         .get()

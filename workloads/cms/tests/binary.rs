@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use microfleet_common::plain_http::get as http_get;
 use microfleet_common::test_database;
-use microfleet_common::test_process::stop_and_read_json_logs;
+use microfleet_common::test_process::{stop_and_read_json_logs, KillOnDrop};
 
 #[tokio::test]
 async fn the_binary_migrates_serves_its_probes_and_stops_on_sigterm() {
@@ -23,18 +23,20 @@ async fn the_binary_migrates_serves_its_probes_and_stops_on_sigterm() {
     };
     let key_file = std::env::temp_dir().join(format!("cms-binary-key-{}", std::process::id()));
     std::fs::write(&key_file, "not used by the CMS").unwrap();
-    let mut server = Command::new(binary)
-        .arg("serve")
-        .env("DATABASE_URL", &url)
-        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
-        .env("AUTH_URL", "http://127.0.0.1:9")
-        .env("AUTH_SERVICE_KEY_FILE", &key_file)
-        .env("TICKETING_URL", "http://127.0.0.1:9")
-        .env("GATE_ACL_URL", "http://127.0.0.1:9")
-        .env("TIME_ZONE", "Asia/Jakarta")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut server = KillOnDrop(
+        Command::new(binary)
+            .arg("serve")
+            .env("DATABASE_URL", &url)
+            .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .env("AUTH_URL", "http://127.0.0.1:9")
+            .env("AUTH_SERVICE_KEY_FILE", &key_file)
+            .env("TICKETING_URL", "http://127.0.0.1:9")
+            .env("GATE_ACL_URL", "http://127.0.0.1:9")
+            .env("TIME_ZONE", "Asia/Jakarta")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut ready = None;
     for _ in 0..300 {
         ready = http_get(port, "/readyz");

@@ -1,10 +1,38 @@
 //! For tests only: stopping a service binary the way Kubernetes does (SIGTERM), waiting for it to exit, and
-//! reading its JSON log lines. Panics when the signal cannot be sent, the process outlives the grace or fails,
-//! or a log line is not JSON; owns no other process handling.
+//! reading its JSON log lines; and [`KillOnDrop`], so that a test failing mid-way leaves no service running.
+//! Panics when the signal cannot be sent, the process outlives the grace or fails, or a log line is not JSON;
+//! owns no other process handling.
 
 use std::io::Read;
+use std::ops::{Deref, DerefMut};
 use std::process::{Child, Command, ExitStatus};
 use std::time::Duration;
+
+/// A service's process, killed (SIGKILL) and reaped when dropped still running: by a test's failed assertion
+/// before it stopped the process itself. Dereferences to the [`Child`].
+pub struct KillOnDrop(pub Child);
+
+impl Deref for KillOnDrop {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
 
 /// Sends SIGTERM to `child` and waits up to 10 s for it to exit; its exit status.
 async fn stop_with_sigterm(child: &mut Child) -> ExitStatus {

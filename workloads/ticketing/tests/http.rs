@@ -13,6 +13,7 @@ use axum::http::{Method, StatusCode};
 use jiff::SignedDuration;
 use microfleet_auth::test_support::AuthService;
 use microfleet_common::plain_http::{get as http_get, get_authorized};
+use microfleet_common::test_process::{stop_and_read_json_logs, KillOnDrop};
 use microfleet_common::{test_broker, test_request::call};
 use serde_json::{json, Value};
 use support::{app, app_with, event_on_sale, fresh_database};
@@ -320,17 +321,19 @@ async fn the_binary_migrates_serves_and_stops_on_sigterm() {
         Command::new(binary).arg("migrate").env("DATABASE_URL", &url).env("LOG_FORMAT", "text").output().unwrap();
     assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut server = Command::new(binary)
-        .arg("serve")
-        .env("DATABASE_URL", &url)
-        .env("KAFKA_BOOTSTRAP_SERVERS", test_broker::bootstrap().unwrap_or_else(|error| panic!("{error}")))
-        .env("KAFKA_TOPIC_PREFIX", test_broker::unique("http-binary"))
-        .env("AUTH_URL", &auth.url)
-        .env("AUTH_SERVICE_KEY_FILE", auth.service_key_file())
-        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut server = KillOnDrop(
+        Command::new(binary)
+            .arg("serve")
+            .env("DATABASE_URL", &url)
+            .env("KAFKA_BOOTSTRAP_SERVERS", test_broker::bootstrap().unwrap_or_else(|error| panic!("{error}")))
+            .env("KAFKA_TOPIC_PREFIX", test_broker::unique("http-binary"))
+            .env("AUTH_URL", &auth.url)
+            .env("AUTH_SERVICE_KEY_FILE", auth.service_key_file())
+            .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut ready = None;
     for _ in 0..100 {
         ready = http_get(port, "/readyz");
@@ -362,7 +365,7 @@ async fn the_binary_migrates_serves_and_stops_on_sigterm() {
         assert!(metrics.contains(metric), "{metric} missing from {metrics}");
     }
 
-    let logs = microfleet_common::test_process::stop_and_read_json_logs(&mut server).await;
+    let logs = stop_and_read_json_logs(&mut server).await;
     let service_key = std::fs::read_to_string(auth.service_key_file()).unwrap();
     for secret in [service_key.as_str(), reader_key.as_str(), auth.admin_token(), "microfleet:microfleet"] {
         assert!(!logs.contains(secret), "no secret in the logs: {logs}");
