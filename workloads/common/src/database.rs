@@ -167,18 +167,19 @@ impl PipelinedTransaction {
     }
 
     /// Sends `ROLLBACK`; join it with the statements of a transaction that only reads what it did (a probe).
+    /// Failing, it leaves the transaction counted open: the connection is then closed, not reused.
     pub async fn rollback(&self) -> Result<(), DbError> {
-        let rolled_back = self.client().batch_execute("ROLLBACK").await;
-        // answered, so the transaction is over
+        self.client().batch_execute("ROLLBACK").await?;
         self.open.store(false, Ordering::SeqCst);
-        Ok(rolled_back?)
+        Ok(())
     }
 
     /// Returns `result`, after rolling back when the transaction is still open (an error before its
     /// `COMMIT`); a connection whose `ROLLBACK` fails is not reused.
     pub async fn end<T, E>(self, result: Result<T, E>) -> Result<T, E> {
-        if self.open.load(Ordering::SeqCst) && self.client().batch_execute("ROLLBACK").await.is_ok() {
-            self.open.store(false, Ordering::SeqCst);
+        if self.open.load(Ordering::SeqCst) {
+            // failing, the connection is closed on drop
+            let _ = self.rollback().await;
         }
         result
     }

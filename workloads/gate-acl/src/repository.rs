@@ -593,11 +593,11 @@ struct Decided<'a> {
 /// with the (device, nonce) pairs known to be `stored`. `BEGIN` and the reads are sent together (pipelined on
 /// the connection: one round trip), as are the writes and `COMMIT` in [`record_scans`].
 async fn decide_batch<'a>(
-    transaction: &PipelinedTransaction,
+    tx: &PipelinedTransaction,
     jobs: &'a [ScanJob],
     stored: &'a [StoredScan],
 ) -> Result<Decided<'a>> {
-    let tx = transaction.client();
+    let client = tx.client();
     let fingerprints: Vec<String> = jobs.iter().map(|job| job.request.fingerprint()).collect();
     let gate_ids: Vec<i64> = jobs.iter().map(|job| job.request.gate_id).collect();
     let ticket_ids: Vec<&str> = jobs
@@ -605,16 +605,16 @@ async fn decide_batch<'a>(
         .filter(|job| job.claims.kind == Kind::Ticket && acl::check_uuid("qr", &job.claims.sub).is_ok())
         .map(|job| job.claims.sub.as_str())
         .collect();
-    let gates = tx
+    let gates = client
         .prepare_cached(
             "SELECT g.id, g.event_id, e.reentry_allowed FROM gates g JOIN events e ON e.id = g.event_id
              WHERE g.id = ANY($1)",
         )
         .await?;
     let admitted =
-        tx.prepare_cached("SELECT gate_id, event_id, area_id FROM gate_areas WHERE gate_id = ANY($1)").await?;
+        client.prepare_cached("SELECT gate_id, event_id, area_id FROM gate_areas WHERE gate_id = ANY($1)").await?;
     // locked in ticket order, so that concurrent batches never deadlock
-    let tickets = tx
+    let tickets = client
         .prepare_cached(
             "SELECT ticket_id::text, area_id, event_id, valid_from, valid_until, state = 'revoked', inside, entries
              FROM access_entries WHERE ticket_id = ANY($1::text[]::uuid[]) ORDER BY ticket_id FOR UPDATE",
@@ -623,10 +623,10 @@ async fn decide_batch<'a>(
     // `biased`: polled in this order, so sent in this order (BEGIN first)
     let ((), gates, admitted, tickets) = tokio::try_join!(
         biased;
-        async { Ok::<_, RepositoryError>(transaction.begin().await?) },
-        async { Ok::<_, RepositoryError>(tx.query(&gates, &[&gate_ids]).await?) },
-        async { Ok::<_, RepositoryError>(tx.query(&admitted, &[&gate_ids]).await?) },
-        async { Ok::<_, RepositoryError>(tx.query(&tickets, &[&ticket_ids]).await?) },
+        async { Ok::<_, RepositoryError>(tx.begin().await?) },
+        async { Ok::<_, RepositoryError>(client.query(&gates, &[&gate_ids]).await?) },
+        async { Ok::<_, RepositoryError>(client.query(&admitted, &[&gate_ids]).await?) },
+        async { Ok::<_, RepositoryError>(client.query(&tickets, &[&ticket_ids]).await?) },
     )?;
     let gates: std::collections::HashMap<i64, (i64, bool)> =
         gates.iter().map(|row| (row.get(0), (row.get(1), row.get(2)))).collect();
@@ -699,7 +699,7 @@ async fn decide_batch<'a>(
                     }
                 }
             }
-            Kind::Staff => scan_staff(tx, request, &job.claims, gate_event).await?,
+            Kind::Staff => scan_staff(client, request, &job.claims, gate_event).await?,
         };
         let answer = ScanAnswer::new(request, Some(&job.claims), reason);
         results.push(Ok(Scanned { answer: answer.clone(), replayed: false }));

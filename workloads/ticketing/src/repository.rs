@@ -445,8 +445,7 @@ async fn place_order(
         wanted.iter().map(|seats| [&seats.area_id as &(dyn ToSql + Sync), &new.event_id, &seats.quantity]).collect();
     let holds = hold_params.iter().map(|params| client.query_opt(&hold_seats, params));
     let event_params: [&(dyn ToSql + Sync); 2] = [&new.event_id, &new.payment_method];
-    let (begun, event, held) =
-        tokio::join!(tx.begin(), client.query_opt(&read_event, &event_params), futures::future::join_all(holds));
+    let (begun, event, held) = tokio::join!(biased; tx.begin(), client.query_opt(&read_event, &event_params), futures::future::join_all(holds));
     begun?;
     let event = event?.ok_or_else(|| DomainError::not_found("eventId", "no event has this id"))?;
     let approval = event::approval_at(event.get(0), event.get(1), now);
@@ -502,7 +501,7 @@ async fn place_order(
         &quantities,
         &prices,
     ];
-    let (inserted, committed) = tokio::join!(client.query_one(&insert, &insert_params), tx.commit());
+    let (inserted, committed) = tokio::join!(biased; client.query_one(&insert, &insert_params), tx.commit());
     let inserted = inserted.map_err(DbError::from)?;
     committed?;
     // what `read_order` would read back (the items in area order, as `wanted` is), the times as stored
@@ -597,7 +596,7 @@ async fn pay_order(tx: &PipelinedTransaction, number: &str, amount: i64, now: Ti
         ))
         .await?;
     let read_params: [&(dyn ToSql + Sync); 1] = [&number];
-    let (begun, row) = tokio::join!(tx.begin(), client.query_opt(&read, &read_params));
+    let (begun, row) = tokio::join!(biased; tx.begin(), client.query_opt(&read, &read_params));
     begun?;
     let row = row?.ok_or_else(|| DomainError::not_found("orderNumber", "no order has this number"))?;
     let (id, current) = order_from_row(&row)?;
@@ -648,6 +647,7 @@ async fn pay_order(tx: &PipelinedTransaction, number: &str, amount: i64, now: Ti
     });
     let issue_params: [&(dyn ToSql + Sync); 5] = [&id, &amount, &now, &ticket_ids, &ticket_areas];
     let (issued, appended, committed) = tokio::join!(
+        biased;
         client.query(&issue, &issue_params),
         outbox::append_with(client, &append, topics::ORDER_PAID, number, &payload),
         tx.commit()
